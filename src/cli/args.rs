@@ -1,0 +1,207 @@
+//! Command-line arguments exactly as typed. Validation into typed configurations happens in
+//! the commands (`RunConfig::from_args` and friends), once, before any work starts.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// voxdose: voxel Monte Carlo dosimetry for radiopharmaceutical therapy.
+#[derive(Debug, Parser)]
+#[command(name = "voxdose", version, about, long_about = None)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The voxdose commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the transport on a built-in phantom, a patient (CT + SPECT) or a study; write dose.
+    Run(RunArgs),
+    /// Report decays per second (and time to a target uncertainty) on built-in phantoms.
+    Bench(BenchArgs),
+    /// List the built-in phantoms and their parameters.
+    Phantoms,
+    /// List the nuclides voxdose has decay data for.
+    Nuclides,
+    /// Fit time–activity curves of a study and write time-integrated activity.
+    Fit(FitArgs),
+    /// Print what voxdose understands of a DICOM series or NIfTI file, without running anything.
+    Inspect(InspectArgs),
+}
+
+/// Where the transport runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum DeviceChoice {
+    /// A real GPU if present, else the CPU reference transport.
+    #[default]
+    Auto,
+    /// A wgpu adapter (a real GPU, or lavapipe when that is the only Vulkan device).
+    Gpu,
+    /// The CPU reference transport (Rust, all cores).
+    Cpu,
+}
+
+/// Which absorbed dose is reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum DoseTo {
+    /// Dose to the medium in each voxel (energy / voxel mass).
+    #[default]
+    Medium,
+    /// Dose to water (medium dose × water/medium electron stopping-power ratio).
+    Water,
+}
+
+/// Transport options shared by `run` and `bench`.
+#[derive(Clone, Debug, Args)]
+pub struct TransportArgs {
+    /// Nuclide, e.g. Lu-177 (see `voxdose nuclides`). For patient runs this overrides what the
+    /// DICOM says, with a warning.
+    #[arg(long)]
+    pub nuclide: Option<String>,
+    /// Number of decays to simulate (e.g. 1e6). Default 1e6 unless --target-uncertainty is set.
+    #[arg(long, value_name = "N")]
+    pub decays: Option<f64>,
+    /// Stop when the relative standard uncertainty (%) in voxels above 50 % of the maximum dose
+    /// reaches this value.
+    #[arg(long, value_name = "PCT")]
+    pub target_uncertainty: Option<f64>,
+    /// Upper bound on decays when running to a target uncertainty.
+    #[arg(long, value_name = "N", default_value_t = 1e9)]
+    pub max_decays: f64,
+    /// Random seed; the same seed on the same device gives the same result.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Number of history batches used for the per-voxel uncertainty (≥ 2).
+    #[arg(long, default_value_t = 20)]
+    pub batches: u32,
+    /// Electron kinetic-energy cutoff in keV; below it energy is deposited locally.
+    #[arg(long, default_value_t = 10.0)]
+    pub electron_cutoff_kev: f64,
+    /// Photon energy cutoff in keV; below it energy is deposited locally.
+    #[arg(long, default_value_t = 10.0)]
+    pub photon_cutoff_kev: f64,
+    /// Where to run the transport.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Report dose to medium (default) or to water.
+    #[arg(long, value_enum, default_value_t = DoseTo::Medium)]
+    pub dose_to: DoseTo,
+    /// CPU threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Built-in phantom parameters.
+#[derive(Clone, Debug, Args)]
+pub struct PhantomArgs {
+    /// Built-in phantom (see `voxdose phantoms`).
+    #[arg(long)]
+    pub phantom: Option<String>,
+    /// Source sphere radius in mm (water-sphere; default 10).
+    #[arg(long)]
+    pub radius_mm: Option<f64>,
+    /// Voxel size in mm (default per phantom).
+    #[arg(long)]
+    pub voxel_mm: Option<f64>,
+    /// Grid size in voxels per side (default per phantom).
+    #[arg(long)]
+    pub grid: Option<usize>,
+    /// Medium of the phantom or of the VSV kernel (e.g. water, soft-tissue, cortical-bone).
+    #[arg(long)]
+    pub material: Option<String>,
+}
+
+/// `voxdose run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Built-in phantom options.
+    #[command(flatten)]
+    pub phantom: PhantomArgs,
+    /// Transport options.
+    #[command(flatten)]
+    pub transport: TransportArgs,
+    /// CT series folder (DICOM) or NIfTI file of HU values.
+    #[arg(long)]
+    pub ct: Option<PathBuf>,
+    /// Quantitative SPECT or PET series folder (DICOM) or NIfTI activity map in Bq/mL.
+    #[arg(long)]
+    pub spect: Option<PathBuf>,
+    /// RTSTRUCT file giving named regions.
+    #[arg(long)]
+    pub rtstruct: Option<PathBuf>,
+    /// NIfTI label map giving named regions (non-zero labels).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Time-integrated activity map (NIfTI, Bq·s per voxel) to scale the dose to Gy.
+    #[arg(long)]
+    pub tia: Option<PathBuf>,
+    /// Total time-integrated activity in Bq·s for a phantom run (dose in Gy instead of Gy/decay).
+    #[arg(long, value_name = "BQ_S")]
+    pub tia_bq_s: Option<f64>,
+    /// With a single SPECT: derive the TIA by this documented rule (`physical-decay` or
+    /// `hanscheid`); the rule is written into the outputs.
+    #[arg(long)]
+    pub tia_from_single_scan: Option<String>,
+    /// Hours between administration and the single scan (for --tia-from-single-scan).
+    #[arg(long)]
+    pub scan_hours: Option<f64>,
+    /// Calibration factor (Bq/mL per count) for a SPECT without quantitative units.
+    #[arg(long)]
+    pub calibration_bq_ml_per_count: Option<f64>,
+    /// Study file (JSON): fit the kinetics, then run the transport on the TIA map.
+    #[arg(long)]
+    pub study: Option<PathBuf>,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace existing outputs in --out.
+    #[arg(long)]
+    pub force: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `voxdose bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Phantoms to benchmark (default: water-sphere and nema-iec).
+    #[arg(long, value_delimiter = ',')]
+    pub phantoms: Vec<String>,
+    /// Decays per phantom for the throughput figure.
+    #[arg(long, default_value_t = 2e6)]
+    pub decays: f64,
+    /// Also report the time to this relative uncertainty (%) in voxels above 50 % of max.
+    #[arg(long)]
+    pub target_uncertainty: Option<f64>,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// `voxdose fit`.
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// Study file (JSON).
+    pub study: PathBuf,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace existing outputs in --out.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `voxdose inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A DICOM file, a DICOM series folder or a NIfTI file.
+    pub path: PathBuf,
+}

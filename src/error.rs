@@ -1,0 +1,96 @@
+//! The crate error and its exit-code classes.
+//!
+//! Library modules that meet user input have their own error enum (`io::InputError`,
+//! `kinetics::KineticsError`, `transport::gpu::DeviceError`, …), wrapped here. The binary prints
+//! the chain and exits with [`Error::exit_code`]; the table is repeated in README.md.
+//!
+//! | code | class |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | internal error (a bug: please report it) |
+//! | 2 | command-line usage (unknown flag, missing argument; clap) |
+//! | 3 | invalid option value (negative decays, uncertainty out of range, …) |
+//! | 4 | unknown name (nuclide, phantom, material, device) |
+//! | 5 | output exists (voxdose never overwrites; use `--force` or another `--out`) |
+//! | 6 | output not writable (permissions, missing parent, disk full) |
+//! | 7 | compute device unavailable or too small for the problem |
+//! | 8 | input file unreadable or malformed (DICOM, NIfTI, study file) |
+//! | 9 | input data inconsistent (units, grids, times, non-finite values) |
+//! | 10 | kinetics fit impossible (too few points, no convergence) |
+
+use std::path::PathBuf;
+
+/// Result with the crate [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in voxdose, by class.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An option value that is out of its valid range.
+    #[error("invalid value for {option}: {reason}")]
+    InvalidOption {
+        /// The option as the user typed it, e.g. `--decays`.
+        option: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// A name that voxdose does not know.
+    #[error("unknown {what} '{name}'; known: {known}")]
+    UnknownName {
+        /// What kind of name (nuclide, phantom, …).
+        what: &'static str,
+        /// The name given.
+        name: String,
+        /// The names that are known, comma separated.
+        known: String,
+    },
+    /// An output that already exists and would be overwritten.
+    #[error("output {path} already exists; voxdose never overwrites results: choose another --out or pass --force")]
+    OutputExists {
+        /// The existing path.
+        path: PathBuf,
+    },
+    /// An output that cannot be written.
+    #[error("cannot write {path}: {source}; check the folder exists and is writable")]
+    OutputNotWritable {
+        /// The path that failed.
+        path: PathBuf,
+        /// The operating-system error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading or understanding an input file failed.
+    #[error(transparent)]
+    Input(#[from] crate::io::InputError),
+    /// The compute device is unavailable or too small.
+    #[error(transparent)]
+    Device(#[from] crate::transport::gpu::DeviceError),
+    /// The kinetics model could not be built or fitted.
+    #[error(transparent)]
+    Kinetics(#[from] crate::kinetics::KineticsError),
+    /// A bug: an invariant voxdose relies on does not hold.
+    #[error("internal error: {0}; please report this with the command line you ran")]
+    Internal(String),
+}
+
+impl Error {
+    /// The process exit code for this error's class (see the module table).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Internal(_) => 1,
+            Error::InvalidOption { .. } => 3,
+            Error::UnknownName { .. } => 4,
+            Error::OutputExists { .. } => 5,
+            Error::OutputNotWritable { .. } => 6,
+            Error::Device(_) => 7,
+            Error::Input(e) => e.exit_code(),
+            Error::Kinetics(e) => e.exit_code(),
+        }
+    }
+
+    /// Shorthand for [`Error::InvalidOption`].
+    pub fn invalid(option: &str, reason: impl Into<String>) -> Self {
+        Error::InvalidOption { option: option.to_string(), reason: reason.into() }
+    }
+}

@@ -1,0 +1,9 @@
+//! Voxel geometry: the grid every volume lives on, and CT number → density and material.
+//!
+//! Patient coordinates are DICOM LPS in mm throughout the library; NIfTI's RAS is converted at
+//! the file boundary (`io::nifti`).
+
+pub mod grid;
+pub mod hu;
+
+pub use grid::{Grid, Volume};

@@ -1,0 +1,33 @@
+//! # voxdose — voxel Monte Carlo dosimetry for radiopharmaceutical therapy
+//!
+//! The modules follow the pipeline a dosimetry lab runs, in order:
+//!
+//! | step | module | responsibility |
+//! |---|---|---|
+//! | load | [`io`] | DICOM CT / NM / PT, RTSTRUCT, NIfTI in; NIfTI, RT Dose, tables out; atomic writes |
+//! | geometry | [`geometry`] | voxel grids (dims, spacing in mm, patient affine), HU → density and material |
+//! | kinetics | [`kinetics`] | time–activity fits and time-integrated activity (decays per voxel), CPU only |
+//! | source | [`source`] | decays per voxel or analytic shapes → decay positions |
+//! | physics | [`physics`] | data tables with provenance, pure sampling functions (decay, photon, electron) |
+//! | transport | [`transport`] | the Monte Carlo driver; CPU reference kernels and their WGSL twins |
+//! | tally | [`tally`] | fixed-point energy per voxel, batch statistics, dose = energy / mass |
+//! | report | [`report`] | summaries, organ tables, DVHs |
+//!
+//! Built-in phantoms live in [`phantoms`]; the command-line interface in [`cli`].
+//!
+//! Units are carried in names (`energy_kev`, `spacing_mm`, `density_g_cm3`, `activity_bq`)
+//! and converted once, at load.
+
+pub mod cli;
+pub mod error;
+pub mod geometry;
+pub mod io;
+pub mod kinetics;
+pub mod phantoms;
+pub mod physics;
+pub mod report;
+pub mod source;
+pub mod tally;
+pub mod transport;
+
+pub use error::{Error, Result};

@@ -1,0 +1,24 @@
+//! Physics: data tables with provenance and pure sampling functions.
+//!
+//! | file | holds |
+//! |---|---|
+//! | [`data`] | raw published tables from `data/` (XCOM, ESTAR, form factors) and their parsers |
+//! | [`materials`] | material compositions and nominal densities |
+//! | [`nuclide`] | ICRP-107 decay data of a nuclide |
+//! | [`tables`] | derived tables on uniform log-energy grids, shaped for the CPU and GPU kernels |
+//! | [`decay`] | decay → emitted particles (alias tables over lines, β spectrum inversion) |
+//! | [`photon`] | photoelectric, incoherent (Klein–Nishina × S), coherent (Thomson × F²) sampling |
+//! | [`electron`] | condensed-history electron step: CSDA loss and multiple-scattering deflection |
+//! | [`rng`] | PCG32, bit-identical to its WGSL twin |
+//!
+//! Sampling functions take their uniform random numbers as arguments, so they are
+//! deterministic, testable with fixed inputs and port line for line to WGSL.
+
+pub mod data;
+pub mod decay;
+pub mod electron;
+pub mod materials;
+pub mod nuclide;
+pub mod photon;
+pub mod rng;
+pub mod tables;

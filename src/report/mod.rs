@@ -1,0 +1,1 @@
+//! Reports: run summaries, organ tables, DVHs. TODO.

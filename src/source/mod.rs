@@ -1,0 +1,1 @@
+//! Sources: where decays happen. TODO.

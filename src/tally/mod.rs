@@ -1,0 +1,1 @@
+//! Tally: energy per voxel in fixed point, batch statistics, dose. TODO.

@@ -1,0 +1,3 @@
+//! Transport: the Monte Carlo driver. TODO.
+pub mod cpu;
+pub mod gpu;
