@@ -91,6 +91,9 @@ impl Error {
 
     /// Shorthand for [`Error::InvalidOption`].
     pub fn invalid(option: &str, reason: impl Into<String>) -> Self {
-        Error::InvalidOption { option: option.to_string(), reason: reason.into() }
+        Error::InvalidOption {
+            option: option.to_string(),
+            reason: reason.into(),
+        }
     }
 }

@@ -34,7 +34,11 @@ impl Grid {
     /// An axis-aligned grid of cubic voxels centred on the patient origin.
     pub fn centred(dims: [usize; 3], voxel_mm: f64) -> Self {
         let origin = |n: usize| -0.5 * (n as f64 - 1.0) * voxel_mm;
-        Grid::new(dims, [voxel_mm; 3], [origin(dims[0]), origin(dims[1]), origin(dims[2])])
+        Grid::new(
+            dims,
+            [voxel_mm; 3],
+            [origin(dims[0]), origin(dims[1]), origin(dims[2])],
+        )
     }
 
     /// Total number of voxels.
@@ -114,7 +118,10 @@ impl<T: Clone> Volume<T> {
     /// A volume filled with one value.
     pub fn filled(grid: Grid, value: T) -> Self {
         let n = grid.n_voxels();
-        Volume { grid, data: vec![value; n] }
+        Volume {
+            grid,
+            data: vec![value; n],
+        }
     }
 }
 

@@ -17,7 +17,10 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> Result<()> {
-    let not_writable = |source| Error::OutputNotWritable { path: path.to_path_buf(), source };
+    let not_writable = |source| Error::OutputNotWritable {
+        path: path.to_path_buf(),
+        source,
+    };
     let tmp = temp_path(path);
     let guard = TempGuard(tmp.clone());
     let mut file = std::fs::File::create(&tmp).map_err(not_writable)?;
@@ -40,17 +43,24 @@ pub fn prepare_output_dir(dir: &Path, files: &[&str], force: bool) -> Result<()>
             }
         }
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|source| Error::OutputNotWritable { path: dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::OutputNotWritable {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let probe = dir.join(format!(".voxdose-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"")
-        .map_err(|source| Error::OutputNotWritable { path: dir.to_path_buf(), source })?;
+    std::fs::write(&probe, b"").map_err(|source| Error::OutputNotWritable {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let _ = std::fs::remove_file(probe);
     Ok(())
 }
 
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 

@@ -5,5 +5,7 @@ use crate::Result;
 /// Runs `voxdose inspect`.
 pub fn inspect(args: InspectArgs) -> Result<()> {
     let _ = args;
-    Err(crate::Error::Internal("inspect: not implemented yet".into()))
+    Err(crate::Error::Internal(
+        "inspect: not implemented yet".into(),
+    ))
 }
