@@ -1,6 +1,20 @@
 //! Kinetics: time–activity curves from serial scans → time-integrated activity (decays).
 //!
-//! TODO(kinetics): being implemented.
+//! | file | responsibility |
+//! |---|---|
+//! | [`models`] | TAC models, gradients, bounds, analytic ∫₀^∞ |
+//! | [`lm`] | bounded weighted Levenberg–Marquardt |
+//! | [`fit`] | one curve: start values, fits, AIC/AICc selection, trapezoid fallback |
+//! | [`stp`] | single-time-point methods (Hänscheid, population T_eff) |
+//!
+//! Units: times in hours from administration inside the fits (rates in 1/h); activities as
+//! read (Bq/mL) until converted to Bq per voxel; time-integrated activity leaves this module
+//! in Bq·s (= number of decays).
+
+pub mod fit;
+pub mod lm;
+pub mod models;
+pub mod stp;
 
 /// The kinetics model could not be built or fitted.
 #[derive(Debug, thiserror::Error)]
