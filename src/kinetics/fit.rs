@@ -415,7 +415,11 @@ pub fn trapezoid_tia(tac: &Tac, lambda_phys_per_h: f64) -> (f64, f64, f64) {
     }
     coef[n - 1] += 1.0 / lambda_phys_per_h;
     let tia: f64 = coef.iter().zip(&tac.activity).map(|(c, a)| c * a).sum();
-    let var: f64 = coef.iter().zip(&tac.sigma).map(|(c, s)| c * c * s * s).sum();
+    let var: f64 = coef
+        .iter()
+        .zip(&tac.sigma)
+        .map(|(c, s)| c * c * s * s)
+        .sum();
     let tail = tac.activity[n - 1] / lambda_phys_per_h;
     (tia, var.sqrt(), if tia > 0.0 { tail / tia } else { 0.0 })
 }
@@ -455,8 +459,8 @@ pub fn fit_tac(
             // ∫_{t_last}^∞ of the fit, from the integral minus a fine quadrature to t_last.
             let steps = 2000;
             let h = t_last / steps as f64;
-            let mut s = sel.model.eval(&sel.params, 0.0, None)
-                + sel.model.eval(&sel.params, t_last, None);
+            let mut s =
+                sel.model.eval(&sel.params, 0.0, None) + sel.model.eval(&sel.params, t_last, None);
             for i in 1..steps {
                 let wgt = if i % 2 == 1 { 4.0 } else { 2.0 };
                 s += wgt * sel.model.eval(&sel.params, i as f64 * h, None);

@@ -239,13 +239,25 @@ mod tests {
     fn noise_free_mono_exponential_is_recovered_exactly() {
         let t = [2.0, 6.0, 24.0, 48.0, 96.0];
         let truth = [1000.0, 0.03];
-        let y: Vec<f64> = t.iter().map(|&t| TacModel::MonoExp.eval(&truth, t, None)).collect();
+        let y: Vec<f64> = t
+            .iter()
+            .map(|&t| TacModel::MonoExp.eval(&truth, t, None))
+            .collect();
         let w = [1.0; 5];
         let (lo, hi) = TacModel::MonoExp.bounds(0.004);
         let mut p0 = [0.0; MAX_PARAMS];
         p0[0] = 500.0;
         p0[1] = 0.1;
-        let r = fit(TacModel::MonoExp, &t, &y, &w, &p0, &lo, &hi, LmOptions::default());
+        let r = fit(
+            TacModel::MonoExp,
+            &t,
+            &y,
+            &w,
+            &p0,
+            &lo,
+            &hi,
+            LmOptions::default(),
+        );
         assert!(r.converged);
         assert!((r.params[0] - 1000.0).abs() < 1e-6, "{:?}", r.params);
         assert!((r.params[1] - 0.03).abs() < 1e-10);
@@ -260,7 +272,16 @@ mod tests {
         let mut p0 = [0.0; MAX_PARAMS];
         p0[0] = 10.0;
         p0[1] = 0.05;
-        let r = fit(TacModel::MonoExp, &t, &y, &[1.0; 3], &p0, &lo, &hi, LmOptions::default());
+        let r = fit(
+            TacModel::MonoExp,
+            &t,
+            &y,
+            &[1.0; 3],
+            &p0,
+            &lo,
+            &hi,
+            LmOptions::default(),
+        );
         assert_eq!(r.params[1], 0.004);
         assert_eq!(r.at_bound & 0b10, 0b10);
     }

@@ -6,6 +6,8 @@
 //! | [`lm`] | bounded weighted Levenberg–Marquardt |
 //! | [`fit`] | one curve: start values, fits, AIC/AICc selection, trapezoid fallback |
 //! | [`stp`] | single-time-point methods (Hänscheid, population T_eff) |
+//! | [`study`] | the study file: cycles, time points, units, validation |
+//! | [`voxel`] | voxel-wise fits in parallel → Ã and σ maps |
 //!
 //! Units: times in hours from administration inside the fits (rates in 1/h); activities as
 //! read (Bq/mL) until converted to Bq per voxel; time-integrated activity leaves this module
@@ -15,6 +17,8 @@ pub mod fit;
 pub mod lm;
 pub mod models;
 pub mod stp;
+pub mod study;
+pub mod voxel;
 
 /// The kinetics model could not be built or fitted.
 #[derive(Debug, thiserror::Error)]

@@ -285,7 +285,10 @@ mod tests {
                 pp[j] += h;
                 pm[j] -= h;
                 let fd = (model.integral(&pp, None) - model.integral(&pm, None)) / (2.0 * h);
-                assert!((fd - g[j]).abs() <= 1e-5 * (1.0 + fd.abs()), "{model:?} p{j}");
+                assert!(
+                    (fd - g[j]).abs() <= 1e-5 * (1.0 + fd.abs()),
+                    "{model:?} p{j}"
+                );
             }
         }
     }
