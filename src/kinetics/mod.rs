@@ -6,6 +6,7 @@
 //! | [`lm`] | bounded weighted Levenberg–Marquardt |
 //! | [`fit`] | one curve: start values, fits, AIC/AICc selection, trapezoid fallback |
 //! | [`stp`] | single-time-point methods (Hänscheid, population T_eff) |
+//! | [`register`] | rigid NMI registration, resampling, masks, elastix (deformable) |
 //! | [`study`] | the study file: cycles, time points, units, validation |
 //! | [`voxel`] | voxel-wise fits in parallel → Ã and σ maps |
 //!
@@ -16,6 +17,7 @@
 pub mod fit;
 pub mod lm;
 pub mod models;
+pub mod register;
 pub mod stp;
 pub mod study;
 pub mod voxel;
@@ -40,6 +42,18 @@ pub enum KineticsError {
         /// Why.
         reason: String,
     },
+    /// A registration tool the study asks for is not available.
+    #[error("registration unavailable: {reason}")]
+    RegistrationUnavailable {
+        /// What is missing and how to get it.
+        reason: String,
+    },
+    /// Registration ran but failed.
+    #[error("registration failed: {reason}")]
+    RegistrationFailed {
+        /// What happened.
+        reason: String,
+    },
 }
 
 impl KineticsError {
@@ -48,6 +62,8 @@ impl KineticsError {
         match self {
             KineticsError::InvalidStudy { .. } => 9,
             KineticsError::FitFailed { .. } => 10,
+            KineticsError::RegistrationUnavailable { .. } => 4,
+            KineticsError::RegistrationFailed { .. } => 10,
         }
     }
 }
