@@ -6,6 +6,8 @@
 //! | [`lm`] | bounded weighted Levenberg–Marquardt |
 //! | [`fit`] | one curve: start values, fits, AIC/AICc selection, trapezoid fallback |
 //! | [`stp`] | single-time-point methods (Hänscheid, population T_eff) |
+//! | [`pipeline`] | study → aligned frames → region and voxel fits → maps; per-cycle cache |
+//! | [`output`] | TIA maps, region tables (JSON/CSV), TAC plots (PNG) |
 //! | [`register`] | rigid NMI registration, resampling, masks, elastix (deformable) |
 //! | [`study`] | the study file: cycles, time points, units, validation |
 //! | [`voxel`] | voxel-wise fits in parallel → Ã and σ maps |
@@ -17,10 +19,14 @@
 pub mod fit;
 pub mod lm;
 pub mod models;
+pub mod output;
+pub mod pipeline;
 pub mod register;
 pub mod stp;
 pub mod study;
 pub mod voxel;
+
+pub use pipeline::{fit_study, CycleFit, RegionResult, StudyFit};
 
 /// The kinetics model could not be built or fitted.
 #[derive(Debug, thiserror::Error)]
