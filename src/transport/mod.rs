@@ -7,6 +7,7 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod gpu_types;
 
 use crate::cli::args::DeviceChoice;
 use serde::Serialize;
