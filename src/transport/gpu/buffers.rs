@@ -32,7 +32,7 @@ fn padded(bytes: u64) -> u64 {
 
 /// Fails with [`DeviceError::TooLarge`] if a storage binding of `bytes` exceeds the limit.
 pub fn check_binding(ctx: &GpuContext, name: &str, bytes: u64) -> Result<(), DeviceError> {
-    check_binding_bytes(name, bytes, ctx.binding_limit_bytes())
+    check_binding_bytes(name, bytes, ctx.device_binding_limit_bytes())
 }
 
 /// [`check_binding`] against an explicit limit (for estimates before a device is open).

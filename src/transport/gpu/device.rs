@@ -138,16 +138,23 @@ fn open(adapter: wgpu::Adapter) -> Result<GpuContext, DeviceError> {
 }
 
 impl GpuContext {
-    /// The largest storage binding the transport will use, bytes: the device limit, or the
-    /// smaller value set by [`GpuContext::with_binding_limit`].
+    /// The binding size per-voxel arrays (tally, densities) are split by, bytes: the device
+    /// limit, or the smaller value set by [`GpuContext::with_binding_limit`].
     pub fn binding_limit_bytes(&self) -> u64 {
         self.binding_limit_bytes
     }
 
-    /// Pretends the storage binding limit is `bytes` (at most the real one), so tests can
-    /// force a small grid across several chunk bindings. Rounded down to a multiple of 256.
+    /// The device's own largest storage binding, bytes (what every buffer is checked against).
+    pub fn device_binding_limit_bytes(&self) -> u64 {
+        u64::from(self.limits.max_storage_buffer_binding_size).min(self.limits.max_buffer_size)
+    }
+
+    /// Pretends the binding limit of the per-voxel arrays is `bytes` (at most the real one),
+    /// so tests can force a small grid across several chunk bindings. Rounded down to a
+    /// multiple of 256 (at least 256).
     pub fn with_binding_limit(mut self, bytes: u64) -> Self {
-        self.binding_limit_bytes = (bytes / 256 * 256).clamp(256, self.binding_limit_bytes);
+        self.binding_limit_bytes =
+            (bytes / 256 * 256).clamp(256, self.device_binding_limit_bytes());
         self
     }
 
