@@ -56,6 +56,34 @@ pub fn prepare_output_dir(dir: &Path, files: &[&str], force: bool) -> Result<()>
     Ok(())
 }
 
+/// Atomic output for writers that insist on opening the file themselves (by path): `write`
+/// is given a temporary path beside `path` ending in `suffix` (e.g. ".nii.gz", for writers
+/// that pick the format from the name), which is then renamed into place.
+pub fn write_atomic_via_temp_path(
+    path: &Path,
+    suffix: &str,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> Result<()> {
+    let not_writable = |source| Error::OutputNotWritable {
+        path: path.to_path_buf(),
+        source,
+    };
+    // No dots before `suffix`: such writers re-derive the extension from the last dots.
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().replace('.', "_"))
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}_partial-{}{suffix}", std::process::id()));
+    let guard = TempGuard(tmp.clone());
+    write(&tmp).map_err(not_writable)?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(not_writable)?;
+    std::fs::rename(&tmp, path).map_err(not_writable)?;
+    std::mem::forget(guard);
+    Ok(())
+}
+
 fn temp_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
