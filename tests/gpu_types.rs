@@ -6,7 +6,7 @@
 
 use std::mem::{offset_of, size_of};
 use voxdose::transport::gpu::kernels::{self, KernelSource};
-use voxdose::transport::gpu::pipelines::{self, BindingKind, GRID_GROUP, TALLY_GROUP};
+use voxdose::transport::gpu::pipelines::{self, BindingKind, GRID_GROUP, PHYSICS_GROUP, TALLY_GROUP};
 use voxdose::transport::gpu_types::*;
 
 fn parse(kernel: &KernelSource) -> naga::Module {
@@ -76,9 +76,9 @@ fn shared_structs_match_their_rust_twins() {
             ny,
             nz,
             n_voxels,
-            inv_spacing_x_per_mm,
-            inv_spacing_y_per_mm,
-            inv_spacing_z_per_mm,
+            spacing_x_mm,
+            spacing_y_mm,
+            spacing_z_mm,
             density_chunk_shift,
         ]
     );
@@ -167,9 +167,14 @@ fn every_kernel_row_declares_exactly_the_resources_of_its_shader() {
     assert_eq!(rows, files, "each kernel in shaders/ has exactly one row");
     for decl in pipelines::ALL {
         let module = parse(&decl.kernel);
-        // Group 0 is the kernel's own row; groups 1 and 2 are the shared rows, declared in
+        // Group 0 is the kernel's own row; groups 1–3 are the shared rows, declared in
         // every module (shared files are prepended) whether or not the kernel binds them.
-        let expected = [decl.groups[0], Some(&GRID_GROUP), Some(&TALLY_GROUP)];
+        let expected = [
+            decl.groups[0],
+            Some(&GRID_GROUP),
+            Some(&TALLY_GROUP),
+            Some(&PHYSICS_GROUP),
+        ];
         for (g, row) in decl.groups.iter().enumerate().skip(1) {
             if let Some(row) = row {
                 assert_eq!(

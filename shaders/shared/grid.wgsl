@@ -17,10 +17,10 @@ struct GridParams {
     ny: u32,
     nz: u32,
     n_voxels: u32,
-    // 1 / voxel size along i, j, k, in 1/mm.
-    inv_spacing_x_per_mm: f32,
-    inv_spacing_y_per_mm: f32,
-    inv_spacing_z_per_mm: f32,
+    // Voxel size along i, j, k, mm.
+    spacing_x_mm: f32,
+    spacing_y_mm: f32,
+    spacing_z_mm: f32,
     // log2 of the voxels per density chunk binding.
     density_chunk_shift: u32,
 }
@@ -53,11 +53,11 @@ fn voxel_density(v: u32) -> f32 {
     }
 }
 
-// Index along one axis of coordinate x_mm: floor(x · (1/spacing)), or −1 outside [0, n).
-// A product, not a quotient: Vulkan rounds f32 multiplication correctly on every device but
-// allows 2.5 ULP for division, and the CPU twin must land in the same voxel.
-fn axis_index(x_mm: f32, inv_spacing_per_mm: f32, n: u32) -> i32 {
-    let f = floor(x_mm * inv_spacing_per_mm);
+// Index along one axis of coordinate x_mm: floor(x / spacing), or −1 outside [0, n), as
+// `Place::locate` in src/transport/cpu/mod.rs. (Vulkan allows 2.5 ULP for f32 division, so a
+// real GPU may disagree with the CPU for points within an ULP of a face; lavapipe does not.)
+fn axis_index(x_mm: f32, spacing_mm: f32, n: u32) -> i32 {
+    let f = floor(x_mm / spacing_mm);
     if (f >= 0.0 && f < f32(n)) {
         return i32(f);
     }
@@ -66,11 +66,48 @@ fn axis_index(x_mm: f32, inv_spacing_per_mm: f32, n: u32) -> i32 {
 
 // Linear voxel index of a position in mm, or −1 when it lies outside the grid.
 fn voxel_of(pos_mm: vec3<f32>) -> i32 {
-    let i = axis_index(pos_mm.x, grid.inv_spacing_x_per_mm, grid.nx);
-    let j = axis_index(pos_mm.y, grid.inv_spacing_y_per_mm, grid.ny);
-    let k = axis_index(pos_mm.z, grid.inv_spacing_z_per_mm, grid.nz);
+    let i = axis_index(pos_mm.x, grid.spacing_x_mm, grid.nx);
+    let j = axis_index(pos_mm.y, grid.spacing_y_mm, grid.ny);
+    let k = axis_index(pos_mm.z, grid.spacing_z_mm, grid.nz);
     if (i < 0 || j < 0 || k < 0) {
         return -1;
     }
     return i + i32(grid.nx) * (j + i32(grid.ny) * k);
+}
+
+// A particle's place: position (mm) and voxel indices; `inside` false when off the grid.
+// CPU twin: `Place` in src/transport/cpu/mod.rs.
+struct Place {
+    pos: vec3<f32>,
+    ijk: vec3<i32>,
+    inside: bool,
+}
+
+// `Place::locate`.
+fn place_locate(pos: vec3<f32>) -> Place {
+    let i = axis_index(pos.x, grid.spacing_x_mm, grid.nx);
+    let j = axis_index(pos.y, grid.spacing_y_mm, grid.ny);
+    let k = axis_index(pos.z, grid.spacing_z_mm, grid.nz);
+    return Place(pos, vec3<i32>(i, j, k), i >= 0 && j >= 0 && k >= 0);
+}
+
+// `Place::voxel`.
+fn place_voxel(p: Place) -> u32 {
+    return u32(p.ijk.x) + grid.nx * (u32(p.ijk.y) + grid.ny * u32(p.ijk.z));
+}
+
+fn spacing_mm(axis: u32) -> f32 {
+    switch axis {
+        case 0u: { return grid.spacing_x_mm; }
+        case 1u: { return grid.spacing_y_mm; }
+        default: { return grid.spacing_z_mm; }
+    }
+}
+
+fn dim(axis: u32) -> u32 {
+    switch axis {
+        case 0u: { return grid.nx; }
+        case 1u: { return grid.ny; }
+        default: { return grid.nz; }
+    }
 }

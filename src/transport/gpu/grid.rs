@@ -3,10 +3,10 @@
 //! estimate printed before a run.
 //!
 //! [`voxel_of`] is the CPU twin of the WGSL position lookup: positions in mm in the
-//! transport frame (from the outer corner of voxel (0,0,0)), `floor(x · (1/spacing))` per
-//! axis in f32. A multiplication by the inverse spacing rather than a division, because
-//! Vulkan only guarantees correct rounding for multiplication (division may be 2.5 ULP),
-//! so the lookup is the same on every device.
+//! transport frame (from the outer corner of voxel (0,0,0)), `floor(x / spacing)` per axis in
+//! f32, as `transport::cpu::Place::locate`. Vulkan allows 2.5 ULP for f32 division, so on a
+//! real GPU a point within an ULP of a face may land in the neighbour (lavapipe divides
+//! exactly); multiplying by a precomputed inverse spacing would make it device-independent.
 
 use super::buffers::{self, ChunkPlan, NamedBuffer};
 use super::device::GpuContext;
@@ -16,8 +16,8 @@ use crate::geometry::VoxelModel;
 use crate::transport::gpu_types::{GridParams, DENSITY_MAX_CHUNKS, N_COUNTERS};
 
 /// Index along one axis, or −1 outside `[0, n)`; twin of `axis_index` in WGSL.
-pub fn axis_index(x_mm: f32, inv_spacing_per_mm: f32, n: u32) -> i32 {
-    let f = (x_mm * inv_spacing_per_mm).floor();
+pub fn axis_index(x_mm: f32, spacing_mm: f32, n: u32) -> i32 {
+    let f = (x_mm / spacing_mm).floor();
     if f >= 0.0 && f < n as f32 {
         f as i32
     } else {
@@ -27,9 +27,9 @@ pub fn axis_index(x_mm: f32, inv_spacing_per_mm: f32, n: u32) -> i32 {
 
 /// Linear voxel index of a position in mm, or −1 outside; twin of `voxel_of` in WGSL.
 pub fn voxel_of(grid: &GridParams, pos_mm: [f32; 3]) -> i32 {
-    let i = axis_index(pos_mm[0], grid.inv_spacing_x_per_mm, grid.nx);
-    let j = axis_index(pos_mm[1], grid.inv_spacing_y_per_mm, grid.ny);
-    let k = axis_index(pos_mm[2], grid.inv_spacing_z_per_mm, grid.nz);
+    let i = axis_index(pos_mm[0], grid.spacing_x_mm, grid.nx);
+    let j = axis_index(pos_mm[1], grid.spacing_y_mm, grid.ny);
+    let k = axis_index(pos_mm[2], grid.spacing_z_mm, grid.nz);
     if i < 0 || j < 0 || k < 0 {
         return -1;
     }
@@ -50,15 +50,15 @@ pub fn density_plan(n_voxels: u64, binding_limit_bytes: u64) -> Result<ChunkPlan
 /// The grid's uniform for a model.
 pub fn grid_params(model: &VoxelModel, density_chunk_shift: u32) -> GridParams {
     let [nx, ny, nz] = model.grid.dims;
-    let inv = |a: usize| (1.0 / model.grid.spacing_mm[a]) as f32;
+    let sp = |a: usize| model.grid.spacing_mm[a] as f32;
     GridParams {
         nx: nx as u32,
         ny: ny as u32,
         nz: nz as u32,
         n_voxels: model.grid.n_voxels() as u32,
-        inv_spacing_x_per_mm: inv(0),
-        inv_spacing_y_per_mm: inv(1),
-        inv_spacing_z_per_mm: inv(2),
+        spacing_x_mm: sp(0),
+        spacing_y_mm: sp(1),
+        spacing_z_mm: sp(2),
         density_chunk_shift,
     }
 }
@@ -177,9 +177,9 @@ mod tests {
             ny: dims[1],
             nz: dims[2],
             n_voxels: dims.iter().product(),
-            inv_spacing_x_per_mm: 1.0 / spacing_mm,
-            inv_spacing_y_per_mm: 1.0 / spacing_mm,
-            inv_spacing_z_per_mm: 1.0 / spacing_mm,
+            spacing_x_mm: spacing_mm,
+            spacing_y_mm: spacing_mm,
+            spacing_z_mm: spacing_mm,
             density_chunk_shift: 30,
         }
     }

@@ -8,6 +8,8 @@
 //! | [`buffers`] | named device buffers: size checks, upload, read-back |
 //! | [`tally`] | the chunked 64-bit fixed-point tally and counters on the device |
 //! | [`grid`] | the voxel model on the device (material, chunked density), memory estimate |
+//! | [`physics`] | physics, emission and source tables packed for the device |
+//! | [`run`] | [`run::simulate_gpu`]: batches of `decay_history` dispatches, statistics |
 //! | [`checks`] | test kernels that compare WGSL helpers with their Rust twins |
 //!
 //! Energies are in keV, tallies in fixed-point units (65536 per keV), sizes in bytes.
@@ -17,7 +19,9 @@ pub mod checks;
 pub mod device;
 pub mod grid;
 pub mod kernels;
+pub mod physics;
 pub mod pipelines;
+pub mod run;
 pub mod tally;
 
 /// The compute device is unavailable or too small.

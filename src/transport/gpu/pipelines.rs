@@ -1,9 +1,9 @@
 //! Every kernel's bindings, declared once, and the wgpu layouts and pipelines built from them.
 //!
 //! A kernel row ([`KernelDecl`]) names its source and, per bind group, the bindings in
-//! `@binding` order with their kind. Group 1 (the voxel grid, `shaders/shared/grid.wgsl`) and
-//! group 2 (the tallies, `shaders/shared/tally.wgsl`) are shared rows used by every transport
-//! kernel; group 0 is the kernel's own. `tests/gpu_types.rs` checks each row against the
+//! `@binding` order with their kind. Group 1 (the voxel grid, `shaders/shared/grid.wgsl`),
+//! group 2 (the tallies, `shaders/shared/tally.wgsl`) and group 3 (the physics tables,
+//! `shaders/shared/tables.wgsl`) are shared rows; group 0 is the kernel's own. `tests/gpu_types.rs` checks each row against the
 //! WGSL's resource declarations, so the table cannot drift from the shaders. Bind groups are
 //! made from [`NamedBuffer`]s whose names must match the row, so a wrongly ordered buffer is
 //! an error naming both, not a silent mix-up.
@@ -48,8 +48,8 @@ pub struct GroupDecl {
 pub struct KernelDecl {
     /// The kernel source from `shaders/`.
     pub kernel: KernelSource,
-    /// Groups 0, 1, 2.
-    pub groups: [Option<&'static GroupDecl>; 3],
+    /// Groups 0, 1, 2, 3.
+    pub groups: [Option<&'static GroupDecl>; 4],
 }
 
 const fn b(name: &'static str, kind: BindingKind) -> BindingDecl {
@@ -88,6 +88,19 @@ pub const TALLY_GROUP: GroupDecl = GroupDecl {
     ],
 };
 
+/// Group 3: physics, emission and source tables (`shaders/shared/tables.wgsl`).
+pub const PHYSICS_GROUP: GroupDecl = GroupDecl {
+    name: "physics",
+    bindings: &[
+        b("physics", Uniform),
+        b("ftab", Storage),
+        b("utab", Storage),
+        b("src_index", Storage),
+        b("src_prob", Storage),
+        b("src_alias", Storage),
+    ],
+};
+
 const _: () = assert!(GRID_GROUP.bindings.len() == 2 + DENSITY_MAX_CHUNKS as usize);
 const _: () = assert!(TALLY_GROUP.bindings.len() == 2 + TALLY_MAX_CHUNKS as usize);
 
@@ -105,6 +118,7 @@ pub const CHECK_RNG: KernelDecl = KernelDecl {
         }),
         None,
         None,
+        None,
     ],
 };
 
@@ -118,6 +132,7 @@ pub const CHECK_TALLY: KernelDecl = KernelDecl {
         }),
         None,
         Some(&TALLY_GROUP),
+        None,
     ],
 };
 
@@ -135,11 +150,23 @@ pub const CHECK_GRID: KernelDecl = KernelDecl {
         }),
         Some(&GRID_GROUP),
         None,
+        None,
+    ],
+};
+
+/// `decay_history`: the transport, one decay per invocation (`transport::gpu::run`).
+pub const DECAY_HISTORY: KernelDecl = KernelDecl {
+    kernel: kernels::DECAY_HISTORY,
+    groups: [
+        None,
+        Some(&GRID_GROUP),
+        Some(&TALLY_GROUP),
+        Some(&PHYSICS_GROUP),
     ],
 };
 
 /// Every kernel row (each kernel in `shaders/` appears once).
-pub const ALL: &[KernelDecl] = &[CHECK_RNG, CHECK_TALLY, CHECK_GRID];
+pub const ALL: &[KernelDecl] = &[CHECK_RNG, CHECK_TALLY, CHECK_GRID, DECAY_HISTORY];
 
 /// A compiled kernel with its bind group layouts.
 #[derive(Debug)]
