@@ -6,7 +6,9 @@
 
 use std::mem::{offset_of, size_of};
 use voxdose::transport::gpu::kernels::{self, KernelSource};
-use voxdose::transport::gpu::pipelines::{self, BindingKind, GRID_GROUP, PHYSICS_GROUP, TALLY_GROUP};
+use voxdose::transport::gpu::pipelines::{
+    self, BindingKind, GRID_GROUP, PHYSICS_GROUP, TALLY_GROUP,
+};
 use voxdose::transport::gpu_types::*;
 
 fn parse(kernel: &KernelSource) -> naga::Module {

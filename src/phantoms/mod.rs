@@ -41,10 +41,16 @@ pub const PHANTOMS: &[(&str, &str)] = &[
 /// Builds a phantom by name.
 pub fn build(args: &PhantomArgs) -> Result<Phantom> {
     let name = args.phantom.as_deref().unwrap_or("water-sphere");
-    for (opt, v) in [("--radius-mm", args.radius_mm), ("--voxel-mm", args.voxel_mm)] {
+    for (opt, v) in [
+        ("--radius-mm", args.radius_mm),
+        ("--voxel-mm", args.voxel_mm),
+    ] {
         if let Some(v) = v {
             if !(v.is_finite() && v > 0.0) {
-                return Err(Error::invalid(opt, format!("{v} mm; give a positive length")));
+                return Err(Error::invalid(
+                    opt,
+                    format!("{v} mm; give a positive length"),
+                ));
             }
         }
     }
@@ -66,7 +72,11 @@ fn material_arg(args: &PhantomArgs, default: &str) -> Result<(String, f32)> {
     let i = material_index(name).ok_or_else(|| Error::UnknownName {
         what: "material",
         name: name.to_string(),
-        known: builtin_materials().iter().map(|m| m.name.clone()).collect::<Vec<_>>().join(", "),
+        known: builtin_materials()
+            .iter()
+            .map(|m| m.name.clone())
+            .collect::<Vec<_>>()
+            .join(", "),
     })?;
     let m = &builtin_materials()[i];
     Ok((m.name.clone(), m.density_g_cm3 as f32))
@@ -75,7 +85,10 @@ fn material_arg(args: &PhantomArgs, default: &str) -> Result<(String, f32)> {
 fn grid_count(extent_mm: f64, voxel_mm: f64, what: &str) -> Result<usize> {
     let n = (extent_mm / voxel_mm).round() as usize;
     if !(2..=1024).contains(&n) {
-        return Err(Error::invalid("--voxel-mm", format!("{voxel_mm} mm gives {n} voxels across the {what}; choose 2–1024")));
+        return Err(Error::invalid(
+            "--voxel-mm",
+            format!("{voxel_mm} mm gives {n} voxels across the {what}; choose 2–1024"),
+        ));
     }
     Ok(n)
 }
@@ -86,13 +99,20 @@ fn voxels_in(grid: &Grid, shape: &Shape) -> Vec<u32> {
         .filter(|&v| {
             let [i, j, k] = grid.ijk(v as usize);
             let c = [i, j, k].map(|x| x as f64 + 0.5);
-            shape.contains([c[0] * grid.spacing_mm[0], c[1] * grid.spacing_mm[1], c[2] * grid.spacing_mm[2]])
+            shape.contains([
+                c[0] * grid.spacing_mm[0],
+                c[1] * grid.spacing_mm[1],
+                c[2] * grid.spacing_mm[2],
+            ])
         })
         .collect()
 }
 
 fn all_voxels(grid: &Grid) -> Region {
-    Region { name: "phantom".into(), voxels: (0..grid.n_voxels() as u32).collect() }
+    Region {
+        name: "phantom".into(),
+        voxels: (0..grid.n_voxels() as u32).collect(),
+    }
 }
 
 fn water_sphere(args: &PhantomArgs) -> Result<Phantom> {
@@ -106,14 +126,29 @@ fn water_sphere(args: &PhantomArgs) -> Result<Phantom> {
     let grid = Grid::centred([n; 3], voxel);
     let half = 0.5 * n as f64 * voxel;
     if radius > half {
-        return Err(Error::invalid("--radius-mm", format!("{radius} mm does not fit in the {:.0} mm cube", 2.0 * half)));
+        return Err(Error::invalid(
+            "--radius-mm",
+            format!("{radius} mm does not fit in the {:.0} mm cube", 2.0 * half),
+        ));
     }
-    let sphere = Shape::Sphere { centre_mm: [half; 3], radius_mm: radius };
+    let sphere = Shape::Sphere {
+        centre_mm: [half; 3],
+        radius_mm: radius,
+    };
     let mut model = VoxelModel::homogeneous(grid.clone(), &mat, rho);
-    model.regions = vec![Region { name: "sphere".into(), voxels: voxels_in(&grid, &sphere) }, all_voxels(&grid)];
+    model.regions = vec![
+        Region {
+            name: "sphere".into(),
+            voxels: voxels_in(&grid, &sphere),
+        },
+        all_voxels(&grid),
+    ];
     Ok(Phantom {
         name: "water-sphere".into(),
-        description: format!("uniform sphere r = {radius} mm in a {:.0} mm {mat} cube of {n}³ voxels of {voxel} mm", 2.0 * half),
+        description: format!(
+            "uniform sphere r = {radius} mm in a {:.0} mm {mat} cube of {n}³ voxels of {voxel} mm",
+            2.0 * half
+        ),
         model,
         source: SourceSpec::Shapes(vec![(sphere, 1.0)]),
     })
@@ -130,7 +165,11 @@ fn nema_iec(args: &PhantomArgs) -> Result<Phantom> {
     // centres on a circle of radius 57.2 mm in the transverse plane 70 mm from the lid.
     let voxel = args.voxel_mm.unwrap_or(2.0);
     let (ex, ey, ez) = (300.0, 232.0, 184.0);
-    let dims = [grid_count(ex, voxel, "phantom width")?, grid_count(ey, voxel, "phantom height")?, grid_count(ez, voxel, "phantom length")?];
+    let dims = [
+        grid_count(ex, voxel, "phantom width")?,
+        grid_count(ey, voxel, "phantom height")?,
+        grid_count(ez, voxel, "phantom length")?,
+    ];
     let grid = Grid::centred(dims, voxel);
     let size = grid.extent_mm();
     let (cx, cy) = (0.5 * size[0], 0.5 * size[1] + 0.5 * (147.0 - 80.0));
@@ -139,7 +178,11 @@ fn nema_iec(args: &PhantomArgs) -> Result<Phantom> {
     let lung = material_index("lung").ok_or_else(|| Error::Internal("no lung".into()))?;
     let air = material_index("air").ok_or_else(|| Error::Internal("no air".into()))?;
     let mats = builtin_materials();
-    let names = vec![mats[water].name.clone(), mats[lung].name.clone(), mats[air].name.clone()];
+    let names = vec![
+        mats[water].name.clone(),
+        mats[lung].name.clone(),
+        mats[air].name.clone(),
+    ];
     let inside_body = |x: f64, y: f64, z: f64| -> bool {
         if z < z0 || z > z0 + 180.0 {
             return false;
@@ -155,14 +198,21 @@ fn nema_iec(args: &PhantomArgs) -> Result<Phantom> {
         let (qx, qy) = (dx.abs() - 70.0, dy + 3.0);
         !(qx > 0.0 && qy < 0.0 && qx * qx + qy * qy > 77.0 * 77.0)
     };
-    let lung_insert = Shape::CylinderZ { centre_mm: [cx, cy], radius_mm: 25.0, z_mm: [z0, z0 + 180.0] };
+    let lung_insert = Shape::CylinderZ {
+        centre_mm: [cx, cy],
+        radius_mm: 25.0,
+        z_mm: [z0, z0 + 180.0],
+    };
     let z_spheres = z0 + 180.0 - 70.0;
     let spheres: Vec<Shape> = NEMA_SPHERE_DIAMETERS_MM
         .iter()
         .enumerate()
         .map(|(i, d)| {
             let a = std::f64::consts::TAU * i as f64 / 6.0;
-            Shape::Sphere { centre_mm: [cx + 57.2 * a.cos(), cy + 57.2 * a.sin(), z_spheres], radius_mm: 0.5 * d }
+            Shape::Sphere {
+                centre_mm: [cx + 57.2 * a.cos(), cy + 57.2 * a.sin(), z_spheres],
+                radius_mm: 0.5 * d,
+            }
         })
         .collect();
     let n = grid.n_voxels();
@@ -186,11 +236,26 @@ fn nema_iec(args: &PhantomArgs) -> Result<Phantom> {
     let mut regions: Vec<Region> = spheres
         .iter()
         .zip(NEMA_SPHERE_DIAMETERS_MM)
-        .map(|(s, d)| Region { name: format!("sphere_{d:.0}mm"), voxels: voxels_in(&grid, s) })
+        .map(|(s, d)| Region {
+            name: format!("sphere_{d:.0}mm"),
+            voxels: voxels_in(&grid, s),
+        })
         .collect();
-    regions.push(Region { name: "lung_insert".into(), voxels: voxels_in(&grid, &lung_insert) });
-    regions.push(Region { name: "body".into(), voxels: body });
-    let model = VoxelModel { grid, material, density_g_cm3: density, materials: names, regions };
+    regions.push(Region {
+        name: "lung_insert".into(),
+        voxels: voxels_in(&grid, &lung_insert),
+    });
+    regions.push(Region {
+        name: "body".into(),
+        voxels: body,
+    });
+    let model = VoxelModel {
+        grid,
+        material,
+        density_g_cm3: density,
+        materials: names,
+        regions,
+    };
     // Equal activity concentration in all spheres: weights ∝ volume; cold background.
     let source = SourceSpec::Shapes(spheres.iter().map(|s| (*s, s.volume_mm3())).collect());
     Ok(Phantom {
@@ -206,15 +271,34 @@ fn slab(args: &PhantomArgs) -> Result<Phantom> {
     let n = grid_count(128.0, voxel, "128 mm cube")?;
     let grid = Grid::centred([n; 3], voxel);
     let mats = builtin_materials();
-    let idx = |name: &str| material_index(name).ok_or_else(|| Error::Internal(format!("no {name}")));
-    let layers = [("water", 0.0, 40.0, None), ("cortical-bone", 40.0, 60.0, None), ("lung", 60.0, 100.0, Some(0.26f32)), ("water", 100.0, 1e9, None)];
-    let names: Vec<String> = ["water", "cortical-bone", "lung"].iter().map(|m| idx(m).map(|i| mats[i].name.clone())).collect::<Result<_>>()?;
+    let idx =
+        |name: &str| material_index(name).ok_or_else(|| Error::Internal(format!("no {name}")));
+    let layers = [
+        ("water", 0.0, 40.0, None),
+        ("cortical-bone", 40.0, 60.0, None),
+        ("lung", 60.0, 100.0, Some(0.26f32)),
+        ("water", 100.0, 1e9, None),
+    ];
+    let names: Vec<String> = ["water", "cortical-bone", "lung"]
+        .iter()
+        .map(|m| idx(m).map(|i| mats[i].name.clone()))
+        .collect::<Result<_>>()?;
     let nv = grid.n_voxels();
     let (mut material, mut density) = (vec![0u8; nv], vec![1.0f32; nv]);
-    let mut regions: Vec<Region> = ["water_front", "bone", "lung", "water_back"].iter().map(|n| Region { name: n.to_string(), voxels: Vec::new() }).collect();
+    let mut regions: Vec<Region> = ["water_front", "bone", "lung", "water_back"]
+        .iter()
+        .map(|n| Region {
+            name: n.to_string(),
+            voxels: Vec::new(),
+        })
+        .collect();
     for v in 0..nv {
         let z = (grid.ijk(v)[2] as f64 + 0.5) * voxel;
-        let (li, (name, _, _, rho)) = layers.iter().enumerate().find(|(_, l)| z >= l.1 && z < l.2).unwrap_or((3, &layers[3]));
+        let (li, (name, _, _, rho)) = layers
+            .iter()
+            .enumerate()
+            .find(|(_, l)| z >= l.1 && z < l.2)
+            .unwrap_or((3, &layers[3]));
         let layer_material = &mats[idx(name)?].name;
         let mi = names.iter().position(|n| n == layer_material).unwrap_or(0);
         material[v] = mi as u8;
@@ -222,7 +306,10 @@ fn slab(args: &PhantomArgs) -> Result<Phantom> {
         regions[li].voxels.push(v as u32);
     }
     let half = 0.5 * n as f64 * voxel;
-    let sphere = Shape::Sphere { centre_mm: [half, half, 30.0], radius_mm: 5.0 };
+    let sphere = Shape::Sphere {
+        centre_mm: [half, half, 30.0],
+        radius_mm: 5.0,
+    };
     Ok(Phantom {
         name: "slab".into(),
         description: format!("water 0–40 mm | cortical bone 40–60 | lung (0.26 g/cm³) 60–100 | water, {n}³ voxels of {voxel} mm, source sphere r = 5 mm at z = 30 mm"),
@@ -235,15 +322,27 @@ fn vsv(args: &PhantomArgs) -> Result<Phantom> {
     let voxel = args.voxel_mm.unwrap_or(4.42);
     let n = args.grid.unwrap_or(15);
     if n % 2 == 0 || !(1..=255).contains(&n) {
-        return Err(Error::invalid("--grid", format!("{n}; a voxel S-value kernel needs an odd number of voxels (e.g. 15)")));
+        return Err(Error::invalid(
+            "--grid",
+            format!("{n}; a voxel S-value kernel needs an odd number of voxels (e.g. 15)"),
+        ));
     }
     let (mat, rho) = material_arg(args, "water")?;
     let grid = Grid::centred([n; 3], voxel);
     let c = (n / 2) as f64 * voxel;
-    let source_voxel = Shape::Box { min_mm: [c; 3], max_mm: [c + voxel; 3] };
+    let source_voxel = Shape::Box {
+        min_mm: [c; 3],
+        max_mm: [c + voxel; 3],
+    };
     let mut model = VoxelModel::homogeneous(grid.clone(), &mat, rho);
     let centre = grid.index(n / 2, n / 2, n / 2) as u32;
-    model.regions = vec![Region { name: "source_voxel".into(), voxels: vec![centre] }, all_voxels(&grid)];
+    model.regions = vec![
+        Region {
+            name: "source_voxel".into(),
+            voxels: vec![centre],
+        },
+        all_voxels(&grid),
+    ];
     Ok(Phantom {
         name: "vsv".into(),
         description: format!("voxel S-value kernel, {n}³ voxels of {voxel} mm of {mat}, source uniform in the central voxel"),

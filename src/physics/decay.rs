@@ -100,12 +100,26 @@ impl DecayTables {
     ) -> Self {
         let mut mean = [0.0f64; 3];
         let (mut beta_inv_cdf, mut beta_yield) = (Vec::new(), 0.0);
-        let beta_spectrum = nuclide.beta_minus_spectrum.as_ref().or(nuclide.beta_plus_spectrum.as_ref());
-        let beta_kind = if nuclide.beta_minus_spectrum.is_some() { EmissionKind::BetaMinus } else { EmissionKind::BetaPlus };
+        let beta_spectrum = nuclide
+            .beta_minus_spectrum
+            .as_ref()
+            .or(nuclide.beta_plus_spectrum.as_ref());
+        let beta_kind = if nuclide.beta_minus_spectrum.is_some() {
+            EmissionKind::BetaMinus
+        } else {
+            EmissionKind::BetaPlus
+        };
         if let Some(spec) = beta_spectrum.filter(|_| filter.keeps(beta_kind)) {
-            beta_yield = nuclide.beta_branches.iter().map(|b| b.yield_per_decay).sum::<f64>();
+            beta_yield = nuclide
+                .beta_branches
+                .iter()
+                .map(|b| b.yield_per_decay)
+                .sum::<f64>();
             beta_inv_cdf = beta_inverse_cdf(spec);
-            let m: f64 = beta_inv_cdf.windows(2).map(|w| 0.5 * (w[0] + w[1]) as f64).sum::<f64>()
+            let m: f64 = beta_inv_cdf
+                .windows(2)
+                .map(|w| 0.5 * (w[0] + w[1]) as f64)
+                .sum::<f64>()
                 / (N_BETA - 1) as f64;
             mean[0] += beta_yield * m;
         }
@@ -136,7 +150,10 @@ impl DecayTables {
         let local_units = to_units(local_kev as f32);
         mean[2] = local_units as f64 / UNITS_PER_KEV as f64;
         let line_mean_count = weights.iter().sum::<f64>() as f32;
-        let line_alias = AliasTable::new(&weights).unwrap_or(AliasTable { prob: vec![1.0], alias: vec![0] });
+        let line_alias = AliasTable::new(&weights).unwrap_or(AliasTable {
+            prob: vec![1.0],
+            alias: vec![0],
+        });
         if line_units.is_empty() {
             line_units.push(0);
             line_particle.push(PHOTON);
@@ -199,7 +216,9 @@ fn beta_inverse_cdf(spectrum: &[(f64, f64)]) -> Vec<f32> {
     let mut cdf = vec![0.0f64];
     for w in spectrum.windows(2) {
         let ((e0, n0), (e1, n1)) = (w[0], w[1]);
-        cdf.push(cdf.last().copied().unwrap_or(0.0) + 0.5 * (n0.max(0.0) + n1.max(0.0)) * (e1 - e0));
+        cdf.push(
+            cdf.last().copied().unwrap_or(0.0) + 0.5 * (n0.max(0.0) + n1.max(0.0)) * (e1 - e0),
+        );
     }
     let total = *cdf.last().unwrap_or(&1.0);
     let mut out = Vec::with_capacity(N_BETA);
@@ -216,7 +235,11 @@ fn beta_inverse_cdf(spectrum: &[(f64, f64)]) -> Vec<f32> {
         let c = (target - cdf[k]).max(0.0);
         // Solve n0·x + slope·x²/2 = c for x in [0, h].
         let x = if slope.abs() < 1e-300 * n0.max(1e-300) || slope == 0.0 {
-            if n0 > 0.0 { c / n0 } else { 0.0 }
+            if n0 > 0.0 {
+                c / n0
+            } else {
+                0.0
+            }
         } else {
             let disc = (n0 * n0 + 2.0 * slope * c).max(0.0);
             2.0 * c / (n0 + disc.sqrt()).max(1e-300)
@@ -256,7 +279,10 @@ mod tests {
         let m = s / n as f64;
         let var = s2 / n as f64 - m * m;
         // σ of the sample mean is sqrt(mean/n); 4σ ≈ two-sided 6e-5 false alarm.
-        assert!((m - mean as f64).abs() < 4.0 * (mean as f64 / n as f64).sqrt(), "mean {m}");
+        assert!(
+            (m - mean as f64).abs() < 4.0 * (mean as f64 / n as f64).sqrt(),
+            "mean {m}"
+        );
         assert!((var / mean as f64 - 1.0).abs() < 0.03, "variance {var}");
     }
 

@@ -46,7 +46,11 @@ mod tests {
 
     #[test]
     fn rotation_keeps_the_polar_angle() {
-        for &d in &[[0.0, 0.0, 1.0], [0.0, 0.0, -1.0], normalise([0.3, -0.5, 0.8])] {
+        for &d in &[
+            [0.0, 0.0, 1.0],
+            [0.0, 0.0, -1.0],
+            normalise([0.3, -0.5, 0.8]),
+        ] {
             for &c in &[-0.9f32, -0.2, 0.0, 0.5, 0.99] {
                 let r = rotate(d, c, 0.37);
                 let dot = r[0] * d[0] + r[1] * d[1] + r[2] * d[2];

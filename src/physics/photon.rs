@@ -19,7 +19,9 @@
 //! x = sin(θ/2)/λ in Å⁻¹ = E·sin(θ/2)/hc. Energies in keV; `k` = E/mc². Every sampling function
 //! takes its uniforms, is deterministic, and has a WGSL twin in `shaders/shared/photon.wgsl`.
 
-use crate::physics::tables::{lerp, PhysicsTables, ELECTRON_MASS_KEV, HC_KEV_ANGSTROM, N_ENERGY, N_X};
+use crate::physics::tables::{
+    lerp, PhysicsTables, ELECTRON_MASS_KEV, HC_KEV_ANGSTROM, N_ENERGY, N_X,
+};
 
 /// Linear attenuation coefficients (mm⁻¹) at one energy in one voxel.
 #[derive(Clone, Copy, Debug, PartialEq)]

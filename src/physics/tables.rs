@@ -62,7 +62,11 @@ impl LogGrid {
     /// `n` points from `min` to `max`, uniform in ln.
     pub fn new(min: f32, max: f32, n: usize) -> Self {
         let ln_min = min.ln();
-        LogGrid { ln_min, inv_step: (n as f32 - 1.0) / (max.ln() - ln_min), n: n as u32 }
+        LogGrid {
+            ln_min,
+            inv_step: (n as f32 - 1.0) / (max.ln() - ln_min),
+            n: n as u32,
+        }
     }
 
     /// The value at point `i`.
@@ -156,7 +160,8 @@ impl PhysicsTables {
                 t.mu_incoh.push((mu.incoherent * 0.1) as f32);
                 t.mu_coh.push((mu.coherent * 0.1) as f32);
                 t.range.push((md.electron.csda_range_at(e) * 10.0) as f32);
-                t.lambda1.push((transport_mfp_g_cm2(&md.material.composition, e) * 10.0) as f32);
+                t.lambda1
+                    .push((transport_mfp_g_cm2(&md.material.composition, e) * 10.0) as f32);
                 let ratio = water.electron.s_col_at(e) / md.electron.s_col_at(e);
                 t.water_to_medium_s_col.push(ratio as f32);
             }
@@ -215,7 +220,8 @@ fn inverse_range(range: &[f32], energy: &LogGrid) -> (LogGrid, Vec<f32>) {
         // Range is monotonic; interpolate ln E linearly in ln R between grid energies.
         let (r0, r1) = (range[i].max(1e-12) as f64, range[i + 1] as f64);
         let f = ((r as f64).ln() - r0.ln()) / (r1.ln() - r0.ln());
-        let ln_e = energy.value(i).ln() + f.clamp(0.0, 1.0) * (energy.value(i + 1).ln() - energy.value(i).ln());
+        let ln_e = energy.value(i).ln()
+            + f.clamp(0.0, 1.0) * (energy.value(i + 1).ln() - energy.value(i).ln());
         out.push(ln_e.exp() as f32);
     }
     (grid, out)
@@ -308,7 +314,10 @@ mod tests {
         let g = LogGrid::new(1.0, 3000.0, N_ENERGY);
         for i in [0usize, 1, 100, 512, N_ENERGY - 2] {
             let (j, f) = g.locate(g.value(i) as f32);
-            assert!(j == i && f < 1e-3 || j + 1 == i && f > 0.999, "i={i} j={j} f={f}");
+            assert!(
+                j == i && f < 1e-3 || j + 1 == i && f > 0.999,
+                "i={i} j={j} f={f}"
+            );
         }
     }
 

@@ -130,7 +130,13 @@ pub const DATA_VERSIONS: &[&str] = &[
 
 impl RunSummary {
     /// Builds the summary of a run.
-    pub fn new(name: &str, description: &str, s: &TransportSettings, r: &TransportResult, tia_bq_s: Option<f64>) -> Self {
+    pub fn new(
+        name: &str,
+        description: &str,
+        s: &TransportSettings,
+        r: &TransportResult,
+        tia_bq_s: Option<f64>,
+    ) -> Self {
         let per_decay = |u: u64| u as f64 / UNITS_PER_KEV as f64 / r.decays.max(1) as f64;
         let scale = tia_bq_s.unwrap_or(1.0);
         RunSummary {
@@ -141,9 +147,16 @@ impl RunSummary {
             decays: r.decays,
             seed: s.seed,
             batches: s.batches,
-            dose_unit: if tia_bq_s.is_some() { "Gy" } else { "Gy per decay" },
+            dose_unit: if tia_bq_s.is_some() {
+                "Gy"
+            } else {
+                "Gy per decay"
+            },
             tia_bq_s,
-            cutoffs_kev: Cutoffs { electron: s.electron_cutoff_kev, photon: s.photon_cutoff_kev },
+            cutoffs_kev: Cutoffs {
+                electron: s.electron_cutoff_kev,
+                photon: s.photon_cutoff_kev,
+            },
             energy_per_decay_kev: EnergyPerDecay {
                 emitted: per_decay(r.energy.emitted_units),
                 deposited: per_decay(r.energy.deposited_units),
@@ -189,13 +202,21 @@ impl RunSummary {
             e.emitted, e.deposited, e.escaped, self.energy_balance_units.exact
         );
         for r in &self.regions {
-            eprintln!("  {:<16} {:>10.4e} {} ± {:.2} %  ({:.4e} kg)", r.name, r.mean_dose, self.dose_unit, 100.0 * r.mean_dose_rel_sigma, r.mass_kg);
+            eprintln!(
+                "  {:<16} {:>10.4e} {} ± {:.2} %  ({:.4e} kg)",
+                r.name,
+                r.mean_dose,
+                self.dose_unit,
+                100.0 * r.mean_dose_rel_sigma,
+                r.mass_kg
+            );
         }
     }
 }
 
 /// Writes the summary atomically as pretty JSON.
 pub fn write_summary(path: &Path, s: &RunSummary) -> Result<()> {
-    let json = serde_json::to_vec_pretty(s).map_err(|e| crate::Error::Internal(format!("summary JSON: {e}")))?;
+    let json = serde_json::to_vec_pretty(s)
+        .map_err(|e| crate::Error::Internal(format!("summary JSON: {e}")))?;
     write_atomic(path, &json)
 }

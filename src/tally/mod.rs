@@ -23,7 +23,9 @@ pub struct EnergyTally {
 impl EnergyTally {
     /// A zeroed tally of `n` voxels.
     pub fn new(n: usize) -> Self {
-        EnergyTally { units: (0..n).map(|_| AtomicU64::new(0)).collect() }
+        EnergyTally {
+            units: (0..n).map(|_| AtomicU64::new(0)).collect(),
+        }
     }
 
     /// Adds `units` to voxel `v` (kernel function `tally_add`).
@@ -66,13 +68,23 @@ pub struct BatchStatistics {
 impl BatchStatistics {
     /// Empty statistics for `n` voxels.
     pub fn new(n: usize) -> Self {
-        BatchStatistics { sum: vec![0.0; n], sum_sq: vec![0.0; n], batches: 0, deposited_units: 0 }
+        BatchStatistics {
+            sum: vec![0.0; n],
+            sum_sq: vec![0.0; n],
+            batches: 0,
+            deposited_units: 0,
+        }
     }
 
     /// Folds one batch of `decays` decays into the statistics and zeroes the tally. Returns the
     /// per-voxel energy per decay of this batch through `each` (voxel, keV/decay) for callers
     /// that keep regional sums.
-    pub fn add_batch(&mut self, tally: &EnergyTally, decays: u64, mut each: impl FnMut(usize, f64)) {
+    pub fn add_batch(
+        &mut self,
+        tally: &EnergyTally,
+        decays: u64,
+        mut each: impl FnMut(usize, f64),
+    ) {
         let inv = 1.0 / (decays as f64 * UNITS_PER_KEV as f64);
         let mut deposited = 0u64;
         for v in 0..tally.len() {

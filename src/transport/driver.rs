@@ -50,11 +50,22 @@ pub fn prepare(model: &VoxelModel, source: &SourceSpec, s: &TransportSettings) -
         )));
     }
     if n == 0 || n > u32::MAX as usize {
-        return Err(Error::invalid("grid", format!("{n} voxels; the transport handles 1 to 2^32 − 1")));
+        return Err(Error::invalid(
+            "grid",
+            format!("{n} voxels; the transport handles 1 to 2^32 − 1"),
+        ));
     }
-    if let Some((i, d)) = model.density_g_cm3.iter().enumerate().find(|(_, d)| !d.is_finite() || **d < 0.0) {
+    if let Some((i, d)) = model
+        .density_g_cm3
+        .iter()
+        .enumerate()
+        .find(|(_, d)| !d.is_finite() || **d < 0.0)
+    {
         let [x, y, z] = model.grid.ijk(i);
-        return Err(Error::invalid("density", format!("voxel ({x}, {y}, {z}) has density {d} g/cm³")));
+        return Err(Error::invalid(
+            "density",
+            format!("voxel ({x}, {y}, {z}) has density {d} g/cm³"),
+        ));
     }
     let indices = model
         .materials
@@ -71,12 +82,24 @@ pub fn prepare(model: &VoxelModel, source: &SourceSpec, s: &TransportSettings) -
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    if let Some(&m) = model.material.iter().find(|&&m| m as usize >= indices.len()) {
-        return Err(Error::Internal(format!("voxel material index {m} but only {} materials", indices.len())));
+    if let Some(&m) = model
+        .material
+        .iter()
+        .find(|&&m| m as usize >= indices.len())
+    {
+        return Err(Error::Internal(format!(
+            "voxel material index {m} but only {} materials",
+            indices.len()
+        )));
     }
     let tables = PhysicsTables::build(&indices);
     let nuclide = Nuclide::load(&s.nuclide)?;
-    let decay = DecayTables::new(&nuclide, s.electron_cutoff_kev as f64, s.photon_cutoff_kev as f64, s.emissions);
+    let decay = DecayTables::new(
+        &nuclide,
+        s.electron_cutoff_kev as f64,
+        s.photon_cutoff_kev as f64,
+        s.emissions,
+    );
     let source = source.tables(&model.grid)?;
     let majorant = majorant(&tables, &model.material, &model.density_g_cm3);
     let range_cutoff = (0..tables.n_materials())
@@ -95,7 +118,14 @@ pub fn prepare(model: &VoxelModel, source: &SourceSpec, s: &TransportSettings) -
         electron_cutoff_units: to_units(s.electron_cutoff_kev),
         photon_cutoff_units: to_units(s.photon_cutoff_kev),
     };
-    Ok(Prepared { tables, decay, source, majorant, range_cutoff, params })
+    Ok(Prepared {
+        tables,
+        decay,
+        source,
+        majorant,
+        range_cutoff,
+        params,
+    })
 }
 
 /// The Woodcock majorant μ_max(E_i) = max over materials of μ_m(E_i)·ρ_max,m (mm⁻¹), where
@@ -111,7 +141,11 @@ pub fn majorant(t: &PhysicsTables, material: &[u8], density: &[f32]) -> Vec<f32>
             let mut best = 0.0f32;
             for (m, &rho) in rho_max.iter().enumerate() {
                 if rho > 0.0 {
-                    let (ii, f) = if i + 1 < N_ENERGY { (i, 0.0) } else { (i - 1, 1.0) };
+                    let (ii, f) = if i + 1 < N_ENERGY {
+                        (i, 0.0)
+                    } else {
+                        (i - 1, 1.0)
+                    };
                     best = best.max(photon_mu(t, m, rho, ii, f).total());
                 }
             }
@@ -122,7 +156,11 @@ pub fn majorant(t: &PhysicsTables, material: &[u8], density: &[f32]) -> Vec<f32>
 }
 
 /// Runs the CPU reference transport.
-pub fn simulate_cpu(model: &VoxelModel, source: &SourceSpec, s: &TransportSettings) -> Result<TransportResult> {
+pub fn simulate_cpu(
+    model: &VoxelModel,
+    source: &SourceSpec,
+    s: &TransportSettings,
+) -> Result<TransportResult> {
     let prep = prepare(model, source, s)?;
     let n_vox = model.grid.n_voxels();
     let tally = EnergyTally::new(n_vox);
@@ -136,7 +174,9 @@ pub fn simulate_cpu(model: &VoxelModel, source: &SourceSpec, s: &TransportSettin
     let mut decays_done = 0u64;
     let mut batch = 0u32;
     loop {
-        let Some(n) = plan.batch_size(batch) else { break };
+        let Some(n) = plan.batch_size(batch) else {
+            break;
+        };
         let mut params = prep.params;
         params.first_history = decays_done;
         params.n_histories = n;
@@ -154,7 +194,11 @@ pub fn simulate_cpu(model: &VoxelModel, source: &SourceSpec, s: &TransportSettin
             .into_par_iter()
             .with_min_len(256)
             .fold(HistoryCounters::default, |mut c, h| {
-                let mut ctx = Ctx { inp, tally: &tally, counters: &mut c };
+                let mut ctx = Ctx {
+                    inp,
+                    tally: &tally,
+                    counters: &mut c,
+                };
                 decay_history(&mut ctx, h);
                 c
             })
@@ -180,7 +224,15 @@ pub fn simulate_cpu(model: &VoxelModel, source: &SourceSpec, s: &TransportSettin
     }
     progress.finish();
     let wall_s = start.elapsed().as_secs_f64();
-    Ok(finish(model, &stats, &region_stats, counters, decays_done, wall_s, cpu_device_info()))
+    Ok(finish(
+        model,
+        &stats,
+        &region_stats,
+        counters,
+        decays_done,
+        wall_s,
+        cpu_device_info(),
+    ))
 }
 
 /// Per voxel, the regions it belongs to.
@@ -199,7 +251,11 @@ pub(crate) fn region_lookup(model: &VoxelModel) -> Vec<Vec<u16>> {
 
 /// Mean relative σ of the voxels whose dose is at least `threshold` × the maximum (GATE's
 /// uncertainty-goal convention), and the largest such σ.
-pub fn uncertainty_above(stats: &BatchStatistics, model: &VoxelModel, threshold: f64) -> UncertaintySummary {
+pub fn uncertainty_above(
+    stats: &BatchStatistics,
+    model: &VoxelModel,
+    threshold: f64,
+) -> UncertaintySummary {
     let dose = |v: usize| stats.mean(v) / model.voxel_mass_kg(v).max(1e-30);
     let max = (0..stats.sum.len()).map(dose).fold(0.0f64, f64::max);
     let (mut sum, mut n, mut worst) = (0.0, 0usize, 0.0f64);
@@ -213,7 +269,11 @@ pub fn uncertainty_above(stats: &BatchStatistics, model: &VoxelModel, threshold:
             }
         }
     }
-    UncertaintySummary { mean: if n > 0 { sum / n as f64 } else { f64::INFINITY }, max: worst, voxels: n }
+    UncertaintySummary {
+        mean: if n > 0 { sum / n as f64 } else { f64::INFINITY },
+        max: worst,
+        voxels: n,
+    }
 }
 
 /// The relative uncertainty of the high-dose voxels.
@@ -235,7 +295,10 @@ pub(crate) struct BatchPlan {
 
 impl BatchPlan {
     pub(crate) fn new(stop: StopRule, batches: u32) -> Self {
-        BatchPlan { stop, batches: batches.max(2) }
+        BatchPlan {
+            stop,
+            batches: batches.max(2),
+        }
     }
 
     pub(crate) fn expected_decays(&self) -> u64 {
@@ -260,7 +323,8 @@ impl BatchPlan {
                 // Fixed batches of 2^17 decays (or fewer if the cap is small), so batch
                 // statistics stay valid however long the run goes.
                 let size = (max_decays / 10).clamp(1000, 1 << 17);
-                (b as u64 * size < max_decays).then_some(size.min(max_decays - b as u64 * size) as u32)
+                (b as u64 * size < max_decays)
+                    .then_some(size.min(max_decays - b as u64 * size) as u32)
             }
         }
     }
@@ -268,9 +332,11 @@ impl BatchPlan {
     pub(crate) fn done(&self, b: u32, decays: u64, sigma: UncertaintySummary) -> bool {
         match self.stop {
             StopRule::Decays(n) => decays >= n,
-            StopRule::TargetUncertainty { relative, max_decays, .. } => {
-                decays >= max_decays || (b >= 10 && sigma.mean <= relative)
-            }
+            StopRule::TargetUncertainty {
+                relative,
+                max_decays,
+                ..
+            } => decays >= max_decays || (b >= 10 && sigma.mean <= relative),
         }
     }
 }
@@ -286,20 +352,34 @@ pub fn finish(
     device: super::DeviceInfo,
 ) -> TransportResult {
     let n = model.grid.n_voxels();
-    let dose: Vec<f64> = (0..n).map(|v| stats.mean(v) * J_PER_KEV / model.voxel_mass_kg(v).max(1e-30)).collect();
+    let dose: Vec<f64> = (0..n)
+        .map(|v| stats.mean(v) * J_PER_KEV / model.voxel_mass_kg(v).max(1e-30))
+        .collect();
     let rel: Vec<f32> = (0..n).map(|v| stats.rel_sigma(v) as f32).collect();
     let regions = model
         .regions
         .iter()
         .zip(region_stats)
         .map(|(r, &(sum, sum_sq))| {
-            let mass: f64 = r.voxels.iter().map(|&v| model.voxel_mass_kg(v as usize)).sum();
-            let mean_kev = if stats.batches > 0 { sum / stats.batches as f64 } else { 0.0 };
+            let mass: f64 = r
+                .voxels
+                .iter()
+                .map(|&v| model.voxel_mass_kg(v as usize))
+                .sum();
+            let mean_kev = if stats.batches > 0 {
+                sum / stats.batches as f64
+            } else {
+                0.0
+            };
             RegionDose {
                 name: r.name.clone(),
                 voxels: r.voxels.len(),
                 mass_kg: mass,
-                mean_gy_per_decay: if mass > 0.0 { mean_kev * J_PER_KEV / mass } else { 0.0 },
+                mean_gy_per_decay: if mass > 0.0 {
+                    mean_kev * J_PER_KEV / mass
+                } else {
+                    0.0
+                },
                 rel_sigma: rel_sigma_of(sum, sum_sq, stats.batches),
                 energy_kev_per_decay: mean_kev,
             }
@@ -337,6 +417,10 @@ pub fn cpu_device_info() -> super::DeviceInfo {
 fn cpu_name() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }

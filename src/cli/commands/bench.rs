@@ -42,7 +42,11 @@ pub struct BenchRow {
 
 /// Runs `voxdose bench`.
 pub fn bench(args: BenchArgs) -> Result<()> {
-    let phantoms = if args.phantoms.is_empty() { vec!["water-sphere".to_string(), "nema-iec".to_string()] } else { args.phantoms.clone() };
+    let phantoms = if args.phantoms.is_empty() {
+        vec!["water-sphere".to_string(), "nema-iec".to_string()]
+    } else {
+        args.phantoms.clone()
+    };
     let transport = TransportArgs {
         nuclide: None,
         decays: Some(args.decays),
@@ -57,9 +61,18 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         threads: None,
     };
     let mut rows = Vec::new();
-    println!("{:<14} {:>10} {:>10} {:>9} {:>12} {:>9} {:>12}  device", "phantom", "voxels", "decays", "wall (s)", "decays/s", "σ>50%", "t→target (s)");
+    println!(
+        "{:<14} {:>10} {:>10} {:>9} {:>12} {:>9} {:>12}  device",
+        "phantom", "voxels", "decays", "wall (s)", "decays/s", "σ>50%", "t→target (s)"
+    );
     for name in &phantoms {
-        let p = crate::phantoms::build(&PhantomArgs { phantom: Some(name.clone()), radius_mm: None, voxel_mm: None, grid: None, material: None })?;
+        let p = crate::phantoms::build(&PhantomArgs {
+            phantom: Some(name.clone()),
+            radius_mm: None,
+            voxel_mm: None,
+            grid: None,
+            material: None,
+        })?;
         let settings = settings_from_args(&transport, "Lu-177", false)?;
         let r = simulate(&p.model, &p.source, &settings)?;
         let mut row = BenchRow {
@@ -79,10 +92,17 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         };
         if let Some(pct) = args.target_uncertainty {
             if !(pct > 0.0 && pct < 100.0) {
-                return Err(Error::invalid("--target-uncertainty", format!("{pct} %; give a percentage between 0 and 100")));
+                return Err(Error::invalid(
+                    "--target-uncertainty",
+                    format!("{pct} %; give a percentage between 0 and 100"),
+                ));
             }
             let mut s = settings.clone();
-            s.stop = StopRule::TargetUncertainty { relative: pct / 100.0, threshold: 0.5, max_decays: 1e10 as u64 };
+            s.stop = StopRule::TargetUncertainty {
+                relative: pct / 100.0,
+                threshold: 0.5,
+                max_decays: 1e10 as u64,
+            };
             let t = simulate(&p.model, &p.source, &s)?;
             row.target_sigma = Some(pct / 100.0);
             row.time_to_target_s = Some(t.wall_s);
@@ -90,9 +110,18 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         }
         println!(
             "{:<14} {:>10} {:>10} {:>9.2} {:>12.4e} {:>8.2}% {:>12}  {} {} ({})",
-            row.phantom, row.voxels, row.decays, row.wall_s, row.decays_per_second, 100.0 * row.sigma_above_50pct,
-            row.time_to_target_s.map(|t| format!("{t:.2}")).unwrap_or_else(|| "-".into()),
-            row.device, row.adapter, row.backend
+            row.phantom,
+            row.voxels,
+            row.decays,
+            row.wall_s,
+            row.decays_per_second,
+            100.0 * row.sigma_above_50pct,
+            row.time_to_target_s
+                .map(|t| format!("{t:.2}"))
+                .unwrap_or_else(|| "-".into()),
+            row.device,
+            row.adapter,
+            row.backend
         );
         rows.push(row);
     }

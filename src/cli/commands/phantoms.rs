@@ -13,12 +13,21 @@ pub fn list_phantoms() -> Result<()> {
 
 /// Lists the nuclides with decay data and their energy per decay.
 pub fn list_nuclides() -> Result<()> {
-    println!("{:<10} {:>14} {:>18} {:>16}", "nuclide", "half-life (d)", "electrons (keV)", "photons (keV)");
+    println!(
+        "{:<10} {:>14} {:>18} {:>16}",
+        "nuclide", "half-life (d)", "electrons (keV)", "photons (keV)"
+    );
     for name in Nuclide::known() {
         let n = Nuclide::load(&name)?;
         let e = n.energy_per_decay_kev(|k: EmissionKind| k.is_electron());
         let g = n.energy_per_decay_kev(|k: EmissionKind| k.is_photon());
-        println!("{:<10} {:>14.4} {:>18.3} {:>16.3}", n.name, n.half_life_s / 86400.0, e, g);
+        println!(
+            "{:<10} {:>14.4} {:>18.3} {:>16.3}",
+            n.name,
+            n.half_life_s / 86400.0,
+            e,
+            g
+        );
     }
     Ok(())
 }

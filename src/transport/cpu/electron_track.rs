@@ -6,7 +6,8 @@ use super::{Ctx, Place};
 use crate::physics::decay::to_units;
 use crate::physics::direction::rotate;
 use crate::physics::electron::{
-    electron_lambda1, electron_range, energy_at_range, ms_tau, sample_ms_cos, MAX_STEP_RANGE_FRACTION,
+    electron_lambda1, electron_range, energy_at_range, ms_tau, sample_ms_cos,
+    MAX_STEP_RANGE_FRACTION,
 };
 use crate::physics::rng::Pcg32;
 use crate::physics::tables::UNITS_PER_KEV;
@@ -19,8 +20,17 @@ pub const MAX_ELECTRON_STEPS: u32 = 4096;
 pub const MIN_DENSITY: f32 = 1e-6;
 
 /// Transports an electron of `units` fixed-point energy from `place` along `dir`.
-#[expect(clippy::needless_range_loop, reason = "indexes axes like the WGSL it mirrors")]
-pub fn electron_track(ctx: &mut Ctx, mut place: Place, mut dir: [f32; 3], mut units: u32, rng: &mut Pcg32) {
+#[expect(
+    clippy::needless_range_loop,
+    reason = "indexes axes like the WGSL it mirrors"
+)]
+pub fn electron_track(
+    ctx: &mut Ctx,
+    mut place: Place,
+    mut dir: [f32; 3],
+    mut units: u32,
+    rng: &mut Pcg32,
+) {
     let p = ctx.inp.params;
     let t = ctx.inp.tables;
     let mut voxel = place.voxel(p);
@@ -48,7 +58,11 @@ pub fn electron_track(ctx: &mut Ctx, mut place: Place, mut dir: [f32; 3], mut un
         let mut axis = 0usize;
         for a in 0..3 {
             if dir[a] != 0.0 {
-                let face = if dir[a] > 0.0 { (place.ijk[a] + 1) as f32 } else { place.ijk[a] as f32 };
+                let face = if dir[a] > 0.0 {
+                    (place.ijk[a] + 1) as f32
+                } else {
+                    place.ijk[a] as f32
+                };
                 let d = ((face * p.spacing_mm[a] - place.pos[a]) / dir[a]).max(0.0);
                 if d < d_min {
                     d_min = d;
@@ -83,7 +97,11 @@ pub fn electron_track(ctx: &mut Ctx, mut place: Place, mut dir: [f32; 3], mut un
         if crossing {
             let step = if dir[axis] > 0.0 { 1 } else { -1 };
             place.ijk[axis] += step;
-            let face_index = if step > 0 { place.ijk[axis] } else { place.ijk[axis] + 1 };
+            let face_index = if step > 0 {
+                place.ijk[axis]
+            } else {
+                place.ijk[axis] + 1
+            };
             place.pos[axis] = face_index as f32 * p.spacing_mm[axis];
             if place.ijk[axis] < 0 || place.ijk[axis] >= p.dims[axis] as i32 {
                 ctx.counters.escaped_units += units as u64;

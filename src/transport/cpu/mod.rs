@@ -117,7 +117,8 @@ impl Place {
     /// Linear voxel index.
     #[inline]
     pub fn voxel(&self, p: &KernelParams) -> usize {
-        (self.ijk[0] as u32 + p.dims[0] * (self.ijk[1] as u32 + p.dims[1] * self.ijk[2] as u32)) as usize
+        (self.ijk[0] as u32 + p.dims[0] * (self.ijk[1] as u32 + p.dims[1] * self.ijk[2] as u32))
+            as usize
     }
 }
 

@@ -13,8 +13,8 @@ use super::{Ctx, Place};
 use crate::physics::decay::to_units;
 use crate::physics::direction::rotate;
 use crate::physics::photon::{
-    choose_interaction, compton_electron_cos, photon_mu, sample_coherent_trial, sample_incoherent_trial,
-    PhotonInteraction,
+    choose_interaction, compton_electron_cos, photon_mu, sample_coherent_trial,
+    sample_incoherent_trial, PhotonInteraction,
 };
 use crate::physics::rng::Pcg32;
 use crate::physics::tables::UNITS_PER_KEV;
@@ -38,7 +38,13 @@ pub enum FlightEnd {
 /// Flies a photon of energy `e_kev` from `pos` along `dir` to its next real collision or out
 /// of the grid (kernel function `photon_flight`).
 #[inline]
-pub fn photon_flight(ctx: &Ctx, mut pos: [f32; 3], dir: [f32; 3], e_kev: f32, rng: &mut Pcg32) -> (FlightEnd, u32) {
+pub fn photon_flight(
+    ctx: &Ctx,
+    mut pos: [f32; 3],
+    dir: [f32; 3],
+    e_kev: f32,
+    rng: &mut Pcg32,
+) -> (FlightEnd, u32) {
     let p = ctx.inp.params;
     let t = ctx.inp.tables;
     let (i, f) = t.energy.locate(e_kev);
@@ -57,11 +63,20 @@ pub fn photon_flight(ctx: &Ctx, mut pos: [f32; 3], dir: [f32; 3], e_kev: f32, rn
             return (FlightEnd::Collision(place), n);
         }
     }
-    (FlightEnd::Collision(Place::locate(pos, p).unwrap_or(Place { pos, ijk: [0; 3] })), MAX_PHOTON_FLIGHTS)
+    (
+        FlightEnd::Collision(Place::locate(pos, p).unwrap_or(Place { pos, ijk: [0; 3] })),
+        MAX_PHOTON_FLIGHTS,
+    )
 }
 
 /// Transports a photon of `units` fixed-point energy from `place` along `dir`.
-pub fn photon_track(ctx: &mut Ctx, place: Place, mut dir: [f32; 3], mut units: u32, rng: &mut Pcg32) {
+pub fn photon_track(
+    ctx: &mut Ctx,
+    place: Place,
+    mut dir: [f32; 3],
+    mut units: u32,
+    rng: &mut Pcg32,
+) {
     let p = *ctx.inp.params;
     let t = ctx.inp.tables;
     let mut pos = place.pos;
@@ -114,7 +129,8 @@ pub fn photon_track(ctx: &mut Ctx, place: Place, mut dir: [f32; 3], mut units: u
                 let scattered = to_units(eps * e_kev).min(units);
                 let electron_units = units - scattered;
                 let u_phi = rng.uniform();
-                let cos_e = compton_electron_cos(e_kev, scattered as f32 / UNITS_PER_KEV, cos_theta);
+                let cos_e =
+                    compton_electron_cos(e_kev, scattered as f32 / UNITS_PER_KEV, cos_theta);
                 let e_dir = rotate(dir, cos_e, (u_phi + 0.5).fract());
                 dir = rotate(dir, cos_theta, u_phi);
                 units = scattered;

@@ -43,8 +43,11 @@ pub fn pack(prep: &Prepared) -> PackedTables {
     let d = &prep.decay;
     let s = &prep.source;
     let (mut f, mut u) = (Vec::new(), Vec::new());
-    let range_grid: Vec<f32> =
-        t.range_grid.iter().flat_map(|g| [g.ln_min, g.inv_step, g.n as f32]).collect();
+    let range_grid: Vec<f32> = t
+        .range_grid
+        .iter()
+        .flat_map(|g| [g.ln_min, g.inv_step, g.n as f32])
+        .collect();
     let shapes: Vec<f32> = s
         .shapes
         .iter()
@@ -114,21 +117,40 @@ pub struct DevicePhysics {
 
 impl DevicePhysics {
     /// Uploads the packed tables and the source alias table.
-    pub fn upload(ctx: &GpuContext, prep: &Prepared, packed: &PackedTables) -> Result<Self, DeviceError> {
+    pub fn upload(
+        ctx: &GpuContext,
+        prep: &Prepared,
+        packed: &PackedTables,
+    ) -> Result<Self, DeviceError> {
         let s = &prep.source;
         Ok(DevicePhysics {
             uniform: buffers::uniform(ctx, "physics", &packed.params)?,
             ftab: buffers::storage_init(ctx, "ftab", bytemuck::cast_slice(&packed.ftab))?,
             utab: buffers::storage_init(ctx, "utab", bytemuck::cast_slice(&packed.utab))?,
-            src_index: buffers::storage_init(ctx, "src_index", bytemuck::cast_slice(&s.voxel_index))?,
+            src_index: buffers::storage_init(
+                ctx,
+                "src_index",
+                bytemuck::cast_slice(&s.voxel_index),
+            )?,
             src_prob: buffers::storage_init(ctx, "src_prob", bytemuck::cast_slice(&s.alias.prob))?,
-            src_alias: buffers::storage_init(ctx, "src_alias", bytemuck::cast_slice(&s.alias.alias))?,
+            src_alias: buffers::storage_init(
+                ctx,
+                "src_alias",
+                bytemuck::cast_slice(&s.alias.alias),
+            )?,
         })
     }
 
     /// The buffers of bind group 3, in binding order.
     pub fn buffers(&self) -> Vec<&NamedBuffer> {
-        vec![&self.uniform, &self.ftab, &self.utab, &self.src_index, &self.src_prob, &self.src_alias]
+        vec![
+            &self.uniform,
+            &self.ftab,
+            &self.utab,
+            &self.src_index,
+            &self.src_prob,
+            &self.src_alias,
+        ]
     }
 
     /// Bytes on the device (for the memory estimate).

@@ -72,7 +72,8 @@ pub fn simulate_on(
     let region_of = region_lookup(model);
     let mut counters = HistoryCounters::default();
     let plan = BatchPlan::new(settings.stop, settings.batches);
-    let progress = crate::report::progress::Progress::new(settings.progress, plan.expected_decays());
+    let progress =
+        crate::report::progress::Progress::new(settings.progress, plan.expected_decays());
     let start = Instant::now();
     let mut decays_done = 0u64;
     let mut batch = 0u32;
@@ -147,7 +148,12 @@ fn history_counters(c: &[u64; N_COUNTERS as usize]) -> HistoryCounters {
 
 /// Folds one batch of fixed-point voxel energies into the statistics, with the arithmetic
 /// of `BatchStatistics::add_batch` (which reads a CPU `EnergyTally` instead of a slice).
-fn fold_batch(stats: &mut BatchStatistics, units: &[u64], decays: u64, mut each: impl FnMut(usize, f64)) {
+fn fold_batch(
+    stats: &mut BatchStatistics,
+    units: &[u64],
+    decays: u64,
+    mut each: impl FnMut(usize, f64),
+) {
     let inv = 1.0 / (decays as f64 * UNITS_PER_KEV as f64);
     let mut deposited = 0u64;
     for (v, &u) in units.iter().enumerate() {
