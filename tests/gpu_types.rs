@@ -87,6 +87,123 @@ fn shared_structs_match_their_rust_twins() {
 }
 
 #[test]
+fn physics_params_match_their_rust_twin() {
+    let m = parse(&kernels::DECAY_HISTORY);
+    assert_twin!(
+        m,
+        "PhysicsParams",
+        PhysicsParams,
+        [
+            seed_lo,
+            seed_hi,
+            first_history_lo,
+            first_history_hi,
+            n_histories,
+            electron_cutoff_units,
+            photon_cutoff_units,
+            n_materials,
+            energy_ln_min,
+            energy_inv_step,
+            energy_n,
+            x_ln_min,
+            x_inv_step,
+            x_n,
+            tau_ln_min,
+            tau_inv_step,
+            tau_n,
+            beta_count_floor,
+            beta_count_frac,
+            line_mean_count,
+            local_units,
+            n_beta,
+            n_lines,
+            n_source,
+            n_shapes,
+            off_mu_photo,
+            off_mu_incoh,
+            off_mu_coh,
+            off_range,
+            off_lambda1,
+            off_inv_range_e,
+            off_s_incoh,
+            off_ff_cum,
+            off_screening,
+            off_majorant,
+            off_range_cutoff,
+            off_range_grid,
+            off_beta,
+            off_line_prob,
+            off_shapes,
+            off_x_values,
+            off_line_alias,
+            off_line_units,
+            off_line_particle
+        ]
+    );
+}
+
+#[test]
+fn wgsl_physics_constants_equal_the_cpu_reference_constants() {
+    use voxdose::physics::{decay, electron, tables};
+    use voxdose::transport::cpu::{electron_track, photon_track};
+    let m = parse(&kernels::DECAY_HISTORY);
+    let cases: [(&str, f64); 17] = [
+        ("N_ENERGY", tables::N_ENERGY as f64),
+        ("N_RANGE", tables::N_RANGE as f64),
+        ("N_X", tables::N_X as f64),
+        ("X_MIN", f64::from(tables::X_MIN)),
+        ("TAU_MIN", f64::from(tables::TAU_MIN)),
+        ("TAU_MAX", f64::from(tables::TAU_MAX)),
+        ("HC_KEV_ANGSTROM", f64::from(tables::HC_KEV_ANGSTROM)),
+        ("ELECTRON_MASS_KEV", f64::from(tables::ELECTRON_MASS_KEV)),
+        (
+            "MAX_STEP_RANGE_FRACTION",
+            f64::from(electron::MAX_STEP_RANGE_FRACTION),
+        ),
+        ("MAX_LINES_PER_DECAY", f64::from(decay::MAX_LINES_PER_DECAY)),
+        ("PARTICLE_ELECTRON", f64::from(decay::ELECTRON)),
+        ("PARTICLE_PHOTON", f64::from(decay::PHOTON)),
+        (
+            "MAX_ELECTRON_STEPS",
+            f64::from(electron_track::MAX_ELECTRON_STEPS),
+        ),
+        ("MIN_DENSITY", f64::from(electron_track::MIN_DENSITY)),
+        (
+            "MAX_PHOTON_FLIGHTS",
+            f64::from(photon_track::MAX_PHOTON_FLIGHTS),
+        ),
+        (
+            "MAX_SCATTER_TRIALS",
+            f64::from(photon_track::MAX_SCATTER_TRIALS),
+        ),
+        ("SHAPE_BOX", f64::from(voxdose::source::SHAPE_BOX)),
+    ];
+    for (name, value) in cases {
+        assert_eq!(wgsl_const(&m, name), value, "{name}");
+    }
+    assert_eq!(
+        wgsl_const(&m, "SHAPE_SPHERE"),
+        f64::from(voxdose::source::SHAPE_SPHERE)
+    );
+    assert_eq!(
+        wgsl_const(&m, "COUNTER_ELECTRON_PATH"),
+        f64::from(Counter::ElectronPath as u32)
+    );
+    assert_eq!(
+        wgsl_const(&m, "COUNTER_TRUNCATED_TRACKS"),
+        f64::from(Counter::TruncatedTracks as u32)
+    );
+    assert_eq!(
+        wgsl_const(&m, "COUNTER_ELECTRON_STEPS"),
+        f64::from(Counter::ElectronSteps as u32)
+    );
+    assert_eq!(
+        wgsl_const(&m, "COUNTER_PHOTON_INTERACTIONS"),
+        f64::from(Counter::PhotonInteractions as u32)
+    );
+}
+
+#[test]
 fn check_kernel_structs_match_their_rust_twins() {
     let rng = parse(&kernels::CHECK_RNG);
     assert_twin!(
