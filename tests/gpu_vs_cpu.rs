@@ -142,3 +142,25 @@ fn same_seed_reproduces_the_gpu_run_bit_for_bit() {
     assert!(same, "two runs with seed {} differ", s.seed);
     assert_conserves_energy(&a, "GPU");
 }
+
+#[test]
+#[cfg_attr(
+    voxdose_skip_gpu_tests,
+    ignore = "no Vulkan driver at build time: apt-get install mesa-vulkan-drivers"
+)]
+fn transport_with_the_grid_split_over_all_chunk_bindings_equals_the_unsplit_run() {
+    // A 4 KiB binding limit puts the 4096-voxel tally in 8 bindings of 512 voxels and the
+    // densities in 4 of 1024: every chunk arm of tally.wgsl and grid.wgsl is exercised.
+    let p = slab();
+    let s = settings(5_000, 2);
+    let whole = simulate_on(&gpu_common::gpu(), &p.model, &p.source, &s).unwrap();
+    let split_ctx = gpu_common::gpu().with_binding_limit(4096);
+    let split = simulate_on(&split_ctx, &p.model, &p.source, &s).unwrap();
+    assert_eq!(whole.energy, split.energy);
+    let same = whole
+        .dose_gy_per_decay
+        .iter()
+        .zip(&split.dose_gy_per_decay)
+        .all(|(x, y)| x.to_bits() == y.to_bits());
+    assert!(same, "the chunked grid changed the dose");
+}

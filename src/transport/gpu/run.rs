@@ -26,18 +26,19 @@ use crate::transport::{TransportResult, TransportSettings};
 use crate::Result;
 use std::time::Instant;
 
-/// Runs the transport on the device of `settings.device` (`gpu`: any Vulkan adapter;
-/// `auto`: a real GPU, else an error — the caller falls back to the CPU).
+/// Runs the transport on the device `settings.device` asks for: `gpu` — any Vulkan adapter,
+/// lavapipe included, or [`super::DeviceError::NoAdapter`]; `auto` — a real GPU, else the CPU
+/// reference (`driver::simulate_cpu`); `cpu` — the CPU reference. Same batches, stop rule,
+/// statistics and result type as the CPU driver.
 pub fn simulate_gpu(
     model: &VoxelModel,
     source: &SourceSpec,
     settings: &TransportSettings,
 ) -> Result<TransportResult> {
-    let ctx = match super::device::select(settings.device)? {
-        Some(ctx) => ctx,
-        None => super::device::open_any()?,
-    };
-    simulate_on(&ctx, model, source, settings)
+    match super::device::select(settings.device)? {
+        Some(ctx) => simulate_on(&ctx, model, source, settings),
+        None => driver::simulate_cpu(model, source, settings),
+    }
 }
 
 /// [`simulate_gpu`] on an open device (tests reuse one context, or force a binding limit).
