@@ -299,8 +299,8 @@ fn slab(args: &PhantomArgs) -> Result<Phantom> {
             .enumerate()
             .find(|(_, l)| z >= l.1 && z < l.2)
             .unwrap_or((3, &layers[3]));
-        let layer_name = &mats[idx(name)?].name;
-        let mi = names.iter().position(|n| n == layer_name).unwrap_or(0);
+        let layer_material = &mats[idx(name)?].name;
+        let mi = names.iter().position(|n| n == layer_material).unwrap_or(0);
         material[v] = mi as u8;
         density[v] = rho.unwrap_or(mats[idx(name)?].density_g_cm3 as f32);
         regions[li].voxels.push(v as u32);

@@ -236,7 +236,7 @@ pub fn simulate_cpu(
 }
 
 /// Per voxel, the regions it belongs to.
-fn region_lookup(model: &VoxelModel) -> Vec<Vec<u16>> {
+pub(crate) fn region_lookup(model: &VoxelModel) -> Vec<Vec<u16>> {
     if model.regions.is_empty() {
         return Vec::new();
     }
@@ -288,20 +288,20 @@ pub struct UncertaintySummary {
 }
 
 /// Batch sizes for a stop rule.
-struct BatchPlan {
+pub(crate) struct BatchPlan {
     stop: StopRule,
     batches: u32,
 }
 
 impl BatchPlan {
-    fn new(stop: StopRule, batches: u32) -> Self {
+    pub(crate) fn new(stop: StopRule, batches: u32) -> Self {
         BatchPlan {
             stop,
             batches: batches.max(2),
         }
     }
 
-    fn expected_decays(&self) -> u64 {
+    pub(crate) fn expected_decays(&self) -> u64 {
         match self.stop {
             StopRule::Decays(n) => n,
             StopRule::TargetUncertainty { max_decays, .. } => max_decays,
@@ -309,7 +309,7 @@ impl BatchPlan {
     }
 
     /// Decays in batch `b`, or `None` when done.
-    fn batch_size(&self, b: u32) -> Option<u32> {
+    pub(crate) fn batch_size(&self, b: u32) -> Option<u32> {
         match self.stop {
             StopRule::Decays(n) => {
                 if b >= self.batches {
@@ -329,7 +329,7 @@ impl BatchPlan {
         }
     }
 
-    fn done(&self, b: u32, decays: u64, sigma: UncertaintySummary) -> bool {
+    pub(crate) fn done(&self, b: u32, decays: u64, sigma: UncertaintySummary) -> bool {
         match self.stop {
             StopRule::Decays(n) => decays >= n,
             StopRule::TargetUncertainty {

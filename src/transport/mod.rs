@@ -7,6 +7,7 @@
 pub mod cpu;
 pub mod driver;
 pub mod gpu;
+pub mod gpu_types;
 
 pub use driver::UncertaintySummary;
 
