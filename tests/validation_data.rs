@@ -208,6 +208,11 @@ fn scatter_tables_reproduce_xcom_coherent_and_incoherent() {
                     * d.scatter.s_at(x_of(c))
             }) * N_A;
             let mu = d.photon.at(e_kev);
+            eprintln!(
+                "{key} {e_kev} keV: coherent {:+.3} %, incoherent {:+.3} %",
+                100.0 * (coh / mu.coherent - 1.0),
+                100.0 * (inc / mu.incoherent - 1.0)
+            );
             assert!(
                 (coh / mu.coherent - 1.0).abs() < 0.02,
                 "{key} {e_kev}: coh {coh} vs {}",
