@@ -251,3 +251,68 @@ fn listings_name_the_built_ins() {
         assert!(text.contains(name), "{text}");
     }
 }
+
+#[test]
+fn study_run_chains_fit_transport_and_dose() {
+    use voxdose::geometry::{Grid, Volume};
+    let dir = tempfile::tempdir().unwrap();
+    let grid = Grid::centred([12, 12, 12], 4.0);
+    // A 4×4×4-voxel hot cube clearing mono-exponentially with T_eff = 60 h.
+    let lambda_per_h = std::f64::consts::LN_2 / 60.0;
+    let c0_bq_ml = 2.0e5;
+    let hot = |v: usize| grid.ijk(v).iter().all(|&i| (4..8).contains(&i));
+    let mut points = Vec::new();
+    for hours in [4.0f64, 24.0, 96.0, 168.0] {
+        let c = c0_bq_ml * (-lambda_per_h * hours).exp();
+        let data = (0..grid.n_voxels())
+            .map(|v| if hot(v) { c as f32 } else { 0.0 })
+            .collect();
+        let name = format!("spect_{hours:03}h.nii.gz");
+        voxdose::io::nifti::write_volume_f32(
+            &dir.path().join(&name),
+            &Volume {
+                grid: grid.clone(),
+                data,
+            },
+            "test",
+        )
+        .unwrap();
+        points.push(serde_json::json!({"image": name, "hours": hours}));
+    }
+    let study = serde_json::json!({"nuclide": "Lu-177", "units": "Bq/mL",
+        "cycles": [{"injected_activity_bq": 7.4e9, "time_points": points}]});
+    std::fs::write(
+        dir.path().join("study.json"),
+        serde_json::to_vec(&study).unwrap(),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = voxdose(&[
+        "run",
+        "--study",
+        dir.path().join("study.json").to_str().unwrap(),
+        "--decays",
+        "4e4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "tia.nii.gz",
+        "dose.nii.gz",
+        "uncertainty.nii.gz",
+        "summary.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["dose_unit"], "Gy");
+    // Analytic ΣTIA = C0 · V / λ over the 64 hot voxels (0.064 mL each), in Bq·s.
+    let analytic = c0_bq_ml * 64.0 * 0.064 / (lambda_per_h / 3600.0);
+    let tia = s["tia_bq_s"].as_f64().unwrap();
+    assert!(
+        (tia / analytic - 1.0).abs() < 0.01,
+        "ΣTIA {tia:.4e} vs analytic {analytic:.4e}"
+    );
+}

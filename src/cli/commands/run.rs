@@ -104,10 +104,13 @@ pub fn settings_from_args(
 
 /// Runs `voxdose run`.
 pub fn run(args: RunArgs) -> Result<()> {
-    if args.study.is_some() || args.ct.is_some() || args.spect.is_some() {
+    if let Some(study) = &args.study {
+        return crate::cli::commands::run_study::run_study(&args, study);
+    }
+    if args.ct.is_some() || args.spect.is_some() {
         return Err(Error::invalid(
-            "--ct/--spect/--study",
-            "patient and study runs are not available in this build yet; use --phantom",
+            "--ct/--spect",
+            "patient runs are not available in this build yet; use --phantom or --study",
         ));
     }
     run_phantom(&args)
