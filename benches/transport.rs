@@ -1,7 +1,10 @@
 //! Transport benchmarks, one criterion group per stage on the same phantoms, throughput in
 //! decays (or particles). `voxdose bench` gives the end-to-end figure with the device name.
 
-#![allow(missing_docs, reason = "criterion_group! generates undocumented functions")]
+#![allow(
+    missing_docs,
+    reason = "criterion_group! generates undocumented functions"
+)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use voxdose::cli::args::{DeviceChoice, PhantomArgs};
@@ -25,8 +28,14 @@ fn settings(decays: u64) -> TransportSettings {
 }
 
 fn phantom(name: &str) -> voxdose::phantoms::Phantom {
-    voxdose::phantoms::build(&PhantomArgs { phantom: Some(name.into()), radius_mm: None, voxel_mm: None, grid: None, material: None })
-        .expect("built-in phantom")
+    voxdose::phantoms::build(&PhantomArgs {
+        phantom: Some(name.into()),
+        radius_mm: None,
+        voxel_mm: None,
+        grid: None,
+        material: None,
+    })
+    .expect("built-in phantom")
 }
 
 /// Stage 1: decay sampling alone (β energy, line counts and picks).

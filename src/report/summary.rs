@@ -1,7 +1,7 @@
 //! `summary.json`: what a run did, in numbers a physicist can check.
 //!
 //! Keys (a public interface; extend, never rename): `voxdose_version`, `phantom`,
-//! `description`, `nuclide`, `decays`, `seed`, `batches`, `dose_unit`, `tia_bq_s`,
+//! `description`, `nuclide`, `decays`, `seed`, `batches`, `dose_unit`, `dose_quantity`, `tia_bq_s`,
 //! `cutoffs_kev`, `energy_per_decay_kev` {emitted, deposited, escaped},
 //! `energy_balance_units` {emitted, deposited, escaped, exact}, `regions` [{name, voxels,
 //! mass_kg, mean_dose, mean_dose_rel_sigma, energy_kev_per_decay}], `uncertainty_above_50pct`
@@ -34,6 +34,8 @@ pub struct RunSummary {
     pub batches: u32,
     /// Unit of `dose.nii.gz` and of the region doses.
     pub dose_unit: &'static str,
+    /// "dose to medium" (default) or "dose to water (…)".
+    pub dose_quantity: &'static str,
     /// Decays represented (Bq·s), when given.
     pub tia_bq_s: Option<f64>,
     /// Electron and photon cutoffs.
@@ -152,6 +154,7 @@ impl RunSummary {
             } else {
                 "Gy per decay"
             },
+            dose_quantity: "dose to medium",
             tia_bq_s,
             cutoffs_kev: Cutoffs {
                 electron: s.electron_cutoff_kev,

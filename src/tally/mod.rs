@@ -9,6 +9,8 @@
 //! and dose 0 (a defined value, cf. GATE PR 481).
 //! WGSL twins: `shaders/shared/tally.wgsl` (deposit) and `shaders/tally_reduce.wgsl`.
 
+pub mod dose_to_water;
+
 use crate::physics::tables::UNITS_PER_KEV;
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -102,6 +102,40 @@ pub fn settings_from_args(
     })
 }
 
+/// Converts a result to dose to water when asked (in place) and names the quantity reported.
+pub fn apply_dose_to(
+    result: &mut crate::transport::TransportResult,
+    model: &crate::geometry::VoxelModel,
+    dose_to: crate::cli::args::DoseTo,
+    settings: &TransportSettings,
+) -> Result<&'static str> {
+    if dose_to == crate::cli::args::DoseTo::Medium {
+        return Ok("dose to medium");
+    }
+    use crate::tally::dose_to_water::{mean_electron_energy_kev, water_to_medium_ratios};
+    let cut = settings.electron_cutoff_kev as f64;
+    let e0 = mean_electron_energy_kev(&Nuclide::load(&settings.nuclide)?, cut);
+    let ratio = water_to_medium_ratios(&model.materials, e0, cut);
+    let r = |v: usize| ratio[model.material[v] as usize];
+    for (region, voxels) in result.regions.iter_mut().zip(&model.regions) {
+        // Energy-weighted mean ratio over the region: exact for the region's mean dose.
+        let (mut num, mut den) = (0.0, 0.0);
+        for v in voxels.voxels.iter().map(|&v| v as usize) {
+            let e = result.dose_gy_per_decay[v] * model.voxel_mass_kg(v);
+            num += e * r(v);
+            den += e;
+        }
+        if den > 0.0 {
+            region.mean_gy_per_decay *= num / den;
+        }
+    }
+    for (v, d) in result.dose_gy_per_decay.iter_mut().enumerate() {
+        *d *= r(v);
+    }
+    eprintln!("voxdose: dose to water: stopping-power ratios water/medium {ratio:.4?} (mean electron energy {e0:.1} keV)");
+    Ok("dose to water (Bragg–Gray, CSDA-weighted stopping-power ratio)")
+}
+
 /// Runs `voxdose run`.
 pub fn run(args: RunArgs) -> Result<()> {
     if let Some(study) = &args.study {
@@ -131,7 +165,13 @@ pub fn run_phantom(args: &RunArgs) -> Result<()> {
     }
     prepare_output_dir(&args.out, PHANTOM_OUTPUTS, args.force)?;
     eprintln!("voxdose: {} — {}", phantom.name, phantom.description);
-    let result = simulate(&phantom.model, &phantom.source, &settings)?;
+    let mut result = simulate(&phantom.model, &phantom.source, &settings)?;
+    let quantity = apply_dose_to(
+        &mut result,
+        &phantom.model,
+        args.transport.dose_to,
+        &settings,
+    )?;
     let scale = args.tia_bq_s.unwrap_or(1.0);
     let grid = phantom.model.grid.clone();
     let dose = Volume {
@@ -154,20 +194,21 @@ pub fn run_phantom(args: &RunArgs) -> Result<()> {
     crate::io::nifti::write_volume_f32(
         &args.out.join("dose.nii.gz"),
         &dose,
-        &format!("voxdose absorbed dose to medium, {unit}"),
+        &format!("voxdose absorbed {quantity}, {unit}"),
     )?;
     crate::io::nifti::write_volume_f32(
         &args.out.join("uncertainty.nii.gz"),
         &sigma,
         "voxdose relative standard uncertainty of dose",
     )?;
-    let summary = RunSummary::new(
+    let mut summary = RunSummary::new(
         &phantom.name,
         &phantom.description,
         &settings,
         &result,
         args.tia_bq_s,
     );
+    summary.dose_quantity = quantity;
     write_summary(&args.out.join("summary.json"), &summary)?;
     summary.print_brief();
     Ok(())

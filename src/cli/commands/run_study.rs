@@ -55,11 +55,17 @@ pub fn run_study(args: &RunArgs, study_path: &Path) -> Result<()> {
         "voxdose: study {}: ΣTIA = {total_tia:.4e} Bq·s; medium: ICRP soft tissue at 1.00 g/cm³ (no CT given)",
         study_path.display()
     );
-    let result = simulate(
+    let mut result = simulate(
         &model,
         &SourceSpec::Voxels {
             weights: fit.tia.data.clone(),
         },
+        &settings,
+    )?;
+    let quantity = crate::cli::commands::run::apply_dose_to(
+        &mut result,
+        &model,
+        args.transport.dose_to,
         &settings,
     )?;
     let dose = Volume {
@@ -77,7 +83,7 @@ pub fn run_study(args: &RunArgs, study_path: &Path) -> Result<()> {
     crate::io::nifti::write_volume_f32(
         &args.out.join("dose.nii.gz"),
         &dose,
-        "voxdose absorbed dose to medium, Gy (study)",
+        &format!("voxdose absorbed {quantity}, Gy (study)"),
     )?;
     crate::io::nifti::write_volume_f32(
         &args.out.join("uncertainty.nii.gz"),
@@ -88,7 +94,8 @@ pub fn run_study(args: &RunArgs, study_path: &Path) -> Result<()> {
         "study {} (homogeneous soft tissue; TIA from the kinetics fit)",
         study_path.display()
     );
-    let summary = RunSummary::new("study", &description, &settings, &result, Some(total_tia));
+    let mut summary = RunSummary::new("study", &description, &settings, &result, Some(total_tia));
+    summary.dose_quantity = quantity;
     write_summary(&args.out.join("summary.json"), &summary)?;
     summary.print_brief();
     Ok(())
