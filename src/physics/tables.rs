@@ -283,7 +283,7 @@ pub fn transport_mfp_g_cm2(composition: &[(u32, f64)], e_kev: f64) -> f64 {
 /// ⟨1 − cos θ⟩ of the screened Rutherford law p(μ) ∝ (1 − μ + 2A)⁻²:
 /// 2A·[(1 + A)·ln(1 + 1/A) − 1].
 pub fn screened_rutherford_mean(a: f64) -> f64 {
-    2.0 * a * ((1.0 + a) * (1.0 + 1.0 / a).ln() - 1.0)
+    2.0 * a * ((1.0 + a) * (1.0 / a).ln_1p() - 1.0)
 }
 
 /// A(τ) on the ln τ grid, by bisection in ln A (the mean is monotonic in A).

@@ -129,10 +129,7 @@ pub fn simulate(
     source: &crate::source::SourceSpec,
     settings: &TransportSettings,
 ) -> crate::Result<TransportResult> {
-    match settings.device {
-        DeviceChoice::Cpu | DeviceChoice::Auto => driver::simulate_cpu(model, source, settings),
-        DeviceChoice::Gpu => Err(crate::Error::Device(gpu::DeviceError::Failed(
-            "the GPU transport is not built yet; run with --device cpu".into(),
-        ))),
-    }
+    // `select` inside decides: Cpu → CPU reference, Auto → a real GPU or the CPU reference,
+    // Gpu → any Vulkan adapter (lavapipe included) or a DeviceError naming the fix.
+    gpu::run::simulate_gpu(model, source, settings)
 }
