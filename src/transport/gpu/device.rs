@@ -125,8 +125,9 @@ fn open(adapter: wgpu::Adapter) -> Result<GpuContext, DeviceError> {
             list.push(e.to_string());
         }
     }));
-    let binding_limit_bytes =
-        u64::from(limits.max_storage_buffer_binding_size).min(limits.max_buffer_size);
+    let binding_limit_bytes = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
     Ok(GpuContext {
         device,
         queue,
@@ -146,7 +147,9 @@ impl GpuContext {
 
     /// The device's own largest storage binding, bytes (what every buffer is checked against).
     pub fn device_binding_limit_bytes(&self) -> u64 {
-        u64::from(self.limits.max_storage_buffer_binding_size).min(self.limits.max_buffer_size)
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
     }
 
     /// Pretends the binding limit of the per-voxel arrays is `bytes` (at most the real one),

@@ -188,7 +188,8 @@ mod tests {
     fn voxel_of_indexes_i_fastest_and_rejects_outside_points() {
         let g = params([4, 3, 2], 2.0);
         assert_eq!(voxel_of(&g, [0.1, 0.1, 0.1]), 0);
-        assert_eq!(voxel_of(&g, [7.9, 5.9, 3.9]), 3 + 4 * (2 + 3 * 1));
+        // i = 3, j = 2, k = 1 in a 4 × 3 grid layer: 3 + 4·(2 + 3·1) = 23.
+        assert_eq!(voxel_of(&g, [7.9, 5.9, 3.9]), 23);
         assert_eq!(voxel_of(&g, [2.0, 0.0, 0.0]), 1); // a face belongs to the upper voxel
         assert_eq!(voxel_of(&g, [-0.001, 1.0, 1.0]), -1);
         assert_eq!(voxel_of(&g, [8.0, 1.0, 1.0]), -1);

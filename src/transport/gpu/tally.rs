@@ -123,10 +123,10 @@ mod tests {
         // 0.5 / 65536 keV is exactly half a unit: WGSL round() gives 0, Rust round() 1.
         assert_eq!(energy_units(0.5 / 65536.0), 0);
         assert_eq!(energy_units(1.5 / 65536.0), 2);
-        assert_eq!(
-            energy_units(208.3660),
-            (208.3660f32 * 65536.0).round_ties_even() as u32
-        );
+        // 2.5 units is a tie too: even (2), where Rust's round() would give 3.
+        assert_eq!(energy_units(2.5 / 65536.0), 2);
+        // The 208.366 keV line of 177Lu (ICRP-107) is 208.366 × 65536 = 13 655 474.2 units.
+        assert_eq!(energy_units(208.366), 13_655_474);
     }
 
     #[test]
