@@ -23,6 +23,9 @@ pub struct LmOptions {
     pub max_iter: usize,
     /// Stop when an accepted step lowers WRSS by less than this fraction.
     pub rel_tol: f64,
+    /// Stop when an accepted step changes every parameter by less than this fraction of
+    /// its value (0 disables the test).
+    pub param_tol: f64,
 }
 
 impl Default for LmOptions {
@@ -30,6 +33,7 @@ impl Default for LmOptions {
         LmOptions {
             max_iter: 200,
             rel_tol: 1e-10,
+            param_tol: 0.0,
         }
     }
 }
@@ -195,9 +199,11 @@ pub fn fit(
         let (trial_cost, ta, tb) = normal_equations(model, &trial, t_h, y, w);
         if trial_cost.is_finite() && trial_cost <= cost {
             let decrease = cost - trial_cost;
+            let small_step =
+                (0..k).all(|j| (trial[j] - p[j]).abs() <= opts.param_tol * p[j].abs().max(1e-300));
             (p, cost, a, b) = (trial, trial_cost, ta, tb);
             mu = (mu / 3.0).max(1e-12);
-            if decrease <= opts.rel_tol * cost || cost == 0.0 {
+            if decrease <= opts.rel_tol * cost || cost == 0.0 || small_step {
                 converged = true;
                 break;
             }

@@ -126,8 +126,10 @@ pub fn fit_voxel_tac(
         let p0 = start(model, t, y, &w[..n], lambda_phys_per_h);
         let opts = LmOptions {
             max_iter: 40,
-            // Ã to ~1e-6 relative: far below the 5–20 % noise of voxel TACs.
+            // Stop once WRSS or the parameters settle to ~1e-4 relative: the resulting Ã
+            // error is far below the 5–20 % noise of voxel TACs.
             rel_tol: 1e-6,
+            param_tol: 1e-4,
         };
         let r = lm::fit(model, t, y, &w[..n], &p0, &lo, &hi, opts);
         let mut g = [0.0; MAX_PARAMS];
