@@ -89,3 +89,25 @@ fn masks_follow_the_transform() {
     assert_eq!(back.data[grid.index(12, 9, 5)], 7);
     assert_eq!(back.data.iter().filter(|&&v| v == 7).count(), 1);
 }
+
+#[test]
+fn deformable_registration_reports_missing_elastix_or_runs_it() {
+    use voxdose::kinetics::register::{elastix_deformable, elastix_version};
+    let grid = Grid::centred([16, 16, 16], 3.0);
+    let fixed = image(&grid, |p| phantom(p, 0.0));
+    let dir = tempfile::tempdir().unwrap();
+    let r = elastix_deformable(&fixed, &fixed, &dir.path().join("work"));
+    match elastix_version() {
+        None => {
+            let e = r.unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.contains("apt-get install elastix") && msg.contains("rigid"),
+                "{msg}"
+            );
+            assert_eq!(e.exit_code(), 4);
+        }
+        // With elastix installed, registering an image to itself must return it on its grid.
+        Some(_) => assert_eq!(r.unwrap().grid, grid),
+    }
+}

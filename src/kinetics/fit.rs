@@ -349,8 +349,13 @@ fn summarise(
         .map(|(y, w)| w * (y - mean) * (y - mean))
         .sum();
     let nf = n as f64;
-    // A perfect fit would give ln(0); floor WRSS at a relative 1e-300 so AIC stays finite.
-    let aic = nf * (r.wrss.max(1e-300) / nf).ln() + 2.0 * k as f64;
+    if !r.wrss.is_finite() {
+        return None;
+    }
+    // Residuals below 1e-9 σ per point are rounding, not information: floor WRSS at
+    // n·(1e-9)² so that exact fits of noise-free data tie (and parsimony decides) instead of
+    // ranking by round-off, and AIC stays finite.
+    let aic = nf * (r.wrss.max(nf * 1e-18) / nf).ln() + 2.0 * k as f64;
     let aicc = (n > k + 1).then(|| aic + 2.0 * (k * (k + 1)) as f64 / (n - k - 1) as f64);
     let names = model.param_names();
     Some(ModelFit {

@@ -23,6 +23,9 @@ pub struct LmOptions {
     pub max_iter: usize,
     /// Stop when an accepted step lowers WRSS by less than this fraction.
     pub rel_tol: f64,
+    /// Stop when an accepted step changes every parameter by less than this fraction of
+    /// its value (0 disables the test).
+    pub param_tol: f64,
 }
 
 impl Default for LmOptions {
@@ -30,6 +33,7 @@ impl Default for LmOptions {
         LmOptions {
             max_iter: 200,
             rel_tol: 1e-10,
+            param_tol: 0.0,
         }
     }
 }
@@ -63,21 +67,24 @@ pub fn wrss(model: TacModel, p: &[f64], t_h: &[f64], y: &[f64], w: &[f64]) -> f6
         .sum()
 }
 
-/// JᵀWJ and JᵀW r at `p`.
+/// WRSS, JᵀWJ and JᵀW r at `p`, in one pass over the points (the exponentials are the
+/// cost, so they are evaluated once per trial).
 fn normal_equations(
     model: TacModel,
     p: &[f64],
     t_h: &[f64],
     y: &[f64],
     w: &[f64],
-) -> ([f64; MAX_PARAMS * MAX_PARAMS], Params) {
+) -> (f64, [f64; MAX_PARAMS * MAX_PARAMS], Params) {
     let k = model.n_params();
     let mut a = [0.0; MAX_PARAMS * MAX_PARAMS];
     let mut b = [0.0; MAX_PARAMS];
     let mut g = [0.0; MAX_PARAMS];
+    let mut cost = 0.0;
     for i in 0..t_h.len() {
         let f = model.eval(p, t_h[i], Some(&mut g));
         let r = y[i] - f;
+        cost += w[i] * r * r;
         for r_ in 0..k {
             b[r_] += w[i] * g[r_] * r;
             for c in 0..=r_ {
@@ -90,7 +97,7 @@ fn normal_equations(
             a[c * k + r_] = a[r_ * k + c];
         }
     }
-    (a, b)
+    (cost, a, b)
 }
 
 /// Solves the symmetric positive-definite system `a x = b` (k×k) by Cholesky; `None` when
@@ -157,18 +164,14 @@ pub fn fit(
     opts: LmOptions,
 ) -> LmResult {
     let k = model.n_params();
-    let clamp = |p: &mut Params| {
-        for j in 0..k {
-            p[j] = p[j].clamp(lo[j], hi[j]);
-        }
-    };
     let mut p = *p0;
-    clamp(&mut p);
-    let mut cost = wrss(model, &p, t_h, y, w);
+    for j in 0..k {
+        p[j] = p[j].clamp(lo[j], hi[j]);
+    }
+    let (mut cost, mut a, mut b) = normal_equations(model, &p, t_h, y, w);
     let mut mu = 1e-3;
     let mut converged = false;
     let mut iterations = 0;
-    let (mut a, mut b) = normal_equations(model, &p, t_h, y, w);
     while iterations < opts.max_iter {
         iterations += 1;
         let mut damped = a;
@@ -176,31 +179,37 @@ pub fn fit(
             damped[j * k + j] += mu * a[j * k + j].max(1e-300);
         }
         let Some(step) = cholesky_solve(&damped, &b, k) else {
-            mu *= 4.0;
-            if mu > 1e16 {
+            mu *= 10.0;
+            if mu > 1e12 {
                 break;
             }
             continue;
         };
         let mut trial = p;
+        let mut moved = false;
         for j in 0..k {
-            trial[j] += step[j];
+            trial[j] = (trial[j] + step[j]).clamp(lo[j], hi[j]);
+            // A step below 1e-12 of the parameter changes nothing in f64 arithmetic.
+            moved |= (trial[j] - p[j]).abs() > 1e-12 * p[j].abs().max(1e-300);
         }
-        clamp(&mut trial);
-        let trial_cost = wrss(model, &trial, t_h, y, w);
+        if !moved {
+            converged = true;
+            break;
+        }
+        let (trial_cost, ta, tb) = normal_equations(model, &trial, t_h, y, w);
         if trial_cost.is_finite() && trial_cost <= cost {
             let decrease = cost - trial_cost;
-            p = trial;
-            cost = trial_cost;
+            let small_step =
+                (0..k).all(|j| (trial[j] - p[j]).abs() <= opts.param_tol * p[j].abs().max(1e-300));
+            (p, cost, a, b) = (trial, trial_cost, ta, tb);
             mu = (mu / 3.0).max(1e-12);
-            (a, b) = normal_equations(model, &p, t_h, y, w);
-            if decrease <= opts.rel_tol * cost || cost == 0.0 {
+            if decrease <= opts.rel_tol * cost || cost == 0.0 || small_step {
                 converged = true;
                 break;
             }
         } else {
-            mu *= 2.0;
-            if mu > 1e16 {
+            mu *= 10.0;
+            if mu > 1e12 {
                 // No descent direction left at this precision: a (possibly bounded) minimum.
                 converged = true;
                 break;

@@ -112,30 +112,10 @@ pub struct StudyFit {
     pub regions: Vec<RegionResult>,
 }
 
-/// Physical half-life of a nuclide, h.
-///
-/// Values: ICRP Publication 107 (2008), as listed in
-/// `shared/reference/icrp107_nuclide_summary.csv`. This short table stands in until
-/// `physics::nuclide::Nuclide::load` lands (branch `data`); then this function calls it.
+/// Physical half-life of a nuclide, h, from its ICRP-107 record
+/// ([`crate::physics::nuclide::Nuclide::load`]).
 pub fn physical_half_life_h(nuclide: &str) -> Result<f64> {
-    let table: [(&str, f64); 7] = [
-        ("Lu-177", 6.647 * 24.0),
-        ("Y-90", 64.1),
-        ("I-131", 8.0207 * 24.0),
-        ("Tb-161", 6.906 * 24.0),
-        ("Ac-225", 10.0 * 24.0),
-        ("Ga-68", 67.71 / 60.0),
-        ("Tc-99m", 6.015),
-    ];
-    table
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(nuclide))
-        .map(|&(_, h)| h)
-        .ok_or_else(|| crate::Error::UnknownName {
-            what: "nuclide",
-            name: nuclide.to_string(),
-            known: table.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
-        })
+    Ok(crate::physics::nuclide::Nuclide::load(nuclide)?.half_life_s / S_PER_H)
 }
 
 /// 64-bit FNV-1a, stable across builds (std's hasher is not), for cache keys.
