@@ -1,0 +1,1 @@
+//! rtdose (in progress).

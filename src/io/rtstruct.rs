@@ -1,0 +1,1 @@
+//! rtstruct (in progress).
