@@ -1,6 +1,32 @@
 //! Kinetics: time–activity curves from serial scans → time-integrated activity (decays).
 //!
-//! TODO(kinetics): being implemented.
+//! | file | responsibility |
+//! |---|---|
+//! | [`models`] | TAC models, gradients, bounds, analytic ∫₀^∞ |
+//! | [`lm`] | bounded weighted Levenberg–Marquardt |
+//! | [`fit`] | one curve: start values, fits, AIC/AICc selection, trapezoid fallback |
+//! | [`stp`] | single-time-point methods (Hänscheid, population T_eff) |
+//! | [`pipeline`] | study → aligned frames → region and voxel fits → maps; per-cycle cache |
+//! | [`output`] | TIA maps, region tables (JSON/CSV), TAC plots (PNG) |
+//! | [`register`] | rigid NMI registration, resampling, masks, elastix (deformable) |
+//! | [`study`] | the study file: cycles, time points, units, validation |
+//! | [`voxel`] | voxel-wise fits in parallel → Ã and σ maps |
+//!
+//! Units: times in hours from administration inside the fits (rates in 1/h); activities as
+//! read (Bq/mL) until converted to Bq per voxel; time-integrated activity leaves this module
+//! in Bq·s (= number of decays).
+
+pub mod fit;
+pub mod lm;
+pub mod models;
+pub mod output;
+pub mod pipeline;
+pub mod register;
+pub mod stp;
+pub mod study;
+pub mod voxel;
+
+pub use pipeline::{fit_study, CycleFit, RegionResult, StudyFit};
 
 /// The kinetics model could not be built or fitted.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +48,18 @@ pub enum KineticsError {
         /// Why.
         reason: String,
     },
+    /// A registration tool the study asks for is not available.
+    #[error("registration unavailable: {reason}")]
+    RegistrationUnavailable {
+        /// What is missing and how to get it.
+        reason: String,
+    },
+    /// Registration ran but failed.
+    #[error("registration failed: {reason}")]
+    RegistrationFailed {
+        /// What happened.
+        reason: String,
+    },
 }
 
 impl KineticsError {
@@ -30,6 +68,8 @@ impl KineticsError {
         match self {
             KineticsError::InvalidStudy { .. } => 9,
             KineticsError::FitFailed { .. } => 10,
+            KineticsError::RegistrationUnavailable { .. } => 4,
+            KineticsError::RegistrationFailed { .. } => 10,
         }
     }
 }

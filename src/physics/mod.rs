@@ -9,6 +9,7 @@
 //! | [`decay`] | decay → emitted particles (alias tables over lines, β spectrum inversion) |
 //! | [`photon`] | photoelectric, incoherent (Klein–Nishina × S), coherent (Thomson × F²) sampling |
 //! | [`electron`] | condensed-history electron step: CSDA loss and multiple-scattering deflection |
+//! | [`direction`] | isotropic directions and rotations |
 //! | [`rng`] | PCG32, bit-identical to its WGSL twin |
 //!
 //! Sampling functions take their uniform random numbers as arguments, so they are
@@ -16,6 +17,7 @@
 
 pub mod data;
 pub mod decay;
+pub mod direction;
 pub mod electron;
 pub mod materials;
 pub mod nuclide;

@@ -1,1 +1,4 @@
-//! Reports: run summaries, organ tables, DVHs. TODO.
+//! Reports: run summaries (`summary.json`), progress display, organ tables and DVHs.
+
+pub mod progress;
+pub mod summary;

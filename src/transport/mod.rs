@@ -3,10 +3,13 @@
 //! `simulate` takes a voxel model, a source and settings, runs batches of decays on the chosen
 //! device (the CPU reference kernels in [`cpu`] or their WGSL twins through [`gpu`]) and returns
 //! dose per decay with its per-voxel relative uncertainty and the exact energy balance.
-//! TODO(lead): implementation.
 
 pub mod cpu;
+pub mod driver;
 pub mod gpu;
+pub mod gpu_types;
+
+pub use driver::UncertaintySummary;
 
 use crate::cli::args::DeviceChoice;
 use serde::Serialize;
@@ -47,6 +50,8 @@ pub struct TransportSettings {
     pub device: DeviceChoice,
     /// Show a progress bar.
     pub progress: bool,
+    /// Which emissions to transport (all, for dose).
+    pub emissions: crate::physics::decay::EmissionFilter,
 }
 
 /// The device a run used, for summaries and benchmarks.
@@ -90,4 +95,44 @@ pub struct TransportResult {
     pub wall_s: f64,
     /// The device used.
     pub device: DeviceInfo,
+    /// Mean dose per named region of the model.
+    pub regions: Vec<RegionDose>,
+    /// Event counters (interactions, steps, truncated tracks, electron path).
+    pub counters: cpu::HistoryCounters,
+    /// Relative σ of the voxels above 50 % of the maximum dose.
+    pub uncertainty: UncertaintySummary,
+}
+
+/// Dose summary of one region.
+#[derive(Clone, Debug, Serialize)]
+pub struct RegionDose {
+    /// Region name.
+    pub name: String,
+    /// Voxels in the region.
+    pub voxels: usize,
+    /// Mass, kg.
+    pub mass_kg: f64,
+    /// Mean absorbed dose per decay, Gy.
+    pub mean_gy_per_decay: f64,
+    /// Relative standard uncertainty of the mean (batch method).
+    pub rel_sigma: f64,
+    /// Energy deposited in the region per decay, keV.
+    pub energy_kev_per_decay: f64,
+}
+
+/// Runs the transport on the device the settings ask for.
+///
+/// `DeviceChoice::Cpu` runs the CPU reference; `Gpu` requires a wgpu adapter; `Auto` takes a
+/// real GPU when there is one and the CPU reference otherwise.
+pub fn simulate(
+    model: &crate::geometry::VoxelModel,
+    source: &crate::source::SourceSpec,
+    settings: &TransportSettings,
+) -> crate::Result<TransportResult> {
+    match settings.device {
+        DeviceChoice::Cpu | DeviceChoice::Auto => driver::simulate_cpu(model, source, settings),
+        DeviceChoice::Gpu => Err(crate::Error::Device(gpu::DeviceError::Failed(
+            "the GPU transport is not built yet; run with --device cpu".into(),
+        ))),
+    }
 }

@@ -1,9 +1,171 @@
-//! `voxdose run`. TODO.
-use crate::cli::args::RunArgs;
-use crate::Result;
+//! `voxdose run`: a built-in phantom, a patient (`--ct`/`--spect`) or a study (`--study`).
+//!
+//! Phantom runs write `dose.nii.gz` (Gy per decay, or Gy with `--tia-bq-s`),
+//! `uncertainty.nii.gz` (relative σ) and `summary.json` into `--out`.
+
+use crate::cli::args::{RunArgs, TransportArgs};
+use crate::geometry::Volume;
+use crate::io::atomic::prepare_output_dir;
+use crate::physics::nuclide::Nuclide;
+use crate::report::summary::{write_summary, RunSummary};
+use crate::transport::{simulate, StopRule, TransportSettings};
+use crate::{Error, Result};
+
+/// The files a phantom run writes.
+pub const PHANTOM_OUTPUTS: &[&str] = &["dose.nii.gz", "uncertainty.nii.gz", "summary.json"];
+
+/// Validates the transport options into settings (once, before any work).
+pub fn settings_from_args(
+    a: &TransportArgs,
+    default_nuclide: &str,
+    progress: bool,
+) -> Result<TransportSettings> {
+    let nuclide = Nuclide::load(a.nuclide.as_deref().unwrap_or(default_nuclide))?;
+    let count = |opt: &str, v: f64| -> Result<u64> {
+        if !v.is_finite() || v < 1.0 || v > 1e13 {
+            return Err(Error::invalid(
+                opt,
+                format!("{v}; give a number of decays between 1 and 1e13 (e.g. 1e6)"),
+            ));
+        }
+        Ok(v.round() as u64)
+    };
+    let stop = match (a.decays, a.target_uncertainty) {
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid(
+                "--decays",
+                "give either --decays or --target-uncertainty, not both",
+            ))
+        }
+        (_, Some(pct)) => {
+            if !(pct > 0.0 && pct < 100.0) {
+                return Err(Error::invalid(
+                    "--target-uncertainty",
+                    format!("{pct} %; give a percentage between 0 and 100, e.g. 2"),
+                ));
+            }
+            StopRule::TargetUncertainty {
+                relative: pct / 100.0,
+                threshold: 0.5,
+                max_decays: count("--max-decays", a.max_decays)?,
+            }
+        }
+        (d, None) => StopRule::Decays(count("--decays", d.unwrap_or(1e6))?),
+    };
+    if a.batches < 2 || a.batches > 10_000 {
+        return Err(Error::invalid(
+            "--batches",
+            format!(
+                "{}; the per-voxel uncertainty needs 2 to 10000 batches",
+                a.batches
+            ),
+        ));
+    }
+    if let StopRule::Decays(n) = stop {
+        if n < a.batches as u64 {
+            return Err(Error::invalid(
+                "--decays",
+                format!(
+                    "{n} decays for {} batches; give at least one decay per batch",
+                    a.batches
+                ),
+            ));
+        }
+    }
+    for (opt, v) in [
+        ("--electron-cutoff-kev", a.electron_cutoff_kev),
+        ("--photon-cutoff-kev", a.photon_cutoff_kev),
+    ] {
+        if !(1.0..=1000.0).contains(&v) {
+            return Err(Error::invalid(
+                opt,
+                format!("{v} keV; cutoffs must lie between 1 and 1000 keV (default 10)"),
+            ));
+        }
+    }
+    if let Some(t) = a.threads {
+        // Ignore the error of a second initialisation (tests run several commands per process).
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(t.max(1))
+            .build_global();
+    }
+    Ok(TransportSettings {
+        nuclide: nuclide.name,
+        stop,
+        seed: a.seed,
+        batches: a.batches,
+        electron_cutoff_kev: a.electron_cutoff_kev as f32,
+        photon_cutoff_kev: a.photon_cutoff_kev as f32,
+        device: a.device,
+        progress,
+        emissions: Default::default(),
+    })
+}
 
 /// Runs `voxdose run`.
 pub fn run(args: RunArgs) -> Result<()> {
-    let _ = args;
-    Err(crate::Error::Internal("run: not implemented yet".into()))
+    if args.study.is_some() || args.ct.is_some() || args.spect.is_some() {
+        return Err(Error::invalid(
+            "--ct/--spect/--study",
+            "patient and study runs are not available in this build yet; use --phantom",
+        ));
+    }
+    run_phantom(&args)
+}
+
+/// A built-in phantom run.
+pub fn run_phantom(args: &RunArgs) -> Result<()> {
+    let progress = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let settings = settings_from_args(&args.transport, "Lu-177", progress)?;
+    let phantom = crate::phantoms::build(&args.phantom)?;
+    if let Some(t) = args.tia_bq_s {
+        if !(t.is_finite() && t > 0.0) {
+            return Err(Error::invalid(
+                "--tia-bq-s",
+                format!("{t}; give the total number of decays (Bq·s), e.g. 7.4e9*3600*24*9.6"),
+            ));
+        }
+    }
+    prepare_output_dir(&args.out, PHANTOM_OUTPUTS, args.force)?;
+    eprintln!("voxdose: {} — {}", phantom.name, phantom.description);
+    let result = simulate(&phantom.model, &phantom.source, &settings)?;
+    let scale = args.tia_bq_s.unwrap_or(1.0);
+    let grid = phantom.model.grid.clone();
+    let dose = Volume {
+        grid: grid.clone(),
+        data: result
+            .dose_gy_per_decay
+            .iter()
+            .map(|d| (d * scale) as f32)
+            .collect(),
+    };
+    let sigma = Volume {
+        grid,
+        data: result.rel_uncertainty.clone(),
+    };
+    let unit = if args.tia_bq_s.is_some() {
+        "Gy"
+    } else {
+        "Gy per decay"
+    };
+    crate::io::nifti::write_volume_f32(
+        &args.out.join("dose.nii.gz"),
+        &dose,
+        &format!("voxdose absorbed dose to medium, {unit}"),
+    )?;
+    crate::io::nifti::write_volume_f32(
+        &args.out.join("uncertainty.nii.gz"),
+        &sigma,
+        "voxdose relative standard uncertainty of dose",
+    )?;
+    let summary = RunSummary::new(
+        &phantom.name,
+        &phantom.description,
+        &settings,
+        &result,
+        args.tia_bq_s,
+    );
+    write_summary(&args.out.join("summary.json"), &summary)?;
+    summary.print_brief();
+    Ok(())
 }

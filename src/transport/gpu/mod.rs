@@ -1,6 +1,28 @@
 //! The wgpu path: adapter selection, pipelines, and the GPU run of the transport kernels.
 //!
-//! TODO(gpu): being implemented.
+//! | module | responsibility |
+//! |---|---|
+//! | [`device`] | `--device auto\|gpu\|cpu`, Vulkan-only adapter choice, limits, error scopes |
+//! | [`kernels`] | the WGSL sources (`shaders/`, shared files prepended) and workgroup sizes |
+//! | [`pipelines`] | every kernel's bindings, declared once; layouts and pipelines from them |
+//! | [`buffers`] | named device buffers: size checks, upload, read-back |
+//! | [`tally`] | the chunked 64-bit fixed-point tally and counters on the device |
+//! | [`grid`] | the voxel model on the device (material, chunked density), memory estimate |
+//! | [`physics`] | physics, emission and source tables packed for the device |
+//! | [`run`] | [`run::simulate_gpu`]: batches of `decay_history` dispatches, statistics |
+//! | [`checks`] | test kernels that compare WGSL helpers with their Rust twins |
+//!
+//! Energies are in keV, tallies in fixed-point units (65536 per keV), sizes in bytes.
+
+pub mod buffers;
+pub mod checks;
+pub mod device;
+pub mod grid;
+pub mod kernels;
+pub mod physics;
+pub mod pipelines;
+pub mod run;
+pub mod tally;
 
 /// The compute device is unavailable or too small.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,95 @@
+// shared/tables.wgsl — the physics, emission and source tables on the device (bind group 3)
+// and their lookups: a uniform ln grid turns every lookup into a truncation and one linear
+// interpolation.
+//
+// Host side: `PhysicsParams` in src/transport/gpu_types.rs, packing in
+// src/transport/gpu/physics.rs. CPU twins: `LogGrid::locate` and `lerp` in
+// src/physics/tables.rs. All float tables are concatenated in `ftab` and all integer tables
+// in `utab` (offsets in `physics`), because lavapipe allows 32 storage buffers per stage and
+// the grid and tally already take 14. Units as in src/physics/tables.rs (mm⁻¹ per g/cm³,
+// mm·g/cm³, keV).
+
+// Keep in sync with `PhysicsParams` in src/transport/gpu_types.rs.
+struct PhysicsParams {
+    seed_lo: u32,
+    seed_hi: u32,
+    first_history_lo: u32,
+    first_history_hi: u32,
+    n_histories: u32,
+    electron_cutoff_units: u32,
+    photon_cutoff_units: u32,
+    n_materials: u32,
+    energy_ln_min: f32,
+    energy_inv_step: f32,
+    energy_n: u32,
+    x_ln_min: f32,
+    x_inv_step: f32,
+    x_n: u32,
+    tau_ln_min: f32,
+    tau_inv_step: f32,
+    tau_n: u32,
+    beta_count_floor: u32,
+    beta_count_frac: f32,
+    line_mean_count: f32,
+    local_units: u32,
+    // Points of the β inverse CDF (0: no β).
+    n_beta: u32,
+    n_lines: u32,
+    // Columns of the source alias table.
+    n_source: u32,
+    // Shapes (0: a voxel source).
+    n_shapes: u32,
+    off_mu_photo: u32,
+    off_mu_incoh: u32,
+    off_mu_coh: u32,
+    off_range: u32,
+    off_lambda1: u32,
+    off_inv_range_e: u32,
+    off_s_incoh: u32,
+    off_ff_cum: u32,
+    off_screening: u32,
+    off_majorant: u32,
+    off_range_cutoff: u32,
+    // Per material: ln_min, inv_step, n of its inverse-range grid.
+    off_range_grid: u32,
+    off_beta: u32,
+    off_line_prob: u32,
+    // Per shape: kind, then 7 parameters (mm).
+    off_shapes: u32,
+    // The x grid's points as the CPU computes them (f64 → f32).
+    off_x_values: u32,
+    off_line_alias: u32,
+    off_line_units: u32,
+    off_line_particle: u32,
+}
+
+@group(3) @binding(0) var<uniform> physics: PhysicsParams;
+@group(3) @binding(1) var<storage, read> ftab: array<f32>;
+@group(3) @binding(2) var<storage, read> utab: array<u32>;
+@group(3) @binding(3) var<storage, read> src_index: array<u32>;
+@group(3) @binding(4) var<storage, read> src_prob: array<f32>;
+@group(3) @binding(5) var<storage, read> src_alias: array<u32>;
+
+// Interval index and fraction on a uniform ln grid, clamped to the table.
+struct Loc {
+    i: u32,
+    f: f32,
+}
+
+// `LogGrid::locate`.
+fn log_locate(v: f32, ln_min: f32, inv_step: f32, n: u32) -> Loc {
+    let t = clamp((log(v) - ln_min) * inv_step, 0.0, f32(n) - 1.0001);
+    let i = u32(t);
+    return Loc(i, t - f32(i));
+}
+
+fn energy_locate(e_kev: f32) -> Loc {
+    return log_locate(e_kev, physics.energy_ln_min, physics.energy_inv_step, physics.energy_n);
+}
+
+// `lerp(ftab, base, i, f)`.
+fn lerp_f(base: u32, i: u32, f: f32) -> f32 {
+    let a = ftab[base + i];
+    let b = ftab[base + i + 1u];
+    return a + f * (b - a);
+}

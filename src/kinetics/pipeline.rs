@@ -1,0 +1,641 @@
+//! The study pipeline: study file → aligned frames → region and voxel fits per cycle →
+//! TIA maps (Bq·s per voxel) with σ, tables and plots in the output folder.
+//!
+//! Responsibility: orchestration, unit conversion (Bq/mL × voxel volume → Bq per voxel;
+//! Bq·h → Bq·s), the uncertainty budget, and the per-cycle cache. Fitting, registration and
+//! file formats live in their own modules.
+//!
+//! **Reference frame.** The first time point of the first cycle is the reference: every
+//! other scan is registered to it (per the study's `registration`) and resampled onto its
+//! grid, and the label map is brought onto that grid (nearest label), so masks and maps of
+//! all cycles share one grid and the cycle maps can be summed.
+//!
+//! **Uncertainty** (EANM 2018, Gear et al. EJNMMI 2018;45:2456): relative variances add,
+//! (σ/Ã)² = (σ_fit/Ã)² + u_cal² (+ u_RC² for regions), where σ_fit comes from the fit
+//! covariance (the point σᵢ = `activity_rel_sigma`·Aᵢ are taken as absolute), u_cal is the
+//! calibration and u_RC the recovery-coefficient relative σ. Cycles are summed with σ in
+//! quadrature (independent administrations; a calibration shared by all cycles would add
+//! linearly, which the summary notes).
+//!
+//! **Cache (twin re-sync).** Each cycle's results are stored in `DIR/cache/` under a key that
+//! hashes the cycle's inputs: its JSON, the bytes of its images, of the reference image and
+//! of the labels, and the fit settings. Re-running after adding a cycle or a time point
+//! refits only the cycles whose key changed.
+
+use super::fit::{fit_tac, FitOptions, Tac, TacFit, TiaMethod};
+use super::register::{self, RigidOptions, RigidResult, RigidTransform};
+use super::stp::{stp_tia, StpEstimate};
+use super::study::{Cycle, Registration, Study, VoxelMethod};
+use super::voxel::{default_voxel_model, fit_voxels};
+use crate::geometry::{Grid, Volume};
+use crate::Result;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Seconds per hour, to turn Bq·h into Bq·s (decays).
+const S_PER_H: f64 = 3600.0;
+
+/// Cache format version; bump when cached content changes meaning.
+const CACHE_VERSION: &str = "voxdose-kinetics-cache-1";
+
+/// One region's result in one cycle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RegionResult {
+    /// Cycle number (1-based).
+    pub cycle: usize,
+    /// Label value.
+    pub label: u32,
+    /// Region name.
+    pub name: String,
+    /// Voxels in the region (on the reference grid).
+    pub n_voxels: usize,
+    /// Region volume, mL.
+    pub volume_ml: f64,
+    /// Scan times, h after administration.
+    pub time_h: Vec<f64>,
+    /// Region activity at each scan, Bq.
+    pub activity_bq: Vec<f64>,
+    /// The curve fit (activities in Bq, integrals in Bq·h); `None` for a single scan.
+    pub fit: Option<TacFit>,
+    /// The single-time-point estimate, when the cycle has one scan.
+    pub stp: Option<StpEstimate>,
+    /// Model name, "trapezoid" or the STP method.
+    pub model: String,
+    /// Time-integrated activity, Bq·s (number of decays).
+    pub tia_bq_s: f64,
+    /// σ of `tia_bq_s` from the fit alone, Bq·s.
+    pub tia_sigma_fit_bq_s: f64,
+    /// Total σ of `tia_bq_s` (fit, calibration, recovery), Bq·s.
+    pub tia_sigma_bq_s: f64,
+    /// Time-integrated activity coefficient Ã/A_injected, h.
+    pub tiac_h: f64,
+    /// Effective half-life of the terminal phase, h.
+    pub effective_half_life_h: f64,
+}
+
+/// One cycle's results.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CycleFit {
+    /// Cycle number (1-based).
+    pub cycle: usize,
+    /// Hash of the cycle's inputs (hex).
+    pub key: String,
+    /// Whether the results came from the cache.
+    pub from_cache: bool,
+    /// Physical half-life used, h.
+    pub physical_half_life_h: f64,
+    /// Rigid registration of each time point to the reference (`None`: not registered).
+    pub registration: Vec<Option<RigidResult>>,
+    /// Per-region results.
+    pub regions: Vec<RegionResult>,
+    /// Voxels whose TIA came from a model fit.
+    pub voxels_fitted: usize,
+    /// Voxels that fell back to trapezoids.
+    pub voxels_trapezoid: usize,
+    /// Σ of the voxel TIA map, Bq·s.
+    pub map_total_bq_s: f64,
+}
+
+/// Everything `fit_study` produces.
+#[derive(Clone, Debug)]
+pub struct StudyFit {
+    /// TIA summed over cycles, Bq·s per voxel, on the reference grid.
+    pub tia: Volume<f32>,
+    /// One-σ of `tia`, Bq·s per voxel.
+    pub tia_sigma: Volume<f32>,
+    /// TIA per cycle, Bq·s per voxel.
+    pub cycle_tia: Vec<Volume<f32>>,
+    /// Per-cycle results.
+    pub cycles: Vec<CycleFit>,
+    /// All region results, cycle by cycle.
+    pub regions: Vec<RegionResult>,
+}
+
+/// Physical half-life of a nuclide, h.
+///
+/// Values: ICRP Publication 107 (2008), as listed in
+/// `shared/reference/icrp107_nuclide_summary.csv`. This short table stands in until
+/// `physics::nuclide::Nuclide::load` lands (branch `data`); then this function calls it.
+pub fn physical_half_life_h(nuclide: &str) -> Result<f64> {
+    let table: [(&str, f64); 7] = [
+        ("Lu-177", 6.647 * 24.0),
+        ("Y-90", 64.1),
+        ("I-131", 8.0207 * 24.0),
+        ("Tb-161", 6.906 * 24.0),
+        ("Ac-225", 10.0 * 24.0),
+        ("Ga-68", 67.71 / 60.0),
+        ("Tc-99m", 6.015),
+    ];
+    table
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(nuclide))
+        .map(|&(_, h)| h)
+        .ok_or_else(|| crate::Error::UnknownName {
+            what: "nuclide",
+            name: nuclide.to_string(),
+            known: table.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+        })
+}
+
+/// 64-bit FNV-1a, stable across builds (std's hasher is not), for cache keys.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= b as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+        // Length separator so that concatenations differ.
+        for b in (bytes.len() as u64).to_le_bytes() {
+            self.0 ^= b as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn feed_file(&mut self, path: &Path) -> Result<()> {
+        let bytes = std::fs::read(path).map_err(|source| crate::io::InputError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.feed(&bytes);
+        Ok(())
+    }
+}
+
+fn cycle_key(study: &Study, cycle: &Cycle, reference: &Path) -> Result<String> {
+    let mut h = Fnv::new();
+    h.feed(CACHE_VERSION.as_bytes());
+    let settings = serde_json::json!({
+        "units": study.units, "models": study.models, "criterion": study.criterion,
+        "voxel_method": study.voxel_method, "voxel_model": study.voxel_model,
+        "stp": study.stp, "uncertainty": study.uncertainty,
+        "registration": study.registration, "region_names": study.region_names,
+    });
+    h.feed(settings.to_string().as_bytes());
+    h.feed(serde_json::to_string(cycle).unwrap_or_default().as_bytes());
+    h.feed_file(reference)?;
+    if let Some(l) = &study.labels {
+        h.feed_file(l)?;
+    }
+    for tp in &cycle.time_points {
+        h.feed_file(&tp.image)?;
+    }
+    Ok(format!("{:016x}", h.0))
+}
+
+/// Reads the label map onto `grid` and names its regions.
+fn load_labels(study: &Study, grid: &Grid) -> Result<Option<(Volume<u32>, BTreeMap<u32, String>)>> {
+    let Some(path) = &study.labels else {
+        return Ok(None);
+    };
+    let img = crate::io::nifti::read_image(path)?;
+    let raw = Volume {
+        grid: img.volume.grid.clone(),
+        data: img
+            .volume
+            .data
+            .iter()
+            .map(|&v| {
+                if v.is_finite() && v > 0.0 {
+                    v.round() as u32
+                } else {
+                    0
+                }
+            })
+            .collect(),
+    };
+    let labels = if raw.grid == *grid {
+        raw
+    } else {
+        let identity = RigidTransform::identity([0.0; 3]);
+        register::resample_nearest(&raw, &identity, grid)
+    };
+    let mut names = BTreeMap::new();
+    for &l in labels.data.iter().filter(|&&l| l > 0) {
+        names.entry(l).or_insert_with(|| {
+            study
+                .region_names
+                .get(&l)
+                .or(img.label_names.get(&l))
+                .cloned()
+                .unwrap_or_else(|| format!("label {l}"))
+        });
+    }
+    if names.is_empty() {
+        return Err(crate::io::InputError::Inconsistent {
+            path: path.clone(),
+            reason: "the label map has no non-zero voxel on the reference grid; check it belongs to this patient and overlaps the first scan".into(),
+        }
+        .into());
+    }
+    Ok(Some((labels, names)))
+}
+
+/// Brings every time point of `cycle` onto the reference grid; frames in Bq per voxel.
+fn aligned_frames(
+    study: &Study,
+    cycle: &Cycle,
+    reference: &Volume<f32>,
+    reference_path: &Path,
+    out: &Path,
+    cn: usize,
+) -> Result<(Vec<Vec<f32>>, Vec<Option<RigidResult>>)> {
+    let to_bq = study
+        .units
+        .to_bq_per_voxel(reference.grid.voxel_volume_mm3());
+    let mut frames = Vec::new();
+    let mut regs = Vec::new();
+    for (ti, tp) in cycle.time_points.iter().enumerate() {
+        let mut vol = if tp.image == reference_path {
+            reference.clone()
+        } else {
+            crate::io::nifti::read_volume_f32(&tp.image)?
+        };
+        if let Some(bad) = vol.data.iter().position(|v| !v.is_finite()) {
+            return Err(crate::io::InputError::Inconsistent {
+                path: tp.image.clone(),
+                reason: format!("voxel {bad} is not finite; fix or mask the image"),
+            }
+            .into());
+        }
+        let is_reference = tp.image == reference_path;
+        let mut reg = None;
+        if !is_reference {
+            let t = match study.registration {
+                Registration::None => RigidTransform::identity([0.0; 3]),
+                Registration::Rigid | Registration::Deformable => {
+                    let r = register::register_rigid(reference, &vol, RigidOptions::default());
+                    reg = Some(r);
+                    r.transform
+                }
+            };
+            if reg.is_some() || vol.grid != reference.grid {
+                vol = register::resample_linear(&vol, &t, &reference.grid);
+            }
+            if study.registration == Registration::Deformable {
+                let work = out.join("cache").join(format!("elastix_c{cn}_t{}", ti + 1));
+                vol = register::elastix_deformable(reference, &vol, &work)?;
+            }
+        }
+        regs.push(reg);
+        frames.push(
+            vol.data
+                .iter()
+                .map(|&v| (v as f64 * to_bq) as f32)
+                .collect(),
+        );
+    }
+    Ok((frames, regs))
+}
+
+fn region_result(
+    study: &Study,
+    cycle: &Cycle,
+    cn: usize,
+    label: u32,
+    name: &str,
+    voxels: &[usize],
+    frames: &[Vec<f32>],
+    grid: &Grid,
+    lambda_phys: f64,
+) -> Result<RegionResult> {
+    let u = study.uncertainty;
+    let time_h: Vec<f64> = cycle.time_points.iter().map(|t| t.time_h).collect();
+    let activity_bq: Vec<f64> = frames
+        .iter()
+        .map(|f| voxels.iter().map(|&v| f[v] as f64).sum())
+        .collect();
+    let peak = activity_bq.iter().copied().fold(0.0, f64::max);
+    let sigma: Vec<f64> = activity_bq
+        .iter()
+        .map(|a| u.activity_rel_sigma * a.max(1e-3 * peak).max(f64::MIN_POSITIVE))
+        .collect();
+    let tac = Tac {
+        time_h: time_h.clone(),
+        activity: activity_bq.clone(),
+        sigma,
+    };
+    let (fit, stp, model, tia_h, sigma_fit_h, t_eff) = if time_h.len() == 1 {
+        let e = stp_tia(study.stp, time_h[0], activity_bq[0]);
+        let label = match study.stp {
+            super::stp::StpMethod::Haenscheid => "stp-haenscheid".to_string(),
+            super::stp::StpMethod::PopulationHalfLife { .. } => "stp-population".to_string(),
+        };
+        let t_eff = match study.stp {
+            super::stp::StpMethod::PopulationHalfLife {
+                effective_half_life_h,
+            } => effective_half_life_h,
+            super::stp::StpMethod::Haenscheid => f64::NAN,
+        };
+        (
+            None,
+            Some(e),
+            label,
+            e.tia_h,
+            e.tia_h * u.activity_rel_sigma,
+            t_eff,
+        )
+    } else {
+        let opts = FitOptions {
+            models: study.models.clone(),
+            criterion: study.criterion,
+            absolute_sigma: true,
+            ..FitOptions::default()
+        };
+        let f = fit_tac(
+            &tac,
+            lambda_phys,
+            &opts,
+            &format!("cycle {cn}, region {name}"),
+        )?;
+        let model = match f.method {
+            TiaMethod::Fit => f.selected_fit().map_or("?", |m| m.model.name()).to_string(),
+            _ => "trapezoid".to_string(),
+        };
+        let (t, s, te) = (f.tia_h, f.tia_sigma_h, f.effective_half_life_h);
+        (Some(f), None, model, t, s, te)
+    };
+    let tia_bq_s = tia_h * S_PER_H;
+    let fit_rel = if tia_h > 0.0 {
+        sigma_fit_h / tia_h
+    } else {
+        0.0
+    };
+    let rel_total =
+        (fit_rel.powi(2) + u.calibration_rel_sigma.powi(2) + u.recovery_rel_sigma.powi(2)).sqrt();
+    Ok(RegionResult {
+        cycle: cn,
+        label,
+        name: name.to_string(),
+        n_voxels: voxels.len(),
+        volume_ml: voxels.len() as f64 * grid.voxel_volume_mm3() / 1000.0,
+        time_h,
+        activity_bq,
+        fit,
+        stp,
+        model,
+        tia_bq_s,
+        tia_sigma_fit_bq_s: sigma_fit_h * S_PER_H,
+        tia_sigma_bq_s: rel_total * tia_bq_s,
+        tiac_h: tia_bq_s / S_PER_H / cycle.injected_activity_bq,
+        effective_half_life_h: t_eff,
+    })
+}
+
+struct CycleMaps {
+    tia: Vec<f32>,
+    sigma: Vec<f32>,
+}
+
+fn fit_cycle(
+    study: &Study,
+    cycle: &Cycle,
+    cn: usize,
+    reference: &Volume<f32>,
+    reference_path: &Path,
+    labels: Option<&(Volume<u32>, BTreeMap<u32, String>)>,
+    out: &Path,
+    key: String,
+) -> Result<(CycleFit, CycleMaps)> {
+    let half_life_h = physical_half_life_h(&cycle.nuclide)?;
+    let lambda_phys = std::f64::consts::LN_2 / half_life_h;
+    let (frames, registration) = aligned_frames(study, cycle, reference, reference_path, out, cn)?;
+    let grid = &reference.grid;
+    let time_h: Vec<f64> = cycle.time_points.iter().map(|t| t.time_h).collect();
+    let mut regions = Vec::new();
+    let mut region_of_voxel: Vec<u32> = vec![0; grid.n_voxels()];
+    if let Some((lab, names)) = labels {
+        let mut members: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (v, &l) in lab.data.iter().enumerate() {
+            if l > 0 {
+                members.entry(l).or_default().push(v);
+            }
+        }
+        region_of_voxel.clone_from(&lab.data);
+        for (l, vox) in &members {
+            let name = names.get(l).map_or("?", String::as_str);
+            regions.push(region_result(
+                study,
+                cycle,
+                cn,
+                *l,
+                name,
+                vox,
+                &frames,
+                grid,
+                lambda_phys,
+            )?);
+        }
+    }
+    let u = study.uncertainty;
+    let (mut tia, mut sigma, fitted, trapezoid) = if time_h.len() == 1 {
+        let f = &frames[0];
+        let tia: Vec<f32> = f
+            .iter()
+            .map(|&a| (stp_tia(study.stp, time_h[0], a as f64).tia_h * S_PER_H) as f32)
+            .collect();
+        let sigma: Vec<f32> = tia
+            .iter()
+            .map(|&t| t * u.activity_rel_sigma as f32)
+            .collect();
+        (tia, sigma, 0, 0)
+    } else {
+        let model = study
+            .voxel_model
+            .unwrap_or(default_voxel_model(time_h.len()));
+        let refs: Vec<&[f32]> = frames.iter().map(Vec::as_slice).collect();
+        let res = fit_voxels(&refs, &time_h, model, u.activity_rel_sigma, lambda_phys);
+        let fitted = res.iter().filter(|r| r.fitted).count();
+        let trapezoid = res.iter().filter(|r| !r.fitted && r.tia_bq_h > 0.0).count();
+        (
+            res.iter().map(|r| (r.tia_bq_h * S_PER_H) as f32).collect(),
+            res.iter()
+                .map(|r| (r.sigma_bq_h * S_PER_H) as f32)
+                .collect(),
+            fitted,
+            trapezoid,
+        )
+    };
+    if study.voxel_method == VoxelMethod::RegionScaled {
+        for r in &regions {
+            // Reference time: the scan nearest the region's effective half-life, where a
+            // voxel's share of the region activity best reflects its share of Ã.
+            let i_ref = nearest_index(&r.time_h, r.effective_half_life_h);
+            let a_ref = r.activity_bq[i_ref];
+            if a_ref <= 0.0 {
+                continue;
+            }
+            let scale = r.tia_bq_s / a_ref;
+            let rel = if r.tia_bq_s > 0.0 {
+                r.tia_sigma_bq_s / r.tia_bq_s
+            } else {
+                0.0
+            };
+            for (v, &l) in region_of_voxel.iter().enumerate() {
+                if l == r.label {
+                    tia[v] = (frames[i_ref][v] as f64 * scale) as f32;
+                    sigma[v] = (tia[v] as f64 * rel) as f32;
+                }
+            }
+        }
+    }
+    // Calibration σ is common to every voxel: add it in quadrature to each voxel's σ.
+    for (s, &t) in sigma.iter_mut().zip(&tia) {
+        *s = ((*s as f64).powi(2) + (u.calibration_rel_sigma * t as f64).powi(2)).sqrt() as f32;
+    }
+    let map_total_bq_s = tia.iter().map(|&v| v as f64).sum();
+    Ok((
+        CycleFit {
+            cycle: cn,
+            key,
+            from_cache: false,
+            physical_half_life_h: half_life_h,
+            registration,
+            regions,
+            voxels_fitted: fitted,
+            voxels_trapezoid: trapezoid,
+            map_total_bq_s,
+        },
+        CycleMaps { tia, sigma },
+    ))
+}
+
+fn nearest_index(times: &[f64], target: f64) -> usize {
+    if !target.is_finite() {
+        return 0;
+    }
+    (0..times.len())
+        .min_by(|&a, &b| {
+            (times[a] - target)
+                .abs()
+                .total_cmp(&(times[b] - target).abs())
+        })
+        .unwrap_or(0)
+}
+
+fn cache_paths(out: &Path, cn: usize) -> [std::path::PathBuf; 2] {
+    let dir = out.join("cache");
+    [
+        dir.join(format!("cycle_{cn}.json")),
+        dir.join(format!("cycle_{cn}_maps.f32")),
+    ]
+}
+
+fn load_cached(out: &Path, cn: usize, key: &str, n_vox: usize) -> Option<(CycleFit, CycleMaps)> {
+    let [json, maps] = cache_paths(out, cn);
+    let mut fit: CycleFit = serde_json::from_slice(&std::fs::read(json).ok()?).ok()?;
+    if fit.key != key {
+        return None;
+    }
+    let bytes = std::fs::read(maps).ok()?;
+    if bytes.len() != 8 * n_vox {
+        return None;
+    }
+    let vals: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    fit.from_cache = true;
+    let (tia, sigma) = vals.split_at(n_vox);
+    Some((
+        fit,
+        CycleMaps {
+            tia: tia.to_vec(),
+            sigma: sigma.to_vec(),
+        },
+    ))
+}
+
+fn store_cached(out: &Path, fit: &CycleFit, maps: &CycleMaps) -> Result<()> {
+    let [json, bin] = cache_paths(out, fit.cycle);
+    let dir = out.join("cache");
+    std::fs::create_dir_all(&dir).map_err(|source| crate::Error::OutputNotWritable {
+        path: dir.clone(),
+        source,
+    })?;
+    let mut bytes = Vec::with_capacity(4 * (maps.tia.len() + maps.sigma.len()));
+    for v in maps.tia.iter().chain(&maps.sigma) {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    crate::io::atomic::write_atomic(&bin, &bytes)?;
+    let text = serde_json::to_vec_pretty(fit)
+        .map_err(|e| crate::Error::Internal(format!("cycle cache not serialisable: {e}")))?;
+    crate::io::atomic::write_atomic(&json, &text)
+}
+
+/// Fixed output names (besides per-region plots and per-cycle maps).
+pub const OUTPUT_FILES: [&str; 4] = [
+    "tia.nii.gz",
+    "tia_sigma.nii.gz",
+    "regions.json",
+    "regions.csv",
+];
+
+/// Fits a study and writes the outputs to `out` (see `docs/study-file.md`): `tia.nii.gz`
+/// and `tia_sigma.nii.gz` (Bq·s per voxel), `regions.json`, `regions.csv`, TAC plots
+/// `tac_c{cycle}_{region}.png`, and per-cycle maps `tia_cycle{n}.nii.gz` when there are
+/// several cycles. Existing outputs are refused unless `force`; the cache in `out/cache` is
+/// reused whatever `force` says, since its keys check the inputs.
+pub fn fit_study(study_path: &Path, out: &Path, force: bool) -> Result<StudyFit> {
+    let study = Study::load(study_path)?;
+    crate::io::atomic::prepare_output_dir(out, &OUTPUT_FILES, force)?;
+    let reference_path = study.cycles[0].time_points[0].image.clone();
+    let reference = crate::io::nifti::read_volume_f32(&reference_path)?;
+    let grid = reference.grid.clone();
+    let labels = load_labels(&study, &grid)?;
+    let n_vox = grid.n_voxels();
+    let mut cycles = Vec::new();
+    let mut cycle_tia = Vec::new();
+    let mut total = vec![0.0f64; n_vox];
+    let mut var = vec![0.0f64; n_vox];
+    for (ci, cycle) in study.cycles.iter().enumerate() {
+        let cn = ci + 1;
+        let key = cycle_key(&study, cycle, &reference_path)?;
+        let (fit, maps) = match load_cached(out, cn, &key, n_vox) {
+            Some(hit) => hit,
+            None => {
+                let (fit, maps) = fit_cycle(
+                    &study,
+                    cycle,
+                    cn,
+                    &reference,
+                    &reference_path,
+                    labels.as_ref(),
+                    out,
+                    key,
+                )?;
+                store_cached(out, &fit, &maps)?;
+                (fit, maps)
+            }
+        };
+        for v in 0..n_vox {
+            total[v] += maps.tia[v] as f64;
+            var[v] += (maps.sigma[v] as f64).powi(2);
+        }
+        cycle_tia.push(Volume {
+            grid: grid.clone(),
+            data: maps.tia,
+        });
+        cycles.push(fit);
+    }
+    let fit = StudyFit {
+        tia: Volume {
+            grid: grid.clone(),
+            data: total.iter().map(|&v| v as f32).collect(),
+        },
+        tia_sigma: Volume {
+            grid: grid.clone(),
+            data: var.iter().map(|&v| v.sqrt() as f32).collect(),
+        },
+        regions: cycles.iter().flat_map(|c| c.regions.clone()).collect(),
+        cycles,
+        cycle_tia,
+    };
+    super::output::write_outputs(&fit, out)?;
+    Ok(fit)
+}

@@ -1,0 +1,573 @@
+//! Alignment of serial scans to a reference: built-in rigid registration, resampling of
+//! activity (trilinear) and masks (nearest label), and deformable registration through
+//! elastix when it is installed.
+//!
+//! Units: positions and translations in mm (patient LPS), rotations in degrees.
+//!
+//! **Transform.** [`RigidTransform`] maps a point p of the reference (fixed) image to the
+//! moving image: T(p) = R·(p − c) + c + t, with R = R_z(γ)·R_y(β)·R_x(α), c the centre of
+//! the fixed grid and t the translation. Resampling the moving image at T(p) for every
+//! fixed voxel p brings it onto the fixed grid; a label map defined on the fixed grid then
+//! applies to every aligned frame, which is how masks follow the registration.
+//!
+//! **Method (rigid).** Similarity is normalised mutual information
+//! NMI = (H(F) + H(M)) / H(F, M) (Studholme, Hill & Hawkes, Pattern Recognit 1999;32:71) on
+//! a 32×32 joint histogram, the moving intensity split linearly between its two nearest
+//! bins (partial-volume style) so the cost changes smoothly with the transform. MI tolerates
+//! the change of contrast between time points as tracer washes out. The search is
+//! multi-resolution: a pyramid of 2× block averages (coarsest first, up to three levels,
+//! none smaller than 12 voxels per axis), started from the centres of mass, and on each level
+//! a pattern search over the six parameters (±step on each; halve all steps when none
+//! improves) from a step of one level voxel and 4° down to 1/32 of that. The number of cost
+//! evaluations is bounded by [`RigidOptions::max_evaluations`] per level.
+//!
+//! **Deformable.** [`elastix_deformable`] writes both images as NIfTI, runs
+//! `elastix` with a B-spline parameter file (NMI metric, 4-level pyramid), and reads
+//! `result.0.nii.gz` back onto the fixed grid. [`elastix_version`] detects the program at
+//! run time; without it the error says how to install it.
+
+use crate::geometry::{Grid, Volume};
+use crate::kinetics::KineticsError;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+const BINS: usize = 32;
+
+/// A rigid transform from the fixed image to the moving image (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RigidTransform {
+    /// Rotations α, β, γ about x, y, z, degrees.
+    pub rotation_deg: [f64; 3],
+    /// Translation, mm.
+    pub translation_mm: [f64; 3],
+    /// Centre of rotation, mm (the fixed grid's centre).
+    pub centre_mm: [f64; 3],
+}
+
+impl RigidTransform {
+    /// The identity about `centre_mm`.
+    pub fn identity(centre_mm: [f64; 3]) -> Self {
+        RigidTransform {
+            rotation_deg: [0.0; 3],
+            translation_mm: [0.0; 3],
+            centre_mm,
+        }
+    }
+
+    /// The rotation matrix R (row major).
+    pub fn rotation_matrix(&self) -> [[f64; 3]; 3] {
+        let [a, b, g] = self.rotation_deg.map(f64::to_radians);
+        let (sa, ca) = a.sin_cos();
+        let (sb, cb) = b.sin_cos();
+        let (sg, cg) = g.sin_cos();
+        let rx = [[1.0, 0.0, 0.0], [0.0, ca, -sa], [0.0, sa, ca]];
+        let ry = [[cb, 0.0, sb], [0.0, 1.0, 0.0], [-sb, 0.0, cb]];
+        let rz = [[cg, -sg, 0.0], [sg, cg, 0.0], [0.0, 0.0, 1.0]];
+        matmul(&rz, &matmul(&ry, &rx))
+    }
+
+    /// T(p) = R(p − c) + c + t.
+    pub fn apply(&self, p: [f64; 3]) -> [f64; 3] {
+        let r = self.rotation_matrix();
+        let d = [0, 1, 2].map(|i| p[i] - self.centre_mm[i]);
+        [0, 1, 2].map(|i| {
+            (0..3).map(|j| r[i][j] * d[j]).sum::<f64>() + self.centre_mm[i] + self.translation_mm[i]
+        })
+    }
+
+    /// T⁻¹(q) = Rᵀ(q − c − t) + c.
+    pub fn apply_inverse(&self, q: [f64; 3]) -> [f64; 3] {
+        let r = self.rotation_matrix();
+        let d = [0, 1, 2].map(|i| q[i] - self.centre_mm[i] - self.translation_mm[i]);
+        [0, 1, 2].map(|i| (0..3).map(|j| r[j][i] * d[j]).sum::<f64>() + self.centre_mm[i])
+    }
+
+    fn params(&self) -> [f64; 6] {
+        let [a, b, c] = self.rotation_deg;
+        let [x, y, z] = self.translation_mm;
+        [a, b, c, x, y, z]
+    }
+
+    fn with_params(&self, p: &[f64; 6]) -> Self {
+        RigidTransform {
+            rotation_deg: [p[0], p[1], p[2]],
+            translation_mm: [p[3], p[4], p[5]],
+            centre_mm: self.centre_mm,
+        }
+    }
+}
+
+fn matmul(a: &[[f64; 3]; 3], b: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
+    let mut m = [[0.0; 3]; 3];
+    for i in 0..3 {
+        for j in 0..3 {
+            m[i][j] = (0..3).map(|k| a[i][k] * b[k][j]).sum();
+        }
+    }
+    m
+}
+
+/// Settings of the rigid search.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RigidOptions {
+    /// Most pyramid levels (1 = full resolution only).
+    pub max_levels: usize,
+    /// Most cost evaluations per level.
+    pub max_evaluations: usize,
+}
+
+impl Default for RigidOptions {
+    fn default() -> Self {
+        RigidOptions {
+            max_levels: 3,
+            max_evaluations: 4000,
+        }
+    }
+}
+
+/// Result of a rigid registration.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RigidResult {
+    /// The transform fixed → moving.
+    pub transform: RigidTransform,
+    /// NMI at the solution (1 = independent, 2 = identical), full resolution.
+    pub nmi: f64,
+    /// NMI before registration (identity), full resolution.
+    pub nmi_identity: f64,
+    /// Pyramid levels used.
+    pub levels: usize,
+    /// Cost evaluations in total.
+    pub evaluations: usize,
+}
+
+/// Patient position of the grid's centre, mm.
+pub fn grid_centre_mm(grid: &Grid) -> [f64; 3] {
+    grid.voxel_to_patient([0, 1, 2].map(|a| 0.5 * (grid.dims[a] as f64 - 1.0)))
+}
+
+/// Trilinear value at continuous voxel coordinates; `None` outside the grid.
+pub fn sample_linear(vol: &Volume<f32>, ijk: [f64; 3]) -> Option<f32> {
+    let d = vol.grid.dims;
+    let mut base = [0usize; 3];
+    let mut frac = [0.0f64; 3];
+    for a in 0..3 {
+        let x = ijk[a];
+        if !(x >= -0.5 && x <= d[a] as f64 - 0.5) {
+            return None;
+        }
+        // Clamp to the edge voxels within the half-voxel border.
+        let x = x.clamp(0.0, (d[a] - 1) as f64);
+        let b = (x.floor() as usize).min(d[a].saturating_sub(2));
+        base[a] = b;
+        frac[a] = if d[a] > 1 { x - b as f64 } else { 0.0 };
+    }
+    let mut v = 0.0f64;
+    for corner in 0..8usize {
+        let mut w = 1.0;
+        let mut idx = [0usize; 3];
+        for a in 0..3 {
+            let up = (corner >> a) & 1;
+            idx[a] = (base[a] + up).min(d[a] - 1);
+            w *= if up == 1 { frac[a] } else { 1.0 - frac[a] };
+        }
+        if w > 0.0 {
+            v += w * vol.data[vol.grid.index(idx[0], idx[1], idx[2])] as f64;
+        }
+    }
+    Some(v as f32)
+}
+
+/// Resamples `moving` onto `target` through `t` (target point p ← moving at T(p)),
+/// trilinear; outside the moving image the value is 0.
+pub fn resample_linear(moving: &Volume<f32>, t: &RigidTransform, target: &Grid) -> Volume<f32> {
+    use rayon::prelude::*;
+    let data = (0..target.n_voxels())
+        .into_par_iter()
+        .map(|idx| {
+            let ijk = target.ijk(idx).map(|x| x as f64);
+            let q = t.apply(target.voxel_to_patient(ijk));
+            sample_linear(moving, moving.grid.patient_to_voxel(q)).unwrap_or(0.0)
+        })
+        .collect();
+    Volume {
+        grid: target.clone(),
+        data,
+    }
+}
+
+/// Resamples a label map onto `target` through `t` by nearest voxel; outside it is 0.
+pub fn resample_nearest<T: Copy + Default + Send + Sync>(
+    labels: &Volume<T>,
+    t: &RigidTransform,
+    target: &Grid,
+) -> Volume<T> {
+    let d = labels.grid.dims;
+    let data = (0..target.n_voxels())
+        .map(|idx| {
+            let ijk = target.ijk(idx).map(|x| x as f64);
+            let v = labels
+                .grid
+                .patient_to_voxel(t.apply(target.voxel_to_patient(ijk)));
+            let r = [0, 1, 2].map(|a| v[a].round());
+            if (0..3).all(|a| r[a] >= 0.0 && r[a] < d[a] as f64) {
+                labels.data[labels
+                    .grid
+                    .index(r[0] as usize, r[1] as usize, r[2] as usize)]
+            } else {
+                T::default()
+            }
+        })
+        .collect();
+    Volume {
+        grid: target.clone(),
+        data,
+    }
+}
+
+/// 2× block average (one pyramid level down).
+fn downsample(vol: &Volume<f32>) -> Volume<f32> {
+    let d = vol.grid.dims;
+    let nd = d.map(|n| n.div_ceil(2));
+    let mut grid = vol.grid.clone();
+    grid.dims = nd;
+    grid.spacing_mm = vol.grid.spacing_mm.map(|s| 2.0 * s);
+    grid.origin_mm = vol.grid.voxel_to_patient([0.5, 0.5, 0.5]);
+    let mut data = vec![0.0f32; grid.n_voxels()];
+    for k in 0..nd[2] {
+        for j in 0..nd[1] {
+            for i in 0..nd[0] {
+                let (mut s, mut c) = (0.0f32, 0.0f32);
+                for dz in 0..2 {
+                    for dy in 0..2 {
+                        for dx in 0..2 {
+                            let (x, y, z) = (2 * i + dx, 2 * j + dy, 2 * k + dz);
+                            if x < d[0] && y < d[1] && z < d[2] {
+                                s += vol.data[vol.grid.index(x, y, z)];
+                                c += 1.0;
+                            }
+                        }
+                    }
+                }
+                data[grid.index(i, j, k)] = s / c;
+            }
+        }
+    }
+    Volume { grid, data }
+}
+
+fn centre_of_mass(vol: &Volume<f32>) -> Option<[f64; 3]> {
+    let mut s = [0.0; 3];
+    let mut m = 0.0;
+    for (idx, &v) in vol.data.iter().enumerate() {
+        if v > 0.0 {
+            let p = vol
+                .grid
+                .voxel_to_patient(vol.grid.ijk(idx).map(|x| x as f64));
+            for a in 0..3 {
+                s[a] += v as f64 * p[a];
+            }
+            m += v as f64;
+        }
+    }
+    (m > 0.0).then(|| s.map(|x| x / m))
+}
+
+fn range(vol: &Volume<f32>) -> (f32, f32) {
+    vol.data
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
+/// NMI between `fixed` and `moving` ∘ T, over the fixed voxels that land inside `moving`.
+fn nmi(fixed: &Volume<f32>, fixed_bins: &[u8], moving: &Volume<f32>, t: &RigidTransform) -> f64 {
+    let (mlo, mhi) = range(moving);
+    let mscale = if mhi > mlo {
+        (BINS - 1) as f64 / (mhi - mlo) as f64
+    } else {
+        0.0
+    };
+    // Fixed voxel index → moving voxel coordinate is affine: precompute it.
+    let g = &fixed.grid;
+    let o = moving
+        .grid
+        .patient_to_voxel(t.apply(g.voxel_to_patient([0.0; 3])));
+    let axis = |a: usize| {
+        let mut e = [0.0; 3];
+        e[a] = 1.0;
+        let p = moving.grid.patient_to_voxel(t.apply(g.voxel_to_patient(e)));
+        [0, 1, 2].map(|c| p[c] - o[c])
+    };
+    let (ax, ay, az) = (axis(0), axis(1), axis(2));
+    let mut hist = [[0.0f64; BINS]; BINS];
+    let mut total = 0.0;
+    for k in 0..g.dims[2] {
+        for j in 0..g.dims[1] {
+            for i in 0..g.dims[0] {
+                let (fi, fj, fk) = (i as f64, j as f64, k as f64);
+                let v = [0, 1, 2].map(|c| o[c] + fi * ax[c] + fj * ay[c] + fk * az[c]);
+                let Some(m) = sample_linear(moving, v) else {
+                    continue;
+                };
+                let fb = fixed_bins[g.index(i, j, k)] as usize;
+                let x = ((m - mlo) as f64 * mscale).clamp(0.0, (BINS - 1) as f64);
+                let b0 = (x.floor() as usize).min(BINS - 2);
+                let w1 = x - b0 as f64;
+                hist[fb][b0] += 1.0 - w1;
+                hist[fb][b0 + 1] += w1;
+                total += 1.0;
+            }
+        }
+    }
+    if total == 0.0 {
+        return 0.0;
+    }
+    let mut pf = [0.0; BINS];
+    let mut pm = [0.0; BINS];
+    let mut hj = 0.0;
+    for a in 0..BINS {
+        for b in 0..BINS {
+            let p = hist[a][b] / total;
+            pf[a] += p;
+            pm[b] += p;
+            if p > 0.0 {
+                hj -= p * p.ln();
+            }
+        }
+    }
+    let h = |p: &[f64; BINS]| -> f64 { p.iter().filter(|&&x| x > 0.0).map(|x| -x * x.ln()).sum() };
+    if hj <= 0.0 {
+        return 0.0;
+    }
+    (h(&pf) + h(&pm)) / hj
+}
+
+fn bins_of(vol: &Volume<f32>) -> Vec<u8> {
+    let (lo, hi) = range(vol);
+    let s = if hi > lo {
+        (BINS - 1) as f32 / (hi - lo)
+    } else {
+        0.0
+    };
+    vol.data
+        .iter()
+        .map(|&v| ((v - lo) * s).round().clamp(0.0, (BINS - 1) as f32) as u8)
+        .collect()
+}
+
+/// Registers `moving` to `fixed` rigidly (see the module doc for the method).
+pub fn register_rigid(
+    fixed: &Volume<f32>,
+    moving: &Volume<f32>,
+    opts: RigidOptions,
+) -> RigidResult {
+    let mut fixed_pyr = vec![fixed.clone()];
+    let mut moving_pyr = vec![moving.clone()];
+    while fixed_pyr.len() < opts.max_levels.max(1) {
+        let f = fixed_pyr
+            .last()
+            .expect("pyramid starts with the full image");
+        if f.grid.dims.iter().any(|&n| n / 2 < 12) {
+            break;
+        }
+        let m = moving_pyr.last().expect("pyramids grow together");
+        let (f2, m2) = (downsample(f), downsample(m));
+        fixed_pyr.push(f2);
+        moving_pyr.push(m2);
+    }
+    let centre = grid_centre_mm(&fixed.grid);
+    let mut t = RigidTransform::identity(centre);
+    if let (Some(cf), Some(cm)) = (centre_of_mass(fixed), centre_of_mass(moving)) {
+        t.translation_mm = [0, 1, 2].map(|a| cm[a] - cf[a]);
+    }
+    let full_bins = bins_of(fixed);
+    let nmi_identity = nmi(fixed, &full_bins, moving, &RigidTransform::identity(centre));
+    let levels = fixed_pyr.len();
+    let mut evaluations = 0;
+    for level in (0..levels).rev() {
+        let (f, m) = (&fixed_pyr[level], &moving_pyr[level]);
+        let fb = bins_of(f);
+        let voxel = f.grid.spacing_mm.iter().copied().fold(0.0, f64::max);
+        let coarsest = level == levels - 1;
+        let (mut scale, min_scale) = if coarsest {
+            (1.0, 1.0 / 32.0)
+        } else {
+            (0.5, 1.0 / 32.0)
+        };
+        let mut p = t.params();
+        let mut best = nmi(f, &fb, m, &t);
+        let mut used = 1;
+        while scale >= min_scale && used < opts.max_evaluations {
+            let step = |j: usize| if j < 3 { 4.0 * scale } else { voxel * scale };
+            let mut improved = false;
+            for j in 0..6 {
+                for sign in [1.0, -1.0] {
+                    let mut q = p;
+                    q[j] += sign * step(j);
+                    let c = nmi(f, &fb, m, &t.with_params(&q));
+                    used += 1;
+                    if c > best {
+                        best = c;
+                        p = q;
+                        improved = true;
+                        break;
+                    }
+                }
+            }
+            if !improved {
+                scale *= 0.5;
+            }
+        }
+        evaluations += used;
+        t = t.with_params(&p);
+    }
+    RigidResult {
+        transform: t,
+        nmi: nmi(fixed, &full_bins, moving, &t),
+        nmi_identity,
+        levels,
+        evaluations,
+    }
+}
+
+/// The installed elastix version, or `None` when `elastix` is not on PATH.
+pub fn elastix_version() -> Option<String> {
+    let out = std::process::Command::new("elastix")
+        .arg("--version")
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The B-spline parameter file handed to elastix.
+const ELASTIX_BSPLINE: &str = r#"(FixedInternalImagePixelType "float")
+(MovingInternalImagePixelType "float")
+(Registration "MultiResolutionRegistration")
+(Metric "NormalizedMutualInformation")
+(Transform "BSplineTransform")
+(FinalGridSpacingInPhysicalUnits 30.0)
+(Optimizer "AdaptiveStochasticGradientDescent")
+(MaximumNumberOfIterations 300)
+(NumberOfResolutions 4)
+(ImageSampler "RandomCoordinate")
+(NumberOfSpatialSamples 4000)
+(NewSamplesEveryIteration "true")
+(Interpolator "BSplineInterpolator")
+(ResampleInterpolator "FinalBSplineInterpolator")
+(FinalBSplineInterpolationOrder 1)
+(Resampler "DefaultResampler")
+(DefaultPixelValue 0)
+(WriteResultImage "true")
+(ResultImageFormat "nii.gz")
+(ResultImagePixelType "float")
+"#;
+
+/// Deformably registers `moving` (already on or near `fixed`) to `fixed` with elastix and
+/// returns it on the fixed grid. `work` is a scratch folder (created).
+pub fn elastix_deformable(
+    fixed: &Volume<f32>,
+    moving: &Volume<f32>,
+    work: &Path,
+) -> crate::Result<Volume<f32>> {
+    let Some(_version) = elastix_version() else {
+        return Err(KineticsError::RegistrationUnavailable {
+            reason: "deformable registration needs elastix, which is not on PATH; install it (Debian/Ubuntu: `apt-get install elastix`) or set \"registration\": \"rigid\" in the study file".into(),
+        }
+        .into());
+    };
+    std::fs::create_dir_all(work).map_err(|source| crate::Error::OutputNotWritable {
+        path: work.to_path_buf(),
+        source,
+    })?;
+    let fixed_p = work.join("fixed.nii.gz");
+    let moving_p = work.join("moving.nii.gz");
+    let params_p: PathBuf = work.join("bspline.txt");
+    crate::io::nifti::write_volume_f32(&fixed_p, fixed, "voxdose elastix fixed")?;
+    crate::io::nifti::write_volume_f32(&moving_p, moving, "voxdose elastix moving")?;
+    crate::io::atomic::write_atomic(&params_p, ELASTIX_BSPLINE.as_bytes())?;
+    let out = std::process::Command::new("elastix")
+        .arg("-f")
+        .arg(&fixed_p)
+        .arg("-m")
+        .arg(&moving_p)
+        .arg("-p")
+        .arg(&params_p)
+        .arg("-out")
+        .arg(work)
+        .output()
+        .map_err(|e| KineticsError::RegistrationUnavailable {
+            reason: format!("elastix could not be started: {e}"),
+        })?;
+    if !out.status.success() {
+        let tail: String = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .join(" | ");
+        return Err(KineticsError::RegistrationFailed {
+            reason: format!(
+                "elastix exited with {} (see {}/elastix.log): {tail}",
+                out.status,
+                work.display()
+            ),
+        }
+        .into());
+    }
+    let mut result = crate::io::nifti::read_volume_f32(&work.join("result.0.nii.gz"))?;
+    // elastix writes on the fixed grid; keep our grid object exactly.
+    result.grid = fixed.grid.clone();
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inverse_undoes_the_transform() {
+        let t = RigidTransform {
+            rotation_deg: [10.0, -20.0, 30.0],
+            translation_mm: [1.0, 2.0, -3.0],
+            centre_mm: [5.0, 6.0, 7.0],
+        };
+        let p = [12.0, -4.0, 9.0];
+        let q = t.apply_inverse(t.apply(p));
+        for a in 0..3 {
+            assert!((q[a] - p[a]).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn rotation_matrix_is_orthonormal() {
+        let r = RigidTransform {
+            rotation_deg: [13.0, 27.0, -41.0],
+            ..RigidTransform::identity([0.0; 3])
+        }
+        .rotation_matrix();
+        for i in 0..3 {
+            for j in 0..3 {
+                let dot: f64 = (0..3).map(|k| r[k][i] * r[k][j]).sum();
+                assert!((dot - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn trilinear_sampling_reproduces_a_linear_field() {
+        let g = Grid::new([4, 5, 6], [2.0, 2.0, 2.0], [0.0; 3]);
+        let data = (0..g.n_voxels())
+            .map(|i| {
+                let [x, y, z] = g.ijk(i);
+                (x + 2 * y + 3 * z) as f32
+            })
+            .collect();
+        let v = Volume { grid: g, data };
+        let s = sample_linear(&v, [1.25, 2.5, 3.75]).unwrap();
+        assert!((s - (1.25 + 5.0 + 11.25)).abs() < 1e-5);
+        assert!(sample_linear(&v, [-0.6, 0.0, 0.0]).is_none());
+    }
+}

@@ -1,0 +1,505 @@
+//! The study file: cycles of serial scans with their times, read from JSON and validated
+//! into a [`Study`] (format documented in `docs/study-file.md`).
+//!
+//! Responsibility: parse, resolve relative paths against the study file's folder, convert
+//! times to hours after administration and activity units to Bq/mL, and refuse anything
+//! inconsistent (times not increasing, scans before injection, units missing) with a message
+//! that names the cycle, the time point and the fix. Reading the images is left to
+//! [`super::pipeline`].
+//!
+//! Units: `time_h` hours after administration (mid-acquisition when an acquisition duration
+//! is given), `injected_activity_bq` Bq, activity scale factor to Bq/mL.
+
+use super::fit::Criterion;
+use super::models::TacModel;
+use super::stp::StpMethod;
+use super::KineticsError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// How voxel values are expressed in the images.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ActivityUnit {
+    /// Concentration; the factor converts the image unit to Bq/mL (1 for Bq/mL, 1e3 for
+    /// kBq/mL, 1e6 for MBq/mL).
+    PerMl {
+        /// Multiply image values by this to get Bq/mL.
+        to_bq_per_ml: f64,
+    },
+    /// Activity per voxel, Bq.
+    BqPerVoxel,
+}
+
+impl ActivityUnit {
+    /// Parses the study's `units` string.
+    pub fn parse(s: &str) -> Option<ActivityUnit> {
+        let per_ml = |f| Some(ActivityUnit::PerMl { to_bq_per_ml: f });
+        match s.trim() {
+            "Bq/mL" | "Bq/ml" | "BQML" => per_ml(1.0),
+            "kBq/mL" | "kBq/ml" => per_ml(1e3),
+            "MBq/mL" | "MBq/ml" => per_ml(1e6),
+            "Bq" | "Bq/voxel" => Some(ActivityUnit::BqPerVoxel),
+            _ => None,
+        }
+    }
+
+    /// Factor from an image value to Bq in a voxel of `voxel_volume_mm3`.
+    pub fn to_bq_per_voxel(self, voxel_volume_mm3: f64) -> f64 {
+        match self {
+            // 1 mL = 1000 mm³.
+            ActivityUnit::PerMl { to_bq_per_ml } => to_bq_per_ml * voxel_volume_mm3 / 1000.0,
+            ActivityUnit::BqPerVoxel => 1.0,
+        }
+    }
+}
+
+/// How time points are aligned to the reference (the first time point of each cycle).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Registration {
+    /// Images are already aligned.
+    None,
+    /// Built-in rigid registration by mutual information ([`super::register`]).
+    #[default]
+    Rigid,
+    /// Rigid, then deformable through elastix (must be installed).
+    Deformable,
+}
+
+/// How the voxel TIA map is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VoxelMethod {
+    /// A fit per voxel (model `voxel_model`), trapezoids where it fails.
+    #[default]
+    Fit,
+    /// Each voxel's activity at the reference time point scaled by its region's Ã/A(t_ref)
+    /// (PyTheranostics' approach for noisy voxel TACs); voxels outside regions are fitted.
+    RegionScaled,
+}
+
+/// Uncertainty inputs (relative, one σ), after EANM 2018 / Gear et al. 2018.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UncertaintyInputs {
+    /// Random σ of each time point's activity (counting, segmentation), relative; sets the
+    /// fit weights 1/σ².
+    pub activity_rel_sigma: f64,
+    /// Calibration factor σ, relative; common to all points, so it adds in quadrature to Ã.
+    pub calibration_rel_sigma: f64,
+    /// Recovery (partial-volume) coefficient σ, relative; adds in quadrature to region Ã.
+    pub recovery_rel_sigma: f64,
+}
+
+impl Default for UncertaintyInputs {
+    fn default() -> Self {
+        UncertaintyInputs {
+            activity_rel_sigma: 0.1,
+            calibration_rel_sigma: 0.0,
+            recovery_rel_sigma: 0.0,
+        }
+    }
+}
+
+/// One scan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimePoint {
+    /// The image (NIfTI), absolute.
+    pub image: PathBuf,
+    /// Hours after administration (mid-acquisition).
+    pub time_h: f64,
+}
+
+/// One administration and its scans.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cycle {
+    /// Administered activity, Bq.
+    pub injected_activity_bq: f64,
+    /// Nuclide name (e.g. "Lu-177").
+    pub nuclide: String,
+    /// Scans in time order.
+    pub time_points: Vec<TimePoint>,
+}
+
+/// A validated study.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Study {
+    /// The study file.
+    pub path: PathBuf,
+    /// Image value unit.
+    pub units: ActivityUnit,
+    /// Optional label map (non-zero values are regions), absolute.
+    pub labels: Option<PathBuf>,
+    /// Label value → region name (from the study; else from the label file, else "label N").
+    pub region_names: BTreeMap<u32, String>,
+    /// Alignment of time points.
+    pub registration: Registration,
+    /// Models tried for region TACs.
+    pub models: Vec<TacModel>,
+    /// Ranking criterion.
+    pub criterion: Criterion,
+    /// Voxel map method.
+    pub voxel_method: VoxelMethod,
+    /// Model fitted per voxel (`None`: chosen from the number of points).
+    pub voxel_model: Option<TacModel>,
+    /// Single-time-point method used when a cycle has one scan.
+    pub stp: StpMethod,
+    /// Uncertainty inputs.
+    pub uncertainty: UncertaintyInputs,
+    /// The cycles in order.
+    pub cycles: Vec<Cycle>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimePoint {
+    image: Option<PathBuf>,
+    hours: Option<f64>,
+    days: Option<f64>,
+    minutes: Option<f64>,
+    /// Acquisition duration in minutes; the time point becomes the mid-acquisition time.
+    acquisition_min: Option<f64>,
+    time: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCycle {
+    injected_activity_bq: Option<f64>,
+    injected_activity_mbq: Option<f64>,
+    nuclide: Option<String>,
+    time_points: Vec<RawTimePoint>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStudy {
+    nuclide: Option<String>,
+    units: Option<String>,
+    labels: Option<PathBuf>,
+    #[serde(default)]
+    region_names: BTreeMap<String, String>,
+    #[serde(default)]
+    registration: Registration,
+    models: Option<Vec<String>>,
+    criterion: Option<Criterion>,
+    #[serde(default)]
+    voxel_method: VoxelMethod,
+    voxel_model: Option<String>,
+    stp: Option<StpMethod>,
+    #[serde(default)]
+    uncertainty: UncertaintyInputs,
+    cycles: Vec<RawCycle>,
+}
+
+impl Study {
+    /// Reads and validates a study file.
+    pub fn load(path: &Path) -> crate::Result<Study> {
+        let text = std::fs::read_to_string(path).map_err(|source| crate::io::InputError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let raw: RawStudy =
+            serde_json::from_str(&text).map_err(|e| crate::io::InputError::Malformed {
+                path: path.to_path_buf(),
+                reason: format!("not a valid study file ({e}); see docs/study-file.md"),
+            })?;
+        Ok(Study::from_raw(path, raw)?)
+    }
+
+    /// Parses study JSON text as if read from `path` (relative paths resolve against its
+    /// folder).
+    pub fn from_json(path: &Path, text: &str) -> Result<Study, KineticsError> {
+        let raw: RawStudy = serde_json::from_str(text).map_err(|e| invalid(path, e.to_string()))?;
+        Study::from_raw(path, raw)
+    }
+
+    fn from_raw(path: &Path, raw: RawStudy) -> Result<Study, KineticsError> {
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let units_s = raw.units.ok_or_else(|| {
+            invalid(path, "\"units\" is missing: say what the image values are, e.g. \"units\": \"Bq/mL\" (also kBq/mL, MBq/mL, Bq/voxel)".into())
+        })?;
+        let units = ActivityUnit::parse(&units_s).ok_or_else(|| {
+            invalid(path, format!("\"units\": \"{units_s}\" is not an activity unit; use Bq/mL, kBq/mL, MBq/mL or Bq/voxel (counts must be calibrated first)"))
+        })?;
+        if raw.cycles.is_empty() {
+            return Err(invalid(
+                path,
+                "\"cycles\" is empty: give at least one cycle with its time points".into(),
+            ));
+        }
+        let models = match raw.models {
+            None => TacModel::ALL.to_vec(),
+            Some(names) => names
+                .iter()
+                .map(|n| parse_model(path, n))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let voxel_model = raw
+            .voxel_model
+            .as_deref()
+            .map(|n| parse_model(path, n))
+            .transpose()?;
+        let mut region_names = BTreeMap::new();
+        for (k, v) in raw.region_names {
+            let label: u32 = k.parse().map_err(|_| {
+                invalid(path, format!("region_names key \"{k}\" is not a label number (use e.g. \"1\": \"kidney_left\")"))
+            })?;
+            region_names.insert(label, v);
+        }
+        let u = raw.uncertainty;
+        for (name, v) in [
+            ("activity_rel_sigma", u.activity_rel_sigma),
+            ("calibration_rel_sigma", u.calibration_rel_sigma),
+            ("recovery_rel_sigma", u.recovery_rel_sigma),
+        ] {
+            if !(v.is_finite() && (0.0..1.0).contains(&v)) {
+                return Err(invalid(path, format!("uncertainty.{name} = {v} must be a relative σ in [0, 1), e.g. 0.05 for 5 %")));
+            }
+        }
+        if u.activity_rel_sigma <= 0.0 {
+            return Err(invalid(
+                path,
+                "uncertainty.activity_rel_sigma must be > 0: it sets the fit weights".into(),
+            ));
+        }
+        let cycles = raw
+            .cycles
+            .into_iter()
+            .enumerate()
+            .map(|(ci, c)| cycle_from_raw(path, ci, c, raw.nuclide.as_deref(), &resolve))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Study {
+            path: path.to_path_buf(),
+            units,
+            labels: raw.labels.as_deref().map(resolve),
+            region_names,
+            registration: raw.registration,
+            models,
+            criterion: raw.criterion.unwrap_or(Criterion::Auto),
+            voxel_method: raw.voxel_method,
+            voxel_model,
+            stp: raw.stp.unwrap_or(StpMethod::Haenscheid),
+            uncertainty: u,
+            cycles,
+        })
+    }
+}
+
+fn invalid(path: &Path, reason: String) -> KineticsError {
+    KineticsError::InvalidStudy {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+fn parse_model(path: &Path, name: &str) -> Result<TacModel, KineticsError> {
+    TacModel::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = TacModel::ALL.iter().map(|m| m.name()).collect();
+        invalid(
+            path,
+            format!("unknown model \"{name}\"; known: {}", known.join(", ")),
+        )
+    })
+}
+
+fn cycle_from_raw(
+    path: &Path,
+    ci: usize,
+    c: RawCycle,
+    study_nuclide: Option<&str>,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<Cycle, KineticsError> {
+    let cn = ci + 1;
+    let nuclide = c
+        .nuclide
+        .or(study_nuclide.map(str::to_string))
+        .ok_or_else(|| {
+            invalid(
+                path,
+                format!(
+                    "cycle {cn}: no nuclide; add \"nuclide\": \"Lu-177\" to the study or the cycle"
+                ),
+            )
+        })?;
+    let injected_activity_bq = match (c.injected_activity_bq, c.injected_activity_mbq) {
+        (Some(bq), None) => bq,
+        (None, Some(mbq)) => mbq * 1e6,
+        (None, None) => {
+            return Err(invalid(
+                path,
+                format!("cycle {cn}: \"injected_activity_bq\" is missing (e.g. 7.4e9)"),
+            ))
+        }
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                path,
+                format!("cycle {cn}: give injected_activity_bq or injected_activity_mbq, not both"),
+            ))
+        }
+    };
+    if !(injected_activity_bq.is_finite() && injected_activity_bq > 0.0) {
+        return Err(invalid(
+            path,
+            format!("cycle {cn}: injected activity {injected_activity_bq} Bq must be positive"),
+        ));
+    }
+    if c.time_points.is_empty() {
+        return Err(invalid(path, format!("cycle {cn}: no time points")));
+    }
+    let mut time_points = Vec::with_capacity(c.time_points.len());
+    for (ti, tp) in c.time_points.into_iter().enumerate() {
+        let tn = ti + 1;
+        let image = tp.image.as_deref().map(resolve).ok_or_else(|| {
+            invalid(
+                path,
+                format!("cycle {cn}, time point {tn}: \"image\" is missing"),
+            )
+        })?;
+        if tp.time.is_some() {
+            return Err(invalid(path, format!("cycle {cn}, time point {tn}: \"time\" has no unit; write \"hours\", \"days\" or \"minutes\" after administration instead")));
+        }
+        let given: Vec<f64> = [
+            tp.hours,
+            tp.days.map(|d| d * 24.0),
+            tp.minutes.map(|m| m / 60.0),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let start_h = match given.as_slice() {
+            [h] => *h,
+            [] => return Err(invalid(path, format!("cycle {cn}, time point {tn}: the scan time is missing or has no unit; give \"hours\" (or \"days\", \"minutes\") after administration"))),
+            _ => return Err(invalid(path, format!("cycle {cn}, time point {tn}: give exactly one of \"hours\", \"days\", \"minutes\""))),
+        };
+        let acq_h = tp.acquisition_min.unwrap_or(0.0) / 60.0;
+        if !(acq_h.is_finite() && acq_h >= 0.0) {
+            return Err(invalid(
+                path,
+                format!("cycle {cn}, time point {tn}: acquisition_min must be ≥ 0"),
+            ));
+        }
+        if !start_h.is_finite() || start_h < 0.0 {
+            return Err(invalid(path, format!("cycle {cn}, time point {tn}: scan at {start_h} h is before the injection; times are counted from administration and must be ≥ 0")));
+        }
+        let time_h = start_h + 0.5 * acq_h;
+        if let Some(prev) = time_points.last().map(|p: &TimePoint| p.time_h) {
+            if time_h <= prev {
+                return Err(invalid(path, format!("cycle {cn}, time point {tn}: times must increase, but {time_h} h follows {prev} h; list scans in time order")));
+            }
+        }
+        time_points.push(TimePoint { image, time_h });
+    }
+    Ok(Cycle {
+        injected_activity_bq,
+        nuclide,
+        time_points,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Study, KineticsError> {
+        Study::from_json(Path::new("/data/pt1/study.json"), text)
+    }
+
+    #[test]
+    fn issue_example_parses_and_resolves_paths() {
+        let s = load(r#"{"nuclide": "Lu-177", "units": "Bq/mL", "labels": "labels.nii.gz", "cycles":
+            [{"injected_activity_bq": 7.4e9, "time_points": [{"image": "spect_004h.nii.gz", "hours": 4},
+            {"image": "spect_024h.nii.gz", "hours": 24}]}]}"#)
+        .unwrap();
+        assert_eq!(
+            s.labels.as_deref(),
+            Some(Path::new("/data/pt1/labels.nii.gz"))
+        );
+        assert_eq!(
+            s.cycles[0].time_points[1].image,
+            Path::new("/data/pt1/spect_024h.nii.gz")
+        );
+        assert_eq!(s.cycles[0].time_points[1].time_h, 24.0);
+        assert_eq!(s.cycles[0].nuclide, "Lu-177");
+        assert_eq!(s.units, ActivityUnit::PerMl { to_bq_per_ml: 1.0 });
+    }
+
+    #[test]
+    fn days_and_acquisition_time_give_mid_scan_hours() {
+        let s = load(
+            r#"{"nuclide":"Lu-177","units":"kBq/mL","cycles":[{"injected_activity_mbq":7400,
+            "time_points":[{"image":"a.nii","days":1,"acquisition_min":30}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(s.cycles[0].time_points[0].time_h, 24.25);
+        assert_eq!(s.cycles[0].injected_activity_bq, 7.4e9);
+    }
+
+    #[test]
+    fn times_not_increasing_are_refused_naming_the_point() {
+        let e = load(
+            r#"{"nuclide":"Lu-177","units":"Bq/mL","cycles":[{"injected_activity_bq":1e9,
+            "time_points":[{"image":"a","hours":24},{"image":"b","hours":4}]}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("time point 2") && e.contains("must increase"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn scan_before_injection_is_refused() {
+        let e = load(
+            r#"{"nuclide":"Lu-177","units":"Bq/mL","cycles":[{"injected_activity_bq":1e9,
+            "time_points":[{"image":"a","hours":-1}]}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("before the injection"), "{e}");
+    }
+
+    #[test]
+    fn missing_units_are_refused_with_the_fix() {
+        let e = load(
+            r#"{"nuclide":"Lu-177","cycles":[{"injected_activity_bq":1e9,
+            "time_points":[{"image":"a","hours":1}]}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("\"units\" is missing") && e.contains("Bq/mL"),
+            "{e}"
+        );
+        let e = load(
+            r#"{"nuclide":"Lu-177","units":"Bq/mL","cycles":[{"injected_activity_bq":1e9,
+            "time_points":[{"image":"a","time":4}]}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no unit"), "{e}");
+        let e = load(
+            r#"{"nuclide":"Lu-177","units":"counts","cycles":[{"injected_activity_bq":1e9,
+            "time_points":[{"image":"a","hours":4}]}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("counts"), "{e}");
+    }
+
+    #[test]
+    fn bq_per_ml_converts_with_voxel_volume() {
+        // 4.8 mm cubic voxels: 110.592 mm³ = 0.110592 mL.
+        let u = ActivityUnit::parse("kBq/mL").unwrap();
+        assert!((u.to_bq_per_voxel(4.8f64.powi(3)) - 110.592).abs() < 1e-9);
+    }
+}

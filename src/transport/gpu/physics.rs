@@ -1,0 +1,160 @@
+//! The physics, emission and source tables packed for the device (bind group 3,
+//! `shaders/shared/tables.wgsl`).
+//!
+//! Every float table of [`Prepared`] goes into one `ftab` array and every integer table into
+//! one `utab`, each at an offset recorded in [`PhysicsParams`]; the source alias table keeps
+//! its own three buffers because a voxel source can be as large as the grid. Values are
+//! copied unchanged (same f32 bits as the CPU reference reads), plus the x grid's points as
+//! the CPU computes them, so `x_grid.value(j) as f32` needs no f64 in WGSL.
+
+use super::buffers::{self, NamedBuffer};
+use super::device::GpuContext;
+use super::DeviceError;
+use crate::physics::tables::N_X;
+use crate::transport::driver::Prepared;
+use crate::transport::gpu_types::PhysicsParams;
+
+/// Host copy of the packed tables.
+#[derive(Clone, Debug, Default)]
+pub struct PackedTables {
+    /// Scalars and offsets (seed, history range and counts are set per dispatch).
+    pub params: PhysicsParams,
+    /// Float tables, concatenated.
+    pub ftab: Vec<f32>,
+    /// Integer tables, concatenated.
+    pub utab: Vec<u32>,
+}
+
+fn push_f(ftab: &mut Vec<f32>, data: &[f32]) -> u32 {
+    let off = ftab.len() as u32;
+    ftab.extend_from_slice(data);
+    off
+}
+
+fn push_u(utab: &mut Vec<u32>, data: &[u32]) -> u32 {
+    let off = utab.len() as u32;
+    utab.extend_from_slice(data);
+    off
+}
+
+/// Packs the run's tables; `params` carries everything but the per-dispatch fields.
+pub fn pack(prep: &Prepared) -> PackedTables {
+    let t = &prep.tables;
+    let d = &prep.decay;
+    let s = &prep.source;
+    let (mut f, mut u) = (Vec::new(), Vec::new());
+    let range_grid: Vec<f32> = t
+        .range_grid
+        .iter()
+        .flat_map(|g| [g.ln_min, g.inv_step, g.n as f32])
+        .collect();
+    let shapes: Vec<f32> = s
+        .shapes
+        .iter()
+        .flat_map(|sh| std::iter::once(sh.kind as f32).chain(sh.p))
+        .collect();
+    let x_values: Vec<f32> = (0..N_X).map(|j| t.x_grid.value(j) as f32).collect();
+    let p = PhysicsParams {
+        electron_cutoff_units: prep.params.electron_cutoff_units,
+        photon_cutoff_units: prep.params.photon_cutoff_units,
+        n_materials: t.n_materials() as u32,
+        energy_ln_min: t.energy.ln_min,
+        energy_inv_step: t.energy.inv_step,
+        energy_n: t.energy.n,
+        x_ln_min: t.x_grid.ln_min,
+        x_inv_step: t.x_grid.inv_step,
+        x_n: t.x_grid.n,
+        tau_ln_min: t.tau_grid.ln_min,
+        tau_inv_step: t.tau_grid.inv_step,
+        tau_n: t.tau_grid.n,
+        beta_count_floor: d.beta_count_floor,
+        beta_count_frac: d.beta_count_frac,
+        line_mean_count: d.line_mean_count,
+        local_units: d.local_units,
+        n_beta: d.beta_inv_cdf.len() as u32,
+        n_lines: d.line_alias.len() as u32,
+        n_source: s.alias.len() as u32,
+        n_shapes: s.shapes.len() as u32,
+        off_mu_photo: push_f(&mut f, &t.mu_photo),
+        off_mu_incoh: push_f(&mut f, &t.mu_incoh),
+        off_mu_coh: push_f(&mut f, &t.mu_coh),
+        off_range: push_f(&mut f, &t.range),
+        off_lambda1: push_f(&mut f, &t.lambda1),
+        off_inv_range_e: push_f(&mut f, &t.inv_range_e),
+        off_s_incoh: push_f(&mut f, &t.s_incoh),
+        off_ff_cum: push_f(&mut f, &t.ff_cum),
+        off_screening: push_f(&mut f, &t.screening),
+        off_majorant: push_f(&mut f, &prep.majorant),
+        off_range_cutoff: push_f(&mut f, &prep.range_cutoff),
+        off_range_grid: push_f(&mut f, &range_grid),
+        off_beta: push_f(&mut f, &d.beta_inv_cdf),
+        off_line_prob: push_f(&mut f, &d.line_alias.prob),
+        off_shapes: push_f(&mut f, &shapes),
+        off_x_values: push_f(&mut f, &x_values),
+        off_line_alias: push_u(&mut u, &d.line_alias.alias),
+        off_line_units: push_u(&mut u, &d.line_units),
+        off_line_particle: push_u(&mut u, &d.line_particle),
+        ..Default::default()
+    };
+    PackedTables {
+        params: p,
+        ftab: f,
+        utab: u,
+    }
+}
+
+/// The physics buffers of one run (bind group 3).
+#[derive(Debug)]
+pub struct DevicePhysics {
+    /// The uniform, rewritten before each dispatch.
+    pub uniform: NamedBuffer,
+    ftab: NamedBuffer,
+    utab: NamedBuffer,
+    src_index: NamedBuffer,
+    src_prob: NamedBuffer,
+    src_alias: NamedBuffer,
+}
+
+impl DevicePhysics {
+    /// Uploads the packed tables and the source alias table.
+    pub fn upload(
+        ctx: &GpuContext,
+        prep: &Prepared,
+        packed: &PackedTables,
+    ) -> Result<Self, DeviceError> {
+        let s = &prep.source;
+        Ok(DevicePhysics {
+            uniform: buffers::uniform(ctx, "physics", &packed.params)?,
+            ftab: buffers::storage_init(ctx, "ftab", bytemuck::cast_slice(&packed.ftab))?,
+            utab: buffers::storage_init(ctx, "utab", bytemuck::cast_slice(&packed.utab))?,
+            src_index: buffers::storage_init(
+                ctx,
+                "src_index",
+                bytemuck::cast_slice(&s.voxel_index),
+            )?,
+            src_prob: buffers::storage_init(ctx, "src_prob", bytemuck::cast_slice(&s.alias.prob))?,
+            src_alias: buffers::storage_init(
+                ctx,
+                "src_alias",
+                bytemuck::cast_slice(&s.alias.alias),
+            )?,
+        })
+    }
+
+    /// The buffers of bind group 3, in binding order.
+    pub fn buffers(&self) -> Vec<&NamedBuffer> {
+        vec![
+            &self.uniform,
+            &self.ftab,
+            &self.utab,
+            &self.src_index,
+            &self.src_prob,
+            &self.src_alias,
+        ]
+    }
+
+    /// Bytes on the device (for the memory estimate).
+    pub fn device_bytes(&self) -> u64 {
+        self.buffers().iter().map(|b| b.buffer.size()).sum()
+    }
+}

@@ -1,0 +1,341 @@
+//! Every kernel's bindings, declared once, and the wgpu layouts and pipelines built from them.
+//!
+//! A kernel row ([`KernelDecl`]) names its source and, per bind group, the bindings in
+//! `@binding` order with their kind. Group 1 (the voxel grid, `shaders/shared/grid.wgsl`),
+//! group 2 (the tallies, `shaders/shared/tally.wgsl`) and group 3 (the physics tables,
+//! `shaders/shared/tables.wgsl`) are shared rows; group 0 is the kernel's own. `tests/gpu_types.rs` checks each row against the
+//! WGSL's resource declarations, so the table cannot drift from the shaders. Bind groups are
+//! made from [`NamedBuffer`]s whose names must match the row, so a wrongly ordered buffer is
+//! an error naming both, not a silent mix-up.
+
+use super::buffers::NamedBuffer;
+use super::device::GpuContext;
+use super::kernels::{self, KernelSource};
+use super::DeviceError;
+use crate::transport::gpu_types::{DENSITY_MAX_CHUNKS, TALLY_MAX_CHUNKS};
+
+/// How a binding is used by the shader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindingKind {
+    /// `var<uniform>`.
+    Uniform,
+    /// `var<storage, read>`.
+    Storage,
+    /// `var<storage, read_write>`.
+    StorageRw,
+}
+
+/// One binding: the WGSL variable name and its kind.
+#[derive(Clone, Copy, Debug)]
+pub struct BindingDecl {
+    /// The WGSL variable name, also the buffer name.
+    pub name: &'static str,
+    /// How the shader uses it.
+    pub kind: BindingKind,
+}
+
+/// One bind group: bindings in `@binding` order (binding i is `bindings[i]`).
+#[derive(Clone, Copy, Debug)]
+pub struct GroupDecl {
+    /// Group name, for labels and errors.
+    pub name: &'static str,
+    /// The bindings.
+    pub bindings: &'static [BindingDecl],
+}
+
+/// One kernel row: its source and its bind groups by index (`None`: unused).
+#[derive(Clone, Copy, Debug)]
+pub struct KernelDecl {
+    /// The kernel source from `shaders/`.
+    pub kernel: KernelSource,
+    /// Groups 0, 1, 2, 3.
+    pub groups: [Option<&'static GroupDecl>; 4],
+}
+
+const fn b(name: &'static str, kind: BindingKind) -> BindingDecl {
+    BindingDecl { name, kind }
+}
+
+use BindingKind::{Storage, StorageRw, Uniform};
+
+/// Group 1: the voxel grid (`shaders/shared/grid.wgsl`).
+pub const GRID_GROUP: GroupDecl = GroupDecl {
+    name: "grid",
+    bindings: &[
+        b("grid", Uniform),
+        b("material_packed", Storage),
+        b("density_chunk0", Storage),
+        b("density_chunk1", Storage),
+        b("density_chunk2", Storage),
+        b("density_chunk3", Storage),
+    ],
+};
+
+/// Group 2: fixed-point tallies and counters (`shaders/shared/tally.wgsl`).
+pub const TALLY_GROUP: GroupDecl = GroupDecl {
+    name: "tally",
+    bindings: &[
+        b("tally_params", Uniform),
+        b("counters", StorageRw),
+        b("tally_chunk0", StorageRw),
+        b("tally_chunk1", StorageRw),
+        b("tally_chunk2", StorageRw),
+        b("tally_chunk3", StorageRw),
+        b("tally_chunk4", StorageRw),
+        b("tally_chunk5", StorageRw),
+        b("tally_chunk6", StorageRw),
+        b("tally_chunk7", StorageRw),
+    ],
+};
+
+/// Group 3: physics, emission and source tables (`shaders/shared/tables.wgsl`).
+pub const PHYSICS_GROUP: GroupDecl = GroupDecl {
+    name: "physics",
+    bindings: &[
+        b("physics", Uniform),
+        b("ftab", Storage),
+        b("utab", Storage),
+        b("src_index", Storage),
+        b("src_prob", Storage),
+        b("src_alias", Storage),
+    ],
+};
+
+const _: () = assert!(GRID_GROUP.bindings.len() == 2 + DENSITY_MAX_CHUNKS as usize);
+const _: () = assert!(TALLY_GROUP.bindings.len() == 2 + TALLY_MAX_CHUNKS as usize);
+
+/// `check_rng`: PCG32 outputs per stream (tests/gpu_rng.rs).
+pub const CHECK_RNG: KernelDecl = KernelDecl {
+    kernel: kernels::CHECK_RNG,
+    groups: [
+        Some(&GroupDecl {
+            name: "check_rng",
+            bindings: &[
+                b("rng_check", Uniform),
+                b("rng_bits", StorageRw),
+                b("rng_uniforms", StorageRw),
+            ],
+        }),
+        None,
+        None,
+        None,
+    ],
+};
+
+/// `check_tally`: deposits into the chunked tally and counters (tests/gpu_tally.rs).
+pub const CHECK_TALLY: KernelDecl = KernelDecl {
+    kernel: kernels::CHECK_TALLY,
+    groups: [
+        Some(&GroupDecl {
+            name: "check_tally",
+            bindings: &[b("tally_check", Uniform), b("deposits", Storage)],
+        }),
+        None,
+        Some(&TALLY_GROUP),
+        None,
+    ],
+};
+
+/// `check_grid`: position → voxel, material, density (tests/gpu_grid.rs).
+pub const CHECK_GRID: KernelDecl = KernelDecl {
+    kernel: kernels::CHECK_GRID,
+    groups: [
+        Some(&GroupDecl {
+            name: "check_grid",
+            bindings: &[
+                b("grid_check", Uniform),
+                b("points_mm", Storage),
+                b("lookups", StorageRw),
+            ],
+        }),
+        Some(&GRID_GROUP),
+        None,
+        None,
+    ],
+};
+
+/// `decay_history`: the transport, one decay per invocation (`transport::gpu::run`).
+pub const DECAY_HISTORY: KernelDecl = KernelDecl {
+    kernel: kernels::DECAY_HISTORY,
+    groups: [
+        None,
+        Some(&GRID_GROUP),
+        Some(&TALLY_GROUP),
+        Some(&PHYSICS_GROUP),
+    ],
+};
+
+/// Every kernel row (each kernel in `shaders/` appears once).
+pub const ALL: &[KernelDecl] = &[CHECK_RNG, CHECK_TALLY, CHECK_GRID, DECAY_HISTORY];
+
+/// A compiled kernel with its bind group layouts.
+#[derive(Debug)]
+pub struct Pipeline {
+    /// The row it was built from.
+    pub decl: KernelDecl,
+    /// The compute pipeline.
+    pub pipeline: wgpu::ComputePipeline,
+    layouts: Vec<Option<wgpu::BindGroupLayout>>,
+}
+
+fn layout_entry(binding: u32, kind: BindingKind) -> wgpu::BindGroupLayoutEntry {
+    let ty = match kind {
+        Uniform => wgpu::BufferBindingType::Uniform,
+        Storage => wgpu::BufferBindingType::Storage { read_only: true },
+        StorageRw => wgpu::BufferBindingType::Storage { read_only: false },
+    };
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+/// Builds the layouts and the pipeline of one kernel row, inside error scopes.
+pub fn create(ctx: &GpuContext, decl: KernelDecl) -> Result<Pipeline, DeviceError> {
+    let name = decl.kernel.name;
+    let what = format!("compiling kernel {name} ({})", decl.kernel.file);
+    ctx.scoped(&what, || {
+        let layouts: Vec<Option<wgpu::BindGroupLayout>> = decl
+            .groups
+            .iter()
+            .map(|g| {
+                g.map(|g| {
+                    let entries: Vec<_> = (0u32..)
+                        .zip(g.bindings)
+                        .map(|(i, bd)| layout_entry(i, bd.kind))
+                        .collect();
+                    ctx.device
+                        .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                            label: Some(g.name),
+                            entries: &entries,
+                        })
+                })
+            })
+            .collect();
+        let refs: Vec<Option<&wgpu::BindGroupLayout>> =
+            layouts.iter().map(|l| l.as_ref()).collect();
+        let layout = ctx
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(name),
+                bind_group_layouts: &refs,
+                immediate_size: 0,
+            });
+        let module = ctx
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(decl.kernel.file),
+                source: wgpu::ShaderSource::Wgsl(decl.kernel.source.into()),
+            });
+        let pipeline = ctx
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: Some(&layout),
+                module: &module,
+                entry_point: Some(name),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        Pipeline {
+            decl,
+            pipeline,
+            layouts,
+        }
+    })
+}
+
+impl Pipeline {
+    /// A bind group for `group` from buffers in binding order; each buffer's name must be
+    /// its binding's name (chunk placeholders may add a suffix, e.g. `tally_chunk5 (unused)`).
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        group: usize,
+        buffers: &[&NamedBuffer],
+    ) -> Result<wgpu::BindGroup, DeviceError> {
+        let kernel = self.decl.kernel.name;
+        let (Some(decl), Some(Some(layout))) = (self.decl.groups[group], self.layouts.get(group))
+        else {
+            return Err(DeviceError::Failed(format!(
+                "kernel {kernel} has no bind group {group}"
+            )));
+        };
+        if decl.bindings.len() != buffers.len() {
+            return Err(DeviceError::Failed(format!(
+                "kernel {kernel} group {} needs {} buffers, got {}",
+                decl.name,
+                decl.bindings.len(),
+                buffers.len()
+            )));
+        }
+        for (i, (bd, buf)) in decl.bindings.iter().zip(buffers).enumerate() {
+            if !buf.name.starts_with(bd.name) {
+                return Err(DeviceError::Failed(format!(
+                    "kernel {kernel} group {} binding {i} is '{}' but buffer '{}' was given",
+                    decl.name, bd.name, buf.name
+                )));
+            }
+        }
+        let entries: Vec<wgpu::BindGroupEntry> = (0u32..)
+            .zip(buffers)
+            .map(|(i, buf)| wgpu::BindGroupEntry {
+                binding: i,
+                resource: buf.buffer.as_entire_binding(),
+            })
+            .collect();
+        ctx.scoped(&format!("binding group {} of {kernel}", decl.name), || {
+            ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(decl.name),
+                layout,
+                entries: &entries,
+            })
+        })
+    }
+
+    /// Workgroups needed for `invocations` along x, checked against the device limit.
+    pub fn workgroups_for(&self, ctx: &GpuContext, invocations: u32) -> Result<u32, DeviceError> {
+        let per = self.decl.kernel.invocations_per_workgroup();
+        let groups = invocations.div_ceil(per);
+        let limit = ctx.limits.max_compute_workgroups_per_dimension;
+        if groups > limit {
+            return Err(DeviceError::Failed(format!(
+                "kernel {}: {invocations} invocations need {groups} workgroups, above the device's {limit} per dispatch",
+                self.decl.kernel.name
+            )));
+        }
+        Ok(groups)
+    }
+
+    /// Most invocations one dispatch of this kernel can run on `ctx`.
+    pub fn max_invocations_per_dispatch(&self, ctx: &GpuContext) -> u32 {
+        ctx.limits
+            .max_compute_workgroups_per_dimension
+            .saturating_mul(self.decl.kernel.invocations_per_workgroup())
+    }
+
+    /// Records one dispatch of `workgroups` with the given bind groups and submits it.
+    pub fn dispatch(&self, ctx: &GpuContext, groups: &[Option<&wgpu::BindGroup>], workgroups: u32) {
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(self.decl.kernel.name),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&self.pipeline);
+            for (i, g) in (0u32..).zip(groups) {
+                if let Some(g) = g {
+                    pass.set_bind_group(i, *g, &[]);
+                }
+            }
+            pass.dispatch_workgroups(workgroups, 1, 1);
+        }
+        ctx.queue.submit([encoder.finish()]);
+    }
+}

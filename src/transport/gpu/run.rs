@@ -1,0 +1,171 @@
+//! [`simulate_gpu`]: the transport on a wgpu device, with the CPU driver's semantics.
+//!
+//! The sequence mirrors `transport::driver::simulate_cpu` step for step:
+//! 1. `driver::prepare` builds the same tables, majorant and parameters;
+//! 2. the grid, tables and an empty tally go to the device (memory estimate printed first);
+//! 3. per batch (`BatchPlan`, the CPU's batch sizes and stop rule): clear the tally, one
+//!    `decay_history` dispatch per ≤ 65535 workgroups, history ids continuing across batches
+//!    (stream = (seed, history)), so a given seed reproduces the run bit for bit;
+//! 4. read the batch tally back as u64 units and fold it into `BatchStatistics` exactly as
+//!    `BatchStatistics::add_batch` does; counters come from the workgroup-summed buffer;
+//! 5. `driver::finish` turns the statistics into dose per decay and uncertainties.
+
+use super::device::GpuContext;
+use super::grid::{estimate_memory, DeviceGrid};
+use super::physics::{pack, DevicePhysics};
+use super::pipelines::{self, DECAY_HISTORY};
+use super::tally::DeviceTally;
+use crate::geometry::VoxelModel;
+use crate::physics::tables::UNITS_PER_KEV;
+use crate::source::SourceSpec;
+use crate::tally::BatchStatistics;
+use crate::transport::cpu::HistoryCounters;
+use crate::transport::driver::{self, region_lookup, uncertainty_above, BatchPlan};
+use crate::transport::gpu_types::{Counter, N_COUNTERS};
+use crate::transport::{TransportResult, TransportSettings};
+use crate::Result;
+use std::time::Instant;
+
+/// Runs the transport on the device `settings.device` asks for: `gpu` — any Vulkan adapter,
+/// lavapipe included, or [`super::DeviceError::NoAdapter`]; `auto` — a real GPU, else the CPU
+/// reference (`driver::simulate_cpu`); `cpu` — the CPU reference. Same batches, stop rule,
+/// statistics and result type as the CPU driver.
+pub fn simulate_gpu(
+    model: &VoxelModel,
+    source: &SourceSpec,
+    settings: &TransportSettings,
+) -> Result<TransportResult> {
+    match super::device::select(settings.device)? {
+        Some(ctx) => simulate_on(&ctx, model, source, settings),
+        None => driver::simulate_cpu(model, source, settings),
+    }
+}
+
+/// [`simulate_gpu`] on an open device (tests reuse one context, or force a binding limit).
+pub fn simulate_on(
+    ctx: &GpuContext,
+    model: &VoxelModel,
+    source: &SourceSpec,
+    settings: &TransportSettings,
+) -> Result<TransportResult> {
+    let prep = driver::prepare(model, source, settings)?;
+    let n_vox = model.grid.n_voxels();
+    let mut packed = pack(&prep);
+    let table_bytes = 4 * (packed.ftab.len() + packed.utab.len() + 3 * prep.source.alias.len());
+    let estimate = estimate_memory(
+        n_vox as u64,
+        ctx.binding_limit_bytes(),
+        &[("tables", table_bytes as u64)],
+    )?;
+    eprintln!("voxdose: {estimate} on {}", ctx.adapter_info.name);
+    let pipeline = pipelines::create(ctx, DECAY_HISTORY)?;
+    let grid = DeviceGrid::upload(ctx, model)?;
+    let tally = DeviceTally::new(ctx, n_vox as u64)?;
+    let phys = DevicePhysics::upload(ctx, &prep, &packed)?;
+    let g1 = pipeline.bind(ctx, 1, &grid.buffers())?;
+    let g2 = pipeline.bind(ctx, 2, &tally.buffers())?;
+    let g3 = pipeline.bind(ctx, 3, &phys.buffers())?;
+    let groups = [None, Some(&g1), Some(&g2), Some(&g3)];
+    let per_dispatch = pipeline.max_invocations_per_dispatch(ctx);
+
+    let mut stats = BatchStatistics::new(n_vox);
+    let mut region_stats = vec![(0.0f64, 0.0f64); model.regions.len()];
+    let region_of = region_lookup(model);
+    let mut counters = HistoryCounters::default();
+    let plan = BatchPlan::new(settings.stop, settings.batches);
+    let progress =
+        crate::report::progress::Progress::new(settings.progress, plan.expected_decays());
+    let start = Instant::now();
+    let mut decays_done = 0u64;
+    let mut batch = 0u32;
+    while let Some(n) = plan.batch_size(batch) {
+        tally.clear(ctx)?;
+        let mut done_in_batch = 0u32;
+        while done_in_batch < n {
+            let count = (n - done_in_batch).min(per_dispatch);
+            let first = decays_done + u64::from(done_in_batch);
+            packed.params.seed_lo = settings.seed as u32;
+            packed.params.seed_hi = (settings.seed >> 32) as u32;
+            packed.params.first_history_lo = first as u32;
+            packed.params.first_history_hi = (first >> 32) as u32;
+            packed.params.n_histories = count;
+            ctx.queue
+                .write_buffer(&phys.uniform.buffer, 0, bytemuck::bytes_of(&packed.params));
+            let workgroups = pipeline.workgroups_for(ctx, count)?;
+            pipeline.dispatch(ctx, &groups, workgroups);
+            done_in_batch += count;
+        }
+        ctx.wait()?;
+        let units = tally.read_voxels(ctx)?;
+        let c = tally.read_counters(ctx)?;
+        counters = counters.merge(history_counters(&c));
+        let mut region_batch = vec![0.0f64; model.regions.len()];
+        fold_batch(&mut stats, &units, u64::from(n), |v, x| {
+            for &r in region_of.get(v).map(|r| r.as_slice()).unwrap_or(&[]) {
+                region_batch[r as usize] += x;
+            }
+        });
+        for (acc, x) in region_stats.iter_mut().zip(&region_batch) {
+            acc.0 += x;
+            acc.1 += x * x;
+        }
+        decays_done += u64::from(n);
+        batch += 1;
+        let sigma = uncertainty_above(&stats, model, 0.5);
+        progress.update(decays_done, sigma);
+        if plan.done(batch, decays_done, sigma) {
+            break;
+        }
+    }
+    progress.finish();
+    let wall_s = start.elapsed().as_secs_f64();
+    let info = ctx.device_info(u64::from(per_dispatch.min(plan_first_batch(&plan))));
+    Ok(driver::finish(
+        model,
+        &stats,
+        &region_stats,
+        counters,
+        decays_done,
+        wall_s,
+        info,
+    ))
+}
+
+fn plan_first_batch(plan: &BatchPlan) -> u32 {
+    plan.batch_size(0).unwrap_or(0)
+}
+
+/// The device counters as the CPU's `HistoryCounters`.
+fn history_counters(c: &[u64; N_COUNTERS as usize]) -> HistoryCounters {
+    HistoryCounters {
+        emitted_units: c[Counter::Emitted as usize],
+        escaped_units: c[Counter::Escaped as usize],
+        electron_path_mm: c[Counter::ElectronPath as usize] as f64 / f64::from(UNITS_PER_KEV),
+        photon_interactions: c[Counter::PhotonInteractions as usize],
+        electron_steps: c[Counter::ElectronSteps as usize],
+        truncated_tracks: c[Counter::TruncatedTracks as usize],
+    }
+}
+
+/// Folds one batch of fixed-point voxel energies into the statistics, with the arithmetic
+/// of `BatchStatistics::add_batch` (which reads a CPU `EnergyTally` instead of a slice).
+fn fold_batch(
+    stats: &mut BatchStatistics,
+    units: &[u64],
+    decays: u64,
+    mut each: impl FnMut(usize, f64),
+) {
+    let inv = 1.0 / (decays as f64 * UNITS_PER_KEV as f64);
+    let mut deposited = 0u64;
+    for (v, &u) in units.iter().enumerate() {
+        if u != 0 {
+            deposited += u;
+            let x = u as f64 * inv;
+            stats.sum[v] += x;
+            stats.sum_sq[v] += x * x;
+            each(v, x);
+        }
+    }
+    stats.deposited_units += deposited;
+    stats.batches += 1;
+}

@@ -1,0 +1,150 @@
+//! The voxel energy tally and the global counters on the device (`shaders/shared/tally.wgsl`).
+//!
+//! Energy is 64-bit fixed point, [`UNITS_PER_KEV`] units per keV, stored as (lo, hi) u32
+//! pairs; the tally is split across up to [`TALLY_MAX_CHUNKS`] bindings by a [`ChunkPlan`].
+//! The host clears it before a batch and reads it back as `u64` per voxel after it, so each
+//! batch is exact and the batch statistics are done on the host in f64.
+
+use super::buffers::{self, ChunkPlan, NamedBuffer};
+use super::device::GpuContext;
+use super::DeviceError;
+use crate::transport::gpu_types::{TallyParams, N_COUNTERS, TALLY_MAX_CHUNKS, UNITS_PER_KEV};
+
+/// Bytes per voxel of the tally (lo and hi u32).
+pub const TALLY_BYTES_PER_VOXEL: u64 = 8;
+
+/// keV → fixed-point units, ties to even: the CPU twin of `energy_units` in
+/// `shaders/shared/tally.wgsl` (valid for 0 ≤ e_kev < 65536).
+pub fn energy_units(e_kev: f32) -> u32 {
+    (e_kev * UNITS_PER_KEV).round_ties_even() as u32
+}
+
+/// How a tally of `n_voxels` is split on a device with this binding limit.
+pub fn plan(n_voxels: u64, binding_limit_bytes: u64) -> Result<ChunkPlan, DeviceError> {
+    ChunkPlan::new(
+        "tally_chunk",
+        n_voxels,
+        TALLY_BYTES_PER_VOXEL,
+        TALLY_MAX_CHUNKS,
+        binding_limit_bytes,
+    )
+}
+
+/// The tally buffers of one run (bind group 2).
+#[derive(Debug)]
+pub struct DeviceTally {
+    /// How the voxels are split.
+    pub plan: ChunkPlan,
+    params: NamedBuffer,
+    counters: NamedBuffer,
+    chunks: Vec<NamedBuffer>,
+}
+
+impl DeviceTally {
+    /// Allocates a zeroed tally for `n_voxels`.
+    pub fn new(ctx: &GpuContext, n_voxels: u64) -> Result<Self, DeviceError> {
+        let plan = plan(n_voxels, ctx.binding_limit_bytes())?;
+        let params = TallyParams {
+            n_voxels: n_voxels as u32,
+            chunk_shift: plan.shift,
+            n_chunks: plan.n_chunks,
+            _pad0: 0,
+        };
+        let chunks = (0..TALLY_MAX_CHUNKS)
+            .map(|c| {
+                let bytes = plan.chunk_range(c).1 * TALLY_BYTES_PER_VOXEL;
+                buffers::storage(ctx, &plan.name(c), bytes)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(DeviceTally {
+            params: buffers::uniform(ctx, "tally_params", &params)?,
+            counters: buffers::storage(ctx, "counters", 8 * u64::from(N_COUNTERS))?,
+            chunks,
+            plan,
+        })
+    }
+
+    /// The buffers of bind group 2, in binding order.
+    pub fn buffers(&self) -> Vec<&NamedBuffer> {
+        let mut all = vec![&self.params, &self.counters];
+        all.extend(self.chunks.iter());
+        all
+    }
+
+    /// Zeroes the voxel tally and the counters (before each batch).
+    pub fn clear(&self, ctx: &GpuContext) -> Result<(), DeviceError> {
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        encoder.clear_buffer(&self.counters.buffer, 0, None);
+        for chunk in &self.chunks {
+            encoder.clear_buffer(&chunk.buffer, 0, None);
+        }
+        ctx.queue.submit([encoder.finish()]);
+        ctx.check_uncaptured()
+    }
+
+    /// Energy per voxel in fixed-point units (waits for the device).
+    pub fn read_voxels(&self, ctx: &GpuContext) -> Result<Vec<u64>, DeviceError> {
+        let mut out = Vec::with_capacity(self.plan.n_voxels as usize);
+        for c in 0..self.plan.n_chunks {
+            let bytes = self.plan.chunk_range(c).1 * TALLY_BYTES_PER_VOXEL;
+            let raw = buffers::read_back(ctx, &self.chunks[c as usize], bytes)?;
+            out.extend(raw.chunks_exact(8).map(pair_to_u64));
+        }
+        Ok(out)
+    }
+
+    /// The global counters, indexed by [`crate::transport::gpu_types::Counter`].
+    pub fn read_counters(
+        &self,
+        ctx: &GpuContext,
+    ) -> Result<[u64; N_COUNTERS as usize], DeviceError> {
+        let raw = buffers::read_back(ctx, &self.counters, 8 * u64::from(N_COUNTERS))?;
+        let mut out = [0u64; N_COUNTERS as usize];
+        for (o, pair) in out.iter_mut().zip(raw.chunks_exact(8)) {
+            *o = pair_to_u64(pair);
+        }
+        Ok(out)
+    }
+}
+
+/// (lo, hi) little-endian u32 pair → u64.
+fn pair_to_u64(pair: &[u8]) -> u64 {
+    let lo = u32::from_le_bytes([pair[0], pair[1], pair[2], pair[3]]);
+    let hi = u32::from_le_bytes([pair[4], pair[5], pair[6], pair[7]]);
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn energy_units_rounds_ties_to_even_like_wgsl_round() {
+        // 0.5 / 65536 keV is exactly half a unit: WGSL round() gives 0, Rust round() 1.
+        assert_eq!(energy_units(0.5 / 65536.0), 0);
+        assert_eq!(energy_units(1.5 / 65536.0), 2);
+        assert_eq!(
+            energy_units(208.3660),
+            (208.3660f32 * 65536.0).round_ties_even() as u32
+        );
+    }
+
+    #[test]
+    fn plan_splits_a_512x512x400_grid_over_seven_128_mib_chunks() {
+        // 104 857 600 voxels × 8 bytes; 128 MiB holds 2^24 voxels (../shared/docs/WGPU.md §3).
+        let p = plan(512 * 512 * 400, 128 << 20).unwrap();
+        assert_eq!((p.shift, p.n_chunks), (24, 7));
+        assert_eq!(p.chunk_range(6), (6 << 24, 512 * 512 * 400 - (6 << 24)));
+        assert_eq!(p.chunk_range(7).1, 0);
+    }
+
+    #[test]
+    fn plan_rejects_a_grid_beyond_eight_chunks_naming_the_sizes() {
+        let err = plan(513 * 512 * 512, 128 << 20).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("tally_chunk") && text.contains("134479872 voxels"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! `#[repr(C)]` + `Pod` twins of the structs and constants the WGSL kernels share with the
+//! host (`shaders/shared/*.wgsl` and the kernels' parameter structs).
+//!
+//! Each struct names its WGSL twin, and `tests/gpu_types.rs` parses the shaders with naga and
+//! checks every size, member offset and shared constant against these, so the "keep in sync"
+//! comments are enforced. Fields are u32/i32/f32 only (core WGSL), with explicit `_pad`
+//! fields; uniform structs are a multiple of 16 bytes. Units are in the field docs.
+
+use bytemuck::{Pod, Zeroable};
+
+/// Fixed-point scale of every energy tally and counter: units per keV (`UNITS_PER_KEV` in
+/// `shaders/shared/tally.wgsl`).
+pub const UNITS_PER_KEV: f32 = 65536.0;
+/// Tally chunk bindings per kernel (`TALLY_MAX_CHUNKS`, `tally_chunk0..7`).
+pub const TALLY_MAX_CHUNKS: u32 = 8;
+/// Density chunk bindings per kernel (`DENSITY_MAX_CHUNKS`, `density_chunk0..3`).
+pub const DENSITY_MAX_CHUNKS: u32 = 4;
+/// Global 64-bit counters (`N_COUNTERS`).
+pub const N_COUNTERS: u32 = 8;
+
+/// Index of each global counter (`COUNTER_*` in `shaders/shared/tally.wgsl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Counter {
+    /// Energy of all emitted particles, fixed-point units.
+    Emitted = 0,
+    /// Energy deposited in the grid, fixed-point units.
+    Deposited = 1,
+    /// Energy carried out of the grid, fixed-point units.
+    Escaped = 2,
+    /// Histories (or test-kernel invocations) completed.
+    Histories = 3,
+    /// Real photon interactions.
+    PhotonInteractions = 4,
+    /// Electron condensed-history steps.
+    ElectronSteps = 5,
+    /// Tracks stopped by a loop bound.
+    TruncatedTracks = 6,
+    /// Electron path length, 1/65536 mm units.
+    ElectronPath = 7,
+}
+
+/// Twin of `TallyParams` in `shaders/shared/tally.wgsl` (bind group 2, binding 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct TallyParams {
+    /// Voxels in the grid.
+    pub n_voxels: u32,
+    /// log2 of the voxels per tally chunk binding.
+    pub chunk_shift: u32,
+    /// Chunk bindings in use.
+    pub n_chunks: u32,
+    /// Padding to 16 bytes.
+    pub _pad0: u32,
+}
+
+/// Twin of `GridParams` in `shaders/shared/grid.wgsl` (bind group 1, binding 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct GridParams {
+    /// Voxels along i.
+    pub nx: u32,
+    /// Voxels along j.
+    pub ny: u32,
+    /// Voxels along k.
+    pub nz: u32,
+    /// nx · ny · nz.
+    pub n_voxels: u32,
+    /// Voxel size along i, mm.
+    pub spacing_x_mm: f32,
+    /// Voxel size along j, mm.
+    pub spacing_y_mm: f32,
+    /// Voxel size along k, mm.
+    pub spacing_z_mm: f32,
+    /// log2 of the voxels per density chunk binding.
+    pub density_chunk_shift: u32,
+}
+
+/// Twin of `RngCheckParams` in `shaders/check_rng.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct RngCheckParams {
+    /// Low half of the run seed.
+    pub seed_lo: u32,
+    /// High half of the run seed.
+    pub seed_hi: u32,
+    /// Low half of the first stream.
+    pub first_stream_lo: u32,
+    /// High half of the first stream.
+    pub first_stream_hi: u32,
+    /// Streams (invocations).
+    pub n_streams: u32,
+    /// Outputs per stream.
+    pub n_outputs: u32,
+    /// Padding.
+    pub _pad0: u32,
+    /// Padding.
+    pub _pad1: u32,
+}
+
+/// Twin of `TallyCheckParams` in `shaders/check_tally.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct TallyCheckParams {
+    /// Deposits in the list.
+    pub n_deposits: u32,
+    /// Padding.
+    pub _pad0: u32,
+    /// Padding.
+    pub _pad1: u32,
+    /// Padding.
+    pub _pad2: u32,
+}
+
+/// Twin of `Deposit` in `shaders/check_tally.wgsl`: one energy deposit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct Deposit {
+    /// Linear voxel index.
+    pub voxel: u32,
+    /// Energy, keV.
+    pub energy_kev: f32,
+}
+
+/// Twin of `GridCheckParams` in `shaders/check_grid.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct GridCheckParams {
+    /// Points to look up.
+    pub n_points: u32,
+    /// Padding.
+    pub _pad0: u32,
+    /// Padding.
+    pub _pad1: u32,
+    /// Padding.
+    pub _pad2: u32,
+}
+
+/// Twin of `GridLookup` in `shaders/check_grid.wgsl`: what one position maps to.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct GridLookup {
+    /// Linear voxel index, −1 outside the grid.
+    pub voxel: i32,
+    /// Material index (0 outside).
+    pub material: u32,
+    /// Mass density, g/cm³ (0 outside).
+    pub density_g_cm3: f32,
+    /// Padding.
+    pub _pad0: u32,
+}
+
+/// Twin of `PhysicsParams` in `shaders/shared/tables.wgsl` (bind group 3, binding 0): the
+/// scalars of a `decay_history` dispatch and the offsets of each table in `ftab` / `utab`.
+/// Built by `transport::gpu::physics`; fields mirror `KernelParams`, `LogGrid` and
+/// `DecayTables` (energies in fixed-point units, ln grids as ln_min / inv_step / n).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct PhysicsParams {
+    /// Low half of the run seed.
+    pub seed_lo: u32,
+    /// High half of the run seed.
+    pub seed_hi: u32,
+    /// Low half of the first history (RNG stream) of this dispatch.
+    pub first_history_lo: u32,
+    /// High half of the first history.
+    pub first_history_hi: u32,
+    /// Histories in this dispatch.
+    pub n_histories: u32,
+    /// `electron_cutoff_units` (see the WGSL struct).
+    pub electron_cutoff_units: u32,
+    /// `photon_cutoff_units` (see the WGSL struct).
+    pub photon_cutoff_units: u32,
+    /// `n_materials` (see the WGSL struct).
+    pub n_materials: u32,
+    /// `energy_ln_min` (see the WGSL struct).
+    pub energy_ln_min: f32,
+    /// `energy_inv_step` (see the WGSL struct).
+    pub energy_inv_step: f32,
+    /// `energy_n` (see the WGSL struct).
+    pub energy_n: u32,
+    /// `x_ln_min` (see the WGSL struct).
+    pub x_ln_min: f32,
+    /// `x_inv_step` (see the WGSL struct).
+    pub x_inv_step: f32,
+    /// `x_n` (see the WGSL struct).
+    pub x_n: u32,
+    /// `tau_ln_min` (see the WGSL struct).
+    pub tau_ln_min: f32,
+    /// `tau_inv_step` (see the WGSL struct).
+    pub tau_inv_step: f32,
+    /// `tau_n` (see the WGSL struct).
+    pub tau_n: u32,
+    /// `beta_count_floor` (see the WGSL struct).
+    pub beta_count_floor: u32,
+    /// `beta_count_frac` (see the WGSL struct).
+    pub beta_count_frac: f32,
+    /// `line_mean_count` (see the WGSL struct).
+    pub line_mean_count: f32,
+    /// `local_units` (see the WGSL struct).
+    pub local_units: u32,
+    /// `n_beta` (see the WGSL struct).
+    pub n_beta: u32,
+    /// `n_lines` (see the WGSL struct).
+    pub n_lines: u32,
+    /// `n_source` (see the WGSL struct).
+    pub n_source: u32,
+    /// `n_shapes` (see the WGSL struct).
+    pub n_shapes: u32,
+    /// Offset of the `mu_photo` table (in `ftab`, or `utab` for integer tables).
+    pub off_mu_photo: u32,
+    /// Offset of the `mu_incoh` table (in `ftab`, or `utab` for integer tables).
+    pub off_mu_incoh: u32,
+    /// Offset of the `mu_coh` table (in `ftab`, or `utab` for integer tables).
+    pub off_mu_coh: u32,
+    /// Offset of the `range` table (in `ftab`, or `utab` for integer tables).
+    pub off_range: u32,
+    /// Offset of the `lambda1` table (in `ftab`, or `utab` for integer tables).
+    pub off_lambda1: u32,
+    /// Offset of the `inv_range_e` table (in `ftab`, or `utab` for integer tables).
+    pub off_inv_range_e: u32,
+    /// Offset of the `s_incoh` table (in `ftab`, or `utab` for integer tables).
+    pub off_s_incoh: u32,
+    /// Offset of the `ff_cum` table (in `ftab`, or `utab` for integer tables).
+    pub off_ff_cum: u32,
+    /// Offset of the `screening` table (in `ftab`, or `utab` for integer tables).
+    pub off_screening: u32,
+    /// Offset of the `majorant` table (in `ftab`, or `utab` for integer tables).
+    pub off_majorant: u32,
+    /// Offset of the `range_cutoff` table (in `ftab`, or `utab` for integer tables).
+    pub off_range_cutoff: u32,
+    /// Offset of the `range_grid` table (in `ftab`, or `utab` for integer tables).
+    pub off_range_grid: u32,
+    /// Offset of the `beta` table (in `ftab`, or `utab` for integer tables).
+    pub off_beta: u32,
+    /// Offset of the `line_prob` table (in `ftab`, or `utab` for integer tables).
+    pub off_line_prob: u32,
+    /// Offset of the `shapes` table (in `ftab`, or `utab` for integer tables).
+    pub off_shapes: u32,
+    /// Offset of the `x_values` table (in `ftab`, or `utab` for integer tables).
+    pub off_x_values: u32,
+    /// Offset of the `line_alias` table (in `ftab`, or `utab` for integer tables).
+    pub off_line_alias: u32,
+    /// Offset of the `line_units` table (in `ftab`, or `utab` for integer tables).
+    pub off_line_units: u32,
+    /// Offset of the `line_particle` table (in `ftab`, or `utab` for integer tables).
+    pub off_line_particle: u32,
+}
