@@ -18,16 +18,26 @@ fn make_series(dir: &Path, source: &Path) {
         let mut obj = base.clone();
         let z = -100.0 + 5.0 * k as f64;
         let ipp = format!("-169.3\\-169.3\\{z}");
-        obj.put(DataElement::new(tags::IMAGE_POSITION_PATIENT, VR::DS, PrimitiveValue::from(ipp)));
+        obj.put(DataElement::new(
+            tags::IMAGE_POSITION_PATIENT,
+            VR::DS,
+            PrimitiveValue::from(ipp),
+        ));
         let uid = voxdose::io::rtdose::new_uid();
-        obj.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from(uid.clone())));
+        obj.put(DataElement::new(
+            tags::SOP_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from(uid.clone()),
+        ));
         obj.meta_mut().media_storage_sop_instance_uid = uid;
-        obj.write_to_file(dir.join(format!("slice{k:03}.dcm"))).expect("write slice");
+        obj.write_to_file(dir.join(format!("slice{k:03}.dcm")))
+            .expect("write slice");
     }
 }
 
 fn ct_series(c: &mut Criterion) {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dicom/compressed_wg04/CT1_UNC.dcm");
+    let source =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dicom/compressed_wg04/CT1_UNC.dcm");
     let dir = tempfile::tempdir().expect("temp dir");
     make_series(dir.path(), &source);
     let mut group = c.benchmark_group("io");

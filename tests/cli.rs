@@ -6,25 +6,43 @@ mod common;
 use std::process::Command;
 
 fn voxdose(args: &[&str]) -> std::process::Output {
-    Command::new(common::voxdose_bin()).args(args).output().expect("voxdose runs")
+    Command::new(common::voxdose_bin())
+        .args(args)
+        .output()
+        .expect("voxdose runs")
 }
 
 #[test]
 fn phantom_run_writes_dose_uncertainty_and_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let o = voxdose(&["run", "--phantom", "water-sphere", "--decays", "2e4", "--seed", "3", "--out", out.to_str().unwrap()]);
+    let o = voxdose(&[
+        "run",
+        "--phantom",
+        "water-sphere",
+        "--decays",
+        "2e4",
+        "--seed",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for f in ["dose.nii.gz", "uncertainty.nii.gz", "summary.json"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
-    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(s["decays"], 20000);
     assert_eq!(s["seed"], 3);
     assert_eq!(s["nuclide"], "Lu-177");
     assert_eq!(s["energy_balance_units"]["exact"], true);
     let e = &s["energy_per_decay_kev"];
-    let (em, de, es) = (e["emitted"].as_f64().unwrap(), e["deposited"].as_f64().unwrap(), e["escaped"].as_f64().unwrap());
+    let (em, de, es) = (
+        e["emitted"].as_f64().unwrap(),
+        e["deposited"].as_f64().unwrap(),
+        e["escaped"].as_f64().unwrap(),
+    );
     assert!((em - de - es).abs() < 1e-9 * em);
     assert!(s["decays_per_second"].as_f64().unwrap() > 0.0);
     assert!(s["device"]["name"].is_string());
@@ -42,9 +60,25 @@ fn same_seed_gives_identical_dose() {
     let dir = tempfile::tempdir().unwrap();
     let run = |name: &str| {
         let out = dir.path().join(name);
-        let o = voxdose(&["run", "--phantom", "slab", "--voxel-mm", "4", "--decays", "1e4", "--seed", "11", "--device", "cpu", "--out", out.to_str().unwrap()]);
+        let o = voxdose(&[
+            "run",
+            "--phantom",
+            "slab",
+            "--voxel-mm",
+            "4",
+            "--decays",
+            "1e4",
+            "--seed",
+            "11",
+            "--device",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        voxdose::io::nifti::read_volume_f32(&out.join("dose.nii.gz")).unwrap().data
+        voxdose::io::nifti::read_volume_f32(&out.join("dose.nii.gz"))
+            .unwrap()
+            .data
     };
     assert_eq!(run("a"), run("b"));
 }
@@ -53,7 +87,10 @@ fn assert_fails(args: &[&str], code: i32, needle: &str) {
     let o = voxdose(args);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(code), "args {args:?}: {err}");
-    assert!(err.contains(needle), "args {args:?}: message should mention '{needle}': {err}");
+    assert!(
+        err.contains(needle),
+        "args {args:?}: message should mention '{needle}': {err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -62,18 +99,97 @@ fn bad_input_gets_a_clear_error_and_a_distinct_exit_code() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");
     let o = out.to_str().unwrap();
-    assert_fails(&["run", "--phantom", "water-sphere", "--nuclide", "Xx-999", "--out", o], 4, "unknown nuclide 'Xx-999'");
-    assert_fails(&["run", "--phantom", "no-such", "--out", o], 4, "unknown phantom");
-    assert_fails(&["run", "--phantom", "water-sphere", "--decays=-5", "--out", o], 3, "--decays");
-    assert_fails(&["run", "--phantom", "water-sphere", "--target-uncertainty", "0", "--out", o], 3, "--target-uncertainty");
-    assert_fails(&["run", "--phantom", "water-sphere", "--radius-mm", "500", "--out", o], 3, "--radius-mm");
-    assert_fails(&["run", "--phantom", "vsv", "--grid", "14", "--out", o], 3, "odd");
-    assert_fails(&["run", "--phantom", "water-sphere", "--material", "unobtainium", "--out", o], 4, "unknown material");
+    assert_fails(
+        &[
+            "run",
+            "--phantom",
+            "water-sphere",
+            "--nuclide",
+            "Xx-999",
+            "--out",
+            o,
+        ],
+        4,
+        "unknown nuclide 'Xx-999'",
+    );
+    assert_fails(
+        &["run", "--phantom", "no-such", "--out", o],
+        4,
+        "unknown phantom",
+    );
+    assert_fails(
+        &[
+            "run",
+            "--phantom",
+            "water-sphere",
+            "--decays=-5",
+            "--out",
+            o,
+        ],
+        3,
+        "--decays",
+    );
+    assert_fails(
+        &[
+            "run",
+            "--phantom",
+            "water-sphere",
+            "--target-uncertainty",
+            "0",
+            "--out",
+            o,
+        ],
+        3,
+        "--target-uncertainty",
+    );
+    assert_fails(
+        &[
+            "run",
+            "--phantom",
+            "water-sphere",
+            "--radius-mm",
+            "500",
+            "--out",
+            o,
+        ],
+        3,
+        "--radius-mm",
+    );
+    assert_fails(
+        &["run", "--phantom", "vsv", "--grid", "14", "--out", o],
+        3,
+        "odd",
+    );
+    assert_fails(
+        &[
+            "run",
+            "--phantom",
+            "water-sphere",
+            "--material",
+            "unobtainium",
+            "--out",
+            o,
+        ],
+        4,
+        "unknown material",
+    );
     // An output folder whose parent is a file cannot be created (even as root).
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
     let bad = file.join("out");
-    assert_fails(&["run", "--phantom", "water-sphere", "--decays", "100", "--out", bad.to_str().unwrap()], 6, "cannot write");
+    assert_fails(
+        &[
+            "run",
+            "--phantom",
+            "water-sphere",
+            "--decays",
+            "100",
+            "--out",
+            bad.to_str().unwrap(),
+        ],
+        6,
+        "cannot write",
+    );
     assert_fails(&["run", "--bogus-flag"], 2, "unexpected argument");
 }
 
@@ -82,11 +198,44 @@ fn an_existing_output_is_never_overwritten_without_force() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("summary.json"), b"{\"keep\": true}").unwrap();
     let o = dir.path().to_str().unwrap();
-    assert_fails(&["run", "--phantom", "water-sphere", "--decays", "100", "--out", o], 5, "already exists");
-    assert_eq!(std::fs::read(dir.path().join("summary.json")).unwrap(), b"{\"keep\": true}");
-    assert!(!dir.path().join("dose.nii.gz").exists(), "nothing is written when refusing");
-    let ok = voxdose(&["run", "--phantom", "water-sphere", "--decays", "100", "--batches", "2", "--force", "--out", o]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_fails(
+        &[
+            "run",
+            "--phantom",
+            "water-sphere",
+            "--decays",
+            "100",
+            "--out",
+            o,
+        ],
+        5,
+        "already exists",
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("summary.json")).unwrap(),
+        b"{\"keep\": true}"
+    );
+    assert!(
+        !dir.path().join("dose.nii.gz").exists(),
+        "nothing is written when refusing"
+    );
+    let ok = voxdose(&[
+        "run",
+        "--phantom",
+        "water-sphere",
+        "--decays",
+        "100",
+        "--batches",
+        "2",
+        "--force",
+        "--out",
+        o,
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
 }
 
 #[test]
