@@ -5,6 +5,7 @@ pub mod fit;
 pub mod inspect;
 pub mod phantoms;
 pub mod run;
+pub mod run_patient;
 
 use crate::cli::args::{Cli, Command};
 use crate::Result;
