@@ -142,10 +142,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         return crate::cli::commands::run_study::run_study(&args, study);
     }
     if args.ct.is_some() || args.spect.is_some() {
-        return Err(Error::invalid(
-            "--ct/--spect",
-            "patient runs are not available in this build yet; use --phantom or --study",
-        ));
+        return crate::cli::commands::run_patient::run_patient(&args);
     }
     run_phantom(&args)
 }
