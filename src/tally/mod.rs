@@ -81,16 +81,22 @@ impl BatchStatistics {
     /// Folds one batch of `decays` decays into the statistics and zeroes the tally. Returns the
     /// per-voxel energy per decay of this batch through `each` (voxel, keV/decay) for callers
     /// that keep regional sums.
-    pub fn add_batch(
+    pub fn add_batch(&mut self, tally: &EnergyTally, decays: u64, each: impl FnMut(usize, f64)) {
+        self.add_batch_with(decays, |v| tally.take(v), each);
+    }
+
+    /// [`BatchStatistics::add_batch`] for fixed-point energies read by `units_of(voxel)` (a
+    /// CPU tally, or a GPU tally read back into a slice).
+    pub fn add_batch_with(
         &mut self,
-        tally: &EnergyTally,
         decays: u64,
+        mut units_of: impl FnMut(usize) -> u64,
         mut each: impl FnMut(usize, f64),
     ) {
         let inv = 1.0 / (decays as f64 * UNITS_PER_KEV as f64);
         let mut deposited = 0u64;
-        for v in 0..tally.len() {
-            let u = tally.take(v);
+        for v in 0..self.sum.len() {
+            let u = units_of(v);
             if u != 0 {
                 deposited += u;
                 let x = u as f64 * inv;
@@ -101,6 +107,27 @@ impl BatchStatistics {
         }
         self.deposited_units += deposited;
         self.batches += 1;
+    }
+
+    /// Folds a batch into the voxel statistics and into per-region Σx, Σx² (`region_of[v]`
+    /// lists the regions of voxel v; `region_stats[r]` = (Σx, Σx²) of region r).
+    pub fn add_batch_and_regions(
+        &mut self,
+        decays: u64,
+        units_of: impl FnMut(usize) -> u64,
+        region_of: &[Vec<u16>],
+        region_stats: &mut [(f64, f64)],
+    ) {
+        let mut region_batch = vec![0.0f64; region_stats.len()];
+        self.add_batch_with(decays, units_of, |v, x| {
+            for &r in region_of.get(v).map(|r| r.as_slice()).unwrap_or(&[]) {
+                region_batch[r as usize] += x;
+            }
+        });
+        for (acc, x) in region_stats.iter_mut().zip(&region_batch) {
+            acc.0 += x;
+            acc.1 += x * x;
+        }
     }
 
     /// Mean energy per decay (keV) of voxel `v`.

@@ -204,16 +204,7 @@ pub fn simulate_cpu(
             })
             .reduce(HistoryCounters::default, HistoryCounters::merge);
         counters = counters.merge(batch_counters);
-        let mut region_batch = vec![0.0f64; model.regions.len()];
-        stats.add_batch(&tally, n as u64, |v, x| {
-            for &r in region_of.get(v).map(|r| r.as_slice()).unwrap_or(&[]) {
-                region_batch[r as usize] += x;
-            }
-        });
-        for (acc, x) in region_stats.iter_mut().zip(&region_batch) {
-            acc.0 += x;
-            acc.1 += x * x;
-        }
+        stats.add_batch_and_regions(n as u64, |v| tally.take(v), &region_of, &mut region_stats);
         decays_done += n as u64;
         batch += 1;
         let sigma = uncertainty_above(&stats, model, 0.5);

@@ -169,8 +169,35 @@ pub fn run_phantom(args: &RunArgs) -> Result<()> {
         args.transport.dose_to,
         &settings,
     )?;
-    let scale = args.tia_bq_s.unwrap_or(1.0);
-    let grid = phantom.model.grid.clone();
+    write_dose_outputs(
+        &args.out,
+        &phantom.name,
+        &phantom.description,
+        &phantom.model.grid,
+        &settings,
+        &result,
+        args.tia_bq_s,
+        quantity,
+    )
+}
+
+/// Writes `dose.nii.gz` (Gy per decay, or Gy when `tia_bq_s` is given), `uncertainty.nii.gz`
+/// and `summary.json`, and prints the brief summary.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call per run kind; a struct would only rename them"
+)]
+pub fn write_dose_outputs(
+    out: &std::path::Path,
+    name: &str,
+    description: &str,
+    grid: &crate::geometry::Grid,
+    settings: &TransportSettings,
+    result: &crate::transport::TransportResult,
+    tia_bq_s: Option<f64>,
+    quantity: &'static str,
+) -> Result<()> {
+    let scale = tia_bq_s.unwrap_or(1.0);
     let dose = Volume {
         grid: grid.clone(),
         data: result
@@ -180,33 +207,27 @@ pub fn run_phantom(args: &RunArgs) -> Result<()> {
             .collect(),
     };
     let sigma = Volume {
-        grid,
+        grid: grid.clone(),
         data: result.rel_uncertainty.clone(),
     };
-    let unit = if args.tia_bq_s.is_some() {
+    let unit = if tia_bq_s.is_some() {
         "Gy"
     } else {
         "Gy per decay"
     };
     crate::io::nifti::write_volume_f32(
-        &args.out.join("dose.nii.gz"),
+        &out.join("dose.nii.gz"),
         &dose,
         &format!("voxdose absorbed {quantity}, {unit}"),
     )?;
     crate::io::nifti::write_volume_f32(
-        &args.out.join("uncertainty.nii.gz"),
+        &out.join("uncertainty.nii.gz"),
         &sigma,
         "voxdose relative standard uncertainty of dose",
     )?;
-    let mut summary = RunSummary::new(
-        &phantom.name,
-        &phantom.description,
-        &settings,
-        &result,
-        args.tia_bq_s,
-    );
+    let mut summary = RunSummary::new(name, description, settings, result, tia_bq_s);
     summary.dose_quantity = quantity;
-    write_summary(&args.out.join("summary.json"), &summary)?;
+    write_summary(&out.join("summary.json"), &summary)?;
     summary.print_brief();
     Ok(())
 }

@@ -3,15 +3,14 @@
 //! The fit writes its own outputs (`tia.nii.gz`, region tables, plots) into `--out`; the
 //! transport then takes the TIA map (Bq·s per voxel) as its source and the absolute dose in Gy
 //! is dose per decay × ΣTIA. Without a CT the medium is ICRP soft tissue at 1.00 g/cm³ on the
-//! TIA grid (stated in `summary.json`); `--ct` with a patient CT builds the medium from HU
-//! once the patient I/O path provides it.
+//! TIA grid (stated in `summary.json`); combining a study with a CT medium (`--ct`) is not
+//! implemented yet and is refused with a clear message.
 
 use crate::cli::args::RunArgs;
 use crate::cli::commands::run::{settings_from_args, PHANTOM_OUTPUTS};
-use crate::geometry::{Region, Volume, VoxelModel};
+use crate::geometry::{Region, VoxelModel};
 use crate::io::atomic::prepare_output_dir;
 use crate::kinetics::study::Study;
-use crate::report::summary::{write_summary, RunSummary};
 use crate::source::SourceSpec;
 use crate::transport::simulate;
 use crate::{Error, Result};
@@ -68,37 +67,20 @@ pub fn run_study(args: &RunArgs, study_path: &Path) -> Result<()> {
         args.transport.dose_to,
         &settings,
     )?;
-    let dose = Volume {
-        grid: grid.clone(),
-        data: result
-            .dose_gy_per_decay
-            .iter()
-            .map(|d| (d * total_tia) as f32)
-            .collect(),
-    };
-    let sigma = Volume {
-        grid,
-        data: result.rel_uncertainty.clone(),
-    };
-    crate::io::nifti::write_volume_f32(
-        &args.out.join("dose.nii.gz"),
-        &dose,
-        &format!("voxdose absorbed {quantity}, Gy (study)"),
-    )?;
-    crate::io::nifti::write_volume_f32(
-        &args.out.join("uncertainty.nii.gz"),
-        &sigma,
-        "voxdose relative standard uncertainty of dose",
-    )?;
     let description = format!(
         "study {} (homogeneous soft tissue; TIA from the kinetics fit)",
         study_path.display()
     );
-    let mut summary = RunSummary::new("study", &description, &settings, &result, Some(total_tia));
-    summary.dose_quantity = quantity;
-    write_summary(&args.out.join("summary.json"), &summary)?;
-    summary.print_brief();
-    Ok(())
+    crate::cli::commands::run::write_dose_outputs(
+        &args.out,
+        "study",
+        &description,
+        &grid,
+        &settings,
+        &result,
+        Some(total_tia),
+        quantity,
+    )
 }
 
 /// Named regions from the study's label map, resampled by nearest voxel centre onto `grid`.

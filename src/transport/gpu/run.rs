@@ -99,16 +99,7 @@ pub fn simulate_on(
         let units = tally.read_voxels(ctx)?;
         let c = tally.read_counters(ctx)?;
         counters = counters.merge(history_counters(&c));
-        let mut region_batch = vec![0.0f64; model.regions.len()];
-        fold_batch(&mut stats, &units, u64::from(n), |v, x| {
-            for &r in region_of.get(v).map(|r| r.as_slice()).unwrap_or(&[]) {
-                region_batch[r as usize] += x;
-            }
-        });
-        for (acc, x) in region_stats.iter_mut().zip(&region_batch) {
-            acc.0 += x;
-            acc.1 += x * x;
-        }
+        stats.add_batch_and_regions(u64::from(n), |v| units[v], &region_of, &mut region_stats);
         decays_done += u64::from(n);
         batch += 1;
         let sigma = uncertainty_above(&stats, model, 0.5);
@@ -145,27 +136,4 @@ fn history_counters(c: &[u64; N_COUNTERS as usize]) -> HistoryCounters {
         electron_steps: c[Counter::ElectronSteps as usize],
         truncated_tracks: c[Counter::TruncatedTracks as usize],
     }
-}
-
-/// Folds one batch of fixed-point voxel energies into the statistics, with the arithmetic
-/// of `BatchStatistics::add_batch` (which reads a CPU `EnergyTally` instead of a slice).
-fn fold_batch(
-    stats: &mut BatchStatistics,
-    units: &[u64],
-    decays: u64,
-    mut each: impl FnMut(usize, f64),
-) {
-    let inv = 1.0 / (decays as f64 * UNITS_PER_KEV as f64);
-    let mut deposited = 0u64;
-    for (v, &u) in units.iter().enumerate() {
-        if u != 0 {
-            deposited += u;
-            let x = u as f64 * inv;
-            stats.sum[v] += x;
-            stats.sum_sq[v] += x * x;
-            each(v, x);
-        }
-    }
-    stats.deposited_units += deposited;
-    stats.batches += 1;
 }
