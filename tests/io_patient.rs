@@ -747,3 +747,22 @@ fn bad_secondary_capture_nm_has_no_geometry() {
         &["NM1_UNC.dcm", "(0020,0032) ImagePositionPatient"],
     );
 }
+
+#[test]
+fn inspect_reports_geometry_units_nuclide_and_times_of_the_pet() {
+    let text = voxdose::cli::commands::inspect::describe(&data(PET)).unwrap();
+    for needle in [
+        "PT series, 48 slice(s)",
+        "dims (i, j, k): [30, 27, 48]",
+        "GML",
+        "F-18",
+        "433344096",
+        "ADMIN",
+    ] {
+        assert!(text.contains(needle), "'{needle}' not in:\n{text}");
+    }
+    let nifti =
+        voxdose::cli::commands::inspect::describe(&data("nifti/totalseg/example_seg.nii.gz"))
+            .unwrap();
+    assert!(nifti.contains("label table: 117 names"), "{nifti}");
+}
