@@ -17,6 +17,23 @@
 //! | 8 | input file unreadable or malformed (DICOM, NIfTI, study file) |
 //! | 9 | input data inconsistent (units, grids, times, non-finite values) |
 //! | 10 | kinetics fit impossible (too few points, no convergence) |
+//! | 11 | input file truncated (`io::InputError::Truncated`) |
+//! | 12 | a required DICOM tag is missing or empty (geometry, PixelData, weight, dose) |
+//! | 13 | pixel data cannot be decoded (e.g. a damaged JPEG stream) |
+//! | 14 | transfer syntax not supported by this build (JPEG-LS without `--features jpeg-ls`) |
+//! | 15 | emission image not quantitative (counts, no Bq/mL; use `--calibration-bq-ml-per-count`) |
+//! | 16 | activity in units voxdose cannot convert to Bq/mL |
+//! | 17 | NaN or infinite voxel values |
+//! | 18 | duplicate slice positions |
+//! | 19 | uneven slice spacing (a missing slice) |
+//! | 20 | several series, or incompatible slice geometry, in one input |
+//! | 21 | CT and SPECT (or other inputs) do not overlap |
+//! | 22 | RTSTRUCT in another frame of reference |
+//! | 23 | wrong kind of series for the option (PET given to `--ct`, Secondary Capture, …) |
+//! | 24 | folder without DICOM images |
+//! | 25 | contradictory or missing times (scan before injection) |
+//! | 26 | unusable region definition (label map that is not integer labels, no voxels) |
+//! | 27 | negative activity |
 
 use std::path::PathBuf;
 
