@@ -377,30 +377,66 @@ fn vsv_kernel_energy_sum_is_emitted_energy_less_escape() {
     assert!(src > 0.8 * electrons && src < electrons + t.mean_kev[1]);
 }
 
+/// χ² test of a sampled cos θ distribution against a density p(μ), integrated per bin
+/// (200 midpoints). `sample` draws one accepted cos θ. Bins expecting < 5 counts are merged
+/// into their neighbour (χ² validity); the critical value is the statrs χ² quantile at
+/// alpha = 1e-4. Returns (χ², critical, dof).
+fn angular_chi2(
+    n: u64,
+    bins: usize,
+    mut sample: impl FnMut() -> f32,
+    density: impl Fn(f64) -> f64,
+) -> (f64, f64, usize) {
+    use statrs::distribution::{ChiSquared, ContinuousCDF};
+    let mut hist = vec![0u64; bins];
+    for _ in 0..n {
+        let c = sample() as f64;
+        hist[(((c + 1.0) / 2.0 * bins as f64) as usize).min(bins - 1)] += 1;
+    }
+    let sub = 200;
+    let weights: Vec<f64> = (0..bins)
+        .map(|b| {
+            (0..sub)
+                .map(|s| {
+                    density(-1.0 + 2.0 * (b as f64 + (s as f64 + 0.5) / sub as f64) / bins as f64)
+                })
+                .sum::<f64>()
+        })
+        .collect();
+    let total: f64 = weights.iter().sum();
+    let (mut chi2, mut cells, mut acc_o, mut acc_e) = (0.0, 0usize, 0.0, 0.0);
+    for (&o, w) in hist.iter().zip(&weights).rev() {
+        acc_o += o as f64;
+        acc_e += w / total * n as f64;
+        if acc_e >= 5.0 {
+            chi2 += (acc_o - acc_e).powi(2) / acc_e;
+            cells += 1;
+            acc_o = 0.0;
+            acc_e = 0.0;
+        }
+    }
+    let dof = cells - 1;
+    let critical = ChiSquared::new(dof as f64).unwrap().inverse_cdf(1.0 - 1e-4);
+    (chi2, critical, dof)
+}
+
 #[test]
 fn compton_angles_follow_klein_nishina_times_s() {
     // Reference: the Klein–Nishina cross section dσ/dΩ ∝ ε²(ε + 1/ε − sin²θ), ε = E′/E
     // (Klein & Nishina 1929), times the incoherent scattering function S(x)/S(∞) of the
     // tables (Hubbell et al. 1975). χ² over 24 bins of cos θ, alpha = 1e-4.
-    use statrs::distribution::{ChiSquared, ContinuousCDF};
     use voxdose::physics::photon::{incoherent_s_ratio, sample_incoherent_trial};
     use voxdose::physics::tables::{PhysicsTables, ELECTRON_MASS_KEV, HC_KEV_ANGSTROM};
     let t = PhysicsTables::build(&[0]);
     for e_kev in [30.0f32, 208.0] {
         let k = (e_kev / ELECTRON_MASS_KEV) as f64;
-        let bins = 24usize;
-        let n = 200_000u64;
-        let mut hist = vec![0u64; bins];
         let mut rng = Pcg32::new(99, e_kev as u64);
-        for _ in 0..n {
-            loop {
-                let u = [rng.uniform(), rng.uniform(), rng.uniform(), rng.uniform()];
-                if let Some((_, c)) = sample_incoherent_trial(&t, 0, e_kev, u) {
-                    hist[(((c as f64 + 1.0) / 2.0 * bins as f64) as usize).min(bins - 1)] += 1;
-                    break;
-                }
+        let sample = || loop {
+            let u = [rng.uniform(), rng.uniform(), rng.uniform(), rng.uniform()];
+            if let Some((_, c)) = sample_incoherent_trial(&t, 0, e_kev, u) {
+                return c;
             }
-        }
+        };
         let density = |mu: f64| {
             let eps = 1.0 / (1.0 + k * (1.0 - mu));
             let x = e_kev as f64 * (0.5 * (1.0 - mu)).sqrt() / HC_KEV_ANGSTROM as f64;
@@ -408,34 +444,8 @@ fn compton_angles_follow_klein_nishina_times_s() {
                 * (eps + 1.0 / eps - (1.0 - mu * mu))
                 * incoherent_s_ratio(&t, 0, x as f32) as f64
         };
-        let sub = 200;
-        let weights: Vec<f64> = (0..bins)
-            .map(|b| {
-                (0..sub)
-                    .map(|s| {
-                        density(
-                            -1.0 + 2.0 * (b as f64 + (s as f64 + 0.5) / sub as f64) / bins as f64,
-                        )
-                    })
-                    .sum::<f64>()
-            })
-            .collect();
-        let total: f64 = weights.iter().sum();
-        let chi2: f64 = hist
-            .iter()
-            .zip(&weights)
-            .map(|(&o, w)| {
-                let e = w / total * n as f64;
-                (o as f64 - e).powi(2) / e
-            })
-            .sum();
-        let critical = ChiSquared::new((bins - 1) as f64)
-            .unwrap()
-            .inverse_cdf(1.0 - 1e-4);
-        eprintln!(
-            "{e_kev} keV: χ² = {chi2:.1}, critical {critical:.1} (dof {}, alpha 1e-4)",
-            bins - 1
-        );
+        let (chi2, critical, dof) = angular_chi2(200_000, 24, sample, density);
+        eprintln!("{e_kev} keV: χ² = {chi2:.1}, critical {critical:.1} (dof {dof}, alpha 1e-4)");
         assert!(chi2 < critical, "{e_kev} keV: χ² {chi2} ≥ {critical}");
     }
 }
@@ -447,62 +457,24 @@ fn rayleigh_angles_follow_thomson_times_form_factor() {
     // Observed at this seed: χ² = 42 at 30 keV (p ≈ 0.01, dof 23) and 14 at 100 keV — the
     // 30 keV value hints at a small bias of the F² cumulative's linear-in-x² interpolation on
     // its 256-point log grid; it is recorded here rather than hidden by a looser alpha.
-    use statrs::distribution::{ChiSquared, ContinuousCDF};
     use voxdose::physics::data::material_data;
     use voxdose::physics::photon::sample_coherent_trial;
     use voxdose::physics::tables::{PhysicsTables, HC_KEV_ANGSTROM};
     let t = PhysicsTables::build(&[0]);
     let ff = &material_data(0).scatter;
     for e_kev in [30.0f32, 100.0] {
-        let bins = 24usize;
-        let n = 200_000u64;
-        let mut hist = vec![0u64; bins];
         let mut rng = Pcg32::new(98, e_kev as u64);
-        for _ in 0..n {
-            loop {
-                if let Some(c) = sample_coherent_trial(&t, 0, e_kev, [rng.uniform(), rng.uniform()])
-                {
-                    hist[(((c as f64 + 1.0) / 2.0 * bins as f64) as usize).min(bins - 1)] += 1;
-                    break;
-                }
+        let sample = || loop {
+            if let Some(c) = sample_coherent_trial(&t, 0, e_kev, [rng.uniform(), rng.uniform()]) {
+                return c;
             }
-        }
+        };
         let density = |mu: f64| {
             let x = e_kev as f64 * (0.5 * (1.0 - mu)).sqrt() / HC_KEV_ANGSTROM as f64;
             0.5 * (1.0 + mu * mu) * ff.ff2_at(x)
         };
-        let sub = 200;
-        let weights: Vec<f64> = (0..bins)
-            .map(|b| {
-                (0..sub)
-                    .map(|s| {
-                        density(
-                            -1.0 + 2.0 * (b as f64 + (s as f64 + 0.5) / sub as f64) / bins as f64,
-                        )
-                    })
-                    .sum::<f64>()
-            })
-            .collect();
-        let total: f64 = weights.iter().sum();
-        // Merge bins expecting < 5 counts into their neighbour (χ² validity).
-        let (mut chi2, mut dof, mut acc_o, mut acc_e) = (0.0, 0usize, 0.0, 0.0);
-        for (&o, w) in hist.iter().zip(&weights).rev() {
-            acc_o += o as f64;
-            acc_e += w / total * n as f64;
-            if acc_e >= 5.0 {
-                chi2 += (acc_o - acc_e).powi(2) / acc_e;
-                dof += 1;
-                acc_o = 0.0;
-                acc_e = 0.0;
-            }
-        }
-        let critical = ChiSquared::new((dof - 1) as f64)
-            .unwrap()
-            .inverse_cdf(1.0 - 1e-4);
-        eprintln!(
-            "{e_kev} keV: χ² = {chi2:.1}, critical {critical:.1} (dof {}, alpha 1e-4)",
-            dof - 1
-        );
+        let (chi2, critical, dof) = angular_chi2(200_000, 24, sample, density);
+        eprintln!("{e_kev} keV: χ² = {chi2:.1}, critical {critical:.1} (dof {dof}, alpha 1e-4)");
         assert!(chi2 < critical, "{e_kev} keV: χ² {chi2} ≥ {critical}");
     }
 }
