@@ -18,16 +18,7 @@ use voxdose::transport::cpu::{Ctx, HistoryCounters, KernelInputs, Place};
 use voxdose::transport::driver::Prepared;
 
 fn inputs<'a>(model: &'a voxdose::geometry::VoxelModel, prep: &'a Prepared) -> KernelInputs<'a> {
-    KernelInputs {
-        params: &prep.params,
-        tables: &prep.tables,
-        majorant: &prep.majorant,
-        range_cutoff: &prep.range_cutoff,
-        material: &model.material,
-        density: &model.density_g_cm3,
-        decay: &prep.decay,
-        source: &prep.source,
-    }
+    prep.inputs(model, &prep.params)
 }
 
 /// Narrow-beam transmission T = exp(−μL) of a pencil beam through a slab, measured as the

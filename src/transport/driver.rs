@@ -39,6 +39,26 @@ pub struct Prepared {
     pub params: KernelParams,
 }
 
+impl Prepared {
+    /// The kernels' read-only bindings for `model` with batch parameters `params`.
+    pub fn inputs<'a>(
+        &'a self,
+        model: &'a VoxelModel,
+        params: &'a KernelParams,
+    ) -> KernelInputs<'a> {
+        KernelInputs {
+            params,
+            tables: &self.tables,
+            majorant: &self.majorant,
+            range_cutoff: &self.range_cutoff,
+            material: &model.material,
+            density: &model.density_g_cm3,
+            decay: &self.decay,
+            source: &self.source,
+        }
+    }
+}
+
 /// Validates the model and builds the tables.
 pub fn prepare(model: &VoxelModel, source: &SourceSpec, s: &TransportSettings) -> Result<Prepared> {
     let n = model.grid.n_voxels();
@@ -180,16 +200,7 @@ pub fn simulate_cpu(
         let mut params = prep.params;
         params.first_history = decays_done;
         params.n_histories = n;
-        let inp = KernelInputs {
-            params: &params,
-            tables: &prep.tables,
-            majorant: &prep.majorant,
-            range_cutoff: &prep.range_cutoff,
-            material: &model.material,
-            density: &model.density_g_cm3,
-            decay: &prep.decay,
-            source: &prep.source,
-        };
+        let inp = prep.inputs(model, &params);
         let batch_counters = (0..n)
             .into_par_iter()
             .with_min_len(256)
