@@ -40,8 +40,15 @@ fn voxel_material(v: u32) -> u32 {
     return (material_packed[v >> 2u] >> (8u * (v & 3u))) & 0xFFu;
 }
 
+// Density chunk bindings this pipeline uses, set by the host at pipeline creation (see
+// `TALLY_CHUNKS` in tally.wgsl: one chunk folds the switch away).
+override DENSITY_CHUNKS: u32 = DENSITY_MAX_CHUNKS;
+
 // Mass density of voxel v in g/cm³ (v < n_voxels).
 fn voxel_density(v: u32) -> f32 {
+    if (DENSITY_CHUNKS == 1u) {
+        return density_chunk0[v];
+    }
     let chunk = v >> grid.density_chunk_shift;
     let i = v & ((1u << grid.density_chunk_shift) - 1u);
     switch chunk {
@@ -96,18 +103,12 @@ fn place_voxel(p: Place) -> u32 {
     return u32(p.ijk.x) + grid.nx * (u32(p.ijk.y) + grid.ny * u32(p.ijk.z));
 }
 
-fn spacing_mm(axis: u32) -> f32 {
-    switch axis {
-        case 0u: { return grid.spacing_x_mm; }
-        case 1u: { return grid.spacing_y_mm; }
-        default: { return grid.spacing_z_mm; }
-    }
+// Voxel size along i, j, k (mm) as one vector.
+fn grid_spacing() -> vec3<f32> {
+    return vec3<f32>(grid.spacing_x_mm, grid.spacing_y_mm, grid.spacing_z_mm);
 }
 
-fn dim(axis: u32) -> u32 {
-    switch axis {
-        case 0u: { return grid.nx; }
-        case 1u: { return grid.ny; }
-        default: { return grid.nz; }
-    }
+// Grid size along i, j, k as one vector.
+fn grid_dims() -> vec3<i32> {
+    return vec3<i32>(i32(grid.nx), i32(grid.ny), i32(grid.nz));
 }

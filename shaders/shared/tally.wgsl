@@ -62,8 +62,20 @@ fn energy_units(e_kev: f32) -> u32 {
     return u32(round(e_kev * UNITS_PER_KEV));
 }
 
+// Chunk bindings this pipeline uses, set by the host at pipeline creation
+// (`TransportConstants` in src/transport/gpu/pipelines.rs). With one chunk the switch below
+// is folded away: a SIMD device such as lavapipe runs every arm of a divergent switch under
+// a mask, so the eight atomic arms would cost eight times one.
+override TALLY_CHUNKS: u32 = TALLY_MAX_CHUNKS;
+
 // Adds `units` to voxel v (v < n_voxels; the caller checks).
 fn tally_add_units(v: u32, units: u32) {
+    if (TALLY_CHUNKS == 1u) {
+        let i = 2u * v;
+        let old = atomicAdd(&tally_chunk0[i], units);
+        if (old + units < old) { atomicAdd(&tally_chunk0[i + 1u], 1u); }
+        return;
+    }
     let chunk = v >> tally_params.chunk_shift;
     let i = 2u * (v & ((1u << tally_params.chunk_shift) - 1u));
     switch chunk {

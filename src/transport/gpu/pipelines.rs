@@ -196,8 +196,40 @@ fn layout_entry(binding: u32, kind: BindingKind) -> wgpu::BindGroupLayoutEntry {
     }
 }
 
-/// Builds the layouts and the pipeline of one kernel row, inside error scopes.
+/// Builds the layouts and the pipeline of one kernel row, inside error scopes, with the
+/// shaders' `override` constants at their defaults.
 pub fn create(ctx: &GpuContext, decl: KernelDecl) -> Result<Pipeline, DeviceError> {
+    create_with(ctx, decl, &[])
+}
+
+/// The `override` constants of the transport kernels for one run: how many chunk bindings
+/// the tally and the densities use (`TALLY_CHUNKS` in shaders/shared/tally.wgsl,
+/// `DENSITY_CHUNKS` in shaders/shared/grid.wgsl). Mesa folds the chunk switch away when a
+/// grid needs one chunk each, which most do (< 2^24 voxels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransportConstants {
+    /// Tally chunk bindings in use (1 ..= TALLY_MAX_CHUNKS).
+    pub tally_chunks: u32,
+    /// Density chunk bindings in use (1 ..= DENSITY_MAX_CHUNKS).
+    pub density_chunks: u32,
+}
+
+impl TransportConstants {
+    /// As `(name, value)` pairs for [`create_with`].
+    pub fn pairs(&self) -> [(&'static str, f64); 2] {
+        [
+            ("TALLY_CHUNKS", f64::from(self.tally_chunks)),
+            ("DENSITY_CHUNKS", f64::from(self.density_chunks)),
+        ]
+    }
+}
+
+/// [`create`] with values for the shaders' `override` constants (by name).
+pub fn create_with(
+    ctx: &GpuContext,
+    decl: KernelDecl,
+    constants: &[(&str, f64)],
+) -> Result<Pipeline, DeviceError> {
     let name = decl.kernel.name;
     let what = format!("compiling kernel {name} ({})", decl.kernel.file);
     ctx.scoped(&what, || {
@@ -240,7 +272,10 @@ pub fn create(ctx: &GpuContext, decl: KernelDecl) -> Result<Pipeline, DeviceErro
                 layout: Some(&layout),
                 module: &module,
                 entry_point: Some(name),
-                compilation_options: Default::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    ..Default::default()
+                },
                 cache: None,
             });
         Pipeline {

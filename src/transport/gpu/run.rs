@@ -13,7 +13,7 @@
 use super::device::GpuContext;
 use super::grid::{estimate_memory, DeviceGrid};
 use super::physics::{pack, DevicePhysics};
-use super::pipelines::{self, DECAY_HISTORY};
+use super::pipelines::{self, TransportConstants, DECAY_HISTORY};
 use super::tally::DeviceTally;
 use crate::geometry::VoxelModel;
 use crate::physics::tables::UNITS_PER_KEV;
@@ -58,9 +58,13 @@ pub fn simulate_on(
         &[("tables", table_bytes as u64)],
     )?;
     eprintln!("voxdose: {estimate} on {}", ctx.adapter_info.name);
-    let pipeline = pipelines::create(ctx, DECAY_HISTORY)?;
     let grid = DeviceGrid::upload(ctx, model)?;
     let tally = DeviceTally::new(ctx, n_vox as u64)?;
+    let constants = TransportConstants {
+        tally_chunks: tally.plan.n_chunks,
+        density_chunks: grid.density_plan.n_chunks,
+    };
+    let pipeline = pipelines::create_with(ctx, DECAY_HISTORY, &constants.pairs())?;
     let phys = DevicePhysics::upload(ctx, &prep, &packed)?;
     let g1 = pipeline.bind(ctx, 1, &grid.buffers())?;
     let g2 = pipeline.bind(ctx, 2, &tally.buffers())?;
