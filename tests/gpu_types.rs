@@ -137,7 +137,15 @@ fn physics_params_match_their_rust_twin() {
             off_x_values,
             off_line_alias,
             off_line_units,
-            off_line_particle
+            off_line_particle,
+            pair_mu_photo,
+            pair_mu_incoh,
+            pair_mu_coh,
+            pair_range,
+            pair_lambda1,
+            pair_inv_range_e,
+            pair_screening,
+            pair_material
         ]
     );
 }

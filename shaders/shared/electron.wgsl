@@ -10,19 +10,39 @@ const TAU_MAX: f32 = 0.999;
 
 // `electron_range`: CSDA range × ρ, mm·g/cm³.
 fn electron_range(m: u32, loc: Loc) -> f32 {
-    return lerp_f(physics.off_range + m * N_ENERGY, loc.i, loc.f);
+    return lerp_p(physics.pair_range + m * N_ENERGY, loc.i, loc.f);
 }
 
 // `electron_lambda1`: transport mean free path × ρ, mm·g/cm³.
 fn electron_lambda1(m: u32, loc: Loc) -> f32 {
-    return lerp_f(physics.off_lambda1 + m * N_ENERGY, loc.i, loc.f);
+    return lerp_p(physics.pair_lambda1 + m * N_ENERGY, loc.i, loc.f);
 }
 
-// `energy_at_range`: keV at residual range r (mm·g/cm³).
-fn energy_at_range(m: u32, r: f32) -> f32 {
-    let g = physics.off_range_grid + 3u * m;
-    let loc = log_locate(r, ftab[g], ftab[g + 1u], u32(ftab[g + 2u]));
-    return lerp_f(physics.off_inv_range_e + m * N_RANGE, loc.i, loc.f);
+// What the electron step needs of a voxel, read once per voxel entered: material,
+// density, the material's inverse-range grid (ln_min, inv_step, n) and range cutoff.
+struct ElectronMedium {
+    m: u32,
+    rho: f32,
+    ln_min: f32,
+    inv_step: f32,
+    n: u32,
+    range_cut: f32,
+}
+
+fn electron_medium(voxel: u32) -> ElectronMedium {
+    let m = voxel_material(voxel);
+    let g = physics.pair_material + 2u * m;
+    let grid_a = ptab[g];
+    let grid_b = ptab[g + 1u];
+    return ElectronMedium(
+        m, max(voxel_density(voxel), MIN_DENSITY), grid_a.x, grid_a.y, u32(grid_b.x), grid_b.y,
+    );
+}
+
+// `energy_at_range`: keV at residual range r (mm·g/cm³) in the medium's material.
+fn energy_at_range(md: ElectronMedium, r: f32) -> f32 {
+    let loc = log_locate(r, md.ln_min, md.inv_step, md.n);
+    return lerp_p(physics.pair_inv_range_e + md.m * N_RANGE, loc.i, loc.f);
 }
 
 // `sample_ms_cos`.
@@ -34,7 +54,7 @@ fn sample_ms_cos(tau: f32, u: f32) -> f32 {
         return 2.0 * u - 1.0;
     }
     let loc = log_locate(tau, physics.tau_ln_min, physics.tau_inv_step, physics.tau_n);
-    let a = lerp_f(physics.off_screening, loc.i, loc.f);
+    let a = lerp_p(physics.pair_screening, loc.i, loc.f);
     return clamp(1.0 - 2.0 * a * u / (1.0 - u + a), -1.0, 1.0);
 }
 

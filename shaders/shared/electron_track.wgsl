@@ -6,36 +6,42 @@
 const MAX_ELECTRON_STEPS: u32 = 4096u;
 const MIN_DENSITY: f32 = 1e-6;
 
-// One call site of `deposit` per step (the voxel and units of the step are chosen first):
-// a SIMD device such as lavapipe runs every branch under a mask, so each call site costs its
-// atomics whether a lane takes it or not. The cutoff test opens the step, so the energy of an
-// electron that fell below the cutoff is deposited by the next pass, in the voxel it reached,
-// exactly as the CPU twin deposits it at the end of the step it fell in.
+// Shaped for SIMD devices (lavapipe; a GPU's warps), which run every branch under a mask:
+// - one call site of the tally per step, and the energy left in the current voxel is summed
+//   in `pending` and added to the tally when the electron leaves the voxel or ends (the same
+//   integer sum, so the same tally bit for bit), so a step costs no atomic;
+// - the voxel's material, density and range grid are read once per voxel entered
+//   (`electron_medium`), not once per step: lavapipe reads storage buffers lane by lane;
+// - the cutoff test opens the pass, so the energy of an electron that fell below the cutoff
+//   is deposited by the next pass, in the voxel it reached, as the CPU deposits it at the end
+//   of the step it fell in.
 fn electron_track(start: Place, dir_in: vec3<f32>, units_in: u32) {
     var place = start;
     var dir = dir_in;
     var units = units_in;
     var voxel = place_voxel(place);
+    var md = electron_medium(voxel);
+    // Energy deposited in `voxel` and not yet in the tally.
+    var pending = 0u;
     let spacing = grid_spacing();
     for (var step = 0u; step <= MAX_ELECTRON_STEPS; step++) {
-        // What this pass deposits, where, and whether the track ends with it.
-        var dep_voxel = voxel;
-        var dep_units = units;
+        // Whether the track ends in this pass, and whether it leaves `voxel`.
         var done = true;
+        var leaves = false;
         if (units < physics.electron_cutoff_units) {
             // Below the cutoff (at the start, or after the previous step): local deposit.
+            pending += units;
         } else if (step == MAX_ELECTRON_STEPS) {
             h_truncated_tracks += 1u;
+            pending += units;
         } else {
-            let m = voxel_material(voxel);
-            let rho = max(voxel_density(voxel), MIN_DENSITY);
+            let rho = md.rho;
             let e_kev = f32(units) / UNITS_PER_KEV;
-            let range = electron_range(m, energy_locate(e_kev));
-            let range_cut = ftab[physics.off_range_cutoff + m];
+            let range = electron_range(md.m, energy_locate(e_kev));
             var s_rho = MAX_STEP_RANGE_FRACTION * range;
             var last = false;
-            if (range - s_rho <= range_cut) {
-                s_rho = max(range - range_cut, 0.0);
+            if (range - s_rho <= md.range_cut) {
+                s_rho = max(range - md.range_cut, 0.0);
                 last = true;
             }
             var s_mm = s_rho / rho;
@@ -70,16 +76,19 @@ fn electron_track(start: Place, dir_in: vec3<f32>, units_in: u32) {
             }
             h_electron_steps += 1u;
             h_electron_path_mm += s_mm;
-            if (!last) {
-                let e_after = energy_at_range(m, range - s_rho);
+            if (last) {
+                pending += units;
+            } else {
+                let e_after = energy_at_range(md, range - s_rho);
                 let units_after = min(to_units(e_after), units);
-                dep_units = units - units_after;
+                pending += units - units_after;
                 units = units_after;
                 done = false;
-                let e_mid = energy_at_range(m, range - 0.5 * s_rho);
-                let tau = ms_tau(s_rho, electron_lambda1(m, energy_locate(e_mid)));
+                let e_mid = energy_at_range(md, range - 0.5 * s_rho);
+                let tau = ms_tau(s_rho, electron_lambda1(md.m, energy_locate(e_mid)));
                 place.pos = place.pos + dir * s_mm;
                 if (crossing) {
+                    leaves = true;
                     let on_axis = vec3<u32>(axis) == vec3<u32>(0u, 1u, 2u);
                     let stp = select(vec3<i32>(-1), vec3<i32>(1), up);
                     place.ijk = place.ijk + select(vec3<i32>(0), stp, on_axis);
@@ -90,8 +99,6 @@ fn electron_track(start: Place, dir_in: vec3<f32>, units_in: u32) {
                     if (any(on_axis & off_grid)) {
                         h_escaped_units += units;
                         done = true;
-                    } else {
-                        voxel = place_voxel(place);
                     }
                 }
                 if (!done) {
@@ -102,9 +109,14 @@ fn electron_track(start: Place, dir_in: vec3<f32>, units_in: u32) {
                 }
             }
         }
-        deposit(dep_voxel, dep_units);
-        if (done) {
-            return;
+        if (done || leaves) {
+            deposit(voxel, pending);
+            pending = 0u;
+            if (done) {
+                return;
+            }
+            voxel = place_voxel(place);
+            md = electron_medium(voxel);
         }
     }
 }

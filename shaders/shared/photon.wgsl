@@ -27,9 +27,9 @@ fn mu_total(mu: PhotonMu) -> f32 {
 fn photon_mu(m: u32, density_g_cm3: f32, loc: Loc) -> PhotonMu {
     let base = m * N_ENERGY;
     return PhotonMu(
-        lerp_f(physics.off_mu_photo + base, loc.i, loc.f) * density_g_cm3,
-        lerp_f(physics.off_mu_incoh + base, loc.i, loc.f) * density_g_cm3,
-        lerp_f(physics.off_mu_coh + base, loc.i, loc.f) * density_g_cm3,
+        lerp_p(physics.pair_mu_photo + base, loc.i, loc.f) * density_g_cm3,
+        lerp_p(physics.pair_mu_incoh + base, loc.i, loc.f) * density_g_cm3,
+        lerp_p(physics.pair_mu_coh + base, loc.i, loc.f) * density_g_cm3,
     );
 }
 

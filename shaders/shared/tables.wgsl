@@ -61,6 +61,14 @@ struct PhysicsParams {
     off_line_alias: u32,
     off_line_units: u32,
     off_line_particle: u32,
+    pair_mu_photo: u32,
+    pair_mu_incoh: u32,
+    pair_mu_coh: u32,
+    pair_range: u32,
+    pair_lambda1: u32,
+    pair_inv_range_e: u32,
+    pair_screening: u32,
+    pair_material: u32,
 }
 
 @group(3) @binding(0) var<uniform> physics: PhysicsParams;
@@ -69,6 +77,13 @@ struct PhysicsParams {
 @group(3) @binding(3) var<storage, read> src_index: array<u32>;
 @group(3) @binding(4) var<storage, read> src_prob: array<f32>;
 @group(3) @binding(5) var<storage, read> src_alias: array<u32>;
+// The interpolated tables again as (value, next value − value) pairs, offsets `pair_*`: one
+// vec2 load per interpolation instead of two scalar loads. Mesa's lavapipe reads a storage
+// buffer one lane at a time, whatever the width of the load, so this halves the cost of
+// every lookup there; a GPU fetches the 8 bytes in one transaction either way. The
+// difference is the host's f32 subtraction, the same operation `lerp` does, so the results
+// are unchanged bit for bit.
+@group(3) @binding(6) var<storage, read> ptab: array<vec2<f32>>;
 
 // Interval index and fraction on a uniform ln grid, clamped to the table.
 struct Loc {
@@ -85,6 +100,12 @@ fn log_locate(v: f32, ln_min: f32, inv_step: f32, n: u32) -> Loc {
 
 fn energy_locate(e_kev: f32) -> Loc {
     return log_locate(e_kev, physics.energy_ln_min, physics.energy_inv_step, physics.energy_n);
+}
+
+// `lerp(table, base, i, f)` on a pair table.
+fn lerp_p(base: u32, i: u32, f: f32) -> f32 {
+    let p = ptab[base + i];
+    return p.x + f * p.y;
 }
 
 // `lerp(ftab, base, i, f)`.

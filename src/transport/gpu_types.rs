@@ -245,4 +245,22 @@ pub struct PhysicsParams {
     pub off_line_units: u32,
     /// Offset of the `line_particle` table (in `ftab`, or `utab` for integer tables).
     pub off_line_particle: u32,
+    /// Pair tables in `ptab` (each entry: value at point i, value at i + 1 minus it), offsets
+    /// in pairs: μ_photo, μ_incoh, μ_coh per material (N_ENERGY each).
+    pub pair_mu_photo: u32,
+    /// See `pair_mu_photo`.
+    pub pair_mu_incoh: u32,
+    /// See `pair_mu_photo`.
+    pub pair_mu_coh: u32,
+    /// CSDA range × ρ per material (N_ENERGY each), as pairs.
+    pub pair_range: u32,
+    /// λ₁ × ρ per material (N_ENERGY each), as pairs.
+    pub pair_lambda1: u32,
+    /// Energy at residual range per material (N_RANGE each), as pairs.
+    pub pair_inv_range_e: u32,
+    /// Screening parameter on the τ grid, as pairs.
+    pub pair_screening: u32,
+    /// Per material two entries: (ln_min, inv_step) and (n, range cutoff) of its
+    /// inverse-range grid.
+    pub pair_material: u32,
 }

@@ -1,5 +1,8 @@
 //! Kernel `decay_history`: one decay, from its position to the end of every track it starts.
-//! WGSL twin `shaders/decay_history.wgsl` (one invocation per history).
+//! WGSL twin `shaders/decay_history.wgsl` (one invocation per history). The WGSL flattens the
+//! recursion: its inner loop draws the emissions and runs photon passes
+//! ([`super::photon_track::photon_pass`]) until an electron is due, and one `electron_track`
+//! call site tracks it, which is this function's order of events and random numbers.
 //!
 //! Order of random numbers (kept identical in WGSL): stream = (seed, first_history + h);
 //! 5 for the position, 1 for the β count, then per β: 1 energy + 2 direction + the track;

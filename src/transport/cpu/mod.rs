@@ -4,7 +4,7 @@
 //! | kernel | WGSL twin | does |
 //! |---|---|---|
 //! | [`decay_history::decay_history`] | `shaders/decay_history.wgsl` | one decay: position, emissions, tracks |
-//! | [`photon_track::photon_track`] | `shaders/shared/photon_track.wgsl` | Woodcock flights and interactions |
+//! | [`photon_track::photon_track`], [`photon_track::photon_pass`] | `shaders/shared/photon_track.wgsl` | Woodcock flights and interactions, one pass each |
 //! | [`electron_track::electron_track`] | `shaders/shared/electron_track.wgsl` | condensed-history steps |
 //!
 //! The bindings of the kernels are [`KernelInputs`] (read-only) and the tally (read-write).

@@ -1,7 +1,10 @@
-//! Kernel function `photon_track`: one photon by Woodcock (delta) tracking against the
-//! majorant μ_max(E) of the whole grid, to absorption, the cutoff or escape. Secondary
-//! electrons are transported at once through [`electron_track`]. Physics in
-//! [`crate::physics::photon`]; WGSL twin `shaders/shared/photon_track.wgsl`.
+//! Kernel functions `photon_flight`, `photon_pass` and `photon_track`: one photon by Woodcock
+//! (delta) tracking against the majorant μ_max(E) of the whole grid, to absorption, the cutoff
+//! or escape. [`photon_pass`] is one flight and interaction; the electron it sets going is
+//! transported through [`electron_track`] before the next pass. Physics in
+//! [`crate::physics::photon`]; WGSL twin `shaders/shared/photon_track.wgsl` (`photon_begin`
+//! is [`PhotonState::new`]; the WGSL hands the electron back to `decay_history`, which tracks
+//! it at its single `electron_track` call site, in the same order).
 //!
 //! Woodcock et al. 1965 (Proc. Conf. Applications of Computing Methods to Reactor Problems,
 //! ANL-7050): flights of −ln(u)/μ_max; at each flight end the collision is real with
@@ -69,86 +72,142 @@ pub fn photon_flight(
     )
 }
 
-/// Transports a photon of `units` fixed-point energy from `place` along `dir`.
-pub fn photon_track(
-    ctx: &mut Ctx,
-    place: Place,
-    mut dir: [f32; 3],
-    mut units: u32,
-    rng: &mut Pcg32,
-) {
+/// A photon in flight (WGSL: the `p_*` private variables of `photon_track.wgsl`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhotonState {
+    /// Position, mm.
+    pub pos: [f32; 3],
+    /// Direction.
+    pub dir: [f32; 3],
+    /// Energy, fixed-point units.
+    pub units: u32,
+    /// Voxel of the last collision (or of the start).
+    pub voxel: usize,
+    /// Flights so far, virtual and real.
+    pub flights: u32,
+}
+
+impl PhotonState {
+    /// A photon of `units` at `place` along `dir` (WGSL `photon_begin`).
+    pub fn new(place: Place, dir: [f32; 3], units: u32, p: &super::KernelParams) -> Self {
+        PhotonState {
+            pos: place.pos,
+            dir,
+            units,
+            voxel: place.voxel(p),
+            flights: 0,
+        }
+    }
+}
+
+/// What one [`photon_pass`] did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhotonPass {
+    /// The photon has ended (absorbed, below the cutoff, escaped or truncated).
+    pub ended: bool,
+    /// The electron it set going: place, direction, units.
+    pub electron: Option<(Place, [f32; 3], u32)>,
+}
+
+/// One pass of the photon loop: the cutoff test, a flight to the next real collision and the
+/// interaction there.
+pub fn photon_pass(ctx: &mut Ctx, ph: &mut PhotonState, rng: &mut Pcg32) -> PhotonPass {
     let p = *ctx.inp.params;
     let t = ctx.inp.tables;
-    let mut pos = place.pos;
-    let mut voxel = place.voxel(&p);
-    let mut flights = 0u32;
+    const ENDED: PhotonPass = PhotonPass {
+        ended: true,
+        electron: None,
+    };
+    const GOES_ON: PhotonPass = PhotonPass {
+        ended: false,
+        electron: None,
+    };
+    let units = ph.units;
+    if units < p.photon_cutoff_units {
+        ctx.tally.add(ph.voxel, units);
+        return ENDED;
+    }
+    let dir = ph.dir;
+    let e_kev = units as f32 / UNITS_PER_KEV;
+    let (end, n) = photon_flight(ctx, ph.pos, dir, e_kev, rng);
+    ph.flights += n;
+    let here = match end {
+        FlightEnd::Escaped => {
+            ctx.counters.escaped_units += units as u64;
+            return ENDED;
+        }
+        FlightEnd::Collision(here) => here,
+    };
+    ph.pos = here.pos;
+    let voxel = here.voxel(&p);
+    ph.voxel = voxel;
+    if ph.flights >= MAX_PHOTON_FLIGHTS {
+        ctx.counters.truncated_tracks += 1;
+        ctx.tally.add(voxel, units);
+        return ENDED;
+    }
+    ctx.counters.photon_interactions += 1;
+    let m = ctx.inp.material[voxel] as usize;
+    let (i, f) = t.energy.locate(e_kev);
+    let mu = photon_mu(t, m, ctx.inp.density[voxel], i, f);
+    match choose_interaction(&mu, rng.uniform()) {
+        PhotonInteraction::Photoelectric => PhotonPass {
+            ended: true,
+            electron: Some((here, dir, units)),
+        },
+        PhotonInteraction::Incoherent => {
+            let mut outcome = None;
+            for _ in 0..MAX_SCATTER_TRIALS {
+                let u = [rng.uniform(), rng.uniform(), rng.uniform(), rng.uniform()];
+                outcome = sample_incoherent_trial(t, m, e_kev, u);
+                if outcome.is_some() {
+                    break;
+                }
+            }
+            let Some((eps, cos_theta)) = outcome else {
+                ctx.counters.truncated_tracks += 1;
+                return GOES_ON;
+            };
+            let scattered = to_units(eps * e_kev).min(units);
+            let electron_units = units - scattered;
+            let u_phi = rng.uniform();
+            let cos_e = compton_electron_cos(e_kev, scattered as f32 / UNITS_PER_KEV, cos_theta);
+            let e_dir = rotate(dir, cos_e, (u_phi + 0.5).fract());
+            ph.dir = rotate(dir, cos_theta, u_phi);
+            ph.units = scattered;
+            PhotonPass {
+                ended: false,
+                electron: Some((here, e_dir, electron_units)),
+            }
+        }
+        PhotonInteraction::Coherent => {
+            let mut outcome = None;
+            for _ in 0..MAX_SCATTER_TRIALS {
+                outcome = sample_coherent_trial(t, m, e_kev, [rng.uniform(), rng.uniform()]);
+                if outcome.is_some() {
+                    break;
+                }
+            }
+            match outcome {
+                Some(cos_theta) => ph.dir = rotate(dir, cos_theta, rng.uniform()),
+                None => ctx.counters.truncated_tracks += 1,
+            }
+            GOES_ON
+        }
+    }
+}
+
+/// Transports a photon of `units` fixed-point energy from `place` along `dir`: passes until it
+/// ends, each pass's electron tracked before the next.
+pub fn photon_track(ctx: &mut Ctx, place: Place, dir: [f32; 3], units: u32, rng: &mut Pcg32) {
+    let mut ph = PhotonState::new(place, dir, units, ctx.inp.params);
     loop {
-        if units < p.photon_cutoff_units {
-            ctx.tally.add(voxel, units);
-            return;
+        let pass = photon_pass(ctx, &mut ph, rng);
+        if let Some((at, e_dir, e_units)) = pass.electron {
+            electron_track(ctx, at, e_dir, e_units, rng);
         }
-        let e_kev = units as f32 / UNITS_PER_KEV;
-        let (end, n) = photon_flight(ctx, pos, dir, e_kev, rng);
-        flights += n;
-        let here = match end {
-            FlightEnd::Escaped => {
-                ctx.counters.escaped_units += units as u64;
-                return;
-            }
-            FlightEnd::Collision(here) => here,
-        };
-        pos = here.pos;
-        voxel = here.voxel(&p);
-        if flights >= MAX_PHOTON_FLIGHTS {
-            ctx.counters.truncated_tracks += 1;
-            ctx.tally.add(voxel, units);
+        if pass.ended {
             return;
-        }
-        ctx.counters.photon_interactions += 1;
-        let m = ctx.inp.material[voxel] as usize;
-        let (i, f) = t.energy.locate(e_kev);
-        let mu = photon_mu(t, m, ctx.inp.density[voxel], i, f);
-        match choose_interaction(&mu, rng.uniform()) {
-            PhotonInteraction::Photoelectric => {
-                electron_track(ctx, here, dir, units, rng);
-                return;
-            }
-            PhotonInteraction::Incoherent => {
-                let mut outcome = None;
-                for _ in 0..MAX_SCATTER_TRIALS {
-                    let u = [rng.uniform(), rng.uniform(), rng.uniform(), rng.uniform()];
-                    outcome = sample_incoherent_trial(t, m, e_kev, u);
-                    if outcome.is_some() {
-                        break;
-                    }
-                }
-                let Some((eps, cos_theta)) = outcome else {
-                    ctx.counters.truncated_tracks += 1;
-                    continue;
-                };
-                let scattered = to_units(eps * e_kev).min(units);
-                let electron_units = units - scattered;
-                let u_phi = rng.uniform();
-                let cos_e =
-                    compton_electron_cos(e_kev, scattered as f32 / UNITS_PER_KEV, cos_theta);
-                let e_dir = rotate(dir, cos_e, (u_phi + 0.5).fract());
-                dir = rotate(dir, cos_theta, u_phi);
-                units = scattered;
-                electron_track(ctx, here, e_dir, electron_units, rng);
-            }
-            PhotonInteraction::Coherent => {
-                let mut outcome = None;
-                for _ in 0..MAX_SCATTER_TRIALS {
-                    outcome = sample_coherent_trial(t, m, e_kev, [rng.uniform(), rng.uniform()]);
-                    if outcome.is_some() {
-                        break;
-                    }
-                }
-                match outcome {
-                    Some(cos_theta) => dir = rotate(dir, cos_theta, rng.uniform()),
-                    None => ctx.counters.truncated_tracks += 1,
-                }
-            }
         }
     }
 }

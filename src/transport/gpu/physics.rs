@@ -23,6 +23,8 @@ pub struct PackedTables {
     pub ftab: Vec<f32>,
     /// Integer tables, concatenated.
     pub utab: Vec<u32>,
+    /// The interpolated tables as (value, next − value) pairs, concatenated (`ptab`).
+    pub ptab: Vec<[f32; 2]>,
 }
 
 fn push_f(ftab: &mut Vec<f32>, data: &[f32]) -> u32 {
@@ -37,12 +39,23 @@ fn push_u(utab: &mut Vec<u32>, data: &[u32]) -> u32 {
     off
 }
 
+/// Appends `data` to `ptab` as (value, next − value) pairs (the last pair's step is 0, never
+/// read: lookups stop one point before each table's end); returns its offset in pairs.
+fn push_pairs(ptab: &mut Vec<[f32; 2]>, data: &[f32]) -> u32 {
+    let off = ptab.len() as u32;
+    ptab.extend(data.iter().enumerate().map(|(i, &a)| {
+        let next = data.get(i + 1).map_or(0.0, |&b| b - a);
+        [a, next]
+    }));
+    off
+}
+
 /// Packs the run's tables; `params` carries everything but the per-dispatch fields.
 pub fn pack(prep: &Prepared) -> PackedTables {
     let t = &prep.tables;
     let d = &prep.decay;
     let s = &prep.source;
-    let (mut f, mut u) = (Vec::new(), Vec::new());
+    let (mut f, mut u, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
     let range_grid: Vec<f32> = t
         .range_grid
         .iter()
@@ -94,12 +107,28 @@ pub fn pack(prep: &Prepared) -> PackedTables {
         off_line_alias: push_u(&mut u, &d.line_alias.alias),
         off_line_units: push_u(&mut u, &d.line_units),
         off_line_particle: push_u(&mut u, &d.line_particle),
+        pair_mu_photo: push_pairs(&mut pairs, &t.mu_photo),
+        pair_mu_incoh: push_pairs(&mut pairs, &t.mu_incoh),
+        pair_mu_coh: push_pairs(&mut pairs, &t.mu_coh),
+        pair_range: push_pairs(&mut pairs, &t.range),
+        pair_lambda1: push_pairs(&mut pairs, &t.lambda1),
+        pair_inv_range_e: push_pairs(&mut pairs, &t.inv_range_e),
+        pair_screening: push_pairs(&mut pairs, &t.screening),
+        pair_material: {
+            let off = pairs.len() as u32;
+            for (g, &cut) in t.range_grid.iter().zip(&prep.range_cutoff) {
+                pairs.push([g.ln_min, g.inv_step]);
+                pairs.push([g.n as f32, cut]);
+            }
+            off
+        },
         ..Default::default()
     };
     PackedTables {
         params: p,
         ftab: f,
         utab: u,
+        ptab: pairs,
     }
 }
 
@@ -113,6 +142,7 @@ pub struct DevicePhysics {
     src_index: NamedBuffer,
     src_prob: NamedBuffer,
     src_alias: NamedBuffer,
+    ptab: NamedBuffer,
 }
 
 impl DevicePhysics {
@@ -138,6 +168,7 @@ impl DevicePhysics {
                 "src_alias",
                 bytemuck::cast_slice(&s.alias.alias),
             )?,
+            ptab: buffers::storage_init(ctx, "ptab", bytemuck::cast_slice(&packed.ptab))?,
         })
     }
 
@@ -150,6 +181,7 @@ impl DevicePhysics {
             &self.src_index,
             &self.src_prob,
             &self.src_alias,
+            &self.ptab,
         ]
     }
 

@@ -98,6 +98,7 @@ pub const PHYSICS_GROUP: GroupDecl = GroupDecl {
         b("src_index", Storage),
         b("src_prob", Storage),
         b("src_alias", Storage),
+        b("ptab", Storage),
     ],
 };
 

@@ -51,7 +51,8 @@ pub fn simulate_on(
     let prep = driver::prepare(model, source, settings)?;
     let n_vox = model.grid.n_voxels();
     let mut packed = pack(&prep);
-    let table_bytes = 4 * (packed.ftab.len() + packed.utab.len() + 3 * prep.source.alias.len());
+    let table_bytes = 4 * (packed.ftab.len() + packed.utab.len() + 3 * prep.source.alias.len())
+        + 8 * packed.ptab.len();
     let estimate = estimate_memory(
         n_vox as u64,
         ctx.binding_limit_bytes(),
