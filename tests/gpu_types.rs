@@ -265,6 +265,10 @@ fn shared_constants_match_their_rust_twins() {
         f64::from(DENSITY_MAX_CHUNKS)
     );
     assert_eq!(wgsl_const(&m, "N_COUNTERS"), f64::from(N_COUNTERS));
+    assert_eq!(
+        2f64.powf(wgsl_const(&m, "PAIR_TEXTURE_WIDTH_LOG2")),
+        f64::from(voxdose::transport::gpu::buffers::PAIR_TEXTURE_WIDTH)
+    );
     for (name, c) in [
         ("COUNTER_EMITTED", Counter::Emitted),
         ("COUNTER_DEPOSITED", Counter::Deposited),
@@ -282,6 +286,7 @@ fn kind_of(space: naga::AddressSpace) -> Option<BindingKind> {
             Some(BindingKind::StorageRw)
         }
         naga::AddressSpace::Storage { .. } => Some(BindingKind::Storage),
+        naga::AddressSpace::Handle => Some(BindingKind::Texture),
         _ => None,
     }
 }
@@ -315,7 +320,7 @@ fn every_kernel_row_declares_exactly_the_resources_of_its_shader() {
         let mut declared = Vec::new();
         for (_, var) in module.global_variables.iter() {
             let Some(rb) = &var.binding else { continue };
-            let kind = kind_of(var.space).expect("buffer binding");
+            let kind = kind_of(var.space).expect("buffer or texture binding");
             declared.push((
                 rb.group,
                 rb.binding,

@@ -32,8 +32,8 @@ struct ElectronMedium {
 fn electron_medium(voxel: u32) -> ElectronMedium {
     let m = voxel_material(voxel);
     let g = physics.pair_material + 2u * m;
-    let grid_a = ptab[g];
-    let grid_b = ptab[g + 1u];
+    let grid_a = pair(g);
+    let grid_b = pair(g + 1u);
     return ElectronMedium(
         m, max(voxel_density(voxel), MIN_DENSITY), grid_a.x, grid_a.y, u32(grid_b.x), grid_b.y,
     );

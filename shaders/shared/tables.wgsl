@@ -77,13 +77,21 @@ struct PhysicsParams {
 @group(3) @binding(3) var<storage, read> src_index: array<u32>;
 @group(3) @binding(4) var<storage, read> src_prob: array<f32>;
 @group(3) @binding(5) var<storage, read> src_alias: array<u32>;
-// The interpolated tables again as (value, next value − value) pairs, offsets `pair_*`: one
-// vec2 load per interpolation instead of two scalar loads. Mesa's lavapipe reads a storage
-// buffer one lane at a time, whatever the width of the load, so this halves the cost of
-// every lookup there; a GPU fetches the 8 bytes in one transaction either way. The
-// difference is the host's f32 subtraction, the same operation `lerp` does, so the results
-// are unchanged bit for bit.
-@group(3) @binding(6) var<storage, read> ptab: array<vec2<f32>>;
+// The interpolated tables again as (value, next value − value) pairs, offsets `pair_*`, in an
+// Rg32Float texture of PAIR_TEXTURE_WIDTH columns (pair p at column p mod width, row
+// p / width; `pair_texture` in src/transport/gpu/buffers.rs): one texel fetch per
+// interpolation. Mesa's lavapipe reads a storage buffer one lane at a time through memory,
+// but fetches texels for all lanes with vector gathers; a GPU reads tables through its
+// texture cache. The step is the host's f32 subtraction, the operation `lerp` does, so the
+// results are unchanged bit for bit.
+const PAIR_TEXTURE_WIDTH_LOG2: u32 = 10u;
+@group(3) @binding(6) var ptab: texture_2d<f32>;
+
+// Pair p of `ptab`.
+fn pair(p: u32) -> vec2<f32> {
+    let width = 1u << PAIR_TEXTURE_WIDTH_LOG2;
+    return textureLoad(ptab, vec2<u32>(p & (width - 1u), p >> PAIR_TEXTURE_WIDTH_LOG2), 0).xy;
+}
 
 // Interval index and fraction on a uniform ln grid, clamped to the table.
 struct Loc {
@@ -104,7 +112,7 @@ fn energy_locate(e_kev: f32) -> Loc {
 
 // `lerp(table, base, i, f)` on a pair table.
 fn lerp_p(base: u32, i: u32, f: f32) -> f32 {
-    let p = ptab[base + i];
+    let p = pair(base + i);
     return p.x + f * p.y;
 }
 

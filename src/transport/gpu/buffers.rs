@@ -18,6 +18,99 @@ pub struct NamedBuffer {
     pub buffer: wgpu::Buffer,
 }
 
+/// A read-only table texture and the name of the binding it serves.
+#[derive(Debug)]
+pub struct NamedTexture {
+    /// Binding name.
+    pub name: String,
+    /// The texture.
+    pub texture: wgpu::Texture,
+    /// Its view, as bound.
+    pub view: wgpu::TextureView,
+}
+
+/// One binding's resource, for [`super::pipelines::Pipeline::bind_resources`].
+#[derive(Clone, Copy, Debug)]
+pub enum Bound<'a> {
+    /// A uniform or storage buffer.
+    Buffer(&'a NamedBuffer),
+    /// A texture.
+    Texture(&'a NamedTexture),
+}
+
+impl Bound<'_> {
+    /// The binding name it carries.
+    pub fn name(&self) -> &str {
+        match self {
+            Bound::Buffer(b) => &b.name,
+            Bound::Texture(t) => &t.name,
+        }
+    }
+
+    /// Bytes on the device.
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Bound::Buffer(b) => b.buffer.size(),
+            Bound::Texture(t) => {
+                let s = t.texture.size();
+                u64::from(s.width) * u64::from(s.height) * PAIR_TEXEL_BYTES
+            }
+        }
+    }
+}
+
+/// Texels per row of a pair-table texture (a power of two: index → (i & (W − 1), i >> log2 W)).
+pub const PAIR_TEXTURE_WIDTH: u32 = 1024;
+/// Bytes per `Rg32Float` texel.
+pub const PAIR_TEXEL_BYTES: u64 = 8;
+
+/// A `Rg32Float` texture of [`PAIR_TEXTURE_WIDTH`] columns holding `pairs` row by row (the
+/// last row padded with zeros), for `textureLoad` lookups.
+pub fn pair_texture(
+    ctx: &GpuContext,
+    name: &str,
+    pairs: &[[f32; 2]],
+) -> Result<NamedTexture, DeviceError> {
+    let rows = (pairs.len() as u32).div_ceil(PAIR_TEXTURE_WIDTH).max(1);
+    let limit = ctx.limits.max_texture_dimension_2d;
+    if rows > limit {
+        return Err(DeviceError::TooLarge {
+            what: format!("table texture '{name}' ({rows} rows of {PAIR_TEXTURE_WIDTH})"),
+            needed_bytes: u64::from(rows) * u64::from(PAIR_TEXTURE_WIDTH) * PAIR_TEXEL_BYTES,
+            limit_bytes: u64::from(limit) * u64::from(PAIR_TEXTURE_WIDTH) * PAIR_TEXEL_BYTES,
+        });
+    }
+    let mut data = pairs.to_vec();
+    data.resize((rows * PAIR_TEXTURE_WIDTH) as usize, [0.0; 2]);
+    let texture = ctx.scoped(&format!("uploading texture '{name}' ({rows} rows)"), || {
+        ctx.device.create_texture_with_data(
+            &ctx.queue,
+            &wgpu::TextureDescriptor {
+                label: Some(name),
+                size: wgpu::Extent3d {
+                    width: PAIR_TEXTURE_WIDTH,
+                    height: rows,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rg32Float,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            },
+            wgpu::util::TextureDataOrder::LayerMajor,
+            bytemuck::cast_slice(&data),
+        )
+    })?;
+    let view = texture.create_view(&Default::default());
+    Ok(NamedTexture {
+        name: name.to_string(),
+        texture,
+        view,
+    })
+}
+
 /// Smallest buffer created: placeholders for unused chunk bindings are this big.
 pub const MIN_BUFFER_BYTES: u64 = 16;
 

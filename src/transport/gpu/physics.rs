@@ -7,7 +7,7 @@
 //! copied unchanged (same f32 bits as the CPU reference reads), plus the x grid's points as
 //! the CPU computes them, so `x_grid.value(j) as f32` needs no f64 in WGSL.
 
-use super::buffers::{self, NamedBuffer};
+use super::buffers::{self, Bound, NamedBuffer, NamedTexture};
 use super::device::GpuContext;
 use super::DeviceError;
 use crate::physics::tables::N_X;
@@ -142,7 +142,7 @@ pub struct DevicePhysics {
     src_index: NamedBuffer,
     src_prob: NamedBuffer,
     src_alias: NamedBuffer,
-    ptab: NamedBuffer,
+    ptab: NamedTexture,
 }
 
 impl DevicePhysics {
@@ -168,25 +168,25 @@ impl DevicePhysics {
                 "src_alias",
                 bytemuck::cast_slice(&s.alias.alias),
             )?,
-            ptab: buffers::storage_init(ctx, "ptab", bytemuck::cast_slice(&packed.ptab))?,
+            ptab: buffers::pair_texture(ctx, "ptab", &packed.ptab)?,
         })
     }
 
-    /// The buffers of bind group 3, in binding order.
-    pub fn buffers(&self) -> Vec<&NamedBuffer> {
+    /// The resources of bind group 3, in binding order.
+    pub fn resources(&self) -> Vec<Bound<'_>> {
         vec![
-            &self.uniform,
-            &self.ftab,
-            &self.utab,
-            &self.src_index,
-            &self.src_prob,
-            &self.src_alias,
-            &self.ptab,
+            Bound::Buffer(&self.uniform),
+            Bound::Buffer(&self.ftab),
+            Bound::Buffer(&self.utab),
+            Bound::Buffer(&self.src_index),
+            Bound::Buffer(&self.src_prob),
+            Bound::Buffer(&self.src_alias),
+            Bound::Texture(&self.ptab),
         ]
     }
 
     /// Bytes on the device (for the memory estimate).
     pub fn device_bytes(&self) -> u64 {
-        self.buffers().iter().map(|b| b.buffer.size()).sum()
+        self.resources().iter().map(|b| b.bytes()).sum()
     }
 }

@@ -8,7 +8,7 @@
 //! made from [`NamedBuffer`]s whose names must match the row, so a wrongly ordered buffer is
 //! an error naming both, not a silent mix-up.
 
-use super::buffers::NamedBuffer;
+use super::buffers::{Bound, NamedBuffer};
 use super::device::GpuContext;
 use super::kernels::{self, KernelSource};
 use super::DeviceError;
@@ -23,6 +23,8 @@ pub enum BindingKind {
     Storage,
     /// `var<storage, read_write>`.
     StorageRw,
+    /// `texture_2d<f32>` read with `textureLoad` (unfilterable float texels).
+    Texture,
 }
 
 /// One binding: the WGSL variable name and its kind.
@@ -56,7 +58,7 @@ const fn b(name: &'static str, kind: BindingKind) -> BindingDecl {
     BindingDecl { name, kind }
 }
 
-use BindingKind::{Storage, StorageRw, Uniform};
+use BindingKind::{Storage, StorageRw, Texture, Uniform};
 
 /// Group 1: the voxel grid (`shaders/shared/grid.wgsl`).
 pub const GRID_GROUP: GroupDecl = GroupDecl {
@@ -98,7 +100,7 @@ pub const PHYSICS_GROUP: GroupDecl = GroupDecl {
         b("src_index", Storage),
         b("src_prob", Storage),
         b("src_alias", Storage),
-        b("ptab", Storage),
+        b("ptab", Texture),
     ],
 };
 
@@ -180,19 +182,25 @@ pub struct Pipeline {
 }
 
 fn layout_entry(binding: u32, kind: BindingKind) -> wgpu::BindGroupLayoutEntry {
+    let buffer = |ty| wgpu::BindingType::Buffer {
+        ty,
+        has_dynamic_offset: false,
+        min_binding_size: None,
+    };
     let ty = match kind {
-        Uniform => wgpu::BufferBindingType::Uniform,
-        Storage => wgpu::BufferBindingType::Storage { read_only: true },
-        StorageRw => wgpu::BufferBindingType::Storage { read_only: false },
+        Uniform => buffer(wgpu::BufferBindingType::Uniform),
+        Storage => buffer(wgpu::BufferBindingType::Storage { read_only: true }),
+        StorageRw => buffer(wgpu::BufferBindingType::Storage { read_only: false }),
+        Texture => wgpu::BindingType::Texture {
+            sample_type: wgpu::TextureSampleType::Float { filterable: false },
+            view_dimension: wgpu::TextureViewDimension::D2,
+            multisampled: false,
+        },
     };
     wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty,
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
+        ty,
         count: None,
     }
 }
@@ -296,6 +304,17 @@ impl Pipeline {
         group: usize,
         buffers: &[&NamedBuffer],
     ) -> Result<wgpu::BindGroup, DeviceError> {
+        let resources: Vec<Bound> = buffers.iter().map(|b| Bound::Buffer(b)).collect();
+        self.bind_resources(ctx, group, &resources)
+    }
+
+    /// [`Pipeline::bind`] for groups that hold textures too.
+    pub fn bind_resources(
+        &self,
+        ctx: &GpuContext,
+        group: usize,
+        resources: &[Bound],
+    ) -> Result<wgpu::BindGroup, DeviceError> {
         let kernel = self.decl.kernel.name;
         let (Some(decl), Some(Some(layout))) = (self.decl.groups[group], self.layouts.get(group))
         else {
@@ -303,27 +322,37 @@ impl Pipeline {
                 "kernel {kernel} has no bind group {group}"
             )));
         };
-        if decl.bindings.len() != buffers.len() {
+        if decl.bindings.len() != resources.len() {
             return Err(DeviceError::Failed(format!(
-                "kernel {kernel} group {} needs {} buffers, got {}",
+                "kernel {kernel} group {} needs {} resources, got {}",
                 decl.name,
                 decl.bindings.len(),
-                buffers.len()
+                resources.len()
             )));
         }
-        for (i, (bd, buf)) in decl.bindings.iter().zip(buffers).enumerate() {
-            if !buf.name.starts_with(bd.name) {
+        for (i, (bd, res)) in decl.bindings.iter().zip(resources).enumerate() {
+            let kind_ok = matches!(
+                (bd.kind, res),
+                (Texture, Bound::Texture(_)) | (Uniform | Storage | StorageRw, Bound::Buffer(_))
+            );
+            if !res.name().starts_with(bd.name) || !kind_ok {
                 return Err(DeviceError::Failed(format!(
-                    "kernel {kernel} group {} binding {i} is '{}' but buffer '{}' was given",
-                    decl.name, bd.name, buf.name
+                    "kernel {kernel} group {} binding {i} is '{}' ({:?}) but '{}' was given",
+                    decl.name,
+                    bd.name,
+                    bd.kind,
+                    res.name()
                 )));
             }
         }
         let entries: Vec<wgpu::BindGroupEntry> = (0u32..)
-            .zip(buffers)
-            .map(|(i, buf)| wgpu::BindGroupEntry {
+            .zip(resources)
+            .map(|(i, res)| wgpu::BindGroupEntry {
                 binding: i,
-                resource: buf.buffer.as_entire_binding(),
+                resource: match res {
+                    Bound::Buffer(buf) => buf.buffer.as_entire_binding(),
+                    Bound::Texture(tex) => wgpu::BindingResource::TextureView(&tex.view),
+                },
             })
             .collect();
         ctx.scoped(&format!("binding group {} of {kernel}", decl.name), || {

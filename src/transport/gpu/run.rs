@@ -69,7 +69,7 @@ pub fn simulate_on(
     let phys = DevicePhysics::upload(ctx, &prep, &packed)?;
     let g1 = pipeline.bind(ctx, 1, &grid.buffers())?;
     let g2 = pipeline.bind(ctx, 2, &tally.buffers())?;
-    let g3 = pipeline.bind(ctx, 3, &phys.buffers())?;
+    let g3 = pipeline.bind_resources(ctx, 3, &phys.resources())?;
     let groups = [None, Some(&g1), Some(&g2), Some(&g3)];
     let per_dispatch = pipeline.max_invocations_per_dispatch(ctx);
 
