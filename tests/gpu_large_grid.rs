@@ -1,6 +1,7 @@
 //! A 512×512×400 grid runs on the device: its densities span four bindings and its tally
-//! seven (128 MiB each on lavapipe), and values at every chunk boundary come back exact.
-//! About 1.4 GB of device memory (host memory on lavapipe) and a few seconds.
+//! seven (128 MiB each on lavapipe), and values at every chunk boundary come back exact; a
+//! source of more than 2^25 active voxels (past what one u32 storage binding indexes) emits
+//! from all of them. About 1.4 GB and 1.5 GB of device memory (host memory on lavapipe).
 
 mod gpu_common;
 
@@ -93,4 +94,64 @@ fn a_512x512x400_grid_reads_densities_across_four_bindings() {
         );
         assert_eq!(got.material, u32::from(model.material[v as usize]));
     }
+}
+
+/// More active voxels than one 128 MiB storage binding of u32 could index (2^25): the source
+/// alias table lives in a texture (`src_table`), so every one of them can emit. Uniform
+/// activity in all of a 512×512×130 water grid (34 078 720 voxels); photons are deposited
+/// where they are emitted (photon cutoff above 177Lu's highest line), so the energy left in
+/// slices 128–129, the voxels at and beyond index 2^25, is their share of the decays.
+#[test]
+#[cfg_attr(
+    voxdose_skip_gpu_tests,
+    ignore = "no Vulkan driver at build time: apt-get install mesa-vulkan-drivers"
+)]
+fn a_source_of_more_than_2_pow_25_voxels_emits_from_all_of_them() {
+    use voxdose::cli::args::DeviceChoice;
+    use voxdose::source::SourceSpec;
+    use voxdose::transport::gpu::run::simulate_on;
+    use voxdose::transport::{StopRule, TransportSettings};
+
+    let ctx = gpu_common::gpu();
+    let dims = [512usize, 512, 130];
+    let n = dims.iter().product::<usize>();
+    assert!(n > 1 << 25);
+    let grid = Grid::new(dims, [1.0, 1.0, 1.0], [0.0; 3]);
+    let model = VoxelModel::homogeneous(grid, "water", 1.0);
+    let source = SourceSpec::Voxels {
+        weights: vec![1.0; n],
+    };
+    let decays = 40_000u64;
+    let settings = TransportSettings {
+        nuclide: "Lu-177".into(),
+        stop: StopRule::Decays(decays),
+        seed: 7,
+        batches: 2,
+        electron_cutoff_kev: 10.0,
+        photon_cutoff_kev: 1000.0,
+        device: DeviceChoice::Gpu,
+        progress: false,
+        emissions: Default::default(),
+    };
+    let r = simulate_on(&ctx, &model, &source, &settings).unwrap();
+    let e = r.energy;
+    assert_eq!(e.deposited_units + e.escaped_units, e.emitted_units);
+    let slice = dims[0] * dims[1];
+    let high = 128 * slice;
+    assert_eq!(high, 1 << 25);
+    let total: f64 = r.dose_gy_per_decay.iter().sum();
+    let above: f64 = r.dose_gy_per_decay[high..].iter().sum();
+    let fraction = above / total;
+    let expected = 2.0 / 130.0;
+    // Decays there: Poisson, n ≈ 615; the energy per decay has a coefficient of variation
+    // below 1 (β spectrum plus lines), so σ_rel < √2 / √n. Electrons escaping through the top
+    // face take at most a few % of the last slice's energy (range ≪ 1 mm): allowed as bias.
+    let n_high = decays as f64 * expected;
+    let sigma_rel = 2f64.sqrt() / n_high.sqrt();
+    let tolerance = 5.0 * sigma_rel + 0.05;
+    assert!(
+        (fraction / expected - 1.0).abs() < tolerance,
+        "slices ≥ 128 hold {fraction:.5} of the energy, expected {expected:.5} ± {:.1} %",
+        100.0 * tolerance
+    );
 }

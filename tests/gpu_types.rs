@@ -269,6 +269,10 @@ fn shared_constants_match_their_rust_twins() {
         2f64.powf(wgsl_const(&m, "PAIR_TEXTURE_WIDTH_LOG2")),
         f64::from(voxdose::transport::gpu::buffers::PAIR_TEXTURE_WIDTH)
     );
+    assert_eq!(
+        2f64.powf(wgsl_const(&m, "SOURCE_TEXTURE_WIDTH_LOG2")),
+        f64::from(voxdose::transport::gpu::buffers::SOURCE_TEXTURE_WIDTH)
+    );
     for (name, c) in [
         ("COUNTER_EMITTED", Counter::Emitted),
         ("COUNTER_DEPOSITED", Counter::Deposited),
@@ -279,6 +283,20 @@ fn shared_constants_match_their_rust_twins() {
     }
 }
 
+fn texture_kind(module: &naga::Module, ty: naga::Handle<naga::Type>) -> Option<BindingKind> {
+    match module.types[ty].inner {
+        naga::TypeInner::Image {
+            class: naga::ImageClass::Sampled { kind, .. },
+            ..
+        } => match kind {
+            naga::ScalarKind::Float => Some(BindingKind::Texture),
+            naga::ScalarKind::Uint => Some(BindingKind::TextureU32),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn kind_of(space: naga::AddressSpace) -> Option<BindingKind> {
     match space {
         naga::AddressSpace::Uniform => Some(BindingKind::Uniform),
@@ -286,7 +304,7 @@ fn kind_of(space: naga::AddressSpace) -> Option<BindingKind> {
             Some(BindingKind::StorageRw)
         }
         naga::AddressSpace::Storage { .. } => Some(BindingKind::Storage),
-        naga::AddressSpace::Handle => Some(BindingKind::Texture),
+        naga::AddressSpace::Handle => None, // textures: see `texture_kind`
         _ => None,
     }
 }
@@ -320,7 +338,9 @@ fn every_kernel_row_declares_exactly_the_resources_of_its_shader() {
         let mut declared = Vec::new();
         for (_, var) in module.global_variables.iter() {
             let Some(rb) = &var.binding else { continue };
-            let kind = kind_of(var.space).expect("buffer or texture binding");
+            let kind = kind_of(var.space)
+                .or_else(|| texture_kind(&module, var.ty))
+                .expect("buffer or texture binding");
             declared.push((
                 rb.group,
                 rb.binding,

@@ -6,13 +6,12 @@
 const SHAPE_SPHERE: u32 = 0u;
 const SHAPE_BOX: u32 = 1u;
 
-// `alias.sample(u1, u2)` of the source table.
+// `alias.sample(u1, u2)` of the source table, mapped to its target (voxel or shape).
 fn source_alias_sample(u1: f32, u2: f32) -> u32 {
     let i = alias_column(physics.n_source, u1);
-    if (u2 < src_prob[i]) {
-        return i;
-    }
-    return src_alias[i];
+    let width = 1u << SOURCE_TEXTURE_WIDTH_LOG2;
+    let t = textureLoad(src_table, vec2<u32>(i & (width - 1u), i >> SOURCE_TEXTURE_WIDTH_LOG2), 0);
+    return select(t.z, t.y, u2 < bitcast<f32>(t.x));
 }
 
 fn shape_param(s: u32, j: u32) -> f32 {
@@ -28,7 +27,7 @@ fn source_position() -> vec3<f32> {
     let u5 = rng_uniform();
     let k = source_alias_sample(u1, u2);
     if (physics.n_shapes == 0u) {
-        let v = src_index[k];
+        let v = k;
         let i = v % grid.nx;
         let j = (v / grid.nx) % grid.ny;
         let kk = v / (grid.nx * grid.ny);

@@ -74,9 +74,14 @@ struct PhysicsParams {
 @group(3) @binding(0) var<uniform> physics: PhysicsParams;
 @group(3) @binding(1) var<storage, read> ftab: array<f32>;
 @group(3) @binding(2) var<storage, read> utab: array<u32>;
-@group(3) @binding(3) var<storage, read> src_index: array<u32>;
-@group(3) @binding(4) var<storage, read> src_prob: array<f32>;
-@group(3) @binding(5) var<storage, read> src_alias: array<u32>;
+// The source alias table, one Rgba32Uint texel per column i (column i at (i mod width,
+// i / width)): (keep probability as f32 bits, target of i, target of alias[i], 0), where a
+// target is a voxel index (voxel source) or a shape index (`source_texels` in
+// src/transport/gpu/physics.rs). A texture, not storage buffers: one fetch per decay, and
+// rows up to the adapter's 2-D limit (16384 on lavapipe: 1.3e8 active voxels) instead of the
+// 128 MiB storage binding (3.4e7 voxels for a u32 array).
+const SOURCE_TEXTURE_WIDTH_LOG2: u32 = 13u;
+@group(3) @binding(3) var src_table: texture_2d<u32>;
 // The interpolated tables again as (value, next value − value) pairs, offsets `pair_*`, in an
 // Rg32Float texture of PAIR_TEXTURE_WIDTH columns (pair p at column p mod width, row
 // p / width; `pair_texture` in src/transport/gpu/buffers.rs): one texel fetch per
@@ -85,7 +90,7 @@ struct PhysicsParams {
 // texture cache. The step is the host's f32 subtraction, the operation `lerp` does, so the
 // results are unchanged bit for bit.
 const PAIR_TEXTURE_WIDTH_LOG2: u32 = 10u;
-@group(3) @binding(6) var ptab: texture_2d<f32>;
+@group(3) @binding(4) var ptab: texture_2d<f32>;
 
 // Pair p of `ptab`.
 fn pair(p: u32) -> vec2<f32> {

@@ -27,6 +27,8 @@ pub struct NamedTexture {
     pub texture: wgpu::Texture,
     /// Its view, as bound.
     pub view: wgpu::TextureView,
+    /// Bytes on the device.
+    pub bytes: u64,
 }
 
 /// One binding's resource, for [`super::pipelines::Pipeline::bind_resources`].
@@ -51,10 +53,7 @@ impl Bound<'_> {
     pub fn bytes(&self) -> u64 {
         match self {
             Bound::Buffer(b) => b.buffer.size(),
-            Bound::Texture(t) => {
-                let s = t.texture.size();
-                u64::from(s.width) * u64::from(s.height) * PAIR_TEXEL_BYTES
-            }
+            Bound::Texture(t) => t.bytes,
         }
     }
 }
@@ -63,6 +62,11 @@ impl Bound<'_> {
 pub const PAIR_TEXTURE_WIDTH: u32 = 1024;
 /// Bytes per `Rg32Float` texel.
 pub const PAIR_TEXEL_BYTES: u64 = 8;
+/// Texels per row of the source table texture (8192: the smallest `max_texture_dimension_2d`
+/// wgpu allows, so the width fits every adapter; rows go up to the adapter's own limit).
+pub const SOURCE_TEXTURE_WIDTH: u32 = 8192;
+/// Bytes per `Rgba32Uint` texel.
+pub const SOURCE_TEXEL_BYTES: u64 = 16;
 
 /// A `Rg32Float` texture of [`PAIR_TEXTURE_WIDTH`] columns holding `pairs` row by row (the
 /// last row padded with zeros), for `textureLoad` lookups.
@@ -71,41 +75,83 @@ pub fn pair_texture(
     name: &str,
     pairs: &[[f32; 2]],
 ) -> Result<NamedTexture, DeviceError> {
-    let rows = (pairs.len() as u32).div_ceil(PAIR_TEXTURE_WIDTH).max(1);
+    table_texture(
+        ctx,
+        name,
+        wgpu::TextureFormat::Rg32Float,
+        PAIR_TEXTURE_WIDTH,
+        PAIR_TEXEL_BYTES,
+        bytemuck::cast_slice(pairs),
+    )
+}
+
+/// A `Rgba32Uint` texture of [`SOURCE_TEXTURE_WIDTH`] columns holding `texels` row by row.
+pub fn source_texture(
+    ctx: &GpuContext,
+    name: &str,
+    texels: &[[u32; 4]],
+) -> Result<NamedTexture, DeviceError> {
+    table_texture(
+        ctx,
+        name,
+        wgpu::TextureFormat::Rgba32Uint,
+        SOURCE_TEXTURE_WIDTH,
+        SOURCE_TEXEL_BYTES,
+        bytemuck::cast_slice(texels),
+    )
+}
+
+/// Rows a table of `n` texels takes at `width` per row.
+pub fn table_rows(n: u64, width: u32) -> u32 {
+    n.div_ceil(u64::from(width)).max(1) as u32
+}
+
+fn table_texture(
+    ctx: &GpuContext,
+    name: &str,
+    format: wgpu::TextureFormat,
+    width: u32,
+    texel_bytes: u64,
+    bytes: &[u8],
+) -> Result<NamedTexture, DeviceError> {
+    let n = bytes.len() as u64 / texel_bytes;
+    let rows = table_rows(n, width);
     let limit = ctx.limits.max_texture_dimension_2d;
+    let row_bytes = u64::from(width) * texel_bytes;
     if rows > limit {
         return Err(DeviceError::TooLarge {
-            what: format!("table texture '{name}' ({rows} rows of {PAIR_TEXTURE_WIDTH})"),
-            needed_bytes: u64::from(rows) * u64::from(PAIR_TEXTURE_WIDTH) * PAIR_TEXEL_BYTES,
-            limit_bytes: u64::from(limit) * u64::from(PAIR_TEXTURE_WIDTH) * PAIR_TEXEL_BYTES,
+            what: format!("table texture '{name}' ({n} entries: {rows} rows of {width})"),
+            needed_bytes: u64::from(rows) * row_bytes,
+            limit_bytes: u64::from(limit) * row_bytes,
         });
     }
-    let mut data = pairs.to_vec();
-    data.resize((rows * PAIR_TEXTURE_WIDTH) as usize, [0.0; 2]);
+    let mut data = bytes.to_vec();
+    data.resize((u64::from(rows) * row_bytes) as usize, 0);
     let texture = ctx.scoped(&format!("uploading texture '{name}' ({rows} rows)"), || {
         ctx.device.create_texture_with_data(
             &ctx.queue,
             &wgpu::TextureDescriptor {
                 label: Some(name),
                 size: wgpu::Extent3d {
-                    width: PAIR_TEXTURE_WIDTH,
+                    width,
                     height: rows,
                     depth_or_array_layers: 1,
                 },
                 mip_level_count: 1,
                 sample_count: 1,
                 dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rg32Float,
+                format,
                 usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
                 view_formats: &[],
             },
             wgpu::util::TextureDataOrder::LayerMajor,
-            bytemuck::cast_slice(&data),
+            &data,
         )
     })?;
     let view = texture.create_view(&Default::default());
     Ok(NamedTexture {
         name: name.to_string(),
+        bytes: u64::from(rows) * row_bytes,
         texture,
         view,
     })

@@ -132,6 +132,30 @@ pub fn pack(prep: &Prepared) -> PackedTables {
     }
 }
 
+/// The source alias table as one texel per column: (keep probability as f32 bits, the column's
+/// target, its alias's target, 0), the target being the voxel index for a voxel source and the
+/// shape index for shapes — so one fetch gives the sampled voxel (`source_alias_sample` in
+/// shaders/shared/source.wgsl; CPU twin `AliasTable::sample` then `voxel_index`).
+pub fn source_texels(s: &crate::source::SourceTables) -> Vec<[u32; 4]> {
+    let target = |k: usize| {
+        if s.shapes.is_empty() {
+            s.voxel_index[k]
+        } else {
+            k as u32
+        }
+    };
+    (0..s.alias.len())
+        .map(|i| {
+            [
+                s.alias.prob[i].to_bits(),
+                target(i),
+                target(s.alias.alias[i] as usize),
+                0,
+            ]
+        })
+        .collect()
+}
+
 /// The physics buffers of one run (bind group 3).
 #[derive(Debug)]
 pub struct DevicePhysics {
@@ -139,9 +163,7 @@ pub struct DevicePhysics {
     pub uniform: NamedBuffer,
     ftab: NamedBuffer,
     utab: NamedBuffer,
-    src_index: NamedBuffer,
-    src_prob: NamedBuffer,
-    src_alias: NamedBuffer,
+    src_table: NamedTexture,
     ptab: NamedTexture,
 }
 
@@ -157,17 +179,7 @@ impl DevicePhysics {
             uniform: buffers::uniform(ctx, "physics", &packed.params)?,
             ftab: buffers::storage_init(ctx, "ftab", bytemuck::cast_slice(&packed.ftab))?,
             utab: buffers::storage_init(ctx, "utab", bytemuck::cast_slice(&packed.utab))?,
-            src_index: buffers::storage_init(
-                ctx,
-                "src_index",
-                bytemuck::cast_slice(&s.voxel_index),
-            )?,
-            src_prob: buffers::storage_init(ctx, "src_prob", bytemuck::cast_slice(&s.alias.prob))?,
-            src_alias: buffers::storage_init(
-                ctx,
-                "src_alias",
-                bytemuck::cast_slice(&s.alias.alias),
-            )?,
+            src_table: buffers::source_texture(ctx, "src_table", &source_texels(s))?,
             ptab: buffers::pair_texture(ctx, "ptab", &packed.ptab)?,
         })
     }
@@ -178,9 +190,7 @@ impl DevicePhysics {
             Bound::Buffer(&self.uniform),
             Bound::Buffer(&self.ftab),
             Bound::Buffer(&self.utab),
-            Bound::Buffer(&self.src_index),
-            Bound::Buffer(&self.src_prob),
-            Bound::Buffer(&self.src_alias),
+            Bound::Texture(&self.src_table),
             Bound::Texture(&self.ptab),
         ]
     }

@@ -25,6 +25,8 @@ pub enum BindingKind {
     StorageRw,
     /// `texture_2d<f32>` read with `textureLoad` (unfilterable float texels).
     Texture,
+    /// `texture_2d<u32>` read with `textureLoad`.
+    TextureU32,
 }
 
 /// One binding: the WGSL variable name and its kind.
@@ -58,7 +60,7 @@ const fn b(name: &'static str, kind: BindingKind) -> BindingDecl {
     BindingDecl { name, kind }
 }
 
-use BindingKind::{Storage, StorageRw, Texture, Uniform};
+use BindingKind::{Storage, StorageRw, Texture, TextureU32, Uniform};
 
 /// Group 1: the voxel grid (`shaders/shared/grid.wgsl`).
 pub const GRID_GROUP: GroupDecl = GroupDecl {
@@ -97,9 +99,7 @@ pub const PHYSICS_GROUP: GroupDecl = GroupDecl {
         b("physics", Uniform),
         b("ftab", Storage),
         b("utab", Storage),
-        b("src_index", Storage),
-        b("src_prob", Storage),
-        b("src_alias", Storage),
+        b("src_table", TextureU32),
         b("ptab", Texture),
     ],
 };
@@ -193,6 +193,11 @@ fn layout_entry(binding: u32, kind: BindingKind) -> wgpu::BindGroupLayoutEntry {
         StorageRw => buffer(wgpu::BufferBindingType::Storage { read_only: false }),
         Texture => wgpu::BindingType::Texture {
             sample_type: wgpu::TextureSampleType::Float { filterable: false },
+            view_dimension: wgpu::TextureViewDimension::D2,
+            multisampled: false,
+        },
+        TextureU32 => wgpu::BindingType::Texture {
+            sample_type: wgpu::TextureSampleType::Uint,
             view_dimension: wgpu::TextureViewDimension::D2,
             multisampled: false,
         },
@@ -333,7 +338,8 @@ impl Pipeline {
         for (i, (bd, res)) in decl.bindings.iter().zip(resources).enumerate() {
             let kind_ok = matches!(
                 (bd.kind, res),
-                (Texture, Bound::Texture(_)) | (Uniform | Storage | StorageRw, Bound::Buffer(_))
+                (Texture | TextureU32, Bound::Texture(_))
+                    | (Uniform | Storage | StorageRw, Bound::Buffer(_))
             );
             if !res.name().starts_with(bd.name) || !kind_ok {
                 return Err(DeviceError::Failed(format!(

@@ -51,12 +51,13 @@ pub fn simulate_on(
     let prep = driver::prepare(model, source, settings)?;
     let n_vox = model.grid.n_voxels();
     let mut packed = pack(&prep);
-    let table_bytes = 4 * (packed.ftab.len() + packed.utab.len() + 3 * prep.source.alias.len())
-        + 8 * packed.ptab.len();
+    let table_bytes = 4 * (packed.ftab.len() + packed.utab.len()) as u64
+        + 8 * packed.ptab.len() as u64
+        + table_texture_bytes(prep.source.alias.len() as u64);
     let estimate = estimate_memory(
         n_vox as u64,
         ctx.binding_limit_bytes(),
-        &[("tables", table_bytes as u64)],
+        &[("tables", table_bytes)],
     )?;
     eprintln!("voxdose: {estimate} on {}", ctx.adapter_info.name);
     let grid = DeviceGrid::upload(ctx, model)?;
@@ -125,6 +126,14 @@ pub fn simulate_on(
         wall_s,
         info,
     ))
+}
+
+/// Bytes of the source table texture for `n` alias columns (whole rows).
+fn table_texture_bytes(n: u64) -> u64 {
+    use super::buffers::{table_rows, SOURCE_TEXEL_BYTES, SOURCE_TEXTURE_WIDTH};
+    u64::from(table_rows(n, SOURCE_TEXTURE_WIDTH))
+        * u64::from(SOURCE_TEXTURE_WIDTH)
+        * SOURCE_TEXEL_BYTES
 }
 
 fn plan_first_batch(plan: &BatchPlan) -> u32 {
