@@ -39,7 +39,7 @@ fn gate_attenuation_image_reads_as_the_manifest_describes() {
         .fold(0.0, f32::max);
     assert_eq!(max_ct, 2150.0);
     assert_eq!(img.values.iter().filter(|&&v| v == 3000.0).count(), 21_510);
-    assert!(img.values.iter().all(|&v| v >= 0.0 && v <= 3000.0));
+    assert!(img.values.iter().all(|v| (0.0..=3000.0).contains(v)));
 }
 
 #[test]
