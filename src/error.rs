@@ -34,6 +34,9 @@
 //! | 25 | contradictory or missing times (scan before injection) |
 //! | 26 | unusable region definition (label map that is not integer labels, no voxels) |
 //! | 27 | negative activity |
+//! | 28 | a required header key is missing or empty (Interfile) |
+//! | 29 | a raw data file's size does not match its header (Interfile) |
+//! | 30 | external input data not found (e.g. the `patient15` phantom's GATE files) |
 
 use std::path::PathBuf;
 

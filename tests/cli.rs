@@ -316,3 +316,32 @@ fn study_run_chains_fit_transport_and_dose() {
         "ΣTIA {tia:.4e} vs analytic {analytic:.4e}"
     );
 }
+
+/// `voxdose bench --device a,b` runs each phantom on each device in turn and writes one JSON
+/// row per pair (here the CPU twice, so the test needs no GPU).
+#[test]
+fn bench_runs_each_phantom_on_each_listed_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let o = voxdose(&[
+        "bench",
+        "--device",
+        "cpu,cpu",
+        "--phantoms",
+        "vsv",
+        "--decays",
+        "2000",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in rows {
+        assert_eq!(r["phantom"], "vsv");
+        assert_eq!(r["device"], "cpu");
+        assert_eq!(r["decays"], 2000);
+        assert!(r["decays_per_second"].as_f64().unwrap() > 0.0);
+    }
+}

@@ -166,7 +166,8 @@ pub struct RunArgs {
 /// `voxdose bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Phantoms to benchmark (default: water-sphere and nema-iec).
+    /// Phantoms to benchmark (default: water-sphere, nema-iec, and patient15 when its GATE
+    /// files are found; patient15-256 only on request).
     #[arg(long, value_delimiter = ',')]
     pub phantoms: Vec<String>,
     /// Decays per phantom for the throughput figure.
@@ -175,9 +176,10 @@ pub struct BenchArgs {
     /// Also report the time to this relative uncertainty (%) in voxels above 50 % of max.
     #[arg(long)]
     pub target_uncertainty: Option<f64>,
-    /// Where to run.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
-    pub device: DeviceChoice,
+    /// Where to run; a comma-separated list (e.g. `cpu,gpu`) runs each phantom on each
+    /// device in turn, side by side under the same machine load.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [DeviceChoice::Auto])]
+    pub device: Vec<DeviceChoice>,
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

@@ -14,15 +14,19 @@
 //! | [`resample`] | moving volumes between grids (trilinear, nearest, activity-conserving) |
 //! | [`rtdose`] | DICOM RT Dose writer |
 //! | [`nifti`] | NIfTI-1 in and out with the LPS ↔ RAS affine |
+//! | [`interfile`] | Interfile 3.3 header + raw data (GATE voxelised phantoms) |
+//! | [`gate`] | GATE text tables: value-range → material, activity ranges, `GateMaterials.db` densities |
 //!
 //! Errors: every problem with an input is an [`InputError`] variant with its own exit code
-//! (8, 9 and 11–29; the table is in `crate::error`), whose message names the file, the tag or
+//! (8, 9 and 11–30; the table is in `crate::error`), whose message names the file, the tag or
 //! field, the offending value, and how to fix it.
 
 pub mod activity;
 pub mod atomic;
 pub mod ct;
 pub mod dicom;
+pub mod gate;
+pub mod interfile;
 pub mod masks;
 pub mod nifti;
 pub mod resample;
@@ -227,6 +231,40 @@ pub enum InputError {
         /// The most negative value.
         min: f64,
     },
+    /// A header key voxdose needs is absent or empty (Interfile and other text headers).
+    #[error("{path}: header key '{key}' is missing or empty; {fix}")]
+    MissingHeaderKey {
+        /// The header file.
+        path: PathBuf,
+        /// The key, as voxdose looks it up (lower case, without `!`).
+        key: String,
+        /// How to fix it.
+        fix: String,
+    },
+    /// A raw data file whose size does not match its header.
+    #[error("{path} has {found_bytes} bytes but its header {header} describes {expected_bytes} bytes ({layout}); the data file is truncated or belongs to another header, or the header's matrix size / bytes per pixel / data offset is wrong")]
+    DataSizeMismatch {
+        /// The data file.
+        path: PathBuf,
+        /// The header that describes it.
+        header: PathBuf,
+        /// Bytes the header implies.
+        expected_bytes: u64,
+        /// Bytes found.
+        found_bytes: u64,
+        /// The header's layout in words.
+        layout: String,
+    },
+    /// External input data (e.g. a phantom kept outside the repository) were not found.
+    #[error("{what} not found; looked in: {looked}; {fix}")]
+    DataNotFound {
+        /// What was looked for.
+        what: String,
+        /// The places tried, in order.
+        looked: String,
+        /// How to make it available.
+        fix: String,
+    },
 }
 
 impl InputError {
@@ -252,6 +290,9 @@ impl InputError {
             InputError::Times { .. } => 25,
             InputError::Region { .. } => 26,
             InputError::NegativeActivity { .. } => 27,
+            InputError::MissingHeaderKey { .. } => 28,
+            InputError::DataSizeMismatch { .. } => 29,
+            InputError::DataNotFound { .. } => 30,
         }
     }
 }

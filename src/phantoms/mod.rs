@@ -6,10 +6,14 @@
 //! | `nema-iec` | NEMA IEC body phantom: water body, lung insert, six hot spheres (10–37 mm) |
 //! | `slab` | water / cortical bone / lung / water slabs along z, small source sphere in the first water slab |
 //! | `vsv` | voxel S-value kernel: a uniform source in the central voxel of an n³ cube of one material |
+//! | `patient15` | 177Lu-DOTATATE patient phantom from its GATE files (108×70×90, spleen source); [`patient15`] |
+//! | `patient15-256` | the same, nearest-neighbour on the 256×256×200 CT grid of the GPU target |
 //!
-//! Sources are analytic shapes sampled exactly, as reference codes do, so results compare
+//! Sources of the geometric phantoms are analytic shapes sampled exactly, as reference codes do, so results compare
 //! with them without voxelisation error. Descriptions, origins and reference results are in
 //! `phantoms/README.md`.
+
+pub mod patient15;
 
 use crate::cli::args::PhantomArgs;
 use crate::geometry::{Grid, Region, VoxelModel};
@@ -36,6 +40,8 @@ pub const PHANTOMS: &[(&str, &str)] = &[
     ("nema-iec", "NEMA IEC body phantom: water, lung insert (0.3 g/cm³), six hot spheres 10–37 mm; --voxel-mm 2"),
     ("slab", "water | cortical bone | lung (0.26 g/cm³) | water slabs along z, source sphere r = 5 mm in water; --voxel-mm 2"),
     ("vsv", "voxel S-value kernel: source in the central voxel of an n³ cube (--grid 15, --voxel-mm 4.42, --material water)"),
+    ("patient15", "177Lu-DOTATATE patient (GATE files in $VOXDOSE_TESTDATA or ../shared/testdata): 108×70×90 CT, organs + tumours, GATE spleen source"),
+    ("patient15-256", "patient15 resampled (nearest neighbour, same extent) to the 256×256×200 CT grid of the GPU throughput target"),
 ];
 
 /// Builds a phantom by name.
@@ -59,6 +65,8 @@ pub fn build(args: &PhantomArgs) -> Result<Phantom> {
         "nema-iec" => nema_iec(args),
         "slab" => slab(args),
         "vsv" => vsv(args),
+        "patient15" => patient15::patient15(args, name, None),
+        "patient15-256" => patient15::patient15(args, name, Some(patient15::CT_GRID_256)),
         other => Err(Error::UnknownName {
             what: "phantom",
             name: other.to_string(),
