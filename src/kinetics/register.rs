@@ -23,7 +23,7 @@
 //! evaluations is bounded by [`RigidOptions::max_evaluations`] per level.
 //!
 //! **Deformable.** [`elastix_deformable`] writes both images as NIfTI, runs
-//! `elastix` with a B-spline parameter file (NMI metric, 4-level pyramid), and reads
+//! `elastix` with a B-spline parameter file (NMI metric, a pyramid of up to 4 levels), and reads
 //! `result.0.nii.gz` back onto the fixed grid. [`elastix_version`] detects the program at
 //! run time; without it the error says how to install it.
 
@@ -456,7 +456,6 @@ const ELASTIX_BSPLINE: &str = r#"(FixedInternalImagePixelType "float")
 (FinalGridSpacingInPhysicalUnits 30.0)
 (Optimizer "AdaptiveStochasticGradientDescent")
 (MaximumNumberOfIterations 300)
-(NumberOfResolutions 4)
 (ImageSampler "RandomCoordinate")
 (NumberOfSpatialSamples 4000)
 (NewSamplesEveryIteration "true")
@@ -541,7 +540,13 @@ pub fn elastix_register(
     let params_p = work.join("bspline.txt");
     crate::io::nifti::write_volume_f32(&fixed_p, fixed, "voxdose elastix fixed")?;
     crate::io::nifti::write_volume_f32(&moving_p, moving, "voxdose elastix moving")?;
-    crate::io::atomic::write_atomic(&params_p, ELASTIX_BSPLINE.as_bytes())?;
+    // Pyramid levels: one per halving that keeps the coarsest level ≥ 16 voxels a side,
+    // at most 4 (elastix's usual); a 4-level pyramid of a 32³ image starts at 4³ and loses
+    // its way.
+    let min_dim = fixed.grid.dims.iter().copied().min().unwrap_or(1).max(1) as f64;
+    let levels = ((min_dim / 16.0).log2().floor() as i64 + 1).clamp(1, 4);
+    let params = format!("{ELASTIX_BSPLINE}(NumberOfResolutions {levels})\n");
+    crate::io::atomic::write_atomic(&params_p, params.as_bytes())?;
     run_tool(
         "elastix",
         &[
