@@ -9,11 +9,14 @@
 //! with two or three. Weights are 1/σᵢ² with σᵢ = `rel_sigma`·yᵢ (floored at 1e-3 of the
 //! voxel's peak so zeros keep a finite weight); the σ are treated as absolute, so
 //! σ²(Ã) = gᵀ(JᵀWJ)⁻¹g. These two models have one amplitude, so they are fitted by
-//! variable projection ([`super::varpro`]: the amplitude in closed form, Levenberg–Marquardt
-//! over the rates with analytic derivatives), which reaches the same minimum as the full
+//! variable projection ([`super::varpro`]: the amplitude in closed form, Newton steps with
+//! backtracking over the rates, analytic derivatives), which reaches the same minimum as the full
 //! fit over all parameters ([`fit_voxel_tac_full_lm`], kept as the reference and used for
-//! the multi-amplitude models) in a fraction of the time. Start values are cheap
-//! (log-linear slope of the last two points, and for the uptake the method of residuals),
+//! the multi-amplitude models), or a lower one, with a finite σ where the full fit's JᵀWJ
+//! is singular. It is not faster yet (BENCHMARKS.md: about 2× slower on the 128³ case,
+//! for the extra start values, the tighter stop and the second valley). Start values are cheap
+//! (log-linear slope of the last two points; for the uptake the method of residuals and
+//! three uptake half-times, ranked by WRSS),
 //! and the uptake–washout fit is also run in its second valley, uptake over before the
 //! first scan, keeping the lower WRSS; nothing is allocated per voxel.
 //!
