@@ -2,6 +2,9 @@
 //! - `kinetics/voxel_fit`: voxel-wise uptake–washout (bi-exponential in uptake form) fits of
 //!   a 128³ volume with 4 time points (4, 24, 72, 168 h), every voxel active, 5 % noise;
 //!   throughput in voxels. Target from the issue: < 2 s on 2 cores.
+//! - `kinetics/voxel_fit_full_lm_reference`: the same volume through the full
+//!   Levenberg–Marquardt fit over (A, λ, δ) with the old voxel stopping rules
+//!   (`voxel::fit_voxel_tac_full_lm`), for a same-conditions comparison.
 //! - `kinetics/region_fit`: one region TAC (6 points) with all models and AICc selection.
 //!
 //! Run: `cargo bench --bench kinetics`; set RAYON_NUM_THREADS=2 to match the 2-core target.
@@ -15,7 +18,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::f64::consts::LN_2;
 use voxdose::kinetics::fit::{fit_tac, FitOptions, Tac};
 use voxdose::kinetics::models::TacModel;
-use voxdose::kinetics::voxel::fit_voxels;
+use rayon::prelude::*;
+use voxdose::kinetics::lm::LmOptions;
+use voxdose::kinetics::voxel::{fit_voxel_tac_full_lm, fit_voxels};
 use voxdose::physics::rng::Pcg32;
 
 /// 177Lu, T½ = 6.647 d (ICRP-107), in 1/h.
@@ -56,6 +61,32 @@ fn voxel_fit(c: &mut Criterion) {
     g.throughput(Throughput::Elements((n * n * n) as u64));
     g.bench_function("voxel_fit_uptake_washout_128cubed_4tp", |b| {
         b.iter(|| fit_voxels(&refs, &TIMES_H, TacModel::UptakeWashout, 0.05, LAMBDA_PHYS))
+    });
+    // The stopping rules `VOXEL_LM` of src/kinetics/voxel.rs; if changing, also change there.
+    let opts = LmOptions {
+        max_iter: 40,
+        rel_tol: 1e-6,
+        param_tol: 1e-4,
+    };
+    g.bench_function("voxel_fit_full_lm_reference_128cubed_4tp", |b| {
+        b.iter(|| {
+            (0..n * n * n)
+                .into_par_iter()
+                .with_min_len(4096)
+                .map(|v| {
+                    let y: [f64; 4] = [0, 1, 2, 3].map(|i| refs[i][v] as f64);
+                    fit_voxel_tac_full_lm(
+                        TacModel::UptakeWashout,
+                        &TIMES_H,
+                        &y,
+                        0.05,
+                        LAMBDA_PHYS,
+                        opts,
+                    )
+                    .tia_bq_h
+                })
+                .sum::<f64>()
+        })
     });
     g.finish();
 }

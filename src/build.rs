@@ -7,6 +7,9 @@
 //!    `$OUT_DIR/nuclides.rs`, so a nuclide is added by adding its data file only. (Owner: data.)
 //! 3. [`probe_vulkan`]: sets `cfg(voxdose_skip_gpu_tests)` when no Vulkan driver manifest is
 //!    installed, so GPU tests report *ignored* instead of passing silently. (Owner: GPU.)
+//! 4. [`probe_elastix`]: sets `cfg(voxdose_skip_elastix_tests)` when `elastix` or
+//!    `transformix` is not on PATH, the same way for the deformable-registration tests.
+//!    (Owner: kinetics.)
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,6 +20,34 @@ fn main() {
     validate_shaders();
     embed_nuclides();
     probe_vulkan();
+    probe_elastix();
+}
+
+/// Sets `cfg(voxdose_skip_elastix_tests)` when `elastix` or `transformix` is not found on
+/// PATH, unless `VOXDOSE_REQUIRE_ELASTIX=1` (CI), where those tests must run and fail without
+/// it. Reruns when PATH or the found programs change; after installing elastix with PATH
+/// unchanged, `touch src/build.rs` makes cargo look again.
+fn probe_elastix() {
+    println!("cargo::rustc-check-cfg=cfg(voxdose_skip_elastix_tests)");
+    println!("cargo:rerun-if-env-changed=VOXDOSE_REQUIRE_ELASTIX");
+    println!("cargo:rerun-if-env-changed=PATH");
+    if std::env::var("VOXDOSE_REQUIRE_ELASTIX").is_ok_and(|v| v == "1") {
+        return;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut found = 0;
+    for program in ["elastix", "transformix"] {
+        if let Some(p) = std::env::split_paths(&path)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+        {
+            println!("cargo:rerun-if-changed={}", p.display());
+            found += 1;
+        }
+    }
+    if found < 2 {
+        println!("cargo:rustc-cfg=voxdose_skip_elastix_tests");
+    }
 }
 
 /// Validates the WGSL kernels and writes `$OUT_DIR/kernels.rs`.

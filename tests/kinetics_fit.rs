@@ -268,3 +268,135 @@ fn population_half_life_stp_matches_the_full_fit_when_the_half_life_is_right() {
         full.tia_h
     );
 }
+
+/// The fast voxel path (variable projection, `voxel::fit_voxel_tac`) against the full
+/// Levenberg–Marquardt fit over every parameter run to tight convergence
+/// (`fit_voxel_tac_full_lm` with `LmOptions::default()`), on synthetic voxel TACs of the
+/// benchmark's kind: 4 scans (4, 24, 72, 168 h), uptake–washout kinetics over the ranges
+/// of `benches/kinetics.rs`, 5 % Gaussian noise, fixed seed; and mono-exponential voxels
+/// with 3 scans. Both minimise the same WRSS, so where they reach the same minimum Ã and
+/// σ(Ã) must agree to optimiser precision (1e-6 and 1e-4 relative). Where they do not
+/// (a different local minimum or a bound), the fast path must have found a WRSS at least
+/// as low, i.e. it is never the worse fit.
+#[test]
+fn variable_projection_voxel_fit_matches_the_full_levenberg_marquardt_fit() {
+    use voxdose::kinetics::lm::LmOptions;
+    use voxdose::kinetics::voxel::{fit_voxel_tac, fit_voxel_tac_full_lm, VoxelStatus};
+    let mut rng = Normal::new(20261202);
+    let mut uniform = Pcg32::new(5, 9);
+    let mut u = move || uniform.next_u32() as f64 / 4294967296.0;
+    let cases: Vec<(TacModel, Vec<f64>, Vec<f64>)> = (0..3000)
+        .map(|i| {
+            if i % 3 == 2 {
+                let p = vec![1.0e4 * (0.5 + u()), LAMBDA_PHYS + 0.04 * u()];
+                (TacModel::MonoExp, p, vec![4.0, 24.0, 96.0])
+            } else {
+                let p = vec![
+                    1.0e4 * (0.5 + 2.0 * u()),
+                    LAMBDA_PHYS + 0.005 + 0.03 * u(),
+                    0.1 + 0.4 * u(),
+                ];
+                (TacModel::UptakeWashout, p, vec![4.0, 24.0, 72.0, 168.0])
+            }
+        })
+        .collect();
+    let (mut same, mut better, mut at_bound, mut n) = (0usize, 0usize, 0usize, 0usize);
+    let mut worst = 0.0f64;
+    for (model, p, times) in &cases {
+        let tac = noisy_tac(*model, p, times, 0.05, &mut rng);
+        let fast = fit_voxel_tac(*model, times, &tac.activity, 0.05, LAMBDA_PHYS);
+        let full = fit_voxel_tac_full_lm(
+            *model,
+            times,
+            &tac.activity,
+            0.05,
+            LAMBDA_PHYS,
+            LmOptions::default(),
+        );
+        n += 1;
+        let d_tia = (fast.tia_bq_h - full.tia_bq_h).abs() / full.tia_bq_h.abs().max(1e-300);
+        let d_sigma =
+            (fast.sigma_bq_h - full.sigma_bq_h).abs() / full.sigma_bq_h.abs().max(1e-300);
+        if fast.status == full.status && d_tia <= 1e-6 && d_sigma <= 1e-4 {
+            same += 1;
+            worst = worst.max(d_tia);
+            continue;
+        }
+        let full_wrss = if full.status == VoxelStatus::Fitted {
+            full.wrss
+        } else {
+            f64::INFINITY
+        };
+        if fast.status == VoxelStatus::Fitted && fast.wrss < full_wrss * (1.0 - 1e-9) {
+            // A lower minimum than the full fit found (it stopped in another valley).
+            better += 1;
+            continue;
+        }
+        assert!(
+            fast.status == VoxelStatus::Fitted
+                && full.status == VoxelStatus::Fitted
+                && full.sigma_bq_h > 1e3 * full.tia_bq_h,
+            "{model:?} {p:?}: fast {fast:?} vs full {full:?}"
+        );
+        // Same valley, uptake over before the first scan: δ is not resolved (flat WRSS),
+        // the full fit's JᵀWJ is singular (σ ~ 1e70) and it stops anywhere along the
+        // valley; the fast path puts δ on its one-minute bound and holds it fixed. At the
+        // scans the curve is then a mono-exponential to 1e-70, so the mono-exponential fit
+        // must give the same WRSS and σ(Ã), and Ã less the uptake term A/(λ+δ), which is
+        // ≤ 5e-3 of Ã for λ ≤ 0.2/h and δ = 41.6/h (models.rs MAX_RATE_PER_H).
+        let mono = fit_voxel_tac_full_lm(
+            TacModel::MonoExp,
+            times,
+            &tac.activity,
+            0.05,
+            LAMBDA_PHYS,
+            LmOptions::default(),
+        );
+        let ratio = fast.tia_bq_h / mono.tia_bq_h;
+        assert!(
+            ratio > 1.0 - 5e-3 && ratio < 1.0 + 1e-6,
+            "{model:?} {p:?}: fast {fast:?}, mono {mono:?}"
+        );
+        assert!(
+            (fast.wrss - mono.wrss).abs() <= 1e-6 * mono.wrss.max(1e-12),
+            "{model:?} {p:?}: fast {fast:?}, mono {mono:?}"
+        );
+        assert!(
+            (fast.sigma_bq_h - mono.sigma_bq_h).abs() < 1e-2 * mono.sigma_bq_h,
+            "{model:?} {p:?}: fast {fast:?}, mono {mono:?}"
+        );
+        at_bound += 1;
+    }
+    eprintln!(
+        "{same}/{n} voxels agree (largest Ã difference {worst:.1e}); {at_bound} agree with a rate on its upper bound; {better} reach a lower WRSS with the fast path"
+    );
+    assert!(same + at_bound + better == n);
+}
+
+#[test]
+fn variable_projection_voxel_fit_is_exact_on_noise_free_curves() {
+    use voxdose::kinetics::voxel::fit_voxel_tac;
+    for (model, p, times) in [
+        (TacModel::UptakeWashout, vec![5000.0, 0.02, 0.5], vec![4.0, 24.0, 72.0, 168.0]),
+        (TacModel::UptakeWashout, vec![800.0, 0.012, 0.06], vec![1.0, 4.0, 24.0, 72.0, 168.0]),
+        (TacModel::MonoExp, vec![1000.0, 0.03], vec![4.0, 24.0, 96.0]),
+    ] {
+        let y: Vec<f64> = times.iter().map(|&t| model.eval(&p, t, None)).collect();
+        let r = fit_voxel_tac(model, &times, &y, 0.05, LAMBDA_PHYS);
+        let exact = model.integral(&p, None);
+        assert!(r.fitted, "{model:?} {p:?}: {r:?}");
+        assert!(
+            (r.tia_bq_h - exact).abs() < 1e-8 * exact,
+            "{model:?} {p:?}: {} vs {exact}",
+            r.tia_bq_h
+        );
+    }
+    // A mono-exponential curve fitted with the uptake–washout model: the instantaneous-
+    // uptake valley, Ã = A/λ − A/(λ + δ_max) (δ_max = 41.6/h, models.rs MAX_RATE_PER_H).
+    let (p, times) = ([1000.0, 0.008], [4.0, 24.0, 72.0, 168.0]);
+    let y: Vec<f64> = times.iter().map(|&t| TacModel::MonoExp.eval(&p, t, None)).collect();
+    let r = fit_voxel_tac(TacModel::UptakeWashout, &times, &y, 0.05, LAMBDA_PHYS);
+    let limit = p[0] / p[1] - p[0] / (p[1] + voxdose::kinetics::models::MAX_RATE_PER_H);
+    assert!(r.fitted, "{r:?}");
+    assert!((r.tia_bq_h - limit).abs() < 1e-6 * limit, "{} vs {limit}", r.tia_bq_h);
+}

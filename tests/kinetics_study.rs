@@ -132,7 +132,8 @@ fn noise_free_study_recovers_analytic_tia_per_region_and_in_the_map() {
     let map_total: f64 = fit.tia.data.iter().map(|&v| v as f64).sum();
     assert!(
         (map_total - kidney - tumour).abs() < 1e-3 * (kidney + tumour),
-        "{map_total}"
+        "map total {map_total} vs {kidney} + {tumour}; non-zero voxels {:?}",
+        fit.tia.data.iter().copied().filter(|&v| v > 0.0).collect::<Vec<_>>()
     );
     let back = read_volume_f32(&out.join("tia.nii.gz")).unwrap();
     assert_eq!(back.grid.dims, grid().dims);

@@ -63,6 +63,28 @@ impl Grid {
         self.spacing_mm[0] * self.spacing_mm[1] * self.spacing_mm[2]
     }
 
+    /// A grid with the same placement, direction and extent, with voxels of about
+    /// `voxel_mm` along each axis (the extent divided into a whole number of voxels). The
+    /// outer corner of voxel 0 stays where it was.
+    pub fn coarsened(&self, voxel_mm: f64) -> Grid {
+        let ext = self.extent_mm();
+        let dims = [0, 1, 2].map(|a| ((ext[a] / voxel_mm).round() as usize).max(1));
+        let spacing_mm = [0, 1, 2].map(|a| ext[a] / dims[a] as f64);
+        // The centre of the new voxel 0 is half a new voxel in from the corner.
+        let mut origin_mm = self.voxel_to_patient([-0.5; 3]);
+        for a in 0..3 {
+            for c in 0..3 {
+                origin_mm[c] += self.direction[a][c] * 0.5 * spacing_mm[a];
+            }
+        }
+        Grid {
+            dims,
+            spacing_mm,
+            origin_mm,
+            direction: self.direction,
+        }
+    }
+
     /// Extent of the grid along each axis, in mm (voxel edges to voxel edges).
     pub fn extent_mm(&self) -> [f64; 3] {
         [0, 1, 2].map(|a| self.dims[a] as f64 * self.spacing_mm[a])

@@ -410,22 +410,34 @@ pub fn select_model(candidates: &[ModelFit], n: usize, opts: &FitOptions) -> Opt
 /// last point (a conservative tail). Returns (Ã, σ(Ã), tail fraction) in activity·h; σ is
 /// exact since Ã is linear in the activities.
 pub fn trapezoid_tia(tac: &Tac, lambda_phys_per_h: f64) -> (f64, f64, f64) {
-    let n = tac.time_h.len();
-    let mut coef = vec![0.0; n];
-    coef[0] += 0.5 * tac.time_h[0];
-    for i in 1..n {
-        let dt = tac.time_h[i] - tac.time_h[i - 1];
-        coef[i - 1] += 0.5 * dt;
-        coef[i] += 0.5 * dt;
+    trapezoid_tia_points(&tac.time_h, &tac.activity, &tac.sigma, lambda_phys_per_h)
+}
+
+/// [`trapezoid_tia`] on plain slices (equal, non-zero lengths), allocating nothing, for the
+/// voxel fallback. Point i carries the weight cᵢ = (tᵢ₊₁ − tᵢ₋₁)/2 with t₋₁ = 0, the last
+/// point (tₙ₋₁ − tₙ₋₂)/2 + 1/λ_phys.
+pub fn trapezoid_tia_points(
+    time_h: &[f64],
+    activity: &[f64],
+    sigma: &[f64],
+    lambda_phys_per_h: f64,
+) -> (f64, f64, f64) {
+    let n = time_h.len();
+    let (mut tia, mut var) = (0.0, 0.0);
+    for i in 0..n {
+        let before = if i == 0 { 0.0 } else { time_h[i - 1] };
+        let mut c = if i + 1 < n {
+            0.5 * (time_h[i + 1] - before)
+        } else {
+            0.5 * (time_h[i] - before)
+        };
+        if i + 1 == n {
+            c += 1.0 / lambda_phys_per_h;
+        }
+        tia += c * activity[i];
+        var += c * c * sigma[i] * sigma[i];
     }
-    coef[n - 1] += 1.0 / lambda_phys_per_h;
-    let tia: f64 = coef.iter().zip(&tac.activity).map(|(c, a)| c * a).sum();
-    let var: f64 = coef
-        .iter()
-        .zip(&tac.sigma)
-        .map(|(c, s)| c * c * s * s)
-        .sum();
-    let tail = tac.activity[n - 1] / lambda_phys_per_h;
+    let tail = activity[n - 1] / lambda_phys_per_h;
     (tia, var.sqrt(), if tia > 0.0 { tail / tia } else { 0.0 })
 }
 

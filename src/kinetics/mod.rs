@@ -2,6 +2,7 @@
 //!
 //! | file | responsibility |
 //! |---|---|
+//! | [`align`] | the reference frame (reference CT or first scan) and aligning each time point |
 //! | [`models`] | TAC models, gradients, bounds, analytic ∫₀^∞ |
 //! | [`lm`] | bounded weighted Levenberg–Marquardt |
 //! | [`fit`] | one curve: start values, fits, AIC/AICc selection, trapezoid fallback |
@@ -10,12 +11,14 @@
 //! | [`output`] | TIA maps, region tables (JSON/CSV), TAC plots (PNG) |
 //! | [`register`] | rigid NMI registration, resampling, masks, elastix (deformable) |
 //! | [`study`] | the study file: cycles, time points, units, validation |
+//! | [`varpro`] | separable (variable projection) fits of the one-amplitude voxel models |
 //! | [`voxel`] | voxel-wise fits in parallel → Ã and σ maps |
 //!
 //! Units: times in hours from administration inside the fits (rates in 1/h); activities as
 //! read (Bq/mL) until converted to Bq per voxel; time-integrated activity leaves this module
 //! in Bq·s (= number of decays).
 
+pub mod align;
 pub mod fit;
 pub mod lm;
 pub mod models;
@@ -24,6 +27,7 @@ pub mod pipeline;
 pub mod register;
 pub mod stp;
 pub mod study;
+pub mod varpro;
 pub mod voxel;
 
 pub use pipeline::{fit_study, CycleFit, RegionResult, StudyFit};

@@ -5,10 +5,15 @@
 //! Bq·h → Bq·s), the uncertainty budget, and the per-cycle cache. Fitting, registration and
 //! file formats live in their own modules.
 //!
-//! **Reference frame.** The first time point of the first cycle is the reference: every
-//! other scan is registered to it (per the study's `registration`) and resampled onto its
-//! grid, and the label map is brought onto that grid (nearest label), so masks and maps of
-//! all cycles share one grid and the cycle maps can be summed.
+//! **Reference frame** ([`super::align`]): the study's reference CT when it names one (time
+//! points with their own CT aligned CT to CT), else the first time point of the first
+//! cycle; every scan is resampled onto the frame's grid and the label map is brought onto
+//! it (nearest label), so masks and maps of all cycles share one grid and the cycle maps
+//! can be summed.
+//!
+//! **Masked voxels.** Voxels whose peak activity over a cycle's scans is ≤ 0, or below
+//! `voxel_threshold` × the largest voxel peak, are not fitted: Ã = σ = 0. Their number and
+//! the share of each scan's activity they held are in [`CycleFit`] (`regions.json`).
 //!
 //! **Uncertainty** (EANM 2018, Gear et al. EJNMMI 2018;45:2456): relative variances add,
 //! (σ/Ã)² = (σ_fit/Ã)² + u_cal² (+ u_RC² for regions), where σ_fit comes from the fit
@@ -23,10 +28,11 @@
 //! refits only the cycles whose key changed.
 
 use super::fit::{fit_tac, FitOptions, Tac, TacFit, TiaMethod};
-use super::register::{self, RigidOptions, RigidResult, RigidTransform};
+use super::align::ReferenceFrame;
+use super::register::{self, RigidResult, RigidTransform};
 use super::stp::{stp_tia, StpEstimate};
-use super::study::{Cycle, Registration, Study, VoxelMethod};
-use super::voxel::{default_voxel_model, fit_voxels};
+use super::study::{Cycle, Study, VoxelMethod};
+use super::voxel::{default_voxel_model, fit_voxels_masked, VoxelStatus};
 use crate::geometry::{Grid, Volume};
 use crate::Result;
 use serde::{Deserialize, Serialize};
@@ -37,7 +43,7 @@ use std::path::Path;
 const S_PER_H: f64 = 3600.0;
 
 /// Cache format version; bump when cached content changes meaning.
-const CACHE_VERSION: &str = "voxdose-kinetics-cache-1";
+const CACHE_VERSION: &str = "voxdose-kinetics-cache-2";
 
 /// One region's result in one cycle.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,12 +93,21 @@ pub struct CycleFit {
     pub physical_half_life_h: f64,
     /// Rigid registration of each time point to the reference (`None`: not registered).
     pub registration: Vec<Option<RigidResult>>,
+    /// How each time point was aligned, in words.
+    #[serde(default)]
+    pub alignment: Vec<String>,
     /// Per-region results.
     pub regions: Vec<RegionResult>,
     /// Voxels whose TIA came from a model fit.
     pub voxels_fitted: usize,
     /// Voxels that fell back to trapezoids.
     pub voxels_trapezoid: usize,
+    /// Voxels not fitted (peak ≤ 0 or below `voxel_threshold`): Ã = 0.
+    #[serde(default)]
+    pub voxels_masked: usize,
+    /// Share of each scan's total activity in the masked voxels.
+    #[serde(default)]
+    pub masked_activity_fraction: Vec<f64>,
     /// Σ of the voxel TIA map, Bq·s.
     pub map_total_bq_s: f64,
 }
@@ -110,6 +125,10 @@ pub struct StudyFit {
     pub cycles: Vec<CycleFit>,
     /// All region results, cycle by cycle.
     pub regions: Vec<RegionResult>,
+    /// The reference CT in HU on its own grid, when the study names one.
+    pub reference_ct: Option<Volume<f32>>,
+    /// Notes for the log (the reference frame, per time point alignment).
+    pub notes: Vec<String>,
 }
 
 /// Physical half-life of a nuclide, h, from its ICRP-107 record
@@ -147,6 +166,26 @@ impl Fnv {
     }
 }
 
+/// Feeds a file, or every file under a folder (a DICOM series) in name order.
+fn feed_path(h: &mut Fnv, path: &Path) -> Result<()> {
+    if !path.is_dir() {
+        return h.feed_file(path);
+    }
+    let mut entries: Vec<std::path::PathBuf> = std::fs::read_dir(path)
+        .map_err(|source| crate::io::InputError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for e in entries {
+        h.feed(e.file_name().map_or(&[][..], |n| n.as_encoded_bytes()));
+        feed_path(h, &e)?;
+    }
+    Ok(())
+}
+
 fn cycle_key(study: &Study, cycle: &Cycle, reference: &Path) -> Result<String> {
     let mut h = Fnv::new();
     h.feed(CACHE_VERSION.as_bytes());
@@ -155,15 +194,22 @@ fn cycle_key(study: &Study, cycle: &Cycle, reference: &Path) -> Result<String> {
         "voxel_method": study.voxel_method, "voxel_model": study.voxel_model,
         "stp": study.stp, "uncertainty": study.uncertainty,
         "registration": study.registration, "region_names": study.region_names,
+        "voxel_threshold": study.voxel_threshold,
     });
     h.feed(settings.to_string().as_bytes());
     h.feed(serde_json::to_string(cycle).unwrap_or_default().as_bytes());
     h.feed_file(reference)?;
+    if let Some(ct) = &study.reference_ct {
+        feed_path(&mut h, ct)?;
+    }
     if let Some(l) = &study.labels {
         h.feed_file(l)?;
     }
     for tp in &cycle.time_points {
         h.feed_file(&tp.image)?;
+        if let Some(ct) = &tp.ct {
+            feed_path(&mut h, ct)?;
+        }
     }
     Ok(format!("{:016x}", h.0))
 }
@@ -220,57 +266,28 @@ fn load_labels(study: &Study, grid: &Grid) -> Result<Option<(Volume<u32>, BTreeM
 fn aligned_frames(
     study: &Study,
     cycle: &Cycle,
-    reference: &Volume<f32>,
-    reference_path: &Path,
+    frame: &ReferenceFrame,
     out: &Path,
     cn: usize,
-) -> Result<(Vec<Vec<f32>>, Vec<Option<RigidResult>>)> {
-    let to_bq = study
-        .units
-        .to_bq_per_voxel(reference.grid.voxel_volume_mm3());
+) -> Result<(Vec<Vec<f32>>, Vec<Option<RigidResult>>, Vec<String>)> {
+    let to_bq = study.units.to_bq_per_voxel(frame.grid.voxel_volume_mm3());
     let mut frames = Vec::new();
     let mut regs = Vec::new();
+    let mut methods = Vec::new();
     for (ti, tp) in cycle.time_points.iter().enumerate() {
-        let mut vol = if tp.image == reference_path {
-            reference.clone()
-        } else {
-            crate::io::nifti::read_volume_f32(&tp.image)?
-        };
-        if let Some(bad) = vol.data.iter().position(|v| !v.is_finite()) {
-            return Err(crate::io::InputError::Inconsistent {
-                path: tp.image.clone(),
-                reason: format!("voxel {bad} is not finite; fix or mask the image"),
-            }
-            .into());
-        }
-        let is_reference = tp.image == reference_path;
-        let mut reg = None;
-        if !is_reference {
-            let t = match study.registration {
-                Registration::None => RigidTransform::identity([0.0; 3]),
-                Registration::Rigid | Registration::Deformable => {
-                    let r = register::register_rigid(reference, &vol, RigidOptions::default());
-                    reg = Some(r);
-                    r.transform
-                }
-            };
-            if reg.is_some() || vol.grid != reference.grid {
-                vol = register::resample_linear(&vol, &t, &reference.grid);
-            }
-            if study.registration == Registration::Deformable {
-                let work = out.join("cache").join(format!("elastix_c{cn}_t{}", ti + 1));
-                vol = register::elastix_deformable(reference, &vol, &work)?;
-            }
-        }
-        regs.push(reg);
+        let work = out.join("cache").join(format!("elastix_c{cn}_t{}", ti + 1));
+        let a = frame.align(study, tp, cn == 1 && ti == 0, &work)?;
+        regs.push(a.rigid);
+        methods.push(format!("cycle {cn}, time point {}: {}", ti + 1, a.method));
         frames.push(
-            vol.data
+            a.image
+                .data
                 .iter()
                 .map(|&v| (v as f64 * to_bq) as f32)
                 .collect(),
         );
     }
-    Ok((frames, regs))
+    Ok((frames, regs, methods))
 }
 
 fn region_result(
@@ -376,16 +393,15 @@ fn fit_cycle(
     study: &Study,
     cycle: &Cycle,
     cn: usize,
-    reference: &Volume<f32>,
-    reference_path: &Path,
+    frame: &ReferenceFrame,
     labels: Option<&(Volume<u32>, BTreeMap<u32, String>)>,
     out: &Path,
     key: String,
 ) -> Result<(CycleFit, CycleMaps)> {
     let half_life_h = physical_half_life_h(&cycle.nuclide)?;
     let lambda_phys = std::f64::consts::LN_2 / half_life_h;
-    let (frames, registration) = aligned_frames(study, cycle, reference, reference_path, out, cn)?;
-    let grid = &reference.grid;
+    let (frames, registration, alignment) = aligned_frames(study, cycle, frame, out, cn)?;
+    let grid = &frame.grid;
     let time_h: Vec<f64> = cycle.time_points.iter().map(|t| t.time_h).collect();
     let mut regions = Vec::new();
     let mut region_of_voxel: Vec<u32> = vec![0; grid.n_voxels()];
@@ -413,6 +429,25 @@ fn fit_cycle(
         }
     }
     let u = study.uncertainty;
+    let mask = voxel_mask(&frames, study.voxel_threshold);
+    let voxels_masked = mask.iter().filter(|&&m| !m).count();
+    let masked_activity_fraction: Vec<f64> = frames
+        .iter()
+        .map(|f| {
+            let (mut all, mut out) = (0.0f64, 0.0f64);
+            for (&a, &m) in f.iter().zip(&mask) {
+                all += a as f64;
+                if !m {
+                    out += a as f64;
+                }
+            }
+            if all > 0.0 {
+                out / all
+            } else {
+                0.0
+            }
+        })
+        .collect();
     let (mut tia, mut sigma, fitted, trapezoid) = if time_h.len() == 1 {
         let f = &frames[0];
         let tia: Vec<f32> = f
@@ -429,9 +464,19 @@ fn fit_cycle(
             .voxel_model
             .unwrap_or(default_voxel_model(time_h.len()));
         let refs: Vec<&[f32]> = frames.iter().map(Vec::as_slice).collect();
-        let res = fit_voxels(&refs, &time_h, model, u.activity_rel_sigma, lambda_phys);
-        let fitted = res.iter().filter(|r| r.fitted).count();
-        let trapezoid = res.iter().filter(|r| !r.fitted && r.tia_bq_h > 0.0).count();
+        let res = fit_voxels_masked(
+            &refs,
+            &time_h,
+            model,
+            u.activity_rel_sigma,
+            lambda_phys,
+            Some(&mask),
+        );
+        let fitted = res.iter().filter(|r| r.status == VoxelStatus::Fitted).count();
+        let trapezoid = res
+            .iter()
+            .filter(|r| r.status == VoxelStatus::Trapezoid)
+            .count();
         (
             res.iter().map(|r| (r.tia_bq_h * S_PER_H) as f32).collect(),
             res.iter()
@@ -476,13 +521,27 @@ fn fit_cycle(
             from_cache: false,
             physical_half_life_h: half_life_h,
             registration,
+            alignment,
             regions,
             voxels_fitted: fitted,
             voxels_trapezoid: trapezoid,
+            voxels_masked,
+            masked_activity_fraction,
             map_total_bq_s,
         },
         CycleMaps { tia, sigma },
     ))
+}
+
+/// Voxels to fit: peak over the scans > 0 and ≥ `threshold` × the largest voxel peak.
+fn voxel_mask(frames: &[Vec<f32>], threshold: f64) -> Vec<bool> {
+    let n_vox = frames.first().map_or(0, Vec::len);
+    let peak: Vec<f32> = (0..n_vox)
+        .map(|v| frames.iter().map(|f| f[v]).fold(0.0f32, f32::max))
+        .collect();
+    let top = peak.iter().copied().fold(0.0f32, f32::max) as f64;
+    let cut = threshold * top;
+    peak.iter().map(|&p| p > 0.0 && p as f64 >= cut).collect()
 }
 
 fn nearest_index(times: &[f64], target: f64) -> usize {
@@ -565,9 +624,10 @@ pub fn fit_study(study_path: &Path, out: &Path, force: bool) -> Result<StudyFit>
     let study = Study::load(study_path)?;
     crate::io::atomic::prepare_output_dir(out, &OUTPUT_FILES, force)?;
     let reference_path = study.cycles[0].time_points[0].image.clone();
-    let reference = crate::io::nifti::read_volume_f32(&reference_path)?;
-    let grid = reference.grid.clone();
+    let frame = ReferenceFrame::build(&study, &out.join("cache"))?;
+    let grid = frame.grid.clone();
     let labels = load_labels(&study, &grid)?;
+    let mut notes = vec![frame.note.clone()];
     let n_vox = grid.n_voxels();
     let mut cycles = Vec::new();
     let mut cycle_tia = Vec::new();
@@ -583,8 +643,7 @@ pub fn fit_study(study_path: &Path, out: &Path, force: bool) -> Result<StudyFit>
                     &study,
                     cycle,
                     cn,
-                    &reference,
-                    &reference_path,
+                    &frame,
                     labels.as_ref(),
                     out,
                     key,
@@ -596,6 +655,20 @@ pub fn fit_study(study_path: &Path, out: &Path, force: bool) -> Result<StudyFit>
         for v in 0..n_vox {
             total[v] += maps.tia[v] as f64;
             var[v] += (maps.sigma[v] as f64).powi(2);
+        }
+        notes.extend(fit.alignment.iter().cloned());
+        if fit.voxels_masked > 0 {
+            let worst = fit
+                .masked_activity_fraction
+                .iter()
+                .copied()
+                .fold(0.0, f64::max);
+            notes.push(format!(
+                "cycle {cn}: {} voxels not fitted (peak ≤ 0 or below voxel_threshold {}), Ã = 0; they held at most {:.3} % of a scan's activity",
+                fit.voxels_masked,
+                study.voxel_threshold,
+                100.0 * worst
+            ));
         }
         cycle_tia.push(Volume {
             grid: grid.clone(),
@@ -615,6 +688,8 @@ pub fn fit_study(study_path: &Path, out: &Path, force: bool) -> Result<StudyFit>
         regions: cycles.iter().flat_map(|c| c.regions.clone()).collect(),
         cycles,
         cycle_tia,
+        reference_ct: frame.ct,
+        notes,
     };
     super::output::write_outputs(&fit, out)?;
     Ok(fit)

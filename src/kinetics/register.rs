@@ -23,7 +23,7 @@
 //! evaluations is bounded by [`RigidOptions::max_evaluations`] per level.
 //!
 //! **Deformable.** [`elastix_deformable`] writes both images as NIfTI, runs
-//! `elastix` with a B-spline parameter file (NMI metric, 4-level pyramid), and reads
+//! `elastix` with a B-spline parameter file (NMI metric, a pyramid of up to 4 levels), and reads
 //! `result.0.nii.gz` back onto the fixed grid. [`elastix_version`] detects the program at
 //! run time; without it the error says how to install it.
 
@@ -456,7 +456,6 @@ const ELASTIX_BSPLINE: &str = r#"(FixedInternalImagePixelType "float")
 (FinalGridSpacingInPhysicalUnits 30.0)
 (Optimizer "AdaptiveStochasticGradientDescent")
 (MaximumNumberOfIterations 300)
-(NumberOfResolutions 4)
 (ImageSampler "RandomCoordinate")
 (NumberOfSpatialSamples 4000)
 (NewSamplesEveryIteration "true")
@@ -465,67 +464,213 @@ const ELASTIX_BSPLINE: &str = r#"(FixedInternalImagePixelType "float")
 (FinalBSplineInterpolationOrder 1)
 (Resampler "DefaultResampler")
 (DefaultPixelValue 0)
-(WriteResultImage "true")
+(WriteResultImage "false")
 (ResultImageFormat "nii.gz")
 (ResultImagePixelType "float")
 "#;
 
+/// A transform elastix found: its parameter file (`TransformParameters.0.txt`), which
+/// transformix applies.
+#[derive(Clone, Debug)]
+pub struct ElastixTransform {
+    /// The parameter file elastix wrote.
+    pub parameters: PathBuf,
+}
+
+fn elastix_missing() -> crate::Error {
+    KineticsError::RegistrationUnavailable {
+        reason: "deformable registration needs elastix and transformix, which are not on PATH; install them (Debian/Ubuntu: `apt-get install elastix`) or set \"registration\": \"rigid\" in the study file".into(),
+    }
+    .into()
+}
+
+fn make_dir(dir: &Path) -> crate::Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| crate::Error::OutputNotWritable {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// Runs `program` with `args`; a failure carries the last lines of its output.
+fn run_tool(program: &str, args: &[&std::ffi::OsStr], log_dir: &Path) -> crate::Result<()> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| KineticsError::RegistrationUnavailable {
+            reason: format!("{program} could not be started: {e}"),
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    // The log names the component or file at fault; stdout often only says "Errors occurred".
+    let log = std::fs::read_to_string(log_dir.join(format!("{program}.log")))
+        .unwrap_or_else(|_| String::from_utf8_lossy(&out.stdout).into_owned());
+    let mut tail: Vec<&str> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .rev()
+        .take(8)
+        .collect();
+    tail.reverse();
+    Err(KineticsError::RegistrationFailed {
+        reason: format!(
+            "{program} exited with {} (log in {}): {}",
+            out.status,
+            log_dir.display(),
+            tail.join(" | ")
+        ),
+    }
+    .into())
+}
+
+/// Registers `moving` to `fixed` (both on the fixed grid or near it; moving already rigidly
+/// aligned) with an elastix B-spline (the parameter file above) and returns the transform.
+/// `work` is a scratch folder (created).
+pub fn elastix_register(
+    fixed: &Volume<f32>,
+    moving: &Volume<f32>,
+    work: &Path,
+) -> crate::Result<ElastixTransform> {
+    if elastix_version().is_none() {
+        return Err(elastix_missing());
+    }
+    make_dir(work)?;
+    let fixed_p = work.join("fixed.nii.gz");
+    let moving_p = work.join("moving.nii.gz");
+    let params_p = work.join("bspline.txt");
+    crate::io::nifti::write_volume_f32(&fixed_p, fixed, "voxdose elastix fixed")?;
+    crate::io::nifti::write_volume_f32(&moving_p, moving, "voxdose elastix moving")?;
+    // Pyramid levels: one per halving that keeps the coarsest level ≥ 16 voxels a side,
+    // at most 4 (elastix's usual); a 4-level pyramid of a 32³ image starts at 4³ and loses
+    // its way.
+    let min_dim = fixed.grid.dims.iter().copied().min().unwrap_or(1).max(1) as f64;
+    let levels = ((min_dim / 16.0).log2().floor() as i64 + 1).clamp(1, 4);
+    let params = format!("{ELASTIX_BSPLINE}(NumberOfResolutions {levels})\n");
+    crate::io::atomic::write_atomic(&params_p, params.as_bytes())?;
+    run_tool(
+        "elastix",
+        &[
+            "-f".as_ref(),
+            fixed_p.as_os_str(),
+            "-m".as_ref(),
+            moving_p.as_os_str(),
+            "-p".as_ref(),
+            params_p.as_os_str(),
+            "-out".as_ref(),
+            work.as_os_str(),
+        ],
+        work,
+    )?;
+    let parameters = work.join("TransformParameters.0.txt");
+    if !parameters.is_file() {
+        return Err(KineticsError::RegistrationFailed {
+            reason: format!("elastix wrote no {}", parameters.display()),
+        }
+        .into());
+    }
+    Ok(ElastixTransform { parameters })
+}
+
+/// Sets one `(Key value …)` line of an elastix parameter file (added when absent).
+fn set_parameter(text: &str, key: &str, value: &str) -> String {
+    let line = format!("({key} {value})");
+    let prefix = format!("({key} ");
+    let mut found = false;
+    let mut out: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with(&prefix) {
+                found = true;
+                line.clone()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    if !found {
+        out.push(line);
+    }
+    out.join("\n") + "\n"
+}
+
+/// Applies `tf` to `image` with transformix and returns it on `target` (elastix works in
+/// patient coordinates, so the output grid is set in a copy of the parameter file):
+/// linear interpolation for activity, nearest neighbour for labels (`labels`), 0 outside.
+pub fn transformix_apply(
+    tf: &ElastixTransform,
+    image: &Volume<f32>,
+    target: &Grid,
+    labels: bool,
+    work: &Path,
+) -> crate::Result<Volume<f32>> {
+    if elastix_version().is_none() {
+        return Err(elastix_missing());
+    }
+    let dir = work.join(if labels { "transformix_labels" } else { "transformix" });
+    make_dir(&dir)?;
+    let text = std::fs::read_to_string(&tf.parameters).map_err(|source| {
+        crate::io::InputError::Read {
+            path: tf.parameters.clone(),
+            source,
+        }
+    })?;
+    let join = |v: &[f64]| v.iter().map(|x| format!("{x:.10}")).collect::<Vec<_>>().join(" ");
+    let dims: Vec<String> = target.dims.iter().map(|d| d.to_string()).collect();
+    // ITK directions are written column by column: axis i's unit vector, then the next.
+    let direction: Vec<f64> = target.direction.iter().flatten().copied().collect();
+    let mut text = set_parameter(&text, "Size", &dims.join(" "));
+    text = set_parameter(&text, "Spacing", &join(&target.spacing_mm));
+    text = set_parameter(&text, "Origin", &join(&target.origin_mm));
+    text = set_parameter(&text, "Direction", &join(&direction));
+    // B-spline of order 1 is trilinear, of order 0 nearest neighbour (the Debian elastix
+    // 5.0.1 build has no FinalLinearInterpolator).
+    text = set_parameter(&text, "ResampleInterpolator", "\"FinalBSplineInterpolator\"");
+    let order = if labels { "0" } else { "1" };
+    text = set_parameter(&text, "FinalBSplineInterpolationOrder", order);
+    text = set_parameter(&text, "DefaultPixelValue", "0");
+    text = set_parameter(&text, "ResultImageFormat", "\"nii.gz\"");
+    text = set_parameter(&text, "ResultImagePixelType", "\"float\"");
+    let params_p = dir.join("TransformParameters.target.txt");
+    crate::io::atomic::write_atomic(&params_p, text.as_bytes())?;
+    let in_p = dir.join("input.nii.gz");
+    crate::io::nifti::write_volume_f32(&in_p, image, "voxdose transformix input")?;
+    run_tool(
+        "transformix",
+        &[
+            "-in".as_ref(),
+            in_p.as_os_str(),
+            "-tp".as_ref(),
+            params_p.as_os_str(),
+            "-out".as_ref(),
+            dir.as_os_str(),
+        ],
+        &dir,
+    )?;
+    let mut result = crate::io::nifti::read_volume_f32(&dir.join("result.nii.gz"))?;
+    if result.grid.dims != target.dims {
+        return Err(KineticsError::RegistrationFailed {
+            reason: format!(
+                "transformix wrote a {:?} image where {:?} was asked",
+                result.grid.dims, target.dims
+            ),
+        }
+        .into());
+    }
+    // Same grid up to the decimals of the parameter file: keep ours exactly.
+    result.grid = target.clone();
+    Ok(result)
+}
+
 /// Deformably registers `moving` (already on or near `fixed`) to `fixed` with elastix and
-/// returns it on the fixed grid. `work` is a scratch folder (created).
+/// returns it on the fixed grid (elastix, then transformix with linear interpolation).
+/// `work` is a scratch folder (created).
 pub fn elastix_deformable(
     fixed: &Volume<f32>,
     moving: &Volume<f32>,
     work: &Path,
 ) -> crate::Result<Volume<f32>> {
-    let Some(_version) = elastix_version() else {
-        return Err(KineticsError::RegistrationUnavailable {
-            reason: "deformable registration needs elastix, which is not on PATH; install it (Debian/Ubuntu: `apt-get install elastix`) or set \"registration\": \"rigid\" in the study file".into(),
-        }
-        .into());
-    };
-    std::fs::create_dir_all(work).map_err(|source| crate::Error::OutputNotWritable {
-        path: work.to_path_buf(),
-        source,
-    })?;
-    let fixed_p = work.join("fixed.nii.gz");
-    let moving_p = work.join("moving.nii.gz");
-    let params_p: PathBuf = work.join("bspline.txt");
-    crate::io::nifti::write_volume_f32(&fixed_p, fixed, "voxdose elastix fixed")?;
-    crate::io::nifti::write_volume_f32(&moving_p, moving, "voxdose elastix moving")?;
-    crate::io::atomic::write_atomic(&params_p, ELASTIX_BSPLINE.as_bytes())?;
-    let out = std::process::Command::new("elastix")
-        .arg("-f")
-        .arg(&fixed_p)
-        .arg("-m")
-        .arg(&moving_p)
-        .arg("-p")
-        .arg(&params_p)
-        .arg("-out")
-        .arg(work)
-        .output()
-        .map_err(|e| KineticsError::RegistrationUnavailable {
-            reason: format!("elastix could not be started: {e}"),
-        })?;
-    if !out.status.success() {
-        let tail: String = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .rev()
-            .take(5)
-            .collect::<Vec<_>>()
-            .join(" | ");
-        return Err(KineticsError::RegistrationFailed {
-            reason: format!(
-                "elastix exited with {} (see {}/elastix.log): {tail}",
-                out.status,
-                work.display()
-            ),
-        }
-        .into());
-    }
-    let mut result = crate::io::nifti::read_volume_f32(&work.join("result.0.nii.gz"))?;
-    // elastix writes on the fixed grid; keep our grid object exactly.
-    result.grid = fixed.grid.clone();
-    Ok(result)
+    let tf = elastix_register(fixed, moving, work)?;
+    transformix_apply(&tf, moving, &fixed.grid, false, work)
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ impl ActivityUnit {
     }
 }
 
-/// How time points are aligned to the reference (the first time point of each cycle).
+/// How time points are aligned to the reference frame (see [`super::align`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Registration {
@@ -109,6 +109,10 @@ pub struct TimePoint {
     pub image: PathBuf,
     /// Hours after administration (mid-acquisition).
     pub time_h: f64,
+    /// The CT acquired with this scan (NIfTI in HU or a DICOM CT folder), absolute; it is
+    /// registered to the study's reference CT and the transform applied to the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ct: Option<PathBuf>,
 }
 
 /// One administration and its scans.
@@ -131,6 +135,13 @@ pub struct Study {
     pub units: ActivityUnit,
     /// Optional label map (non-zero values are regions), absolute.
     pub labels: Option<PathBuf>,
+    /// The reference CT (NIfTI in HU or a DICOM CT folder), absolute: its frame is the
+    /// study's frame, labels are defined on it, and it can define the transport geometry.
+    pub reference_ct: Option<PathBuf>,
+    /// Voxels whose peak activity over a cycle's scans is below this fraction of the
+    /// largest voxel peak are not fitted (Ã = 0, counted and reported); 0 fits every voxel
+    /// with a positive peak.
+    pub voxel_threshold: f64,
     /// Label value → region name (from the study; else from the label file, else "label N").
     pub region_names: BTreeMap<u32, String>,
     /// Alignment of time points.
@@ -161,6 +172,7 @@ struct RawTimePoint {
     /// Acquisition duration in minutes; the time point becomes the mid-acquisition time.
     acquisition_min: Option<f64>,
     time: Option<serde_json::Value>,
+    ct: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -178,6 +190,8 @@ struct RawStudy {
     nuclide: Option<String>,
     units: Option<String>,
     labels: Option<PathBuf>,
+    reference_ct: Option<PathBuf>,
+    voxel_threshold: Option<f64>,
     #[serde(default)]
     region_names: BTreeMap<String, String>,
     #[serde(default)]
@@ -271,6 +285,10 @@ impl Study {
                 "uncertainty.activity_rel_sigma must be > 0: it sets the fit weights".into(),
             ));
         }
+        let voxel_threshold = raw.voxel_threshold.unwrap_or(0.0);
+        if !(voxel_threshold.is_finite() && (0.0..1.0).contains(&voxel_threshold)) {
+            return Err(invalid(path, format!("voxel_threshold = {voxel_threshold} must be a fraction of the largest voxel peak in [0, 1), e.g. 0.001")));
+        }
         let cycles = raw
             .cycles
             .into_iter()
@@ -281,6 +299,8 @@ impl Study {
             path: path.to_path_buf(),
             units,
             labels: raw.labels.as_deref().map(resolve),
+            reference_ct: raw.reference_ct.as_deref().map(resolve),
+            voxel_threshold,
             region_names,
             registration: raw.registration,
             models,
@@ -355,6 +375,16 @@ fn cycle_from_raw(
     if c.time_points.is_empty() {
         return Err(invalid(path, format!("cycle {cn}: no time points")));
     }
+    if c.time_points.len() > super::voxel::MAX_POINTS {
+        return Err(invalid(
+            path,
+            format!(
+                "cycle {cn}: {} time points; at most {} per cycle are supported (split the scans into cycles or drop some)",
+                c.time_points.len(),
+                super::voxel::MAX_POINTS
+            ),
+        ));
+    }
     let mut time_points = Vec::with_capacity(c.time_points.len());
     for (ti, tp) in c.time_points.into_iter().enumerate() {
         let tn = ti + 1;
@@ -396,7 +426,11 @@ fn cycle_from_raw(
                 return Err(invalid(path, format!("cycle {cn}, time point {tn}: times must increase, but {time_h} h follows {prev} h; list scans in time order")));
             }
         }
-        time_points.push(TimePoint { image, time_h });
+        time_points.push(TimePoint {
+            image,
+            time_h,
+            ct: tp.ct.as_deref().map(resolve),
+        });
     }
     Ok(Cycle {
         injected_activity_bq,
@@ -494,6 +528,26 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("counts"), "{e}");
+    }
+
+    #[test]
+    fn reference_ct_and_time_point_cts_resolve_against_the_study_folder() {
+        let s = load(
+            r#"{"nuclide":"Lu-177","units":"Bq/mL","reference_ct":"ct_ref","cycles":[{"injected_activity_bq":1e9,
+            "time_points":[{"image":"a.nii","hours":4,"ct":"ct4.nii.gz"},{"image":"b.nii","hours":24}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(s.reference_ct.as_deref(), Some(Path::new("/data/pt1/ct_ref")));
+        let tps = &s.cycles[0].time_points;
+        assert_eq!(tps[0].ct.as_deref(), Some(Path::new("/data/pt1/ct4.nii.gz")));
+        assert_eq!(tps[1].ct, None);
+        let e = load(
+            r#"{"nuclide":"Lu-177","units":"Bq/mL","voxel_threshold":2,"cycles":[{"injected_activity_bq":1e9,
+            "time_points":[{"image":"a.nii","hours":4}]}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("voxel_threshold"), "{e}");
     }
 
     #[test]

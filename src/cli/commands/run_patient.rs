@@ -390,25 +390,10 @@ pub fn transport_grid(
     }
 }
 
-/// A grid with the same placement and extent, voxels of `voxel_mm` along each axis.
+/// A grid with the same placement and extent, voxels of `voxel_mm` along each axis
+/// ([`Grid::coarsened`]).
 pub fn coarsen(g: &Grid, voxel_mm: f64) -> Grid {
-    let ext = g.extent_mm();
-    let dims = [0, 1, 2].map(|a| ((ext[a] / voxel_mm).round() as usize).max(1));
-    let spacing_mm = [0, 1, 2].map(|a| ext[a] / dims[a] as f64);
-    // Keep the outer corner: centre of the new voxel 0 is half a new voxel in from it.
-    let corner = g.voxel_to_patient([-0.5; 3]);
-    let mut origin_mm = corner;
-    for a in 0..3 {
-        for c in 0..3 {
-            origin_mm[c] += g.direction[a][c] * 0.5 * spacing_mm[a];
-        }
-    }
-    Grid {
-        dims,
-        spacing_mm,
-        origin_mm,
-        direction: g.direction,
-    }
+    g.coarsened(voxel_mm)
 }
 
 /// HU (trilinear, −1000 outside) → material and density on `grid`.

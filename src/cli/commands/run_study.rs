@@ -2,13 +2,20 @@
 //!
 //! The fit writes its own outputs (`tia.nii.gz`, region tables, plots) into `--out`; the
 //! transport then takes the TIA map (Bq·s per voxel) as its source and the absolute dose in Gy
-//! is dose per decay × ΣTIA. Without a CT the medium is ICRP soft tissue at 1.00 g/cm³ on the
-//! TIA grid (stated in `summary.json`); combining a study with a CT medium (`--ct`) is not
-//! implemented yet and is refused with a clear message.
+//! is dose per decay × ΣTIA. The transport grid is the TIA grid. Its medium comes from a CT
+//! when there is one: the study's `reference_ct` (the frame the TIA map lives in) or `--ct`
+//! (taken in the same patient coordinates; when the study also names a reference CT, the two
+//! must be the same file or folder). HU are sampled trilinearly onto the TIA grid (−1000
+//! outside the CT) and converted to material and density as in `voxdose run --ct --spect`
+//! (Schneider 2000, [`crate::cli::commands::run_patient::voxel_model`]). Without a CT the
+//! medium is ICRP soft tissue at 1.00 g/cm³ (stated in the log and in `summary.json`).
 
 use crate::cli::args::RunArgs;
 use crate::cli::commands::run::{settings_from_args, PHANTOM_OUTPUTS};
+use crate::cli::commands::run_patient::voxel_model;
 use crate::geometry::{Region, VoxelModel};
+use crate::io::resample::{bounding_box_mm, box_text, restrict_to_overlap};
+use crate::io::InputError;
 use crate::io::atomic::prepare_output_dir;
 use crate::kinetics::study::Study;
 use crate::source::SourceSpec;
@@ -18,13 +25,29 @@ use std::path::Path;
 
 /// Runs the study chain.
 pub fn run_study(args: &RunArgs, study_path: &Path) -> Result<()> {
-    if args.ct.is_some() || args.spect.is_some() {
+    if args.spect.is_some() {
         return Err(Error::invalid(
             "--study",
-            "give either --study (the study file lists the scans) or --ct/--spect, not both",
+            "give either --study (the study file lists the scans) or --spect, not both",
         ));
     }
     let study = Study::load(study_path)?;
+    if let (Some(cli_ct), Some(ref_ct)) = (&args.ct, &study.reference_ct) {
+        let same = match (cli_ct.canonicalize(), ref_ct.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => cli_ct == ref_ct,
+        };
+        if !same {
+            return Err(Error::invalid(
+                "--ct",
+                format!(
+                    "{} differs from the study's reference_ct {}: the TIA map lives in the reference CT's frame, so give that CT (or drop --ct)",
+                    cli_ct.display(),
+                    ref_ct.display()
+                ),
+            ));
+        }
+    }
     let nuclide = study
         .cycles
         .first()
@@ -40,6 +63,9 @@ pub fn run_study(args: &RunArgs, study_path: &Path) -> Result<()> {
     }
     prepare_output_dir(&args.out, PHANTOM_OUTPUTS, args.force)?;
     let fit = crate::kinetics::fit_study(study_path, &args.out, args.force)?;
+    for note in &fit.notes {
+        eprintln!("voxdose: {note}");
+    }
     let grid = fit.tia.grid.clone();
     let total_tia: f64 = fit.tia.data.iter().map(|&v| v as f64).sum();
     if !(total_tia > 0.0) {
@@ -48,10 +74,45 @@ pub fn run_study(args: &RunArgs, study_path: &Path) -> Result<()> {
             "the fitted time-integrated activity is zero everywhere",
         ));
     }
-    let mut model = VoxelModel::homogeneous(grid.clone(), "soft-tissue", 1.0);
+    let (mut model, medium) = match (&fit.reference_ct, &args.ct) {
+        (Some(hu), _) => (
+            voxel_model(&grid, hu),
+            format!(
+                "reference CT {} (HU → material and density, Schneider 2000)",
+                study.reference_ct.as_deref().unwrap_or(Path::new("?")).display()
+            ),
+        ),
+        (None, Some(ct_path)) => {
+            let ct = crate::io::ct::read_ct(ct_path)?;
+            for w in &ct.warnings {
+                eprintln!("voxdose: warning: CT: {w}");
+            }
+            if restrict_to_overlap(&ct.hu.grid, &grid).is_none() {
+                return Err(InputError::NoOverlap {
+                    what: "CT and TIA map".into(),
+                    a: ct_path.to_path_buf(),
+                    a_box: box_text(bounding_box_mm(&ct.hu.grid)),
+                    b: study_path.to_path_buf(),
+                    b_box: box_text(bounding_box_mm(&grid)),
+                }
+                .into());
+            }
+            (
+                voxel_model(&grid, &ct.hu),
+                format!(
+                    "CT {} in the first scan's patient coordinates (HU → material and density, Schneider 2000)",
+                    ct_path.display()
+                ),
+            )
+        }
+        (None, None) => (
+            VoxelModel::homogeneous(grid.clone(), "soft-tissue", 1.0),
+            "ICRP soft tissue at 1.00 g/cm³ (no CT given)".to_string(),
+        ),
+    };
     model.regions = label_regions(&study, &grid)?;
     eprintln!(
-        "voxdose: study {}: ΣTIA = {total_tia:.4e} Bq·s; medium: ICRP soft tissue at 1.00 g/cm³ (no CT given)",
+        "voxdose: study {}: ΣTIA = {total_tia:.4e} Bq·s; medium: {medium}",
         study_path.display()
     );
     let mut result = simulate(
@@ -68,7 +129,7 @@ pub fn run_study(args: &RunArgs, study_path: &Path) -> Result<()> {
         &settings,
     )?;
     let description = format!(
-        "study {} (homogeneous soft tissue; TIA from the kinetics fit)",
+        "study {} (medium: {medium}; TIA from the kinetics fit)",
         study_path.display()
     );
     crate::cli::commands::run::write_dose_outputs(
