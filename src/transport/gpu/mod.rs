@@ -5,7 +5,7 @@
 //! | [`device`] | `--device auto\|gpu\|cpu`, Vulkan-only adapter choice, limits, error scopes |
 //! | [`kernels`] | the WGSL sources (`shaders/`, shared files prepended) and workgroup sizes |
 //! | [`pipelines`] | every kernel's bindings, declared once; layouts and pipelines from them |
-//! | [`buffers`] | named device buffers: size checks, upload, read-back |
+//! | [`buffers`] | named device buffers and table textures: size checks, upload, read-back |
 //! | [`tally`] | the chunked 64-bit fixed-point tally and counters on the device |
 //! | [`grid`] | the voxel model on the device (material, chunked density), memory estimate |
 //! | [`physics`] | physics, emission and source tables packed for the device |
@@ -13,6 +13,15 @@
 //! | [`checks`] | test kernels that compare WGSL helpers with their Rust twins |
 //!
 //! Energies are in keV, tallies in fixed-point units (65536 per keV), sizes in bytes.
+//!
+//! **Kernel shape.** `decay_history` runs one decay per invocation, written for devices that
+//! run groups of lanes under masks (a GPU's warps; lavapipe's 8-lane AVX2 vectors, which also
+//! read storage buffers lane by lane): one `electron_track` call site per decay (photon
+//! passes hand their electrons back), one tally call per step and one atomic per voxel left,
+//! interpolation tables as (value, step) texels fetched with `textureLoad`, the source alias
+//! table as one texel per column, and the tally and density chunk switches folded away by
+//! `override` constants when a grid needs one chunk. Measurements and the designs tried and
+//! dropped are in BENCHMARKS.md.
 
 pub mod buffers;
 pub mod checks;
