@@ -15,11 +15,11 @@
 )]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use rayon::prelude::*;
 use std::f64::consts::LN_2;
 use voxdose::kinetics::fit::{fit_tac, FitOptions, Tac};
-use voxdose::kinetics::models::TacModel;
-use rayon::prelude::*;
 use voxdose::kinetics::lm::LmOptions;
+use voxdose::kinetics::models::TacModel;
 use voxdose::kinetics::voxel::{fit_voxel_tac_full_lm, fit_voxels};
 use voxdose::physics::rng::Pcg32;
 

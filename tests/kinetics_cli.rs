@@ -172,7 +172,10 @@ fn study_run_uses_the_reference_ct_or_the_ct_flag_for_the_transport_medium() {
     // Same CT, same TIA grid, same seed: the two ways give the same dose, up to a few
     // histories that the TIA's last-digit differences (the reference CT path resamples onto
     // its rebuilt grid) may send elsewhere.
-    assert!((from_ref - from_flag).abs() <= 1e-3 * from_ref, "{from_ref} vs {from_flag}");
+    assert!(
+        (from_ref - from_flag).abs() <= 1e-3 * from_ref,
+        "{from_ref} vs {from_flag}"
+    );
 
     // A --ct that is not the study's reference CT is refused (exit 3), not silently mixed.
     let other = dir.path().join("other_ct.nii.gz");
@@ -186,5 +189,10 @@ fn study_run_uses_the_reference_ct_or_the_ct_flag_for_the_transport_medium() {
         .arg(&other)
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -315,8 +315,7 @@ fn variable_projection_voxel_fit_matches_the_full_levenberg_marquardt_fit() {
         );
         n += 1;
         let d_tia = (fast.tia_bq_h - full.tia_bq_h).abs() / full.tia_bq_h.abs().max(1e-300);
-        let d_sigma =
-            (fast.sigma_bq_h - full.sigma_bq_h).abs() / full.sigma_bq_h.abs().max(1e-300);
+        let d_sigma = (fast.sigma_bq_h - full.sigma_bq_h).abs() / full.sigma_bq_h.abs().max(1e-300);
         if fast.status == full.status && d_tia <= 1e-6 && d_sigma <= 1e-4 {
             same += 1;
             worst = worst.max(d_tia);
@@ -377,8 +376,16 @@ fn variable_projection_voxel_fit_matches_the_full_levenberg_marquardt_fit() {
 fn variable_projection_voxel_fit_is_exact_on_noise_free_curves() {
     use voxdose::kinetics::voxel::fit_voxel_tac;
     for (model, p, times) in [
-        (TacModel::UptakeWashout, vec![5000.0, 0.02, 0.5], vec![4.0, 24.0, 72.0, 168.0]),
-        (TacModel::UptakeWashout, vec![800.0, 0.012, 0.06], vec![1.0, 4.0, 24.0, 72.0, 168.0]),
+        (
+            TacModel::UptakeWashout,
+            vec![5000.0, 0.02, 0.5],
+            vec![4.0, 24.0, 72.0, 168.0],
+        ),
+        (
+            TacModel::UptakeWashout,
+            vec![800.0, 0.012, 0.06],
+            vec![1.0, 4.0, 24.0, 72.0, 168.0],
+        ),
         (TacModel::MonoExp, vec![1000.0, 0.03], vec![4.0, 24.0, 96.0]),
     ] {
         let y: Vec<f64> = times.iter().map(|&t| model.eval(&p, t, None)).collect();
@@ -394,9 +401,16 @@ fn variable_projection_voxel_fit_is_exact_on_noise_free_curves() {
     // A mono-exponential curve fitted with the uptake–washout model: the instantaneous-
     // uptake valley, Ã = A/λ − A/(λ + δ_max) (δ_max = 41.6/h, models.rs MAX_RATE_PER_H).
     let (p, times) = ([1000.0, 0.008], [4.0, 24.0, 72.0, 168.0]);
-    let y: Vec<f64> = times.iter().map(|&t| TacModel::MonoExp.eval(&p, t, None)).collect();
+    let y: Vec<f64> = times
+        .iter()
+        .map(|&t| TacModel::MonoExp.eval(&p, t, None))
+        .collect();
     let r = fit_voxel_tac(TacModel::UptakeWashout, &times, &y, 0.05, LAMBDA_PHYS);
     let limit = p[0] / p[1] - p[0] / (p[1] + voxdose::kinetics::models::MAX_RATE_PER_H);
     assert!(r.fitted, "{r:?}");
-    assert!((r.tia_bq_h - limit).abs() < 1e-6 * limit, "{} vs {limit}", r.tia_bq_h);
+    assert!(
+        (r.tia_bq_h - limit).abs() < 1e-6 * limit,
+        "{} vs {limit}",
+        r.tia_bq_h
+    );
 }

@@ -146,7 +146,8 @@ mod reference_ct {
         }
         let spine = (p[0] - 4.0).powi(2) + (p[1] - 18.0).powi(2) < 36.0;
         let rib = ((p[0] + 20.0).powi(2) + (p[1] - 5.0).powi(2) + (p[2] - 12.0).powi(2)) < 40.0;
-        let lung = (p[0] + 16.0).powi(2) / 144.0 + (p[1] + 6.0).powi(2) / 100.0
+        let lung = (p[0] + 16.0).powi(2) / 144.0
+            + (p[1] + 6.0).powi(2) / 100.0
             + (p[2] - 16.0).powi(2) / 196.0
             < 1.0;
         if spine || rib {
@@ -190,8 +191,18 @@ mod reference_ct {
     /// Per time point the transform of that session's patient position (reference →
     /// session, see `RigidTransform`).
     fn session(i: usize) -> RigidTransform {
-        let r = [[0.0, 0.0, 5.0], [3.0, 0.0, -4.0], [0.0, 4.0, 0.0], [-3.0, 2.0, 3.0]];
-        let t = [[6.0, -4.0, 3.0], [-5.0, 3.0, -2.0], [8.0, 2.0, 0.0], [-3.0, -6.0, 4.0]];
+        let r = [
+            [0.0, 0.0, 5.0],
+            [3.0, 0.0, -4.0],
+            [0.0, 4.0, 0.0],
+            [-3.0, 2.0, 3.0],
+        ];
+        let t = [
+            [6.0, -4.0, 3.0],
+            [-5.0, 3.0, -2.0],
+            [8.0, 2.0, 0.0],
+            [-3.0, -6.0, 4.0],
+        ];
         RigidTransform {
             rotation_deg: r[i],
             translation_mm: t[i],
@@ -267,8 +278,14 @@ mod reference_ct {
         for r in 0..2 {
             let err = (aligned[r] - truth[r]).abs() / truth[r];
             let err_none = (unaligned[r] - truth[r]).abs() / truth[r];
-            eprintln!("region {r}: truth {:.4e}, aligned {:.4e} ({:.2} %), unaligned {:.4e} ({:.1} %)",
-                truth[r], aligned[r], 100.0 * err, unaligned[r], 100.0 * err_none);
+            eprintln!(
+                "region {r}: truth {:.4e}, aligned {:.4e} ({:.2} %), unaligned {:.4e} ({:.1} %)",
+                truth[r],
+                aligned[r],
+                100.0 * err,
+                unaligned[r],
+                100.0 * err_none
+            );
             // A registration error of ~1 mm (the rigid test above) off-centres a 6 mm
             // Gaussian blob in its 14 mm label sphere, which changes the activity inside only
             // at second order (< 0.1 %). Trilinear resampling blurs the blob by up to s²/6 =
@@ -277,8 +294,16 @@ mod reference_ct {
             // 0.832, 3 %. The truth takes the largest blur (half-voxel offset), the aligned
             // frames whatever their transforms give, so they may differ by up to 3 %; 4 % is
             // allowed. A 5–9 mm session shift without alignment loses far more (> 10 %).
-            assert!(err < 0.04, "region {r}: aligned TIA off by {:.2} %", 100.0 * err);
-            assert!(err_none > 0.10, "region {r}: the check cannot tell alignment apart ({:.2} %)", 100.0 * err_none);
+            assert!(
+                err < 0.04,
+                "region {r}: aligned TIA off by {:.2} %",
+                100.0 * err
+            );
+            assert!(
+                err_none > 0.10,
+                "region {r}: the check cannot tell alignment apart ({:.2} %)",
+                100.0 * err_none
+            );
         }
     }
 }
@@ -291,7 +316,12 @@ fn warp(p: [f64; 3]) -> [f64; 3] {
 }
 
 fn rms(a: &Volume<f32>, b: &Volume<f32>) -> f64 {
-    let s: f64 = a.data.iter().zip(&b.data).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+    let s: f64 = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| ((x - y) as f64).powi(2))
+        .sum();
     (s / a.data.len() as f64).sqrt()
 }
 
@@ -345,7 +375,10 @@ fn elastix_deformable_undoes_a_known_warp_and_carries_labels_along() {
     let warped = transformix_apply(&tf, &moving, &grid, false, dir.path()).unwrap();
     let warped_labels = transformix_apply(&tf, &moving_labels, &grid, true, dir.path()).unwrap();
     let (before, after) = (rms(&fixed, &moving), rms(&fixed, &warped));
-    let (d0, d1) = (dice(&fixed_labels, &moving_labels), dice(&fixed_labels, &warped_labels));
+    let (d0, d1) = (
+        dice(&fixed_labels, &moving_labels),
+        dice(&fixed_labels, &warped_labels),
+    );
     eprintln!("RMS {before:.4} → {after:.4}; label Dice {d0:.3} → {d1:.3}");
     assert_eq!(warped.grid, grid);
     assert!(after < 0.5 * before, "elastix left RMS {after} of {before}");

@@ -133,7 +133,12 @@ fn noise_free_study_recovers_analytic_tia_per_region_and_in_the_map() {
     assert!(
         (map_total - kidney - tumour).abs() < 1e-3 * (kidney + tumour),
         "map total {map_total} vs {kidney} + {tumour}; non-zero voxels {:?}",
-        fit.tia.data.iter().copied().filter(|&v| v > 0.0).collect::<Vec<_>>()
+        fit.tia
+            .data
+            .iter()
+            .copied()
+            .filter(|&v| v > 0.0)
+            .collect::<Vec<_>>()
     );
     let back = read_volume_f32(&out.join("tia.nii.gz")).unwrap();
     assert_eq!(back.grid.dims, grid().dims);

@@ -110,7 +110,12 @@ impl ReferenceFrame {
             });
         };
         let ct = crate::io::ct::read_ct(ct_path)?.hu;
-        let voxel_mm = first_image.grid.spacing_mm.iter().copied().fold(0.0, f64::max);
+        let voxel_mm = first_image
+            .grid
+            .spacing_mm
+            .iter()
+            .copied()
+            .fold(0.0, f64::max);
         let grid = ct.grid.coarsened(voxel_mm);
         let mut frame = ReferenceFrame {
             note: format!(

@@ -27,8 +27,8 @@
 //! of the labels, and the fit settings. Re-running after adding a cycle or a time point
 //! refits only the cycles whose key changed.
 
-use super::fit::{fit_tac, FitOptions, Tac, TacFit, TiaMethod};
 use super::align::ReferenceFrame;
+use super::fit::{fit_tac, FitOptions, Tac, TacFit, TiaMethod};
 use super::register::{self, RigidResult, RigidTransform};
 use super::stp::{stp_tia, StpEstimate};
 use super::study::{Cycle, Study, VoxelMethod};
@@ -472,7 +472,10 @@ fn fit_cycle(
             lambda_phys,
             Some(&mask),
         );
-        let fitted = res.iter().filter(|r| r.status == VoxelStatus::Fitted).count();
+        let fitted = res
+            .iter()
+            .filter(|r| r.status == VoxelStatus::Fitted)
+            .count();
         let trapezoid = res
             .iter()
             .filter(|r| r.status == VoxelStatus::Trapezoid)
@@ -639,15 +642,7 @@ pub fn fit_study(study_path: &Path, out: &Path, force: bool) -> Result<StudyFit>
         let (fit, maps) = match load_cached(out, cn, &key, n_vox) {
             Some(hit) => hit,
             None => {
-                let (fit, maps) = fit_cycle(
-                    &study,
-                    cycle,
-                    cn,
-                    &frame,
-                    labels.as_ref(),
-                    out,
-                    key,
-                )?;
+                let (fit, maps) = fit_cycle(&study, cycle, cn, &frame, labels.as_ref(), out, key)?;
                 store_cached(out, &fit, &maps)?;
                 (fit, maps)
             }

@@ -606,15 +606,23 @@ pub fn transformix_apply(
     if elastix_version().is_none() {
         return Err(elastix_missing());
     }
-    let dir = work.join(if labels { "transformix_labels" } else { "transformix" });
+    let dir = work.join(if labels {
+        "transformix_labels"
+    } else {
+        "transformix"
+    });
     make_dir(&dir)?;
-    let text = std::fs::read_to_string(&tf.parameters).map_err(|source| {
-        crate::io::InputError::Read {
+    let text =
+        std::fs::read_to_string(&tf.parameters).map_err(|source| crate::io::InputError::Read {
             path: tf.parameters.clone(),
             source,
-        }
-    })?;
-    let join = |v: &[f64]| v.iter().map(|x| format!("{x:.10}")).collect::<Vec<_>>().join(" ");
+        })?;
+    let join = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.10}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     let dims: Vec<String> = target.dims.iter().map(|d| d.to_string()).collect();
     // ITK directions are written column by column: axis i's unit vector, then the next.
     let direction: Vec<f64> = target.direction.iter().flatten().copied().collect();
@@ -624,7 +632,11 @@ pub fn transformix_apply(
     text = set_parameter(&text, "Direction", &join(&direction));
     // B-spline of order 1 is trilinear, of order 0 nearest neighbour (the Debian elastix
     // 5.0.1 build has no FinalLinearInterpolator).
-    text = set_parameter(&text, "ResampleInterpolator", "\"FinalBSplineInterpolator\"");
+    text = set_parameter(
+        &text,
+        "ResampleInterpolator",
+        "\"FinalBSplineInterpolator\"",
+    );
     let order = if labels { "0" } else { "1" };
     text = set_parameter(&text, "FinalBSplineInterpolationOrder", order);
     text = set_parameter(&text, "DefaultPixelValue", "0");

@@ -537,9 +537,15 @@ mod tests {
             "time_points":[{"image":"a.nii","hours":4,"ct":"ct4.nii.gz"},{"image":"b.nii","hours":24}]}]}"#,
         )
         .unwrap();
-        assert_eq!(s.reference_ct.as_deref(), Some(Path::new("/data/pt1/ct_ref")));
+        assert_eq!(
+            s.reference_ct.as_deref(),
+            Some(Path::new("/data/pt1/ct_ref"))
+        );
         let tps = &s.cycles[0].time_points;
-        assert_eq!(tps[0].ct.as_deref(), Some(Path::new("/data/pt1/ct4.nii.gz")));
+        assert_eq!(
+            tps[0].ct.as_deref(),
+            Some(Path::new("/data/pt1/ct4.nii.gz"))
+        );
         assert_eq!(tps[1].ct, None);
         let e = load(
             r#"{"nuclide":"Lu-177","units":"Bq/mL","voxel_threshold":2,"cycles":[{"injected_activity_bq":1e9,

@@ -71,7 +71,13 @@ impl Shape {
 
     /// b(t), ∂b/∂θⱼ and ∂²b/∂θⱼ∂θₗ at one time (no exponential beyond those of b).
     #[inline]
-    fn eval(self, theta: &[f64; MAX_RATES], t: f64, d: &mut [f64; MAX_RATES], e: &mut [[f64; MAX_RATES]; MAX_RATES]) -> f64 {
+    fn eval(
+        self,
+        theta: &[f64; MAX_RATES],
+        t: f64,
+        d: &mut [f64; MAX_RATES],
+        e: &mut [[f64; MAX_RATES]; MAX_RATES],
+    ) -> f64 {
         match self {
             Shape::MonoExp => {
                 let b = exp_neg(theta[0] * t);
@@ -122,12 +128,12 @@ impl Shape {
 #[inline]
 fn q_and_derivatives(x: f64) -> [f64; 3] {
     if x < 1e-2 {
-        let q = 1.0
-            + x * (-0.5 + x * (1.0 / 6.0 + x * (-1.0 / 24.0 + x * (1.0 / 120.0 - x / 720.0))));
+        let q =
+            1.0 + x * (-0.5 + x * (1.0 / 6.0 + x * (-1.0 / 24.0 + x * (1.0 / 120.0 - x / 720.0))));
         let dq = -0.5
             + x * (1.0 / 3.0 + x * (-0.125 + x * (1.0 / 30.0 + x * (-1.0 / 144.0 + x / 840.0))));
-        let ddq = 1.0 / 3.0
-            + x * (-0.25 + x * (0.1 + x * (-1.0 / 36.0 + x * (1.0 / 168.0 - x / 960.0))));
+        let ddq =
+            1.0 / 3.0 + x * (-0.25 + x * (0.1 + x * (-1.0 / 36.0 + x * (1.0 / 168.0 - x / 960.0))));
         [q, dq, ddq]
     } else {
         // 1 − e^(−x) loses at most ε/x ≤ 1e-14 relative here.
@@ -167,7 +173,20 @@ fn exp_neg(x: f64) -> f64 {
 
 /// 1/k! for k = 0 … 13 (the Taylor coefficients of [`exp_neg`]).
 const INV_FACT: [f64; 14] = [
-    1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.008333333333333333, 0.001388888888888889, 0.0001984126984126984, 2.48015873015873e-05, 2.7557319223985893e-06, 2.755731922398589e-07, 2.505210838544172e-08, 2.08767569878681e-09, 1.6059043836821613e-10,
+    1.0,
+    1.0,
+    0.5,
+    0.16666666666666666,
+    0.041666666666666664,
+    0.008333333333333333,
+    0.001388888888888889,
+    0.0001984126984126984,
+    2.48015873015873e-05,
+    2.7557319223985893e-06,
+    2.755731922398589e-07,
+    2.505210838544172e-08,
+    2.08767569878681e-09,
+    1.6059043836821613e-10,
 ];
 /// Sums over the points at one θ.
 #[derive(Clone, Copy, Debug)]
@@ -320,7 +339,13 @@ impl VarProFit {
 }
 
 /// WRSS at the best amplitude for θ (used to rank start values).
-pub fn reduced_wrss(shape: Shape, theta: &[f64; MAX_RATES], t: &[f64], y: &[f64], w: &[f64]) -> f64 {
+pub fn reduced_wrss(
+    shape: Shape,
+    theta: &[f64; MAX_RATES],
+    t: &[f64],
+    y: &[f64],
+    w: &[f64],
+) -> f64 {
     sums(shape, theta, t, y, w).cost
 }
 
@@ -430,9 +455,9 @@ fn line_search(
         for (r, &j) in idx.iter().enumerate() {
             trial[j] = (theta[j] + alpha * step[r]).clamp(opts.lo[j], opts.hi[j]);
         }
-        let tiny = idx.iter().all(|&j| {
-            (trial[j] - theta[j]).abs() <= opts.param_tol * theta[j].abs().max(1e-300)
-        });
+        let tiny = idx
+            .iter()
+            .all(|&j| (trial[j] - theta[j]).abs() <= opts.param_tol * theta[j].abs().max(1e-300));
         if tiny {
             return (alpha == 1.0).then_some((*theta, *cur, true));
         }
@@ -504,7 +529,8 @@ mod tests {
                     let span = if q[j] < 0.0 { h } else { 2.0 * h };
                     let (mut dp, mut dl) = ([0.0; MAX_RATES], [0.0; MAX_RATES]);
                     let mut z = [[0.0; MAX_RATES]; MAX_RATES];
-                    let fd = (shape.eval(&p, t, &mut dp, &mut z) - shape.eval(&lo, t, &mut dl, &mut z))
+                    let fd = (shape.eval(&p, t, &mut dp, &mut z)
+                        - shape.eval(&lo, t, &mut dl, &mut z))
                         / span;
                     let tol = if q[j] < 0.0 { 1e-3 } else { 1e-6 };
                     assert!(

@@ -232,8 +232,8 @@ fn uptake_washout(t: &[f64], y: &[f64], w: &[f64], lambda_phys: f64) -> Option<V
     // the WRSS they leave; noise can put y₀ above the washout curve, so peeling alone is
     // not enough.
     let mut start = (f64::INFINITY, [lw, 0.0]);
-    let peeled = (seen.is_finite() && seen > 0.0 && seen < 1.0)
-        .then(|| -(-seen).ln_1p() / t[0].max(1e-3));
+    let peeled =
+        (seen.is_finite() && seen > 0.0 && seen < 1.0).then(|| -(-seen).ln_1p() / t[0].max(1e-3));
     for delta in peeled.into_iter().chain(uptake_guesses(t[0])) {
         let c = varpro::reduced_wrss(Shape::UptakeWashout, &[lw, delta], t, y, w);
         if c < start.0 {
@@ -255,7 +255,11 @@ fn uptake_washout(t: &[f64], y: &[f64], w: &[f64], lambda_phys: f64) -> Option<V
             }
         }
     }
-    let (a, l, u) = (limit.amplitude, limit.rates[0], limit.rates[0] + MAX_RATE_PER_H);
+    let (a, l, u) = (
+        limit.amplitude,
+        limit.rates[0],
+        limit.rates[0] + MAX_RATE_PER_H,
+    );
     let tia = a / l - a / u;
     let g = [1.0 / l - 1.0 / u, -a / (l * l) + a / (u * u)];
     limit

@@ -14,9 +14,9 @@ use crate::cli::args::RunArgs;
 use crate::cli::commands::run::{settings_from_args, PHANTOM_OUTPUTS};
 use crate::cli::commands::run_patient::voxel_model;
 use crate::geometry::{Region, VoxelModel};
+use crate::io::atomic::prepare_output_dir;
 use crate::io::resample::{bounding_box_mm, box_text, restrict_to_overlap};
 use crate::io::InputError;
-use crate::io::atomic::prepare_output_dir;
 use crate::kinetics::study::Study;
 use crate::source::SourceSpec;
 use crate::transport::simulate;
@@ -79,7 +79,11 @@ pub fn run_study(args: &RunArgs, study_path: &Path) -> Result<()> {
             voxel_model(&grid, hu),
             format!(
                 "reference CT {} (HU → material and density, Schneider 2000)",
-                study.reference_ct.as_deref().unwrap_or(Path::new("?")).display()
+                study
+                    .reference_ct
+                    .as_deref()
+                    .unwrap_or(Path::new("?"))
+                    .display()
             ),
         ),
         (None, Some(ct_path)) => {
