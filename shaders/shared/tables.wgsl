@@ -4,10 +4,11 @@
 //
 // Host side: `PhysicsParams` in src/transport/gpu_types.rs, packing in
 // src/transport/gpu/physics.rs. CPU twins: `LogGrid::locate` and `lerp` in
-// src/physics/tables.rs. All float tables are concatenated in `ftab` and all integer tables
-// in `utab` (offsets in `physics`), because lavapipe allows 32 storage buffers per stage and
-// the grid and tally already take 14. Units as in src/physics/tables.rs (mm⁻¹ per g/cm³,
-// mm·g/cm³, keV).
+// src/physics/tables.rs. The interpolated cross-section and range tables are (value, step)
+// pairs in the `ptab` texture (offsets `pair_*`); the other float tables are concatenated in
+// `ftab` and the integer tables in `utab` (offsets `off_*`), because lavapipe allows 32
+// storage buffers per stage and the grid and tally already take 14. Units as in
+// src/physics/tables.rs (mm⁻¹ per g/cm³, mm·g/cm³, keV).
 
 // Keep in sync with `PhysicsParams` in src/transport/gpu_types.rs.
 struct PhysicsParams {
@@ -39,19 +40,9 @@ struct PhysicsParams {
     n_source: u32,
     // Shapes (0: a voxel source).
     n_shapes: u32,
-    off_mu_photo: u32,
-    off_mu_incoh: u32,
-    off_mu_coh: u32,
-    off_range: u32,
-    off_lambda1: u32,
-    off_inv_range_e: u32,
     off_s_incoh: u32,
     off_ff_cum: u32,
-    off_screening: u32,
     off_majorant: u32,
-    off_range_cutoff: u32,
-    // Per material: ln_min, inv_step, n of its inverse-range grid.
-    off_range_grid: u32,
     off_beta: u32,
     off_line_prob: u32,
     // Per shape: kind, then 7 parameters (mm).

@@ -207,30 +207,12 @@ pub struct PhysicsParams {
     pub n_source: u32,
     /// `n_shapes` (see the WGSL struct).
     pub n_shapes: u32,
-    /// Offset of the `mu_photo` table (in `ftab`, or `utab` for integer tables).
-    pub off_mu_photo: u32,
-    /// Offset of the `mu_incoh` table (in `ftab`, or `utab` for integer tables).
-    pub off_mu_incoh: u32,
-    /// Offset of the `mu_coh` table (in `ftab`, or `utab` for integer tables).
-    pub off_mu_coh: u32,
-    /// Offset of the `range` table (in `ftab`, or `utab` for integer tables).
-    pub off_range: u32,
-    /// Offset of the `lambda1` table (in `ftab`, or `utab` for integer tables).
-    pub off_lambda1: u32,
-    /// Offset of the `inv_range_e` table (in `ftab`, or `utab` for integer tables).
-    pub off_inv_range_e: u32,
     /// Offset of the `s_incoh` table (in `ftab`, or `utab` for integer tables).
     pub off_s_incoh: u32,
     /// Offset of the `ff_cum` table (in `ftab`, or `utab` for integer tables).
     pub off_ff_cum: u32,
-    /// Offset of the `screening` table (in `ftab`, or `utab` for integer tables).
-    pub off_screening: u32,
     /// Offset of the `majorant` table (in `ftab`, or `utab` for integer tables).
     pub off_majorant: u32,
-    /// Offset of the `range_cutoff` table (in `ftab`, or `utab` for integer tables).
-    pub off_range_cutoff: u32,
-    /// Offset of the `range_grid` table (in `ftab`, or `utab` for integer tables).
-    pub off_range_grid: u32,
     /// Offset of the `beta` table (in `ftab`, or `utab` for integer tables).
     pub off_beta: u32,
     /// Offset of the `line_prob` table (in `ftab`, or `utab` for integer tables).

@@ -56,11 +56,6 @@ pub fn pack(prep: &Prepared) -> PackedTables {
     let d = &prep.decay;
     let s = &prep.source;
     let (mut f, mut u, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
-    let range_grid: Vec<f32> = t
-        .range_grid
-        .iter()
-        .flat_map(|g| [g.ln_min, g.inv_step, g.n as f32])
-        .collect();
     let shapes: Vec<f32> = s
         .shapes
         .iter()
@@ -88,18 +83,9 @@ pub fn pack(prep: &Prepared) -> PackedTables {
         n_lines: d.line_alias.len() as u32,
         n_source: s.alias.len() as u32,
         n_shapes: s.shapes.len() as u32,
-        off_mu_photo: push_f(&mut f, &t.mu_photo),
-        off_mu_incoh: push_f(&mut f, &t.mu_incoh),
-        off_mu_coh: push_f(&mut f, &t.mu_coh),
-        off_range: push_f(&mut f, &t.range),
-        off_lambda1: push_f(&mut f, &t.lambda1),
-        off_inv_range_e: push_f(&mut f, &t.inv_range_e),
         off_s_incoh: push_f(&mut f, &t.s_incoh),
         off_ff_cum: push_f(&mut f, &t.ff_cum),
-        off_screening: push_f(&mut f, &t.screening),
         off_majorant: push_f(&mut f, &prep.majorant),
-        off_range_cutoff: push_f(&mut f, &prep.range_cutoff),
-        off_range_grid: push_f(&mut f, &range_grid),
         off_beta: push_f(&mut f, &d.beta_inv_cdf),
         off_line_prob: push_f(&mut f, &d.line_alias.prob),
         off_shapes: push_f(&mut f, &shapes),
