@@ -29,20 +29,24 @@ fn decay_history(
     counters_flush(lane);
 }
 
-// The body of `decay_history` for the current invocation's generator. The decay's
-// electrons — its βs, its electron lines, and the photo- and Compton electrons of its
-// photons — all go through one `electron_track` call: the inner loop finds the next
-// electron (drawing emissions and flying the current photon), the outer loop tracks it. On
-// a SIMD device (lavapipe; a GPU's warps) a call site costs its loop for every group of
-// lanes that passes it, taken or not, so one site instead of four is one electron loop per
-// electron rather than four per emission. The order of events and random numbers is the
-// CPU twin's: a photon's electron is tracked before the photon flies on.
+// Emissions drawn by phase 0 of `simulate_decay`: direction and energy units (w, as f32
+// bits); electrons from the front, photons from the back.
+var<private> emission_queue: array<vec4<f32>, MAX_EMISSIONS_PER_DECAY>;
+
+// The body of `decay_history` for the current invocation's generator, in three phases shaped
+// for SIMD devices (lavapipe; a GPU's warps), where a loop costs its body for every group of
+// lanes while any lane is still in it and every branch runs under a mask, taken or not:
+// 0. draw every emission of the decay (cheap: no transport) into `emission_queue`;
+// 1. track the electron emissions through one flat `electron_step` loop, so a lane with a
+//    short track starts its next electron instead of idling, and no photon code runs per step;
+// 2. fly the photons, one `photon_pass` per pass, each electron a pass sets going tracked
+//    before the next pass (`electron_track`).
+// The order of events and random numbers is the CPU twin's.
 fn simulate_decay() {
     let pos = source_position();
     let place = place_locate(pos);
     h_emitted_units += physics.local_units;
     if (!place.inside) {
-        // A shape reaching outside the grid: the decay's energy leaves at once.
         h_escaped_units += physics.local_units;
         return;
     }
@@ -50,51 +54,77 @@ fn simulate_decay() {
     var betas_left = beta_count(rng_uniform());
     var lines_left = 0u;
     var lines_drawn = false;
-    var photon_on = false;
+    var n_e = 0u;
+    var n_p = 0u;
+    // Phase 0: draw every emission (electrons to the front of the queue, photons to the back).
     loop {
-        var next = Emission(false, place, vec3<f32>(0.0), 0u);
-        loop {
-            if (photon_on) {
-                let flown = photon_pass();
-                photon_on = !flown.ended;
-                if (flown.electron.some) {
-                    next = flown.electron;
-                    break;
-                }
-            } else if (betas_left > 0u) {
-                betas_left -= 1u;
-                let units = to_units(sample_beta_kev(rng_uniform()));
-                let u1 = rng_uniform();
-                let u2 = rng_uniform();
-                h_emitted_units += units;
-                next = Emission(true, place, isotropic(u1, u2), units);
-                break;
-            } else if (!lines_drawn) {
-                lines_left = line_count(rng_uniform());
-                lines_drawn = true;
-            } else if (lines_left > 0u) {
-                lines_left -= 1u;
-                let a1 = rng_uniform();
-                let a2 = rng_uniform();
-                let k = line_alias_sample(a1, a2);
-                let units = utab[physics.off_line_units + k];
-                let u1 = rng_uniform();
-                let u2 = rng_uniform();
-                let dir = isotropic(u1, u2);
-                h_emitted_units += units;
-                if (utab[physics.off_line_particle + k] == PARTICLE_ELECTRON) {
-                    next = Emission(true, place, dir, units);
-                    break;
-                }
-                photon_begin(place, dir, units);
-                photon_on = true;
-            } else {
-                break;
-            }
-        }
-        if (!next.some) {
+        var emit = false;
+        var electron = true;
+        var units = 0u;
+        if (betas_left > 0u) {
+            betas_left -= 1u;
+            units = to_units(sample_beta_kev(rng_uniform()));
+            emit = true;
+        } else if (!lines_drawn) {
+            lines_left = line_count(rng_uniform());
+            lines_drawn = true;
+        } else if (lines_left > 0u) {
+            lines_left -= 1u;
+            let a1 = rng_uniform();
+            let a2 = rng_uniform();
+            let k = line_alias_sample(a1, a2);
+            units = utab[physics.off_line_units + k];
+            electron = utab[physics.off_line_particle + k] == PARTICLE_ELECTRON;
+            emit = true;
+        } else {
             break;
         }
-        electron_track(next.place, next.dir, next.units);
+        if (emit) {
+            let u1 = rng_uniform();
+            let u2 = rng_uniform();
+            let dir = isotropic(u1, u2);
+            h_emitted_units += units;
+            var slot = n_e;
+            if (electron) {
+                n_e += 1u;
+            } else {
+                n_p += 1u;
+                slot = MAX_EMISSIONS_PER_DECAY - n_p;
+            }
+            emission_queue[slot] = vec4<f32>(dir, bitcast<f32>(units));
+        }
+    }
+    // Phase 1: the electrons in order through one flat loop, one step per pass: a lane whose
+    // electron ended starts its next one in the same pass.
+    var q = 0u;
+    var e_on = false;
+    loop {
+        if (!e_on) {
+            if (q >= n_e) {
+                break;
+            }
+            let e = emission_queue[q];
+            q += 1u;
+            electron_begin(place, e.xyz, bitcast<u32>(e.w));
+        }
+        e_on = !electron_step();
+    }
+    // Phase 2: the photons in order, each electron tracked as it is set going.
+    q = 0u;
+    var photon_on = false;
+    loop {
+        if (!photon_on) {
+            if (q >= n_p) {
+                break;
+            }
+            q += 1u;
+            let e = emission_queue[MAX_EMISSIONS_PER_DECAY - q];
+            photon_begin(place, e.xyz, bitcast<u32>(e.w));
+        }
+        let flown = photon_pass();
+        photon_on = !flown.ended;
+        if (flown.electron.some) {
+            electron_track(flown.electron.place, flown.electron.dir, flown.electron.units);
+        }
     }
 }

@@ -3,6 +3,10 @@
 
 // Bound on the Poisson inversion loop (`MAX_LINES_PER_DECAY`).
 const MAX_LINES_PER_DECAY: u32 = 64u;
+// Bound on βs per decay (`MAX_BETAS_PER_DECAY`; the host refuses tables above it).
+const MAX_BETAS_PER_DECAY: u32 = 8u;
+// Emissions one decay can draw: the size of decay_history.wgsl's emission queue.
+const MAX_EMISSIONS_PER_DECAY: u32 = MAX_BETAS_PER_DECAY + MAX_LINES_PER_DECAY;
 // Particle codes (`ELECTRON`, `PHOTON` in src/physics/decay.rs).
 const PARTICLE_ELECTRON: u32 = 0u;
 const PARTICLE_PHOTON: u32 = 1u;

@@ -30,6 +30,13 @@ use crate::source::alias::AliasTable;
 pub const N_BETA: usize = 2048;
 /// Bound on the Poisson inversion loop: P(N > 64) < 1e-40 for Y ≤ 10.
 pub const MAX_LINES_PER_DECAY: u32 = 64;
+/// Bound on βs per decay ([`DecayTables::beta_count`] is ⌊Y⌋ or ⌊Y⌋ + 1 for a β yield Y
+/// per decay, ≤ 1 for one nuclide); tables with ⌊Y⌋ + 1 above it are refused
+/// ([`DecayTables::check_bounds`]), because the transport queues a decay's emissions in
+/// fixed-size arrays.
+pub const MAX_BETAS_PER_DECAY: u32 = 8;
+/// Most emissions one decay draws: βs plus lines.
+pub const MAX_EMISSIONS_PER_DECAY: usize = (MAX_BETAS_PER_DECAY + MAX_LINES_PER_DECAY) as usize;
 
 /// Particle type codes shared with WGSL.
 pub const ELECTRON: u32 = 0;
@@ -169,6 +176,19 @@ impl DecayTables {
             local_units,
             mean_kev: mean,
         }
+    }
+
+    /// Err (a sentence) when the β yield needs more than [`MAX_BETAS_PER_DECAY`] βs in a decay.
+    pub fn check_bounds(&self) -> Result<(), String> {
+        if self.beta_count_floor + 1 > MAX_BETAS_PER_DECAY {
+            return Err(format!(
+                "a β yield of {} per decay needs up to {} βs in one decay; the transport \
+                 handles at most {MAX_BETAS_PER_DECAY}",
+                self.beta_count_floor as f32 + self.beta_count_frac,
+                self.beta_count_floor + 1
+            ));
+        }
+        Ok(())
     }
 
     /// Number of β particles in this decay, from one uniform.

@@ -1,17 +1,19 @@
 //! Kernel `decay_history`: one decay, from its position to the end of every track it starts.
-//! WGSL twin `shaders/decay_history.wgsl` (one invocation per history). The WGSL flattens the
-//! recursion: its inner loop draws the emissions and runs photon passes
-//! ([`super::photon_track::photon_pass`]) until an electron is due, and one `electron_track`
-//! call site tracks it, which is this function's order of events and random numbers.
+//! WGSL twin `shaders/decay_history.wgsl` (one invocation per history), in the same three
+//! phases: draw every emission of the decay; track the electron emissions in the order drawn;
+//! then the photon lines in the order drawn ([`photon_track`], which tracks each electron a
+//! photon sets going before the photon flies on). The WGSL runs phase 1 as one flat loop of
+//! `electron_step` passes (a SIMD lane whose electron ended starts the next in the same pass),
+//! which is this function's order of events and random numbers.
 //!
 //! Order of random numbers (kept identical in WGSL): stream = (seed, first_history + h);
-//! 5 for the position, 1 for the β count, then per β: 1 energy + 2 direction + the track;
-//! 1 for the line count, then per line: 2 alias + 2 direction + the track.
+//! 5 for the position, 1 for the β count, per β: 1 energy + 2 direction; 1 for the line
+//! count, per line: 2 alias + 2 direction; then the tracks, electrons first, photons after.
 
 use super::electron_track::electron_track;
 use super::photon_track::photon_track;
 use super::{Ctx, Place};
-use crate::physics::decay::{to_units, ELECTRON};
+use crate::physics::decay::{to_units, ELECTRON, MAX_EMISSIONS_PER_DECAY};
 use crate::physics::direction::isotropic;
 use crate::physics::rng::Pcg32;
 use crate::source::source_position;
@@ -30,12 +32,17 @@ pub fn decay_history(ctx: &mut Ctx, h: u32) {
     };
     ctx.counters.emitted_units += d.local_units as u64;
     ctx.tally.add(place.voxel(&p), d.local_units);
+    // Phase 0: every emission, as (direction, units); electrons and photons apart.
+    let mut electrons = [([0.0f32; 3], 0u32); MAX_EMISSIONS_PER_DECAY];
+    let mut photons = [([0.0f32; 3], 0u32); MAX_EMISSIONS_PER_DECAY];
+    let (mut n_e, mut n_p) = (0, 0);
     let n_beta = d.beta_count(rng.uniform());
     for _ in 0..n_beta {
         let units = to_units(d.sample_beta_kev(rng.uniform()));
         let dir = isotropic(rng.uniform(), rng.uniform());
         ctx.counters.emitted_units += units as u64;
-        electron_track(ctx, place, dir, units, &mut rng);
+        electrons[n_e] = (dir, units);
+        n_e += 1;
     }
     let n_lines = d.line_count(rng.uniform());
     for _ in 0..n_lines {
@@ -44,9 +51,18 @@ pub fn decay_history(ctx: &mut Ctx, h: u32) {
         let dir = isotropic(rng.uniform(), rng.uniform());
         ctx.counters.emitted_units += units as u64;
         if d.line_particle[k] == ELECTRON {
-            electron_track(ctx, place, dir, units, &mut rng);
+            electrons[n_e] = (dir, units);
+            n_e += 1;
         } else {
-            photon_track(ctx, place, dir, units, &mut rng);
+            photons[n_p] = (dir, units);
+            n_p += 1;
         }
+    }
+    // Phase 1: the electrons; phase 2: the photons.
+    for &(dir, units) in &electrons[..n_e] {
+        electron_track(ctx, place, dir, units, &mut rng);
+    }
+    for &(dir, units) in &photons[..n_p] {
+        photon_track(ctx, place, dir, units, &mut rng);
     }
 }
