@@ -120,10 +120,12 @@ pub fn prepare(model: &VoxelModel, source: &SourceSpec, s: &TransportSettings) -
         s.photon_cutoff_kev as f64,
         s.emissions,
     );
-    decay.check_bounds().map_err(|reason| Error::InvalidOption {
-        option: "--nuclide".into(),
-        reason: format!("{reason} (nuclide {})", s.nuclide),
-    })?;
+    decay
+        .check_bounds()
+        .map_err(|reason| Error::InvalidOption {
+            option: "--nuclide".into(),
+            reason: format!("{reason} (nuclide {})", s.nuclide),
+        })?;
     let source = source.tables(&model.grid)?;
     let majorant = majorant(&tables, &model.material, &model.density_g_cm3);
     let range_cutoff = (0..tables.n_materials())
