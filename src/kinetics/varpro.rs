@@ -154,10 +154,14 @@ fn q_and_derivatives(x: f64) -> [f64; 3] {
 fn exp_neg(x: f64) -> f64 {
     const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    // Adding and subtracting 1.5·2⁵² rounds to the nearest integer (ties to even) for
+    // |x·log₂e| < 2⁵¹: no call to the library `round`, which the baseline x86-64 target
+    // does not inline (it has no SSE4.1 `roundsd`).
+    const ROUND: f64 = 6_755_399_441_055_744.0;
     if x > 708.0 {
         return 0.0;
     }
-    let n = (x * std::f64::consts::LOG2_E).round();
+    let n = (x * std::f64::consts::LOG2_E + ROUND) - ROUND;
     let r = -x + n * LN2_HI + n * LN2_LO;
     let mut e = INV_FACT[13];
     for k in (0..13).rev() {
@@ -226,8 +230,24 @@ impl Sums {
 }
 
 fn sums(shape: Shape, theta: &[f64; MAX_RATES], t: &[f64], y: &[f64], w: &[f64]) -> Sums {
-    let m = shape.n_rates();
-    let n = t.len();
+    // One copy per number of rates, so that the loops over the rates unroll.
+    match shape {
+        Shape::MonoExp => sums_m::<1>(shape, theta, t, y, w),
+        Shape::UptakeWashout => sums_m::<2>(shape, theta, t, y, w),
+    }
+}
+
+/// [`sums`] for a shape with `M` rates.
+#[inline(always)]
+fn sums_m<const M: usize>(
+    shape: Shape,
+    theta: &[f64; MAX_RATES],
+    t: &[f64],
+    y: &[f64],
+    w: &[f64],
+) -> Sums {
+    let m = M;
+    let n = t.len().min(MAX_POINTS);
     let mut bs = [0.0; MAX_POINTS];
     let (mut bb, mut by) = (0.0, 0.0);
     // Σw·eⱼₗ·y and Σw·eⱼₗ·b, so that ⟨eⱼₗ,r⟩ needs no second pass (it only enters the
@@ -287,6 +307,38 @@ fn sums(shape: Shape, theta: &[f64; MAX_RATES], t: &[f64], y: &[f64], w: &[f64])
         dr,
         er,
     }
+}
+
+/// Solves the k×k (k ≤ 2) symmetric system `h`·x = `b` (row-major), `None` unless `h` is
+/// positive definite: Cholesky written out for the one- and two-rate shapes (the generic
+/// [`cholesky_solve`] loops over 6×6 arrays), same pivots and the same refusals.
+#[inline]
+fn solve_small(
+    h: &[f64; MAX_PARAMS * MAX_PARAMS],
+    b: &[f64; MAX_PARAMS],
+    k: usize,
+) -> Option<[f64; MAX_PARAMS]> {
+    let mut x = [0.0; MAX_PARAMS];
+    match k {
+        1 => {
+            if !(h[0] > 0.0 && h[0].is_finite()) {
+                return None;
+            }
+            x[0] = b[0] / h[0];
+        }
+        2 => {
+            let (a, c, d) = (h[0], h[2], h[3]);
+            // L = [[√a, 0], [c/√a, √(d − c²/a)]].
+            let s = d - c * c / a;
+            if !(a > 0.0 && a.is_finite() && s > 0.0 && s.is_finite()) {
+                return None;
+            }
+            x[1] = (b[1] - c / a * b[0]) / s;
+            x[0] = (b[0] - c * x[1]) / a;
+        }
+        _ => return cholesky_solve(&h[..k * k], &b[..k], k),
+    }
+    Some(x)
 }
 
 /// Bounds and stopping rules of one separable fit.
@@ -388,7 +440,7 @@ pub fn fit(
                     h[r * mf + c] = cur.hessian(j, l, exact);
                 }
             }
-            cholesky_solve(&h[..mf * mf], &rhs[..mf], mf)
+            solve_small(&h, &rhs, mf)
         };
         // Newton first; Kaufman's step where Newton's matrix is not positive definite or
         // its step does not lower WRSS.
