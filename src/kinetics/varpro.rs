@@ -101,6 +101,15 @@ impl Shape {
         }
     }
 
+    /// b(t) alone, the same value as [`Shape::eval`] gives.
+    #[inline]
+    fn value(self, theta: &[f64; MAX_RATES], t: f64) -> f64 {
+        match self {
+            Shape::MonoExp => exp_neg(theta[0] * t),
+            Shape::UptakeWashout => t * exp_neg(theta[0] * t) * q_only(theta[1] * t),
+        }
+    }
+
     /// Ã = ∫₀^∞ a·b dt and its gradient over (a, θ).
     fn integral(self, a: f64, theta: &[f64; MAX_RATES], g: &mut [f64; MAX_PARAMS]) -> f64 {
         match self {
@@ -141,6 +150,16 @@ fn q_and_derivatives(x: f64) -> [f64; 3] {
         let q = (1.0 - ex) / x;
         let dq = (ex - q) / x;
         [q, dq, -(ex + 2.0 * dq) / x]
+    }
+}
+
+/// q(x) of [`q_and_derivatives`] alone, by the same expressions.
+#[inline]
+fn q_only(x: f64) -> f64 {
+    if x < 1e-2 {
+        1.0 + x * (-0.5 + x * (1.0 / 6.0 + x * (-1.0 / 24.0 + x * (1.0 / 120.0 - x / 720.0))))
+    } else {
+        (1.0 - exp_neg(x)) / x
     }
 }
 
@@ -390,7 +409,9 @@ impl VarProFit {
     }
 }
 
-/// WRSS at the best amplitude for θ (used to rank start values).
+/// WRSS at the best amplitude for θ (used to rank start values): the `cost` of [`sums`],
+/// the same arithmetic in the same order (so the same value to the last bit), from b alone,
+/// without the derivatives.
 pub fn reduced_wrss(
     shape: Shape,
     theta: &[f64; MAX_RATES],
@@ -398,7 +419,23 @@ pub fn reduced_wrss(
     y: &[f64],
     w: &[f64],
 ) -> f64 {
-    sums(shape, theta, t, y, w).cost
+    let n = t.len().min(MAX_POINTS);
+    let mut bs = [0.0; MAX_POINTS];
+    let (mut bb, mut by) = (0.0, 0.0);
+    for i in 0..n {
+        let b = shape.value(theta, t[i]);
+        let wb = w[i] * b;
+        bb += wb * b;
+        by += wb * y[i];
+        bs[i] = b;
+    }
+    let a = if bb > 0.0 && by > 0.0 { by / bb } else { 0.0 };
+    let mut cost = 0.0;
+    for i in 0..n {
+        let r = y[i] - a * bs[i];
+        cost += w[i] * r * r;
+    }
+    cost
 }
 
 /// Fits `shape` to (t, y) with weights `w` (≤ [`MAX_POINTS`] points) from the rates
@@ -603,6 +640,25 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn reduced_wrss_is_the_cost_of_the_full_sums_to_the_bit() {
+        let t = [4.0, 24.0, 72.0, 168.0];
+        let y = [3000.0, 5200.0, 2100.0, 400.0];
+        let w = y.map(|v| 1.0 / (0.05 * v * 0.05 * v));
+        for (shape, theta) in [
+            (Shape::MonoExp, [0.03, 0.0]),
+            (Shape::UptakeWashout, [0.02, 0.4]),
+            (Shape::UptakeWashout, [0.02, 1e-4]),
+            (Shape::UptakeWashout, [0.05, 30.0]),
+        ] {
+            let full = sums(shape, &theta, &t, &y, &w).cost;
+            assert_eq!(
+                reduced_wrss(shape, &theta, &t, &y, &w).to_bits(),
+                full.to_bits()
+            );
         }
     }
 
