@@ -438,6 +438,47 @@ pub fn reduced_wrss(
     cost
 }
 
+/// The uptake–washout start of lowest [`reduced_wrss`] among θ = (λ, δ) for the δ in
+/// `deltas` (the first of equals), and that WRSS: the same values as calling
+/// [`reduced_wrss`] for each, with e^(−λtᵢ) computed once for all of them. `None` when no
+/// WRSS is finite.
+pub fn best_uptake_washout_start(
+    lambda: f64,
+    deltas: impl IntoIterator<Item = f64>,
+    t: &[f64],
+    y: &[f64],
+    w: &[f64],
+) -> Option<(f64, [f64; MAX_RATES])> {
+    let n = t.len().min(MAX_POINTS);
+    let mut e1 = [0.0; MAX_POINTS];
+    for i in 0..n {
+        e1[i] = exp_neg(lambda * t[i]);
+    }
+    let mut best = (f64::INFINITY, [lambda, 0.0]);
+    for delta in deltas {
+        let mut bs = [0.0; MAX_POINTS];
+        let (mut bb, mut by) = (0.0, 0.0);
+        for i in 0..n {
+            // As in `Shape::value`.
+            let b = t[i] * e1[i] * q_only(delta * t[i]);
+            let wb = w[i] * b;
+            bb += wb * b;
+            by += wb * y[i];
+            bs[i] = b;
+        }
+        let a = if bb > 0.0 && by > 0.0 { by / bb } else { 0.0 };
+        let mut cost = 0.0;
+        for i in 0..n {
+            let r = y[i] - a * bs[i];
+            cost += w[i] * r * r;
+        }
+        if cost < best.0 {
+            best = (cost, [lambda, delta]);
+        }
+    }
+    best.0.is_finite().then_some(best)
+}
+
 /// Fits `shape` to (t, y) with weights `w` (≤ [`MAX_POINTS`] points) from the rates
 /// `theta0`, keeping them within the bounds of `opts`.
 pub fn fit(
@@ -660,6 +701,14 @@ mod tests {
                 full.to_bits()
             );
         }
+        let deltas = [0.4, 1e-4, 30.0, 0.05];
+        let costs = deltas.map(|d| reduced_wrss(Shape::UptakeWashout, &[0.02, d], &t, &y, &w));
+        let k = (0..4).fold(0, |k, j| if costs[j] < costs[k] { j } else { k });
+        let (c, theta) = best_uptake_washout_start(0.02, deltas, &t, &y, &w).unwrap();
+        assert_eq!(
+            (c.to_bits(), theta),
+            (costs[k].to_bits(), [0.02, deltas[k]])
+        );
     }
 
     #[test]

@@ -272,17 +272,9 @@ fn uptake_washout(
     let peeled =
         (seen.is_finite() && seen > 0.0 && seen < 1.0).then(|| -(-seen).ln_1p() / t[0].max(1e-3));
     let opts = varpro_options(lambda_phys);
-    let mut start = (f64::INFINITY, [lw, 0.0]);
-    for delta in peeled.into_iter().chain(uptake_guesses(t[0])) {
-        let c = varpro::reduced_wrss(Shape::UptakeWashout, &[lw, delta], t, y, w);
-        if c < start.0 {
-            start = (c, [lw, delta]);
-        }
-    }
-    let finite = start
-        .0
-        .is_finite()
-        .then(|| varpro::fit(Shape::UptakeWashout, t, y, w, start.1, &opts));
+    let deltas = peeled.into_iter().chain(uptake_guesses(t[0]));
+    let finite = varpro::best_uptake_washout_start(lw, deltas, t, y, w)
+        .map(|(_, start)| varpro::fit(Shape::UptakeWashout, t, y, w, start, &opts));
     let limit_needed = match (&finite, second) {
         (Some(f), SecondValley::WhenNeeded(delta_t0_max)) => {
             second_valley_needed(f, t[0], peeled.is_some(), delta_t0_max)
