@@ -13,12 +13,24 @@
 //! backtracking over the rates, analytic derivatives), which reaches the same minimum as the full
 //! fit over all parameters ([`fit_voxel_tac_full_lm`], kept as the reference and used for
 //! the multi-amplitude models), or a lower one, with a finite σ where the full fit's JᵀWJ
-//! is singular. It is not faster yet (BENCHMARKS.md: about 2× slower on the 128³ case,
-//! for the extra start values, the tighter stop and the second valley). Start values are cheap
-//! (log-linear slope of the last two points; for the uptake the method of residuals and
-//! three uptake half-times, ranked by WRSS),
-//! and the uptake–washout fit is also run in its second valley, uptake over before the
-//! first scan, keeping the lower WRSS; nothing is allocated per voxel.
+//! is singular. Start values are cheap (log-linear slope of the last two points; for the
+//! uptake the method of residuals and three uptake half-times, ranked by WRSS from the
+//! curve alone, e^(−λt) shared), and the uptake–washout fit is also run in its second
+//! valley, uptake over before the first scan, keeping the lower WRSS, wherever the finite
+//! fit leaves that valley possibly lower ([`SECOND_VALLEY_DELTA_T0`]). Nothing is allocated
+//! per voxel.
+//!
+//! **Cost** (BENCHMARKS.md, kinetics; `examples/voxel_fit_cost.rs` under callgrind, the
+//! benchmark's voxels): 27 200 instructions per uptake–washout voxel before this rework;
+//! 16 500 with the exponential's rounding done without a library call, the 2×2 Cholesky
+//! written out and the loops unrolled per shape; 12 200 with the second valley fitted only
+//! where needed; 10 400 with the starts ranked from the curve alone, e^(−λt) shared. What
+//! did not help, measured on the tests' 40 000 random voxels against the reference search:
+//! a looser stop, on Ã after a full Newton step (< 1e-7 of Ã) or on the Newton decrement
+//! (< 1e-12 in χ²), left the iteration count as it was (5–7 per fit, under 2 % fewer) and
+//! changed Ã or σ(Ã) beyond 1e-6 and 1e-4 in 0.1 % and 0.6 % of voxels (σ by up to 15 %
+//! where it depends on where the fit stops along a nearly flat valley); starting from the
+//! peeled δ alone reached another minimum in 0.07 % of voxels. None of these is used.
 //!
 //! **Masked voxels.** Voxels whose peak activity over the scans is ≤ 0, or which a caller's
 //! mask excludes (below an activity threshold, outside the body), are not fitted: their Ã
