@@ -253,7 +253,9 @@ const SECOND_VALLEY_DELTA_T0: f64 = 3.0;
 /// Otherwise the finite minimum has a clear uptake at the first scan, which the second
 /// valley cannot fit.
 fn second_valley_needed(f: &varpro::VarProFit, t0: f64, peeled: bool, delta_t0_max: f64) -> bool {
-    !peeled || f.tia_var_h2.is_none() || !(f.rates[1] * t0 <= delta_t0_max)
+    // Written so that a NaN δ counts as unresolved.
+    let resolved = f.rates[1] * t0 <= delta_t0_max;
+    !peeled || f.tia_var_h2.is_none() || !resolved
 }
 
 /// The uptake–washout voxel fit: the WRSS has two valleys, a finite uptake rate δ and
