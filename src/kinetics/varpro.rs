@@ -101,6 +101,15 @@ impl Shape {
         }
     }
 
+    /// b(t) alone, the same value as [`Shape::eval`] gives.
+    #[inline]
+    fn value(self, theta: &[f64; MAX_RATES], t: f64) -> f64 {
+        match self {
+            Shape::MonoExp => exp_neg(theta[0] * t),
+            Shape::UptakeWashout => t * exp_neg(theta[0] * t) * q_only(theta[1] * t),
+        }
+    }
+
     /// Ã = ∫₀^∞ a·b dt and its gradient over (a, θ).
     fn integral(self, a: f64, theta: &[f64; MAX_RATES], g: &mut [f64; MAX_PARAMS]) -> f64 {
         match self {
@@ -144,6 +153,16 @@ fn q_and_derivatives(x: f64) -> [f64; 3] {
     }
 }
 
+/// q(x) of [`q_and_derivatives`] alone, by the same expressions.
+#[inline]
+fn q_only(x: f64) -> f64 {
+    if x < 1e-2 {
+        1.0 + x * (-0.5 + x * (1.0 / 6.0 + x * (-1.0 / 24.0 + x * (1.0 / 120.0 - x / 720.0))))
+    } else {
+        (1.0 - exp_neg(x)) / x
+    }
+}
+
 /// e^(−x) for x ≥ 0 (any x works), to about 2 ulp: x·log₂e = n + f with n an integer and
 /// |f| ≤ ½, e^(−x) = 2^(−n)·e^(r) with r = −x + n·ln 2 (ln 2 split in two parts, Cody–Waite,
 /// so r carries no rounding of n·ln 2), |r| ≤ ln2/2, and e^r by its Taylor series to r¹³
@@ -154,10 +173,14 @@ fn q_and_derivatives(x: f64) -> [f64; 3] {
 fn exp_neg(x: f64) -> f64 {
     const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    // Adding and subtracting 1.5·2⁵² rounds to the nearest integer (ties to even) for
+    // |x·log₂e| < 2⁵¹: no call to the library `round`, which the baseline x86-64 target
+    // does not inline (it has no SSE4.1 `roundsd`).
+    const ROUND: f64 = 6_755_399_441_055_744.0;
     if x > 708.0 {
         return 0.0;
     }
-    let n = (x * std::f64::consts::LOG2_E).round();
+    let n = (x * std::f64::consts::LOG2_E + ROUND) - ROUND;
     let r = -x + n * LN2_HI + n * LN2_LO;
     let mut e = INV_FACT[13];
     for k in (0..13).rev() {
@@ -226,8 +249,24 @@ impl Sums {
 }
 
 fn sums(shape: Shape, theta: &[f64; MAX_RATES], t: &[f64], y: &[f64], w: &[f64]) -> Sums {
-    let m = shape.n_rates();
-    let n = t.len();
+    // One copy per number of rates, so that the loops over the rates unroll.
+    match shape {
+        Shape::MonoExp => sums_m::<1>(shape, theta, t, y, w),
+        Shape::UptakeWashout => sums_m::<2>(shape, theta, t, y, w),
+    }
+}
+
+/// [`sums`] for a shape with `M` rates.
+#[inline(always)]
+fn sums_m<const M: usize>(
+    shape: Shape,
+    theta: &[f64; MAX_RATES],
+    t: &[f64],
+    y: &[f64],
+    w: &[f64],
+) -> Sums {
+    let m = M;
+    let n = t.len().min(MAX_POINTS);
     let mut bs = [0.0; MAX_POINTS];
     let (mut bb, mut by) = (0.0, 0.0);
     // Σw·eⱼₗ·y and Σw·eⱼₗ·b, so that ⟨eⱼₗ,r⟩ needs no second pass (it only enters the
@@ -289,6 +328,38 @@ fn sums(shape: Shape, theta: &[f64; MAX_RATES], t: &[f64], y: &[f64], w: &[f64])
     }
 }
 
+/// Solves the k×k (k ≤ 2) symmetric system `h`·x = `b` (row-major), `None` unless `h` is
+/// positive definite: Cholesky written out for the one- and two-rate shapes (the generic
+/// [`cholesky_solve`] loops over 6×6 arrays), same pivots and the same refusals.
+#[inline]
+fn solve_small(
+    h: &[f64; MAX_PARAMS * MAX_PARAMS],
+    b: &[f64; MAX_PARAMS],
+    k: usize,
+) -> Option<[f64; MAX_PARAMS]> {
+    let mut x = [0.0; MAX_PARAMS];
+    match k {
+        1 => {
+            if !(h[0] > 0.0 && h[0].is_finite()) {
+                return None;
+            }
+            x[0] = b[0] / h[0];
+        }
+        2 => {
+            let (a, c, d) = (h[0], h[2], h[3]);
+            // L = [[√a, 0], [c/√a, √(d − c²/a)]].
+            let s = d - c * c / a;
+            if !(a > 0.0 && a.is_finite() && s > 0.0 && s.is_finite()) {
+                return None;
+            }
+            x[1] = (b[1] - c / a * b[0]) / s;
+            x[0] = (b[0] - c * x[1]) / a;
+        }
+        _ => return cholesky_solve(&h[..k * k], &b[..k], k),
+    }
+    Some(x)
+}
+
 /// Bounds and stopping rules of one separable fit.
 #[derive(Clone, Copy, Debug)]
 pub struct VarProOptions {
@@ -338,7 +409,9 @@ impl VarProFit {
     }
 }
 
-/// WRSS at the best amplitude for θ (used to rank start values).
+/// WRSS at the best amplitude for θ (used to rank start values): the `cost` of [`sums`],
+/// the same arithmetic in the same order (so the same value to the last bit), from b alone,
+/// without the derivatives.
 pub fn reduced_wrss(
     shape: Shape,
     theta: &[f64; MAX_RATES],
@@ -346,7 +419,64 @@ pub fn reduced_wrss(
     y: &[f64],
     w: &[f64],
 ) -> f64 {
-    sums(shape, theta, t, y, w).cost
+    let n = t.len().min(MAX_POINTS);
+    let mut bs = [0.0; MAX_POINTS];
+    let (mut bb, mut by) = (0.0, 0.0);
+    for i in 0..n {
+        let b = shape.value(theta, t[i]);
+        let wb = w[i] * b;
+        bb += wb * b;
+        by += wb * y[i];
+        bs[i] = b;
+    }
+    let a = if bb > 0.0 && by > 0.0 { by / bb } else { 0.0 };
+    let mut cost = 0.0;
+    for i in 0..n {
+        let r = y[i] - a * bs[i];
+        cost += w[i] * r * r;
+    }
+    cost
+}
+
+/// The uptake–washout start of lowest [`reduced_wrss`] among θ = (λ, δ) for the δ in
+/// `deltas` (the first of equals), and that WRSS: the same values as calling
+/// [`reduced_wrss`] for each, with e^(−λtᵢ) computed once for all of them. `None` when no
+/// WRSS is finite.
+pub fn best_uptake_washout_start(
+    lambda: f64,
+    deltas: impl IntoIterator<Item = f64>,
+    t: &[f64],
+    y: &[f64],
+    w: &[f64],
+) -> Option<(f64, [f64; MAX_RATES])> {
+    let n = t.len().min(MAX_POINTS);
+    let mut e1 = [0.0; MAX_POINTS];
+    for i in 0..n {
+        e1[i] = exp_neg(lambda * t[i]);
+    }
+    let mut best = (f64::INFINITY, [lambda, 0.0]);
+    for delta in deltas {
+        let mut bs = [0.0; MAX_POINTS];
+        let (mut bb, mut by) = (0.0, 0.0);
+        for i in 0..n {
+            // As in `Shape::value`.
+            let b = t[i] * e1[i] * q_only(delta * t[i]);
+            let wb = w[i] * b;
+            bb += wb * b;
+            by += wb * y[i];
+            bs[i] = b;
+        }
+        let a = if bb > 0.0 && by > 0.0 { by / bb } else { 0.0 };
+        let mut cost = 0.0;
+        for i in 0..n {
+            let r = y[i] - a * bs[i];
+            cost += w[i] * r * r;
+        }
+        if cost < best.0 {
+            best = (cost, [lambda, delta]);
+        }
+    }
+    best.0.is_finite().then_some(best)
 }
 
 /// Fits `shape` to (t, y) with weights `w` (≤ [`MAX_POINTS`] points) from the rates
@@ -388,7 +518,7 @@ pub fn fit(
                     h[r * mf + c] = cur.hessian(j, l, exact);
                 }
             }
-            cholesky_solve(&h[..mf * mf], &rhs[..mf], mf)
+            solve_small(&h, &rhs, mf)
         };
         // Newton first; Kaufman's step where Newton's matrix is not positive definite or
         // its step does not lower WRSS.
@@ -552,6 +682,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn reduced_wrss_is_the_cost_of_the_full_sums_to_the_bit() {
+        let t = [4.0, 24.0, 72.0, 168.0];
+        let y = [3000.0, 5200.0, 2100.0, 400.0];
+        let w = y.map(|v| 1.0 / (0.05 * v * 0.05 * v));
+        for (shape, theta) in [
+            (Shape::MonoExp, [0.03, 0.0]),
+            (Shape::UptakeWashout, [0.02, 0.4]),
+            (Shape::UptakeWashout, [0.02, 1e-4]),
+            (Shape::UptakeWashout, [0.05, 30.0]),
+        ] {
+            let full = sums(shape, &theta, &t, &y, &w).cost;
+            assert_eq!(
+                reduced_wrss(shape, &theta, &t, &y, &w).to_bits(),
+                full.to_bits()
+            );
+        }
+        let deltas = [0.4, 1e-4, 30.0, 0.05];
+        let costs = deltas.map(|d| reduced_wrss(Shape::UptakeWashout, &[0.02, d], &t, &y, &w));
+        let k = (0..4).fold(0, |k, j| if costs[j] < costs[k] { j } else { k });
+        let (c, theta) = best_uptake_washout_start(0.02, deltas, &t, &y, &w).unwrap();
+        assert_eq!(
+            (c.to_bits(), theta),
+            (costs[k].to_bits(), [0.02, deltas[k]])
+        );
     }
 
     #[test]
