@@ -1,101 +1,144 @@
-// decay_history.wgsl — kernel `decay_history`: one decay per invocation, from its position
-// to the end of every track it starts, scored into the chunked fixed-point tally.
+// decay_history.wgsl — kernel `decay_history`: HISTORIES_PER_INVOCATION decays per invocation,
+// from their positions to the end of every track they start, scored into the chunked
+// fixed-point tally.
 //
 // Bindings row: `DECAY_HISTORY` in src/transport/gpu/pipelines.rs (groups 1 grid, 2 tally,
-// 3 physics). CPU twin: src/transport/cpu/decay_history.rs — the same random-number order:
-// stream = (seed, first_history + h); 5 for the position, 1 for the β count, then per β
-// 1 energy + 2 direction + the track; 1 for the line count, then per line 2 alias +
-// 2 direction + the track.
+// 3 physics). CPU twin: src/transport/cpu/decay_history.rs, with the same random numbers:
+// history h (of the run: first_history + local index) draws its emissions from stream
+// (seed, 128·h) — 5 for the position, 1 for the β count, per β 1 energy + 2 direction, 1 for
+// the line count, per line 2 alias + 2 direction — and its k-th emission (k = 1, 2, … in the
+// order drawn) is transported on stream (seed, 128·h + k), a photon's electrons on the
+// photon's stream. Each particle carrying its own stream is what lets the invocation run
+// several decays' particles in one loop, in any interleaving, with the CPU's numbers.
+
+// Decays per invocation (`HISTORIES_PER_INVOCATION` in src/transport/gpu_types.rs).
+const HISTORIES_PER_INVOCATION: u32 = 8u;
+// Streams per history: the emission stream and one per emission
+// (`PARTICLE_STREAMS_PER_HISTORY` in src/transport/cpu/decay_history.rs).
+const PARTICLE_STREAMS_LOG2: u32 = 7u;
+// The emission queue: room for two decays' worst case, so a round always takes one decay
+// and, in practice, all of them (a 177Lu decay draws ~2 emissions).
+const QUEUE_SLOTS: u32 = 2u * MAX_EMISSIONS_PER_DECAY;
 
 @compute @workgroup_size(64)
 fn decay_history(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    let h = gid.x;
-    if (h < physics.n_histories) {
-        h_emitted_units = 0u;
-        h_escaped_units = 0u;
-        h_photon_interactions = 0u;
-        h_electron_steps = 0u;
-        h_truncated_tracks = 0u;
-        h_electron_path_mm = 0.0;
-        let stream_lo = physics.first_history_lo + h;
-        let stream_hi = physics.first_history_hi + select(0u, 1u, stream_lo < h);
-        rng_init(physics.seed_lo, physics.seed_hi, stream_lo, stream_hi);
-        simulate_decay();
-        history_flush();
+    h_emitted_units = 0u;
+    h_escaped_units = 0u;
+    h_photon_interactions = 0u;
+    h_electron_steps = 0u;
+    h_truncated_tracks = 0u;
+    h_electron_path_mm = 0.0;
+    let first = gid.x * HISTORIES_PER_INVOCATION;
+    let end = min(first + HISTORIES_PER_INVOCATION, max(physics.n_histories, first));
+    var next = first;
+    loop {
+        if (next >= end) {
+            break;
+        }
+        next = simulate_decays(next, end);
     }
+    counter_add(COUNTER_HISTORIES, end - first);
+    history_flush();
     counters_flush(lane);
 }
 
-// Emissions drawn by phase 0 of `simulate_decay`: direction and energy units (w, as f32
-// bits); electrons from the front, photons from the back.
-var<private> emission_queue: array<vec4<f32>, MAX_EMISSIONS_PER_DECAY>;
+// The emissions of the decays in the current round: direction and energy units (w, as f32
+// bits), and the start position and the particle's stream (w, as bits: local history · 128 +
+// k); electrons from the front, photons from the back.
+var<private> queue_dir: array<vec4<f32>, QUEUE_SLOTS>;
+var<private> queue_pos: array<vec4<f32>, QUEUE_SLOTS>;
 
-// The body of `decay_history` for the current invocation's generator, in three phases shaped
-// for SIMD devices (lavapipe; a GPU's warps), where a loop costs its body for every group of
-// lanes while any lane is still in it and every branch runs under a mask, taken or not:
-// 0. draw every emission of the decay (cheap: no transport) into `emission_queue`;
+// Starts stream 128·(first_history + local) + k, given `particle` = local · 128 + k.
+fn particle_stream(particle: u32) {
+    let lo = (physics.first_history_lo << PARTICLE_STREAMS_LOG2) + particle;
+    let carry = select(0u, 1u, lo < particle);
+    let hi = (physics.first_history_hi << PARTICLE_STREAMS_LOG2)
+        | (physics.first_history_lo >> (32u - PARTICLE_STREAMS_LOG2));
+    rng_init(physics.seed_lo, physics.seed_hi, lo, hi + carry);
+}
+
+// One round: draws the emissions of local histories `first`, `first` + 1, … while the queue
+// has room for another worst case (at least one; at most up to `end`), then transports them
+// in three phases shaped for SIMD devices (lavapipe; a GPU's warps), where a loop costs its
+// body for every group of lanes while any lane is still in it and every branch runs under a
+// mask, taken or not:
+// 0. draw every emission (cheap: no transport) into the queue;
 // 1. track the electron emissions through one flat `electron_step` loop, so a lane with a
-//    short track starts its next electron instead of idling, and no photon code runs per step;
+//    short track starts its next electron, of this decay or the next, instead of idling, and
+//    no photon code runs per step;
 // 2. fly the photons, one `photon_pass` per pass, each electron a pass sets going tracked
 //    before the next pass (`electron_track`).
-// The order of events and random numbers is the CPU twin's.
-fn simulate_decay() {
-    let pos = source_position();
-    let place = place_locate(pos);
-    h_emitted_units += physics.local_units;
-    if (!place.inside) {
-        h_escaped_units += physics.local_units;
-        return;
-    }
-    deposit(place_voxel(place), physics.local_units);
-    var betas_left = beta_count(rng_uniform());
-    var lines_left = 0u;
-    var lines_drawn = false;
+// Returns the next history to draw. Per history the order of events and random numbers is
+// the CPU twin's; the tally's integer sums do not depend on the interleaving.
+fn simulate_decays(first: u32, end: u32) -> u32 {
     var n_e = 0u;
     var n_p = 0u;
-    // Phase 0: draw every emission (electrons to the front of the queue, photons to the back).
+    var h = first;
+    // Phase 0.
     loop {
-        var emit = false;
-        var electron = true;
-        var units = 0u;
-        if (betas_left > 0u) {
-            betas_left -= 1u;
-            units = to_units(sample_beta_kev(rng_uniform()));
-            emit = true;
-        } else if (!lines_drawn) {
-            lines_left = line_count(rng_uniform());
-            lines_drawn = true;
-        } else if (lines_left > 0u) {
-            lines_left -= 1u;
-            let a1 = rng_uniform();
-            let a2 = rng_uniform();
-            let k = line_alias_sample(a1, a2);
-            units = utab[physics.off_line_units + k];
-            electron = utab[physics.off_line_particle + k] == PARTICLE_ELECTRON;
-            emit = true;
-        } else {
+        if (h >= end || n_e + n_p + MAX_EMISSIONS_PER_DECAY > QUEUE_SLOTS) {
             break;
         }
-        if (emit) {
-            let u1 = rng_uniform();
-            let u2 = rng_uniform();
-            let dir = isotropic(u1, u2);
-            h_emitted_units += units;
-            var slot = n_e;
-            if (electron) {
-                n_e += 1u;
+        let base = h << PARTICLE_STREAMS_LOG2;
+        h += 1u;
+        particle_stream(base);
+        let pos = source_position();
+        let place = place_locate(pos);
+        h_emitted_units += physics.local_units;
+        if (!place.inside) {
+            // A shape reaching outside the grid: the decay's energy leaves at once.
+            h_escaped_units += physics.local_units;
+            continue;
+        }
+        deposit(place_voxel(place), physics.local_units);
+        var betas_left = beta_count(rng_uniform());
+        var lines_left = 0u;
+        var lines_drawn = false;
+        var k = 0u;
+        loop {
+            var emit = false;
+            var electron = true;
+            var units = 0u;
+            if (betas_left > 0u) {
+                betas_left -= 1u;
+                units = to_units(sample_beta_kev(rng_uniform()));
+                emit = true;
+            } else if (!lines_drawn) {
+                lines_left = line_count(rng_uniform());
+                lines_drawn = true;
+            } else if (lines_left > 0u) {
+                lines_left -= 1u;
+                let a1 = rng_uniform();
+                let a2 = rng_uniform();
+                let line = line_alias_sample(a1, a2);
+                units = utab[physics.off_line_units + line];
+                electron = utab[physics.off_line_particle + line] == PARTICLE_ELECTRON;
+                emit = true;
             } else {
-                n_p += 1u;
-                slot = MAX_EMISSIONS_PER_DECAY - n_p;
+                break;
             }
-            emission_queue[slot] = vec4<f32>(dir, bitcast<f32>(units));
+            if (emit) {
+                let u1 = rng_uniform();
+                let u2 = rng_uniform();
+                let dir = isotropic(u1, u2);
+                h_emitted_units += units;
+                k += 1u;
+                var slot = n_e;
+                if (electron) {
+                    n_e += 1u;
+                } else {
+                    n_p += 1u;
+                    slot = QUEUE_SLOTS - n_p;
+                }
+                queue_dir[slot] = vec4<f32>(dir, bitcast<f32>(units));
+                queue_pos[slot] = vec4<f32>(pos, bitcast<f32>(base + k));
+            }
         }
     }
-    // Phase 1: the electrons in order through one flat loop, one step per pass: a lane whose
-    // electron ended starts its next one in the same pass.
+    // Phase 1.
     var q = 0u;
     var e_on = false;
     loop {
@@ -103,13 +146,15 @@ fn simulate_decay() {
             if (q >= n_e) {
                 break;
             }
-            let e = emission_queue[q];
+            let d = queue_dir[q];
+            let p = queue_pos[q];
             q += 1u;
-            electron_begin(place, e.xyz, bitcast<u32>(e.w));
+            particle_stream(bitcast<u32>(p.w));
+            electron_begin(place_locate(p.xyz), d.xyz, bitcast<u32>(d.w));
         }
         e_on = !electron_step();
     }
-    // Phase 2: the photons in order, each electron tracked as it is set going.
+    // Phase 2.
     q = 0u;
     var photon_on = false;
     loop {
@@ -118,8 +163,10 @@ fn simulate_decay() {
                 break;
             }
             q += 1u;
-            let e = emission_queue[MAX_EMISSIONS_PER_DECAY - q];
-            photon_begin(place, e.xyz, bitcast<u32>(e.w));
+            let d = queue_dir[QUEUE_SLOTS - q];
+            let p = queue_pos[QUEUE_SLOTS - q];
+            particle_stream(bitcast<u32>(p.w));
+            photon_begin(place_locate(p.xyz), d.xyz, bitcast<u32>(d.w));
         }
         let flown = photon_pass();
         photon_on = !flown.ended;
@@ -127,4 +174,5 @@ fn simulate_decay() {
             electron_track(flown.electron.place, flown.electron.dir, flown.electron.units);
         }
     }
+    return h;
 }

@@ -146,7 +146,7 @@ fn wgsl_physics_constants_equal_the_cpu_reference_constants() {
     use voxdose::physics::{decay, electron, tables};
     use voxdose::transport::cpu::{electron_track, photon_track};
     let m = parse(&kernels::DECAY_HISTORY);
-    let cases: [(&str, f64); 18] = [
+    let cases: [(&str, f64); 20] = [
         ("N_ENERGY", tables::N_ENERGY as f64),
         ("N_RANGE", tables::N_RANGE as f64),
         ("N_X", tables::N_X as f64),
@@ -161,6 +161,14 @@ fn wgsl_physics_constants_equal_the_cpu_reference_constants() {
         ),
         ("MAX_LINES_PER_DECAY", f64::from(decay::MAX_LINES_PER_DECAY)),
         ("MAX_BETAS_PER_DECAY", f64::from(decay::MAX_BETAS_PER_DECAY)),
+        (
+            "HISTORIES_PER_INVOCATION",
+            f64::from(voxdose::transport::gpu_types::HISTORIES_PER_INVOCATION),
+        ),
+        (
+            "PARTICLE_STREAMS_LOG2",
+            (voxdose::transport::cpu::decay_history::PARTICLE_STREAMS_PER_HISTORY as f64).log2(),
+        ),
         ("PARTICLE_ELECTRON", f64::from(decay::ELECTRON)),
         ("PARTICLE_PHOTON", f64::from(decay::PHOTON)),
         (

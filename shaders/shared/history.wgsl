@@ -1,7 +1,7 @@
-// shared/history.wgsl — per-invocation counters of one history, added to the workgroup
-// counters once at its end (`history_flush`). CPU twin: `HistoryCounters` in
-// src/transport/cpu/mod.rs; energies in fixed-point units, path in mm (f32 per history,
-// then 1/65536 mm units: the CPU sums f64, so the path counter agrees to ~1e-6).
+// shared/history.wgsl — per-invocation counters of its histories, added to the workgroup
+// counters once at the end (`history_flush`; the caller counts the histories). CPU twin:
+// `HistoryCounters` in src/transport/cpu/mod.rs; energies in fixed-point units, path in mm
+// (f32 per invocation, then 1/65536 mm units: the CPU sums f64, so the path counter agrees to ~1e-6).
 
 const COUNTER_PHOTON_INTERACTIONS: u32 = 4u;
 const COUNTER_ELECTRON_STEPS: u32 = 5u;
@@ -25,7 +25,6 @@ fn deposit(v: u32, units: u32) {
 fn history_flush() {
     counter_add(COUNTER_EMITTED, h_emitted_units);
     counter_add(COUNTER_ESCAPED, h_escaped_units);
-    counter_add(COUNTER_HISTORIES, 1u);
     counter_add(COUNTER_PHOTON_INTERACTIONS, h_photon_interactions);
     counter_add(COUNTER_ELECTRON_STEPS, h_electron_steps);
     counter_add(COUNTER_TRUNCATED_TRACKS, h_truncated_tracks);

@@ -15,6 +15,10 @@ pub const UNITS_PER_KEV: f32 = 65536.0;
 pub const TALLY_MAX_CHUNKS: u32 = 8;
 /// Density chunk bindings per kernel (`DENSITY_MAX_CHUNKS`, `density_chunk0..3`).
 pub const DENSITY_MAX_CHUNKS: u32 = 4;
+/// Decays per `decay_history` invocation (`HISTORIES_PER_INVOCATION` in
+/// shaders/decay_history.wgsl): several decays' particles share one loop, which keeps more
+/// SIMD lanes busy.
+pub const HISTORIES_PER_INVOCATION: u32 = 8;
 /// Global 64-bit counters (`N_COUNTERS`).
 pub const N_COUNTERS: u32 = 8;
 

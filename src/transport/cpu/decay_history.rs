@@ -1,14 +1,16 @@
 //! Kernel `decay_history`: one decay, from its position to the end of every track it starts.
-//! WGSL twin `shaders/decay_history.wgsl` (one invocation per history), in the same three
+//! WGSL twin `shaders/decay_history.wgsl` (several decays per invocation), in the same three
 //! phases: draw every emission of the decay; track the electron emissions in the order drawn;
 //! then the photon lines in the order drawn ([`photon_track`], which tracks each electron a
-//! photon sets going before the photon flies on). The WGSL runs phase 1 as one flat loop of
-//! `electron_step` passes (a SIMD lane whose electron ended starts the next in the same pass),
-//! which is this function's order of events and random numbers.
+//! photon sets going before the photon flies on). The WGSL runs phase 1 of several decays as
+//! one flat loop of `electron_step` passes (a SIMD lane whose electron ended starts the next
+//! in the same pass), which gives the same numbers because every particle has its own stream.
 //!
-//! Order of random numbers (kept identical in WGSL): stream = (seed, first_history + h);
-//! 5 for the position, 1 for the β count, per β: 1 energy + 2 direction; 1 for the line
-//! count, per line: 2 alias + 2 direction; then the tracks, electrons first, photons after.
+//! Random numbers (kept identical in WGSL): history h = first_history + index draws its
+//! emissions from stream (seed, [`PARTICLE_STREAMS_PER_HISTORY`]·h): 5 for the position, 1
+//! for the β count, per β 1 energy + 2 direction, 1 for the line count, per line 2 alias +
+//! 2 direction. Its k-th emission (k = 1, 2, … in the order drawn) is transported on stream
+//! (seed, 128·h + k); a photon's electrons continue on the photon's stream.
 
 use super::electron_track::electron_track;
 use super::photon_track::photon_track;
@@ -18,11 +20,17 @@ use crate::physics::direction::isotropic;
 use crate::physics::rng::Pcg32;
 use crate::source::source_position;
 
+/// Streams per history: the emission stream, then one per emission (at most
+/// [`MAX_EMISSIONS_PER_DECAY`] < 128). WGSL: `PARTICLE_STREAMS_LOG2`.
+pub const PARTICLE_STREAMS_PER_HISTORY: u64 = 128;
+const _: () = assert!((MAX_EMISSIONS_PER_DECAY as u64) < PARTICLE_STREAMS_PER_HISTORY);
+
 /// Simulates history `h` of the batch.
 pub fn decay_history(ctx: &mut Ctx, h: u32) {
     let p = *ctx.inp.params;
     let d = ctx.inp.decay;
-    let mut rng = Pcg32::new(p.seed, p.first_history + h as u64);
+    let base = (p.first_history + h as u64) * PARTICLE_STREAMS_PER_HISTORY;
+    let mut rng = Pcg32::new(p.seed, base);
     let pos = source_position(ctx.inp.source, p.dims, p.spacing_mm, &mut rng);
     let Some(place) = Place::locate(pos, &p) else {
         // A shape reaching outside the grid: the decay's energy leaves at once.
@@ -32,37 +40,39 @@ pub fn decay_history(ctx: &mut Ctx, h: u32) {
     };
     ctx.counters.emitted_units += d.local_units as u64;
     ctx.tally.add(place.voxel(&p), d.local_units);
-    // Phase 0: every emission, as (direction, units); electrons and photons apart.
-    let mut electrons = [([0.0f32; 3], 0u32); MAX_EMISSIONS_PER_DECAY];
-    let mut photons = [([0.0f32; 3], 0u32); MAX_EMISSIONS_PER_DECAY];
-    let (mut n_e, mut n_p) = (0, 0);
+    // Phase 0: every emission, as (direction, units, stream); electrons and photons apart.
+    let mut electrons = [([0.0f32; 3], 0u32, 0u64); MAX_EMISSIONS_PER_DECAY];
+    let mut photons = [([0.0f32; 3], 0u32, 0u64); MAX_EMISSIONS_PER_DECAY];
+    let (mut n_e, mut n_p, mut k) = (0, 0, base);
     let n_beta = d.beta_count(rng.uniform());
     for _ in 0..n_beta {
         let units = to_units(d.sample_beta_kev(rng.uniform()));
         let dir = isotropic(rng.uniform(), rng.uniform());
         ctx.counters.emitted_units += units as u64;
-        electrons[n_e] = (dir, units);
+        k += 1;
+        electrons[n_e] = (dir, units, k);
         n_e += 1;
     }
     let n_lines = d.line_count(rng.uniform());
     for _ in 0..n_lines {
-        let k = d.line_alias.sample(rng.uniform(), rng.uniform());
-        let units = d.line_units[k];
+        let line = d.line_alias.sample(rng.uniform(), rng.uniform());
+        let units = d.line_units[line];
         let dir = isotropic(rng.uniform(), rng.uniform());
         ctx.counters.emitted_units += units as u64;
-        if d.line_particle[k] == ELECTRON {
-            electrons[n_e] = (dir, units);
+        k += 1;
+        if d.line_particle[line] == ELECTRON {
+            electrons[n_e] = (dir, units, k);
             n_e += 1;
         } else {
-            photons[n_p] = (dir, units);
+            photons[n_p] = (dir, units, k);
             n_p += 1;
         }
     }
     // Phase 1: the electrons; phase 2: the photons.
-    for &(dir, units) in &electrons[..n_e] {
-        electron_track(ctx, place, dir, units, &mut rng);
+    for &(dir, units, stream) in &electrons[..n_e] {
+        electron_track(ctx, place, dir, units, &mut Pcg32::new(p.seed, stream));
     }
-    for &(dir, units) in &photons[..n_p] {
-        photon_track(ctx, place, dir, units, &mut rng);
+    for &(dir, units, stream) in &photons[..n_p] {
+        photon_track(ctx, place, dir, units, &mut Pcg32::new(p.seed, stream));
     }
 }

@@ -24,8 +24,9 @@ use crate::tally::EnergyTally;
 pub struct KernelParams {
     /// Run seed.
     pub seed: u64,
-    /// History index of the first decay of this batch (history h of the batch uses RNG stream
-    /// `first_history + h`, so streams never repeat within a run).
+    /// History index of the first decay of this batch (history h of the batch uses RNG streams
+    /// 128·(`first_history` + h) + k, k = 0 for its emissions and k ≥ 1 for its particles, so
+    /// streams never repeat within a run; see [`decay_history`]).
     pub first_history: u64,
     /// Histories in this batch.
     pub n_histories: u32,

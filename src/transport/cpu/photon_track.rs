@@ -4,7 +4,7 @@
 //! transported through [`electron_track`] before the next pass. Physics in
 //! [`crate::physics::photon`]; WGSL twin `shaders/shared/photon_track.wgsl` (`photon_begin`
 //! is [`PhotonState::new`]; the WGSL hands the electron back to `decay_history`, which tracks
-//! it at its single `electron_track` call site, in the same order).
+//! it before the next pass, in the same order).
 //!
 //! Woodcock et al. 1965 (Proc. Conf. Applications of Computing Methods to Reactor Problems,
 //! ANL-7050): flights of −ln(u)/μ_max; at each flight end the collision is real with

@@ -14,14 +14,18 @@
 //!
 //! Energies are in keV, tallies in fixed-point units (65536 per keV), sizes in bytes.
 //!
-//! **Kernel shape.** `decay_history` runs one decay per invocation, written for devices that
-//! run groups of lanes under masks (a GPU's warps; lavapipe's 8-lane AVX2 vectors, which also
-//! read storage buffers lane by lane): one `electron_track` call site per decay (photon
-//! passes hand their electrons back), one tally call per step and one atomic per voxel left,
-//! interpolation tables as (value, step) texels fetched with `textureLoad`, the source alias
-//! table as one texel per column, and the tally and density chunk switches folded away by
-//! `override` constants when a grid needs one chunk. Measurements and the designs tried and
-//! dropped are in BENCHMARKS.md.
+//! **Kernel shape.** `decay_history` runs `HISTORIES_PER_INVOCATION` decays per invocation,
+//! written for devices that run groups of lanes under masks (a GPU's warps; lavapipe's 8-lane
+//! AVX2 vectors, which also read storage buffers lane by lane and run every branch, taken or
+//! not): each particle has its own random-number stream, so an invocation first draws the
+//! emissions of its decays into a queue, then tracks all their electrons through one flat
+//! loop of `electron_step` passes (a lane whose electron ended starts the next one, of the
+//! same decay or the next, in the same pass), then flies the photons, with no photon code in
+//! the electron loop. One tally call per step and one atomic per voxel left, interpolation
+//! tables as (value, step) texels fetched with `textureLoad`, the source alias table as one
+//! texel per column, and the tally and density chunk switches folded away by `override`
+//! constants when a grid needs one chunk. Measurements and the designs tried and dropped are
+//! in BENCHMARKS.md.
 
 pub mod buffers;
 pub mod checks;

@@ -157,7 +157,8 @@ pub const CHECK_GRID: KernelDecl = KernelDecl {
     ],
 };
 
-/// `decay_history`: the transport, one decay per invocation (`transport::gpu::run`).
+/// `decay_history`: the transport, `HISTORIES_PER_INVOCATION` decays per invocation
+/// (`transport::gpu::run`).
 pub const DECAY_HISTORY: KernelDecl = KernelDecl {
     kernel: kernels::DECAY_HISTORY,
     groups: [

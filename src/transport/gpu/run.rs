@@ -21,10 +21,13 @@ use crate::source::SourceSpec;
 use crate::tally::BatchStatistics;
 use crate::transport::cpu::HistoryCounters;
 use crate::transport::driver::{self, region_lookup, uncertainty_above, BatchPlan};
-use crate::transport::gpu_types::{Counter, N_COUNTERS};
+use crate::transport::gpu_types::{Counter, HISTORIES_PER_INVOCATION, N_COUNTERS};
 use crate::transport::{TransportResult, TransportSettings};
 use crate::Result;
 use std::time::Instant;
+
+/// Most histories one dispatch takes (see `decay_history.wgsl`, `particle_stream`).
+const MAX_HISTORIES_PER_DISPATCH: u32 = 1 << 25;
 
 /// Runs the transport on the device `settings.device` asks for: `gpu` — any Vulkan adapter,
 /// lavapipe included, or [`super::DeviceError::NoAdapter`]; `auto` — a real GPU, else the CPU
@@ -72,7 +75,12 @@ pub fn simulate_on(
     let g2 = pipeline.bind(ctx, 2, &tally.buffers())?;
     let g3 = pipeline.bind_resources(ctx, 3, &phys.resources())?;
     let groups = [None, Some(&g1), Some(&g2), Some(&g3)];
-    let per_dispatch = pipeline.max_invocations_per_dispatch(ctx);
+    // Histories per dispatch: HISTORIES_PER_INVOCATION per invocation, and below 2^25 so that
+    // the kernel's local stream index (history · 128 + k) fits in a u32.
+    let per_dispatch = pipeline
+        .max_invocations_per_dispatch(ctx)
+        .saturating_mul(HISTORIES_PER_INVOCATION)
+        .min(MAX_HISTORIES_PER_DISPATCH);
 
     let mut stats = BatchStatistics::new(n_vox);
     let mut region_stats = vec![(0.0f64, 0.0f64); model.regions.len()];
@@ -97,7 +105,8 @@ pub fn simulate_on(
             packed.params.n_histories = count;
             ctx.queue
                 .write_buffer(&phys.uniform.buffer, 0, bytemuck::bytes_of(&packed.params));
-            let workgroups = pipeline.workgroups_for(ctx, count)?;
+            let workgroups =
+                pipeline.workgroups_for(ctx, count.div_ceil(HISTORIES_PER_INVOCATION))?;
             pipeline.dispatch(ctx, &groups, workgroups);
             done_in_batch += count;
         }
