@@ -32,7 +32,8 @@ fn decay_history(
     h_truncated_tracks = 0u;
     h_electron_path_mm = 0.0;
     let first = gid.x * HISTORIES_PER_INVOCATION;
-    let end = min(first + HISTORIES_PER_INVOCATION, max(physics.n_histories, first));
+    // Local histories first .. end (none when first is past the batch).
+    let end = max(first, min(first + HISTORIES_PER_INVOCATION, physics.n_histories));
     var next = first;
     loop {
         if (next >= end) {

@@ -421,17 +421,24 @@ pub fn reduced_wrss(
 ) -> f64 {
     let n = t.len().min(MAX_POINTS);
     let mut bs = [0.0; MAX_POINTS];
-    let (mut bb, mut by) = (0.0, 0.0);
     for i in 0..n {
-        let b = shape.value(theta, t[i]);
-        let wb = w[i] * b;
-        bb += wb * b;
+        bs[i] = shape.value(theta, t[i]);
+    }
+    projected_wrss(&bs[..n], y, w)
+}
+
+/// WRSS of the points against the curve a·bᵢ at its best amplitude a = Σwby / Σwb² (0 when
+/// either sum is not positive), the arithmetic of [`sums`] in the same order.
+fn projected_wrss(bs: &[f64], y: &[f64], w: &[f64]) -> f64 {
+    let (mut bb, mut by) = (0.0, 0.0);
+    for i in 0..bs.len() {
+        let wb = w[i] * bs[i];
+        bb += wb * bs[i];
         by += wb * y[i];
-        bs[i] = b;
     }
     let a = if bb > 0.0 && by > 0.0 { by / bb } else { 0.0 };
     let mut cost = 0.0;
-    for i in 0..n {
+    for i in 0..bs.len() {
         let r = y[i] - a * bs[i];
         cost += w[i] * r * r;
     }
@@ -457,21 +464,11 @@ pub fn best_uptake_washout_start(
     let mut best = (f64::INFINITY, [lambda, 0.0]);
     for delta in deltas {
         let mut bs = [0.0; MAX_POINTS];
-        let (mut bb, mut by) = (0.0, 0.0);
         for i in 0..n {
             // As in `Shape::value`.
-            let b = t[i] * e1[i] * q_only(delta * t[i]);
-            let wb = w[i] * b;
-            bb += wb * b;
-            by += wb * y[i];
-            bs[i] = b;
+            bs[i] = t[i] * e1[i] * q_only(delta * t[i]);
         }
-        let a = if bb > 0.0 && by > 0.0 { by / bb } else { 0.0 };
-        let mut cost = 0.0;
-        for i in 0..n {
-            let r = y[i] - a * bs[i];
-            cost += w[i] * r * r;
-        }
+        let cost = projected_wrss(&bs[..n], y, w);
         if cost < best.0 {
             best = (cost, [lambda, delta]);
         }

@@ -40,9 +40,9 @@ pub fn decay_history(ctx: &mut Ctx, h: u32) {
     };
     ctx.counters.emitted_units += d.local_units as u64;
     ctx.tally.add(place.voxel(&p), d.local_units);
-    // Phase 0: every emission, as (direction, units, stream); electrons and photons apart.
-    let mut electrons = [([0.0f32; 3], 0u32, 0u64); MAX_EMISSIONS_PER_DECAY];
-    let mut photons = [([0.0f32; 3], 0u32, 0u64); MAX_EMISSIONS_PER_DECAY];
+    // Phase 0: every emission, as (direction, units, stream); electrons from the front of the
+    // queue, photons from the back (as the WGSL's `queue_dir`, `queue_pos`).
+    let mut queue = [([0.0f32; 3], 0u32, 0u64); MAX_EMISSIONS_PER_DECAY];
     let (mut n_e, mut n_p, mut k) = (0, 0, base);
     let n_beta = d.beta_count(rng.uniform());
     for _ in 0..n_beta {
@@ -50,7 +50,7 @@ pub fn decay_history(ctx: &mut Ctx, h: u32) {
         let dir = isotropic(rng.uniform(), rng.uniform());
         ctx.counters.emitted_units += units as u64;
         k += 1;
-        electrons[n_e] = (dir, units, k);
+        queue[n_e] = (dir, units, k);
         n_e += 1;
     }
     let n_lines = d.line_count(rng.uniform());
@@ -61,18 +61,18 @@ pub fn decay_history(ctx: &mut Ctx, h: u32) {
         ctx.counters.emitted_units += units as u64;
         k += 1;
         if d.line_particle[line] == ELECTRON {
-            electrons[n_e] = (dir, units, k);
+            queue[n_e] = (dir, units, k);
             n_e += 1;
         } else {
-            photons[n_p] = (dir, units, k);
             n_p += 1;
+            queue[MAX_EMISSIONS_PER_DECAY - n_p] = (dir, units, k);
         }
     }
     // Phase 1: the electrons; phase 2: the photons.
-    for &(dir, units, stream) in &electrons[..n_e] {
+    for &(dir, units, stream) in &queue[..n_e] {
         electron_track(ctx, place, dir, units, &mut Pcg32::new(p.seed, stream));
     }
-    for &(dir, units, stream) in &photons[..n_p] {
+    for &(dir, units, stream) in queue[MAX_EMISSIONS_PER_DECAY - n_p..].iter().rev() {
         photon_track(ctx, place, dir, units, &mut Pcg32::new(p.seed, stream));
     }
 }
