@@ -164,3 +164,49 @@ fn transport_with_the_grid_split_over_all_chunk_bindings_equals_the_unsplit_run(
         .all(|(x, y)| x.to_bits() == y.to_bits());
     assert!(same, "the chunked grid changed the dose");
 }
+
+/// A run to a target σ: ten batches of max/100 decays, then batches sized from the σ reached
+/// (BatchPlan in src/transport/driver.rs); both devices stop at the target with batches of
+/// unequal size, and the GPU run is reproducible from its seed.
+#[test]
+#[cfg_attr(
+    voxdose_skip_gpu_tests,
+    ignore = "no Vulkan driver at build time: apt-get install mesa-vulkan-drivers"
+)]
+fn target_uncertainty_runs_size_their_batches_and_stop_at_the_target() {
+    let ctx = gpu_common::gpu();
+    let p = slab();
+    let mut s = settings(0, 20);
+    let target = 0.008;
+    let first = 10_000;
+    s.stop = StopRule::TargetUncertainty {
+        relative: target,
+        threshold: 0.5,
+        max_decays: 100 * first,
+    };
+    let gpu = simulate_on(&ctx, &p.model, &p.source, &s).unwrap();
+    let cpu = simulate_cpu(&p.model, &p.source, &s).unwrap();
+    for (r, what) in [(&gpu, "GPU"), (&cpu, "CPU")] {
+        assert_conserves_energy(r, what);
+        assert!(
+            r.uncertainty.mean <= target,
+            "{what}: σ {} above the target {target}",
+            r.uncertainty.mean
+        );
+        assert!(
+            r.batches > 10 && r.decays != u64::from(r.batches) * first,
+            "{what}: {} decays in {} batches; expected more than ten, not all of {first}",
+            r.decays,
+            r.batches
+        );
+        assert!(
+            r.decays < 100 * first,
+            "{what}: ran to the cap ({} decays)",
+            r.decays
+        );
+    }
+    let again = simulate_on(&ctx, &p.model, &p.source, &s).unwrap();
+    assert_eq!(again.decays, gpu.decays);
+    assert_eq!(again.dose_gy_per_decay, gpu.dose_gy_per_decay);
+    assert_eq!(again.rel_uncertainty, gpu.rel_uncertainty);
+}

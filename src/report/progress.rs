@@ -26,13 +26,18 @@ impl Progress {
     }
 
     /// Updates the position and the σ message.
-    pub fn update(&self, decays: u64, sigma: UncertaintySummary) {
+    pub fn update(&self, decays: u64, sigma: Option<UncertaintySummary>) {
         if let Some(b) = &self.bar {
             b.set_position(decays);
-            if sigma.mean.is_finite() {
-                b.set_message(format!("σ(>50% max) {:.2}%", 100.0 * sigma.mean));
+            if let Some(s) = sigma.filter(|s| s.mean.is_finite()) {
+                b.set_message(format!("σ(>50% max) {:.2}%", 100.0 * s.mean));
             }
         }
+    }
+
+    /// True when a bar is shown (it reports σ after each batch).
+    pub fn is_shown(&self) -> bool {
+        self.bar.is_some()
     }
 
     /// Clears the bar.

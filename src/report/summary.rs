@@ -5,8 +5,9 @@
 //! `cutoffs_kev`, `energy_per_decay_kev` {emitted, deposited, escaped},
 //! `energy_balance_units` {emitted, deposited, escaped, exact}, `regions` [{name, voxels,
 //! mass_kg, mean_dose, mean_dose_rel_sigma, energy_kev_per_decay}], `uncertainty_above_50pct`
-//! {mean, max, voxels}, `decays_per_second`, `wall_s`, `device` {kind, name, backend, driver,
-//! parallelism}, `counters`, `data_versions`.
+//! {mean, max, voxels}, `decays_per_second`, `wall_s`, `statistics_s`, `device` {kind, name,
+//! backend, driver, parallelism}, `counters`, `data_versions`. `batches` is the number of
+//! batches run (a target-uncertainty run sizes its own).
 
 use crate::io::atomic::write_atomic;
 use crate::physics::tables::UNITS_PER_KEV;
@@ -30,7 +31,7 @@ pub struct RunSummary {
     pub decays: u64,
     /// Seed.
     pub seed: u64,
-    /// Batches.
+    /// Batches run.
     pub batches: u32,
     /// Unit of `dose.nii.gz` and of the region doses.
     pub dose_unit: &'static str,
@@ -52,6 +53,8 @@ pub struct RunSummary {
     pub decays_per_second: f64,
     /// Transport wall time, s.
     pub wall_s: f64,
+    /// Of `wall_s`, the batch statistics (tally read-back and fold, σ check), s.
+    pub statistics_s: f64,
     /// Device.
     pub device: DeviceInfo,
     /// Event counters.
@@ -148,7 +151,7 @@ impl RunSummary {
             nuclide: s.nuclide.clone(),
             decays: r.decays,
             seed: s.seed,
-            batches: s.batches,
+            batches: r.batches,
             dose_unit: if tia_bq_s.is_some() {
                 "Gy"
             } else {
@@ -186,6 +189,7 @@ impl RunSummary {
             uncertainty_above_50pct: r.uncertainty,
             decays_per_second: r.decays as f64 / r.wall_s.max(1e-9),
             wall_s: r.wall_s,
+            statistics_s: r.statistics_s,
             device: r.device.clone(),
             counters: Counters {
                 photon_interactions: r.counters.photon_interactions,

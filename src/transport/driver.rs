@@ -18,7 +18,7 @@ use crate::physics::nuclide::Nuclide;
 use crate::physics::photon::photon_mu;
 use crate::physics::tables::{PhysicsTables, N_ENERGY};
 use crate::source::{SourceSpec, SourceTables};
-use crate::tally::{rel_sigma_of, BatchStatistics, EnergyTally, J_PER_KEV};
+use crate::tally::{BatchStatistics, BatchSums, EnergyTally, RegionVoxels, J_PER_KEV};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use std::time::Instant;
@@ -191,18 +191,17 @@ pub fn simulate_cpu(
     let n_vox = model.grid.n_voxels();
     let tally = EnergyTally::new(n_vox);
     let mut stats = BatchStatistics::new(n_vox);
-    let mut region_stats = vec![(0.0f64, 0.0f64); model.regions.len()];
-    let region_of = region_lookup(model);
+    let mut region_stats = vec![BatchSums::default(); model.regions.len()];
+    let regions = region_voxels(model);
     let mut counters = HistoryCounters::default();
     let plan = BatchPlan::new(s.stop, s.batches);
     let progress = crate::report::progress::Progress::new(s.progress, plan.expected_decays());
     let start = Instant::now();
     let mut decays_done = 0u64;
     let mut batch = 0u32;
-    loop {
-        let Some(n) = plan.batch_size(batch) else {
-            break;
-        };
+    let mut sigma = None;
+    let mut statistics_s = 0.0;
+    while let Some(n) = plan.batch_size(batch, decays_done, sigma) {
         let mut params = prep.params;
         params.first_history = decays_done;
         params.n_histories = n;
@@ -221,14 +220,20 @@ pub fn simulate_cpu(
             })
             .reduce(HistoryCounters::default, HistoryCounters::merge);
         counters = counters.merge(batch_counters);
-        stats.add_batch_and_regions(n as u64, |v| tally.take(v), &region_of, &mut region_stats);
+        let fold_start = Instant::now();
+        stats.add_batch_and_regions(n as u64, |v| tally.get(v), &regions, &mut region_stats);
+        tally.clear();
         decays_done += n as u64;
         batch += 1;
-        let sigma = uncertainty_above(&stats, model, 0.5);
-        progress.update(decays_done, sigma);
-        if plan.done(batch, decays_done, sigma) {
+        // σ after each batch, where the stop rule or the progress bar needs it.
+        let now = (plan.checks_sigma() || progress.is_shown())
+            .then(|| uncertainty_above(&stats, model, plan.threshold()));
+        statistics_s += fold_start.elapsed().as_secs_f64();
+        progress.update(decays_done, now);
+        if plan.done(batch, decays_done, now) {
             break;
         }
+        sigma = now;
     }
     progress.finish();
     let wall_s = start.elapsed().as_secs_f64();
@@ -237,44 +242,56 @@ pub fn simulate_cpu(
         &stats,
         &region_stats,
         counters,
-        decays_done,
         wall_s,
+        statistics_s,
         cpu_device_info(),
     ))
 }
 
-/// Per voxel, the regions it belongs to.
-pub(crate) fn region_lookup(model: &VoxelModel) -> Vec<Vec<u16>> {
-    if model.regions.is_empty() {
-        return Vec::new();
-    }
-    let mut of = vec![Vec::new(); model.grid.n_voxels()];
-    for (r, region) in model.regions.iter().enumerate() {
-        for &v in &region.voxels {
-            of[v as usize].push(r as u16);
-        }
-    }
-    of
+/// The model's regions, for the regional batch sums.
+pub(crate) fn region_voxels(model: &VoxelModel) -> RegionVoxels {
+    RegionVoxels::new(model.regions.iter().map(|r| r.voxels.as_slice()))
 }
 
 /// Mean relative σ of the voxels whose dose is at least `threshold` × the maximum (GATE's
-/// uncertainty-goal convention), and the largest such σ.
+/// uncertainty-goal convention), and the largest such σ. In parallel over fixed blocks, summed
+/// in block order (the same result whatever the thread count).
 pub fn uncertainty_above(
     stats: &BatchStatistics,
     model: &VoxelModel,
     threshold: f64,
 ) -> UncertaintySummary {
-    let dose = |v: usize| stats.mean(v) / model.voxel_mass_kg(v).max(1e-30);
-    let max = (0..stats.sum.len()).map(dose).fold(0.0f64, f64::max);
+    const BLOCK: usize = 1 << 15;
+    let n_vox = stats.sum.len();
+    // Dose up to a common factor (1/decays and the voxel volume): energy / density.
+    let dose = |v: usize| stats.sum[v] / f64::from(model.density_g_cm3[v]).max(1e-30);
+    let max = (0..n_vox)
+        .into_par_iter()
+        .with_min_len(BLOCK)
+        .map(dose)
+        .reduce(|| 0.0f64, f64::max);
     let (mut sum, mut n, mut worst) = (0.0, 0usize, 0.0f64);
     if max > 0.0 {
-        for v in 0..stats.sum.len() {
-            if dose(v) >= threshold * max {
-                let r = stats.rel_sigma(v);
-                sum += r;
-                worst = worst.max(r);
-                n += 1;
-            }
+        let cut = threshold * max;
+        let blocks: Vec<(f64, usize, f64)> = (0..n_vox.div_ceil(BLOCK))
+            .into_par_iter()
+            .map(|b| {
+                let (mut sum, mut n, mut worst) = (0.0, 0usize, 0.0f64);
+                for v in b * BLOCK..((b + 1) * BLOCK).min(n_vox) {
+                    if dose(v) >= cut {
+                        let r = stats.rel_sigma(v);
+                        sum += r;
+                        worst = worst.max(r);
+                        n += 1;
+                    }
+                }
+                (sum, n, worst)
+            })
+            .collect();
+        for (s, k, w) in blocks {
+            sum += s;
+            n += k;
+            worst = worst.max(w);
         }
     }
     UncertaintySummary {
@@ -295,7 +312,20 @@ pub struct UncertaintySummary {
     pub voxels: usize,
 }
 
+/// Batches a target-uncertainty run takes at the first size before it may stop or grow.
+const MIN_TARGET_BATCHES: u32 = 10;
+
 /// Batch sizes for a stop rule.
+///
+/// - `Decays(n)`: `batches` batches of n / batches decays (the first n % batches one more).
+/// - `TargetUncertainty`: [`MIN_TARGET_BATCHES`] batches of s₀ = max/100 decays, clamped to
+///   1000 ..= 2^17 (so they take at most a tenth of the cap, when it is ≥ 10⁵), then batches sized from the σ reached so far: σ falls as N^-1/2, so about
+///   N((σ/target)² − 1) decays remain; the next batch takes that, at least s₀ and at most the
+///   decays done so far (the total at most doubles per batch, so a noisy σ cannot send the run
+///   far past its target). Few large batches keep the per-batch fold and check (a pass over
+///   every voxel) small next to the transport on large grids; the statistics weight batches by
+///   size ([`BatchStatistics`]). Sizes depend only on the statistics, so a seed still
+///   reproduces a run on the same device.
 pub(crate) struct BatchPlan {
     stop: StopRule,
     batches: u32,
@@ -316,8 +346,27 @@ impl BatchPlan {
         }
     }
 
-    /// Decays in batch `b`, or `None` when done.
-    pub(crate) fn batch_size(&self, b: u32) -> Option<u32> {
+    /// True when the stop rule and batch sizes depend on σ.
+    pub(crate) fn checks_sigma(&self) -> bool {
+        matches!(self.stop, StopRule::TargetUncertainty { .. })
+    }
+
+    /// The dose fraction of the maximum above which voxels' σ is checked.
+    pub(crate) fn threshold(&self) -> f64 {
+        match self.stop {
+            StopRule::Decays(_) => 0.5,
+            StopRule::TargetUncertainty { threshold, .. } => threshold,
+        }
+    }
+
+    /// Decays in batch `b`, after `done` decays whose statistics gave `sigma` (`None` before
+    /// the first batch), or `None` when the run is over.
+    pub(crate) fn batch_size(
+        &self,
+        b: u32,
+        done: u64,
+        sigma: Option<UncertaintySummary>,
+    ) -> Option<u32> {
         match self.stop {
             StopRule::Decays(n) => {
                 if b >= self.batches {
@@ -327,24 +376,41 @@ impl BatchPlan {
                 let extra = u64::from((b as u64) < n % self.batches as u64);
                 Some((base + extra) as u32)
             }
-            StopRule::TargetUncertainty { max_decays, .. } => {
-                // Fixed batches of 2^17 decays (or fewer if the cap is small), so batch
-                // statistics stay valid however long the run goes.
-                let size = (max_decays / 10).clamp(1000, 1 << 17);
-                (b as u64 * size < max_decays)
-                    .then_some(size.min(max_decays - b as u64 * size) as u32)
+            StopRule::TargetUncertainty {
+                relative,
+                max_decays,
+                ..
+            } => {
+                if done >= max_decays {
+                    return None;
+                }
+                let first = (max_decays / 100).clamp(1000, 1 << 17);
+                let size = match sigma {
+                    Some(s) if b >= MIN_TARGET_BATCHES && s.mean.is_finite() => {
+                        let ratio = (s.mean / relative).max(1.0);
+                        let left = done as f64 * (ratio * ratio - 1.0);
+                        (left.ceil() as u64).clamp(first, done.max(first))
+                    }
+                    _ => first,
+                };
+                Some(size.min(max_decays - done).min(u64::from(u32::MAX)) as u32)
             }
         }
     }
 
-    pub(crate) fn done(&self, b: u32, decays: u64, sigma: UncertaintySummary) -> bool {
+    /// True when the run is over after `b` batches, `decays` decays and σ `sigma` (which a
+    /// target-uncertainty run must give: see [`BatchPlan::checks_sigma`]).
+    pub(crate) fn done(&self, b: u32, decays: u64, sigma: Option<UncertaintySummary>) -> bool {
         match self.stop {
             StopRule::Decays(n) => decays >= n,
             StopRule::TargetUncertainty {
                 relative,
                 max_decays,
                 ..
-            } => decays >= max_decays || (b >= 10 && sigma.mean <= relative),
+            } => {
+                decays >= max_decays
+                    || (b >= MIN_TARGET_BATCHES && sigma.is_some_and(|s| s.mean <= relative))
+            }
         }
     }
 }
@@ -353,10 +419,10 @@ impl BatchPlan {
 pub fn finish(
     model: &VoxelModel,
     stats: &BatchStatistics,
-    region_stats: &[(f64, f64)],
+    region_stats: &[BatchSums],
     counters: HistoryCounters,
-    decays: u64,
     wall_s: f64,
+    statistics_s: f64,
     device: super::DeviceInfo,
 ) -> TransportResult {
     let n = model.grid.n_voxels();
@@ -368,14 +434,14 @@ pub fn finish(
         .regions
         .iter()
         .zip(region_stats)
-        .map(|(r, &(sum, sum_sq))| {
+        .map(|(r, &sums)| {
             let mass: f64 = r
                 .voxels
                 .iter()
                 .map(|&v| model.voxel_mass_kg(v as usize))
                 .sum();
-            let mean_kev = if stats.batches > 0 {
-                sum / stats.batches as f64
+            let mean_kev = if stats.decays > 0 {
+                sums.sum / stats.decays as f64
             } else {
                 0.0
             };
@@ -388,7 +454,7 @@ pub fn finish(
                 } else {
                     0.0
                 },
-                rel_sigma: rel_sigma_of(sum, sum_sq, stats.batches),
+                rel_sigma: stats.rel_sigma_of_sums(sums),
                 energy_kev_per_decay: mean_kev,
             }
         })
@@ -397,13 +463,15 @@ pub fn finish(
     TransportResult {
         dose_gy_per_decay: dose,
         rel_uncertainty: rel,
-        decays,
+        decays: stats.decays,
+        batches: stats.batches,
         energy: EnergyBalance {
             emitted_units: counters.emitted_units,
             deposited_units: stats.deposited_units,
             escaped_units: counters.escaped_units,
         },
         wall_s,
+        statistics_s,
         device,
         regions,
         counters,
@@ -431,4 +499,84 @@ fn cpu_name() -> String {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sigma(mean: f64) -> Option<UncertaintySummary> {
+        Some(UncertaintySummary {
+            mean,
+            max: mean,
+            voxels: 100,
+        })
+    }
+
+    #[test]
+    fn fixed_decay_batches_split_the_count_exactly() {
+        let plan = BatchPlan::new(StopRule::Decays(1003), 10);
+        let sizes: Vec<u32> = (0..11)
+            .filter_map(|b| plan.batch_size(b, 0, None))
+            .collect();
+        assert_eq!(sizes.len(), 10);
+        assert_eq!(sizes.iter().map(|&n| u64::from(n)).sum::<u64>(), 1003);
+        assert_eq!((sizes[0], sizes[9]), (101, 100));
+    }
+
+    #[test]
+    fn target_batches_start_fixed_then_grow_towards_the_predicted_need() {
+        let plan = BatchPlan::new(
+            StopRule::TargetUncertainty {
+                relative: 0.02,
+                threshold: 0.5,
+                max_decays: 1 << 40,
+            },
+            10,
+        );
+        let s0 = 1 << 17;
+        // The first ten batches are s0 whatever σ says.
+        for b in 0..10 {
+            assert_eq!(
+                plan.batch_size(b, b as u64 * s0, sigma(0.5)),
+                Some(s0 as u32)
+            );
+        }
+        let done = 10 * s0;
+        // σ = 4 % after N: about 3N more are needed; the total at most doubles per batch.
+        assert_eq!(plan.batch_size(10, done, sigma(0.04)), Some(done as u32));
+        // σ = 2.2 %: N(1.21 − 1) = 0.21 N more.
+        let n = plan.batch_size(10, done, sigma(0.022)).unwrap();
+        assert_eq!(
+            u64::from(n),
+            (done as f64 * (1.1f64 * 1.1 - 1.0)).ceil() as u64
+        );
+        // Almost there (or there, with too few batches to stop): never below s0.
+        assert_eq!(plan.batch_size(10, done, sigma(0.02)), Some(s0 as u32));
+        // No voxel above the threshold yet (σ infinite): batches stay at s0.
+        assert_eq!(
+            plan.batch_size(10, done, sigma(f64::INFINITY)),
+            Some(s0 as u32)
+        );
+    }
+
+    #[test]
+    fn target_batches_end_at_the_decay_cap() {
+        let plan = BatchPlan::new(
+            StopRule::TargetUncertainty {
+                relative: 0.001,
+                threshold: 0.5,
+                max_decays: 50_000,
+            },
+            10,
+        );
+        let (mut done, mut b) = (0u64, 0u32);
+        while let Some(n) = plan.batch_size(b, done, sigma(0.5)) {
+            done += u64::from(n);
+            b += 1;
+            assert!(b < 100, "the plan must end");
+        }
+        assert_eq!(done, 50_000);
+        assert!(plan.done(b, done, sigma(0.5)));
+    }
 }

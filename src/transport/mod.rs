@@ -89,10 +89,15 @@ pub struct TransportResult {
     pub rel_uncertainty: Vec<f32>,
     /// Decays simulated.
     pub decays: u64,
+    /// Batches they ran in.
+    pub batches: u32,
     /// Energy bookkeeping.
     pub energy: EnergyBalance,
     /// Transport wall time, s.
     pub wall_s: f64,
+    /// Of `wall_s`, the time spent on batch statistics: reading the tally back (GPU), folding
+    /// it into the per-voxel sums, and checking σ, s.
+    pub statistics_s: f64,
     /// The device used.
     pub device: DeviceInfo,
     /// Mean dose per named region of the model.

@@ -27,6 +27,8 @@ pub struct BenchRow {
     pub decays: u64,
     /// Transport wall time, s.
     pub wall_s: f64,
+    /// Of `wall_s`, the batch statistics (tally read-back and fold, σ check), s.
+    pub statistics_s: f64,
     /// Decays per second.
     pub decays_per_second: f64,
     /// Mean relative σ of voxels above 50 % of max at the end.
@@ -37,6 +39,10 @@ pub struct BenchRow {
     pub time_to_target_s: Option<f64>,
     /// Decays needed for the target.
     pub decays_to_target: Option<u64>,
+    /// Batches of the run to the target.
+    pub batches_to_target: Option<u32>,
+    /// Of `time_to_target_s`, the batch statistics, s.
+    pub statistics_to_target_s: Option<f64>,
     /// Device kind.
     pub device: String,
     /// Adapter / CPU name.
@@ -87,8 +93,17 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     };
     let mut rows = Vec::new();
     println!(
-        "{:<14} {:>10} {:>10} {:>9} {:>12} {:>9} {:>12} {:>5}  device",
-        "phantom", "voxels", "decays", "wall (s)", "decays/s", "σ>50%", "t→target (s)", "load"
+        "{:<14} {:>10} {:>10} {:>9} {:>9} {:>12} {:>9} {:>12} {:>8} {:>5}  device",
+        "phantom",
+        "voxels",
+        "decays",
+        "wall (s)",
+        "stats (s)",
+        "decays/s",
+        "σ>50%",
+        "t→target (s)",
+        "batches",
+        "load"
     );
     for name in &phantoms {
         let p = crate::phantoms::build(&PhantomArgs {
@@ -101,15 +116,19 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         for &device in &devices {
             let row = bench_one(&args, name, &p, device)?;
             println!(
-                "{:<14} {:>10} {:>10} {:>9.2} {:>12.4e} {:>8.2}% {:>12} {:>5}  {} {} ({})",
+                "{:<14} {:>10} {:>10} {:>9.2} {:>9.2} {:>12.4e} {:>8.2}% {:>12} {:>8} {:>5}  {} {} ({})",
                 row.phantom,
                 row.voxels,
                 row.decays,
                 row.wall_s,
+                row.statistics_s,
                 row.decays_per_second,
                 100.0 * row.sigma_above_50pct,
                 row.time_to_target_s
                     .map(|t| format!("{t:.2}"))
+                    .unwrap_or_else(|| "-".into()),
+                row.batches_to_target
+                    .map(|b| b.to_string())
                     .unwrap_or_else(|| "-".into()),
                 row.load_average_1min
                     .map(|l| format!("{l:.2}"))
@@ -156,11 +175,14 @@ fn bench_one(
         voxels: p.model.grid.n_voxels(),
         decays: r.decays,
         wall_s: r.wall_s,
+        statistics_s: r.statistics_s,
         decays_per_second: r.decays as f64 / r.wall_s.max(1e-9),
         sigma_above_50pct: r.uncertainty.mean,
         target_sigma: None,
         time_to_target_s: None,
         decays_to_target: None,
+        batches_to_target: None,
+        statistics_to_target_s: None,
         device: r.device.kind.clone(),
         adapter: r.device.name.clone(),
         backend: r.device.backend.clone(),
@@ -178,6 +200,8 @@ fn bench_one(
         row.target_sigma = Some(pct / 100.0);
         row.time_to_target_s = Some(t.wall_s);
         row.decays_to_target = Some(t.decays);
+        row.batches_to_target = Some(t.batches);
+        row.statistics_to_target_s = Some(t.statistics_s);
     }
     Ok(row)
 }

@@ -256,31 +256,40 @@ pub fn uniform<T: bytemuck::Pod>(
     })
 }
 
-/// Copies `bytes` from the start of `source` into host memory (waits for the device).
-///
-/// Large buffers go through a staging buffer of at most the binding limit, piece by piece,
-/// so a read-back never needs a second copy of a whole grid on the device.
-pub fn read_back(
-    ctx: &GpuContext,
-    source: &NamedBuffer,
-    bytes: u64,
-) -> Result<Vec<u8>, DeviceError> {
-    let bytes = bytes.next_multiple_of(4).min(source.buffer.size());
-    let piece = ctx.binding_limit_bytes().min(bytes).max(4);
-    let staging = ctx.scoped(&format!("staging for '{}'", source.name), || {
+/// A mappable read-back buffer for pieces of at most `bytes` (capped at the binding limit),
+/// to reuse across [`read_back_with`] calls.
+pub fn staging(ctx: &GpuContext, what: &str, bytes: u64) -> Result<wgpu::Buffer, DeviceError> {
+    let size = ctx
+        .binding_limit_bytes()
+        .min(bytes.next_multiple_of(4))
+        .max(4);
+    ctx.scoped(&format!("staging for '{what}'"), || {
         ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("staging"),
-            size: piece,
+            size,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         })
-    })?;
-    let mut out = Vec::with_capacity(bytes as usize);
+    })
+}
+
+/// Copies the first `bytes` of `source` (rounded up to 4) to the host through `staging`, one
+/// staging-sized piece at a time, handing each mapped piece to `each(byte offset, bytes)`
+/// (waits for the device).
+pub fn read_back_with(
+    ctx: &GpuContext,
+    source: &NamedBuffer,
+    staging: &wgpu::Buffer,
+    bytes: u64,
+    mut each: impl FnMut(u64, &[u8]),
+) -> Result<(), DeviceError> {
+    let bytes = bytes.next_multiple_of(4).min(source.buffer.size());
+    let piece = staging.size();
     let mut offset = 0;
     while offset < bytes {
         let len = piece.min(bytes - offset);
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(&source.buffer, offset, &staging, 0, len);
+        encoder.copy_buffer_to_buffer(&source.buffer, offset, staging, 0, len);
         ctx.queue.submit([encoder.finish()]);
         let slice = staging.slice(0..len);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -296,11 +305,29 @@ pub fn read_back(
             let view = slice
                 .get_mapped_range()
                 .map_err(|e| DeviceError::Failed(format!("reading '{}': {e}", source.name)))?;
-            out.extend_from_slice(&view);
+            each(offset, &view);
         }
         staging.unmap();
         offset += len;
     }
+    Ok(())
+}
+
+/// Copies `bytes` from the start of `source` into host memory (waits for the device).
+///
+/// Large buffers go through a staging buffer of at most the binding limit, piece by piece,
+/// so a read-back never needs a second copy of a whole grid on the device.
+pub fn read_back(
+    ctx: &GpuContext,
+    source: &NamedBuffer,
+    bytes: u64,
+) -> Result<Vec<u8>, DeviceError> {
+    let bytes = bytes.next_multiple_of(4).min(source.buffer.size());
+    let staging = staging(ctx, &source.name, bytes)?;
+    let mut out = Vec::with_capacity(bytes as usize);
+    read_back_with(ctx, source, &staging, bytes, |_, piece| {
+        out.extend_from_slice(piece)
+    })?;
     Ok(out)
 }
 

@@ -6,8 +6,9 @@
 //! 3. per batch (`BatchPlan`, the CPU's batch sizes and stop rule): clear the tally, one
 //!    `decay_history` dispatch per ≤ 65535 workgroups, history ids continuing across batches
 //!    (stream = (seed, history)), so a given seed reproduces the run bit for bit;
-//! 4. read the batch tally back as u64 units and fold it into `BatchStatistics` exactly as
-//!    `BatchStatistics::add_batch` does; counters come from the workgroup-summed buffer;
+//! 4. read the batch tally back piece by piece and fold it into `BatchStatistics` with the
+//!    CPU driver's fold (`DeviceTally::fold_batch`); counters come from the workgroup-summed
+//!    buffer;
 //! 5. `driver::finish` turns the statistics into dose per decay and uncertainties.
 
 use super::device::GpuContext;
@@ -18,9 +19,9 @@ use super::tally::DeviceTally;
 use crate::geometry::VoxelModel;
 use crate::physics::tables::UNITS_PER_KEV;
 use crate::source::SourceSpec;
-use crate::tally::BatchStatistics;
+use crate::tally::{BatchStatistics, BatchSums};
 use crate::transport::cpu::HistoryCounters;
-use crate::transport::driver::{self, region_lookup, uncertainty_above, BatchPlan};
+use crate::transport::driver::{self, region_voxels, uncertainty_above, BatchPlan};
 use crate::transport::gpu_types::{Counter, HISTORIES_PER_INVOCATION, N_COUNTERS};
 use crate::transport::{TransportResult, TransportSettings};
 use crate::Result;
@@ -83,8 +84,8 @@ pub fn simulate_on(
         .min(MAX_HISTORIES_PER_DISPATCH);
 
     let mut stats = BatchStatistics::new(n_vox);
-    let mut region_stats = vec![(0.0f64, 0.0f64); model.regions.len()];
-    let region_of = region_lookup(model);
+    let mut region_stats = vec![BatchSums::default(); model.regions.len()];
+    let regions = region_voxels(model);
     let mut counters = HistoryCounters::default();
     let plan = BatchPlan::new(settings.stop, settings.batches);
     let progress =
@@ -92,7 +93,9 @@ pub fn simulate_on(
     let start = Instant::now();
     let mut decays_done = 0u64;
     let mut batch = 0u32;
-    while let Some(n) = plan.batch_size(batch) {
+    let mut sigma = None;
+    let mut statistics_s = 0.0;
+    while let Some(n) = plan.batch_size(batch, decays_done, sigma) {
         tally.clear(ctx)?;
         let mut done_in_batch = 0u32;
         while done_in_batch < n {
@@ -111,17 +114,21 @@ pub fn simulate_on(
             done_in_batch += count;
         }
         ctx.wait()?;
-        let units = tally.read_voxels(ctx)?;
+        let fold_start = Instant::now();
+        tally.fold_batch(ctx, &mut stats, u64::from(n), &regions, &mut region_stats)?;
         let c = tally.read_counters(ctx)?;
         counters = counters.merge(history_counters(&c));
-        stats.add_batch_and_regions(u64::from(n), |v| units[v], &region_of, &mut region_stats);
         decays_done += u64::from(n);
         batch += 1;
-        let sigma = uncertainty_above(&stats, model, 0.5);
-        progress.update(decays_done, sigma);
-        if plan.done(batch, decays_done, sigma) {
+        // σ after each batch, where the stop rule or the progress bar needs it.
+        let now = (plan.checks_sigma() || progress.is_shown())
+            .then(|| uncertainty_above(&stats, model, plan.threshold()));
+        statistics_s += fold_start.elapsed().as_secs_f64();
+        progress.update(decays_done, now);
+        if plan.done(batch, decays_done, now) {
             break;
         }
+        sigma = now;
     }
     progress.finish();
     let wall_s = start.elapsed().as_secs_f64();
@@ -131,8 +138,8 @@ pub fn simulate_on(
         &stats,
         &region_stats,
         counters,
-        decays_done,
         wall_s,
+        statistics_s,
         info,
     ))
 }
@@ -146,7 +153,7 @@ fn table_texture_bytes(n: u64) -> u64 {
 }
 
 fn plan_first_batch(plan: &BatchPlan) -> u32 {
-    plan.batch_size(0).unwrap_or(0)
+    plan.batch_size(0, 0, None).unwrap_or(0)
 }
 
 /// The device counters as the CPU's `HistoryCounters`.

@@ -2,12 +2,15 @@
 //!
 //! Energy is 64-bit fixed point, [`UNITS_PER_KEV`] units per keV, stored as (lo, hi) u32
 //! pairs; the tally is split across up to [`TALLY_MAX_CHUNKS`] bindings by a [`ChunkPlan`].
-//! The host clears it before a batch and reads it back as `u64` per voxel after it, so each
-//! batch is exact and the batch statistics are done on the host in f64.
+//! The host clears it before a batch and after it reads it back, piece by piece through one
+//! staging buffer kept for the run, folding each mapped piece straight into the f64 batch
+//! statistics ([`DeviceTally::fold_batch`]): each batch is exact, and a large grid needs no
+//! host copy of its tally.
 
 use super::buffers::{self, ChunkPlan, NamedBuffer};
 use super::device::GpuContext;
 use super::DeviceError;
+use crate::tally::{BatchStatistics, BatchSums, RegionVoxels};
 use crate::transport::gpu_types::{TallyParams, N_COUNTERS, TALLY_MAX_CHUNKS, UNITS_PER_KEV};
 
 /// Bytes per voxel of the tally (lo and hi u32).
@@ -38,6 +41,8 @@ pub struct DeviceTally {
     params: NamedBuffer,
     counters: NamedBuffer,
     chunks: Vec<NamedBuffer>,
+    /// Read-back buffer for one chunk (at most the binding limit), reused every batch.
+    staging: wgpu::Buffer,
 }
 
 impl DeviceTally {
@@ -56,7 +61,13 @@ impl DeviceTally {
                 buffers::storage(ctx, &plan.name(c), bytes)
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let staging = buffers::staging(
+            ctx,
+            "tally_chunk",
+            plan.chunk_range(0).1 * TALLY_BYTES_PER_VOXEL,
+        )?;
         Ok(DeviceTally {
+            staging,
             params: buffers::uniform(ctx, "tally_params", &params)?,
             counters: buffers::storage(ctx, "counters", 8 * u64::from(N_COUNTERS))?,
             chunks,
@@ -85,12 +96,54 @@ impl DeviceTally {
     /// Energy per voxel in fixed-point units (waits for the device).
     pub fn read_voxels(&self, ctx: &GpuContext) -> Result<Vec<u64>, DeviceError> {
         let mut out = Vec::with_capacity(self.plan.n_voxels as usize);
-        for c in 0..self.plan.n_chunks {
-            let bytes = self.plan.chunk_range(c).1 * TALLY_BYTES_PER_VOXEL;
-            let raw = buffers::read_back(ctx, &self.chunks[c as usize], bytes)?;
-            out.extend(raw.chunks_exact(8).map(pair_to_u64));
-        }
+        self.each_piece(ctx, |_, raw| {
+            out.extend(raw.chunks_exact(8).map(pair_to_u64))
+        })?;
         Ok(out)
+    }
+
+    /// Reads the batch tally back and folds it into `stats` as one batch of `decays` decays,
+    /// with the regions' batch energies (`regions`, `sums` as in
+    /// [`BatchStatistics::add_batch_and_regions`]); the same fold as the CPU driver's.
+    pub fn fold_batch(
+        &self,
+        ctx: &GpuContext,
+        stats: &mut BatchStatistics,
+        decays: u64,
+        regions: &RegionVoxels,
+        sums: &mut [BatchSums],
+    ) -> Result<(), DeviceError> {
+        let mut fold = stats.begin_batch(decays, regions);
+        self.each_piece(ctx, |first, raw| {
+            let len = raw.len() / TALLY_BYTES_PER_VOXEL as usize;
+            let unit = |i: usize| pair_to_u64(&raw[8 * i..8 * i + 8]);
+            fold.voxels(first, len, unit);
+        })?;
+        fold.finish(sums);
+        Ok(())
+    }
+
+    /// Hands each read-back piece of the voxel tally to `each(first voxel, bytes)`.
+    fn each_piece(
+        &self,
+        ctx: &GpuContext,
+        mut each: impl FnMut(usize, &[u8]),
+    ) -> Result<(), DeviceError> {
+        for c in 0..self.plan.n_chunks {
+            let (start, len) = self.plan.chunk_range(c);
+            let bytes = len * TALLY_BYTES_PER_VOXEL;
+            buffers::read_back_with(
+                ctx,
+                &self.chunks[c as usize],
+                &self.staging,
+                bytes,
+                |offset, raw| {
+                    let first = start + offset / TALLY_BYTES_PER_VOXEL;
+                    each(first as usize, raw)
+                },
+            )?;
+        }
+        Ok(())
     }
 
     /// The global counters, indexed by [`crate::transport::gpu_types::Counter`].
