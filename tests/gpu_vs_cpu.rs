@@ -1,8 +1,9 @@
 //! The WGSL transport (`shaders/decay_history.wgsl`) against its CPU twin
 //! (`transport::cpu::decay_history`) on lavapipe: same phantom, same seed.
 //!
-//! - voxel-wise chi-square of the dose difference over the voxels above 0.1 % of the maximum,
-//!   with σ² = σ²_gpu + σ²_cpu from the batch method; alpha = 1e-4, critical value from
+//! - voxel-wise chi-square of the dose difference over the voxels above 0.01 % of the maximum
+//!   whose σ is at most 30 % on both devices (so the batch σ is itself well estimated), with
+//!   σ² = σ²_gpu + σ²_cpu from the batch method; alpha = 1e-4, critical value from
 //!   statrs's χ² quantile (never typed in);
 //! - regional mean doses within 1 %;
 //! - energy conservation exact in fixed point on the GPU (deposited + escaped = emitted);
@@ -76,7 +77,8 @@ fn gpu_dose_matches_cpu_reference_voxelwise_and_by_region() {
     let (mut chi2, mut dof) = (0.0, 0u64);
     for v in 0..gpu.dose_gy_per_decay.len() {
         let (a, b) = (gpu.dose_gy_per_decay[v], cpu.dose_gy_per_decay[v]);
-        if b < 1e-3 * max {
+        let (ra, rb) = (gpu.rel_uncertainty[v], cpu.rel_uncertainty[v]);
+        if b < 1e-4 * max || ra > 0.3 || rb > 0.3 {
             continue;
         }
         let var = (a * gpu.rel_uncertainty[v] as f64).powi(2)
@@ -86,7 +88,11 @@ fn gpu_dose_matches_cpu_reference_voxelwise_and_by_region() {
             dof += 1;
         }
     }
-    assert!(dof >= 20, "only {dof} voxels above 0.1 % of the maximum");
+    eprintln!("voxel-wise χ² = {chi2:.1} over {dof} voxels");
+    assert!(
+        dof >= 20,
+        "only {dof} voxels above 0.01 % of the maximum with σ ≤ 30 %"
+    );
     let alpha = 1e-4;
     let critical = ChiSquared::new(dof as f64)
         .unwrap()
@@ -177,7 +183,9 @@ fn target_uncertainty_runs_size_their_batches_and_stop_at_the_target() {
     let ctx = gpu_common::gpu();
     let p = slab();
     let mut s = settings(0, 20);
-    let target = 0.008;
+    // σ ≈ 0.9 % after the ten first batches (10⁵ decays): ≈ 1.2·10⁵ more are needed, so
+    // the next batch grows past the first size.
+    let target = 0.006;
     let first = 10_000;
     s.stop = StopRule::TargetUncertainty {
         relative: target,
@@ -194,8 +202,8 @@ fn target_uncertainty_runs_size_their_batches_and_stop_at_the_target() {
             r.uncertainty.mean
         );
         assert!(
-            r.batches > 10 && r.decays != u64::from(r.batches) * first,
-            "{what}: {} decays in {} batches; expected more than ten, not all of {first}",
+            r.batches > 10 && r.decays > u64::from(r.batches) * first,
+            "{what}: {} decays in {} batches; expected ten of {first}, then larger ones",
             r.decays,
             r.batches
         );

@@ -1,4 +1,6 @@
-// shared/rng.wgsl — PCG32 (XSH-RR 64/32) in u32 arithmetic, one stream per history.
+// shared/rng.wgsl — PCG32 (XSH-RR 64/32) in u32 arithmetic, one stream per history and
+// particle; stream s starts at the (s + 1)-th SplitMix64 output of the seed (why: the module
+// doc of src/physics/rng.rs).
 //
 // CPU twin: `Pcg32` in src/physics/rng.rs (bit-identical; tested in tests/gpu_rng.rs, across
 // the 2^32 carry of the increment). Core WGSL has no u64, so the 64-bit LCG state and
@@ -39,14 +41,50 @@ fn rng_step() {
     rng_state_lo = lo2;
 }
 
+// 64-bit helpers on (lo, hi) pairs.
+fn add64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    let lo = a.x + b.x;
+    return vec2<u32>(lo, a.y + b.y + select(0u, 1u, lo < a.x));
+}
+
+// a · b mod 2^64.
+fn mul64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    return vec2<u32>(a.x * b.x, mul_hi_u32(a.x, b.x) + a.x * b.y + a.y * b.x);
+}
+
+// z ^ (z >> k) for 0 < k < 32.
+fn xor_shr64(z: vec2<u32>, k: u32) -> vec2<u32> {
+    return vec2<u32>(z.x ^ ((z.x >> k) | (z.y << (32u - k))), z.y ^ (z.y >> k));
+}
+
+// SplitMix64's constants as (lo, hi): the increment 0x9E3779B9_7F4A7C15 and the two
+// multipliers of its output function.
+const SPLITMIX_GAMMA: vec2<u32> = vec2<u32>(0x7F4A7C15u, 0x9E3779B9u);
+const SPLITMIX_MUL1: vec2<u32> = vec2<u32>(0x1CE4E5B9u, 0xBF58476Du);
+const SPLITMIX_MUL2: vec2<u32> = vec2<u32>(0x133111EBu, 0x94D049BBu);
+
+// `splitmix64_mix` of src/physics/rng.rs.
+fn splitmix64_mix(z0: vec2<u32>) -> vec2<u32> {
+    let z1 = mul64(xor_shr64(z0, 30u), SPLITMIX_MUL1);
+    let z2 = mul64(xor_shr64(z1, 27u), SPLITMIX_MUL2);
+    return xor_shr64(z2, 31u);
+}
+
+// `stream_start` of src/physics/rng.rs: output stream + 1 of SplitMix64 seeded with seed.
+fn stream_start(seed: vec2<u32>, stream: vec2<u32>) -> vec2<u32> {
+    let n = add64(stream, vec2<u32>(1u, 0u));
+    return splitmix64_mix(add64(seed, mul64(n, SPLITMIX_GAMMA)));
+}
+
 // The generator for (seed, stream), both 64-bit as (lo, hi): `Pcg32::new(seed, stream)`.
 fn rng_init(seed_lo: u32, seed_hi: u32, stream_lo: u32, stream_hi: u32) {
     // increment = (stream << 1) | 1
     rng_inc_lo = (stream_lo << 1u) | 1u;
     rng_inc_hi = (stream_hi << 1u) | (stream_lo >> 31u);
-    let lo = seed_lo + rng_inc_lo;
-    rng_state_hi = seed_hi + rng_inc_hi + select(0u, 1u, lo < seed_lo);
-    rng_state_lo = lo;
+    let start = stream_start(vec2<u32>(seed_lo, seed_hi), vec2<u32>(stream_lo, stream_hi));
+    let state = add64(start, vec2<u32>(rng_inc_lo, rng_inc_hi));
+    rng_state_lo = state.x;
+    rng_state_hi = state.y;
     rng_step();
 }
 

@@ -7,8 +7,9 @@
 //! Default phantoms: `water-sphere`, `nema-iec`, and `patient15` when its GATE files are found
 //! (a patient-sized, heterogeneous grid of 680 400 voxels; on 2 CPU cores it adds about as much
 //! time as `nema-iec`). Without the files the default bench says it skipped it. `patient15-256`
-//! (13.1 M voxels, the 256×256×200 grid of the GPU target) runs only when named: its tally and
-//! batch reduction dominate at benchmark decay counts, and it needs ~1 GB of memory.
+//! (13.1 M voxels, the 256×256×200 grid of the GPU target) runs only when named: it needs
+//! ~1 GB of memory, and its per-batch statistics (a pass over 13 M voxels) are a visible part
+//! of a 10⁶-decay run (`stats (s)`).
 
 use crate::cli::args::{BenchArgs, DeviceChoice, PhantomArgs, TransportArgs};
 use crate::cli::commands::run::settings_from_args;
