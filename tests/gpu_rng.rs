@@ -1,5 +1,6 @@
 //! PCG32 in WGSL (`shaders/shared/rng.wgsl`) equals the CPU generator
-//! (`voxdose::physics::rng::Pcg32`, itself equal to `rand_pcg::Pcg32`) bit for bit.
+//! (`voxdose::physics::rng::Pcg32`: `rand_pcg::Pcg32` started at a SplitMix64 output of
+//! (seed, stream)) bit for bit, start included.
 
 mod gpu_common;
 
