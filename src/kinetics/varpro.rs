@@ -186,6 +186,12 @@ fn exp_neg(x: f64) -> f64 {
     for k in (0..13).rev() {
         e = e * r + INV_FACT[k];
     }
+    // 2^(−n) as one factor where that is a normal number (every x in ±708, so every call
+    // here): the same product as by the two halves below, since scaling by a power of two is
+    // exact until the result is subnormal and then rounds once either way.
+    if (-1022.0..=1022.0).contains(&n) {
+        return e * f64::from_bits(((1023 - n as i64) as u64) << 52);
+    }
     // 2^(−n) in two halves so that n up to 1021 stays a normal number.
     let half = (n as i64) / 2;
     for h in [half, n as i64 - half] {
@@ -624,9 +630,54 @@ fn tia_variance(s: &Sums, m: usize, free: [bool; MAX_RATES], g: &[f64; MAX_PARAM
             jtwj[(r + 1) * k + c + 1] = s.a * s.a * s.dd[j][l];
         }
     }
-    let x = cholesky_solve(&jtwj[..k * k], &gf[..k], k)?;
+    let x = match k {
+        1 => cholesky_solve_fixed::<1>(&jtwj, &gf),
+        2 => cholesky_solve_fixed::<2>(&jtwj, &gf),
+        3 => cholesky_solve_fixed::<3>(&jtwj, &gf),
+        _ => cholesky_solve(&jtwj[..k * k], &gf[..k], k),
+    }?;
     let var: f64 = (0..k).map(|j| gf[j] * x[j]).sum();
     (var.is_finite() && var >= 0.0).then_some(var)
+}
+
+/// [`cholesky_solve`] for a K×K system (`a` row-major with row length K, `b`), the same
+/// operations in the same order (so the same result to the last bit), on arrays of K so that
+/// the loops unroll: the generic one works on 6×6 arrays, zeroed per call.
+#[inline]
+fn cholesky_solve_fixed<const K: usize>(a: &[f64], b: &[f64]) -> Option<[f64; MAX_PARAMS]> {
+    let mut l = [[0.0; K]; K];
+    for i in 0..K {
+        for j in 0..=i {
+            let mut s = a[i * K + j];
+            for m in 0..j {
+                s -= l[i][m] * l[j][m];
+            }
+            if i == j {
+                if s <= 0.0 || !s.is_finite() {
+                    return None;
+                }
+                l[i][i] = s.sqrt();
+            } else {
+                l[i][j] = s / l[j][j];
+            }
+        }
+    }
+    let mut x = [0.0; MAX_PARAMS];
+    for i in 0..K {
+        let mut s = b[i];
+        for m in 0..i {
+            s -= l[i][m] * x[m];
+        }
+        x[i] = s / l[i][i];
+    }
+    for i in (0..K).rev() {
+        let mut s = x[i];
+        for m in i + 1..K {
+            s -= l[m][i] * x[m];
+        }
+        x[i] = s / l[i][i];
+    }
+    Some(x)
 }
 
 #[cfg(test)]
