@@ -69,8 +69,17 @@ impl Shape {
         }
     }
 
+    /// The exponentials b(t) is made of ([`Exps`]) at one time.
+    #[inline(always)]
+    fn exps(self, theta: &[f64; MAX_RATES], t: f64) -> [f64; MAX_RATES] {
+        match self {
+            Shape::MonoExp => [exp_neg(theta[0] * t), 0.0],
+            Shape::UptakeWashout => [exp_neg(theta[0] * t), exp_of_q(theta[1] * t)],
+        }
+    }
+
     /// b(t), ∂b/∂θⱼ and ∂²b/∂θⱼ∂θₗ at one time (no exponential beyond those of b).
-    #[inline]
+    #[cfg(test)]
     fn eval(
         self,
         theta: &[f64; MAX_RATES],
@@ -78,17 +87,30 @@ impl Shape {
         d: &mut [f64; MAX_RATES],
         e: &mut [[f64; MAX_RATES]; MAX_RATES],
     ) -> f64 {
+        self.eval_from(theta, t, self.exps(theta, t), d, e)
+    }
+
+    /// [`Shape::eval`] from the exponentials `ex` = [`Shape::exps`] at (θ, t).
+    #[inline]
+    fn eval_from(
+        self,
+        theta: &[f64; MAX_RATES],
+        t: f64,
+        ex: [f64; MAX_RATES],
+        d: &mut [f64; MAX_RATES],
+        e: &mut [[f64; MAX_RATES]; MAX_RATES],
+    ) -> f64 {
         match self {
             Shape::MonoExp => {
-                let b = exp_neg(theta[0] * t);
+                let b = ex[0];
                 d[0] = -t * b;
                 e[0][0] = t * t * b;
                 b
             }
             Shape::UptakeWashout => {
-                let e1 = exp_neg(theta[0] * t);
+                let e1 = ex[0];
                 let x = theta[1] * t;
-                let [q, dq, ddq] = q_and_derivatives(x);
+                let [q, dq, ddq] = q_and_derivatives(x, ex[1]);
                 let b = t * e1 * q;
                 d[0] = -t * b;
                 d[1] = t * t * e1 * dq;
@@ -104,9 +126,10 @@ impl Shape {
     /// b(t) alone, the same value as [`Shape::eval`] gives.
     #[inline]
     fn value(self, theta: &[f64; MAX_RATES], t: f64) -> f64 {
+        let ex = self.exps(theta, t);
         match self {
-            Shape::MonoExp => exp_neg(theta[0] * t),
-            Shape::UptakeWashout => t * exp_neg(theta[0] * t) * q_only(theta[1] * t),
+            Shape::MonoExp => ex[0],
+            Shape::UptakeWashout => t * ex[0] * q_only(theta[1] * t, ex[1]),
         }
     }
 
@@ -131,12 +154,25 @@ impl Shape {
     }
 }
 
-/// q(x) = (1 − e^(−x))/x, q′(x) = (e^(−x) − q)/x and q″(x) = −(e^(−x) + 2q′)/x for x ≥ 0;
-/// Taylor series (to x⁵) below x = 0.01, where the closed forms cancel (truncation error
-/// there below 1e-15).
+/// Below this x the q of [`q_and_derivatives`] is a Taylor series and needs no e^(−x).
+const Q_SERIES_BELOW: f64 = 1e-2;
+
+/// e^(−x) where [`q_and_derivatives`] and [`q_only`] use it (x ≥ [`Q_SERIES_BELOW`]), else 0.
 #[inline]
-fn q_and_derivatives(x: f64) -> [f64; 3] {
-    if x < 1e-2 {
+fn exp_of_q(x: f64) -> f64 {
+    if x < Q_SERIES_BELOW {
+        0.0
+    } else {
+        exp_neg(x)
+    }
+}
+
+/// q(x) = (1 − e^(−x))/x, q′(x) = (e^(−x) − q)/x and q″(x) = −(e^(−x) + 2q′)/x for x ≥ 0,
+/// given `ex` = [`exp_of_q`]`(x)`; Taylor series (to x⁵) below x = 0.01, where the closed
+/// forms cancel (truncation error there below 1e-15).
+#[inline]
+fn q_and_derivatives(x: f64, ex: f64) -> [f64; 3] {
+    if x < Q_SERIES_BELOW {
         let q =
             1.0 + x * (-0.5 + x * (1.0 / 6.0 + x * (-1.0 / 24.0 + x * (1.0 / 120.0 - x / 720.0))));
         let dq = -0.5
@@ -146,7 +182,6 @@ fn q_and_derivatives(x: f64) -> [f64; 3] {
         [q, dq, ddq]
     } else {
         // 1 − e^(−x) loses at most ε/x ≤ 1e-14 relative here.
-        let ex = exp_neg(x);
         let q = (1.0 - ex) / x;
         let dq = (ex - q) / x;
         [q, dq, -(ex + 2.0 * dq) / x]
@@ -155,11 +190,11 @@ fn q_and_derivatives(x: f64) -> [f64; 3] {
 
 /// q(x) of [`q_and_derivatives`] alone, by the same expressions.
 #[inline]
-fn q_only(x: f64) -> f64 {
-    if x < 1e-2 {
+fn q_only(x: f64, ex: f64) -> f64 {
+    if x < Q_SERIES_BELOW {
         1.0 + x * (-0.5 + x * (1.0 / 6.0 + x * (-1.0 / 24.0 + x * (1.0 / 120.0 - x / 720.0))))
     } else {
-        (1.0 - exp_neg(x)) / x
+        (1.0 - ex) / x
     }
 }
 
@@ -254,26 +289,59 @@ impl Sums {
     }
 }
 
+/// The exponentials of a shape at θ at each point, e^(−θⱼtᵢ) ([`Shape::exps`]: for the
+/// uptake–washout e^(−δt) only where q uses it), on arrays of `N` ≥ the number of points.
+/// Computing them once lets a start's ranking and the fit's first evaluation share them.
+pub type Exps<const N: usize> = [[f64; MAX_RATES]; N];
+
+/// [`Exps`] of `shape` at θ for the times `t`.
+#[inline(always)]
+fn point_exps<const N: usize>(shape: Shape, theta: &[f64; MAX_RATES], t: &[f64]) -> Exps<N> {
+    let mut ex = [[0.0; MAX_RATES]; N];
+    for i in 0..t.len().min(N) {
+        ex[i] = shape.exps(theta, t[i]);
+    }
+    ex
+}
+
+/// Most points of the short curves ([`fit`] and [`fit_n`] work on arrays of this length for
+/// them, of [`MAX_POINTS`] otherwise, so that the short ones' arrays are not zeroed at 32).
+pub const SHORT: usize = 8;
+
+#[cfg(test)]
 fn sums(shape: Shape, theta: &[f64; MAX_RATES], t: &[f64], y: &[f64], w: &[f64]) -> Sums {
+    sums_at::<MAX_POINTS>(shape, theta, &point_exps(shape, theta, t), t, y, w)
+}
+
+/// The sums at θ from its exponentials `ex` ([`point_exps`]).
+fn sums_at<const N: usize>(
+    shape: Shape,
+    theta: &[f64; MAX_RATES],
+    ex: &Exps<N>,
+    t: &[f64],
+    y: &[f64],
+    w: &[f64],
+) -> Sums {
     // One copy per number of rates, so that the loops over the rates unroll.
     match shape {
-        Shape::MonoExp => sums_m::<1>(shape, theta, t, y, w),
-        Shape::UptakeWashout => sums_m::<2>(shape, theta, t, y, w),
+        Shape::MonoExp => sums_m::<1, N>(shape, theta, ex, t, y, w),
+        Shape::UptakeWashout => sums_m::<2, N>(shape, theta, ex, t, y, w),
     }
 }
 
-/// [`sums`] for a shape with `M` rates.
+/// [`sums_at`] for a shape with `M` rates.
 #[inline(always)]
-fn sums_m<const M: usize>(
+fn sums_m<const M: usize, const N: usize>(
     shape: Shape,
     theta: &[f64; MAX_RATES],
+    ex: &Exps<N>,
     t: &[f64],
     y: &[f64],
     w: &[f64],
 ) -> Sums {
     let m = M;
-    let n = t.len().min(MAX_POINTS);
-    let mut bs = [0.0; MAX_POINTS];
+    let n = t.len().min(N);
+    let mut bs = [0.0; N];
     let (mut bb, mut by) = (0.0, 0.0);
     // Σw·eⱼₗ·y and Σw·eⱼₗ·b, so that ⟨eⱼₗ,r⟩ needs no second pass (it only enters the
     // Hessian, where its rounding does not matter).
@@ -285,7 +353,7 @@ fn sums_m<const M: usize>(
     for i in 0..n {
         let mut d = [0.0; MAX_RATES];
         let mut e = [[0.0; MAX_RATES]; MAX_RATES];
-        let b = shape.eval(theta, t[i], &mut d, &mut e);
+        let b = shape.eval_from(theta, t[i], ex[i], &mut d, &mut e);
         let (wb, wy) = (w[i] * b, w[i] * y[i]);
         bb += wb * b;
         by += wb * y[i];
@@ -339,7 +407,7 @@ fn sums_m<const M: usize>(
 /// [`cholesky_solve`] loops over 6×6 arrays), same pivots and the same refusals.
 #[inline]
 fn solve_small(
-    h: &[f64; MAX_PARAMS * MAX_PARAMS],
+    h: &[f64; MAX_RATES * MAX_RATES],
     b: &[f64; MAX_PARAMS],
     k: usize,
 ) -> Option<[f64; MAX_PARAMS]> {
@@ -433,6 +501,16 @@ pub fn reduced_wrss(
     projected_wrss(&bs[..n], y, w)
 }
 
+/// e^(−δtᵢ) for the uptake–washout starts ([`best_uptake_washout_start`]) at δ, where q uses
+/// it, so that fixed start rates can have theirs computed once for many curves.
+pub fn uptake_exps<const N: usize>(delta: f64, t: &[f64]) -> [f64; N] {
+    let mut e = [0.0; N];
+    for i in 0..t.len().min(N) {
+        e[i] = exp_of_q(delta * t[i]);
+    }
+    e
+}
+
 /// WRSS of the points against the curve a·bᵢ at its best amplitude a = Σwby / Σwb² (0 when
 /// either sum is not positive), the arithmetic of [`sums`] in the same order.
 fn projected_wrss(bs: &[f64], y: &[f64], w: &[f64]) -> f64 {
@@ -453,33 +531,39 @@ fn projected_wrss(bs: &[f64], y: &[f64], w: &[f64]) -> f64 {
 
 /// The uptake–washout start of lowest [`reduced_wrss`] among θ = (λ, δ) for the δ in
 /// `deltas` (the first of equals), and that WRSS: the same values as calling
-/// [`reduced_wrss`] for each, with e^(−λtᵢ) computed once for all of them. `None` when no
-/// WRSS is finite.
-pub fn best_uptake_washout_start(
+/// [`reduced_wrss`] for each, with e^(−λtᵢ) computed once for all of them and e^(−δtᵢ) taken
+/// from the candidates where they carry it ([`uptake_exps`]). Also returns the start's
+/// [`Exps`], for [`fit_n`]. `None` when no WRSS is finite.
+pub fn best_uptake_washout_start<'a, const N: usize>(
     lambda: f64,
-    deltas: impl IntoIterator<Item = f64>,
+    deltas: impl IntoIterator<Item = (f64, Option<&'a [f64; N]>)>,
     t: &[f64],
     y: &[f64],
     w: &[f64],
-) -> Option<(f64, [f64; MAX_RATES])> {
-    let n = t.len().min(MAX_POINTS);
-    let mut e1 = [0.0; MAX_POINTS];
+) -> Option<(f64, [f64; MAX_RATES], Exps<N>)> {
+    let n = t.len().min(N);
+    let mut e1 = [0.0; N];
     for i in 0..n {
         e1[i] = exp_neg(lambda * t[i]);
     }
-    let mut best = (f64::INFINITY, [lambda, 0.0]);
-    for delta in deltas {
-        let mut bs = [0.0; MAX_POINTS];
+    let mut best = (f64::INFINITY, [lambda, 0.0], [0.0; N]);
+    for (delta, exps) in deltas {
+        let ed = exps.copied().unwrap_or_else(|| uptake_exps(delta, t));
+        let mut bs = [0.0; N];
         for i in 0..n {
             // As in `Shape::value`.
-            bs[i] = t[i] * e1[i] * q_only(delta * t[i]);
+            bs[i] = t[i] * e1[i] * q_only(delta * t[i], ed[i]);
         }
         let cost = projected_wrss(&bs[..n], y, w);
         if cost < best.0 {
-            best = (cost, [lambda, delta]);
+            best = (cost, [lambda, delta], ed);
         }
     }
-    best.0.is_finite().then_some(best)
+    let mut ex = [[0.0; MAX_RATES]; N];
+    for i in 0..n {
+        ex[i] = [e1[i], best.2[i]];
+    }
+    best.0.is_finite().then_some((best.0, best.1, ex))
 }
 
 /// Fits `shape` to (t, y) with weights `w` (≤ [`MAX_POINTS`] points) from the rates
@@ -490,6 +574,25 @@ pub fn fit(
     y: &[f64],
     w: &[f64],
     theta0: [f64; MAX_RATES],
+    opts: &VarProOptions,
+) -> VarProFit {
+    if t.len() <= SHORT {
+        fit_n::<SHORT>(shape, t, y, w, theta0, None, opts)
+    } else {
+        fit_n::<MAX_POINTS>(shape, t, y, w, theta0, None, opts)
+    }
+}
+
+/// [`fit`] on arrays of `N` ≥ the number of points, with the exponentials at `theta0` where
+/// the caller has them (`exps0`, the [`Exps`] of `shape` at `theta0`: the same fit, without
+/// computing them again; they are not used where θ₀ is outside the bounds).
+pub fn fit_n<const N: usize>(
+    shape: Shape,
+    t: &[f64],
+    y: &[f64],
+    w: &[f64],
+    theta0: [f64; MAX_RATES],
+    exps0: Option<&Exps<N>>,
     opts: &VarProOptions,
 ) -> VarProFit {
     let m = shape.n_rates();
@@ -506,7 +609,10 @@ pub fn fit(
             mf += 1;
         }
     }
-    let mut cur = sums(shape, &theta, t, y, w);
+    let mut cur = match exps0 {
+        Some(ex) if theta == theta0 => sums_at(shape, &theta, ex, t, y, w),
+        _ => sums_at::<N>(shape, &theta, &point_exps(shape, &theta, t), t, y, w),
+    };
     let mut iterations = 0;
     while iterations < opts.max_iter && cur.a > 0.0 && mf > 0 {
         iterations += 1;
@@ -515,7 +621,7 @@ pub fn fit(
             rhs[r] = cur.a * cur.dr[j];
         }
         let solve = |exact: bool| {
-            let mut h = [0.0; MAX_PARAMS * MAX_PARAMS];
+            let mut h = [0.0; MAX_RATES * MAX_RATES];
             for (r, &j) in idx[..mf].iter().enumerate() {
                 for (c, &l) in idx[..mf].iter().enumerate() {
                     h[r * mf + c] = cur.hessian(j, l, exact);
@@ -530,7 +636,9 @@ pub fn fit(
             let Some(step) = solve(exact) else {
                 continue;
             };
-            if let Some(hit) = line_search(shape, t, y, w, &theta, &step, &idx[..mf], &cur, opts) {
+            if let Some(hit) =
+                line_search::<N>(shape, t, y, w, &theta, &step, &idx[..mf], &cur, opts)
+            {
                 accepted = Some(hit);
                 break;
             }
@@ -571,7 +679,7 @@ pub fn fit(
 /// bounds: the first point with lower WRSS, and whether the step was below the tolerance
 /// (then it is not evaluated: converged). `None` when no try lowers WRSS.
 #[expect(clippy::too_many_arguments, reason = "the fit's state, passed as is")]
-fn line_search(
+fn line_search<const N: usize>(
     shape: Shape,
     t: &[f64],
     y: &[f64],
@@ -594,7 +702,7 @@ fn line_search(
         if tiny {
             return (alpha == 1.0).then_some((*theta, *cur, true));
         }
-        let next = sums(shape, &trial, t, y, w);
+        let next = sums_at::<N>(shape, &trial, &point_exps(shape, &trial, t), t, y, w);
         if next.cost.is_finite() && next.cost < cur.cost {
             return Some((trial, next, false));
         }
@@ -618,7 +726,8 @@ fn tia_variance(s: &Sums, m: usize, free: [bool; MAX_RATES], g: &[f64; MAX_PARAM
         }
     }
     let k = mf + 1;
-    let mut jtwj = [0.0; MAX_PARAMS * MAX_PARAMS];
+    // (a, θ) with at most MAX_RATES rates: an array of that size is not zeroed by a call.
+    let mut jtwj = [0.0; (MAX_RATES + 1) * (MAX_RATES + 1)];
     let mut gf = [0.0; MAX_PARAMS];
     jtwj[0] = s.bb;
     gf[0] = g[0];
@@ -752,10 +861,25 @@ mod tests {
         let deltas = [0.4, 1e-4, 30.0, 0.05];
         let costs = deltas.map(|d| reduced_wrss(Shape::UptakeWashout, &[0.02, d], &t, &y, &w));
         let k = (0..4).fold(0, |k, j| if costs[j] < costs[k] { j } else { k });
-        let (c, theta) = best_uptake_washout_start(0.02, deltas, &t, &y, &w).unwrap();
+        let (c, theta, ex) =
+            best_uptake_washout_start::<4>(0.02, deltas.map(|d| (d, None)), &t, &y, &w).unwrap();
         assert_eq!(
             (c.to_bits(), theta),
             (costs[k].to_bits(), [0.02, deltas[k]])
+        );
+        assert_eq!(ex, point_exps::<4>(Shape::UptakeWashout, &theta, &t));
+        // Candidates that carry their e^(−δt) give the same start.
+        let carried = deltas.map(|d| uptake_exps::<4>(d, &t));
+        let with = best_uptake_washout_start::<4>(
+            0.02,
+            (0..4).map(|j| (deltas[j], Some(&carried[j]))),
+            &t,
+            &y,
+            &w,
+        );
+        assert_eq!(
+            with.map(|(c, th, _)| (c.to_bits(), th)),
+            Some((c.to_bits(), theta))
         );
     }
 
