@@ -74,7 +74,7 @@ impl Shape {
     fn exps(self, theta: &[f64; MAX_RATES], t: f64) -> [f64; MAX_RATES] {
         match self {
             Shape::MonoExp => [exp_neg(theta[0] * t), 0.0],
-            Shape::UptakeWashout => [exp_neg(theta[0] * t), exp_of_q(theta[1] * t)],
+            Shape::UptakeWashout => [exp_neg(theta[0] * t), exp_neg(theta[1] * t)],
         }
     }
 
@@ -157,18 +157,8 @@ impl Shape {
 /// Below this x the q of [`q_and_derivatives`] is a Taylor series and needs no e^(−x).
 const Q_SERIES_BELOW: f64 = 1e-2;
 
-/// e^(−x) where [`q_and_derivatives`] and [`q_only`] use it (x ≥ [`Q_SERIES_BELOW`]), else 0.
-#[inline]
-fn exp_of_q(x: f64) -> f64 {
-    if x < Q_SERIES_BELOW {
-        0.0
-    } else {
-        exp_neg(x)
-    }
-}
-
 /// q(x) = (1 − e^(−x))/x, q′(x) = (e^(−x) − q)/x and q″(x) = −(e^(−x) + 2q′)/x for x ≥ 0,
-/// given `ex` = [`exp_of_q`]`(x)`; Taylor series (to x⁵) below x = 0.01, where the closed
+/// given `ex` = e^(−x) (not read below x = 0.01); Taylor series (to x⁵) below x = 0.01, where the closed
 /// forms cancel (truncation error there below 1e-15).
 #[inline]
 fn q_and_derivatives(x: f64, ex: f64) -> [f64; 3] {
@@ -252,6 +242,55 @@ const INV_FACT: [f64; 14] = [
     2.08767569878681e-09,
     1.6059043836821613e-10,
 ];
+/// [`exp_neg`] of every lane, the same value to the last bit, written lane by lane so that
+/// the compiler can run it on vector registers (two lanes in SSE2's): the same operations,
+/// with 2^(−n) built from the bits of n + 1.5·2⁵² (whose low bits are n) instead of a
+/// conversion to an integer. Lanes outside ±708 (or NaN) take [`exp_neg`] itself.
+#[inline(always)]
+fn exp_neg_lanes<const L: usize>(x: [f64; L]) -> [f64; L] {
+    const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
+    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    const ROUND: f64 = 6_755_399_441_055_744.0;
+    // Written with `&` so that the check has no branch per lane.
+    let in_range = x
+        .iter()
+        .fold(true, |ok, &x| ok & (x >= -708.0) & (x <= 708.0));
+    if !in_range {
+        return x.map(exp_neg);
+    }
+    let mut k = [0.0; L];
+    let mut r = [0.0; L];
+    for l in 0..L {
+        k[l] = x[l] * std::f64::consts::LOG2_E + ROUND;
+        let n = k[l] - ROUND;
+        r[l] = -x[l] + n * LN2_HI + n * LN2_LO;
+    }
+    let mut e = [INV_FACT[13]; L];
+    for c in (0..13).rev() {
+        for l in 0..L {
+            e[l] = e[l] * r[l] + INV_FACT[c];
+        }
+    }
+    // |n| ≤ 1022: k = 1.5·2⁵² + n exactly, its bits those of 1.5·2⁵² plus n, whose low 12
+    // bits are zero, so bits(k) << 52 = n << 52 (mod 2⁶⁴) and 2^(−n) has the bits
+    // (1023 − n) << 52, as in `exp_neg`.
+    for l in 0..L {
+        let scale = f64::from_bits((1023u64 << 52).wrapping_sub(k[l].to_bits() << 52));
+        e[l] *= scale;
+    }
+    e
+}
+
+/// rate·tᵢ for the points, 0 in the lanes past them.
+#[inline(always)]
+fn lanes<const N: usize>(rate: f64, t: &[f64]) -> [f64; N] {
+    let mut x = [0.0; N];
+    for i in 0..t.len().min(N) {
+        x[i] = rate * t[i];
+    }
+    x
+}
+
 /// Sums over the points at one θ.
 #[derive(Clone, Copy, Debug)]
 struct Sums {
@@ -289,24 +328,28 @@ impl Sums {
     }
 }
 
-/// The exponentials of a shape at θ at each point, e^(−θⱼtᵢ) ([`Shape::exps`]: for the
-/// uptake–washout e^(−δt) only where q uses it), on arrays of `N` ≥ the number of points.
-/// Computing them once lets a start's ranking and the fit's first evaluation share them.
-pub type Exps<const N: usize> = [[f64; MAX_RATES]; N];
+/// The exponentials of a shape at θ at each point, `ex[j][i]` = e^(−θⱼtᵢ) ([`Shape::exps`];
+/// the mono-exponential's second row unused), on arrays of `N` ≥ the number of points (1 in
+/// the lanes past them). Computing them once lets a start's ranking and the fit's first
+/// evaluation share them.
+pub type Exps<const N: usize> = [[f64; N]; MAX_RATES];
 
 /// [`Exps`] of `shape` at θ for the times `t`.
 #[inline(always)]
 fn point_exps<const N: usize>(shape: Shape, theta: &[f64; MAX_RATES], t: &[f64]) -> Exps<N> {
-    let mut ex = [[0.0; MAX_RATES]; N];
-    for i in 0..t.len().min(N) {
-        ex[i] = shape.exps(theta, t[i]);
+    match shape {
+        Shape::MonoExp => [exp_neg_lanes(lanes(theta[0], t)), [0.0; N]],
+        Shape::UptakeWashout => [
+            exp_neg_lanes(lanes(theta[0], t)),
+            exp_neg_lanes(lanes(theta[1], t)),
+        ],
     }
-    ex
 }
 
-/// Most points of the short curves ([`fit`] and [`fit_n`] work on arrays of this length for
-/// them, of [`MAX_POINTS`] otherwise, so that the short ones' arrays are not zeroed at 32).
-pub const SHORT: usize = 8;
+/// The array lengths `N` of [`fit_n`] for curves of up to 4 and 8 points ([`fit`] picks the
+/// smallest that holds the curve, else [`MAX_POINTS`]), so that short curves' arrays are not
+/// zeroed at 32 and their exponentials fill whole vector registers.
+pub const SHORT: [usize; 2] = [4, 8];
 
 #[cfg(test)]
 fn sums(shape: Shape, theta: &[f64; MAX_RATES], t: &[f64], y: &[f64], w: &[f64]) -> Sums {
@@ -353,7 +396,7 @@ fn sums_m<const M: usize, const N: usize>(
     for i in 0..n {
         let mut d = [0.0; MAX_RATES];
         let mut e = [[0.0; MAX_RATES]; MAX_RATES];
-        let b = shape.eval_from(theta, t[i], ex[i], &mut d, &mut e);
+        let b = shape.eval_from(theta, t[i], [ex[0][i], ex[1][i]], &mut d, &mut e);
         let (wb, wy) = (w[i] * b, w[i] * y[i]);
         bb += wb * b;
         by += wb * y[i];
@@ -504,11 +547,7 @@ pub fn reduced_wrss(
 /// e^(−δtᵢ) for the uptake–washout starts ([`best_uptake_washout_start`]) at δ, where q uses
 /// it, so that fixed start rates can have theirs computed once for many curves.
 pub fn uptake_exps<const N: usize>(delta: f64, t: &[f64]) -> [f64; N] {
-    let mut e = [0.0; N];
-    for i in 0..t.len().min(N) {
-        e[i] = exp_of_q(delta * t[i]);
-    }
-    e
+    exp_neg_lanes(lanes(delta, t))
 }
 
 /// WRSS of the points against the curve a·bᵢ at its best amplitude a = Σwby / Σwb² (0 when
@@ -542,10 +581,7 @@ pub fn best_uptake_washout_start<'a, const N: usize>(
     w: &[f64],
 ) -> Option<(f64, [f64; MAX_RATES], Exps<N>)> {
     let n = t.len().min(N);
-    let mut e1 = [0.0; N];
-    for i in 0..n {
-        e1[i] = exp_neg(lambda * t[i]);
-    }
+    let e1 = exp_neg_lanes(lanes(lambda, t));
     let mut best = (f64::INFINITY, [lambda, 0.0], [0.0; N]);
     for (delta, exps) in deltas {
         let ed = exps.copied().unwrap_or_else(|| uptake_exps(delta, t));
@@ -559,11 +595,7 @@ pub fn best_uptake_washout_start<'a, const N: usize>(
             best = (cost, [lambda, delta], ed);
         }
     }
-    let mut ex = [[0.0; MAX_RATES]; N];
-    for i in 0..n {
-        ex[i] = [e1[i], best.2[i]];
-    }
-    best.0.is_finite().then_some((best.0, best.1, ex))
+    best.0.is_finite().then_some((best.0, best.1, [e1, best.2]))
 }
 
 /// Fits `shape` to (t, y) with weights `w` (≤ [`MAX_POINTS`] points) from the rates
@@ -576,8 +608,10 @@ pub fn fit(
     theta0: [f64; MAX_RATES],
     opts: &VarProOptions,
 ) -> VarProFit {
-    if t.len() <= SHORT {
-        fit_n::<SHORT>(shape, t, y, w, theta0, None, opts)
+    if t.len() <= SHORT[0] {
+        fit_n::<{ SHORT[0] }>(shape, t, y, w, theta0, None, opts)
+    } else if t.len() <= SHORT[1] {
+        fit_n::<{ SHORT[1] }>(shape, t, y, w, theta0, None, opts)
     } else {
         fit_n::<MAX_POINTS>(shape, t, y, w, theta0, None, opts)
     }
@@ -897,6 +931,28 @@ mod tests {
         }
         assert!(worst < 1e-15, "largest relative difference {worst:e}");
         assert_eq!(exp_neg(0.0), 1.0);
+    }
+
+    #[test]
+    fn exp_neg_lanes_is_exp_neg_to_the_bit() {
+        for i in 0..100_000 {
+            let x = -720.0 + i as f64 * 1.43e-2 * (1.0 + 1e-7 * (i % 13) as f64); // −720 … 710
+            let xs = [x, 0.5 * x, 1e-3 * x, -0.0];
+            assert_eq!(
+                exp_neg_lanes(xs).map(f64::to_bits),
+                xs.map(|x| exp_neg(x).to_bits()),
+                "x = {x}"
+            );
+            let ys = [x, x + 0.25];
+            assert_eq!(
+                exp_neg_lanes(ys).map(f64::to_bits),
+                ys.map(|x| exp_neg(x).to_bits())
+            );
+        }
+        let odd = [f64::NAN, 709.0, -709.5, f64::INFINITY];
+        for (a, b) in exp_neg_lanes(odd).iter().zip(odd.map(exp_neg)) {
+            assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+        }
     }
 
     #[test]

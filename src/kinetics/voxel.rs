@@ -321,7 +321,7 @@ fn uptake_washout<const N: usize>(
     });
     // The mono-exponential's exponentials at its start (lw): the first column of the
     // start ranking's.
-    let limit_exps = best.map(|(_, _, ex)| ex.map(|[e1, _]| [e1, 0.0]));
+    let limit_exps = best.map(|(_, _, ex)| [ex[0], [0.0; N]]);
     let fit_limit = || {
         varpro::fit_n(
             Shape::MonoExp,
@@ -392,8 +392,11 @@ fn fit_voxel_tac_with(
     lambda_phys_per_h: f64,
     second: SecondValley,
 ) -> VoxelTia {
-    if t.len() <= varpro::SHORT {
-        let starts = UptakeStarts::<{ varpro::SHORT }>::for_model(model, t);
+    if t.len() <= varpro::SHORT[0] {
+        let starts = UptakeStarts::<{ varpro::SHORT[0] }>::for_model(model, t);
+        fit_voxel_tac_in(model, t, y, rel_sigma, lambda_phys_per_h, second, &starts)
+    } else if t.len() <= varpro::SHORT[1] {
+        let starts = UptakeStarts::<{ varpro::SHORT[1] }>::for_model(model, t);
         fit_voxel_tac_in(model, t, y, rel_sigma, lambda_phys_per_h, second, &starts)
     } else {
         let starts = UptakeStarts::<MAX_POINTS>::for_model(model, t);
@@ -490,29 +493,17 @@ pub fn fit_voxels_masked(
     lambda_phys_per_h: f64,
     mask: Option<&[bool]>,
 ) -> Vec<VoxelTia> {
-    let n = time_h.len().min(MAX_POINTS);
-    if n <= varpro::SHORT {
-        let starts = UptakeStarts::<{ varpro::SHORT }>::for_model(model, &time_h[..n]);
-        fit_all(
-            frames,
-            &time_h[..n],
-            model,
-            rel_sigma,
-            lambda_phys_per_h,
-            mask,
-            &starts,
-        )
+    let t = &time_h[..time_h.len().min(MAX_POINTS)];
+    let (rel, lambda) = (rel_sigma, lambda_phys_per_h);
+    if t.len() <= varpro::SHORT[0] {
+        let starts = UptakeStarts::<{ varpro::SHORT[0] }>::for_model(model, t);
+        fit_all(frames, t, model, rel, lambda, mask, &starts)
+    } else if t.len() <= varpro::SHORT[1] {
+        let starts = UptakeStarts::<{ varpro::SHORT[1] }>::for_model(model, t);
+        fit_all(frames, t, model, rel, lambda, mask, &starts)
     } else {
-        let starts = UptakeStarts::<MAX_POINTS>::for_model(model, &time_h[..n]);
-        fit_all(
-            frames,
-            &time_h[..n],
-            model,
-            rel_sigma,
-            lambda_phys_per_h,
-            mask,
-            &starts,
-        )
+        let starts = UptakeStarts::<MAX_POINTS>::for_model(model, t);
+        fit_all(frames, t, model, rel, lambda, mask, &starts)
     }
 }
 
