@@ -24,7 +24,14 @@
 //! benchmark's voxels): 27 200 instructions per uptake–washout voxel before this rework;
 //! 16 500 with the exponential's rounding done without a library call, the 2×2 Cholesky
 //! written out and the loops unrolled per shape; 12 200 with the second valley fitted only
-//! where needed; 10 400 with the starts ranked from the curve alone, e^(−λt) shared. What
+//! where needed; 10 400 with the starts ranked from the curve alone, e^(−λt) shared; with
+//! the same results to the last bit, 9 730 with the covariance's Cholesky on fixed arrays
+//! and 2^(−n) of the exponential as one factor. Per voxel of [`fit_voxels`] (the benchmark's
+//! path, `-- volume 1 32`: 10 500 before those two), still bit-identical: 8 620 with the
+//! exponentials shared (the uptake guesses' once per schedule, the start ranking's by the
+//! fits' first evaluation) and the arrays sized to the curve; 7 260 with the exponentials of
+//! a curve's points computed lane by lane (two to an SSE2 register). Computing b and its
+//! derivatives lane by lane too was slower (7 600) and was dropped. What
 //! did not help, measured on the tests' 40 000 random voxels against the reference search:
 //! a looser stop, on Ã after a full Newton step (< 1e-7 of Ã) or on the Newton decrement
 //! (< 1e-12 in χ²), left the iteration count as it was (5–7 per fit, under 2 % fewer) and
