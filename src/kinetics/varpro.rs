@@ -188,6 +188,14 @@ fn q_only(x: f64, ex: f64) -> f64 {
     }
 }
 
+/// ln 2 in two parts for [`exp_neg`] (Cody–Waite).
+const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
+const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+/// Adding and subtracting 1.5·2⁵² rounds to the nearest integer (ties to even) for
+/// |x·log₂e| < 2⁵¹: no call to the library `round`, which the baseline x86-64 target does not
+/// inline (it has no SSE4.1 `roundsd`).
+const ROUND: f64 = 6_755_399_441_055_744.0;
+
 /// e^(−x) for x ≥ 0 (any x works), to about 2 ulp: x·log₂e = n + f with n an integer and
 /// |f| ≤ ½, e^(−x) = 2^(−n)·e^(r) with r = −x + n·ln 2 (ln 2 split in two parts, Cody–Waite,
 /// so r carries no rounding of n·ln 2), |r| ≤ ln2/2, and e^r by its Taylor series to r¹³
@@ -196,12 +204,6 @@ fn q_only(x: f64, ex: f64) -> f64 {
 /// `f64::exp` in the tests below.
 #[inline]
 fn exp_neg(x: f64) -> f64 {
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
-    // Adding and subtracting 1.5·2⁵² rounds to the nearest integer (ties to even) for
-    // |x·log₂e| < 2⁵¹: no call to the library `round`, which the baseline x86-64 target
-    // does not inline (it has no SSE4.1 `roundsd`).
-    const ROUND: f64 = 6_755_399_441_055_744.0;
     if x > 708.0 {
         return 0.0;
     }
@@ -248,13 +250,10 @@ const INV_FACT: [f64; 14] = [
 /// conversion to an integer. Lanes outside ±708 (or NaN) take [`exp_neg`] itself.
 #[inline(always)]
 fn exp_neg_lanes<const L: usize>(x: [f64; L]) -> [f64; L] {
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
-    const ROUND: f64 = 6_755_399_441_055_744.0;
     // Written with `&` so that the check has no branch per lane.
     let in_range = x
         .iter()
-        .fold(true, |ok, &x| ok & (x >= -708.0) & (x <= 708.0));
+        .fold(true, |ok, x| ok & (-708.0..=708.0).contains(x));
     if !in_range {
         return x.map(exp_neg);
     }
@@ -787,6 +786,10 @@ fn tia_variance(s: &Sums, m: usize, free: [bool; MAX_RATES], g: &[f64; MAX_PARAM
 /// operations in the same order (so the same result to the last bit), on arrays of K so that
 /// the loops unroll: the generic one works on 6×6 arrays, zeroed per call.
 #[inline]
+#[expect(
+    clippy::needless_range_loop,
+    reason = "the loops of `cholesky_solve`, for its order of operations"
+)]
 fn cholesky_solve_fixed<const K: usize>(a: &[f64], b: &[f64]) -> Option<[f64; MAX_PARAMS]> {
     let mut l = [[0.0; K]; K];
     for i in 0..K {
