@@ -69,8 +69,17 @@ impl Shape {
         }
     }
 
+    /// The exponentials b(t) is made of ([`Exps`]) at one time.
+    #[inline(always)]
+    fn exps(self, theta: &[f64; MAX_RATES], t: f64) -> [f64; MAX_RATES] {
+        match self {
+            Shape::MonoExp => [exp_neg(theta[0] * t), 0.0],
+            Shape::UptakeWashout => [exp_neg(theta[0] * t), exp_neg(theta[1] * t)],
+        }
+    }
+
     /// b(t), ∂b/∂θⱼ and ∂²b/∂θⱼ∂θₗ at one time (no exponential beyond those of b).
-    #[inline]
+    #[cfg(test)]
     fn eval(
         self,
         theta: &[f64; MAX_RATES],
@@ -78,17 +87,30 @@ impl Shape {
         d: &mut [f64; MAX_RATES],
         e: &mut [[f64; MAX_RATES]; MAX_RATES],
     ) -> f64 {
+        self.eval_from(theta, t, self.exps(theta, t), d, e)
+    }
+
+    /// [`Shape::eval`] from the exponentials `ex` = [`Shape::exps`] at (θ, t).
+    #[inline]
+    fn eval_from(
+        self,
+        theta: &[f64; MAX_RATES],
+        t: f64,
+        ex: [f64; MAX_RATES],
+        d: &mut [f64; MAX_RATES],
+        e: &mut [[f64; MAX_RATES]; MAX_RATES],
+    ) -> f64 {
         match self {
             Shape::MonoExp => {
-                let b = exp_neg(theta[0] * t);
+                let b = ex[0];
                 d[0] = -t * b;
                 e[0][0] = t * t * b;
                 b
             }
             Shape::UptakeWashout => {
-                let e1 = exp_neg(theta[0] * t);
+                let e1 = ex[0];
                 let x = theta[1] * t;
-                let [q, dq, ddq] = q_and_derivatives(x);
+                let [q, dq, ddq] = q_and_derivatives(x, ex[1]);
                 let b = t * e1 * q;
                 d[0] = -t * b;
                 d[1] = t * t * e1 * dq;
@@ -104,9 +126,10 @@ impl Shape {
     /// b(t) alone, the same value as [`Shape::eval`] gives.
     #[inline]
     fn value(self, theta: &[f64; MAX_RATES], t: f64) -> f64 {
+        let ex = self.exps(theta, t);
         match self {
-            Shape::MonoExp => exp_neg(theta[0] * t),
-            Shape::UptakeWashout => t * exp_neg(theta[0] * t) * q_only(theta[1] * t),
+            Shape::MonoExp => ex[0],
+            Shape::UptakeWashout => t * ex[0] * q_only(theta[1] * t, ex[1]),
         }
     }
 
@@ -131,12 +154,15 @@ impl Shape {
     }
 }
 
-/// q(x) = (1 − e^(−x))/x, q′(x) = (e^(−x) − q)/x and q″(x) = −(e^(−x) + 2q′)/x for x ≥ 0;
-/// Taylor series (to x⁵) below x = 0.01, where the closed forms cancel (truncation error
-/// there below 1e-15).
+/// Below this x the q of [`q_and_derivatives`] is a Taylor series and needs no e^(−x).
+const Q_SERIES_BELOW: f64 = 1e-2;
+
+/// q(x) = (1 − e^(−x))/x, q′(x) = (e^(−x) − q)/x and q″(x) = −(e^(−x) + 2q′)/x for x ≥ 0,
+/// given `ex` = e^(−x) (not read below x = 0.01); Taylor series (to x⁵) below x = 0.01, where the closed
+/// forms cancel (truncation error there below 1e-15).
 #[inline]
-fn q_and_derivatives(x: f64) -> [f64; 3] {
-    if x < 1e-2 {
+fn q_and_derivatives(x: f64, ex: f64) -> [f64; 3] {
+    if x < Q_SERIES_BELOW {
         let q =
             1.0 + x * (-0.5 + x * (1.0 / 6.0 + x * (-1.0 / 24.0 + x * (1.0 / 120.0 - x / 720.0))));
         let dq = -0.5
@@ -146,7 +172,6 @@ fn q_and_derivatives(x: f64) -> [f64; 3] {
         [q, dq, ddq]
     } else {
         // 1 − e^(−x) loses at most ε/x ≤ 1e-14 relative here.
-        let ex = exp_neg(x);
         let q = (1.0 - ex) / x;
         let dq = (ex - q) / x;
         [q, dq, -(ex + 2.0 * dq) / x]
@@ -155,13 +180,21 @@ fn q_and_derivatives(x: f64) -> [f64; 3] {
 
 /// q(x) of [`q_and_derivatives`] alone, by the same expressions.
 #[inline]
-fn q_only(x: f64) -> f64 {
-    if x < 1e-2 {
+fn q_only(x: f64, ex: f64) -> f64 {
+    if x < Q_SERIES_BELOW {
         1.0 + x * (-0.5 + x * (1.0 / 6.0 + x * (-1.0 / 24.0 + x * (1.0 / 120.0 - x / 720.0))))
     } else {
-        (1.0 - exp_neg(x)) / x
+        (1.0 - ex) / x
     }
 }
+
+/// ln 2 in two parts for [`exp_neg`] (Cody–Waite).
+const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
+const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+/// Adding and subtracting 1.5·2⁵² rounds to the nearest integer (ties to even) for
+/// |x·log₂e| < 2⁵¹: no call to the library `round`, which the baseline x86-64 target does not
+/// inline (it has no SSE4.1 `roundsd`).
+const ROUND: f64 = 6_755_399_441_055_744.0;
 
 /// e^(−x) for x ≥ 0 (any x works), to about 2 ulp: x·log₂e = n + f with n an integer and
 /// |f| ≤ ½, e^(−x) = 2^(−n)·e^(r) with r = −x + n·ln 2 (ln 2 split in two parts, Cody–Waite,
@@ -171,12 +204,6 @@ fn q_only(x: f64) -> f64 {
 /// `f64::exp` in the tests below.
 #[inline]
 fn exp_neg(x: f64) -> f64 {
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
-    // Adding and subtracting 1.5·2⁵² rounds to the nearest integer (ties to even) for
-    // |x·log₂e| < 2⁵¹: no call to the library `round`, which the baseline x86-64 target
-    // does not inline (it has no SSE4.1 `roundsd`).
-    const ROUND: f64 = 6_755_399_441_055_744.0;
     if x > 708.0 {
         return 0.0;
     }
@@ -185,6 +212,12 @@ fn exp_neg(x: f64) -> f64 {
     let mut e = INV_FACT[13];
     for k in (0..13).rev() {
         e = e * r + INV_FACT[k];
+    }
+    // 2^(−n) as one factor where that is a normal number (every x in ±708, so every call
+    // here): the same product as by the two halves below, since scaling by a power of two is
+    // exact until the result is subnormal and then rounds once either way.
+    if (-1022.0..=1022.0).contains(&n) {
+        return e * f64::from_bits(((1023 - n as i64) as u64) << 52);
     }
     // 2^(−n) in two halves so that n up to 1021 stays a normal number.
     let half = (n as i64) / 2;
@@ -211,6 +244,52 @@ const INV_FACT: [f64; 14] = [
     2.08767569878681e-09,
     1.6059043836821613e-10,
 ];
+/// [`exp_neg`] of every lane, the same value to the last bit, written lane by lane so that
+/// the compiler can run it on vector registers (two lanes in SSE2's): the same operations,
+/// with 2^(−n) built from the bits of n + 1.5·2⁵² (whose low bits are n) instead of a
+/// conversion to an integer. Lanes outside ±708 (or NaN) take [`exp_neg`] itself.
+#[inline(always)]
+fn exp_neg_lanes<const L: usize>(x: [f64; L]) -> [f64; L] {
+    // Written with `&` so that the check has no branch per lane.
+    let in_range = x
+        .iter()
+        .fold(true, |ok, x| ok & (-708.0..=708.0).contains(x));
+    if !in_range {
+        return x.map(exp_neg);
+    }
+    let mut k = [0.0; L];
+    let mut r = [0.0; L];
+    for l in 0..L {
+        k[l] = x[l] * std::f64::consts::LOG2_E + ROUND;
+        let n = k[l] - ROUND;
+        r[l] = -x[l] + n * LN2_HI + n * LN2_LO;
+    }
+    let mut e = [INV_FACT[13]; L];
+    for c in (0..13).rev() {
+        for l in 0..L {
+            e[l] = e[l] * r[l] + INV_FACT[c];
+        }
+    }
+    // |n| ≤ 1022: k = 1.5·2⁵² + n exactly, its bits those of 1.5·2⁵² plus n, whose low 12
+    // bits are zero, so bits(k) << 52 = n << 52 (mod 2⁶⁴) and 2^(−n) has the bits
+    // (1023 − n) << 52, as in `exp_neg`.
+    for l in 0..L {
+        let scale = f64::from_bits((1023u64 << 52).wrapping_sub(k[l].to_bits() << 52));
+        e[l] *= scale;
+    }
+    e
+}
+
+/// rate·tᵢ for the points, 0 in the lanes past them.
+#[inline(always)]
+fn lanes<const N: usize>(rate: f64, t: &[f64]) -> [f64; N] {
+    let mut x = [0.0; N];
+    for i in 0..t.len().min(N) {
+        x[i] = rate * t[i];
+    }
+    x
+}
+
 /// Sums over the points at one θ.
 #[derive(Clone, Copy, Debug)]
 struct Sums {
@@ -248,26 +327,63 @@ impl Sums {
     }
 }
 
-fn sums(shape: Shape, theta: &[f64; MAX_RATES], t: &[f64], y: &[f64], w: &[f64]) -> Sums {
-    // One copy per number of rates, so that the loops over the rates unroll.
+/// The exponentials of a shape at θ at each point, `ex[j][i]` = e^(−θⱼtᵢ) ([`Shape::exps`];
+/// the mono-exponential's second row unused), on arrays of `N` ≥ the number of points (1 in
+/// the lanes past them). Computing them once lets a start's ranking and the fit's first
+/// evaluation share them.
+pub type Exps<const N: usize> = [[f64; N]; MAX_RATES];
+
+/// [`Exps`] of `shape` at θ for the times `t`.
+#[inline(always)]
+fn point_exps<const N: usize>(shape: Shape, theta: &[f64; MAX_RATES], t: &[f64]) -> Exps<N> {
     match shape {
-        Shape::MonoExp => sums_m::<1>(shape, theta, t, y, w),
-        Shape::UptakeWashout => sums_m::<2>(shape, theta, t, y, w),
+        Shape::MonoExp => [exp_neg_lanes(lanes(theta[0], t)), [0.0; N]],
+        Shape::UptakeWashout => [
+            exp_neg_lanes(lanes(theta[0], t)),
+            exp_neg_lanes(lanes(theta[1], t)),
+        ],
     }
 }
 
-/// [`sums`] for a shape with `M` rates.
-#[inline(always)]
-fn sums_m<const M: usize>(
+/// The array lengths `N` of [`fit_n`] for curves of up to 4 and 8 points ([`fit`] picks the
+/// smallest that holds the curve, else [`MAX_POINTS`]), so that short curves' arrays are not
+/// zeroed at 32 and their exponentials fill whole vector registers.
+pub const SHORT: [usize; 2] = [4, 8];
+
+#[cfg(test)]
+fn sums(shape: Shape, theta: &[f64; MAX_RATES], t: &[f64], y: &[f64], w: &[f64]) -> Sums {
+    sums_at::<MAX_POINTS>(shape, theta, &point_exps(shape, theta, t), t, y, w)
+}
+
+/// The sums at θ from its exponentials `ex` ([`point_exps`]).
+fn sums_at<const N: usize>(
     shape: Shape,
     theta: &[f64; MAX_RATES],
+    ex: &Exps<N>,
+    t: &[f64],
+    y: &[f64],
+    w: &[f64],
+) -> Sums {
+    // One copy per number of rates, so that the loops over the rates unroll.
+    match shape {
+        Shape::MonoExp => sums_m::<1, N>(shape, theta, ex, t, y, w),
+        Shape::UptakeWashout => sums_m::<2, N>(shape, theta, ex, t, y, w),
+    }
+}
+
+/// [`sums_at`] for a shape with `M` rates.
+#[inline(always)]
+fn sums_m<const M: usize, const N: usize>(
+    shape: Shape,
+    theta: &[f64; MAX_RATES],
+    ex: &Exps<N>,
     t: &[f64],
     y: &[f64],
     w: &[f64],
 ) -> Sums {
     let m = M;
-    let n = t.len().min(MAX_POINTS);
-    let mut bs = [0.0; MAX_POINTS];
+    let n = t.len().min(N);
+    let mut bs = [0.0; N];
     let (mut bb, mut by) = (0.0, 0.0);
     // Σw·eⱼₗ·y and Σw·eⱼₗ·b, so that ⟨eⱼₗ,r⟩ needs no second pass (it only enters the
     // Hessian, where its rounding does not matter).
@@ -279,7 +395,7 @@ fn sums_m<const M: usize>(
     for i in 0..n {
         let mut d = [0.0; MAX_RATES];
         let mut e = [[0.0; MAX_RATES]; MAX_RATES];
-        let b = shape.eval(theta, t[i], &mut d, &mut e);
+        let b = shape.eval_from(theta, t[i], [ex[0][i], ex[1][i]], &mut d, &mut e);
         let (wb, wy) = (w[i] * b, w[i] * y[i]);
         bb += wb * b;
         by += wb * y[i];
@@ -333,7 +449,7 @@ fn sums_m<const M: usize>(
 /// [`cholesky_solve`] loops over 6×6 arrays), same pivots and the same refusals.
 #[inline]
 fn solve_small(
-    h: &[f64; MAX_PARAMS * MAX_PARAMS],
+    h: &[f64; MAX_RATES * MAX_RATES],
     b: &[f64; MAX_PARAMS],
     k: usize,
 ) -> Option<[f64; MAX_PARAMS]> {
@@ -427,6 +543,12 @@ pub fn reduced_wrss(
     projected_wrss(&bs[..n], y, w)
 }
 
+/// e^(−δtᵢ) for the uptake–washout starts ([`best_uptake_washout_start`]) at δ, where q uses
+/// it, so that fixed start rates can have theirs computed once for many curves.
+pub fn uptake_exps<const N: usize>(delta: f64, t: &[f64]) -> [f64; N] {
+    exp_neg_lanes(lanes(delta, t))
+}
+
 /// WRSS of the points against the curve a·bᵢ at its best amplitude a = Σwby / Σwb² (0 when
 /// either sum is not positive), the arithmetic of [`sums`] in the same order.
 fn projected_wrss(bs: &[f64], y: &[f64], w: &[f64]) -> f64 {
@@ -447,33 +569,32 @@ fn projected_wrss(bs: &[f64], y: &[f64], w: &[f64]) -> f64 {
 
 /// The uptake–washout start of lowest [`reduced_wrss`] among θ = (λ, δ) for the δ in
 /// `deltas` (the first of equals), and that WRSS: the same values as calling
-/// [`reduced_wrss`] for each, with e^(−λtᵢ) computed once for all of them. `None` when no
-/// WRSS is finite.
-pub fn best_uptake_washout_start(
+/// [`reduced_wrss`] for each, with e^(−λtᵢ) computed once for all of them and e^(−δtᵢ) taken
+/// from the candidates where they carry it ([`uptake_exps`]). Also returns the start's
+/// [`Exps`], for [`fit_n`]. `None` when no WRSS is finite.
+pub fn best_uptake_washout_start<'a, const N: usize>(
     lambda: f64,
-    deltas: impl IntoIterator<Item = f64>,
+    deltas: impl IntoIterator<Item = (f64, Option<&'a [f64; N]>)>,
     t: &[f64],
     y: &[f64],
     w: &[f64],
-) -> Option<(f64, [f64; MAX_RATES])> {
-    let n = t.len().min(MAX_POINTS);
-    let mut e1 = [0.0; MAX_POINTS];
-    for i in 0..n {
-        e1[i] = exp_neg(lambda * t[i]);
-    }
-    let mut best = (f64::INFINITY, [lambda, 0.0]);
-    for delta in deltas {
-        let mut bs = [0.0; MAX_POINTS];
+) -> Option<(f64, [f64; MAX_RATES], Exps<N>)> {
+    let n = t.len().min(N);
+    let e1 = exp_neg_lanes(lanes(lambda, t));
+    let mut best = (f64::INFINITY, [lambda, 0.0], [0.0; N]);
+    for (delta, exps) in deltas {
+        let ed = exps.copied().unwrap_or_else(|| uptake_exps(delta, t));
+        let mut bs = [0.0; N];
         for i in 0..n {
             // As in `Shape::value`.
-            bs[i] = t[i] * e1[i] * q_only(delta * t[i]);
+            bs[i] = t[i] * e1[i] * q_only(delta * t[i], ed[i]);
         }
         let cost = projected_wrss(&bs[..n], y, w);
         if cost < best.0 {
-            best = (cost, [lambda, delta]);
+            best = (cost, [lambda, delta], ed);
         }
     }
-    best.0.is_finite().then_some(best)
+    best.0.is_finite().then_some((best.0, best.1, [e1, best.2]))
 }
 
 /// Fits `shape` to (t, y) with weights `w` (≤ [`MAX_POINTS`] points) from the rates
@@ -484,6 +605,27 @@ pub fn fit(
     y: &[f64],
     w: &[f64],
     theta0: [f64; MAX_RATES],
+    opts: &VarProOptions,
+) -> VarProFit {
+    if t.len() <= SHORT[0] {
+        fit_n::<{ SHORT[0] }>(shape, t, y, w, theta0, None, opts)
+    } else if t.len() <= SHORT[1] {
+        fit_n::<{ SHORT[1] }>(shape, t, y, w, theta0, None, opts)
+    } else {
+        fit_n::<MAX_POINTS>(shape, t, y, w, theta0, None, opts)
+    }
+}
+
+/// [`fit`] on arrays of `N` ≥ the number of points, with the exponentials at `theta0` where
+/// the caller has them (`exps0`, the [`Exps`] of `shape` at `theta0`: the same fit, without
+/// computing them again; they are not used where θ₀ is outside the bounds).
+pub fn fit_n<const N: usize>(
+    shape: Shape,
+    t: &[f64],
+    y: &[f64],
+    w: &[f64],
+    theta0: [f64; MAX_RATES],
+    exps0: Option<&Exps<N>>,
     opts: &VarProOptions,
 ) -> VarProFit {
     let m = shape.n_rates();
@@ -500,7 +642,10 @@ pub fn fit(
             mf += 1;
         }
     }
-    let mut cur = sums(shape, &theta, t, y, w);
+    let mut cur = match exps0 {
+        Some(ex) if theta == theta0 => sums_at(shape, &theta, ex, t, y, w),
+        _ => sums_at::<N>(shape, &theta, &point_exps(shape, &theta, t), t, y, w),
+    };
     let mut iterations = 0;
     while iterations < opts.max_iter && cur.a > 0.0 && mf > 0 {
         iterations += 1;
@@ -509,7 +654,7 @@ pub fn fit(
             rhs[r] = cur.a * cur.dr[j];
         }
         let solve = |exact: bool| {
-            let mut h = [0.0; MAX_PARAMS * MAX_PARAMS];
+            let mut h = [0.0; MAX_RATES * MAX_RATES];
             for (r, &j) in idx[..mf].iter().enumerate() {
                 for (c, &l) in idx[..mf].iter().enumerate() {
                     h[r * mf + c] = cur.hessian(j, l, exact);
@@ -524,7 +669,9 @@ pub fn fit(
             let Some(step) = solve(exact) else {
                 continue;
             };
-            if let Some(hit) = line_search(shape, t, y, w, &theta, &step, &idx[..mf], &cur, opts) {
+            if let Some(hit) =
+                line_search::<N>(shape, t, y, w, &theta, &step, &idx[..mf], &cur, opts)
+            {
                 accepted = Some(hit);
                 break;
             }
@@ -565,7 +712,7 @@ pub fn fit(
 /// bounds: the first point with lower WRSS, and whether the step was below the tolerance
 /// (then it is not evaluated: converged). `None` when no try lowers WRSS.
 #[expect(clippy::too_many_arguments, reason = "the fit's state, passed as is")]
-fn line_search(
+fn line_search<const N: usize>(
     shape: Shape,
     t: &[f64],
     y: &[f64],
@@ -588,7 +735,7 @@ fn line_search(
         if tiny {
             return (alpha == 1.0).then_some((*theta, *cur, true));
         }
-        let next = sums(shape, &trial, t, y, w);
+        let next = sums_at::<N>(shape, &trial, &point_exps(shape, &trial, t), t, y, w);
         if next.cost.is_finite() && next.cost < cur.cost {
             return Some((trial, next, false));
         }
@@ -612,7 +759,8 @@ fn tia_variance(s: &Sums, m: usize, free: [bool; MAX_RATES], g: &[f64; MAX_PARAM
         }
     }
     let k = mf + 1;
-    let mut jtwj = [0.0; MAX_PARAMS * MAX_PARAMS];
+    // (a, θ) with at most MAX_RATES rates: an array of that size is not zeroed by a call.
+    let mut jtwj = [0.0; (MAX_RATES + 1) * (MAX_RATES + 1)];
     let mut gf = [0.0; MAX_PARAMS];
     jtwj[0] = s.bb;
     gf[0] = g[0];
@@ -624,9 +772,58 @@ fn tia_variance(s: &Sums, m: usize, free: [bool; MAX_RATES], g: &[f64; MAX_PARAM
             jtwj[(r + 1) * k + c + 1] = s.a * s.a * s.dd[j][l];
         }
     }
-    let x = cholesky_solve(&jtwj[..k * k], &gf[..k], k)?;
+    let x = match k {
+        1 => cholesky_solve_fixed::<1>(&jtwj, &gf),
+        2 => cholesky_solve_fixed::<2>(&jtwj, &gf),
+        3 => cholesky_solve_fixed::<3>(&jtwj, &gf),
+        _ => cholesky_solve(&jtwj[..k * k], &gf[..k], k),
+    }?;
     let var: f64 = (0..k).map(|j| gf[j] * x[j]).sum();
     (var.is_finite() && var >= 0.0).then_some(var)
+}
+
+/// [`cholesky_solve`] for a K×K system (`a` row-major with row length K, `b`), the same
+/// operations in the same order (so the same result to the last bit), on arrays of K so that
+/// the loops unroll: the generic one works on 6×6 arrays, zeroed per call.
+#[inline]
+#[expect(
+    clippy::needless_range_loop,
+    reason = "the loops of `cholesky_solve`, for its order of operations"
+)]
+fn cholesky_solve_fixed<const K: usize>(a: &[f64], b: &[f64]) -> Option<[f64; MAX_PARAMS]> {
+    let mut l = [[0.0; K]; K];
+    for i in 0..K {
+        for j in 0..=i {
+            let mut s = a[i * K + j];
+            for m in 0..j {
+                s -= l[i][m] * l[j][m];
+            }
+            if i == j {
+                if s <= 0.0 || !s.is_finite() {
+                    return None;
+                }
+                l[i][i] = s.sqrt();
+            } else {
+                l[i][j] = s / l[j][j];
+            }
+        }
+    }
+    let mut x = [0.0; MAX_PARAMS];
+    for i in 0..K {
+        let mut s = b[i];
+        for m in 0..i {
+            s -= l[i][m] * x[m];
+        }
+        x[i] = s / l[i][i];
+    }
+    for i in (0..K).rev() {
+        let mut s = x[i];
+        for m in i + 1..K {
+            s -= l[m][i] * x[m];
+        }
+        x[i] = s / l[i][i];
+    }
+    Some(x)
 }
 
 #[cfg(test)]
@@ -701,10 +898,25 @@ mod tests {
         let deltas = [0.4, 1e-4, 30.0, 0.05];
         let costs = deltas.map(|d| reduced_wrss(Shape::UptakeWashout, &[0.02, d], &t, &y, &w));
         let k = (0..4).fold(0, |k, j| if costs[j] < costs[k] { j } else { k });
-        let (c, theta) = best_uptake_washout_start(0.02, deltas, &t, &y, &w).unwrap();
+        let (c, theta, ex) =
+            best_uptake_washout_start::<4>(0.02, deltas.map(|d| (d, None)), &t, &y, &w).unwrap();
         assert_eq!(
             (c.to_bits(), theta),
             (costs[k].to_bits(), [0.02, deltas[k]])
+        );
+        assert_eq!(ex, point_exps::<4>(Shape::UptakeWashout, &theta, &t));
+        // Candidates that carry their e^(−δt) give the same start.
+        let carried = deltas.map(|d| uptake_exps::<4>(d, &t));
+        let with = best_uptake_washout_start::<4>(
+            0.02,
+            (0..4).map(|j| (deltas[j], Some(&carried[j]))),
+            &t,
+            &y,
+            &w,
+        );
+        assert_eq!(
+            with.map(|(c, th, _)| (c.to_bits(), th)),
+            Some((c.to_bits(), theta))
         );
     }
 
@@ -722,6 +934,28 @@ mod tests {
         }
         assert!(worst < 1e-15, "largest relative difference {worst:e}");
         assert_eq!(exp_neg(0.0), 1.0);
+    }
+
+    #[test]
+    fn exp_neg_lanes_is_exp_neg_to_the_bit() {
+        for i in 0..100_000 {
+            let x = -720.0 + i as f64 * 1.43e-2 * (1.0 + 1e-7 * (i % 13) as f64); // −720 … 710
+            let xs = [x, 0.5 * x, 1e-3 * x, -0.0];
+            assert_eq!(
+                exp_neg_lanes(xs).map(f64::to_bits),
+                xs.map(|x| exp_neg(x).to_bits()),
+                "x = {x}"
+            );
+            let ys = [x, x + 0.25];
+            assert_eq!(
+                exp_neg_lanes(ys).map(f64::to_bits),
+                ys.map(|x| exp_neg(x).to_bits())
+            );
+        }
+        let odd = [f64::NAN, 709.0, -709.5, f64::INFINITY];
+        for (a, b) in exp_neg_lanes(odd).iter().zip(odd.map(exp_neg)) {
+            assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+        }
     }
 
     #[test]

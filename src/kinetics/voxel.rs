@@ -24,7 +24,14 @@
 //! benchmark's voxels): 27 200 instructions per uptake–washout voxel before this rework;
 //! 16 500 with the exponential's rounding done without a library call, the 2×2 Cholesky
 //! written out and the loops unrolled per shape; 12 200 with the second valley fitted only
-//! where needed; 10 400 with the starts ranked from the curve alone, e^(−λt) shared. What
+//! where needed; 10 400 with the starts ranked from the curve alone, e^(−λt) shared; with
+//! the same results to the last bit, 9 730 with the covariance's Cholesky on fixed arrays
+//! and 2^(−n) of the exponential as one factor. Per voxel of [`fit_voxels`] (the benchmark's
+//! path, `-- volume 1 32`: 10 500 before those two), still bit-identical: 8 620 with the
+//! exponentials shared (the uptake guesses' once per schedule, the start ranking's by the
+//! fits' first evaluation) and the arrays sized to the curve; 7 260 with the exponentials of
+//! a curve's points computed lane by lane (two to an SSE2 register). Computing b and its
+//! derivatives lane by lane too was slower (7 600) and was dropped. What
 //! did not help, measured on the tests' 40 000 random voxels against the reference search:
 //! a looser stop, on Ã after a full Newton step (< 1e-7 of Ã) or on the Newton decrement
 //! (< 1e-12 in χ²), left the iteration count as it was (5–7 per fit, under 2 % fewer) and
@@ -123,6 +130,28 @@ fn uptake_guesses(t0: f64) -> [f64; 3] {
     [0.1, 0.3, 1.0].map(|frac| std::f64::consts::LN_2 / (frac * t0.max(0.5)))
 }
 
+/// The [`uptake_guesses`] of one scan schedule with their e^(−δtᵢ)
+/// ([`varpro::uptake_exps`]): they depend on the times alone, so [`fit_voxels`] computes them
+/// once for all its voxels. Arrays of `N` ≥ the number of scans.
+struct UptakeStarts<const N: usize> {
+    deltas: [f64; 3],
+    exps: [[f64; N]; 3],
+}
+
+impl<const N: usize> UptakeStarts<N> {
+    /// The starts for times `t` where `model` is the uptake–washout and `t` is not empty;
+    /// otherwise none are needed and their exponentials are left out (zero).
+    fn for_model(model: TacModel, t: &[f64]) -> Self {
+        let deltas = uptake_guesses(t.first().copied().unwrap_or(0.0));
+        let exps = if model == TacModel::UptakeWashout {
+            deltas.map(|d| varpro::uptake_exps(d, t))
+        } else {
+            [[0.0; N]; 3]
+        };
+        UptakeStarts { deltas, exps }
+    }
+}
+
 fn start(model: TacModel, t: &[f64], y: &[f64], w: &[f64], lambda_phys: f64) -> Params {
     let mut p = [0.0; MAX_PARAMS];
     let lw = terminal_rate(t, y, lambda_phys);
@@ -167,12 +196,12 @@ fn start(model: TacModel, t: &[f64], y: &[f64], w: &[f64], lambda_phys: f64) -> 
     }
 }
 
-/// Weights 1/σᵢ² and σᵢ = `rel_sigma`·max(yᵢ, 1e-3·peak).
-fn weights(y: &[f64], peak: f64, rel_sigma: f64) -> ([f64; MAX_POINTS], [f64; MAX_POINTS]) {
+/// Weights 1/σᵢ² and σᵢ = `rel_sigma`·max(yᵢ, 1e-3·peak), on arrays of `N` ≥ the points.
+fn weights<const N: usize>(y: &[f64], peak: f64, rel_sigma: f64) -> ([f64; N], [f64; N]) {
     let floor = 1e-3 * peak;
-    let mut sigma = [0.0; MAX_POINTS];
-    let mut w = [0.0; MAX_POINTS];
-    for i in 0..y.len() {
+    let mut sigma = [0.0; N];
+    let mut w = [0.0; N];
+    for i in 0..y.len().min(N) {
         sigma[i] = rel_sigma * y[i].max(floor);
         w[i] = 1.0 / (sigma[i] * sigma[i]);
     }
@@ -272,12 +301,17 @@ fn second_valley_needed(f: &varpro::VarProFit, t0: f64, peeled: bool, delta_t0_m
 /// The second valley is fitted as a mono-exponential (one exponential per point instead of
 /// two); Ã and σ are then those of the uptake–washout curve with δ on its bound,
 /// Ã = A/λ − A/(λ + δ_max), from the mono-exponential covariance.
-fn uptake_washout(
+///
+/// The exponentials are shared where the values are the same: those of the three guesses
+/// come with `starts`, and the fits' first evaluations reuse those of the start ranking
+/// (e^(−λtᵢ) for both fits, e^(−δtᵢ) of the chosen δ for the finite one).
+fn uptake_washout<const N: usize>(
     t: &[f64],
     y: &[f64],
     w: &[f64],
     lambda_phys: f64,
     second: SecondValley,
+    starts: &UptakeStarts<N>,
 ) -> Option<VoxelTia> {
     let n = t.len();
     let lw = terminal_rate(t, y, lambda_phys);
@@ -286,16 +320,33 @@ fn uptake_washout(
     let peeled =
         (seen.is_finite() && seen > 0.0 && seen < 1.0).then(|| -(-seen).ln_1p() / t[0].max(1e-3));
     let opts = varpro_options(lambda_phys);
-    let deltas = peeled.into_iter().chain(uptake_guesses(t[0]));
-    let finite = varpro::best_uptake_washout_start(lw, deltas, t, y, w)
-        .map(|(_, start)| varpro::fit(Shape::UptakeWashout, t, y, w, start, &opts));
+    let guesses = (starts.deltas.iter().zip(&starts.exps)).map(|(&d, e)| (d, Some(e)));
+    let deltas = peeled.map(|d| (d, None)).into_iter().chain(guesses);
+    let best = varpro::best_uptake_washout_start(lw, deltas, t, y, w);
+    let finite = best.as_ref().map(|(_, start, ex)| {
+        varpro::fit_n(Shape::UptakeWashout, t, y, w, *start, Some(ex), &opts)
+    });
+    // The mono-exponential's exponentials at its start (lw): the first column of the
+    // start ranking's.
+    let limit_exps = best.map(|(_, _, ex)| [ex[0], [0.0; N]]);
+    let fit_limit = || {
+        varpro::fit_n(
+            Shape::MonoExp,
+            t,
+            y,
+            w,
+            [lw, 0.0],
+            limit_exps.as_ref(),
+            &opts,
+        )
+    };
     let limit_needed = match (&finite, second) {
         (Some(f), SecondValley::WhenNeeded(delta_t0_max)) => {
             second_valley_needed(f, t[0], peeled.is_some(), delta_t0_max)
         }
         _ => true,
     };
-    let limit = limit_needed.then(|| varpro::fit(Shape::MonoExp, t, y, w, [lw, 0.0], &opts));
+    let limit = limit_needed.then(fit_limit);
     if let Some(f) = finite {
         let limit_wrss = limit.map_or(f64::INFINITY, |l| l.wrss);
         if f.rates[1] * t[0] <= UNRESOLVED_UPTAKE && f.wrss <= limit_wrss {
@@ -307,7 +358,7 @@ fn uptake_washout(
         }
     }
     // The finite fit was not kept: the limit is needed even where the rule above skipped it.
-    let limit = limit.unwrap_or_else(|| varpro::fit(Shape::MonoExp, t, y, w, [lw, 0.0], &opts));
+    let limit = limit.unwrap_or_else(fit_limit);
     let (a, l, u) = (
         limit.amplitude,
         limit.rates[0],
@@ -348,6 +399,28 @@ fn fit_voxel_tac_with(
     lambda_phys_per_h: f64,
     second: SecondValley,
 ) -> VoxelTia {
+    if t.len() <= varpro::SHORT[0] {
+        let starts = UptakeStarts::<{ varpro::SHORT[0] }>::for_model(model, t);
+        fit_voxel_tac_in(model, t, y, rel_sigma, lambda_phys_per_h, second, &starts)
+    } else if t.len() <= varpro::SHORT[1] {
+        let starts = UptakeStarts::<{ varpro::SHORT[1] }>::for_model(model, t);
+        fit_voxel_tac_in(model, t, y, rel_sigma, lambda_phys_per_h, second, &starts)
+    } else {
+        let starts = UptakeStarts::<MAX_POINTS>::for_model(model, t);
+        fit_voxel_tac_in(model, t, y, rel_sigma, lambda_phys_per_h, second, &starts)
+    }
+}
+
+/// [`fit_voxel_tac_with`] with the uptake starts of the schedule `t` given.
+fn fit_voxel_tac_in<const N: usize>(
+    model: TacModel,
+    t: &[f64],
+    y: &[f64],
+    rel_sigma: f64,
+    lambda_phys_per_h: f64,
+    second: SecondValley,
+    starts: &UptakeStarts<N>,
+) -> VoxelTia {
     let shape = match model {
         TacModel::MonoExp => Shape::MonoExp,
         TacModel::UptakeWashout => Shape::UptakeWashout,
@@ -358,11 +431,13 @@ fn fit_voxel_tac_with(
     if peak <= 0.0 || n == 0 || n > MAX_POINTS {
         return VoxelTia::MASKED;
     }
-    let (sigma, w) = weights(y, peak, rel_sigma);
+    let (sigma, w) = weights::<N>(y, peak, rel_sigma);
     if n >= model.n_params() {
         let fit = match shape {
             Shape::MonoExp => mono_exp(t, y, &w[..n], lambda_phys_per_h),
-            Shape::UptakeWashout => uptake_washout(t, y, &w[..n], lambda_phys_per_h, second),
+            Shape::UptakeWashout => {
+                uptake_washout(t, y, &w[..n], lambda_phys_per_h, second, starts)
+            }
         };
         if let Some(v) = fit {
             return v;
@@ -387,7 +462,7 @@ pub fn fit_voxel_tac_full_lm(
     if peak <= 0.0 || n == 0 || n > MAX_POINTS {
         return VoxelTia::MASKED;
     }
-    let (sigma, w) = weights(y, peak, rel_sigma);
+    let (sigma, w) = weights::<MAX_POINTS>(y, peak, rel_sigma);
     let k = model.n_params();
     if n >= k {
         let (lo, hi) = model.bounds(lambda_phys_per_h);
@@ -425,8 +500,34 @@ pub fn fit_voxels_masked(
     lambda_phys_per_h: f64,
     mask: Option<&[bool]>,
 ) -> Vec<VoxelTia> {
+    let t = &time_h[..time_h.len().min(MAX_POINTS)];
+    let (rel, lambda) = (rel_sigma, lambda_phys_per_h);
+    if t.len() <= varpro::SHORT[0] {
+        let starts = UptakeStarts::<{ varpro::SHORT[0] }>::for_model(model, t);
+        fit_all(frames, t, model, rel, lambda, mask, &starts)
+    } else if t.len() <= varpro::SHORT[1] {
+        let starts = UptakeStarts::<{ varpro::SHORT[1] }>::for_model(model, t);
+        fit_all(frames, t, model, rel, lambda, mask, &starts)
+    } else {
+        let starts = UptakeStarts::<MAX_POINTS>::for_model(model, t);
+        fit_all(frames, t, model, rel, lambda, mask, &starts)
+    }
+}
+
+/// [`fit_voxels_masked`] on arrays of `N` ≥ the number of scans, the uptake starts of the
+/// schedule computed once.
+fn fit_all<const N: usize>(
+    frames: &[&[f32]],
+    time_h: &[f64],
+    model: TacModel,
+    rel_sigma: f64,
+    lambda_phys_per_h: f64,
+    mask: Option<&[bool]>,
+    starts: &UptakeStarts<N>,
+) -> Vec<VoxelTia> {
     let n_vox = frames.first().map_or(0, |f| f.len());
-    let n = time_h.len().min(MAX_POINTS);
+    let n = time_h.len();
+    let second = SecondValley::WhenNeeded(SECOND_VALLEY_DELTA_T0);
     (0..n_vox)
         .into_par_iter()
         .with_min_len(4096)
@@ -434,11 +535,12 @@ pub fn fit_voxels_masked(
             if mask.is_some_and(|m| !m[v]) {
                 return VoxelTia::MASKED;
             }
-            let mut y = [0.0; MAX_POINTS];
+            let mut y = [0.0; N];
             for i in 0..n {
                 y[i] = frames[i][v] as f64;
             }
-            fit_voxel_tac(model, &time_h[..n], &y[..n], rel_sigma, lambda_phys_per_h)
+            let (y, lambda) = (&y[..n], lambda_phys_per_h);
+            fit_voxel_tac_in(model, time_h, y, rel_sigma, lambda, second, starts)
         })
         .collect()
 }
