@@ -344,25 +344,26 @@ fn dice(a: &Volume<f32>, b: &Volume<f32>) -> f64 {
     voxdose_skip_elastix_tests,
     ignore = "elastix/transformix not on PATH (apt-get install elastix; then touch src/build.rs)"
 )]
-#[cfg_attr(
-    not(voxdose_skip_elastix_tests),
-    ignore = "open: with elastix 5.0.1 the B-spline leaves RMS 0.039 → 0.089 on this 4 mm warp (label Dice 0.65 → 0.70); run with --ignored"
-)]
 fn elastix_deformable_undoes_a_known_warp_and_carries_labels_along() {
     use voxdose::kinetics::register::{elastix_register, transformix_apply};
     let grid = Grid::centred([32, 32, 32], 3.0);
     let fixed = image(&grid, |p| phantom(p, 0.0));
     // moving(warp(p)) ≈ fixed(p): the moving image shows the anatomy displaced by the warp;
     // sampled through the inverse warp, approximated by subtracting the displacement once
-    // more (error ≪ 1 mm for this 4 mm, 14 mm-wide warp).
+    // more (|warp(inverse(q)) − q| < 0.65 mm for this 4 mm, 14 mm-wide warp).
     let inverse = |q: [f64; 3]| {
         let w = warp(q);
         [2.0 * q[0] - w[0], 2.0 * q[1] - w[1], q[2]]
     };
     let moving = image(&grid, |q| phantom(inverse(q), 0.0));
+    // A 10 mm sphere (152 voxels). The label is voxelised on the moving grid and taken back
+    // by nearest voxel, which costs Dice even with the exact transform: for the earlier 8 mm
+    // sphere (72 voxels) resampling moving_labels through the true warp gives only 0.822, so
+    // the bar of 0.85 below could not be met by any registration. At 10 mm the exact warp
+    // gives 0.930 (before registration 0.772).
     let sphere = |p: [f64; 3]| {
         let r2 = (p[0] - 12.0).powi(2) + (p[1] - 2.0).powi(2) + p[2].powi(2);
-        if r2 < 64.0 {
+        if r2 < 100.0 {
             1.0
         } else {
             0.0
