@@ -23,9 +23,12 @@
 //! evaluations is bounded by [`RigidOptions::max_evaluations`] per level.
 //!
 //! **Deformable.** [`elastix_deformable`] writes both images as NIfTI, runs
-//! `elastix` with a B-spline parameter file (NMI metric, a pyramid of up to 4 levels), and reads
-//! `result.0.nii.gz` back onto the fixed grid. [`elastix_version`] detects the program at
-//! run time; without it the error says how to install it.
+//! `elastix` with a B-spline parameter file (normalised cross-correlation metric, a pyramid of
+//! up to 4 levels), and reads `result.0.nii.gz` back onto the fixed grid. The B-spline does not
+//! use mutual information: its Parzen-histogram estimate is raised by warps that pull voxel
+//! values towards histogram bin centres, which on smooth images such as SPECT outweighs the
+//! true alignment (see the note on the parameter file). [`elastix_version`] detects the
+//! program at run time; without it the error says how to install it.
 
 use crate::geometry::{Grid, Volume};
 use crate::kinetics::KineticsError;
@@ -448,10 +451,23 @@ pub fn elastix_version() -> Option<String> {
 }
 
 /// The B-spline parameter file handed to elastix.
+///
+/// **Metric.** Normalised cross-correlation (`AdvancedNormalizedCorrelation`): both uses are
+/// one modality (CT to CT, emission to emission), and it is blind to a global change of
+/// scale (decay, overall washout). Mutual information is not used for the B-spline: with
+/// its Parzen-window joint histogram (box kernel for the fixed image, cubic for the moving,
+/// 32 bins) the metric grows when the moving values in each fixed bin are drawn together at
+/// a bin centre, and a B-spline with ~1000 coefficients can do that by warping smooth
+/// regions, where one bin spans millimetres. With elastix 5.0.1 (NMI, 3 mm voxels, 30 mm
+/// grid) an image registered to itself came back with RMS 0 → 0.081 and a 4 mm warp went
+/// from RMS 0.039 to 0.089, mean displacement error 3.7 mm, while the NMI value improved
+/// (−1.339 → −1.367 on the full sampler, so not sampling noise); Mattes MI did worse (0.32),
+/// and a bending-energy penalty of weight 1 did not stop it. With this metric the same warp
+/// goes to RMS 0.008 and the identity stays (RMS 0.0008).
 const ELASTIX_BSPLINE: &str = r#"(FixedInternalImagePixelType "float")
 (MovingInternalImagePixelType "float")
 (Registration "MultiResolutionRegistration")
-(Metric "NormalizedMutualInformation")
+(Metric "AdvancedNormalizedCorrelation")
 (Transform "BSplineTransform")
 (FinalGridSpacingInPhysicalUnits 30.0)
 (Optimizer "AdaptiveStochasticGradientDescent")
