@@ -24,7 +24,8 @@
 //!
 //! **Deformable.** [`elastix_deformable`] writes both images as NIfTI, runs
 //! `elastix` with a B-spline parameter file (normalised cross-correlation metric, a pyramid of
-//! up to 4 levels), and reads `result.0.nii.gz` back onto the fixed grid. The B-spline does not
+//! up to 4 levels), then resamples the moving image onto the fixed grid with `transformix`
+//! (`result.nii.gz`). The B-spline does not
 //! use mutual information: its Parzen-histogram estimate is raised by warps that pull voxel
 //! values towards histogram bin centres, which on smooth images such as SPECT outweighs the
 //! true alignment (see the note on the parameter file). [`elastix_version`] detects the
