@@ -390,6 +390,24 @@ pub fn fit_voxel_tac(
     )
 }
 
+/// Evaluates `$body` with `$starts` bound to the uptake starts of schedule `$t` on the
+/// smallest array size that holds it (`varpro::SHORT`, else `MAX_POINTS`): one monomorphised
+/// copy of the fit per size.
+macro_rules! with_uptake_starts {
+    ($model:expr, $t:expr, |$starts:ident| $body:expr) => {
+        if $t.len() <= varpro::SHORT[0] {
+            let $starts = UptakeStarts::<{ varpro::SHORT[0] }>::for_model($model, $t);
+            $body
+        } else if $t.len() <= varpro::SHORT[1] {
+            let $starts = UptakeStarts::<{ varpro::SHORT[1] }>::for_model($model, $t);
+            $body
+        } else {
+            let $starts = UptakeStarts::<MAX_POINTS>::for_model($model, $t);
+            $body
+        }
+    };
+}
+
 /// [`fit_voxel_tac`], fitting the second uptake–washout valley where `second` says.
 fn fit_voxel_tac_with(
     model: TacModel,
@@ -399,16 +417,15 @@ fn fit_voxel_tac_with(
     lambda_phys_per_h: f64,
     second: SecondValley,
 ) -> VoxelTia {
-    if t.len() <= varpro::SHORT[0] {
-        let starts = UptakeStarts::<{ varpro::SHORT[0] }>::for_model(model, t);
-        fit_voxel_tac_in(model, t, y, rel_sigma, lambda_phys_per_h, second, &starts)
-    } else if t.len() <= varpro::SHORT[1] {
-        let starts = UptakeStarts::<{ varpro::SHORT[1] }>::for_model(model, t);
-        fit_voxel_tac_in(model, t, y, rel_sigma, lambda_phys_per_h, second, &starts)
-    } else {
-        let starts = UptakeStarts::<MAX_POINTS>::for_model(model, t);
-        fit_voxel_tac_in(model, t, y, rel_sigma, lambda_phys_per_h, second, &starts)
-    }
+    with_uptake_starts!(model, t, |starts| fit_voxel_tac_in(
+        model,
+        t,
+        y,
+        rel_sigma,
+        lambda_phys_per_h,
+        second,
+        &starts
+    ))
 }
 
 /// [`fit_voxel_tac_with`] with the uptake starts of the schedule `t` given.
@@ -502,16 +519,9 @@ pub fn fit_voxels_masked(
 ) -> Vec<VoxelTia> {
     let t = &time_h[..time_h.len().min(MAX_POINTS)];
     let (rel, lambda) = (rel_sigma, lambda_phys_per_h);
-    if t.len() <= varpro::SHORT[0] {
-        let starts = UptakeStarts::<{ varpro::SHORT[0] }>::for_model(model, t);
-        fit_all(frames, t, model, rel, lambda, mask, &starts)
-    } else if t.len() <= varpro::SHORT[1] {
-        let starts = UptakeStarts::<{ varpro::SHORT[1] }>::for_model(model, t);
-        fit_all(frames, t, model, rel, lambda, mask, &starts)
-    } else {
-        let starts = UptakeStarts::<MAX_POINTS>::for_model(model, t);
-        fit_all(frames, t, model, rel, lambda, mask, &starts)
-    }
+    with_uptake_starts!(model, t, |starts| fit_all(
+        frames, t, model, rel, lambda, mask, &starts
+    ))
 }
 
 /// [`fit_voxels_masked`] on arrays of `N` ≥ the number of scans, the uptake starts of the

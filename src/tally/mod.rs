@@ -45,11 +45,6 @@ impl EnergyTally {
         self.units[v].load(Ordering::Relaxed)
     }
 
-    /// Reads and zeroes voxel `v`.
-    pub fn take(&self, v: usize) -> u64 {
-        self.units[v].swap(0, Ordering::Relaxed)
-    }
-
     /// Zeroes every voxel, in parallel (between batches, with no adds running).
     pub fn clear(&self) {
         use rayon::prelude::*;
