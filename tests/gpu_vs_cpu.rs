@@ -156,7 +156,9 @@ fn same_seed_reproduces_the_gpu_run_bit_for_bit() {
 )]
 fn transport_with_the_grid_split_over_all_chunk_bindings_equals_the_unsplit_run() {
     // A 4 KiB binding limit puts the 4096-voxel tally in 8 bindings of 512 voxels and the
-    // densities in 4 of 1024: every chunk arm of tally.wgsl and grid.wgsl is exercised.
+    // densities in 4 of 1024: every chunk arm of tally.wgsl and grid.wgsl is exercised. The
+    // unsplit run double-buffers its one-chunk tally (batch b + 1 runs while batch b is
+    // folded); the split one waits for each batch and reads it back piece by piece.
     let p = slab();
     let s = settings(5_000, 2);
     let whole = simulate_on(&gpu_common::gpu(), &p.model, &p.source, &s).unwrap();

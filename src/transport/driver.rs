@@ -398,6 +398,25 @@ impl BatchPlan {
         }
     }
 
+    /// The size of batch `b` (as [`BatchPlan::batch_size`], `None`: no such batch) when
+    /// neither it nor whether the run reaches it depends on the σ after batch b − 1, so it
+    /// can start before that batch's statistics are in; `None` when it does. A `Decays` run
+    /// knows every batch ahead; a target run its first [`MIN_TARGET_BATCHES`], before which
+    /// it can stop only at the decay cap.
+    pub(crate) fn size_ahead(&self, b: u32, done: u64) -> Option<Option<u32>> {
+        let ahead = match self.stop {
+            StopRule::Decays(_) => true,
+            StopRule::TargetUncertainty { .. } => b < MIN_TARGET_BATCHES,
+        };
+        if !ahead {
+            return None;
+        }
+        if b > 0 && self.done(b, done, None) {
+            return Some(None);
+        }
+        Some(self.batch_size(b, done, None))
+    }
+
     /// True when the run is over after `b` batches, `decays` decays and σ `sigma` (which a
     /// target-uncertainty run must give: see [`BatchPlan::checks_sigma`]).
     pub(crate) fn done(&self, b: u32, decays: u64, sigma: Option<UncertaintySummary>) -> bool {
@@ -578,5 +597,88 @@ mod tests {
         }
         assert_eq!(done, 50_000);
         assert!(plan.done(b, done, sigma(0.5)));
+    }
+
+    /// Drives `plan` as the GPU driver does (`transport::gpu::run`), launching batch b + 1
+    /// ahead whenever `size_ahead` allows it, with σ after batch b from `sigma_after(b)`; returns the
+    /// sizes run. Any batch launched ahead must be one the serial loop runs too.
+    fn run_ahead(
+        plan: &BatchPlan,
+        sigma_after: impl Fn(u32) -> Option<UncertaintySummary>,
+    ) -> Vec<u32> {
+        let (mut sizes, mut done, mut b) = (Vec::new(), 0u64, 0u32);
+        let mut next = plan.batch_size(0, 0, None);
+        while let Some(n) = next.take() {
+            let after = done + u64::from(n);
+            if let Some(ahead) = plan.size_ahead(b + 1, after) {
+                next = ahead;
+            }
+            sizes.push(n);
+            done = after;
+            b += 1;
+            let now = sigma_after(b - 1);
+            if plan.done(b, done, now) {
+                assert_eq!(next, None, "a batch was launched past the end of the run");
+                break;
+            }
+            if next.is_none() {
+                next = plan.batch_size(b, done, now);
+            }
+        }
+        sizes
+    }
+
+    /// The serial loop of `simulate_cpu`.
+    fn run_serial(
+        plan: &BatchPlan,
+        sigma_after: impl Fn(u32) -> Option<UncertaintySummary>,
+    ) -> Vec<u32> {
+        let (mut sizes, mut done, mut b, mut sigma) = (Vec::new(), 0u64, 0u32, None);
+        while let Some(n) = plan.batch_size(b, done, sigma) {
+            sizes.push(n);
+            done += u64::from(n);
+            b += 1;
+            let now = sigma_after(b - 1);
+            if plan.done(b, done, now) {
+                break;
+            }
+            sigma = now;
+        }
+        sizes
+    }
+
+    #[test]
+    fn batches_launched_ahead_are_the_batches_the_serial_plan_runs() {
+        // σ falling as N^-1/2 from 10 % after the first batch.
+        let falling = |b: u32| sigma(0.1 / f64::from(b + 1).sqrt());
+        let target = |relative, max_decays| {
+            BatchPlan::new(
+                StopRule::TargetUncertainty {
+                    relative,
+                    threshold: 0.5,
+                    max_decays,
+                },
+                20,
+            )
+        };
+        let plans = [
+            BatchPlan::new(StopRule::Decays(1003), 10),
+            // Fewer decays than batches: the plan ends after 5 batches of 1.
+            BatchPlan::new(StopRule::Decays(5), 20),
+            target(0.02, 1 << 30),
+            target(0.001, 50_000),
+            // Reached within the first ten batches: stops at the tenth.
+            target(0.5, 1 << 30),
+        ];
+        for plan in &plans {
+            assert_eq!(run_ahead(plan, falling), run_serial(plan, falling));
+        }
+        // What may start ahead: every batch of a Decays run, the first ten of a target run.
+        let t = target(0.02, 1 << 30);
+        assert_eq!(t.size_ahead(9, 9 << 17), Some(Some(1 << 17)));
+        assert_eq!(t.size_ahead(10, 10 << 17), None);
+        let d = BatchPlan::new(StopRule::Decays(1003), 10);
+        assert_eq!(d.size_ahead(9, 903), Some(Some(100)));
+        assert_eq!(d.size_ahead(10, 1003), Some(None));
     }
 }

@@ -219,6 +219,17 @@ impl GpuContext {
         Err(DeviceError::Failed(format!("wgpu reported: {all}")))
     }
 
+    /// Waits until submission `index` (and all before it) has finished, not later work.
+    pub fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<(), DeviceError> {
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
+            .map_err(|e| DeviceError::Failed(format!("waiting for the device: {e}")))?;
+        self.check_uncaptured()
+    }
+
     /// Waits until all submitted work has finished.
     pub fn wait(&self) -> Result<(), DeviceError> {
         self.device

@@ -15,7 +15,7 @@ use super::device::GpuContext;
 use super::grid::{estimate_memory, DeviceGrid};
 use super::physics::{pack, DevicePhysics};
 use super::pipelines::{self, TransportConstants, DECAY_HISTORY};
-use super::tally::DeviceTally;
+use super::tally::{self, DeviceTally};
 use crate::geometry::VoxelModel;
 use crate::physics::tables::UNITS_PER_KEV;
 use crate::source::SourceSpec;
@@ -58,30 +58,68 @@ pub fn simulate_on(
     let table_bytes = 4 * (packed.ftab.len() + packed.utab.len()) as u64
         + 8 * packed.ptab.len() as u64
         + table_texture_bytes(prep.source.alias.len() as u64);
-    let estimate = estimate_memory(
-        n_vox as u64,
-        ctx.binding_limit_bytes(),
-        &[("tables", table_bytes)],
-    )?;
+    // A one-chunk tally is double-buffered: while the host folds batch b, the device runs
+    // batch b + 1 on the second tally, whenever that batch's size does not depend on batch
+    // b's σ (`BatchPlan::size_ahead`). Larger tallies keep one copy and wait per batch.
+    let tally_bytes = tally::plan(n_vox as u64, ctx.binding_limit_bytes())?.device_bytes();
+    let overlap = tally_bytes <= ctx.binding_limit_bytes();
+    let mut extra = vec![("tables", table_bytes)];
+    if overlap {
+        extra.push(("second batch tally + staging", 2 * tally_bytes));
+    }
+    let estimate = estimate_memory(n_vox as u64, ctx.binding_limit_bytes(), &extra)?;
     eprintln!("voxdose: {estimate} on {}", ctx.adapter_info.name);
     let grid = DeviceGrid::upload(ctx, model)?;
-    let tally = DeviceTally::new(ctx, n_vox as u64)?;
+    let tallies = (0..if overlap { 2 } else { 1 })
+        .map(|_| DeviceTally::new(ctx, n_vox as u64))
+        .collect::<Result<Vec<_>, _>>()?;
     let constants = TransportConstants {
-        tally_chunks: tally.plan.n_chunks,
+        tally_chunks: tallies[0].plan.n_chunks,
         density_chunks: grid.density_plan.n_chunks,
     };
     let pipeline = pipelines::create_with(ctx, DECAY_HISTORY, &constants.pairs())?;
     let phys = DevicePhysics::upload(ctx, &prep, &packed)?;
     let g1 = pipeline.bind(ctx, 1, &grid.buffers())?;
-    let g2 = pipeline.bind(ctx, 2, &tally.buffers())?;
     let g3 = pipeline.bind_resources(ctx, 3, &phys.resources())?;
-    let groups = [None, Some(&g1), Some(&g2), Some(&g3)];
+    let g2 = tallies
+        .iter()
+        .map(|t| pipeline.bind(ctx, 2, &t.buffers()))
+        .collect::<Result<Vec<_>, _>>()?;
     // Histories per dispatch: HISTORIES_PER_INVOCATION per invocation, and below 2^25 so that
     // the kernel's local stream index (history · 128 + k) fits in a u32.
     let per_dispatch = pipeline
         .max_invocations_per_dispatch(ctx)
         .saturating_mul(HISTORIES_PER_INVOCATION)
         .min(MAX_HISTORIES_PER_DISPATCH);
+    // Submits batch `n` decays from history `first` on tally `slot`: clear, dispatches, and
+    // (one-chunk tallies) the queued read-back, whose submission it returns.
+    let mut launch = |slot: usize, first: u64, n: u32| -> Result<Launched> {
+        tallies[slot].clear(ctx)?;
+        let groups = [None, Some(&g1), Some(&g2[slot]), Some(&g3)];
+        let mut done_in_batch = 0u32;
+        while done_in_batch < n {
+            let count = (n - done_in_batch).min(per_dispatch);
+            let start = first + u64::from(done_in_batch);
+            packed.params.seed_lo = settings.seed as u32;
+            packed.params.seed_hi = (settings.seed >> 32) as u32;
+            packed.params.first_history_lo = start as u32;
+            packed.params.first_history_hi = (start >> 32) as u32;
+            packed.params.n_histories = count;
+            // Queue-ordered: a batch submitted earlier still reads its own parameters.
+            ctx.queue
+                .write_buffer(&phys.uniform.buffer, 0, bytemuck::bytes_of(&packed.params));
+            let workgroups =
+                pipeline.workgroups_for(ctx, count.div_ceil(HISTORIES_PER_INVOCATION))?;
+            pipeline.dispatch(ctx, &groups, workgroups);
+            done_in_batch += count;
+        }
+        let read_back = if tallies[slot].reads_back_whole() {
+            Some(tallies[slot].queue_read_back(ctx)?)
+        } else {
+            None
+        };
+        Ok(Launched { slot, n, read_back })
+    };
 
     let mut stats = BatchStatistics::new(n_vox);
     let mut region_stats = vec![BatchSums::default(); model.regions.len()];
@@ -93,43 +131,62 @@ pub fn simulate_on(
     let start = Instant::now();
     let mut decays_done = 0u64;
     let mut batch = 0u32;
-    let mut sigma = None;
     let mut statistics_s = 0.0;
-    while let Some(n) = plan.batch_size(batch, decays_done, sigma) {
-        tally.clear(ctx)?;
-        let mut done_in_batch = 0u32;
-        while done_in_batch < n {
-            let count = (n - done_in_batch).min(per_dispatch);
-            let first = decays_done + u64::from(done_in_batch);
-            packed.params.seed_lo = settings.seed as u32;
-            packed.params.seed_hi = (settings.seed >> 32) as u32;
-            packed.params.first_history_lo = first as u32;
-            packed.params.first_history_hi = (first >> 32) as u32;
-            packed.params.n_histories = count;
-            ctx.queue
-                .write_buffer(&phys.uniform.buffer, 0, bytemuck::bytes_of(&packed.params));
-            let workgroups =
-                pipeline.workgroups_for(ctx, count.div_ceil(HISTORIES_PER_INVOCATION))?;
-            pipeline.dispatch(ctx, &groups, workgroups);
-            done_in_batch += count;
+    let mut next = match plan.batch_size(0, 0, None) {
+        Some(n) => Some(launch(0, 0, n)?),
+        None => None,
+    };
+    while let Some(current) = next.take() {
+        let n = current.n;
+        let after = decays_done + u64::from(n);
+        // The next batch goes to the device before this one is folded, when its size is
+        // already known; otherwise it waits for this batch's σ.
+        if overlap {
+            if let Some(Some(n_next)) = plan.size_ahead(batch + 1, after) {
+                next = Some(launch(1 - current.slot, after, n_next)?);
+            }
         }
-        ctx.wait()?;
-        let fold_start = Instant::now();
-        tally.fold_batch(ctx, &mut stats, u64::from(n), &regions, &mut region_stats)?;
-        let c = tally.read_counters(ctx)?;
+        let tally = &tallies[current.slot];
+        let c = match current.read_back {
+            Some(submission) => tally.fold_queued(
+                ctx,
+                submission,
+                &mut stats,
+                u64::from(n),
+                &regions,
+                &mut region_stats,
+                &mut statistics_s,
+            )?,
+            None => {
+                ctx.wait()?;
+                let fold_start = Instant::now();
+                tally.fold_batch(ctx, &mut stats, u64::from(n), &regions, &mut region_stats)?;
+                statistics_s += fold_start.elapsed().as_secs_f64();
+                tally.read_counters(ctx)?
+            }
+        };
         counters = counters.merge(history_counters(&c));
-        decays_done += u64::from(n);
+        decays_done = after;
         batch += 1;
         // σ after each batch, where the stop rule or the progress bar needs it.
+        let sigma_start = Instant::now();
         let now = (plan.checks_sigma() || progress.is_shown())
             .then(|| uncertainty_above(&stats, model, plan.threshold()));
-        statistics_s += fold_start.elapsed().as_secs_f64();
+        statistics_s += sigma_start.elapsed().as_secs_f64();
         progress.update(decays_done, now);
         if plan.done(batch, decays_done, now) {
             break;
         }
-        sigma = now;
+        if next.is_none() {
+            next = match plan.batch_size(batch, decays_done, now) {
+                Some(n) => Some(launch(current.slot, decays_done, n)?),
+                None => None,
+            };
+        }
     }
+    // A batch launched ahead of a stop the plan could not foresee is not possible: the
+    // sizes `size_ahead` gives are those of batches the plan always runs.
+    debug_assert!(next.is_none());
     progress.finish();
     let wall_s = start.elapsed().as_secs_f64();
     let info = ctx.device_info(u64::from(per_dispatch.min(plan_first_batch(&plan))));
@@ -142,6 +199,13 @@ pub fn simulate_on(
         statistics_s,
         info,
     ))
+}
+
+/// A batch on the device: its tally slot, its decays and its queued read-back.
+struct Launched {
+    slot: usize,
+    n: u32,
+    read_back: Option<wgpu::SubmissionIndex>,
 }
 
 /// Bytes of the source table texture for `n` alias columns (whole rows).

@@ -5,7 +5,9 @@
 //! The host clears it before a batch and after it reads it back, piece by piece through one
 //! staging buffer kept for the run, folding each mapped piece straight into the f64 batch
 //! statistics ([`DeviceTally::fold_batch`]): each batch is exact, and a large grid needs no
-//! host copy of its tally.
+//! host copy of its tally. A tally of one chunk is copied whole, with the counters, in a
+//! submission queued right behind its batch ([`DeviceTally::queue_read_back`]), so the host
+//! waits for that batch alone while the device runs on ([`DeviceTally::fold_queued`]).
 
 use super::buffers::{self, ChunkPlan, NamedBuffer};
 use super::device::GpuContext;
@@ -43,6 +45,8 @@ pub struct DeviceTally {
     chunks: Vec<NamedBuffer>,
     /// Read-back buffer for one chunk (at most the binding limit), reused every batch.
     staging: wgpu::Buffer,
+    /// Read-back buffer for the counters, reused every batch.
+    counters_staging: wgpu::Buffer,
 }
 
 impl DeviceTally {
@@ -68,6 +72,7 @@ impl DeviceTally {
         )?;
         Ok(DeviceTally {
             staging,
+            counters_staging: buffers::staging(ctx, "counters", 8 * u64::from(N_COUNTERS))?,
             params: buffers::uniform(ctx, "tally_params", &params)?,
             counters: buffers::storage(ctx, "counters", 8 * u64::from(N_COUNTERS))?,
             chunks,
@@ -121,6 +126,90 @@ impl DeviceTally {
         })?;
         fold.finish(sums);
         Ok(())
+    }
+
+    /// True when the staging buffer holds the whole tally (one chunk), so a batch's read-back
+    /// can be queued with it ([`DeviceTally::queue_read_back`]).
+    pub fn reads_back_whole(&self) -> bool {
+        self.plan.n_chunks == 1
+    }
+
+    /// Queues the copy of the whole tally and of the counters into this tally's staging
+    /// buffers behind the work submitted so far (one-chunk tallies only), returning the
+    /// submission to wait for. Work submitted later does not delay the read-back.
+    pub fn queue_read_back(&self, ctx: &GpuContext) -> Result<wgpu::SubmissionIndex, DeviceError> {
+        if !self.reads_back_whole() {
+            return Err(DeviceError::Failed(format!(
+                "the tally spans {} chunks; it is read back piece by piece",
+                self.plan.n_chunks
+            )));
+        }
+        let bytes = (self.plan.n_voxels * TALLY_BYTES_PER_VOXEL).next_multiple_of(4);
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(&self.chunks[0].buffer, 0, &self.staging, 0, bytes);
+        let counter_bytes = 8 * u64::from(N_COUNTERS);
+        encoder.copy_buffer_to_buffer(
+            &self.counters.buffer,
+            0,
+            &self.counters_staging,
+            0,
+            counter_bytes,
+        );
+        Ok(ctx.queue.submit([encoder.finish()]))
+    }
+
+    /// Waits for a read-back queued by [`DeviceTally::queue_read_back`] (`submission`), folds
+    /// the tally into `stats` as [`DeviceTally::fold_batch`] does, adds the seconds spent
+    /// after the wait to `fold_s`, and returns the counters, indexed by
+    /// [`crate::transport::gpu_types::Counter`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn fold_queued(
+        &self,
+        ctx: &GpuContext,
+        submission: wgpu::SubmissionIndex,
+        stats: &mut BatchStatistics,
+        decays: u64,
+        regions: &RegionVoxels,
+        sums: &mut [BatchSums],
+        fold_s: &mut f64,
+    ) -> Result<[u64; N_COUNTERS as usize], DeviceError> {
+        let bytes = (self.plan.n_voxels * TALLY_BYTES_PER_VOXEL).next_multiple_of(4);
+        let counter_bytes = 8 * u64::from(N_COUNTERS);
+        let tally_slice = self.staging.slice(0..bytes);
+        let counter_slice = self.counters_staging.slice(0..counter_bytes);
+        let (tx, rx) = std::sync::mpsc::channel();
+        for slice in [&tally_slice, &counter_slice] {
+            let tx = tx.clone();
+            slice.map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+        }
+        drop(tx);
+        ctx.wait_for(submission)?;
+        for _ in 0..2 {
+            let mapped = rx.recv().map_err(|_| {
+                DeviceError::Failed("reading the tally back: map callback lost".into())
+            })?;
+            mapped.map_err(|e| DeviceError::Failed(format!("reading the tally back: {e}")))?;
+        }
+        let fold_start = std::time::Instant::now();
+        let mut out = [0u64; N_COUNTERS as usize];
+        {
+            let failed = |e| DeviceError::Failed(format!("reading the tally back: {e}"));
+            let raw = counter_slice.get_mapped_range().map_err(failed)?;
+            for (o, pair) in out.iter_mut().zip(raw.chunks_exact(8)) {
+                *o = pair_to_u64(pair);
+            }
+            let raw = tally_slice.get_mapped_range().map_err(failed)?;
+            let mut fold = stats.begin_batch(decays, regions);
+            let len = self.plan.n_voxels as usize;
+            fold.voxels(0, len, |i: usize| pair_to_u64(&raw[8 * i..8 * i + 8]));
+            fold.finish(sums);
+        }
+        self.staging.unmap();
+        self.counters_staging.unmap();
+        *fold_s += fold_start.elapsed().as_secs_f64();
+        Ok(out)
     }
 
     /// Hands each read-back piece of the voxel tally to `each(first voxel, bytes)`.
