@@ -162,7 +162,10 @@ impl DeviceTally {
     /// the tally into `stats` as [`DeviceTally::fold_batch`] does, adds the seconds spent
     /// after the wait to `fold_s`, and returns the counters, indexed by
     /// [`crate::transport::gpu_types::Counter`].
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "fold_batch's arguments, plus the submission and the fold clock"
+    )]
     pub fn fold_queued(
         &self,
         ctx: &GpuContext,
