@@ -91,6 +91,14 @@ pub fn simulate_on(
         .max_invocations_per_dispatch(ctx)
         .saturating_mul(HISTORIES_PER_INVOCATION)
         .min(MAX_HISTORIES_PER_DISPATCH);
+    // lavapipe compiles a kernel at its first dispatch, not with the pipeline (≈ 20 s on two
+    // cores when Mesa's shader cache is cold): a dispatch of no histories, before the clock,
+    // keeps the compile out of the transport time and decays/s.
+    packed.params.n_histories = 0;
+    ctx.queue
+        .write_buffer(&phys.uniform.buffer, 0, bytemuck::bytes_of(&packed.params));
+    pipeline.dispatch(ctx, &[None, Some(&g1), Some(&g2[0]), Some(&g3)], 1);
+    ctx.wait()?;
     // Submits batch `n` decays from history `first` on tally `slot`: clear, dispatches, and
     // (one-chunk tallies) the queued read-back, whose submission it returns.
     let mut launch = |slot: usize, first: u64, n: u32| -> Result<Launched> {
