@@ -96,7 +96,8 @@ pub struct TransportResult {
     /// Transport wall time, s.
     pub wall_s: f64,
     /// Of `wall_s`, the time spent on batch statistics: reading the tally back (GPU), folding
-    /// it into the per-voxel sums, and checking σ, s.
+    /// it into the per-voxel sums, and checking σ, s. On the GPU a batch's fold may overlap
+    /// the next batch's transport (`transport::gpu::run`), so it is not all extra time.
     pub statistics_s: f64,
     /// The device used.
     pub device: DeviceInfo,
