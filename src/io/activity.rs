@@ -315,9 +315,8 @@ fn counts(
         return Err(InputError::NotQuantitative {
             path: series.header_file.clone(),
             detail: format!(
-                "the {} image is in {} ((0054,1001) Units {}, no Real World Value Mapping (0040,9096) in Bq/ml)",
+                "the {} image is in counts ((0054,1001) Units {}, no Real World Value Mapping (0040,9096) in Bq/ml)",
                 series.modality,
-                if units == "counts" { "counts" } else { "counts" },
                 if units == "counts" { "absent".to_string() } else { units.clone() }
             ),
         });
