@@ -5,7 +5,7 @@
 #   here:   scripts/device-bench.sh prepare
 #           → .gpu/ (ignored): a stripped release voxdose, the patient15 GATE files, the
 #             Vulkan loader packages (the device machine is bare; nothing in ../shared travels)
-#   there:  run(command="bash scripts/device-bench.sh run", carry=[".gpu"], timeout_s=540)
+#   there:  run(command="bash scripts/device-bench.sh run", carry=[".gpu"], timeout_s=560)
 #           → $OUT/device.txt (GPU, driver, the `voxdose run` log), run-summary.json,
 #             bench.log, and <phantom>.json per phantom, one phantom at a time so a run cut
 #             short keeps what it finished.
@@ -13,7 +13,7 @@
 # Environment: DECAYS (throughput decays per phantom, default 1e8: about a second at the
 # issue's 1e8 decays/s target), PHANTOMS (default water-sphere,nema-iec,patient15,patient15-256),
 # TARGET (% σ for the time-to-target figure, default 2), LIMIT_S (seconds per phantom, 100;
-# with the 120 s `voxdose run` that keeps four phantoms inside a 540 s call).
+# with the 120 s `voxdose run` that keeps four phantoms inside a 560 s call).
 # `run` also works here on lavapipe (e.g. DECAYS=1e5 OUT=/tmp/o scripts/device-bench.sh run),
 # which is how it is checked before a lease.
 set -euo pipefail
