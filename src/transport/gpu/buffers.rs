@@ -290,17 +290,9 @@ pub fn read_back_with(
         let len = piece.min(bytes - offset);
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(&source.buffer, offset, staging, 0, len);
-        ctx.queue.submit([encoder.finish()]);
+        let submission = ctx.queue.submit([encoder.finish()]);
         let slice = staging.slice(0..len);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        ctx.wait()?;
-        let mapped = rx.recv().map_err(|_| {
-            DeviceError::Failed(format!("reading '{}': map callback lost", source.name))
-        })?;
-        mapped.map_err(|e| DeviceError::Failed(format!("reading '{}': {e}", source.name)))?;
+        map_read_after(ctx, submission, &[&slice], &source.name)?;
         {
             let view = slice
                 .get_mapped_range()
@@ -309,6 +301,32 @@ pub fn read_back_with(
         }
         staging.unmap();
         offset += len;
+    }
+    Ok(())
+}
+
+/// Maps `slices` of staging buffers for reading once `submission` (the one that copies into
+/// them) has finished; later submissions are not waited for. `what` names the data in errors.
+pub fn map_read_after(
+    ctx: &GpuContext,
+    submission: wgpu::SubmissionIndex,
+    slices: &[&wgpu::BufferSlice],
+    what: &str,
+) -> Result<(), DeviceError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    for slice in slices {
+        let tx = tx.clone();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+    }
+    drop(tx);
+    ctx.wait_for(submission)?;
+    for _ in slices {
+        let mapped = rx
+            .recv()
+            .map_err(|_| DeviceError::Failed(format!("reading '{what}': map callback lost")))?;
+        mapped.map_err(|e| DeviceError::Failed(format!("reading '{what}': {e}")))?;
     }
     Ok(())
 }

@@ -221,19 +221,20 @@ impl GpuContext {
 
     /// Waits until submission `index` (and all before it) has finished, not later work.
     pub fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<(), DeviceError> {
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: Some(index),
-                timeout: None,
-            })
-            .map_err(|e| DeviceError::Failed(format!("waiting for the device: {e}")))?;
-        self.check_uncaptured()
+        self.poll_until(Some(index))
     }
 
     /// Waits until all submitted work has finished.
     pub fn wait(&self) -> Result<(), DeviceError> {
+        self.poll_until(None)
+    }
+
+    fn poll_until(&self, index: Option<wgpu::SubmissionIndex>) -> Result<(), DeviceError> {
         self.device
-            .poll(wgpu::PollType::wait_indefinitely())
+            .poll(wgpu::PollType::Wait {
+                submission_index: index,
+                timeout: None,
+            })
             .map_err(|e| DeviceError::Failed(format!("waiting for the device: {e}")))?;
         self.check_uncaptured()
     }

@@ -61,11 +61,14 @@ pub fn simulate_on(
     // A one-chunk tally is double-buffered: while the host folds batch b, the device runs
     // batch b + 1 on the second tally, whenever that batch's size does not depend on batch
     // b's σ (`BatchPlan::size_ahead`). Larger tallies keep one copy and wait per batch.
-    let tally_bytes = tally::plan(n_vox as u64, ctx.binding_limit_bytes())?.device_bytes();
-    let overlap = tally_bytes <= ctx.binding_limit_bytes();
+    let tally_plan = tally::plan(n_vox as u64, ctx.binding_limit_bytes())?;
+    let overlap = tally_plan.n_chunks == 1;
     let mut extra = vec![("tables", table_bytes)];
     if overlap {
-        extra.push(("second batch tally + staging", 2 * tally_bytes));
+        extra.push((
+            "second batch tally + staging",
+            2 * tally_plan.device_bytes(),
+        ));
     }
     let estimate = estimate_memory(n_vox as u64, ctx.binding_limit_bytes(), &extra)?;
     eprintln!("voxdose: {estimate} on {}", ctx.adapter_info.name);
@@ -85,6 +88,7 @@ pub fn simulate_on(
         .iter()
         .map(|t| pipeline.bind(ctx, 2, &t.buffers()))
         .collect::<Result<Vec<_>, _>>()?;
+    let groups = |slot: usize| [None, Some(&g1), Some(&g2[slot]), Some(&g3)];
     // Histories per dispatch: HISTORIES_PER_INVOCATION per invocation, and below 2^25 so that
     // the kernel's local stream index (history · 128 + k) fits in a u32.
     let per_dispatch = pipeline
@@ -97,13 +101,12 @@ pub fn simulate_on(
     packed.params.n_histories = 0;
     ctx.queue
         .write_buffer(&phys.uniform.buffer, 0, bytemuck::bytes_of(&packed.params));
-    pipeline.dispatch(ctx, &[None, Some(&g1), Some(&g2[0]), Some(&g3)], 1);
+    pipeline.dispatch(ctx, &groups(0), 1);
     ctx.wait()?;
     // Submits batch `n` decays from history `first` on tally `slot`: clear, dispatches, and
     // (one-chunk tallies) the queued read-back, whose submission it returns.
     let mut launch = |slot: usize, first: u64, n: u32| -> Result<Launched> {
         tallies[slot].clear(ctx)?;
-        let groups = [None, Some(&g1), Some(&g2[slot]), Some(&g3)];
         let mut done_in_batch = 0u32;
         while done_in_batch < n {
             let count = (n - done_in_batch).min(per_dispatch);
@@ -118,10 +121,10 @@ pub fn simulate_on(
                 .write_buffer(&phys.uniform.buffer, 0, bytemuck::bytes_of(&packed.params));
             let workgroups =
                 pipeline.workgroups_for(ctx, count.div_ceil(HISTORIES_PER_INVOCATION))?;
-            pipeline.dispatch(ctx, &groups, workgroups);
+            pipeline.dispatch(ctx, &groups(slot), workgroups);
             done_in_batch += count;
         }
-        let read_back = if tallies[slot].reads_back_whole() {
+        let read_back = if overlap {
             Some(tallies[slot].queue_read_back(ctx)?)
         } else {
             None

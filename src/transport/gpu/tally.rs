@@ -12,11 +12,14 @@
 use super::buffers::{self, ChunkPlan, NamedBuffer};
 use super::device::GpuContext;
 use super::DeviceError;
-use crate::tally::{BatchStatistics, BatchSums, RegionVoxels};
+use crate::tally::{BatchFold, BatchStatistics, BatchSums, RegionVoxels};
 use crate::transport::gpu_types::{TallyParams, N_COUNTERS, TALLY_MAX_CHUNKS, UNITS_PER_KEV};
 
 /// Bytes per voxel of the tally (lo and hi u32).
 pub const TALLY_BYTES_PER_VOXEL: u64 = 8;
+
+/// Bytes of the global counters (a lo, hi u32 pair each).
+const COUNTER_BYTES: u64 = 8 * N_COUNTERS as u64;
 
 /// keV → fixed-point units, ties to even: the CPU twin of `energy_units` in
 /// `shaders/shared/tally.wgsl` (valid for 0 ≤ e_kev < 65536).
@@ -72,9 +75,9 @@ impl DeviceTally {
         )?;
         Ok(DeviceTally {
             staging,
-            counters_staging: buffers::staging(ctx, "counters", 8 * u64::from(N_COUNTERS))?,
+            counters_staging: buffers::staging(ctx, "counters", COUNTER_BYTES)?,
             params: buffers::uniform(ctx, "tally_params", &params)?,
-            counters: buffers::storage(ctx, "counters", 8 * u64::from(N_COUNTERS))?,
+            counters: buffers::storage(ctx, "counters", COUNTER_BYTES)?,
             chunks,
             plan,
         })
@@ -119,19 +122,20 @@ impl DeviceTally {
         sums: &mut [BatchSums],
     ) -> Result<(), DeviceError> {
         let mut fold = stats.begin_batch(decays, regions);
-        self.each_piece(ctx, |first, raw| {
-            let len = raw.len() / TALLY_BYTES_PER_VOXEL as usize;
-            let unit = |i: usize| pair_to_u64(&raw[8 * i..8 * i + 8]);
-            fold.voxels(first, len, unit);
-        })?;
+        self.each_piece(ctx, |first, raw| fold_piece(&mut fold, first, raw))?;
         fold.finish(sums);
         Ok(())
     }
 
     /// True when the staging buffer holds the whole tally (one chunk), so a batch's read-back
     /// can be queued with it ([`DeviceTally::queue_read_back`]).
-    pub fn reads_back_whole(&self) -> bool {
+    fn reads_back_whole(&self) -> bool {
         self.plan.n_chunks == 1
+    }
+
+    /// Bytes of a one-chunk tally's read-back.
+    fn whole_bytes(&self) -> u64 {
+        (self.plan.n_voxels * TALLY_BYTES_PER_VOXEL).next_multiple_of(4)
     }
 
     /// Queues the copy of the whole tally and of the counters into this tally's staging
@@ -144,17 +148,10 @@ impl DeviceTally {
                 self.plan.n_chunks
             )));
         }
-        let bytes = (self.plan.n_voxels * TALLY_BYTES_PER_VOXEL).next_multiple_of(4);
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(&self.chunks[0].buffer, 0, &self.staging, 0, bytes);
-        let counter_bytes = 8 * u64::from(N_COUNTERS);
-        encoder.copy_buffer_to_buffer(
-            &self.counters.buffer,
-            0,
-            &self.counters_staging,
-            0,
-            counter_bytes,
-        );
+        let (tally, counters) = (&self.chunks[0].buffer, &self.counters.buffer);
+        encoder.copy_buffer_to_buffer(tally, 0, &self.staging, 0, self.whole_bytes());
+        encoder.copy_buffer_to_buffer(counters, 0, &self.counters_staging, 0, COUNTER_BYTES);
         Ok(ctx.queue.submit([encoder.finish()]))
     }
 
@@ -176,39 +173,21 @@ impl DeviceTally {
         sums: &mut [BatchSums],
         fold_s: &mut f64,
     ) -> Result<[u64; N_COUNTERS as usize], DeviceError> {
-        let bytes = (self.plan.n_voxels * TALLY_BYTES_PER_VOXEL).next_multiple_of(4);
-        let counter_bytes = 8 * u64::from(N_COUNTERS);
-        let tally_slice = self.staging.slice(0..bytes);
-        let counter_slice = self.counters_staging.slice(0..counter_bytes);
-        let (tx, rx) = std::sync::mpsc::channel();
-        for slice in [&tally_slice, &counter_slice] {
-            let tx = tx.clone();
-            slice.map_async(wgpu::MapMode::Read, move |r| {
-                let _ = tx.send(r);
-            });
-        }
-        drop(tx);
-        ctx.wait_for(submission)?;
-        for _ in 0..2 {
-            let mapped = rx.recv().map_err(|_| {
-                DeviceError::Failed("reading the tally back: map callback lost".into())
-            })?;
-            mapped.map_err(|e| DeviceError::Failed(format!("reading the tally back: {e}")))?;
-        }
+        let tally_slice = self.staging.slice(0..self.whole_bytes());
+        let counter_slice = self.counters_staging.slice(0..COUNTER_BYTES);
+        buffers::map_read_after(ctx, submission, &[&tally_slice, &counter_slice], "tally")?;
         let fold_start = std::time::Instant::now();
-        let mut out = [0u64; N_COUNTERS as usize];
-        {
+        let out = {
             let failed = |e| DeviceError::Failed(format!("reading the tally back: {e}"));
-            let raw = counter_slice.get_mapped_range().map_err(failed)?;
-            for (o, pair) in out.iter_mut().zip(raw.chunks_exact(8)) {
-                *o = pair_to_u64(pair);
-            }
-            let raw = tally_slice.get_mapped_range().map_err(failed)?;
             let mut fold = stats.begin_batch(decays, regions);
-            let len = self.plan.n_voxels as usize;
-            fold.voxels(0, len, |i: usize| pair_to_u64(&raw[8 * i..8 * i + 8]));
+            fold_piece(
+                &mut fold,
+                0,
+                &tally_slice.get_mapped_range().map_err(failed)?,
+            );
             fold.finish(sums);
-        }
+            counters_from(&counter_slice.get_mapped_range().map_err(failed)?)
+        };
         self.staging.unmap();
         self.counters_staging.unmap();
         *fold_s += fold_start.elapsed().as_secs_f64();
@@ -243,13 +222,28 @@ impl DeviceTally {
         &self,
         ctx: &GpuContext,
     ) -> Result<[u64; N_COUNTERS as usize], DeviceError> {
-        let raw = buffers::read_back(ctx, &self.counters, 8 * u64::from(N_COUNTERS))?;
         let mut out = [0u64; N_COUNTERS as usize];
-        for (o, pair) in out.iter_mut().zip(raw.chunks_exact(8)) {
-            *o = pair_to_u64(pair);
-        }
+        let (counters, staging) = (&self.counters, &self.counters_staging);
+        buffers::read_back_with(ctx, counters, staging, COUNTER_BYTES, |_, raw| {
+            out = counters_from(raw)
+        })?;
         Ok(out)
     }
+}
+
+/// Folds one read-back piece (tally bytes from voxel `first` on) into a batch.
+fn fold_piece(fold: &mut BatchFold, first: usize, raw: &[u8]) {
+    let len = raw.len() / TALLY_BYTES_PER_VOXEL as usize;
+    fold.voxels(first, len, |i: usize| pair_to_u64(&raw[8 * i..8 * i + 8]));
+}
+
+/// The counters from their read-back bytes.
+fn counters_from(raw: &[u8]) -> [u64; N_COUNTERS as usize] {
+    let mut out = [0u64; N_COUNTERS as usize];
+    for (o, pair) in out.iter_mut().zip(raw.chunks_exact(8)) {
+        *o = pair_to_u64(pair);
+    }
+    out
 }
 
 /// (lo, hi) little-endian u32 pair → u64.
