@@ -1,6 +1,6 @@
-// decay_history.wgsl — kernel `decay_history`: HISTORIES_PER_INVOCATION decays per invocation,
-// from their positions to the end of every track they start, scored into the chunked
-// fixed-point tally.
+// decay_history.wgsl — kernel `decay_history`: decays in blocks of HISTORIES_PER_BLOCK,
+// each invocation taking block after block from the batch's work queue, from their positions
+// to the end of every track they start, scored into the chunked fixed-point tally.
 //
 // Bindings row: `DECAY_HISTORY` in src/transport/gpu/pipelines.rs (groups 1 grid, 2 tally,
 // 3 physics). CPU twin: src/transport/cpu/decay_history.rs, with the same random numbers:
@@ -10,9 +10,29 @@
 // order drawn) is transported on stream (seed, 128·h + k), a photon's electrons on the
 // photon's stream. Each particle carrying its own stream is what lets the invocation run
 // several decays' particles in one loop, in any interleaving, with the CPU's numbers.
+//
+// The work queue: an invocation claims its next block (local histories 8·b … 8·b + 7) by
+// an atomic add on `counters[QUEUE_WORD]`, which the host zeroes before each dispatch, and
+// stops at the first block past the batch. So the work goes to whichever lanes are free, not
+// in fixed shares: a device that splits a dispatch's workgroups in equal shares among
+// unequal cores (lavapipe) does not wait for the slowest share, and a GPU's long histories
+// do not hold up a workgroup's share. Which invocation runs a block changes from run to run;
+// the result does not: every history has its own streams, the tally and the
+// counters are integer sums, and the one float sum (the electron path) is rounded per block.
 
-// Decays per invocation (`HISTORIES_PER_INVOCATION` in src/transport/gpu_types.rs).
-const HISTORIES_PER_INVOCATION: u32 = 8u;
+// Decays per block (`HISTORIES_PER_BLOCK` in src/transport/gpu_types.rs).
+const HISTORIES_PER_BLOCK: u32 = 8u;
+// Blocks an invocation takes at most. lavapipe ends every loop of an invocation, silently,
+// once its loops have run 65535 iterations in all (gallivm's loop limiter,
+// `LP_MAX_TGSI_LOOP_ITERATIONS`, one count shared by every loop of a shader): an invocation
+// that took blocks until the queue ran dry would be cut off mid-history. A block of 8 decays
+// took fewer than 65535/48 iterations even for 131I in `patient15` (its 364 keV photons fly
+// far; 48 blocks per invocation were cut, 32 were not), so 4 blocks keep a margin of ≥ 10.
+// Each invocation of a dispatch sized at one per block can take 4, so every thread of a
+// device that hands out workgroups in equal shares can take up to 4 times its share: the
+// queue runs dry before any thread runs out of workgroups. The host checks every batch
+// (`check_batch` in src/transport/gpu/mod.rs): a kernel cut short is an error, not a dose.
+const BLOCKS_PER_INVOCATION: u32 = 4u;
 // Streams per history: the emission stream and one per emission
 // (`PARTICLE_STREAMS_PER_HISTORY` in src/transport/cpu/decay_history.rs).
 const PARTICLE_STREAMS_LOG2: u32 = 7u;
@@ -21,28 +41,27 @@ const PARTICLE_STREAMS_LOG2: u32 = 7u;
 const QUEUE_SLOTS: u32 = 2u * MAX_EMISSIONS_PER_DECAY;
 
 @compute @workgroup_size(64)
-fn decay_history(
-    @builtin(global_invocation_id) gid: vec3<u32>,
-    @builtin(local_invocation_index) lane: u32,
-) {
-    h_emitted_units = 0u;
-    h_escaped_units = 0u;
-    h_photon_interactions = 0u;
-    h_electron_steps = 0u;
-    h_truncated_tracks = 0u;
-    h_electron_path_mm = 0.0;
-    let first = gid.x * HISTORIES_PER_INVOCATION;
-    // Local histories first .. end (none when first is past the batch).
-    let end = max(first, min(first + HISTORIES_PER_INVOCATION, physics.n_histories));
-    var next = first;
-    loop {
-        if (next >= end) {
+fn decay_history(@builtin(local_invocation_index) lane: u32) {
+    let n = physics.n_histories;
+    let blocks = n / HISTORIES_PER_BLOCK + select(0u, 1u, n % HISTORIES_PER_BLOCK != 0u);
+    for (var taken = 0u; taken < BLOCKS_PER_INVOCATION; taken++) {
+        let block = atomicAdd(&counters[QUEUE_WORD], 1u);
+        if (block >= blocks) {
             break;
         }
-        next = simulate_decays(next, end);
+        let first = block * HISTORIES_PER_BLOCK;
+        let end = min(first + HISTORIES_PER_BLOCK, n);
+        history_begin();
+        var next = first;
+        loop {
+            if (next >= end) {
+                break;
+            }
+            next = simulate_decays(next, end);
+        }
+        counter_add(COUNTER_HISTORIES, end - first);
+        history_flush();
     }
-    counter_add(COUNTER_HISTORIES, end - first);
-    history_flush();
     counters_flush(lane);
 }
 

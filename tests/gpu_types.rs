@@ -162,8 +162,8 @@ fn wgsl_physics_constants_equal_the_cpu_reference_constants() {
         ("MAX_LINES_PER_DECAY", f64::from(decay::MAX_LINES_PER_DECAY)),
         ("MAX_BETAS_PER_DECAY", f64::from(decay::MAX_BETAS_PER_DECAY)),
         (
-            "HISTORIES_PER_INVOCATION",
-            f64::from(voxdose::transport::gpu_types::HISTORIES_PER_INVOCATION),
+            "HISTORIES_PER_BLOCK",
+            f64::from(voxdose::transport::gpu_types::HISTORIES_PER_BLOCK),
         ),
         (
             "PARTICLE_STREAMS_LOG2",
@@ -192,6 +192,10 @@ fn wgsl_physics_constants_equal_the_cpu_reference_constants() {
     assert_eq!(
         wgsl_const(&m, "SHAPE_SPHERE"),
         f64::from(voxdose::source::SHAPE_SPHERE)
+    );
+    assert_eq!(
+        wgsl_const(&m, "QUEUE_WORD"),
+        f64::from(voxdose::transport::gpu_types::QUEUE_WORD)
     );
     assert_eq!(
         wgsl_const(&m, "COUNTER_ELECTRON_PATH"),

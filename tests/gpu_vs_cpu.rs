@@ -149,6 +149,72 @@ fn same_seed_reproduces_the_gpu_run_bit_for_bit() {
     assert_conserves_energy(&a, "GPU");
 }
 
+/// `voxdose run` of the slab on the GPU with lavapipe on `threads` threads (a real GPU
+/// ignores `LP_NUM_THREADS`): the dose file's bytes and the summary.
+fn cli_gpu_run(threads: &str, dir: &std::path::Path) -> (Vec<u8>, serde_json::Value) {
+    let out = dir.join(format!("threads{threads}"));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_voxdose"))
+        .args([
+            "run",
+            "--phantom",
+            "slab",
+            "--voxel-mm",
+            "8",
+            "--decays",
+            "2e5",
+        ])
+        .args([
+            "--batches",
+            "2",
+            "--seed",
+            "11",
+            "--device",
+            "gpu",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .env("LP_NUM_THREADS", threads)
+        .output()
+        .expect("voxdose runs");
+    assert!(
+        o.status.success(),
+        "LP_NUM_THREADS={threads}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let summary = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap());
+    (
+        std::fs::read(out.join("dose.nii.gz")).unwrap(),
+        summary.unwrap(),
+    )
+}
+
+/// The work queue hands blocks of decays to whichever invocation is free, so which invocation
+/// runs a history depends on the threads and their speed; the result must not. One lavapipe
+/// thread runs every workgroup itself, so an invocation that took blocks without bound would
+/// run past lavapipe's 65535 loop iterations and be cut short; `BLOCKS_PER_INVOCATION`
+/// prevents that, and the batch check would make the run fail.
+#[test]
+#[cfg_attr(
+    voxdose_skip_gpu_tests,
+    ignore = "no Vulkan driver at build time: apt-get install mesa-vulkan-drivers"
+)]
+fn the_gpu_run_does_not_depend_on_the_number_of_device_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dose_1, summary_1) = cli_gpu_run("1", dir.path());
+    let (dose_2, summary_2) = cli_gpu_run("2", dir.path());
+    assert_eq!(summary_1["energy_balance_units"]["exact"], true);
+    assert_eq!(
+        summary_1["energy_balance_units"],
+        summary_2["energy_balance_units"]
+    );
+    assert_eq!(summary_1["counters"], summary_2["counters"]);
+    assert!(
+        dose_1 == dose_2,
+        "the dose differs between 1 and 2 device threads"
+    );
+}
+
 #[test]
 #[cfg_attr(
     voxdose_skip_gpu_tests,

@@ -1,5 +1,6 @@
-// shared/history.wgsl — per-invocation counters of its histories, added to the workgroup
-// counters once at the end (`history_flush`; the caller counts the histories). CPU twin:
+// shared/history.wgsl — per-invocation counters of a block's histories, added to the
+// workgroup counters after each block (`history_flush`; the caller counts the histories): a
+// block's sums fit in u32 (8 decays), an invocation's whole share might not. CPU twin:
 // `HistoryCounters` in src/transport/cpu/mod.rs; energies in fixed-point units, path in mm
 // (f32 per invocation, then 1/65536 mm units: the CPU sums f64, so the path counter agrees to ~1e-6).
 
@@ -20,6 +21,16 @@ fn deposit(v: u32, units: u32) {
     if (units != 0u) {
         tally_add_units(v, units);
     }
+}
+
+// Zeroes the counters before a block.
+fn history_begin() {
+    h_emitted_units = 0u;
+    h_escaped_units = 0u;
+    h_photon_interactions = 0u;
+    h_electron_steps = 0u;
+    h_truncated_tracks = 0u;
+    h_electron_path_mm = 0.0;
 }
 
 fn history_flush() {

@@ -43,7 +43,10 @@ const COUNTER_HISTORIES: u32 = 3u;
 
 @group(2) @binding(0) var<uniform> tally_params: TallyParams;
 // [2c] = lo, [2c + 1] = hi of counter c.
+// Word QUEUE_WORD: the next free block of `decay_history`'s work queue (zeroed by the host
+// before each dispatch, `DeviceTally::reset_queue`; not a counter, never read back).
 @group(2) @binding(1) var<storage, read_write> counters: array<atomic<u32>>;
+const QUEUE_WORD: u32 = 2u * N_COUNTERS;
 // [2i] = lo, [2i + 1] = hi of voxel (chunk << chunk_shift) + i.
 @group(2) @binding(2) var<storage, read_write> tally_chunk0: array<atomic<u32>>;
 @group(2) @binding(3) var<storage, read_write> tally_chunk1: array<atomic<u32>>;

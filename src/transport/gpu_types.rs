@@ -15,12 +15,18 @@ pub const UNITS_PER_KEV: f32 = 65536.0;
 pub const TALLY_MAX_CHUNKS: u32 = 8;
 /// Density chunk bindings per kernel (`DENSITY_MAX_CHUNKS`, `density_chunk0..3`).
 pub const DENSITY_MAX_CHUNKS: u32 = 4;
-/// Decays per `decay_history` invocation (`HISTORIES_PER_INVOCATION` in
-/// shaders/decay_history.wgsl): several decays' particles share one loop, which keeps more
-/// SIMD lanes busy.
-pub const HISTORIES_PER_INVOCATION: u32 = 8;
+/// Decays per block of `decay_history`'s work queue (`HISTORIES_PER_BLOCK` in
+/// shaders/decay_history.wgsl): an invocation runs a block's decays' particles through one
+/// loop, which keeps more SIMD lanes busy, then takes its next block.
+pub const HISTORIES_PER_BLOCK: u32 = 8;
 /// Global 64-bit counters (`N_COUNTERS`).
 pub const N_COUNTERS: u32 = 8;
+/// The u32 word of the counters buffer after the counters that holds `decay_history`'s
+/// work-queue position (`QUEUE_WORD` in `shaders/shared/tally.wgsl`).
+pub const QUEUE_WORD: u32 = 2 * N_COUNTERS;
+/// Bytes of the counters buffer: the counters (a lo, hi u32 pair each) and the queue word,
+/// padded to a pair.
+pub const COUNTERS_BUFFER_BYTES: u64 = 8 * N_COUNTERS as u64 + 8;
 
 /// Index of each global counter (`COUNTER_*` in `shaders/shared/tally.wgsl`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! Kernel `decay_history`: one decay, from its position to the end of every track it starts.
-//! WGSL twin `shaders/decay_history.wgsl` (several decays per invocation), in the same three
+//! WGSL twin `shaders/decay_history.wgsl` (blocks of several decays per invocation, taken
+//! from a work queue; here rayon's work stealing plays that part), in the same three
 //! phases: draw every emission of the decay; track the electron emissions in the order drawn;
 //! then the photon lines in the order drawn ([`photon_track`], which tracks each electron a
 //! photon sets going before the photon flies on). The WGSL runs phase 1 of several decays as

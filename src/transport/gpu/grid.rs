@@ -13,7 +13,7 @@ use super::device::GpuContext;
 use super::tally;
 use super::DeviceError;
 use crate::geometry::VoxelModel;
-use crate::transport::gpu_types::{GridParams, DENSITY_MAX_CHUNKS, N_COUNTERS};
+use crate::transport::gpu_types::{GridParams, COUNTERS_BUFFER_BYTES, DENSITY_MAX_CHUNKS};
 
 /// Index along one axis, or −1 outside `[0, n)`; twin of `axis_index` in WGSL.
 pub fn axis_index(x_mm: f32, spacing_mm: f32, n: u32) -> i32 {
@@ -157,7 +157,7 @@ pub fn estimate_memory(
             density.device_bytes(),
         ),
         ("materials".to_string(), material),
-        ("counters".to_string(), 8 * u64::from(N_COUNTERS)),
+        ("counters".to_string(), COUNTERS_BUFFER_BYTES),
         (
             "read-back staging".to_string(),
             binding_limit_bytes.min(tally.device_bytes()),

@@ -157,7 +157,7 @@ pub const CHECK_GRID: KernelDecl = KernelDecl {
     ],
 };
 
-/// `decay_history`: the transport, `HISTORIES_PER_INVOCATION` decays per invocation
+/// `decay_history`: the transport, blocks of `HISTORIES_PER_BLOCK` decays from a work queue
 /// (`transport::gpu::run`).
 pub const DECAY_HISTORY: KernelDecl = KernelDecl {
     kernel: kernels::DECAY_HISTORY,

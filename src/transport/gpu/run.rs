@@ -22,7 +22,7 @@ use crate::source::SourceSpec;
 use crate::tally::{BatchStatistics, BatchSums};
 use crate::transport::cpu::HistoryCounters;
 use crate::transport::driver::{self, region_voxels, uncertainty_above, BatchPlan};
-use crate::transport::gpu_types::{Counter, HISTORIES_PER_INVOCATION, N_COUNTERS};
+use crate::transport::gpu_types::{Counter, HISTORIES_PER_BLOCK, N_COUNTERS};
 use crate::transport::{TransportResult, TransportSettings};
 use crate::Result;
 use std::time::Instant;
@@ -89,11 +89,11 @@ pub fn simulate_on(
         .map(|t| pipeline.bind(ctx, 2, &t.buffers()))
         .collect::<Result<Vec<_>, _>>()?;
     let groups = |slot: usize| [None, Some(&g1), Some(&g2[slot]), Some(&g3)];
-    // Histories per dispatch: HISTORIES_PER_INVOCATION per invocation, and below 2^25 so that
+    // Histories per dispatch: HISTORIES_PER_BLOCK per invocation, and below 2^25 so that
     // the kernel's local stream index (history · 128 + k) fits in a u32.
     let per_dispatch = pipeline
         .max_invocations_per_dispatch(ctx)
-        .saturating_mul(HISTORIES_PER_INVOCATION)
+        .saturating_mul(HISTORIES_PER_BLOCK)
         .min(MAX_HISTORIES_PER_DISPATCH);
     // lavapipe compiles a kernel at its first dispatch, not with the pipeline (≈ 20 s on two
     // cores when Mesa's shader cache is cold): a dispatch of no histories, before the clock,
@@ -119,8 +119,10 @@ pub fn simulate_on(
             // Queue-ordered: a batch submitted earlier still reads its own parameters.
             ctx.queue
                 .write_buffer(&phys.uniform.buffer, 0, bytemuck::bytes_of(&packed.params));
-            let workgroups =
-                pipeline.workgroups_for(ctx, count.div_ceil(HISTORIES_PER_INVOCATION))?;
+            tallies[slot].reset_queue(ctx);
+            // One invocation per block of the work queue, each taking up to
+            // `BLOCKS_PER_INVOCATION` blocks (decay_history.wgsl) until none is left.
+            let workgroups = pipeline.workgroups_for(ctx, count.div_ceil(HISTORIES_PER_BLOCK))?;
             pipeline.dispatch(ctx, &groups(slot), workgroups);
             done_in_batch += count;
         }
@@ -158,6 +160,7 @@ pub fn simulate_on(
             }
         }
         let tally = &tallies[current.slot];
+        let deposited_before = stats.deposited_units;
         let c = match current.read_back {
             Some(submission) => tally.fold_queued(
                 ctx,
@@ -176,6 +179,12 @@ pub fn simulate_on(
                 tally.read_counters(ctx)?
             }
         };
+        super::check_batch(
+            batch,
+            u64::from(n),
+            &c,
+            stats.deposited_units - deposited_before,
+        )?;
         counters = counters.merge(history_counters(&c));
         decays_done = after;
         batch += 1;

@@ -13,12 +13,15 @@ use super::buffers::{self, ChunkPlan, NamedBuffer};
 use super::device::GpuContext;
 use super::DeviceError;
 use crate::tally::{BatchFold, BatchStatistics, BatchSums, RegionVoxels};
-use crate::transport::gpu_types::{TallyParams, N_COUNTERS, TALLY_MAX_CHUNKS, UNITS_PER_KEV};
+use crate::transport::gpu_types::{
+    TallyParams, COUNTERS_BUFFER_BYTES, N_COUNTERS, QUEUE_WORD, TALLY_MAX_CHUNKS, UNITS_PER_KEV,
+};
 
 /// Bytes per voxel of the tally (lo and hi u32).
 pub const TALLY_BYTES_PER_VOXEL: u64 = 8;
 
-/// Bytes of the global counters (a lo, hi u32 pair each).
+/// Bytes of the global counters (a lo, hi u32 pair each), the part of the counters buffer
+/// read back.
 const COUNTER_BYTES: u64 = 8 * N_COUNTERS as u64;
 
 /// keV → fixed-point units, ties to even: the CPU twin of `energy_units` in
@@ -77,7 +80,7 @@ impl DeviceTally {
             staging,
             counters_staging: buffers::staging(ctx, "counters", COUNTER_BYTES)?,
             params: buffers::uniform(ctx, "tally_params", &params)?,
-            counters: buffers::storage(ctx, "counters", COUNTER_BYTES)?,
+            counters: buffers::storage(ctx, "counters", COUNTERS_BUFFER_BYTES)?,
             chunks,
             plan,
         })
@@ -88,6 +91,14 @@ impl DeviceTally {
         let mut all = vec![&self.params, &self.counters];
         all.extend(self.chunks.iter());
         all
+    }
+
+    /// Zeroes the work-queue position of `decay_history` (before each dispatch; queue-ordered,
+    /// as the dispatch's parameters).
+    pub fn reset_queue(&self, ctx: &GpuContext) {
+        let offset = 4 * u64::from(QUEUE_WORD);
+        ctx.queue
+            .write_buffer(&self.counters.buffer, offset, &0u32.to_le_bytes());
     }
 
     /// Zeroes the voxel tally and the counters (before each batch).
