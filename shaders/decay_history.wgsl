@@ -31,7 +31,7 @@ const HISTORIES_PER_BLOCK: u32 = 8u;
 // Each invocation of a dispatch sized at one per block can take 4, so every thread of a
 // device that hands out workgroups in equal shares can take up to 4 times its share: the
 // queue runs dry before any thread runs out of workgroups. The host checks every batch
-// (`check_batch` in src/transport/gpu/mod.rs): a kernel cut short is an error, not a dose.
+// (`check_batch` in src/transport/gpu/run.rs): a kernel cut short is an error, not a dose.
 const BLOCKS_PER_INVOCATION: u32 = 4u;
 // Streams per history: the emission stream and one per emission
 // (`PARTICLE_STREAMS_PER_HISTORY` in src/transport/cpu/decay_history.rs).
@@ -43,7 +43,7 @@ const QUEUE_SLOTS: u32 = 2u * MAX_EMISSIONS_PER_DECAY;
 @compute @workgroup_size(64)
 fn decay_history(@builtin(local_invocation_index) lane: u32) {
     let n = physics.n_histories;
-    let blocks = n / HISTORIES_PER_BLOCK + select(0u, 1u, n % HISTORIES_PER_BLOCK != 0u);
+    let blocks = (n + HISTORIES_PER_BLOCK - 1u) / HISTORIES_PER_BLOCK; // n < 2^25 (host)
     for (var taken = 0u; taken < BLOCKS_PER_INVOCATION; taken++) {
         let block = atomicAdd(&counters[QUEUE_WORD], 1u);
         if (block >= blocks) {

@@ -26,7 +26,7 @@
 //! tables as (value, step) texels fetched with `textureLoad`, the source alias table as one
 //! texel per column, and the tally and density chunk switches folded away by `override`
 //! constants when a grid needs one chunk. Every batch is checked on its return
-//! ([`check_batch`]: every history counted, energy balanced to the unit): lavapipe silently
+//! ([`run::check_batch`]: every history counted, energy balanced to the unit): lavapipe silently
 //! ends a shader's loops after 65535 iterations in all, and a kernel cut short must fail the
 //! run, not bias the dose. Measurements and the designs tried and dropped are
 //! in BENCHMARKS.md.
@@ -86,79 +86,4 @@ pub enum DeviceError {
         /// Energy escaped, fixed-point units.
         escaped: u64,
     },
-}
-
-/// Checks that batch `batch` of `histories` came back whole: the device counted every
-/// history, and the energy emitted equals the energy tallied plus the energy that escaped
-/// (exact in fixed-point units, whatever the order of the atomic adds).
-pub fn check_batch(
-    batch: u32,
-    histories: u64,
-    counters: &[u64; crate::transport::gpu_types::N_COUNTERS as usize],
-    deposited: u64,
-) -> Result<(), DeviceError> {
-    use crate::transport::gpu_types::Counter;
-    let done = counters[Counter::Histories as usize];
-    let emitted = counters[Counter::Emitted as usize];
-    let escaped = counters[Counter::Escaped as usize];
-    if done == histories && deposited.checked_add(escaped) == Some(emitted) {
-        return Ok(());
-    }
-    Err(DeviceError::Incomplete {
-        batch,
-        histories_done: done,
-        histories,
-        emitted,
-        deposited,
-        escaped,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::transport::gpu_types::{Counter, N_COUNTERS};
-
-    fn counters(histories: u64, emitted: u64, escaped: u64) -> [u64; N_COUNTERS as usize] {
-        let mut c = [0; N_COUNTERS as usize];
-        c[Counter::Histories as usize] = histories;
-        c[Counter::Emitted as usize] = emitted;
-        c[Counter::Escaped as usize] = escaped;
-        c
-    }
-
-    #[test]
-    fn a_whole_balanced_batch_passes() {
-        assert!(check_batch(0, 1000, &counters(1000, 700, 200), 500).is_ok());
-    }
-
-    #[test]
-    fn missing_histories_or_unbalanced_energy_fail_the_batch() {
-        let short = check_batch(3, 1000, &counters(999, 700, 200), 500).unwrap_err();
-        assert!(
-            matches!(
-                short,
-                DeviceError::Incomplete {
-                    batch: 3,
-                    histories_done: 999,
-                    ..
-                }
-            ),
-            "{short:?}"
-        );
-        let text = short.to_string();
-        assert!(
-            text.contains("999 of 1000") && text.contains("--device cpu"),
-            "{text}"
-        );
-        // Every history counted, but one was cut off mid-track: its energy never reached
-        // the tally.
-        let cut = check_batch(0, 1000, &counters(1000, 700, 200), 499).unwrap_err();
-        assert!(
-            matches!(cut, DeviceError::Incomplete { deposited: 499, .. }),
-            "{cut:?}"
-        );
-        // An overflowing sum is not a balance.
-        assert!(check_batch(0, 1, &counters(1, 5, u64::MAX), 6).is_err());
-    }
 }

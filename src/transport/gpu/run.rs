@@ -16,6 +16,7 @@ use super::grid::{estimate_memory, DeviceGrid};
 use super::physics::{pack, DevicePhysics};
 use super::pipelines::{self, TransportConstants, DECAY_HISTORY};
 use super::tally::{self, DeviceTally};
+use super::DeviceError;
 use crate::geometry::VoxelModel;
 use crate::physics::tables::UNITS_PER_KEV;
 use crate::source::SourceSpec;
@@ -179,7 +180,7 @@ pub fn simulate_on(
                 tally.read_counters(ctx)?
             }
         };
-        super::check_batch(
+        check_batch(
             batch,
             u64::from(n),
             &c,
@@ -249,5 +250,78 @@ fn history_counters(c: &[u64; N_COUNTERS as usize]) -> HistoryCounters {
         photon_interactions: c[Counter::PhotonInteractions as usize],
         electron_steps: c[Counter::ElectronSteps as usize],
         truncated_tracks: c[Counter::TruncatedTracks as usize],
+    }
+}
+
+/// Checks that batch `batch` of `histories` came back whole: the device counted every
+/// history, and the energy emitted equals the energy tallied plus the energy that escaped
+/// (exact in fixed-point units, whatever the order of the atomic adds).
+pub fn check_batch(
+    batch: u32,
+    histories: u64,
+    counters: &[u64; N_COUNTERS as usize],
+    deposited: u64,
+) -> std::result::Result<(), DeviceError> {
+    let done = counters[Counter::Histories as usize];
+    let emitted = counters[Counter::Emitted as usize];
+    let escaped = counters[Counter::Escaped as usize];
+    if done == histories && deposited.checked_add(escaped) == Some(emitted) {
+        return Ok(());
+    }
+    Err(DeviceError::Incomplete {
+        batch,
+        histories_done: done,
+        histories,
+        emitted,
+        deposited,
+        escaped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counters(histories: u64, emitted: u64, escaped: u64) -> [u64; N_COUNTERS as usize] {
+        let mut c = [0; N_COUNTERS as usize];
+        c[Counter::Histories as usize] = histories;
+        c[Counter::Emitted as usize] = emitted;
+        c[Counter::Escaped as usize] = escaped;
+        c
+    }
+
+    #[test]
+    fn a_whole_balanced_batch_passes() {
+        assert!(check_batch(0, 1000, &counters(1000, 700, 200), 500).is_ok());
+    }
+
+    #[test]
+    fn missing_histories_or_unbalanced_energy_fail_the_batch() {
+        let short = check_batch(3, 1000, &counters(999, 700, 200), 500).unwrap_err();
+        assert!(
+            matches!(
+                short,
+                DeviceError::Incomplete {
+                    batch: 3,
+                    histories_done: 999,
+                    ..
+                }
+            ),
+            "{short:?}"
+        );
+        let text = short.to_string();
+        assert!(
+            text.contains("999 of 1000") && text.contains("--device cpu"),
+            "{text}"
+        );
+        // Every history counted, but one was cut off mid-track: its energy never reached
+        // the tally.
+        let cut = check_batch(0, 1000, &counters(1000, 700, 200), 499).unwrap_err();
+        assert!(
+            matches!(cut, DeviceError::Incomplete { deposited: 499, .. }),
+            "{cut:?}"
+        );
+        // An overflowing sum is not a balance.
+        assert!(check_batch(0, 1, &counters(1, 5, u64::MAX), 6).is_err());
     }
 }
