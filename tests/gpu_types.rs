@@ -132,6 +132,7 @@ fn physics_params_match_their_rust_twin() {
             pair_mu_photo,
             pair_mu_incoh,
             pair_mu_coh,
+            pair_mu_total,
             pair_range,
             pair_lambda1,
             pair_inv_range_e,

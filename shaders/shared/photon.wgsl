@@ -33,6 +33,11 @@ fn photon_mu(m: u32, density_g_cm3: f32, loc: Loc) -> PhotonMu {
     );
 }
 
+// `photon_mu_total`: the total from its own table, one fetch (Woodcock flights).
+fn photon_mu_total(m: u32, density_g_cm3: f32, loc: Loc) -> f32 {
+    return lerp_p(physics.pair_mu_total + m * N_ENERGY, loc.i, loc.f) * density_g_cm3;
+}
+
 // `choose_interaction`.
 fn choose_interaction(mu: PhotonMu, u: f32) -> u32 {
     let x = u * mu_total(mu);

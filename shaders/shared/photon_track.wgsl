@@ -30,7 +30,7 @@ fn photon_flight(start: vec3<f32>, dir: vec3<f32>, e_kev: f32) -> FlightEnd {
             return FlightEnd(true, place, n);
         }
         let v = place_voxel(place);
-        let mu = mu_total(photon_mu(voxel_material(v), voxel_density(v), loc));
+        let mu = photon_mu_total(voxel_material(v), voxel_density(v), loc);
         if (rng_uniform() * mu_max < mu) {
             return FlightEnd(false, place, n);
         }

@@ -55,6 +55,7 @@ struct PhysicsParams {
     pair_mu_photo: u32,
     pair_mu_incoh: u32,
     pair_mu_coh: u32,
+    pair_mu_total: u32,
     pair_range: u32,
     pair_lambda1: u32,
     pair_inv_range_e: u32,

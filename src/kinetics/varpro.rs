@@ -525,7 +525,7 @@ impl VarProFit {
     }
 }
 
-/// WRSS at the best amplitude for θ (used to rank start values): the `cost` of [`sums`],
+/// WRSS at the best amplitude for θ (used to rank start values): the `cost` of `sums`,
 /// the same arithmetic in the same order (so the same value to the last bit), from b alone,
 /// without the derivatives.
 pub fn reduced_wrss(
@@ -550,7 +550,7 @@ pub fn uptake_exps<const N: usize>(delta: f64, t: &[f64]) -> [f64; N] {
 }
 
 /// WRSS of the points against the curve a·bᵢ at its best amplitude a = Σwby / Σwb² (0 when
-/// either sum is not positive), the arithmetic of [`sums`] in the same order.
+/// either sum is not positive), the arithmetic of `sums` in the same order.
 fn projected_wrss(bs: &[f64], y: &[f64], w: &[f64]) -> f64 {
     let (mut bb, mut by) = (0.0, 0.0);
     for i in 0..bs.len() {

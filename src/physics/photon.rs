@@ -63,6 +63,15 @@ pub fn photon_mu(t: &PhysicsTables, m: usize, density_g_cm3: f32, i: usize, f: f
     }
 }
 
+/// Total μ (mm⁻¹) of material `m` at density `density_g_cm3` and energy interval `i`, fraction
+/// `f`, from the total table: one lookup where [`photon_mu`] makes three, for the Woodcock
+/// flight's real-or-virtual test, which needs only the total. Equal to
+/// `photon_mu(..).total()` to within f32 rounding.
+#[inline]
+pub fn photon_mu_total(t: &PhysicsTables, m: usize, density_g_cm3: f32, i: usize, f: f32) -> f32 {
+    lerp(&t.mu_total, m * N_ENERGY, i, f) * density_g_cm3
+}
+
 /// Chooses the interaction from the partial coefficients with one uniform.
 #[inline]
 pub fn choose_interaction(mu: &PhotonMu, u: f32) -> PhotonInteraction {

@@ -7,7 +7,7 @@
 //!
 //! | table | grid | unit |
 //! |---|---|---|
-//! | `mu_photo`, `mu_incoh`, `mu_coh` | ln E, [`N_ENERGY`] points, 1 keV – 3 MeV | mm⁻¹ per g/cm³ (μ/ρ × 0.1) |
+//! | `mu_photo`, `mu_incoh`, `mu_coh`, `mu_total` | ln E, [`N_ENERGY`] points, 1 keV – 3 MeV | mm⁻¹ per g/cm³ (μ/ρ × 0.1) |
 //! | `range` (CSDA) | ln E | mm · g/cm³ (R/ρ-scaled: divide by ρ for mm) |
 //! | `lambda1` (elastic transport mean free path) | ln E | mm · g/cm³ |
 //! | `inv_range_e` (energy at a residual range) | ln R per material, [`N_RANGE`] points | keV |
@@ -104,6 +104,9 @@ pub struct PhysicsTables {
     pub mu_incoh: Vec<f32>,
     /// Coherent μ/ρ × 0.1.
     pub mu_coh: Vec<f32>,
+    /// Total μ/ρ × 0.1 (photoelectric + incoherent + coherent, summed in f64): the one lookup
+    /// of a Woodcock flight's real-or-virtual test.
+    pub mu_total: Vec<f32>,
     /// CSDA range × ρ (mm · g/cm³).
     pub range: Vec<f32>,
     /// Elastic transport mean free path × ρ (mm · g/cm³).
@@ -138,6 +141,7 @@ impl PhysicsTables {
             mu_photo: Vec::new(),
             mu_incoh: Vec::new(),
             mu_coh: Vec::new(),
+            mu_total: Vec::new(),
             range: Vec::new(),
             lambda1: Vec::new(),
             range_grid: Vec::new(),
@@ -159,6 +163,8 @@ impl PhysicsTables {
                 t.mu_photo.push((mu.photoelectric * 0.1) as f32);
                 t.mu_incoh.push((mu.incoherent * 0.1) as f32);
                 t.mu_coh.push((mu.coherent * 0.1) as f32);
+                t.mu_total
+                    .push(((mu.photoelectric + mu.incoherent + mu.coherent) * 0.1) as f32);
                 t.range.push((md.electron.csda_range_at(e) * 10.0) as f32);
                 t.lambda1
                     .push((transport_mfp_g_cm2(&md.material.composition, e) * 10.0) as f32);

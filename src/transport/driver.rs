@@ -15,7 +15,7 @@ use crate::physics::decay::{to_units, DecayTables};
 use crate::physics::electron::electron_range;
 use crate::physics::materials::material_index;
 use crate::physics::nuclide::Nuclide;
-use crate::physics::photon::photon_mu;
+use crate::physics::photon::photon_mu_total;
 use crate::physics::tables::{PhysicsTables, N_ENERGY};
 use crate::source::{SourceSpec, SourceTables};
 use crate::tally::{BatchStatistics, BatchSums, EnergyTally, RegionVoxels, J_PER_KEV};
@@ -172,7 +172,7 @@ pub fn majorant(t: &PhysicsTables, material: &[u8], density: &[f32]) -> Vec<f32>
                     } else {
                         (i - 1, 1.0)
                     };
-                    best = best.max(photon_mu(t, m, rho, ii, f).total());
+                    best = best.max(photon_mu_total(t, m, rho, ii, f));
                 }
             }
             // A grid of vacuum still needs a finite flight length.

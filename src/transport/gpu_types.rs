@@ -238,12 +238,14 @@ pub struct PhysicsParams {
     /// Offset of the `line_particle` table (in `ftab`, or `utab` for integer tables).
     pub off_line_particle: u32,
     /// Pair tables in `ptab` (each entry: value at point i, value at i + 1 minus it), offsets
-    /// in pairs: μ_photo, μ_incoh, μ_coh per material (N_ENERGY each).
+    /// in pairs: μ_photo, μ_incoh, μ_coh, μ_total per material (N_ENERGY each).
     pub pair_mu_photo: u32,
     /// See `pair_mu_photo`.
     pub pair_mu_incoh: u32,
     /// See `pair_mu_photo`.
     pub pair_mu_coh: u32,
+    /// Total μ per material (N_ENERGY each), as pairs: the Woodcock flight's one lookup.
+    pub pair_mu_total: u32,
     /// CSDA range × ρ per material (N_ENERGY each), as pairs.
     pub pair_range: u32,
     /// λ₁ × ρ per material (N_ENERGY each), as pairs.

@@ -9,14 +9,15 @@
 //! Woodcock et al. 1965 (Proc. Conf. Applications of Computing Methods to Reactor Problems,
 //! ANL-7050): flights of −ln(u)/μ_max; at each flight end the collision is real with
 //! probability μ(E, voxel)/μ_max. Exact for any μ ≤ μ_max; μ_max per energy bin is the largest
-//! interpolated μ of any voxel (`transport::majorant`).
+//! interpolated μ of any voxel (`transport::majorant`). The test reads the total-μ table (one
+//! lookup per flight); only a real collision looks up the partial coefficients.
 
 use super::electron_track::electron_track;
 use super::{Ctx, Place};
 use crate::physics::decay::to_units;
 use crate::physics::direction::rotate;
 use crate::physics::photon::{
-    choose_interaction, compton_electron_cos, photon_mu, sample_coherent_trial,
+    choose_interaction, compton_electron_cos, photon_mu, photon_mu_total, sample_coherent_trial,
     sample_incoherent_trial, PhotonInteraction,
 };
 use crate::physics::rng::Pcg32;
@@ -61,7 +62,7 @@ pub fn photon_flight(
             return (FlightEnd::Escaped, n);
         };
         let v = place.voxel(p);
-        let mu = photon_mu(t, ctx.inp.material[v] as usize, ctx.inp.density[v], i, f).total();
+        let mu = photon_mu_total(t, ctx.inp.material[v] as usize, ctx.inp.density[v], i, f);
         if rng.uniform() * mu_max < mu {
             return (FlightEnd::Collision(place), n);
         }

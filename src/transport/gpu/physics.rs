@@ -96,6 +96,7 @@ pub fn pack(prep: &Prepared) -> PackedTables {
         pair_mu_photo: push_pairs(&mut pairs, &t.mu_photo),
         pair_mu_incoh: push_pairs(&mut pairs, &t.mu_incoh),
         pair_mu_coh: push_pairs(&mut pairs, &t.mu_coh),
+        pair_mu_total: push_pairs(&mut pairs, &t.mu_total),
         pair_range: push_pairs(&mut pairs, &t.range),
         pair_lambda1: push_pairs(&mut pairs, &t.lambda1),
         pair_inv_range_e: push_pairs(&mut pairs, &t.inv_range_e),
