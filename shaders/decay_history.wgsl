@@ -11,7 +11,7 @@
 // photon's stream. Each particle carrying its own stream is what lets the invocation run
 // several decays' particles in one loop, in any interleaving, with the CPU's numbers.
 //
-// The work queue: an invocation claims its next block (local histories 8·b … 8·b + 7) by
+// The work queue: an invocation claims its next block (local histories n·b … n·b + n − 1, n = HISTORIES_PER_BLOCK) by
 // an atomic add on `counters[QUEUE_WORD]`, which the host zeroes before each dispatch, and
 // stops at the first block past the batch. So the work goes to whichever lanes are free, not
 // in fixed shares: a device that splits a dispatch's workgroups in equal shares among
@@ -20,19 +20,24 @@
 // the result does not: every history has its own streams, the tally and the
 // counters are integer sums, and the one float sum (the electron path) is rounded per block.
 
-// Decays per block (`HISTORIES_PER_BLOCK` in src/transport/gpu_types.rs).
-const HISTORIES_PER_BLOCK: u32 = 8u;
+// Decays per block, set by the host per device (`histories_per_block` in
+// src/transport/gpu/device.rs; the default is `HISTORIES_PER_BLOCK_GPU` of
+// src/transport/gpu_types.rs). A bigger block puts more decays' particles through each
+// round's loops, so fewer lanes idle in them (a 177Lu decay has 0.17 photons: a block of 8
+// gives a lane about one photon, and the photon loop runs for the lane with the most);
+// a smaller one keeps a GPU's many lanes fed by batches of a given size.
+override HISTORIES_PER_BLOCK: u32 = 8u;
 // Blocks an invocation takes at most. lavapipe ends every loop of an invocation, silently,
 // once its loops have run 65535 iterations in all (gallivm's loop limiter,
 // `LP_MAX_TGSI_LOOP_ITERATIONS`, one count shared by every loop of a shader): an invocation
-// that took blocks until the queue ran dry would be cut off mid-history. A block of 8 decays
-// took fewer than 65535/48 iterations even for 131I in `patient15` (its 364 keV photons fly
-// far; 48 blocks per invocation were cut, 32 were not), so 4 blocks keep a margin of ≥ 10.
-// Each invocation of a dispatch sized at one per block can take 4, so every thread of a
-// device that hands out workgroups in equal shares can take up to 4 times its share: the
-// queue runs dry before any thread runs out of workgroups. The host checks every batch
-// (`check_batch` in src/transport/gpu/run.rs): a kernel cut short is an error, not a dose.
-const BLOCKS_PER_INVOCATION: u32 = 4u;
+// that took blocks until the queue ran dry would be cut off mid-history. On `patient15`,
+// 131I (364 keV photons that fly far) was cut at 384 decays per invocation and not at 256;
+// lavapipe's blocks of 32 decays, 2 per invocation, are 64. Each invocation of a dispatch
+// sized at one per block can take 2, so every thread of a device that hands out workgroups
+// in equal shares can take up to twice its share: the queue runs dry before any thread runs
+// out of workgroups. The host checks every batch (`check_batch` in
+// src/transport/gpu/run.rs): a kernel cut short is an error, not a dose.
+const BLOCKS_PER_INVOCATION: u32 = 2u;
 // Streams per history: the emission stream and one per emission
 // (`PARTICLE_STREAMS_PER_HISTORY` in src/transport/cpu/decay_history.rs).
 const PARTICLE_STREAMS_LOG2: u32 = 7u;
@@ -107,10 +112,10 @@ fn simulate_decays(first: u32, end: u32) -> u32 {
         particle_stream(base);
         let pos = source_position();
         let place = place_locate(pos);
-        h_emitted_units += physics.local_units;
+        emit_units(physics.local_units);
         if (!place.inside) {
             // A shape reaching outside the grid: the decay's energy leaves at once.
-            h_escaped_units += physics.local_units;
+            escape_units(physics.local_units);
             continue;
         }
         deposit(place_voxel(place), physics.local_units);
@@ -144,7 +149,7 @@ fn simulate_decays(first: u32, end: u32) -> u32 {
                 let u1 = rng_uniform();
                 let u2 = rng_uniform();
                 let dir = isotropic(u1, u2);
-                h_emitted_units += units;
+                emit_units(units);
                 k += 1u;
                 var slot = n_e;
                 if (electron) {

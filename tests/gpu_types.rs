@@ -60,6 +60,23 @@ fn wgsl_const(module: &naga::Module, name: &str) -> f64 {
     }
 }
 
+/// Default value of the WGSL `override` constant `name` as f64 (u32 literals).
+fn wgsl_override_default(module: &naga::Module, name: &str) -> f64 {
+    let o = module
+        .overrides
+        .iter()
+        .find(|(_, o)| o.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no WGSL override {name}"))
+        .1;
+    let init = o
+        .init
+        .unwrap_or_else(|| panic!("override {name} has no default"));
+    match module.global_expressions[init] {
+        naga::Expression::Literal(naga::Literal::U32(v)) => f64::from(v),
+        ref other => panic!("override {name} is {other:?}"),
+    }
+}
+
 #[test]
 fn shared_structs_match_their_rust_twins() {
     let m = parse(&kernels::CHECK_TALLY);
@@ -147,7 +164,7 @@ fn wgsl_physics_constants_equal_the_cpu_reference_constants() {
     use voxdose::physics::{decay, electron, tables};
     use voxdose::transport::cpu::{electron_track, photon_track};
     let m = parse(&kernels::DECAY_HISTORY);
-    let cases: [(&str, f64); 20] = [
+    let cases: [(&str, f64); 19] = [
         ("N_ENERGY", tables::N_ENERGY as f64),
         ("N_RANGE", tables::N_RANGE as f64),
         ("N_X", tables::N_X as f64),
@@ -162,10 +179,6 @@ fn wgsl_physics_constants_equal_the_cpu_reference_constants() {
         ),
         ("MAX_LINES_PER_DECAY", f64::from(decay::MAX_LINES_PER_DECAY)),
         ("MAX_BETAS_PER_DECAY", f64::from(decay::MAX_BETAS_PER_DECAY)),
-        (
-            "HISTORIES_PER_BLOCK",
-            f64::from(voxdose::transport::gpu_types::HISTORIES_PER_BLOCK),
-        ),
         (
             "PARTICLE_STREAMS_LOG2",
             (voxdose::transport::cpu::decay_history::PARTICLE_STREAMS_PER_HISTORY as f64).log2(),
@@ -193,6 +206,10 @@ fn wgsl_physics_constants_equal_the_cpu_reference_constants() {
     assert_eq!(
         wgsl_const(&m, "SHAPE_SPHERE"),
         f64::from(voxdose::source::SHAPE_SPHERE)
+    );
+    assert_eq!(
+        wgsl_override_default(&m, "HISTORIES_PER_BLOCK"),
+        f64::from(voxdose::transport::gpu_types::HISTORIES_PER_BLOCK_GPU)
     );
     assert_eq!(
         wgsl_const(&m, "QUEUE_WORD"),

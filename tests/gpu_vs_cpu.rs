@@ -149,6 +149,69 @@ fn same_seed_reproduces_the_gpu_run_bit_for_bit() {
     assert_conserves_energy(&a, "GPU");
 }
 
+/// The work-queue block (decays an invocation runs through one loop) is 32 on lavapipe and 8
+/// on a GPU (`GpuContext::histories_per_block`): the GPU's size is tested here too, on
+/// lavapipe, as the same dose bit for bit. Every history has its own random-number streams
+/// and the tally sums integers, so only the electron path (an f32 sum per block, rounded)
+/// may change, in its last digits.
+#[test]
+#[cfg_attr(
+    voxdose_skip_gpu_tests,
+    ignore = "no Vulkan driver at build time: apt-get install mesa-vulkan-drivers"
+)]
+fn the_gpu_dose_does_not_depend_on_the_work_queue_block_size() {
+    // 225Ac too: its 5.8 MeV α, scored where it starts, make a block of 32 decays emit more
+    // than 2^32 units, which the kernel's per-block counters must carry.
+    let p = slab();
+    for nuclide in ["Lu-177", "Ac-225"] {
+        let s = TransportSettings {
+            nuclide: nuclide.into(),
+            ..settings(5_000, 2)
+        };
+        assert_block_size_does_not_matter(&p, &s);
+    }
+}
+
+fn assert_block_size_does_not_matter(p: &phantoms::Phantom, s: &TransportSettings) {
+    let runs: Vec<(u32, TransportResult)> = [1, 8, 32]
+        .into_iter()
+        .map(|n| {
+            let ctx = gpu_common::gpu().with_histories_per_block(n);
+            assert_eq!(ctx.histories_per_block(), n);
+            (n, simulate_on(&ctx, &p.model, &p.source, s).unwrap())
+        })
+        .collect();
+    let (_, first) = &runs[0];
+    assert_conserves_energy(first, &format!("{}, blocks of 1", s.nuclide));
+    for (n, r) in &runs[1..] {
+        let what = format!("{}, blocks of {n}", s.nuclide);
+        assert_eq!(r.energy, first.energy, "{what}: energy balance");
+        let same = r
+            .dose_gy_per_decay
+            .iter()
+            .zip(&first.dose_gy_per_decay)
+            .all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "{what}: the dose changed");
+        let (a, b) = (&r.counters, &first.counters);
+        assert_eq!(
+            (a.photon_interactions, a.electron_steps, a.truncated_tracks),
+            (b.photon_interactions, b.electron_steps, b.truncated_tracks),
+            "{what}: counters"
+        );
+        // Each block's path is rounded to 1/65536 mm: at most half a unit per block of
+        // either run, plus f32 summing within a block (1e-6 of the path, generously).
+        let blocks = |k: u32| (r.decays as f64 / f64::from(k)).ceil();
+        let bound = (blocks(*n) + blocks(1)) * 0.5 / 65536.0 + 1e-6 * b.electron_path_mm;
+        let off = a.electron_path_mm - b.electron_path_mm;
+        assert!(
+            off.abs() <= bound,
+            "{what}: electron path {} vs {} mm (bound {bound:e})",
+            a.electron_path_mm,
+            b.electron_path_mm
+        );
+    }
+}
+
 /// `voxdose run` of the slab on the GPU with lavapipe on `threads` threads (a real GPU
 /// ignores `LP_NUM_THREADS`): the dose file's bytes and the summary.
 fn cli_gpu_run(threads: &str, dir: &std::path::Path) -> (Vec<u8>, serde_json::Value) {

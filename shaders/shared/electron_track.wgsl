@@ -128,7 +128,7 @@ fn electron_step() -> bool {
                 place.pos = select(place.pos, vec3<f32>(face_index) * spacing, on_axis);
                 let off_grid = (place.ijk < vec3<i32>(0)) | (place.ijk >= grid_dims());
                 if (any(on_axis & off_grid)) {
-                    h_escaped_units += units_after;
+                    escape_units(units_after);
                     done = true;
                 }
             }

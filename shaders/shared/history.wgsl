@@ -1,6 +1,8 @@
 // shared/history.wgsl — per-invocation counters of a block's histories, added to the
-// workgroup counters after each block (`history_flush`; the caller counts the histories): a
-// block's sums fit in u32 (8 decays), an invocation's whole share might not. CPU twin:
+// workgroup counters after each block (`history_flush`; the caller counts the histories).
+// The emitted and escaped energies are carried (lo, hi) pairs (`emit_units`,
+// `escape_units`): a block of 32 225Ac decays emits more than 2^32 units (65536 per keV);
+// the other counts of a block fit in u32. CPU twin:
 // `HistoryCounters` in src/transport/cpu/mod.rs; energies in fixed-point units, path in mm
 // (f32 per invocation, then 1/65536 mm units: the CPU sums f64, so the path counter agrees to ~1e-6).
 
@@ -10,7 +12,9 @@ const COUNTER_TRUNCATED_TRACKS: u32 = 6u;
 const COUNTER_ELECTRON_PATH: u32 = 7u;
 
 var<private> h_emitted_units: u32;
+var<private> h_emitted_hi: u32;
 var<private> h_escaped_units: u32;
+var<private> h_escaped_hi: u32;
 var<private> h_photon_interactions: u32;
 var<private> h_electron_steps: u32;
 var<private> h_truncated_tracks: u32;
@@ -23,10 +27,26 @@ fn deposit(v: u32, units: u32) {
     }
 }
 
+// Adds `units` to the block's emitted energy.
+fn emit_units(units: u32) {
+    let sum = h_emitted_units + units;
+    h_emitted_hi += select(0u, 1u, sum < units);
+    h_emitted_units = sum;
+}
+
+// Adds `units` to the block's escaped energy.
+fn escape_units(units: u32) {
+    let sum = h_escaped_units + units;
+    h_escaped_hi += select(0u, 1u, sum < units);
+    h_escaped_units = sum;
+}
+
 // Zeroes the counters before a block.
 fn history_begin() {
     h_emitted_units = 0u;
+    h_emitted_hi = 0u;
     h_escaped_units = 0u;
+    h_escaped_hi = 0u;
     h_photon_interactions = 0u;
     h_electron_steps = 0u;
     h_truncated_tracks = 0u;
@@ -34,8 +54,8 @@ fn history_begin() {
 }
 
 fn history_flush() {
-    counter_add(COUNTER_EMITTED, h_emitted_units);
-    counter_add(COUNTER_ESCAPED, h_escaped_units);
+    counter_add_carried(COUNTER_EMITTED, h_emitted_units, h_emitted_hi);
+    counter_add_carried(COUNTER_ESCAPED, h_escaped_units, h_escaped_hi);
     counter_add(COUNTER_PHOTON_INTERACTIONS, h_photon_interactions);
     counter_add(COUNTER_ELECTRON_STEPS, h_electron_steps);
     counter_add(COUNTER_TRUNCATED_TRACKS, h_truncated_tracks);

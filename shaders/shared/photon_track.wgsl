@@ -86,7 +86,7 @@ fn photon_pass() -> PhotonPass {
     let end = photon_flight(p_pos, dir, e_kev);
     p_flights += end.flights;
     if (end.escaped) {
-        h_escaped_units += units;
+        escape_units(units);
         return PhotonPass(true, none);
     }
     let here = end.place;

@@ -124,6 +124,12 @@ fn counter_add(c: u32, units: u32) {
     if (old + units < old) { atomicAdd(&wg_counters[2u * c + 1u], 1u); }
 }
 
+// Adds hi · 2^32 + lo to the workgroup's counter c.
+fn counter_add_carried(c: u32, lo: u32, hi: u32) {
+    counter_add(c, lo);
+    if (hi != 0u) { atomicAdd(&wg_counters[2u * c + 1u], hi); }
+}
+
 // Adds the workgroup's partial sums to the global counters. Every lane of the workgroup must
 // call it, in uniform control flow (it holds a barrier), after its last `counter_add`.
 fn counters_flush(local_index: u32) {

@@ -15,10 +15,15 @@ pub const UNITS_PER_KEV: f32 = 65536.0;
 pub const TALLY_MAX_CHUNKS: u32 = 8;
 /// Density chunk bindings per kernel (`DENSITY_MAX_CHUNKS`, `density_chunk0..3`).
 pub const DENSITY_MAX_CHUNKS: u32 = 4;
-/// Decays per block of `decay_history`'s work queue (`HISTORIES_PER_BLOCK` in
-/// shaders/decay_history.wgsl): an invocation runs a block's decays' particles through one
-/// loop, which keeps more SIMD lanes busy, then takes its next block.
-pub const HISTORIES_PER_BLOCK: u32 = 8;
+/// Decays per block of `decay_history`'s work queue on a GPU (the default of the
+/// `HISTORIES_PER_BLOCK` override in shaders/decay_history.wgsl): an invocation runs a
+/// block's decays' particles through one loop, then takes its next block. Small, so that
+/// batches of 10⁶ decays still give a GPU 10⁵ invocations.
+pub const HISTORIES_PER_BLOCK_GPU: u32 = 8;
+/// Decays per block on a software adapter (lavapipe): it runs a few 8-lane vectors at a time,
+/// so even a batch of 10⁵ decays (3125 blocks) leaves it ample parallelism, and the bigger
+/// block keeps more lanes busy in the photon loop (BENCHMARKS.md, 2026-12-02).
+pub const HISTORIES_PER_BLOCK_SOFTWARE: u32 = 32;
 /// Global 64-bit counters (`N_COUNTERS`).
 pub const N_COUNTERS: u32 = 8;
 /// The u32 word of the counters buffer after the counters that holds `decay_history`'s

@@ -13,6 +13,7 @@
 
 use super::DeviceError;
 use crate::cli::args::DeviceChoice;
+use crate::transport::gpu_types::{HISTORIES_PER_BLOCK_GPU, HISTORIES_PER_BLOCK_SOFTWARE};
 use crate::transport::DeviceInfo;
 use std::sync::{Arc, Mutex};
 
@@ -27,6 +28,7 @@ pub struct GpuContext {
     /// The limits the device was opened with (the adapter's).
     pub limits: wgpu::Limits,
     binding_limit_bytes: u64,
+    histories_per_block: u32,
     uncaptured: Arc<Mutex<Vec<String>>>,
 }
 
@@ -35,6 +37,7 @@ impl std::fmt::Debug for GpuContext {
         f.debug_struct("GpuContext")
             .field("adapter_info", &self.adapter_info)
             .field("binding_limit_bytes", &self.binding_limit_bytes)
+            .field("histories_per_block", &self.histories_per_block)
             .finish_non_exhaustive()
     }
 }
@@ -128,12 +131,18 @@ fn open(adapter: wgpu::Adapter) -> Result<GpuContext, DeviceError> {
     let binding_limit_bytes = limits
         .max_storage_buffer_binding_size
         .min(limits.max_buffer_size);
+    let histories_per_block = if adapter_info.device_type == wgpu::DeviceType::Cpu {
+        HISTORIES_PER_BLOCK_SOFTWARE
+    } else {
+        HISTORIES_PER_BLOCK_GPU
+    };
     Ok(GpuContext {
         device,
         queue,
         adapter_info,
         limits,
         binding_limit_bytes,
+        histories_per_block,
         uncaptured,
     })
 }
@@ -158,6 +167,20 @@ impl GpuContext {
     pub fn with_binding_limit(mut self, bytes: u64) -> Self {
         self.binding_limit_bytes =
             (bytes / 256 * 256).clamp(256, self.device_binding_limit_bytes());
+        self
+    }
+
+    /// Decays per block of `decay_history`'s work queue on this device:
+    /// [`HISTORIES_PER_BLOCK_SOFTWARE`] on a software adapter, else
+    /// [`HISTORIES_PER_BLOCK_GPU`], or what [`GpuContext::with_histories_per_block`] set.
+    pub fn histories_per_block(&self) -> u32 {
+        self.histories_per_block
+    }
+
+    /// Runs `decay_history` with blocks of `n` decays (1 ..= 32): the dose must not change
+    /// (every history has its own random-number streams), which the tests check.
+    pub fn with_histories_per_block(mut self, n: u32) -> Self {
+        self.histories_per_block = n.clamp(1, HISTORIES_PER_BLOCK_SOFTWARE);
         self
     }
 

@@ -15,7 +15,7 @@
 //! Energies are in keV, tallies in fixed-point units (65536 per keV), sizes in bytes.
 //!
 //! **Kernel shape.** `decay_history` runs blocks of `HISTORIES_PER_BLOCK` decays, each
-//! invocation taking up to four blocks in turn from the batch's work queue (an atomic
+//! invocation taking up to two blocks in turn from the batch's work queue (an atomic
 //! counter), so lanes that finish early take the work of slow ones. It is written for devices
 //! that run groups of lanes under masks (a GPU's warps; lavapipe's 8-lane AVX2 vectors, which
 //! also read storage buffers lane by lane and run every branch, taken or not): each particle has its own random-number stream, so an invocation first draws the

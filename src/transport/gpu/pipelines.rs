@@ -219,22 +219,26 @@ pub fn create(ctx: &GpuContext, decl: KernelDecl) -> Result<Pipeline, DeviceErro
 
 /// The `override` constants of the transport kernels for one run: how many chunk bindings
 /// the tally and the densities use (`TALLY_CHUNKS` in shaders/shared/tally.wgsl,
-/// `DENSITY_CHUNKS` in shaders/shared/grid.wgsl). Mesa folds the chunk switch away when a
-/// grid needs one chunk each, which most do (< 2^24 voxels).
+/// `DENSITY_CHUNKS` in shaders/shared/grid.wgsl), and the decays per work-queue block. Mesa
+/// folds the chunk switch away when a grid needs one chunk each, which most do (< 2^24
+/// voxels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TransportConstants {
     /// Tally chunk bindings in use (1 ..= TALLY_MAX_CHUNKS).
     pub tally_chunks: u32,
     /// Density chunk bindings in use (1 ..= DENSITY_MAX_CHUNKS).
     pub density_chunks: u32,
+    /// Decays per work-queue block (`HISTORIES_PER_BLOCK` in shaders/decay_history.wgsl).
+    pub histories_per_block: u32,
 }
 
 impl TransportConstants {
     /// As `(name, value)` pairs for [`create_with`].
-    pub fn pairs(&self) -> [(&'static str, f64); 2] {
+    pub fn pairs(&self) -> [(&'static str, f64); 3] {
         [
             ("TALLY_CHUNKS", f64::from(self.tally_chunks)),
             ("DENSITY_CHUNKS", f64::from(self.density_chunks)),
+            ("HISTORIES_PER_BLOCK", f64::from(self.histories_per_block)),
         ]
     }
 }

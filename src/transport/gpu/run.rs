@@ -23,7 +23,7 @@ use crate::source::SourceSpec;
 use crate::tally::{BatchStatistics, BatchSums};
 use crate::transport::cpu::HistoryCounters;
 use crate::transport::driver::{self, region_voxels, uncertainty_above, BatchPlan};
-use crate::transport::gpu_types::{Counter, HISTORIES_PER_BLOCK, N_COUNTERS};
+use crate::transport::gpu_types::{Counter, N_COUNTERS};
 use crate::transport::{TransportResult, TransportSettings};
 use crate::Result;
 use std::time::Instant;
@@ -80,7 +80,9 @@ pub fn simulate_on(
     let constants = TransportConstants {
         tally_chunks: tallies[0].plan.n_chunks,
         density_chunks: grid.density_plan.n_chunks,
+        histories_per_block: ctx.histories_per_block(),
     };
+    let block = constants.histories_per_block;
     let pipeline = pipelines::create_with(ctx, DECAY_HISTORY, &constants.pairs())?;
     let phys = DevicePhysics::upload(ctx, &prep, &packed)?;
     let g1 = pipeline.bind(ctx, 1, &grid.buffers())?;
@@ -90,11 +92,11 @@ pub fn simulate_on(
         .map(|t| pipeline.bind(ctx, 2, &t.buffers()))
         .collect::<Result<Vec<_>, _>>()?;
     let groups = |slot: usize| [None, Some(&g1), Some(&g2[slot]), Some(&g3)];
-    // Histories per dispatch: a block of HISTORIES_PER_BLOCK per invocation, and below 2^25
+    // Histories per dispatch: a block per invocation, and below 2^25
     // so that the kernel's local stream index (history · 128 + k) fits in a u32.
     let per_dispatch = pipeline
         .max_invocations_per_dispatch(ctx)
-        .saturating_mul(HISTORIES_PER_BLOCK)
+        .saturating_mul(block)
         .min(MAX_HISTORIES_PER_DISPATCH);
     // lavapipe compiles a kernel at its first dispatch, not with the pipeline (≈ 20 s on two
     // cores when Mesa's shader cache is cold): a dispatch of no histories, before the clock,
@@ -123,7 +125,7 @@ pub fn simulate_on(
             tallies[slot].reset_queue(ctx);
             // One invocation per block of the work queue, each taking up to
             // `BLOCKS_PER_INVOCATION` blocks (decay_history.wgsl) until none is left.
-            let workgroups = pipeline.workgroups_for(ctx, count.div_ceil(HISTORIES_PER_BLOCK))?;
+            let workgroups = pipeline.workgroups_for(ctx, count.div_ceil(block))?;
             pipeline.dispatch(ctx, &groups(slot), workgroups);
             done_in_batch += count;
         }
@@ -210,7 +212,9 @@ pub fn simulate_on(
     debug_assert!(next.is_none());
     progress.finish();
     let wall_s = start.elapsed().as_secs_f64();
-    let info = ctx.device_info(u64::from(per_dispatch.min(plan_first_batch(&plan))));
+    // One invocation per block of the first batch's first dispatch.
+    let invocations = per_dispatch.min(plan_first_batch(&plan)).div_ceil(block);
+    let info = ctx.device_info(u64::from(invocations));
     Ok(driver::finish(
         model,
         &stats,
