@@ -11,14 +11,15 @@
 // photon's stream. Each particle carrying its own stream is what lets the invocation run
 // several decays' particles in one loop, in any interleaving, with the CPU's numbers.
 //
-// The work queue: an invocation claims its next block (local histories n·b … n·b + n − 1, n = HISTORIES_PER_BLOCK) by
-// an atomic add on `counters[QUEUE_WORD]`, which the host zeroes before each dispatch, and
-// stops at the first block past the batch. So the work goes to whichever lanes are free, not
-// in fixed shares: a device that splits a dispatch's workgroups in equal shares among
-// unequal cores (lavapipe) does not wait for the slowest share, and a GPU's long histories
-// do not hold up a workgroup's share. Which invocation runs a block changes from run to run;
-// the result does not: every history has its own streams, the tally and the
-// counters are integer sums, and the one float sum (the electron path) is rounded per block.
+// The work queue: an invocation claims its next block (local histories n·b … n·b + n − 1,
+// n = HISTORIES_PER_BLOCK) by an atomic add on `counters[QUEUE_WORD]`, which the host
+// zeroes before each dispatch, and stops at the first block past the batch. So the work
+// goes to whichever lanes are free, not in fixed shares: a device that splits a dispatch's
+// workgroups in equal shares among unequal cores (lavapipe) does not wait for the slowest
+// share, and a GPU's long histories do not hold up a workgroup's share. Which invocation
+// runs a block changes from run to run; the result does not: every history has its own
+// streams, the tally and the counters are integer sums, and the one float sum (the electron
+// path) is rounded per block.
 
 // Decays per block, set by the host per device (`histories_per_block` in
 // src/transport/gpu/device.rs; the default is `HISTORIES_PER_BLOCK_GPU` of

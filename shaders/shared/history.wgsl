@@ -2,9 +2,9 @@
 // workgroup counters after each block (`history_flush`; the caller counts the histories).
 // The emitted and escaped energies are carried (lo, hi) pairs (`emit_units`,
 // `escape_units`): a block of 32 225Ac decays emits more than 2^32 units (65536 per keV);
-// the other counts of a block fit in u32. CPU twin:
-// `HistoryCounters` in src/transport/cpu/mod.rs; energies in fixed-point units, path in mm
-// (f32 per invocation, then 1/65536 mm units: the CPU sums f64, so the path counter agrees to ~1e-6).
+// the other counts of a block fit in u32. CPU twin: `HistoryCounters` in
+// src/transport/cpu/mod.rs; energies in fixed-point units, path in mm (f32 per block, then
+// 1/65536 mm units: the CPU sums f64, so the path counter agrees to ~1e-6).
 
 const COUNTER_PHOTON_INTERACTIONS: u32 = 4u;
 const COUNTER_ELECTRON_STEPS: u32 = 5u;
