@@ -24,8 +24,8 @@
 // Decays per block, set by the host per device (`histories_per_block` in
 // src/transport/gpu/device.rs; the default is `HISTORIES_PER_BLOCK_GPU` of
 // src/transport/gpu_types.rs). A bigger block puts more decays' particles through each
-// round's loops, so fewer lanes idle in them (a 177Lu decay has 0.17 photons: a block of 8
-// gives a lane about one photon, and the photon loop runs for the lane with the most);
+// round's loops, so fewer lanes idle in them (a 177Lu decay emits 0.24 photons: a block of 8
+// gives a lane about two, and the photon loop runs for the lane with the most);
 // a smaller one keeps a GPU's many lanes fed by batches of a given size.
 override HISTORIES_PER_BLOCK: u32 = 8u;
 // Blocks an invocation takes at most. lavapipe ends every loop of an invocation, silently,
