@@ -92,8 +92,8 @@ pub fn simulate_on(
         .map(|t| pipeline.bind(ctx, 2, &t.buffers()))
         .collect::<Result<Vec<_>, _>>()?;
     let groups = |slot: usize| [None, Some(&g1), Some(&g2[slot]), Some(&g3)];
-    // Histories per dispatch: a block per invocation, and below 2^25
-    // so that the kernel's local stream index (history · 128 + k) fits in a u32.
+    // Histories per dispatch: a block per invocation, and below 2^25 so that the kernel's
+    // local stream index (history · 128 + k) fits in a u32.
     let per_dispatch = pipeline
         .max_invocations_per_dispatch(ctx)
         .saturating_mul(block)
