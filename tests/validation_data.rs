@@ -102,15 +102,14 @@ fn the_transport_total_mu_table_matches_xcom_and_its_partials() {
         checked += 1;
     }
     assert!(checked >= 7 * 8, "only {checked} XCOM rows matched");
-    for m in 0..keys.len() {
+    for (m, key) in keys.iter().enumerate() {
         for i in 0..N_ENERGY - 1 {
             for f in [0.0f32, 0.5] {
                 let a = photon_mu_total(&t, m, 1.92, i, f);
                 let b = photon_mu(&t, m, 1.92, i, f).total();
                 assert!(
                     (a / b - 1.0).abs() < 2e-6,
-                    "{} interval {i} f {f}: total table {a} vs partials {b}",
-                    keys[m]
+                    "{key} interval {i} f {f}: total table {a} vs partials {b}"
                 );
             }
         }
