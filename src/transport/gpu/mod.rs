@@ -14,12 +14,14 @@
 //!
 //! Energies are in keV, tallies in fixed-point units (65536 per keV), sizes in bytes.
 //!
-//! **Kernel shape.** `decay_history` runs blocks of `HISTORIES_PER_BLOCK` decays, each
+//! **Kernel shape.** `decay_history` runs blocks of `HISTORIES_PER_BLOCK` decays (32 on a
+//! software adapter, 8 on a GPU: [`device::GpuContext::histories_per_block`]), each
 //! invocation taking up to two blocks in turn from the batch's work queue (an atomic
 //! counter), so lanes that finish early take the work of slow ones. It is written for devices
 //! that run groups of lanes under masks (a GPU's warps; lavapipe's 8-lane AVX2 vectors, which
-//! also read storage buffers lane by lane and run every branch, taken or not): each particle has its own random-number stream, so an invocation first draws the
-//! emissions of its decays into a queue, then tracks all their electrons through one flat
+//! also read storage buffers lane by lane and run every branch, taken or not): each particle
+//! has its own random-number stream, so an invocation first draws the emissions of its
+//! decays into a queue, then tracks all their electrons through one flat
 //! loop of `electron_step` passes (a lane whose electron ended starts the next one, of the
 //! same decay or the next, in the same pass), then flies the photons, with no photon code in
 //! the electron loop. One tally call per step and one atomic per voxel left, interpolation
