@@ -327,7 +327,7 @@ impl Sums {
     }
 }
 
-/// The exponentials of a shape at θ at each point, `ex[j][i]` = e^(−θⱼtᵢ) ([`Shape::exps`];
+/// The exponentials of a shape at θ at each point, `ex[j][i]` = e^(−θⱼtᵢ) (`Shape::exps`;
 /// the mono-exponential's second row unused), on arrays of `N` ≥ the number of points (1 in
 /// the lanes past them). Computing them once lets a start's ranking and the fit's first
 /// evaluation share them.

@@ -17,7 +17,7 @@
 //! uptake the method of residuals and three uptake half-times, ranked by WRSS from the
 //! curve alone, e^(−λt) shared), and the uptake–washout fit is also run in its second
 //! valley, uptake over before the first scan, keeping the lower WRSS, wherever the finite
-//! fit leaves that valley possibly lower ([`SECOND_VALLEY_DELTA_T0`]). Nothing is allocated
+//! fit leaves that valley possibly lower (`SECOND_VALLEY_DELTA_T0`). Nothing is allocated
 //! per voxel.
 //!
 //! **Cost** (BENCHMARKS.md, kinetics; `examples/voxel_fit_cost.rs` under callgrind, the
