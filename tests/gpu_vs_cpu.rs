@@ -46,6 +46,15 @@ fn slab() -> phantoms::Phantom {
     .unwrap()
 }
 
+/// True when two runs gave the same dose, voxel for voxel and bit for bit.
+fn same_dose_bits(a: &TransportResult, b: &TransportResult) -> bool {
+    a.dose_gy_per_decay.len() == b.dose_gy_per_decay.len()
+        && a.dose_gy_per_decay
+            .iter()
+            .zip(&b.dose_gy_per_decay)
+            .all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
 fn assert_conserves_energy(r: &TransportResult, what: &str) {
     let e = r.energy;
     assert_eq!(
@@ -140,11 +149,7 @@ fn same_seed_reproduces_the_gpu_run_bit_for_bit() {
     let a = simulate_on(&ctx, &p.model, &p.source, &s).unwrap();
     let b = simulate_on(&ctx, &p.model, &p.source, &s).unwrap();
     assert_eq!(a.energy, b.energy);
-    let same = a
-        .dose_gy_per_decay
-        .iter()
-        .zip(&b.dose_gy_per_decay)
-        .all(|(x, y)| x.to_bits() == y.to_bits());
+    let same = same_dose_bits(&a, &b);
     assert!(same, "two runs with seed {} differ", s.seed);
     assert_conserves_energy(&a, "GPU");
 }
@@ -186,11 +191,7 @@ fn assert_block_size_does_not_matter(p: &phantoms::Phantom, s: &TransportSetting
     for (n, r) in &runs[1..] {
         let what = format!("{}, blocks of {n}", s.nuclide);
         assert_eq!(r.energy, first.energy, "{what}: energy balance");
-        let same = r
-            .dose_gy_per_decay
-            .iter()
-            .zip(&first.dose_gy_per_decay)
-            .all(|(x, y)| x.to_bits() == y.to_bits());
+        let same = same_dose_bits(r, first);
         assert!(same, "{what}: the dose changed");
         let (a, b) = (&r.counters, &first.counters);
         assert_eq!(
@@ -294,11 +295,7 @@ fn transport_with_the_grid_split_over_all_chunk_bindings_equals_the_unsplit_run(
     let split_ctx = gpu_common::gpu().with_binding_limit(4096);
     let split = simulate_on(&split_ctx, &p.model, &p.source, &s).unwrap();
     assert_eq!(whole.energy, split.energy);
-    let same = whole
-        .dose_gy_per_decay
-        .iter()
-        .zip(&split.dose_gy_per_decay)
-        .all(|(x, y)| x.to_bits() == y.to_bits());
+    let same = same_dose_bits(&whole, &split);
     assert!(same, "the chunked grid changed the dose");
 }
 

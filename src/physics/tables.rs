@@ -105,7 +105,9 @@ pub struct PhysicsTables {
     /// Coherent μ/ρ × 0.1.
     pub mu_coh: Vec<f32>,
     /// Total μ/ρ × 0.1 (photoelectric + incoherent + coherent, summed in f64): the one lookup
-    /// of a Woodcock flight's real-or-virtual test.
+    /// of a Woodcock flight's real-or-virtual test. The sum of the three partials the
+    /// transport samples, so without pair production (not transported; 0 below 1022 keV),
+    /// unlike [`crate::physics::data::PhotonMu::total`], which includes it.
     pub mu_total: Vec<f32>,
     /// CSDA range × ρ (mm · g/cm³).
     pub range: Vec<f32>,

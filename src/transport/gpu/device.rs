@@ -131,20 +131,19 @@ fn open(adapter: wgpu::Adapter) -> Result<GpuContext, DeviceError> {
     let binding_limit_bytes = limits
         .max_storage_buffer_binding_size
         .min(limits.max_buffer_size);
-    let histories_per_block = if adapter_info.device_type == wgpu::DeviceType::Cpu {
-        HISTORIES_PER_BLOCK_SOFTWARE
-    } else {
-        HISTORIES_PER_BLOCK_GPU
-    };
-    Ok(GpuContext {
+    let mut ctx = GpuContext {
         device,
         queue,
         adapter_info,
         limits,
         binding_limit_bytes,
-        histories_per_block,
+        histories_per_block: HISTORIES_PER_BLOCK_GPU,
         uncaptured,
-    })
+    };
+    if ctx.is_software() {
+        ctx.histories_per_block = HISTORIES_PER_BLOCK_SOFTWARE;
+    }
+    Ok(ctx)
 }
 
 impl GpuContext {
