@@ -24,6 +24,7 @@ fn settings(decays: u64) -> TransportSettings {
         device: DeviceChoice::Cpu,
         progress: false,
         emissions: EmissionFilter::All,
+        decays_per_block: None,
     }
 }
 

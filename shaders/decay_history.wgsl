@@ -28,7 +28,9 @@
 // gives a lane about two, and the photon loop runs for the lane with the most);
 // a smaller one keeps a GPU's many lanes fed by batches of a given size.
 override HISTORIES_PER_BLOCK: u32 = 8u;
-// Blocks an invocation takes at most. lavapipe ends every loop of an invocation, silently,
+// Blocks an invocation takes at most, set by the host (`blocks_per_invocation` in
+// src/transport/gpu/device.rs; the default is `BLOCKS_PER_INVOCATION` of
+// src/transport/gpu_types.rs). lavapipe ends every loop of an invocation, silently,
 // once its loops have run 65535 iterations in all (gallivm's loop limiter,
 // `LP_MAX_TGSI_LOOP_ITERATIONS`, one count shared by every loop of a shader): an invocation
 // that took blocks until the queue ran dry would be cut off mid-history. On `patient15`,
@@ -37,8 +39,9 @@ override HISTORIES_PER_BLOCK: u32 = 8u;
 // sized at one per block can take 2, so every thread of a device that hands out workgroups
 // in equal shares can take up to twice its share: the queue runs dry before any thread runs
 // out of workgroups. The host checks every batch (`check_batch` in
-// src/transport/gpu/run.rs): a kernel cut short is an error, not a dose.
-const BLOCKS_PER_INVOCATION: u32 = 2u;
+// src/transport/gpu/run.rs): a kernel cut short is never folded into the dose; on a
+// software adapter the host runs that batch again in smaller blocks.
+override BLOCKS_PER_INVOCATION: u32 = 2u;
 // Streams per history: the emission stream and one per emission
 // (`PARTICLE_STREAMS_PER_HISTORY` in src/transport/cpu/decay_history.rs).
 const PARTICLE_STREAMS_LOG2: u32 = 7u;

@@ -318,7 +318,8 @@ fn study_run_chains_fit_transport_and_dose() {
 }
 
 /// `voxdose bench --device a,b` runs each phantom on each device in turn and writes one JSON
-/// row per pair (here the CPU twice, so the test needs no GPU).
+/// row per pair (here the CPU twice, so the test needs no GPU). Block sizes are GPU rows: the
+/// CPU reference gives one row whatever `--decays-per-block` lists.
 #[test]
 fn bench_runs_each_phantom_on_each_listed_device() {
     let dir = tempfile::tempdir().unwrap();
@@ -331,6 +332,8 @@ fn bench_runs_each_phantom_on_each_listed_device() {
         "vsv",
         "--decays",
         "2000",
+        "--decays-per-block",
+        "8,16",
         "--json",
         json.to_str().unwrap(),
     ]);
@@ -343,5 +346,19 @@ fn bench_runs_each_phantom_on_each_listed_device() {
         assert_eq!(r["device"], "cpu");
         assert_eq!(r["decays"], 2000);
         assert!(r["decays_per_second"].as_f64().unwrap() > 0.0);
+        assert!(r["decays_per_block"].is_null(), "{r}");
+    }
+}
+
+#[test]
+fn bench_rejects_a_block_size_outside_1_to_32_with_exit_code_3() {
+    for bad in ["0", "33"] {
+        let o = voxdose(&["bench", "--phantoms", "vsv", "--decays-per-block", bad]);
+        assert_eq!(o.status.code(), Some(3), "--decays-per-block {bad}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("--decays-per-block") && err.contains(bad),
+            "{err}"
+        );
     }
 }

@@ -132,6 +132,7 @@ fn a_source_of_more_than_2_pow_25_voxels_emits_from_all_of_them() {
         device: DeviceChoice::Gpu,
         progress: false,
         emissions: Default::default(),
+        decays_per_block: None,
     };
     let r = simulate_on(&ctx, &model, &source, &settings).unwrap();
     let e = r.energy;

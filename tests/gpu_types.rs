@@ -212,6 +212,10 @@ fn wgsl_physics_constants_equal_the_cpu_reference_constants() {
         f64::from(voxdose::transport::gpu_types::HISTORIES_PER_BLOCK_GPU)
     );
     assert_eq!(
+        wgsl_override_default(&m, "BLOCKS_PER_INVOCATION"),
+        f64::from(voxdose::transport::gpu_types::BLOCKS_PER_INVOCATION)
+    );
+    assert_eq!(
         wgsl_const(&m, "QUEUE_WORD"),
         f64::from(voxdose::transport::gpu_types::QUEUE_WORD)
     );

@@ -183,6 +183,11 @@ pub struct BenchArgs {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// GPU rows: decays per work-queue block of the transport kernel (1 to 32), a
+    /// comma-separated list to compare on new hardware (e.g. `8,16,32`), one row each. The
+    /// dose does not depend on it. Default: the device's own (32 on lavapipe, 8 on a GPU).
+    #[arg(long, value_delimiter = ',')]
+    pub decays_per_block: Vec<u32>,
     /// Write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,

@@ -6,7 +6,8 @@
 //! `energy_balance_units` {emitted, deposited, escaped, exact}, `regions` [{name, voxels,
 //! mass_kg, mean_dose, mean_dose_rel_sigma, energy_kev_per_decay}], `uncertainty_above_50pct`
 //! {mean, max, voxels}, `decays_per_second`, `wall_s`, `statistics_s`, `device` {kind, name,
-//! backend, driver, parallelism}, `counters`, `data_versions`. `batches` is the number of
+//! backend, driver, parallelism, and for GPU runs decays_per_block, rerun_batches},
+//! `counters`, `data_versions`. `batches` is the number of
 //! batches run (a target-uncertainty run sizes its own).
 
 use crate::io::atomic::write_atomic;

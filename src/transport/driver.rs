@@ -506,6 +506,8 @@ pub fn cpu_device_info() -> super::DeviceInfo {
         backend: "rust (rayon)".into(),
         driver: format!("voxdose {} CPU reference", env!("CARGO_PKG_VERSION")),
         parallelism: rayon::current_num_threads() as u64,
+        decays_per_block: None,
+        rerun_batches: None,
     }
 }
 

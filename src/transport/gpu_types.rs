@@ -24,6 +24,11 @@ pub const HISTORIES_PER_BLOCK_GPU: u32 = 8;
 /// so even a batch of 10⁵ decays (3125 blocks) leaves it ample parallelism, and the bigger
 /// block keeps more lanes busy in the photon loop (BENCHMARKS.md, 2026-12-02).
 pub const HISTORIES_PER_BLOCK_SOFTWARE: u32 = 32;
+/// Blocks of the work queue one invocation of `decay_history` takes at most (the default of
+/// the `BLOCKS_PER_INVOCATION` override in shaders/decay_history.wgsl): enough for lanes
+/// that finish early to take the work of slow ones, few enough to stay well inside lavapipe's
+/// 65535 loop iterations per invocation (BENCHMARKS.md, 2026-12-02).
+pub const BLOCKS_PER_INVOCATION: u32 = 2;
 /// Global 64-bit counters (`N_COUNTERS`).
 pub const N_COUNTERS: u32 = 8;
 /// The u32 word of the counters buffer after the counters that holds `decay_history`'s

@@ -52,6 +52,10 @@ pub struct TransportSettings {
     pub progress: bool,
     /// Which emissions to transport (all, for dose).
     pub emissions: crate::physics::decay::EmissionFilter,
+    /// GPU runs: decays per work-queue block of `decay_history` (1 ..= 32), to compare block
+    /// sizes on new hardware (`voxdose bench --decays-per-block`); `None`: the device's own
+    /// (32 on a software adapter, 8 on a GPU). The dose does not depend on it.
+    pub decays_per_block: Option<u32>,
 }
 
 /// The device a run used, for summaries and benchmarks.
@@ -67,6 +71,15 @@ pub struct DeviceInfo {
     pub driver: String,
     /// Worker threads (CPU) or invocations per dispatch (GPU).
     pub parallelism: u64,
+    /// GPU runs: decays per work-queue block of `decay_history` at the end of the run (the
+    /// device's size, or smaller after a rerun). Absent for the CPU reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decays_per_block: Option<u32>,
+    /// GPU runs: batches that came back cut short by the driver and were run again in
+    /// smaller blocks (their first attempt is discarded whole, so the dose is the same bit
+    /// for bit). Absent for the CPU reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerun_batches: Option<u32>,
 }
 
 /// Energy balance in fixed point (65536 units per keV): deposited + escaped = emitted, exactly.

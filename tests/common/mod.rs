@@ -20,6 +20,7 @@ pub fn settings(decays: u64, seed: u64) -> TransportSettings {
         device: voxdose::cli::args::DeviceChoice::Cpu,
         progress: false,
         emissions: EmissionFilter::All,
+        decays_per_block: None,
     }
 }
 

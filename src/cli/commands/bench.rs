@@ -13,7 +13,7 @@
 
 use crate::cli::args::{BenchArgs, DeviceChoice, PhantomArgs, TransportArgs};
 use crate::cli::commands::run::settings_from_args;
-use crate::transport::{simulate, StopRule};
+use crate::transport::{simulate, StopRule, TransportSettings};
 use crate::{Error, Result};
 use serde::Serialize;
 
@@ -52,6 +52,8 @@ pub struct BenchRow {
     pub backend: String,
     /// Driver.
     pub driver: String,
+    /// GPU rows: decays per work-queue block of the transport kernel.
+    pub decays_per_block: Option<u32>,
     /// 1-minute load average when the row started (Linux `/proc/loadavg`).
     pub load_average_1min: Option<f64>,
 }
@@ -87,6 +89,22 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     } else {
         args.phantoms.clone()
     };
+    if let Some(&n) = args
+        .decays_per_block
+        .iter()
+        .find(|&&n| !(1..=32).contains(&n))
+    {
+        return Err(Error::invalid(
+            "--decays-per-block",
+            format!("{n}; give block sizes from 1 to 32 decays"),
+        ));
+    }
+    // `None`: the device's own block size.
+    let blocks: Vec<Option<u32>> = if args.decays_per_block.is_empty() {
+        vec![None]
+    } else {
+        args.decays_per_block.iter().map(|&n| Some(n)).collect()
+    };
     let devices = if args.device.is_empty() {
         vec![DeviceChoice::Auto]
     } else {
@@ -115,30 +133,16 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             material: None,
         })?;
         for &device in &devices {
-            let row = bench_one(&args, name, &p, device)?;
-            println!(
-                "{:<14} {:>10} {:>10} {:>9.2} {:>9.2} {:>12.4e} {:>8.2}% {:>12} {:>8} {:>5}  {} {} ({})",
-                row.phantom,
-                row.voxels,
-                row.decays,
-                row.wall_s,
-                row.statistics_s,
-                row.decays_per_second,
-                100.0 * row.sigma_above_50pct,
-                row.time_to_target_s
-                    .map(|t| format!("{t:.2}"))
-                    .unwrap_or_else(|| "-".into()),
-                row.batches_to_target
-                    .map(|b| b.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                row.load_average_1min
-                    .map(|l| format!("{l:.2}"))
-                    .unwrap_or_else(|| "-".into()),
-                row.device,
-                row.adapter,
-                row.backend
-            );
-            rows.push(row);
+            for &block in &blocks {
+                let row = bench_one(&args, name, &p, device, block)?;
+                print_row(&row);
+                // The CPU reference (`cpu`, or `auto` without a GPU) has no blocks: one row.
+                let on_cpu = row.decays_per_block.is_none();
+                rows.push(row);
+                if on_cpu {
+                    break;
+                }
+            }
         }
     }
     if let Some(path) = &args.json {
@@ -148,12 +152,42 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// Prints one row of the table.
+fn print_row(row: &BenchRow) {
+    println!(
+        "{:<14} {:>10} {:>10} {:>9.2} {:>9.2} {:>12.4e} {:>8.2}% {:>12} {:>8} {:>5}  {} {} ({}){}",
+        row.phantom,
+        row.voxels,
+        row.decays,
+        row.wall_s,
+        row.statistics_s,
+        row.decays_per_second,
+        100.0 * row.sigma_above_50pct,
+        row.time_to_target_s
+            .map(|t| format!("{t:.2}"))
+            .unwrap_or_else(|| "-".into()),
+        row.batches_to_target
+            .map(|b| b.to_string())
+            .unwrap_or_else(|| "-".into()),
+        row.load_average_1min
+            .map(|l| format!("{l:.2}"))
+            .unwrap_or_else(|| "-".into()),
+        row.device,
+        row.adapter,
+        row.backend,
+        row.decays_per_block
+            .map(|b| format!(", {b} decays/block"))
+            .unwrap_or_default()
+    );
+}
+
 /// One phantom on one device: the throughput run, then the run to the target σ if asked.
 fn bench_one(
     args: &BenchArgs,
     name: &str,
     p: &crate::phantoms::Phantom,
     device: DeviceChoice,
+    decays_per_block: Option<u32>,
 ) -> Result<BenchRow> {
     let transport = TransportArgs {
         nuclide: None,
@@ -169,7 +203,10 @@ fn bench_one(
         threads: None,
     };
     let load_average_1min = load_average_1min();
-    let settings = settings_from_args(&transport, "Lu-177", false)?;
+    let settings = TransportSettings {
+        decays_per_block,
+        ..settings_from_args(&transport, "Lu-177", false)?
+    };
     let r = simulate(&p.model, &p.source, &settings)?;
     let mut row = BenchRow {
         phantom: name.to_string(),
@@ -188,6 +225,7 @@ fn bench_one(
         adapter: r.device.name.clone(),
         backend: r.device.backend.clone(),
         driver: r.device.driver.clone(),
+        decays_per_block: r.device.decays_per_block,
         load_average_1min,
     };
     if let Some(pct) = args.target_uncertainty {

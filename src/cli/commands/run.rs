@@ -99,6 +99,7 @@ pub fn settings_from_args(
         device: a.device,
         progress,
         emissions: Default::default(),
+        decays_per_block: None,
     })
 }
 

@@ -13,7 +13,9 @@
 
 use super::DeviceError;
 use crate::cli::args::DeviceChoice;
-use crate::transport::gpu_types::{HISTORIES_PER_BLOCK_GPU, HISTORIES_PER_BLOCK_SOFTWARE};
+use crate::transport::gpu_types::{
+    BLOCKS_PER_INVOCATION, HISTORIES_PER_BLOCK_GPU, HISTORIES_PER_BLOCK_SOFTWARE,
+};
 use crate::transport::DeviceInfo;
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +31,7 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     binding_limit_bytes: u64,
     histories_per_block: u32,
+    blocks_per_invocation: u32,
     uncaptured: Arc<Mutex<Vec<String>>>,
 }
 
@@ -38,6 +41,7 @@ impl std::fmt::Debug for GpuContext {
             .field("adapter_info", &self.adapter_info)
             .field("binding_limit_bytes", &self.binding_limit_bytes)
             .field("histories_per_block", &self.histories_per_block)
+            .field("blocks_per_invocation", &self.blocks_per_invocation)
             .finish_non_exhaustive()
     }
 }
@@ -138,6 +142,7 @@ fn open(adapter: wgpu::Adapter) -> Result<GpuContext, DeviceError> {
         limits,
         binding_limit_bytes,
         histories_per_block: HISTORIES_PER_BLOCK_GPU,
+        blocks_per_invocation: BLOCKS_PER_INVOCATION,
         uncaptured,
     };
     if ctx.is_software() {
@@ -183,6 +188,20 @@ impl GpuContext {
         self
     }
 
+    /// Work-queue blocks one `decay_history` invocation takes at most:
+    /// [`BLOCKS_PER_INVOCATION`], or what [`GpuContext::with_blocks_per_invocation`] set.
+    pub fn blocks_per_invocation(&self) -> u32 {
+        self.blocks_per_invocation
+    }
+
+    /// Lets an invocation take up to `n` blocks (1 ..= 1024). More than the default puts more
+    /// decays through each invocation's loops, so tests use it to run past lavapipe's loop
+    /// limit on purpose and check that the host runs such a batch again in smaller blocks.
+    pub fn with_blocks_per_invocation(mut self, n: u32) -> Self {
+        self.blocks_per_invocation = n.clamp(1, 1024);
+        self
+    }
+
     /// True on a software adapter (lavapipe): correct, but its speed is not GPU speed.
     pub fn is_software(&self) -> bool {
         self.adapter_info.device_type == wgpu::DeviceType::Cpu
@@ -208,6 +227,8 @@ impl GpuContext {
                 }
             ),
             parallelism,
+            decays_per_block: Some(self.histories_per_block),
+            rerun_batches: Some(0),
         }
     }
 

@@ -16,7 +16,8 @@
 //!
 //! **Kernel shape.** `decay_history` runs blocks of `HISTORIES_PER_BLOCK` decays (32 on a
 //! software adapter, 8 on a GPU: [`device::GpuContext::histories_per_block`]), each
-//! invocation taking up to two blocks in turn from the batch's work queue (an atomic
+//! invocation taking up to `BLOCKS_PER_INVOCATION` (2) blocks in turn from the batch's work
+//! queue (an atomic
 //! counter), so lanes that finish early take the work of slow ones. It is written for devices
 //! that run groups of lanes under masks (a GPU's warps; lavapipe's 8-lane AVX2 vectors, which
 //! also read storage buffers lane by lane and run every branch, taken or not): each particle
@@ -29,9 +30,12 @@
 //! texel per column, and the tally and density chunk switches folded away by `override`
 //! constants when a grid needs one chunk. Every batch is checked on its return
 //! ([`run::check_batch`]: every history counted, energy balanced to the unit): lavapipe silently
-//! ends a shader's loops after 65535 iterations in all, and a kernel cut short must fail the
-//! run, not bias the dose. Measurements and the designs tried and dropped are
-//! in BENCHMARKS.md.
+//! ends a shader's loops after 65535 iterations in all, and a kernel cut short must never
+//! bias the dose. On a software adapter the check comes before the batch's fold, and a batch
+//! cut short is discarded and run again with a quarter of the decays per invocation (the
+//! same histories on the same streams: the same dose bit for bit; `device.rerun_batches` in
+//! the summary counts them); on a GPU, or at one decay per invocation, the run fails.
+//! Measurements and the designs tried and dropped are in BENCHMARKS.md.
 
 pub mod buffers;
 pub mod checks;

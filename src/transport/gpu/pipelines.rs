@@ -219,7 +219,8 @@ pub fn create(ctx: &GpuContext, decl: KernelDecl) -> Result<Pipeline, DeviceErro
 
 /// The `override` constants of the transport kernels for one run: how many chunk bindings
 /// the tally and the densities use (`TALLY_CHUNKS` in shaders/shared/tally.wgsl,
-/// `DENSITY_CHUNKS` in shaders/shared/grid.wgsl), and the decays per work-queue block. Mesa
+/// `DENSITY_CHUNKS` in shaders/shared/grid.wgsl), the decays per work-queue block and the
+/// blocks per invocation. Mesa
 /// folds the chunk switch away when a grid needs one chunk each, which most do (< 2^24
 /// voxels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -230,15 +231,22 @@ pub struct TransportConstants {
     pub density_chunks: u32,
     /// Decays per work-queue block (`HISTORIES_PER_BLOCK` in shaders/decay_history.wgsl).
     pub histories_per_block: u32,
+    /// Blocks an invocation takes at most (`BLOCKS_PER_INVOCATION` in
+    /// shaders/decay_history.wgsl).
+    pub blocks_per_invocation: u32,
 }
 
 impl TransportConstants {
     /// As `(name, value)` pairs for [`create_with`].
-    pub fn pairs(&self) -> [(&'static str, f64); 3] {
+    pub fn pairs(&self) -> [(&'static str, f64); 4] {
         [
             ("TALLY_CHUNKS", f64::from(self.tally_chunks)),
             ("DENSITY_CHUNKS", f64::from(self.density_chunks)),
             ("HISTORIES_PER_BLOCK", f64::from(self.histories_per_block)),
+            (
+                "BLOCKS_PER_INVOCATION",
+                f64::from(self.blocks_per_invocation),
+            ),
         ]
     }
 }

@@ -8,13 +8,16 @@
 //!    (stream = (seed, history)), so a given seed reproduces the run bit for bit;
 //! 4. read the batch tally back piece by piece and fold it into `BatchStatistics` with the
 //!    CPU driver's fold (`DeviceTally::fold_batch`); counters come from the workgroup-summed
-//!    buffer;
+//!    buffer. Every batch is checked (`check_batch`): on a software adapter before its fold,
+//!    and a batch the driver cut short is discarded and run again with fewer decays per
+//!    invocation (the same histories on the same streams, so the same dose bit for bit);
+//!    elsewhere, or at one decay per invocation, the run fails;
 //! 5. `driver::finish` turns the statistics into dose per decay and uncertainties.
 
 use super::device::GpuContext;
 use super::grid::{estimate_memory, DeviceGrid};
 use super::physics::{pack, DevicePhysics};
-use super::pipelines::{self, TransportConstants, DECAY_HISTORY};
+use super::pipelines::{self, Pipeline, TransportConstants, DECAY_HISTORY};
 use super::tally::{self, DeviceTally};
 use super::DeviceError;
 use crate::geometry::VoxelModel;
@@ -23,7 +26,7 @@ use crate::source::SourceSpec;
 use crate::tally::{BatchStatistics, BatchSums};
 use crate::transport::cpu::HistoryCounters;
 use crate::transport::driver::{self, region_voxels, uncertainty_above, BatchPlan};
-use crate::transport::gpu_types::{Counter, N_COUNTERS};
+use crate::transport::gpu_types::{Counter, PhysicsParams, N_COUNTERS};
 use crate::transport::{TransportResult, TransportSettings};
 use crate::Result;
 use std::time::Instant;
@@ -55,7 +58,7 @@ pub fn simulate_on(
 ) -> Result<TransportResult> {
     let prep = driver::prepare(model, source, settings)?;
     let n_vox = model.grid.n_voxels();
-    let mut packed = pack(&prep);
+    let packed = pack(&prep);
     let table_bytes = 4 * (packed.ftab.len() + packed.utab.len()) as u64
         + 8 * packed.ptab.len() as u64
         + table_texture_bytes(prep.source.alias.len() as u64);
@@ -77,65 +80,26 @@ pub fn simulate_on(
     let tallies = (0..if overlap { 2 } else { 1 })
         .map(|_| DeviceTally::new(ctx, n_vox as u64))
         .collect::<Result<Vec<_>, _>>()?;
-    let constants = TransportConstants {
+    let phys = DevicePhysics::upload(ctx, &prep, &packed)?;
+    let bound = Bound {
+        ctx,
+        grid: &grid,
+        tallies: &tallies,
+        phys: &phys,
+        params: packed.params,
+        seed: settings.seed,
+        overlap,
+    };
+    let mut kernel = bound.kernel(TransportConstants {
         tally_chunks: tallies[0].plan.n_chunks,
         density_chunks: grid.density_plan.n_chunks,
-        histories_per_block: ctx.histories_per_block(),
-    };
-    let block = constants.histories_per_block;
-    let pipeline = pipelines::create_with(ctx, DECAY_HISTORY, &constants.pairs())?;
-    let phys = DevicePhysics::upload(ctx, &prep, &packed)?;
-    let g1 = pipeline.bind(ctx, 1, &grid.buffers())?;
-    let g3 = pipeline.bind_resources(ctx, 3, &phys.resources())?;
-    let g2 = tallies
-        .iter()
-        .map(|t| pipeline.bind(ctx, 2, &t.buffers()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let groups = |slot: usize| [None, Some(&g1), Some(&g2[slot]), Some(&g3)];
-    // Histories per dispatch: a block per invocation, and below 2^25 so that the kernel's
-    // local stream index (history · 128 + k) fits in a u32.
-    let per_dispatch = pipeline
-        .max_invocations_per_dispatch(ctx)
-        .saturating_mul(block)
-        .min(MAX_HISTORIES_PER_DISPATCH);
-    // lavapipe compiles a kernel at its first dispatch, not with the pipeline (≈ 20 s on two
-    // cores when Mesa's shader cache is cold): a dispatch of no histories, before the clock,
-    // keeps the compile out of the transport time and decays/s.
-    packed.params.n_histories = 0;
-    ctx.queue
-        .write_buffer(&phys.uniform.buffer, 0, bytemuck::bytes_of(&packed.params));
-    pipeline.dispatch(ctx, &groups(0), 1);
-    ctx.wait()?;
-    // Submits batch `n` decays from history `first` on tally `slot`: clear, dispatches, and
-    // (one-chunk tallies) the queued read-back, whose submission it returns.
-    let mut launch = |slot: usize, first: u64, n: u32| -> Result<Launched> {
-        tallies[slot].clear(ctx)?;
-        let mut done_in_batch = 0u32;
-        while done_in_batch < n {
-            let count = (n - done_in_batch).min(per_dispatch);
-            let start = first + u64::from(done_in_batch);
-            packed.params.seed_lo = settings.seed as u32;
-            packed.params.seed_hi = (settings.seed >> 32) as u32;
-            packed.params.first_history_lo = start as u32;
-            packed.params.first_history_hi = (start >> 32) as u32;
-            packed.params.n_histories = count;
-            // Queue-ordered: a batch submitted earlier still reads its own parameters.
-            ctx.queue
-                .write_buffer(&phys.uniform.buffer, 0, bytemuck::bytes_of(&packed.params));
-            tallies[slot].reset_queue(ctx);
-            // One invocation per block of the work queue, each taking up to
-            // `BLOCKS_PER_INVOCATION` blocks (decay_history.wgsl) until none is left.
-            let workgroups = pipeline.workgroups_for(ctx, count.div_ceil(block))?;
-            pipeline.dispatch(ctx, &groups(slot), workgroups);
-            done_in_batch += count;
-        }
-        let read_back = if overlap {
-            Some(tallies[slot].queue_read_back(ctx)?)
-        } else {
-            None
-        };
-        Ok(Launched { slot, n, read_back })
-    };
+        histories_per_block: settings
+            .decays_per_block
+            .map_or(ctx.histories_per_block(), |n| {
+                n.clamp(1, crate::transport::gpu_types::HISTORIES_PER_BLOCK_SOFTWARE)
+            }),
+        blocks_per_invocation: ctx.blocks_per_invocation(),
+    })?;
 
     let mut stats = BatchStatistics::new(n_vox);
     let mut region_stats = vec![BatchSums::default(); model.regions.len()];
@@ -148,8 +112,10 @@ pub fn simulate_on(
     let mut decays_done = 0u64;
     let mut batch = 0u32;
     let mut statistics_s = 0.0;
+    let mut reruns = 0u32;
+    let mut recompile_s = 0.0;
     let mut next = match plan.batch_size(0, 0, None) {
-        Some(n) => Some(launch(0, 0, n)?),
+        Some(n) => Some(bound.launch(&kernel, 0, 0, n)?),
         None => None,
     };
     while let Some(current) = next.take() {
@@ -159,12 +125,17 @@ pub fn simulate_on(
         // already known; otherwise it waits for this batch's σ.
         if overlap {
             if let Some(Some(n_next)) = plan.size_ahead(batch + 1, after) {
-                next = Some(launch(1 - current.slot, after, n_next)?);
+                next = Some(bound.launch(&kernel, 1 - current.slot, after, n_next)?);
             }
         }
         let tally = &tallies[current.slot];
         let deposited_before = stats.deposited_units;
-        let c = match current.read_back {
+        // A batch may be run again only if it is checked before it is folded.
+        let rerun_possible = kernel.can_shrink(ctx);
+        let check = |c: &[u64; N_COUNTERS as usize], deposited: u64| {
+            check_batch(batch, u64::from(n), c, deposited)
+        };
+        let folded = match current.read_back {
             Some(submission) => tally.fold_queued(
                 ctx,
                 submission,
@@ -173,15 +144,48 @@ pub fn simulate_on(
                 &regions,
                 &mut region_stats,
                 &mut statistics_s,
-            )?,
-            None => {
+                check,
+            ),
+            None => (|| {
                 ctx.wait()?;
+                let c = tally.read_counters(ctx)?;
+                if rerun_possible {
+                    check(&c, tally.deposited_units(ctx)?)?;
+                }
                 let fold_start = Instant::now();
                 tally.fold_batch(ctx, &mut stats, u64::from(n), &regions, &mut region_stats)?;
                 statistics_s += fold_start.elapsed().as_secs_f64();
-                tally.read_counters(ctx)?
-            }
+                Ok(c)
+            })(),
         };
+        let c = match folded {
+            Ok(c) => c,
+            // lavapipe's loop limit (see `BLOCKS_PER_INVOCATION` in decay_history.wgsl): the
+            // batch, not yet folded, is discarded whole and run again with fewer decays per
+            // invocation. Its histories keep their streams, so the dose does not change.
+            Err(DeviceError::Incomplete { .. }) if rerun_possible => {
+                // A batch launched ahead is discarded too (`next` is replaced below), and
+                // launched again after this one.
+                ctx.wait()?;
+                let smaller = kernel.constants.smaller();
+                eprintln!(
+                    "voxdose: batch {batch} came back cut short on {} (lavapipe ends a \
+                     kernel's loops after 65535 iterations); running it again with {} decays \
+                     per block, {} blocks per invocation (the dose does not change)",
+                    ctx.adapter_info.name,
+                    smaller.histories_per_block,
+                    smaller.blocks_per_invocation
+                );
+                let compile_start = Instant::now();
+                kernel = bound.kernel(smaller)?;
+                recompile_s += compile_start.elapsed().as_secs_f64();
+                reruns += 1;
+                next = Some(bound.launch(&kernel, current.slot, decays_done, n)?);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // The whole fold's balance, whether or not it was checked before the fold.
         check_batch(
             batch,
             u64::from(n),
@@ -202,7 +206,7 @@ pub fn simulate_on(
         }
         if next.is_none() {
             next = match plan.batch_size(batch, decays_done, now) {
-                Some(n) => Some(launch(current.slot, decays_done, n)?),
+                Some(n) => Some(bound.launch(&kernel, current.slot, decays_done, n)?),
                 None => None,
             };
         }
@@ -211,10 +215,17 @@ pub fn simulate_on(
     // sizes `size_ahead` gives are those of batches the plan always runs.
     debug_assert!(next.is_none());
     progress.finish();
-    let wall_s = start.elapsed().as_secs_f64();
-    // One invocation per block of the first batch's first dispatch.
-    let invocations = per_dispatch.min(plan_first_batch(&plan)).div_ceil(block);
-    let info = ctx.device_info(u64::from(invocations));
+    // Transport time: a rerun's kernel compile is not transport (as the first compile, which
+    // runs before the clock), the discarded batch is.
+    let wall_s = start.elapsed().as_secs_f64() - recompile_s;
+    // One invocation per block of the first batch's first dispatch, in the final shape.
+    let invocations = kernel
+        .per_dispatch
+        .min(plan_first_batch(&plan))
+        .div_ceil(kernel.constants.histories_per_block);
+    let mut info = ctx.device_info(u64::from(invocations));
+    info.decays_per_block = Some(kernel.constants.histories_per_block);
+    info.rerun_batches = Some(reruns);
     Ok(driver::finish(
         model,
         &stats,
@@ -224,6 +235,135 @@ pub fn simulate_on(
         statistics_s,
         info,
     ))
+}
+
+/// What every batch of a run is bound to: the device, the grid, tallies and physics on it,
+/// the physics parameters (the per-dispatch fields set at each launch) and the seed.
+struct Bound<'a> {
+    ctx: &'a GpuContext,
+    grid: &'a DeviceGrid,
+    tallies: &'a [DeviceTally],
+    phys: &'a DevicePhysics,
+    params: PhysicsParams,
+    seed: u64,
+    overlap: bool,
+}
+
+/// `decay_history` compiled for one set of override constants, with its bind groups.
+struct Kernel {
+    constants: TransportConstants,
+    pipeline: Pipeline,
+    grid: wgpu::BindGroup,
+    tallies: Vec<wgpu::BindGroup>,
+    physics: wgpu::BindGroup,
+    /// Histories per dispatch: a block per invocation, and below 2^25 so that the kernel's
+    /// local stream index (history · 128 + k) fits in a u32.
+    per_dispatch: u32,
+}
+
+impl Kernel {
+    /// The bind groups of a dispatch on tally `slot`.
+    fn groups(&self, slot: usize) -> [Option<&wgpu::BindGroup>; 4] {
+        [
+            None,
+            Some(&self.grid),
+            Some(&self.tallies[slot]),
+            Some(&self.physics),
+        ]
+    }
+
+    /// True when a batch cut short can be run again with fewer decays per invocation: on a
+    /// software adapter, whose loop limit is what cuts a kernel short, while an invocation
+    /// still takes more than one decay.
+    fn can_shrink(&self, ctx: &GpuContext) -> bool {
+        ctx.is_software()
+            && self.constants.histories_per_block * self.constants.blocks_per_invocation > 1
+    }
+}
+
+impl TransportConstants {
+    /// A quarter of the decays per invocation: blocks a quarter the size (32 → 8 → 2 → 1),
+    /// then a quarter of the blocks. Each step costs lavapipe a kernel compile (≈ 20 s with a
+    /// cold shader cache), so it steps by 4, not 2.
+    fn smaller(self) -> Self {
+        let mut out = self;
+        if self.histories_per_block > 1 {
+            out.histories_per_block = (self.histories_per_block / 4).max(1);
+        } else {
+            out.blocks_per_invocation = (self.blocks_per_invocation / 4).max(1);
+        }
+        out
+    }
+}
+
+impl Bound<'_> {
+    /// Compiles `decay_history` with `constants`, binds it, and runs a dispatch of no
+    /// histories: lavapipe compiles a kernel at its first dispatch, not with the pipeline
+    /// (≈ 20 s on two cores when Mesa's shader cache is cold), and this keeps the compile out
+    /// of the transport time and decays/s.
+    fn kernel(&self, constants: TransportConstants) -> Result<Kernel> {
+        let ctx = self.ctx;
+        let pipeline = pipelines::create_with(ctx, DECAY_HISTORY, &constants.pairs())?;
+        let kernel = Kernel {
+            grid: pipeline.bind(ctx, 1, &self.grid.buffers())?,
+            physics: pipeline.bind_resources(ctx, 3, &self.phys.resources())?,
+            tallies: self
+                .tallies
+                .iter()
+                .map(|t| pipeline.bind(ctx, 2, &t.buffers()))
+                .collect::<Result<Vec<_>, _>>()?,
+            per_dispatch: pipeline
+                .max_invocations_per_dispatch(ctx)
+                .saturating_mul(constants.histories_per_block)
+                .min(MAX_HISTORIES_PER_DISPATCH),
+            constants,
+            pipeline,
+        };
+        let mut params = self.params;
+        params.n_histories = 0;
+        ctx.queue
+            .write_buffer(&self.phys.uniform.buffer, 0, bytemuck::bytes_of(&params));
+        kernel.pipeline.dispatch(ctx, &kernel.groups(0), 1);
+        ctx.wait()?;
+        Ok(kernel)
+    }
+
+    /// Submits a batch of `n` decays from history `first` on tally `slot`: clear, dispatches,
+    /// and (one-chunk tallies) the queued read-back, whose submission it returns.
+    fn launch(&self, kernel: &Kernel, slot: usize, first: u64, n: u32) -> Result<Launched> {
+        let ctx = self.ctx;
+        let tally = &self.tallies[slot];
+        tally.clear(ctx)?;
+        let block = kernel.constants.histories_per_block;
+        let mut params = self.params;
+        params.seed_lo = self.seed as u32;
+        params.seed_hi = (self.seed >> 32) as u32;
+        let mut done_in_batch = 0u32;
+        while done_in_batch < n {
+            let count = (n - done_in_batch).min(kernel.per_dispatch);
+            let start = first + u64::from(done_in_batch);
+            params.first_history_lo = start as u32;
+            params.first_history_hi = (start >> 32) as u32;
+            params.n_histories = count;
+            // Queue-ordered: a batch submitted earlier still reads its own parameters.
+            ctx.queue
+                .write_buffer(&self.phys.uniform.buffer, 0, bytemuck::bytes_of(&params));
+            tally.reset_queue(ctx);
+            // One invocation per block of the work queue, each taking up to
+            // `BLOCKS_PER_INVOCATION` blocks (decay_history.wgsl) until none is left.
+            let workgroups = kernel.pipeline.workgroups_for(ctx, count.div_ceil(block))?;
+            kernel
+                .pipeline
+                .dispatch(ctx, &kernel.groups(slot), workgroups);
+            done_in_batch += count;
+        }
+        let read_back = if self.overlap {
+            Some(tally.queue_read_back(ctx)?)
+        } else {
+            None
+        };
+        Ok(Launched { slot, n, read_back })
+    }
 }
 
 /// A batch on the device: its tally slot, its decays and its queued read-back.
@@ -292,6 +432,29 @@ mod tests {
         c[Counter::Emitted as usize] = emitted;
         c[Counter::Escaped as usize] = escaped;
         c
+    }
+
+    #[test]
+    fn a_rerun_quarters_the_decays_per_invocation_down_to_one() {
+        let shape = |c: TransportConstants| (c.histories_per_block, c.blocks_per_invocation);
+        let mut c = TransportConstants {
+            tally_chunks: 3,
+            density_chunks: 2,
+            histories_per_block: 32,
+            blocks_per_invocation: 16,
+        };
+        let mut seen = vec![shape(c)];
+        while shape(c) != (1, 1) {
+            let next = c.smaller();
+            assert_eq!(
+                (next.tally_chunks, next.density_chunks),
+                (3, 2),
+                "the grid's constants stay"
+            );
+            c = next;
+            seen.push(shape(c));
+        }
+        assert_eq!(seen, [(32, 16), (8, 16), (2, 16), (1, 16), (1, 4), (1, 1)]);
     }
 
     #[test]

@@ -166,13 +166,15 @@ impl DeviceTally {
         Ok(ctx.queue.submit([encoder.finish()]))
     }
 
-    /// Waits for a read-back queued by [`DeviceTally::queue_read_back`] (`submission`), folds
-    /// the tally into `stats` as [`DeviceTally::fold_batch`] does, adds the seconds spent
-    /// after the wait to `fold_s`, and returns the counters, indexed by
-    /// [`crate::transport::gpu_types::Counter`].
+    /// Waits for a read-back queued by [`DeviceTally::queue_read_back`] (`submission`) and
+    /// hands the counters (indexed by [`crate::transport::gpu_types::Counter`]) and the sum
+    /// of the tally's units to `accept`. Only if it accepts them is the tally folded into
+    /// `stats` as [`DeviceTally::fold_batch`] does, so a batch the host refuses leaves the
+    /// statistics as they were. Adds the seconds spent after the wait to `fold_s` and
+    /// returns the counters.
     #[allow(
         clippy::too_many_arguments,
-        reason = "fold_batch's arguments, plus the submission and the fold clock"
+        reason = "fold_batch's arguments, plus the submission, the fold clock and the check"
     )]
     pub fn fold_queued(
         &self,
@@ -183,26 +185,34 @@ impl DeviceTally {
         regions: &RegionVoxels,
         sums: &mut [BatchSums],
         fold_s: &mut f64,
+        accept: impl FnOnce(&[u64; N_COUNTERS as usize], u64) -> Result<(), DeviceError>,
     ) -> Result<[u64; N_COUNTERS as usize], DeviceError> {
         let tally_slice = self.staging.slice(0..self.whole_bytes());
         let counter_slice = self.counters_staging.slice(0..COUNTER_BYTES);
         buffers::map_read_after(ctx, submission, &[&tally_slice, &counter_slice], "tally")?;
         let fold_start = std::time::Instant::now();
-        let out = {
+        let out = (|| {
             let failed = |e| DeviceError::Failed(format!("reading the tally back: {e}"));
+            let raw = tally_slice.get_mapped_range().map_err(failed)?;
+            let counters = counters_from(&counter_slice.get_mapped_range().map_err(failed)?);
+            accept(&counters, units_sum(&raw))?;
             let mut fold = stats.begin_batch(decays, regions);
-            fold_piece(
-                &mut fold,
-                0,
-                &tally_slice.get_mapped_range().map_err(failed)?,
-            );
+            fold_piece(&mut fold, 0, &raw);
             fold.finish(sums);
-            counters_from(&counter_slice.get_mapped_range().map_err(failed)?)
-        };
+            Ok(counters)
+        })();
         self.staging.unmap();
         self.counters_staging.unmap();
         *fold_s += fold_start.elapsed().as_secs_f64();
-        Ok(out)
+        out
+    }
+
+    /// The sum of the batch tally's units (waits for the device; reads the tally back, so a
+    /// tally of several chunks is read twice when it is checked before its fold).
+    pub fn deposited_units(&self, ctx: &GpuContext) -> Result<u64, DeviceError> {
+        let mut sum = 0u64;
+        self.each_piece(ctx, |_, raw| sum = sum.saturating_add(units_sum(raw)))?;
+        Ok(sum)
     }
 
     /// Hands each read-back piece of the voxel tally to `each(first voxel, bytes)`.
@@ -248,6 +258,15 @@ fn fold_piece(fold: &mut BatchFold, first: usize, raw: &[u8]) {
     fold.voxels(first, len, |i: usize| pair_to_u64(&raw[8 * i..8 * i + 8]));
 }
 
+/// The sum of the (lo, hi) units in read-back tally bytes, saturating (a sum that large is
+/// not a balance, and the batch check says so). One thread: on a software adapter the
+/// device's threads are running the next batch meanwhile.
+fn units_sum(raw: &[u8]) -> u64 {
+    raw.chunks_exact(8)
+        .map(pair_to_u64)
+        .fold(0u64, u64::saturating_add)
+}
+
 /// The counters from their read-back bytes.
 fn counters_from(raw: &[u8]) -> [u64; N_COUNTERS as usize] {
     let mut out = [0u64; N_COUNTERS as usize];
@@ -259,9 +278,10 @@ fn counters_from(raw: &[u8]) -> [u64; N_COUNTERS as usize] {
 
 /// (lo, hi) little-endian u32 pair → u64.
 fn pair_to_u64(pair: &[u8]) -> u64 {
-    let lo = u32::from_le_bytes([pair[0], pair[1], pair[2], pair[3]]);
-    let hi = u32::from_le_bytes([pair[4], pair[5], pair[6], pair[7]]);
-    (u64::from(hi) << 32) | u64::from(lo)
+    // lo then hi, each little-endian: the u64's own little-endian bytes.
+    u64::from_le_bytes([
+        pair[0], pair[1], pair[2], pair[3], pair[4], pair[5], pair[6], pair[7],
+    ])
 }
 
 #[cfg(test)]
@@ -277,6 +297,19 @@ mod tests {
         assert_eq!(energy_units(2.5 / 65536.0), 2);
         // The 208.366 keV line of 177Lu (ICRP-107) is 208.366 × 65536 = 13 655 474.2 units.
         assert_eq!(energy_units(208.366), 13_655_474);
+    }
+
+    #[test]
+    fn tally_bytes_are_lo_hi_pairs_and_their_sum_saturates() {
+        let mut raw = Vec::new();
+        for (lo, hi) in [(7u32, 0u32), (u32::MAX, 1), (0, 2)] {
+            raw.extend(lo.to_le_bytes());
+            raw.extend(hi.to_le_bytes());
+        }
+        assert_eq!(pair_to_u64(&raw[8..16]), (1 << 32) | u64::from(u32::MAX));
+        assert_eq!(units_sum(&raw), 7 + (1 << 33) - 1 + (2 << 32));
+        let full = [u8::MAX; 16];
+        assert_eq!(units_sum(&full), u64::MAX);
     }
 
     #[test]
