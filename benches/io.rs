@@ -5,6 +5,11 @@
 //! ImagePositionPatient stepped 5 mm along z and fresh SOP instance UIDs, so the whole
 //! read path (parse, decode, sort, rescale) runs as on a real series.
 
+#![expect(
+    missing_docs,
+    reason = "criterion_group! generates an undocumented pub fn"
+)]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;

@@ -467,7 +467,7 @@ fn code_and_message(e: impl Into<voxdose::Error>) -> (i32, String) {
 }
 
 fn expect(r: Result<impl std::fmt::Debug, impl Into<voxdose::Error>>, code: i32, needles: &[&str]) {
-    let (c, msg) = code_and_message(r.err().expect("must fail"));
+    let (c, msg) = code_and_message(r.expect_err("must fail"));
     assert_eq!(c, code, "{msg}");
     for n in needles {
         assert!(msg.contains(n), "'{n}' not in: {msg}");

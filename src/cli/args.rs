@@ -15,6 +15,10 @@ pub struct Cli {
 
 /// The voxdose commands.
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing the arguments would buy nothing"
+)]
 pub enum Command {
     /// Run the transport on a built-in phantom, a patient (CT + SPECT) or a study; write dose.
     Run(RunArgs),

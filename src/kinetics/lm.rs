@@ -153,6 +153,10 @@ pub fn spd_inverse(a: &[f64], k: usize) -> Option<Vec<f64>> {
 }
 
 /// Fits `model` to (t, y) with weights `w` from `p0`, keeping `lo ≤ p ≤ hi`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the data (t, y, w), the start and the bounds are each the fit's own"
+)]
 pub fn fit(
     model: TacModel,
     t_h: &[f64],

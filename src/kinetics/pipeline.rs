@@ -214,8 +214,11 @@ fn cycle_key(study: &Study, cycle: &Cycle, reference: &Path) -> Result<String> {
     Ok(format!("{:016x}", h.0))
 }
 
+/// A label map on the reference grid and the names of its labels.
+type Labels = (Volume<u32>, BTreeMap<u32, String>);
+
 /// Reads the label map onto `grid` and names its regions.
-fn load_labels(study: &Study, grid: &Grid) -> Result<Option<(Volume<u32>, BTreeMap<u32, String>)>> {
+fn load_labels(study: &Study, grid: &Grid) -> Result<Option<Labels>> {
     let Some(path) = &study.labels else {
         return Ok(None);
     };
@@ -262,6 +265,10 @@ fn load_labels(study: &Study, grid: &Grid) -> Result<Option<(Volume<u32>, BTreeM
     Ok(Some((labels, names)))
 }
 
+/// One cycle's time points on the reference grid: the frames (Bq per voxel), each one's
+/// rigid registration (when one ran), and how each was aligned.
+type AlignedFrames = (Vec<Vec<f32>>, Vec<Option<RigidResult>>, Vec<String>);
+
 /// Brings every time point of `cycle` onto the reference grid; frames in Bq per voxel.
 fn aligned_frames(
     study: &Study,
@@ -269,7 +276,7 @@ fn aligned_frames(
     frame: &ReferenceFrame,
     out: &Path,
     cn: usize,
-) -> Result<(Vec<Vec<f32>>, Vec<Option<RigidResult>>, Vec<String>)> {
+) -> Result<AlignedFrames> {
     let to_bq = study.units.to_bq_per_voxel(frame.grid.voxel_volume_mm3());
     let mut frames = Vec::new();
     let mut regs = Vec::new();
@@ -290,6 +297,10 @@ fn aligned_frames(
     Ok((frames, regs, methods))
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one region's fit needs the study, its cycle, the region and the frames"
+)]
 fn region_result(
     study: &Study,
     cycle: &Cycle,

@@ -189,7 +189,15 @@ fn q_only(x: f64, ex: f64) -> f64 {
 }
 
 /// ln 2 in two parts for [`exp_neg`] (Cody–Waite): `ln2HI[0]`, `ln2LO[0]` of fdlibm's e_exp.c.
+#[allow(
+    clippy::excessive_precision,
+    reason = "fdlibm's published digits, kept to be checked against the source; the f64 is the same"
+)]
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
+#[allow(
+    clippy::excessive_precision,
+    reason = "fdlibm's published digits, kept to be checked against the source; the f64 is the same"
+)]
 const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
 /// Adding and subtracting 1.5·2⁵² rounds to the nearest integer (ties to even) for
 /// |x·log₂e| < 2⁵¹: no call to the library `round`, which the baseline x86-64 target does not

@@ -661,7 +661,7 @@ mod tests {
     /// in every voxel. `second_valley_threshold_sweep` prints the same for other thresholds.
     #[test]
     fn second_valley_only_where_needed_picks_the_same_valley_as_always() {
-        let cases = comparison_voxels(40_000, 2026_12_01);
+        let cases = comparison_voxels(40_000, 20261201);
         let differ = count_differences(&cases, SecondValley::WhenNeeded(SECOND_VALLEY_DELTA_T0));
         assert_eq!(differ, 0, "{differ} of {} voxels differ", cases.len());
     }
@@ -671,7 +671,7 @@ mod tests {
     #[test]
     #[ignore = "prints a sweep; not a check"]
     fn second_valley_threshold_sweep() {
-        let cases = comparison_voxels(40_000, 2026_12_01);
+        let cases = comparison_voxels(40_000, 20261201);
         for threshold in [0.3, 1.0, 3.0, 10.0, UNRESOLVED_UPTAKE] {
             let differ = count_differences(&cases, SecondValley::WhenNeeded(threshold));
             eprintln!(

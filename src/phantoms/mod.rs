@@ -329,7 +329,7 @@ fn slab(args: &PhantomArgs) -> Result<Phantom> {
 fn vsv(args: &PhantomArgs) -> Result<Phantom> {
     let voxel = args.voxel_mm.unwrap_or(4.42);
     let n = args.grid.unwrap_or(15);
-    if n % 2 == 0 || !(1..=255).contains(&n) {
+    if n.is_multiple_of(2) || !(1..=255).contains(&n) {
         return Err(Error::invalid(
             "--grid",
             format!("{n}; a voxel S-value kernel needs an odd number of voxels (e.g. 15)"),

@@ -16,7 +16,7 @@ impl AliasTable {
     pub fn new(weights: &[f64]) -> Option<Self> {
         let n = weights.len();
         let total: f64 = weights.iter().sum();
-        if n == 0 || !(total > 0.0) || !total.is_finite() {
+        if n == 0 || total <= 0.0 || !total.is_finite() {
             return None;
         }
         let mut scaled: Vec<f64> = weights.iter().map(|w| w * n as f64 / total).collect();

@@ -22,7 +22,7 @@ pub fn settings_from_args(
 ) -> Result<TransportSettings> {
     let nuclide = Nuclide::load(a.nuclide.as_deref().unwrap_or(default_nuclide))?;
     let count = |opt: &str, v: f64| -> Result<u64> {
-        if !v.is_finite() || v < 1.0 || v > 1e13 {
+        if !v.is_finite() || !(1.0..=1e13).contains(&v) {
             return Err(Error::invalid(
                 opt,
                 format!("{v}; give a number of decays between 1 and 1e13 (e.g. 1e6)"),

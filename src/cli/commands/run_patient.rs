@@ -177,6 +177,10 @@ pub fn run_patient(args: &RunArgs) -> Result<()> {
         ));
     }
     let total_weight: f64 = weights.iter().sum();
+    #[allow(
+        clippy::neg_cmp_op_on_partial_ord,
+        reason = "a NaN total must fail the check too"
+    )]
     if !(total_weight > 0.0) {
         return Err(Error::Input(InputError::Inconsistent {
             path: spect_path.to_path_buf(),

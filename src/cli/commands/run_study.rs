@@ -68,6 +68,10 @@ pub fn run_study(args: &RunArgs, study_path: &Path) -> Result<()> {
     }
     let grid = fit.tia.grid.clone();
     let total_tia: f64 = fit.tia.data.iter().map(|&v| v as f64).sum();
+    #[allow(
+        clippy::neg_cmp_op_on_partial_ord,
+        reason = "a NaN total must fail the check too"
+    )]
     if !(total_tia > 0.0) {
         return Err(Error::invalid(
             "--study",
