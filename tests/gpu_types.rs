@@ -52,15 +52,21 @@ fn wgsl_const(module: &naga::Module, name: &str) -> f64 {
         .find(|(_, c)| c.name.as_deref() == Some(name))
         .unwrap_or_else(|| panic!("no WGSL const {name}"))
         .1;
-    match module.global_expressions[c.init] {
+    literal(module, c.init, &format!("const {name}"))
+}
+
+/// The global expression `init` as f64, when it is a u32, i32 or f32 literal (`what` names it
+/// in the panic otherwise).
+fn literal(module: &naga::Module, init: naga::Handle<naga::Expression>, what: &str) -> f64 {
+    match module.global_expressions[init] {
         naga::Expression::Literal(naga::Literal::U32(v)) => f64::from(v),
         naga::Expression::Literal(naga::Literal::I32(v)) => f64::from(v),
         naga::Expression::Literal(naga::Literal::F32(v)) => f64::from(v),
-        ref other => panic!("const {name} is {other:?}"),
+        ref other => panic!("{what} is {other:?}"),
     }
 }
 
-/// Default value of the WGSL `override` constant `name` as f64 (u32 literals).
+/// Default value of the WGSL `override` constant `name` as f64 (a literal).
 fn wgsl_override_default(module: &naga::Module, name: &str) -> f64 {
     let o = module
         .overrides
@@ -71,10 +77,7 @@ fn wgsl_override_default(module: &naga::Module, name: &str) -> f64 {
     let init = o
         .init
         .unwrap_or_else(|| panic!("override {name} has no default"));
-    match module.global_expressions[init] {
-        naga::Expression::Literal(naga::Literal::U32(v)) => f64::from(v),
-        ref other => panic!("override {name} is {other:?}"),
-    }
+    literal(module, init, &format!("override {name}"))
 }
 
 #[test]

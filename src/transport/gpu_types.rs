@@ -24,6 +24,10 @@ pub const HISTORIES_PER_BLOCK_GPU: u32 = 8;
 /// so even a batch of 10⁵ decays (3125 blocks) leaves it ample parallelism, and the bigger
 /// block keeps more lanes busy in the photon loop (BENCHMARKS.md, 2026-12-02).
 pub const HISTORIES_PER_BLOCK_SOFTWARE: u32 = 32;
+/// The largest block `decay_history` is run with (`voxdose bench --decays-per-block`, the
+/// tests): the size tested to give the dose of blocks of 1 and 8 bit for bit
+/// (tests/gpu_vs_cpu.rs), and the software adapter's own.
+pub const MAX_HISTORIES_PER_BLOCK: u32 = HISTORIES_PER_BLOCK_SOFTWARE;
 /// Blocks of the work queue one invocation of `decay_history` takes at most (the default of
 /// the `BLOCKS_PER_INVOCATION` override in shaders/decay_history.wgsl): enough for lanes
 /// that finish early to take the work of slow ones, few enough to stay well inside lavapipe's

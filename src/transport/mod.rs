@@ -52,7 +52,8 @@ pub struct TransportSettings {
     pub progress: bool,
     /// Which emissions to transport (all, for dose).
     pub emissions: crate::physics::decay::EmissionFilter,
-    /// GPU runs: decays per work-queue block of `decay_history` (1 ..= 32), to compare block
+    /// GPU runs: decays per work-queue block of `decay_history` (1 ..=
+    /// `gpu_types::MAX_HISTORIES_PER_BLOCK`, 32), to compare block
     /// sizes on new hardware (`voxdose bench --decays-per-block`); `None`: the device's own
     /// (32 on a software adapter, 8 on a GPU). The dose does not depend on it.
     pub decays_per_block: Option<u32>,

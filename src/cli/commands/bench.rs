@@ -89,14 +89,15 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     } else {
         args.phantoms.clone()
     };
+    let max_block = crate::transport::gpu_types::MAX_HISTORIES_PER_BLOCK;
     if let Some(&n) = args
         .decays_per_block
         .iter()
-        .find(|&&n| !(1..=32).contains(&n))
+        .find(|&&n| !(1..=max_block).contains(&n))
     {
         return Err(Error::invalid(
             "--decays-per-block",
-            format!("{n}; give block sizes from 1 to 32 decays"),
+            format!("{n}; give block sizes from 1 to {max_block} decays"),
         ));
     }
     // `None`: the device's own block size.

@@ -15,6 +15,7 @@ use super::DeviceError;
 use crate::cli::args::DeviceChoice;
 use crate::transport::gpu_types::{
     BLOCKS_PER_INVOCATION, HISTORIES_PER_BLOCK_GPU, HISTORIES_PER_BLOCK_SOFTWARE,
+    MAX_HISTORIES_PER_BLOCK,
 };
 use crate::transport::DeviceInfo;
 use std::sync::{Arc, Mutex};
@@ -151,6 +152,12 @@ fn open(adapter: wgpu::Adapter) -> Result<GpuContext, DeviceError> {
     Ok(ctx)
 }
 
+/// `n` decays per work-queue block, clamped to the sizes `decay_history` is run with
+/// (1 ..= [`MAX_HISTORIES_PER_BLOCK`]).
+pub fn valid_histories_per_block(n: u32) -> u32 {
+    n.clamp(1, MAX_HISTORIES_PER_BLOCK)
+}
+
 impl GpuContext {
     /// The binding size per-voxel arrays (tally, densities) are split by, bytes: the device
     /// limit, or the smaller value set by [`GpuContext::with_binding_limit`].
@@ -181,10 +188,11 @@ impl GpuContext {
         self.histories_per_block
     }
 
-    /// Runs `decay_history` with blocks of `n` decays (1 ..= 32): the dose must not change
+    /// Runs `decay_history` with blocks of `n` decays (clamped to 1 ..=
+    /// [`MAX_HISTORIES_PER_BLOCK`]): the dose must not change
     /// (every history has its own random-number streams), which the tests check.
     pub fn with_histories_per_block(mut self, n: u32) -> Self {
-        self.histories_per_block = n.clamp(1, HISTORIES_PER_BLOCK_SOFTWARE);
+        self.histories_per_block = valid_histories_per_block(n);
         self
     }
 

@@ -220,9 +220,8 @@ pub fn create(ctx: &GpuContext, decl: KernelDecl) -> Result<Pipeline, DeviceErro
 /// The `override` constants of the transport kernels for one run: how many chunk bindings
 /// the tally and the densities use (`TALLY_CHUNKS` in shaders/shared/tally.wgsl,
 /// `DENSITY_CHUNKS` in shaders/shared/grid.wgsl), the decays per work-queue block and the
-/// blocks per invocation. Mesa
-/// folds the chunk switch away when a grid needs one chunk each, which most do (< 2^24
-/// voxels).
+/// blocks per invocation. Mesa folds the chunk switch away when a grid needs one chunk each,
+/// which most do (< 2^24 voxels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TransportConstants {
     /// Tally chunk bindings in use (1 ..= TALLY_MAX_CHUNKS).

@@ -90,14 +90,15 @@ pub fn simulate_on(
         seed: settings.seed,
         overlap,
     };
+    // A block size in the settings (`voxdose bench --decays-per-block`) overrides the device's.
+    let block = settings.decays_per_block.map_or(
+        ctx.histories_per_block(),
+        super::device::valid_histories_per_block,
+    );
     let mut kernel = bound.kernel(TransportConstants {
         tally_chunks: tallies[0].plan.n_chunks,
         density_chunks: grid.density_plan.n_chunks,
-        histories_per_block: settings
-            .decays_per_block
-            .map_or(ctx.histories_per_block(), |n| {
-                n.clamp(1, crate::transport::gpu_types::HISTORIES_PER_BLOCK_SOFTWARE)
-            }),
+        histories_per_block: block,
         blocks_per_invocation: ctx.blocks_per_invocation(),
     })?;
 
