@@ -45,9 +45,16 @@ override BLOCKS_PER_INVOCATION: u32 = 2u;
 // Streams per history: the emission stream and one per emission
 // (`PARTICLE_STREAMS_PER_HISTORY` in src/transport/cpu/decay_history.rs).
 const PARTICLE_STREAMS_LOG2: u32 = 7u;
-// The emission queue: room for two decays' worst case, so a round always takes one decay
-// and, in practice, all of them (a 177Lu decay draws ~2 emissions).
-const QUEUE_SLOTS: u32 = 2u * MAX_EMISSIONS_PER_DECAY;
+// The emission queue's slots. A decay the queue cannot hold to its end is drawn on in the
+// next round (`drawing`), so the queue need not hold two decays' worst case (2 ×
+// MAX_EMISSIONS_PER_DECAY = 144, as it did): lavapipe compiles a private array indexed at run
+// time in time proportional to its slots (a fresh machine's first GPU run: 23 s with 144
+// slots, 8.4 s with 72, 3.7 s with 32; its shader cache keeps the result for later runs), and
+// a GPU holds it in per-thread memory. Fewer slots mean more rounds, whose loops wait for
+// their slowest lane: with 72, a round still takes a lavapipe block of 32 177Lu decays
+// (~2.2 emissions each) and the runs were as fast as with 144 (0.91–1.03 × its wall time over
+// four phantoms and nuclides), with 32 up to 1.11 × slower (BENCHMARKS.md).
+const QUEUE_SLOTS: u32 = 72u;
 
 @compute @workgroup_size(64)
 fn decay_history(@builtin(local_invocation_index) lane: u32) {
@@ -61,9 +68,10 @@ fn decay_history(@builtin(local_invocation_index) lane: u32) {
         let first = block * HISTORIES_PER_BLOCK;
         let end = min(first + HISTORIES_PER_BLOCK, n);
         history_begin();
+        drawing = false;
         var next = first;
         loop {
-            if (next >= end) {
+            if (next >= end && !drawing) {
                 break;
             }
             next = simulate_decays(next, end);
@@ -80,6 +88,18 @@ fn decay_history(@builtin(local_invocation_index) lane: u32) {
 var<private> queue_dir: array<vec4<f32>, QUEUE_SLOTS>;
 var<private> queue_pos: array<vec4<f32>, QUEUE_SLOTS>;
 
+// The decay phase 0 was drawing when the queue filled, which the next round draws on:
+// its emission stream's state (`rng_save`), position, stream base (local history · 128),
+// emissions drawn so far, βs and lines left to draw, and whether its line count is drawn.
+var<private> drawing: bool;
+var<private> draw_rng: vec4<u32>;
+var<private> draw_pos: vec3<f32>;
+var<private> draw_base: u32;
+var<private> draw_k: u32;
+var<private> draw_betas_left: u32;
+var<private> draw_lines_left: u32;
+var<private> draw_lines_drawn: bool;
+
 // Starts stream 128·(first_history + local) + k, given `particle` = local · 128 + k.
 fn particle_stream(particle: u32) {
     let lo = (physics.first_history_lo << PARTICLE_STREAMS_LOG2) + particle;
@@ -89,57 +109,73 @@ fn particle_stream(particle: u32) {
     rng_init(physics.seed_lo, physics.seed_hi, lo, hi + carry);
 }
 
-// One round: draws the emissions of local histories `first`, `first` + 1, … while the queue
-// has room for another worst case (at least one; at most up to `end`), then transports them
-// in three phases shaped for SIMD devices (lavapipe; a GPU's warps), where a loop costs its
-// body for every group of lanes while any lane is still in it and every branch runs under a
-// mask, taken or not:
-// 0. draw every emission (cheap: no transport) into the queue;
+// One round: draws the emissions of local histories `first`, `first` + 1, … (the decay a
+// full queue cut short first, then up to `end`) until the queue is full, then transports
+// them in three phases shaped for SIMD devices (lavapipe; a GPU's warps), where a loop costs
+// its body for every group of lanes while any lane is still in it and every branch runs
+// under a mask, taken or not:
+// 0. draw the emissions (cheap: no transport) into the queue, a decay at a time so the lanes
+//    sample their decays' positions together (one flat loop over emissions and decays ran the
+//    water sphere 1.27 × slower);
 // 1. track the electron emissions through one flat `electron_step` loop, so a lane with a
 //    short track starts its next electron, of this decay or the next, instead of idling, and
 //    no photon code runs per step;
 // 2. fly the photons, one `photon_pass` per pass, each electron a pass sets going tracked
 //    before the next pass (`electron_track`).
-// Returns the next history to draw. Per history the order of events and random numbers is
-// the CPU twin's; the tally's integer sums do not depend on the interleaving.
+// Returns the next history to start (`drawing`: the last one started is not drawn to its
+// end). Per history the order of events and random numbers is the CPU twin's; the tally's
+// integer sums do not depend on the interleaving.
 fn simulate_decays(first: u32, end: u32) -> u32 {
     var n_e = 0u;
     var n_p = 0u;
     var h = first;
-    // Phase 0.
+    if (drawing) {
+        rng_restore(draw_rng);
+    }
+    // Phase 0: decay by decay (so the lanes start their decays together), each drawn emission
+    // by emission until it ends or the queue is full.
     loop {
-        if (h >= end || n_e + n_p + MAX_EMISSIONS_PER_DECAY > QUEUE_SLOTS) {
-            break;
+        if (!drawing) {
+            if (h >= end || n_e + n_p >= QUEUE_SLOTS) {
+                break;
+            }
+            let base = h << PARTICLE_STREAMS_LOG2;
+            h += 1u;
+            particle_stream(base);
+            let pos = source_position();
+            let place = place_locate(pos);
+            emit_units(physics.local_units);
+            if (!place.inside) {
+                // A shape reaching outside the grid: the decay's energy leaves at once.
+                escape_units(physics.local_units);
+                continue;
+            }
+            deposit(place_voxel(place), physics.local_units);
+            drawing = true;
+            draw_pos = pos;
+            draw_base = base;
+            draw_k = 0u;
+            draw_betas_left = beta_count(rng_uniform());
+            draw_lines_left = 0u;
+            draw_lines_drawn = false;
         }
-        let base = h << PARTICLE_STREAMS_LOG2;
-        h += 1u;
-        particle_stream(base);
-        let pos = source_position();
-        let place = place_locate(pos);
-        emit_units(physics.local_units);
-        if (!place.inside) {
-            // A shape reaching outside the grid: the decay's energy leaves at once.
-            escape_units(physics.local_units);
-            continue;
-        }
-        deposit(place_voxel(place), physics.local_units);
-        var betas_left = beta_count(rng_uniform());
-        var lines_left = 0u;
-        var lines_drawn = false;
-        var k = 0u;
         loop {
+            if (n_e + n_p >= QUEUE_SLOTS) {
+                break;
+            }
+            // The decay's next emission (or its line count, or its end).
             var emit = false;
             var electron = true;
             var units = 0u;
-            if (betas_left > 0u) {
-                betas_left -= 1u;
+            if (draw_betas_left > 0u) {
+                draw_betas_left -= 1u;
                 units = to_units(sample_beta_kev(rng_uniform()));
                 emit = true;
-            } else if (!lines_drawn) {
-                lines_left = line_count(rng_uniform());
-                lines_drawn = true;
-            } else if (lines_left > 0u) {
-                lines_left -= 1u;
+            } else if (!draw_lines_drawn) {
+                draw_lines_left = line_count(rng_uniform());
+                draw_lines_drawn = true;
+            } else if (draw_lines_left > 0u) {
+                draw_lines_left -= 1u;
                 let a1 = rng_uniform();
                 let a2 = rng_uniform();
                 let line = line_alias_sample(a1, a2);
@@ -147,6 +183,7 @@ fn simulate_decays(first: u32, end: u32) -> u32 {
                 electron = utab[physics.off_line_particle + line] == PARTICLE_ELECTRON;
                 emit = true;
             } else {
+                drawing = false;
                 break;
             }
             if (emit) {
@@ -154,7 +191,7 @@ fn simulate_decays(first: u32, end: u32) -> u32 {
                 let u2 = rng_uniform();
                 let dir = isotropic(u1, u2);
                 emit_units(units);
-                k += 1u;
+                draw_k += 1u;
                 var slot = n_e;
                 if (electron) {
                     n_e += 1u;
@@ -163,9 +200,16 @@ fn simulate_decays(first: u32, end: u32) -> u32 {
                     slot = QUEUE_SLOTS - n_p;
                 }
                 queue_dir[slot] = vec4<f32>(dir, bitcast<f32>(units));
-                queue_pos[slot] = vec4<f32>(pos, bitcast<f32>(base + k));
+                queue_pos[slot] = vec4<f32>(draw_pos, bitcast<f32>(draw_base + draw_k));
             }
         }
+        if (drawing) {
+            // The queue is full mid-decay.
+            break;
+        }
+    }
+    if (drawing) {
+        draw_rng = rng_save();
     }
     // Phase 1.
     var q = 0u;

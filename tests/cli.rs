@@ -46,6 +46,13 @@ fn phantom_run_writes_dose_uncertainty_and_summary() {
     assert!((em - de - es).abs() < 1e-9 * em);
     assert!(s["decays_per_second"].as_f64().unwrap() > 0.0);
     assert!(s["device"]["name"].is_string());
+    // The kernel's compile time: GPU runs only (`auto` is the CPU reference without a GPU).
+    assert_eq!(
+        s["device"]["compile_s"].is_number(),
+        s["device"]["kind"] == "gpu",
+        "{}",
+        s["device"]
+    );
     assert_eq!(s["regions"][0]["name"], "sphere");
     // The dose written is the dose summarised: the sphere's mean from the NIfTI equals the
     // summary's regional mean within f32 rounding.
@@ -347,6 +354,7 @@ fn bench_runs_each_phantom_on_each_listed_device() {
         assert_eq!(r["decays"], 2000);
         assert!(r["decays_per_second"].as_f64().unwrap() > 0.0);
         assert!(r["decays_per_block"].is_null(), "{r}");
+        assert!(r["compile_s"].is_null(), "{r}");
     }
 }
 

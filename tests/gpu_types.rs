@@ -219,6 +219,10 @@ fn wgsl_physics_constants_equal_the_cpu_reference_constants() {
         f64::from(voxdose::transport::gpu_types::BLOCKS_PER_INVOCATION)
     );
     assert_eq!(
+        wgsl_const(&m, "QUEUE_SLOTS"),
+        f64::from(voxdose::transport::gpu_types::EMISSION_QUEUE_SLOTS)
+    );
+    assert_eq!(
         wgsl_const(&m, "QUEUE_WORD"),
         f64::from(voxdose::transport::gpu_types::QUEUE_WORD)
     );

@@ -17,8 +17,11 @@ mod gpu_common;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 use voxdose::cli::args::{DeviceChoice, PhantomArgs};
 use voxdose::phantoms;
+use voxdose::physics::decay::DecayTables;
+use voxdose::physics::nuclide::Nuclide;
 use voxdose::transport::driver::simulate_cpu;
 use voxdose::transport::gpu::run::simulate_on;
+use voxdose::transport::gpu_types::EMISSION_QUEUE_SLOTS;
 use voxdose::transport::{StopRule, TransportResult, TransportSettings};
 
 fn settings(decays: u64, batches: u32) -> TransportSettings {
@@ -167,15 +170,38 @@ fn same_seed_reproduces_the_gpu_run_bit_for_bit() {
 )]
 fn the_gpu_dose_does_not_depend_on_the_work_queue_block_size() {
     // 225Ac too: its 5.8 MeV α, scored where it starts, make a block of 32 decays emit more
-    // than 2^32 units, which the kernel's per-block counters must carry.
+    // than 2^32 units, which the kernel's per-block counters must carry. 161Tb too: a block
+    // of 32 of its decays (3.0 emissions each, conversion and Auger electrons) overfills the
+    // emission queue, whose rounds then stop mid-decay and draw it on in the next round;
+    // one decay alone never overfills it.
     let p = slab();
-    for nuclide in ["Lu-177", "Ac-225"] {
+    for nuclide in ["Lu-177", "Tb-161", "Ac-225"] {
         let s = TransportSettings {
             nuclide: nuclide.into(),
             ..settings(5_000, 2)
         };
+        let per_block = 32.0 * mean_emissions_per_decay(&s);
+        if nuclide == "Tb-161" {
+            assert!(
+                per_block > 1.2 * f64::from(EMISSION_QUEUE_SLOTS),
+                "{nuclide}: a block of 32 decays draws {per_block:.1} emissions on average, \
+                 which does not test a queue of {EMISSION_QUEUE_SLOTS}"
+            );
+        }
         assert_block_size_does_not_matter(&p, &s);
     }
+}
+
+/// Transported emissions (βs and lines above the cutoffs) per decay of `s.nuclide`.
+fn mean_emissions_per_decay(s: &TransportSettings) -> f64 {
+    let nuclide = Nuclide::load(&s.nuclide).unwrap();
+    let d = DecayTables::new(
+        &nuclide,
+        f64::from(s.electron_cutoff_kev),
+        f64::from(s.photon_cutoff_kev),
+        s.emissions,
+    );
+    f64::from(d.beta_count_floor) + f64::from(d.beta_count_frac) + f64::from(d.line_mean_count)
 }
 
 fn assert_block_size_does_not_matter(p: &phantoms::Phantom, s: &TransportSettings) {
@@ -362,6 +388,8 @@ fn the_gpu_run_does_not_depend_on_the_number_of_device_threads() {
             "{}",
             summary["device"]
         );
+        let compile_s = summary["device"]["compile_s"].as_f64();
+        assert!(compile_s.is_some_and(|c| c > 0.0), "{}", summary["device"]);
     }
     assert_eq!(
         summary_1["energy_balance_units"],

@@ -105,3 +105,17 @@ fn rng_next_u32() -> u32 {
 fn rng_uniform() -> f32 {
     return (f32(rng_next_u32() >> 8u) + 0.5) * (1.0 / 16777216.0);
 }
+
+// The generator's whole state (state lo, hi, increment lo, hi), to set aside while other
+// streams run and go on with later (`rng_restore`): `Pcg32` is a copyable value on the CPU.
+fn rng_save() -> vec4<u32> {
+    return vec4<u32>(rng_state_lo, rng_state_hi, rng_inc_lo, rng_inc_hi);
+}
+
+// Continues the stream `rng_save` set aside.
+fn rng_restore(s: vec4<u32>) {
+    rng_state_lo = s.x;
+    rng_state_hi = s.y;
+    rng_inc_lo = s.z;
+    rng_inc_hi = s.w;
+}

@@ -6,7 +6,7 @@
 //! `energy_balance_units` {emitted, deposited, escaped, exact}, `regions` [{name, voxels,
 //! mass_kg, mean_dose, mean_dose_rel_sigma, energy_kev_per_decay}], `uncertainty_above_50pct`
 //! {mean, max, voxels}, `decays_per_second`, `wall_s`, `statistics_s`, `device` {kind, name,
-//! backend, driver, parallelism, and for GPU runs decays_per_block, rerun_batches},
+//! backend, driver, parallelism, and for GPU runs decays_per_block, rerun_batches, compile_s},
 //! `counters`, `data_versions`. `batches` is the number of
 //! batches run (a target-uncertainty run sizes its own).
 
@@ -209,6 +209,13 @@ impl RunSummary {
             self.decays, self.nuclide, self.wall_s, self.decays_per_second, self.device.kind, self.device.name,
             e.emitted, e.deposited, e.escaped, self.energy_balance_units.exact
         );
+        if let Some(c) = self.device.compile_s.filter(|&c| c >= 1.0) {
+            eprintln!(
+                "voxdose: compiling the transport kernel for {} took {c:.1} s more (not in the \
+                 time above; the driver's shader cache keeps it for later runs)",
+                self.device.name
+            );
+        }
         for r in &self.regions {
             eprintln!(
                 "  {:<16} {:>10.4e} {} ± {:.2} %  ({:.4e} kg)",

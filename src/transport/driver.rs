@@ -508,6 +508,7 @@ pub fn cpu_device_info() -> super::DeviceInfo {
         parallelism: rayon::current_num_threads() as u64,
         decays_per_block: None,
         rerun_batches: None,
+        compile_s: None,
     }
 }
 

@@ -33,6 +33,11 @@ pub const MAX_HISTORIES_PER_BLOCK: u32 = HISTORIES_PER_BLOCK_SOFTWARE;
 /// that finish early to take the work of slow ones, few enough to stay well inside lavapipe's
 /// 65535 loop iterations per invocation (BENCHMARKS.md, 2026-12-02).
 pub const BLOCKS_PER_INVOCATION: u32 = 2;
+/// Slots of `decay_history`'s per-invocation emission queue (`QUEUE_SLOTS` in
+/// shaders/decay_history.wgsl): a round draws decays until it is full, the decay it cuts short
+/// drawn on in the next round. Its size trades lavapipe's compile time (in proportion to the
+/// slots) against the rounds a block takes (BENCHMARKS.md, 2026-12-02).
+pub const EMISSION_QUEUE_SLOTS: u32 = 72;
 /// Global 64-bit counters (`N_COUNTERS`).
 pub const N_COUNTERS: u32 = 8;
 /// The u32 word of the counters buffer after the counters that holds `decay_history`'s

@@ -81,6 +81,12 @@ pub struct DeviceInfo {
     /// for bit). Absent for the CPU reference.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rerun_batches: Option<u32>,
+    /// GPU runs: seconds spent compiling `decay_history` for the device (the first kernel and
+    /// any rerun's), outside `wall_s`. Seconds on lavapipe the first time a machine runs a
+    /// kernel, a fraction of one once Mesa's shader cache holds it. Absent for the CPU
+    /// reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compile_s: Option<f64>,
 }
 
 /// Energy balance in fixed point (65536 units per keV): deposited + escaped = emitted, exactly.

@@ -54,6 +54,9 @@ pub struct BenchRow {
     pub driver: String,
     /// GPU rows: decays per work-queue block of the transport kernel.
     pub decays_per_block: Option<u32>,
+    /// GPU rows: seconds the throughput run spent compiling the transport kernel, outside
+    /// `wall_s` (the device's first compile, or its shader cache's hit).
+    pub compile_s: Option<f64>,
     /// 1-minute load average when the row started (Linux `/proc/loadavg`).
     pub load_average_1min: Option<f64>,
 }
@@ -227,6 +230,7 @@ fn bench_one(
         backend: r.device.backend.clone(),
         driver: r.device.driver.clone(),
         decays_per_block: r.device.decays_per_block,
+        compile_s: r.device.compile_s,
         load_average_1min,
     };
     if let Some(pct) = args.target_uncertainty {

@@ -3,9 +3,11 @@
 //! from a work queue; here rayon's work stealing plays that part), in the same three
 //! phases: draw every emission of the decay; track the electron emissions in the order drawn;
 //! then the photon lines in the order drawn ([`photon_track`], which tracks each electron a
-//! photon sets going before the photon flies on). The WGSL runs phase 1 of several decays as
-//! one flat loop of `electron_step` passes (a SIMD lane whose electron ended starts the next
-//! in the same pass), which gives the same numbers because every particle has its own stream.
+//! photon sets going before the photon flies on). The WGSL runs the phases over several
+//! decays at a time, as many as its emission queue holds (a decay it cuts short is drawn on in
+//! the next round), and phase 1 as one flat loop of `electron_step` passes (a SIMD lane whose
+//! electron ended starts the next in the same pass); that gives the same numbers because every
+//! particle has its own stream.
 //!
 //! Random numbers (kept identical in WGSL): history h = first_history + index draws its
 //! emissions from stream (seed, [`PARTICLE_STREAMS_PER_HISTORY`]·h): 5 for the position, 1

@@ -237,6 +237,7 @@ impl GpuContext {
             parallelism,
             decays_per_block: Some(self.histories_per_block),
             rerun_batches: Some(0),
+            compile_s: Some(0.0),
         }
     }
 

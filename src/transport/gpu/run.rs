@@ -95,12 +95,14 @@ pub fn simulate_on(
         ctx.histories_per_block(),
         super::device::valid_histories_per_block,
     );
+    let compile_start = Instant::now();
     let mut kernel = bound.kernel(TransportConstants {
         tally_chunks: tallies[0].plan.n_chunks,
         density_chunks: grid.density_plan.n_chunks,
         histories_per_block: block,
         blocks_per_invocation: ctx.blocks_per_invocation(),
     })?;
+    let mut compile_s = compile_start.elapsed().as_secs_f64();
 
     let mut stats = BatchStatistics::new(n_vox);
     let mut region_stats = vec![BatchSums::default(); model.regions.len()];
@@ -227,6 +229,8 @@ pub fn simulate_on(
     let mut info = ctx.device_info(u64::from(invocations));
     info.decays_per_block = Some(kernel.constants.histories_per_block);
     info.rerun_batches = Some(reruns);
+    compile_s += recompile_s;
+    info.compile_s = Some(compile_s);
     Ok(driver::finish(
         model,
         &stats,
@@ -284,7 +288,7 @@ impl Kernel {
 
 impl TransportConstants {
     /// A quarter of the decays per invocation: blocks a quarter the size (32 → 8 → 2 → 1),
-    /// then a quarter of the blocks. Each step costs lavapipe a kernel compile (≈ 20 s with a
+    /// then a quarter of the blocks. Each step costs lavapipe a kernel compile (≈ 8 s with a
     /// cold shader cache), so it steps by 4, not 2.
     fn smaller(self) -> Self {
         let mut out = self;
@@ -300,7 +304,7 @@ impl TransportConstants {
 impl Bound<'_> {
     /// Compiles `decay_history` with `constants`, binds it, and runs a dispatch of no
     /// histories: lavapipe compiles a kernel at its first dispatch, not with the pipeline
-    /// (≈ 20 s on two cores when Mesa's shader cache is cold), and this keeps the compile out
+    /// (≈ 8 s on two cores when Mesa's shader cache is cold), and this keeps the compile out
     /// of the transport time and decays/s.
     fn kernel(&self, constants: TransportConstants) -> Result<Kernel> {
         let ctx = self.ctx;
