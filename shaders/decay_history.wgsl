@@ -51,9 +51,9 @@ const PARTICLE_STREAMS_LOG2: u32 = 7u;
 // time in time proportional to its slots (a fresh machine's first GPU run: 23 s with 144
 // slots, 8.4 s with 72, 3.7 s with 32; its shader cache keeps the result for later runs), and
 // a GPU holds it in per-thread memory. Fewer slots mean more rounds, whose loops wait for
-// their slowest lane: with 72, a round still takes a lavapipe block of 32 177Lu decays
-// (~2.2 emissions each) and the runs were as fast as with 144 (0.91–1.03 × its wall time over
-// four phantoms and nuclides), with 32 up to 1.11 × slower (BENCHMARKS.md).
+// their slowest lane: with 72, a round still takes a lavapipe block of 32 177Lu decays whole
+// (1.4 emissions each, 45 a block) and the runs were as fast as with 144 (0.91–1.03 × its
+// wall time over four phantoms and nuclides), with 32 up to 1.11 × slower (BENCHMARKS.md).
 const QUEUE_SLOTS: u32 = 72u;
 
 @compute @workgroup_size(64)

@@ -237,7 +237,8 @@ impl GpuContext {
             parallelism,
             decays_per_block: Some(self.histories_per_block),
             rerun_batches: Some(0),
-            compile_s: Some(0.0),
+            // The run that compiles the kernel sets it.
+            compile_s: None,
         }
     }
 
