@@ -5,8 +5,8 @@
 mod gpu_common;
 
 use voxdose::physics::rng::Pcg32;
-use voxdose::transport::gpu::checks::tally_deposits;
-use voxdose::transport::gpu::tally::energy_units;
+use voxdose::transport::gpu::checks::{tally_deposits, tally_take};
+use voxdose::transport::gpu::tally::{compact_capacity, energy_units, tally_compact};
 use voxdose::transport::gpu::DeviceError;
 use voxdose::transport::gpu_types::{Counter, Deposit};
 
@@ -91,4 +91,95 @@ fn a_tally_beyond_eight_chunk_bindings_is_too_large_not_a_panic() {
         } => assert_eq!((needed_bytes, limit_bytes), (4097 * 8, 4096 * 8)),
         other => panic!("expected TooLarge, got {other}"),
     }
+}
+
+/// Deposits into `distinct` voxels spread over a 3000-voxel tally of six 512-voxel chunks
+/// (4 KiB bindings), some past the low word.
+fn sparse_deposits(distinct: u32) -> Vec<Deposit> {
+    let mut rng = Pcg32::new(7, 0);
+    (0..4 * distinct)
+        .map(|i| Deposit {
+            // 7k mod 3000 is one-to-one for k < 3000 (7 and 3000 are coprime).
+            voxel: 7 * (i % distinct) % 3000,
+            // Voxel 35 takes four 60 000 keV deposits: past the low word (3.9e9 units each).
+            energy_kev: if i % distinct == 5 {
+                60_000.0
+            } else {
+                1.0 + 400.0 * rng.uniform()
+            },
+        })
+        .collect()
+}
+
+/// The list a take gave, sorted, and the CPU twin's list of the CPU sums.
+fn sorted_and_expected(
+    mut scored: Vec<(u32, u64)>,
+    deposits: &[Deposit],
+) -> (Vec<(u32, u64)>, Vec<(u32, u64)>) {
+    scored.sort_unstable();
+    let (cpu_voxels, _) = cpu_sums(3000, deposits);
+    (scored, tally_compact(&cpu_voxels))
+}
+
+#[test]
+#[cfg_attr(
+    voxdose_skip_gpu_tests,
+    ignore = "no Vulkan driver at build time: apt-get install mesa-vulkan-drivers"
+)]
+fn tally_compact_lists_every_voxel_that_scored_and_zeroes_the_tally() {
+    // 300 voxels score, within the 340 entries a 4 KiB binding holds.
+    let ctx = gpu_common::gpu()
+        .with_binding_limit(4096)
+        .with_compaction_on_device(true);
+    assert_eq!(compact_capacity(3000, 4096), 340);
+    let deposits = sparse_deposits(300);
+    let (scored, left) = tally_take(&ctx, 3000, &deposits).unwrap();
+    let (scored, expected) = sorted_and_expected(scored, &deposits);
+    assert_eq!(expected.len(), 300);
+    assert_eq!(scored, expected);
+    assert!(expected.iter().any(|&(_, u)| u > u64::from(u32::MAX)));
+    assert!(
+        left.iter().all(|&u| u == 0),
+        "the listed voxels were not zeroed"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    voxdose_skip_gpu_tests,
+    ignore = "no Vulkan driver at build time: apt-get install mesa-vulkan-drivers"
+)]
+fn a_batch_past_the_list_capacity_is_taken_whole_with_the_rest_left_in_the_tally() {
+    // 1000 voxels score and the list holds 340: 340 are listed and zeroed on the device, the
+    // other 660 read back from the tally, where they stay until the next clear.
+    let ctx = gpu_common::gpu()
+        .with_binding_limit(4096)
+        .with_compaction_on_device(true);
+    let deposits = sparse_deposits(1000);
+    let (scored, left) = tally_take(&ctx, 3000, &deposits).unwrap();
+    let (scored, expected) = sorted_and_expected(scored, &deposits);
+    assert_eq!(expected.len(), 1000);
+    assert_eq!(scored, expected);
+    let (cpu_voxels, _) = cpu_sums(3000, &deposits);
+    let still: Vec<usize> = (0..3000).filter(|&v| left[v] != 0).collect();
+    assert_eq!(still.len(), 1000 - 340);
+    assert!(still.iter().all(|&v| left[v] == cpu_voxels[v]));
+}
+
+#[test]
+#[cfg_attr(
+    voxdose_skip_gpu_tests,
+    ignore = "no Vulkan driver at build time: apt-get install mesa-vulkan-drivers"
+)]
+fn the_host_lists_the_same_voxels_from_one_read_back() {
+    // Without the kernel (the software adapter's default) the list is the twin's, in voxel
+    // order, and the tally is left for the next clear.
+    let ctx = gpu_common::gpu()
+        .with_binding_limit(4096)
+        .with_compaction_on_device(false);
+    let deposits = sparse_deposits(1000);
+    let (scored, left) = tally_take(&ctx, 3000, &deposits).unwrap();
+    let (cpu_voxels, _) = cpu_sums(3000, &deposits);
+    assert_eq!(scored, tally_compact(&cpu_voxels));
+    assert_eq!(left, cpu_voxels);
 }

@@ -270,6 +270,21 @@ fn check_kernel_structs_match_their_rust_twins() {
         [n_deposits, _pad0, _pad1, _pad2]
     );
     assert_twin!(tally, "Deposit", Deposit, [voxel, energy_kev]);
+    let compact = parse(&kernels::TALLY_COMPACT);
+    assert_twin!(
+        compact,
+        "CompactParams",
+        CompactParams,
+        [capacity, stride, first_voxel, n_voxels]
+    );
+    assert_eq!(
+        wgsl_const(&compact, "COMPACT_HEADER_WORDS"),
+        f64::from(COMPACT_HEADER_WORDS)
+    );
+    assert_eq!(
+        wgsl_const(&compact, "COMPACT_ENTRY_WORDS"),
+        f64::from(COMPACT_ENTRY_WORDS)
+    );
     let grid = parse(&kernels::CHECK_GRID);
     assert_twin!(
         grid,

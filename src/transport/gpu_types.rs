@@ -127,6 +127,26 @@ pub struct RngCheckParams {
     pub _pad1: u32,
 }
 
+/// Twin of `CompactParams` in `shaders/tally_compact.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct CompactParams {
+    /// Entries the compacted list holds.
+    pub capacity: u32,
+    /// Invocations in the dispatch (the kernel's grid stride over the chunk).
+    pub stride: u32,
+    /// The chunk's first voxel in the grid.
+    pub first_voxel: u32,
+    /// Voxels in the chunk.
+    pub n_voxels: u32,
+}
+
+/// u32 words before the first entry of `tally_compact`'s list (word 0: the count of voxels
+/// that scored; `COMPACT_HEADER_WORDS` in shaders/tally_compact.wgsl).
+pub const COMPACT_HEADER_WORDS: u32 = 4;
+/// u32 words per entry of `tally_compact`'s list: voxel, lo, hi (`COMPACT_ENTRY_WORDS`).
+pub const COMPACT_ENTRY_WORDS: u32 = 3;
+
 /// Twin of `TallyCheckParams` in `shaders/check_tally.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]

@@ -5,13 +5,14 @@
 //! |---|---|---|
 //! | [`rng_outputs`] | `check_rng` | `physics::rng::Pcg32` |
 //! | [`tally_deposits`] | `check_tally` | u64 sums of [`super::tally::energy_units`] |
+//! | [`tally_take`] | `check_tally`, then `tally_compact` | [`super::tally::tally_compact`] |
 //! | [`grid_lookups`] | `check_grid` | [`super::grid::voxel_of`] and the model's arrays |
 
 use super::buffers;
 use super::device::GpuContext;
 use super::grid::DeviceGrid;
 use super::pipelines::{self, Pipeline};
-use super::tally::DeviceTally;
+use super::tally::{Compactor, DeviceTally};
 use super::DeviceError;
 use crate::geometry::VoxelModel;
 use crate::transport::gpu_types::{
@@ -82,6 +83,37 @@ pub fn tally_deposits(
     tally.clear(ctx)?;
     pipeline.dispatch(ctx, &[Some(&g0), None, Some(&g2)], workgroups);
     Ok((tally.read_voxels(ctx)?, tally.read_counters(ctx)?))
+}
+
+/// Scores `deposits` into a fresh tally of `n_voxels`, then takes the batch out of it as the
+/// transport does for a tally of several chunks ([`DeviceTally::take_scored`], listed on the
+/// device by `tally_compact` when `ctx` [`GpuContext::compacts_on_device`], else on the
+/// host). Returns the list (voxel, units) and the tally as it is left, per voxel.
+pub fn tally_take(
+    ctx: &GpuContext,
+    n_voxels: u64,
+    deposits: &[Deposit],
+) -> Result<(Vec<(u32, u64)>, Vec<u64>), DeviceError> {
+    let pipeline = pipelines::create(ctx, pipelines::CHECK_TALLY)?;
+    let tally = DeviceTally::new(ctx, n_voxels)?;
+    let compactor = if ctx.compacts_on_device() {
+        Some(Compactor::new(ctx, &tally)?)
+    } else {
+        None
+    };
+    let params = TallyCheckParams {
+        n_deposits: deposits.len() as u32,
+        ..Default::default()
+    };
+    let uniform = buffers::uniform(ctx, "tally_check", &params)?;
+    let list = buffers::storage_init(ctx, "deposits", bytemuck::cast_slice(deposits))?;
+    let g0 = pipeline.bind(ctx, 0, &[&uniform, &list])?;
+    let g2 = pipeline.bind(ctx, 2, &tally.buffers())?;
+    let workgroups = one_dispatch(ctx, &pipeline, deposits.len())?;
+    tally.clear(ctx)?;
+    pipeline.dispatch(ctx, &[Some(&g0), None, Some(&g2)], workgroups);
+    let scored = tally.take_scored(ctx, compactor.as_ref())?;
+    Ok((scored, tally.read_voxels(ctx)?))
 }
 
 /// Looks up each position (mm, transport frame) in `model` on the device.

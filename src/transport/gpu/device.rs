@@ -33,6 +33,7 @@ pub struct GpuContext {
     binding_limit_bytes: u64,
     histories_per_block: u32,
     blocks_per_invocation: u32,
+    compacts_on_device: bool,
     uncaptured: Arc<Mutex<Vec<String>>>,
 }
 
@@ -43,6 +44,7 @@ impl std::fmt::Debug for GpuContext {
             .field("binding_limit_bytes", &self.binding_limit_bytes)
             .field("histories_per_block", &self.histories_per_block)
             .field("blocks_per_invocation", &self.blocks_per_invocation)
+            .field("compacts_on_device", &self.compacts_on_device)
             .finish_non_exhaustive()
     }
 }
@@ -144,10 +146,12 @@ fn open(adapter: wgpu::Adapter) -> Result<GpuContext, DeviceError> {
         binding_limit_bytes,
         histories_per_block: HISTORIES_PER_BLOCK_GPU,
         blocks_per_invocation: BLOCKS_PER_INVOCATION,
+        compacts_on_device: true,
         uncaptured,
     };
     if ctx.is_software() {
         ctx.histories_per_block = HISTORIES_PER_BLOCK_SOFTWARE;
+        ctx.compacts_on_device = false;
     }
     Ok(ctx)
 }
@@ -207,6 +211,21 @@ impl GpuContext {
     /// limit on purpose and check that the host runs such a batch again in smaller blocks.
     pub fn with_blocks_per_invocation(mut self, n: u32) -> Self {
         self.blocks_per_invocation = n.clamp(1, 1024);
+        self
+    }
+
+    /// True when the voxels that scored in a batch of a tally of several chunks are listed
+    /// on the device (`tally_compact`, a GPU), false when the host reads the tally back and
+    /// lists them (a software adapter, which scans memory slower than the host; BENCHMARKS.md,
+    /// 2026-12-02). Either way the dose is the same bit for bit.
+    pub fn compacts_on_device(&self) -> bool {
+        self.compacts_on_device
+    }
+
+    /// Lists the voxels that scored on the device (`true`) or on the host (`false`), whatever
+    /// the adapter: tests run both ways on lavapipe.
+    pub fn with_compaction_on_device(mut self, on_device: bool) -> Self {
+        self.compacts_on_device = on_device;
         self
     }
 

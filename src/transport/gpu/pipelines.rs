@@ -169,8 +169,33 @@ pub const DECAY_HISTORY: KernelDecl = KernelDecl {
     ],
 };
 
+/// `tally_compact`: the voxels of a batch tally that scored, as a list, for the host's fold
+/// of tallies larger than one binding (`transport::gpu::tally::Compactor`).
+pub const TALLY_COMPACT: KernelDecl = KernelDecl {
+    kernel: kernels::TALLY_COMPACT,
+    groups: [
+        Some(&GroupDecl {
+            name: "tally_compact",
+            bindings: &[
+                b("compact_params", Uniform),
+                b("compact", StorageRw),
+                b("compact_chunk", StorageRw),
+            ],
+        }),
+        None,
+        None,
+        None,
+    ],
+};
+
 /// Every kernel row (each kernel in `shaders/` appears once).
-pub const ALL: &[KernelDecl] = &[CHECK_RNG, CHECK_TALLY, CHECK_GRID, DECAY_HISTORY];
+pub const ALL: &[KernelDecl] = &[
+    CHECK_RNG,
+    CHECK_TALLY,
+    CHECK_GRID,
+    DECAY_HISTORY,
+    TALLY_COMPACT,
+];
 
 /// A compiled kernel with its bind group layouts.
 #[derive(Debug)]
@@ -406,19 +431,27 @@ impl Pipeline {
     /// Records one dispatch of `workgroups` with the given bind groups and submits it.
     pub fn dispatch(&self, ctx: &GpuContext, groups: &[Option<&wgpu::BindGroup>], workgroups: u32) {
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(self.decl.kernel.name),
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&self.pipeline);
-            for (i, g) in (0u32..).zip(groups) {
-                if let Some(g) = g {
-                    pass.set_bind_group(i, *g, &[]);
-                }
-            }
-            pass.dispatch_workgroups(workgroups, 1, 1);
-        }
+        self.record(&mut encoder, groups, [workgroups, 1]);
         ctx.queue.submit([encoder.finish()]);
+    }
+
+    /// Records a dispatch of `workgroups` (x, y) with the given bind groups into `encoder`.
+    pub fn record(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        groups: &[Option<&wgpu::BindGroup>],
+        workgroups: [u32; 2],
+    ) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(self.decl.kernel.name),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&self.pipeline);
+        for (i, g) in (0u32..).zip(groups) {
+            if let Some(g) = g {
+                pass.set_bind_group(i, *g, &[]);
+            }
+        }
+        pass.dispatch_workgroups(workgroups[0], workgroups[1], 1);
     }
 }

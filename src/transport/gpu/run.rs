@@ -6,9 +6,10 @@
 //! 3. per batch (`BatchPlan`, the CPU's batch sizes and stop rule): clear the tally, one
 //!    `decay_history` dispatch per ≤ 65535 workgroups, history ids continuing across batches
 //!    (stream = (seed, history)), so a given seed reproduces the run bit for bit;
-//! 4. read the batch tally back piece by piece and fold it into `BatchStatistics` with the
-//!    CPU driver's fold (`DeviceTally::fold_batch`); counters come from the workgroup-summed
-//!    buffer. Every batch is checked (`check_batch`): on a software adapter before its fold,
+//! 4. fold the batch tally into `BatchStatistics` with the CPU driver's fold: a one-chunk
+//!    tally read back whole (`DeviceTally::fold_queued`), a larger one as the list of voxels
+//!    that scored (`tally::Compactor`, `BatchFold::scored`); counters come from the
+//!    workgroup-summed buffer. Every batch is checked (`check_batch`): on a software adapter before its fold,
 //!    and a batch the driver cut short is discarded and run again with fewer decays per
 //!    invocation (the same histories on the same streams, so the same dose bit for bit);
 //!    elsewhere, or at one decay per invocation, the run fails;
@@ -18,7 +19,7 @@ use super::device::GpuContext;
 use super::grid::{estimate_memory, DeviceGrid};
 use super::physics::{pack, DevicePhysics};
 use super::pipelines::{self, Pipeline, TransportConstants, DECAY_HISTORY};
-use super::tally::{self, DeviceTally};
+use super::tally::{self, Compactor, DeviceTally};
 use super::DeviceError;
 use crate::geometry::VoxelModel;
 use crate::physics::tables::UNITS_PER_KEV;
@@ -73,6 +74,13 @@ pub fn simulate_on(
             "second batch tally + staging",
             2 * tally_plan.device_bytes(),
         ));
+    } else if ctx.compacts_on_device() {
+        // The voxels that scored are listed on the device (`tally_compact`) and only they
+        // are read back.
+        extra.push((
+            "scored-voxel list",
+            tally::compact_list_bytes(n_vox as u64, ctx.binding_limit_bytes()),
+        ));
     }
     let estimate = estimate_memory(n_vox as u64, ctx.binding_limit_bytes(), &extra)?;
     eprintln!("voxdose: {estimate} on {}", ctx.adapter_info.name);
@@ -102,6 +110,11 @@ pub fn simulate_on(
         histories_per_block: block,
         blocks_per_invocation: ctx.blocks_per_invocation(),
     })?;
+    let compactor = if overlap || !ctx.compacts_on_device() {
+        None
+    } else {
+        Some(Compactor::new(ctx, &tallies[0])?)
+    };
     let first_compile_s = first_compile.elapsed().as_secs_f64();
 
     let mut stats = BatchStatistics::new(n_vox);
@@ -149,16 +162,26 @@ pub fn simulate_on(
                 &mut statistics_s,
                 check,
             ),
+            // A tally of several chunks: the voxels that scored are listed (on a GPU by the
+            // device, `Compactor`; on lavapipe by the host from one read-back), and the host
+            // checks and folds that list (`BatchFold::scored`).
             None => (|| {
                 ctx.wait()?;
                 let c = tally.read_counters(ctx)?;
-                if rerun_possible {
-                    check(&c, tally.deposited_units(ctx)?)?;
-                }
                 let fold_start = Instant::now();
-                tally.fold_batch(ctx, &mut stats, u64::from(n), &regions, &mut region_stats)?;
+                let mut scored = tally.take_scored(ctx, compactor.as_ref())?;
+                let checked = if rerun_possible {
+                    check(&c, tally::scored_units(&scored))
+                } else {
+                    Ok(())
+                };
+                if checked.is_ok() {
+                    let mut fold = stats.begin_batch(u64::from(n), &regions);
+                    fold.scored(&mut scored);
+                    fold.finish(&mut region_stats);
+                }
                 statistics_s += fold_start.elapsed().as_secs_f64();
-                Ok(c)
+                checked.map(|()| c)
             })(),
         };
         let c = match folded {

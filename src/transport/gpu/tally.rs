@@ -2,20 +2,25 @@
 //!
 //! Energy is 64-bit fixed point, [`UNITS_PER_KEV`] units per keV, stored as (lo, hi) u32
 //! pairs; the tally is split across up to [`TALLY_MAX_CHUNKS`] bindings by a [`ChunkPlan`].
-//! The host clears it before a batch and after it reads it back, piece by piece through one
-//! staging buffer kept for the run, folding each mapped piece straight into the f64 batch
-//! statistics ([`DeviceTally::fold_batch`]): each batch is exact, and a large grid needs no
-//! host copy of its tally. A tally of one chunk is copied whole, with the counters, in a
-//! submission queued right behind its batch ([`DeviceTally::queue_read_back`]), so the host
-//! waits for that batch alone while the device runs on ([`DeviceTally::fold_queued`]).
+//! The host clears it before a batch and folds it into the f64 batch statistics after. A
+//! tally of one chunk is copied whole, with the counters, in a submission queued right behind
+//! its batch ([`DeviceTally::queue_read_back`]), so the host waits for that batch alone while
+//! the device runs on ([`DeviceTally::fold_queued`]). A tally of several chunks (a grid above
+//! 2^24 voxels on lavapipe) stays on the device: `tally_compact` lists the voxels that scored
+//! and zeroes them ([`Compactor::take`]), and the host folds that list
+//! ([`crate::tally::BatchFold::scored`]), so neither the device nor the host copies the
+//! whole grid per batch.
 
 use super::buffers::{self, ChunkPlan, NamedBuffer};
 use super::device::GpuContext;
+use super::pipelines::{self, Pipeline, TALLY_COMPACT};
 use super::DeviceError;
 use crate::tally::{BatchFold, BatchStatistics, BatchSums, RegionVoxels};
 use crate::transport::gpu_types::{
-    TallyParams, COUNTERS_BUFFER_BYTES, N_COUNTERS, QUEUE_WORD, TALLY_MAX_CHUNKS, UNITS_PER_KEV,
+    CompactParams, TallyParams, COMPACT_ENTRY_WORDS, COMPACT_HEADER_WORDS, COUNTERS_BUFFER_BYTES,
+    N_COUNTERS, QUEUE_WORD, TALLY_MAX_CHUNKS, UNITS_PER_KEV,
 };
+use std::cell::Cell;
 
 /// Bytes per voxel of the tally (lo and hi u32).
 pub const TALLY_BYTES_PER_VOXEL: u64 = 8;
@@ -53,6 +58,9 @@ pub struct DeviceTally {
     staging: wgpu::Buffer,
     /// Read-back buffer for the counters, reused every batch.
     counters_staging: wgpu::Buffer,
+    /// False only while every voxel is known to be zero (after a [`Compactor::take`] that
+    /// listed every voxel that scored), so that [`DeviceTally::clear`] can skip the voxels.
+    voxels_dirty: Cell<bool>,
 }
 
 impl DeviceTally {
@@ -83,6 +91,7 @@ impl DeviceTally {
             counters: buffers::storage(ctx, "counters", COUNTERS_BUFFER_BYTES)?,
             chunks,
             plan,
+            voxels_dirty: Cell::new(true),
         })
     }
 
@@ -101,13 +110,18 @@ impl DeviceTally {
             .write_buffer(&self.counters.buffer, offset, &0u32.to_le_bytes());
     }
 
-    /// Zeroes the voxel tally and the counters (before each batch).
+    /// Zeroes the voxel tally and the counters (before each batch). The voxels are left as
+    /// they are when the last [`Compactor::take`] already zeroed them all.
     pub fn clear(&self, ctx: &GpuContext) -> Result<(), DeviceError> {
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         encoder.clear_buffer(&self.counters.buffer, 0, None);
-        for chunk in &self.chunks {
-            encoder.clear_buffer(&chunk.buffer, 0, None);
+        if self.voxels_dirty.get() {
+            for chunk in &self.chunks {
+                encoder.clear_buffer(&chunk.buffer, 0, None);
+            }
         }
+        // Whatever runs next scores into the voxels.
+        self.voxels_dirty.set(true);
         ctx.queue.submit([encoder.finish()]);
         ctx.check_uncaptured()
     }
@@ -119,23 +133,6 @@ impl DeviceTally {
             out.extend(raw.chunks_exact(8).map(pair_to_u64))
         })?;
         Ok(out)
-    }
-
-    /// Reads the batch tally back and folds it into `stats` as one batch of `decays` decays,
-    /// with the regions' batch energies (`regions`, `sums` as in
-    /// [`BatchStatistics::add_batch_and_regions`]); the same fold as the CPU driver's.
-    pub fn fold_batch(
-        &self,
-        ctx: &GpuContext,
-        stats: &mut BatchStatistics,
-        decays: u64,
-        regions: &RegionVoxels,
-        sums: &mut [BatchSums],
-    ) -> Result<(), DeviceError> {
-        let mut fold = stats.begin_batch(decays, regions);
-        self.each_piece(ctx, |first, raw| fold_piece(&mut fold, first, raw))?;
-        fold.finish(sums);
-        Ok(())
     }
 
     /// True when the staging buffer holds the whole tally (one chunk), so a batch's read-back
@@ -169,12 +166,13 @@ impl DeviceTally {
     /// Waits for a read-back queued by [`DeviceTally::queue_read_back`] (`submission`) and
     /// hands the counters (indexed by [`crate::transport::gpu_types::Counter`]) and the sum
     /// of the tally's units to `accept`. Only if it accepts them is the tally folded into
-    /// `stats` as [`DeviceTally::fold_batch`] does, so a batch the host refuses leaves the
+    /// `stats` as one batch of `decays` decays (with the regions' batch energies, as
+    /// [`BatchStatistics::add_batch_and_regions`]), so a batch the host refuses leaves the
     /// statistics as they were. Adds the seconds spent after the wait to `fold_s` and
     /// returns the counters.
     #[allow(
         clippy::too_many_arguments,
-        reason = "fold_batch's arguments, plus the submission, the fold clock and the check"
+        reason = "the fold's arguments, plus the submission, the fold clock and the check"
     )]
     pub fn fold_queued(
         &self,
@@ -207,12 +205,21 @@ impl DeviceTally {
         out
     }
 
-    /// The sum of the batch tally's units (waits for the device; reads the tally back, so a
-    /// tally of several chunks is read twice when it is checked before its fold).
-    pub fn deposited_units(&self, ctx: &GpuContext) -> Result<u64, DeviceError> {
-        let mut sum = 0u64;
-        self.each_piece(ctx, |_, raw| sum = sum.saturating_add(units_sum(raw)))?;
-        Ok(sum)
+    /// The voxels that scored in the batch, with their units, in no fixed order (waits for
+    /// the device): listed on the device by `compactor`, which leaves the tally zeroed, or
+    /// without one read back piece by piece and listed on the host
+    /// ([`tally_compact`]'s rule).
+    pub fn take_scored(
+        &self,
+        ctx: &GpuContext,
+        compactor: Option<&Compactor>,
+    ) -> Result<Vec<(u32, u64)>, DeviceError> {
+        if let Some(compactor) = compactor {
+            return compactor.take(ctx, self);
+        }
+        let mut out = Vec::new();
+        self.each_piece(ctx, |first, raw| list_scored(&mut out, first, raw))?;
+        Ok(out)
     }
 
     /// Hands each read-back piece of the voxel tally to `each(first voxel, bytes)`.
@@ -248,6 +255,189 @@ impl DeviceTally {
         buffers::read_back_with(ctx, counters, staging, COUNTER_BYTES, |_, raw| {
             out = counters_from(raw)
         })?;
+        Ok(out)
+    }
+}
+
+/// CPU twin of the `tally_compact` kernel (`shaders/tally_compact.wgsl`): the voxels of a
+/// tally that scored, with their units, in voxel order. The kernel lists them in no fixed
+/// order, and past its list's capacity it leaves the rest in the tally.
+pub fn tally_compact(units: &[u64]) -> Vec<(u32, u64)> {
+    (0u32..)
+        .zip(units)
+        .filter(|(_, &u)| u != 0)
+        .map(|(v, &u)| (v, u))
+        .collect()
+}
+
+/// Appends the voxels that scored in read-back tally bytes (from voxel `first` on) to `out`.
+fn list_scored(out: &mut Vec<(u32, u64)>, first: usize, raw: &[u8]) {
+    out.extend(
+        (first as u32..)
+            .zip(raw.chunks_exact(8).map(pair_to_u64))
+            .filter(|&(_, u)| u != 0),
+    )
+}
+
+/// The sum of the units of a batch's voxels as [`Compactor::take`] gives them, saturating
+/// like the sum over the whole tally (the batch check, `run::check_batch`).
+pub fn scored_units(scored: &[(u32, u64)]) -> u64 {
+    scored
+        .iter()
+        .map(|&(_, u)| u)
+        .fold(0u64, u64::saturating_add)
+}
+
+/// Bytes of a compacted list of `capacity` entries, header included.
+fn compact_bytes(capacity: u64) -> u64 {
+    4 * (u64::from(COMPACT_HEADER_WORDS) + u64::from(COMPACT_ENTRY_WORDS) * capacity)
+}
+
+/// Entries of the compacted list on this device for `n_voxels`: every voxel, or as many as
+/// one binding holds.
+pub fn compact_capacity(n_voxels: u64, binding_limit_bytes: u64) -> u64 {
+    let per_binding =
+        binding_limit_bytes.saturating_sub(compact_bytes(0)) / (4 * u64::from(COMPACT_ENTRY_WORDS));
+    n_voxels.min(per_binding).min(u64::from(u32::MAX))
+}
+
+/// Device bytes of the compacted list for `n_voxels` (for the memory estimate).
+pub fn compact_list_bytes(n_voxels: u64, binding_limit_bytes: u64) -> u64 {
+    compact_bytes(compact_capacity(n_voxels, binding_limit_bytes))
+}
+
+/// `tally_compact` bound to the tally of a run whose tally spans several bindings: hands the
+/// host the voxels that scored in a batch instead of the whole tally
+/// (`shaders/tally_compact.wgsl`). A 512×512×400 grid's batch tally is 840 MB; a batch of
+/// 10⁵ 177Lu decays scores in well under 10⁶ of its voxels.
+#[derive(Debug)]
+pub struct Compactor {
+    pipeline: Pipeline,
+    /// One bind group and dispatch size per chunk in use.
+    chunks: Vec<(wgpu::BindGroup, u32)>,
+    list: NamedBuffer,
+    header_staging: wgpu::Buffer,
+    capacity: u32,
+}
+
+/// Most workgroups of a `tally_compact` dispatch on a software adapter (where it runs only
+/// when a test asks): lavapipe pays per workgroup, so its threads each walk a long stretch.
+const SOFTWARE_COMPACT_WORKGROUPS: u64 = 64;
+
+impl Compactor {
+    /// Compiles and binds `tally_compact` for `tally` and runs it once (the tally of a new
+    /// run is zero, so this lists nothing): lavapipe compiles a kernel at its first dispatch.
+    pub fn new(ctx: &GpuContext, tally: &DeviceTally) -> Result<Self, DeviceError> {
+        let pipeline = pipelines::create(ctx, TALLY_COMPACT)?;
+        let capacity = compact_capacity(tally.plan.n_voxels, ctx.binding_limit_bytes()) as u32;
+        let list = buffers::storage(ctx, "compact", compact_bytes(u64::from(capacity)))?;
+        let per = u64::from(pipeline.decl.kernel.invocations_per_workgroup());
+        let most = if ctx.is_software() {
+            SOFTWARE_COMPACT_WORKGROUPS
+        } else {
+            u64::from(ctx.limits.max_compute_workgroups_per_dimension)
+        };
+        let chunks = (0..tally.plan.n_chunks)
+            .map(|c| {
+                let (first, len) = tally.plan.chunk_range(c);
+                let x = len.div_ceil(per).clamp(1, most) as u32;
+                let params = CompactParams {
+                    capacity,
+                    stride: x * per as u32,
+                    first_voxel: first as u32,
+                    n_voxels: len as u32,
+                };
+                let params = buffers::uniform(ctx, "compact_params", &params)?;
+                // The chunk's buffer, under this kernel's name for it.
+                let chunk = NamedBuffer {
+                    name: format!("compact_chunk ({})", tally.chunks[c as usize].name),
+                    buffer: tally.chunks[c as usize].buffer.clone(),
+                };
+                Ok((pipeline.bind(ctx, 0, &[&params, &list, &chunk])?, x))
+            })
+            .collect::<Result<Vec<_>, DeviceError>>()?;
+        let compactor = Compactor {
+            header_staging: buffers::staging(ctx, "compact", compact_bytes(0))?,
+            pipeline,
+            chunks,
+            list,
+            capacity,
+        };
+        compactor.take(ctx, tally)?;
+        Ok(compactor)
+    }
+
+    /// Entries the list holds.
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    /// Takes the batch out of `tally` (the one it was bound to; waits for the device): every
+    /// voxel that scored with its units, in no fixed order, and the tally left zeroed. A
+    /// batch that scored in more voxels than the list holds has the rest read back whole.
+    pub fn take(
+        &self,
+        ctx: &GpuContext,
+        tally: &DeviceTally,
+    ) -> Result<Vec<(u32, u64)>, DeviceError> {
+        ctx.queue
+            .write_buffer(&self.list.buffer, 0, &0u32.to_le_bytes());
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        for (group, x) in &self.chunks {
+            self.pipeline.record(&mut encoder, &[Some(group)], [*x, 1]);
+        }
+        let header = compact_bytes(0);
+        encoder.copy_buffer_to_buffer(&self.list.buffer, 0, &self.header_staging, 0, header);
+        let submission = ctx.queue.submit([encoder.finish()]);
+        let slice = self.header_staging.slice(0..header);
+        buffers::map_read_after(ctx, submission, &[&slice], "compact")?;
+        let scored = {
+            let raw = slice
+                .get_mapped_range()
+                .map_err(|e| DeviceError::Failed(format!("reading 'compact': {e}")))?;
+            u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]])
+        };
+        self.header_staging.unmap();
+        let listed = scored.min(self.capacity);
+        let mut out = Vec::with_capacity(scored as usize);
+        // Entries through the tally's staging buffer, whole entries per piece.
+        let entry_bytes = 4 * u64::from(COMPACT_ENTRY_WORDS);
+        let per_piece = (tally.staging.size() / entry_bytes).max(1);
+        let mut done = 0u64;
+        while done < u64::from(listed) {
+            let n = per_piece.min(u64::from(listed) - done);
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            let offset = header + done * entry_bytes;
+            encoder.copy_buffer_to_buffer(
+                &self.list.buffer,
+                offset,
+                &tally.staging,
+                0,
+                n * entry_bytes,
+            );
+            let submission = ctx.queue.submit([encoder.finish()]);
+            let slice = tally.staging.slice(0..n * entry_bytes);
+            buffers::map_read_after(ctx, submission, &[&slice], "compact")?;
+            {
+                let raw = slice
+                    .get_mapped_range()
+                    .map_err(|e| DeviceError::Failed(format!("reading 'compact': {e}")))?;
+                let words: &[u32] = bytemuck::cast_slice(&raw);
+                out.extend(
+                    words
+                        .chunks_exact(COMPACT_ENTRY_WORDS as usize)
+                        .map(|e| (e[0], (u64::from(e[2]) << 32) | u64::from(e[1]))),
+                );
+            }
+            tally.staging.unmap();
+            done += n;
+        }
+        if scored > self.capacity {
+            // The voxels past the list are still in the tally; the listed ones are zero.
+            tally.each_piece(ctx, |first, raw| list_scored(&mut out, first, raw))?;
+        }
+        tally.voxels_dirty.set(scored > self.capacity);
+        ctx.check_uncaptured()?;
         Ok(out)
     }
 }
