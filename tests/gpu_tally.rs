@@ -6,7 +6,7 @@ mod gpu_common;
 
 use voxdose::physics::rng::Pcg32;
 use voxdose::transport::gpu::checks::{tally_deposits, tally_take};
-use voxdose::transport::gpu::tally::{compact_capacity, energy_units, tally_compact};
+use voxdose::transport::gpu::tally::{compact_capacity, energy_units, tally_compact, ScoredVoxels};
 use voxdose::transport::gpu::DeviceError;
 use voxdose::transport::gpu_types::{Counter, Deposit};
 
@@ -113,9 +113,9 @@ fn sparse_deposits(distinct: u32) -> Vec<Deposit> {
 
 /// The list a take gave, sorted, and the CPU twin's list of the CPU sums.
 fn sorted_and_expected(
-    mut scored: Vec<(u32, u64)>,
+    mut scored: ScoredVoxels,
     deposits: &[Deposit],
-) -> (Vec<(u32, u64)>, Vec<(u32, u64)>) {
+) -> (ScoredVoxels, ScoredVoxels) {
     scored.sort_unstable();
     let (cpu_voxels, _) = cpu_sums(3000, deposits);
     (scored, tally_compact(&cpu_voxels))

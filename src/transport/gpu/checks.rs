@@ -12,7 +12,7 @@ use super::buffers;
 use super::device::GpuContext;
 use super::grid::DeviceGrid;
 use super::pipelines::{self, Pipeline};
-use super::tally::{Compactor, DeviceTally};
+use super::tally::{Compactor, DeviceTally, ScoredVoxels};
 use super::DeviceError;
 use crate::geometry::VoxelModel;
 use crate::transport::gpu_types::{
@@ -93,7 +93,7 @@ pub fn tally_take(
     ctx: &GpuContext,
     n_voxels: u64,
     deposits: &[Deposit],
-) -> Result<(Vec<(u32, u64)>, Vec<u64>), DeviceError> {
+) -> Result<(ScoredVoxels, Vec<u64>), DeviceError> {
     let pipeline = pipelines::create(ctx, pipelines::CHECK_TALLY)?;
     let tally = DeviceTally::new(ctx, n_voxels)?;
     let compactor = if ctx.compacts_on_device() {

@@ -213,7 +213,7 @@ impl DeviceTally {
         &self,
         ctx: &GpuContext,
         compactor: Option<&Compactor>,
-    ) -> Result<Vec<(u32, u64)>, DeviceError> {
+    ) -> Result<ScoredVoxels, DeviceError> {
         if let Some(compactor) = compactor {
             return compactor.take(ctx, self);
         }
@@ -259,10 +259,13 @@ impl DeviceTally {
     }
 }
 
+/// The voxels of a batch that scored, as (voxel, fixed-point units), each voxel once.
+pub type ScoredVoxels = Vec<(u32, u64)>;
+
 /// CPU twin of the `tally_compact` kernel (`shaders/tally_compact.wgsl`): the voxels of a
 /// tally that scored, with their units, in voxel order. The kernel lists them in no fixed
 /// order, and past its list's capacity it leaves the rest in the tally.
-pub fn tally_compact(units: &[u64]) -> Vec<(u32, u64)> {
+pub fn tally_compact(units: &[u64]) -> ScoredVoxels {
     (0u32..)
         .zip(units)
         .filter(|(_, &u)| u != 0)
@@ -375,11 +378,7 @@ impl Compactor {
     /// Takes the batch out of `tally` (the one it was bound to; waits for the device): every
     /// voxel that scored with its units, in no fixed order, and the tally left zeroed. A
     /// batch that scored in more voxels than the list holds has the rest read back whole.
-    pub fn take(
-        &self,
-        ctx: &GpuContext,
-        tally: &DeviceTally,
-    ) -> Result<Vec<(u32, u64)>, DeviceError> {
+    pub fn take(&self, ctx: &GpuContext, tally: &DeviceTally) -> Result<ScoredVoxels, DeviceError> {
         ctx.queue
             .write_buffer(&self.list.buffer, 0, &0u32.to_le_bytes());
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
