@@ -69,19 +69,8 @@ pub fn tally_deposits(
     n_voxels: u64,
     deposits: &[Deposit],
 ) -> Result<(Vec<u64>, [u64; N_COUNTERS as usize]), DeviceError> {
-    let pipeline = pipelines::create(ctx, pipelines::CHECK_TALLY)?;
     let tally = DeviceTally::new(ctx, n_voxels)?;
-    let params = TallyCheckParams {
-        n_deposits: deposits.len() as u32,
-        ..Default::default()
-    };
-    let uniform = buffers::uniform(ctx, "tally_check", &params)?;
-    let list = buffers::storage_init(ctx, "deposits", bytemuck::cast_slice(deposits))?;
-    let g0 = pipeline.bind(ctx, 0, &[&uniform, &list])?;
-    let g2 = pipeline.bind(ctx, 2, &tally.buffers())?;
-    let workgroups = one_dispatch(ctx, &pipeline, deposits.len())?;
-    tally.clear(ctx)?;
-    pipeline.dispatch(ctx, &[Some(&g0), None, Some(&g2)], workgroups);
+    score(ctx, &tally, deposits)?;
     Ok((tally.read_voxels(ctx)?, tally.read_counters(ctx)?))
 }
 
@@ -94,13 +83,20 @@ pub fn tally_take(
     n_voxels: u64,
     deposits: &[Deposit],
 ) -> Result<(ScoredVoxels, Vec<u64>), DeviceError> {
-    let pipeline = pipelines::create(ctx, pipelines::CHECK_TALLY)?;
     let tally = DeviceTally::new(ctx, n_voxels)?;
     let compactor = if ctx.compacts_on_device() {
         Some(Compactor::new(ctx, &tally)?)
     } else {
         None
     };
+    score(ctx, &tally, deposits)?;
+    let scored = tally.take_scored(ctx, compactor.as_ref())?;
+    Ok((scored, tally.read_voxels(ctx)?))
+}
+
+/// Clears `tally` and runs `check_tally` on `deposits` into it.
+fn score(ctx: &GpuContext, tally: &DeviceTally, deposits: &[Deposit]) -> Result<(), DeviceError> {
+    let pipeline = pipelines::create(ctx, pipelines::CHECK_TALLY)?;
     let params = TallyCheckParams {
         n_deposits: deposits.len() as u32,
         ..Default::default()
@@ -112,8 +108,7 @@ pub fn tally_take(
     let workgroups = one_dispatch(ctx, &pipeline, deposits.len())?;
     tally.clear(ctx)?;
     pipeline.dispatch(ctx, &[Some(&g0), None, Some(&g2)], workgroups);
-    let scored = tally.take_scored(ctx, compactor.as_ref())?;
-    Ok((scored, tally.read_voxels(ctx)?))
+    Ok(())
 }
 
 /// Looks up each position (mm, transport frame) in `model` on the device.

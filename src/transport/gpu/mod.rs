@@ -6,7 +6,7 @@
 //! | [`kernels`] | the WGSL sources (`shaders/`, shared files prepended) and workgroup sizes |
 //! | [`pipelines`] | every kernel's bindings, declared once; layouts and pipelines from them |
 //! | [`buffers`] | named device buffers and table textures: size checks, upload, read-back |
-//! | [`tally`] | the chunked 64-bit fixed-point tally and counters on the device |
+//! | [`tally`] | the chunked 64-bit fixed-point tally and counters on the device; `tally_compact` |
 //! | [`grid`] | the voxel model on the device (material, chunked density), memory estimate |
 //! | [`physics`] | physics, emission and source tables packed for the device |
 //! | [`run`] | [`run::simulate_gpu`]: batches of `decay_history` dispatches, statistics |

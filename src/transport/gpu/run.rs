@@ -8,10 +8,11 @@
 //!    (stream = (seed, history)), so a given seed reproduces the run bit for bit;
 //! 4. fold the batch tally into `BatchStatistics` with the CPU driver's fold: a one-chunk
 //!    tally read back whole (`DeviceTally::fold_queued`), a larger one as the list of voxels
-//!    that scored (`tally::Compactor`, `BatchFold::scored`); counters come from the
-//!    workgroup-summed buffer. Every batch is checked (`check_batch`): on a software adapter before its fold,
-//!    and a batch the driver cut short is discarded and run again with fewer decays per
-//!    invocation (the same histories on the same streams, so the same dose bit for bit);
+//!    that scored (`DeviceTally::take_scored`, `BatchFold::scored`); counters come from the
+//!    workgroup-summed buffer. Every batch is checked (`check_batch`): on a software adapter
+//!    before its fold, and a batch the driver cut short is discarded and run again with fewer
+//!    decays per invocation (the same histories on the same streams, so the same dose bit for
+//!    bit);
 //!    elsewhere, or at one decay per invocation, the run fails;
 //! 5. `driver::finish` turns the statistics into dose per decay and uncertainties.
 

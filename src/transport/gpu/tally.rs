@@ -6,10 +6,10 @@
 //! tally of one chunk is copied whole, with the counters, in a submission queued right behind
 //! its batch ([`DeviceTally::queue_read_back`]), so the host waits for that batch alone while
 //! the device runs on ([`DeviceTally::fold_queued`]). A tally of several chunks (a grid above
-//! 2^24 voxels on lavapipe) stays on the device: `tally_compact` lists the voxels that scored
-//! and zeroes them ([`Compactor::take`]), and the host folds that list
-//! ([`crate::tally::BatchFold::scored`]), so neither the device nor the host copies the
-//! whole grid per batch.
+//! 2^24 voxels on lavapipe) is folded as the list of the voxels that scored
+//! ([`DeviceTally::take_scored`], [`crate::tally::BatchFold::scored`]): on a GPU
+//! `tally_compact` makes the list on the device and zeroes what it lists ([`Compactor`]), so
+//! only the list crosses to the host; on lavapipe the host makes it from one read-back.
 
 use super::buffers::{self, ChunkPlan, NamedBuffer};
 use super::device::GpuContext;
@@ -368,11 +368,6 @@ impl Compactor {
         };
         compactor.take(ctx, tally)?;
         Ok(compactor)
-    }
-
-    /// Entries the list holds.
-    pub fn capacity(&self) -> u32 {
-        self.capacity
     }
 
     /// Takes the batch out of `tally` (the one it was bound to; waits for the device): every
