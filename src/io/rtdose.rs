@@ -16,6 +16,7 @@ use crate::{Error, Result};
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use rayon::prelude::*;
 use std::path::Path;
 
 /// What the values are.
@@ -45,7 +46,11 @@ pub fn write_rt_dose(
             "RT Dose: data length differs from the grid".into(),
         ));
     }
-    if let Some(v) = dose_gy.data.iter().find(|v| !v.is_finite() || **v < 0.0) {
+    if let Some(v) = dose_gy
+        .data
+        .par_iter()
+        .find_first(|v| !v.is_finite() || **v < 0.0)
+    {
         return Err(Error::Internal(format!(
             "RT Dose: dose value {v} is negative or not finite"
         )));
@@ -62,7 +67,12 @@ pub fn write_rt_dose(
             "RT Dose: the grid's k axis is not along the slice normal".into(),
         ));
     }
-    let max = dose_gy.data.iter().copied().fold(0.0f32, f32::max) as f64;
+    let max = dose_gy
+        .data
+        .par_iter()
+        .with_min_len(1 << 16)
+        .copied()
+        .reduce(|| 0.0f32, f32::max) as f64;
     // Quantise with the scaling exactly as written (DS text), so readers decode what we meant.
     let scaling_text = ds(if max > 0.0 {
         max / u32::MAX as f64 * (1.0 + 1e-9)
@@ -72,11 +82,15 @@ pub fn write_rt_dose(
     let scaling: f64 = scaling_text
         .parse()
         .map_err(|_| Error::Internal("DS scaling".into()))?;
-    let mut pixels = Vec::with_capacity(4 * g.n_voxels());
-    for &d in &dose_gy.data {
-        let q = (d as f64 / scaling).round().clamp(0.0, u32::MAX as f64) as u32;
-        pixels.extend_from_slice(&q.to_le_bytes());
-    }
+    let mut pixels = vec![0u8; 4 * g.n_voxels()];
+    pixels
+        .par_chunks_mut(4)
+        .zip(dose_gy.data.par_iter())
+        .with_min_len(1 << 16)
+        .for_each(|(px, &d)| {
+            let q = (d as f64 / scaling).round().clamp(0.0, u32::MAX as f64) as u32;
+            px.copy_from_slice(&q.to_le_bytes());
+        });
     let sop_uid = new_uid();
     let mut obj = InMemDicomObject::new_empty();
     let s = |o: &mut InMemDicomObject, tag: Tag, vr: VR, v: &str| {
@@ -284,10 +298,13 @@ pub fn write_rt_dose(
         .build()
         .map_err(|e| Error::Internal(format!("RT Dose meta: {e}")))?;
     let file = obj.with_exact_meta(meta);
-    let mut bytes = Vec::new();
-    file.write_all(&mut bytes)
-        .map_err(|e| Error::Internal(format!("RT Dose encoding: {e}")))?;
-    crate::io::atomic::write_atomic(path, &bytes)
+    // Encoded straight into the temporary file: no second copy of the pixels in memory. The
+    // object is complete, so a failure here is the file's (full disk, lost mount).
+    crate::io::atomic::write_atomic_with(path, |f| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        file.write_all(&mut w).map_err(std::io::Error::other)?;
+        std::io::Write::flush(&mut w)
+    })
 }
 
 /// voxdose's implementation class UID (under the 2.25 UUID arc, fixed).

@@ -3,4 +3,5 @@
 pub mod dvh;
 pub mod organ_table;
 pub mod progress;
+pub mod stages;
 pub mod summary;

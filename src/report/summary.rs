@@ -7,11 +7,14 @@
 //! mass_kg, mean_dose, mean_dose_rel_sigma, energy_kev_per_decay}], `uncertainty_above_50pct`
 //! {mean, max, voxels}, `decays_per_second`, `wall_s`, `statistics_s`, `device` {kind, name,
 //! backend, driver, parallelism, and for GPU runs decays_per_block, rerun_batches, compile_s},
-//! `counters`, `data_versions`. `batches` is the number of
-//! batches run (a target-uncertainty run sizes its own).
+//! `counters`, `data_versions`, and for patient runs `stages_s` {read_ct, read_spect, model,
+//! source, regions, transport, outputs}: the wall time of each stage of the command, in the
+//! order they ran. `batches` is the number of batches run (a target-uncertainty run sizes
+//! its own).
 
 use crate::io::atomic::write_atomic;
 use crate::physics::tables::UNITS_PER_KEV;
+use crate::report::stages::Stages;
 use crate::transport::{DeviceInfo, TransportResult, TransportSettings, UncertaintySummary};
 use crate::Result;
 use serde::Serialize;
@@ -62,6 +65,9 @@ pub struct RunSummary {
     pub counters: Counters,
     /// Physics data sources and versions.
     pub data_versions: Vec<&'static str>,
+    /// Wall time of each stage of the command, s (patient runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stages_s: Option<Stages>,
 }
 
 /// Cutoffs, keV.
@@ -198,6 +204,7 @@ impl RunSummary {
                 truncated_tracks: r.counters.truncated_tracks,
             },
             data_versions: DATA_VERSIONS.to_vec(),
+            stages_s: None,
         }
     }
 
@@ -225,6 +232,9 @@ impl RunSummary {
                 100.0 * r.mean_dose_rel_sigma,
                 r.mass_kg
             );
+        }
+        if let Some(st) = &self.stages_s {
+            eprintln!("voxdose: {}", st.line());
         }
     }
 }

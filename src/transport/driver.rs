@@ -181,6 +181,11 @@ pub fn majorant(t: &PhysicsTables, material: &[u8], density: &[f32]) -> Vec<f32>
         .collect()
 }
 
+/// A batch that scored in fewer than 1/this of the voxels is folded as a list
+/// ([`EnergyTally::take_scored`]): a list entry costs about as much as a few voxels of the
+/// whole-grid fold.
+const SPARSE_FOLD_FRACTION: usize = 8;
+
 /// Runs the CPU reference transport.
 pub fn simulate_cpu(
     model: &VoxelModel,
@@ -201,6 +206,7 @@ pub fn simulate_cpu(
     let mut batch = 0u32;
     let mut sigma = None;
     let mut statistics_s = 0.0;
+    let mut scored = Vec::new();
     while let Some(n) = plan.batch_size(batch, decays_done, sigma) {
         let mut params = prep.params;
         params.first_history = decays_done;
@@ -221,8 +227,17 @@ pub fn simulate_cpu(
             .reduce(HistoryCounters::default, HistoryCounters::merge);
         counters = counters.merge(batch_counters);
         let fold_start = Instant::now();
-        stats.add_batch_and_regions(n as u64, |v| tally.get(v), &regions, &mut region_stats);
-        tally.clear();
+        // A batch that scored in few of the grid's voxels (a clinical CT grid) is folded as
+        // the list of those voxels; either way the statistics are the same bit for bit.
+        if tally.count_scored() < n_vox / SPARSE_FOLD_FRACTION {
+            tally.take_scored(&mut scored);
+            let mut fold = stats.begin_batch(n as u64, &regions);
+            fold.scored(&mut scored);
+            fold.finish(&mut region_stats);
+        } else {
+            stats.add_batch_and_regions(n as u64, |v| tally.get(v), &regions, &mut region_stats);
+            tally.clear();
+        }
         decays_done += n as u64;
         batch += 1;
         // σ after each batch, where the stop rule or the progress bar needs it.
@@ -445,10 +460,17 @@ pub fn finish(
     device: super::DeviceInfo,
 ) -> TransportResult {
     let n = model.grid.n_voxels();
+    // Per voxel, independent of the others: in parallel, in voxel order.
     let dose: Vec<f64> = (0..n)
+        .into_par_iter()
+        .with_min_len(1 << 15)
         .map(|v| stats.mean(v) * J_PER_KEV / model.voxel_mass_kg(v).max(1e-30))
         .collect();
-    let rel: Vec<f32> = (0..n).map(|v| stats.rel_sigma(v) as f32).collect();
+    let rel: Vec<f32> = (0..n)
+        .into_par_iter()
+        .with_min_len(1 << 15)
+        .map(|v| stats.rel_sigma(v) as f32)
+        .collect();
     let regions = model
         .regions
         .iter()

@@ -28,10 +28,12 @@ use crate::io::rtdose::{new_uid, write_rt_dose, DoseType};
 use crate::io::InputError;
 use crate::physics::materials::builtin_materials;
 use crate::report::organ_table::{organ_rows, write_dvh_csv, write_organ_table};
+use crate::report::stages::Stages;
 use crate::report::summary::{write_summary, RunSummary};
 use crate::source::SourceSpec;
 use crate::transport::simulate;
 use crate::{Error, Result};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::path::Path;
 
@@ -93,6 +95,7 @@ pub struct PatientProvenance {
 
 /// Runs the patient pipeline (called by `voxdose run` when `--ct` is given).
 pub fn run_patient(args: &RunArgs) -> Result<()> {
+    let mut stages = Stages::start();
     let ct_path = args
         .ct
         .as_deref()
@@ -121,6 +124,7 @@ pub fn run_patient(args: &RunArgs) -> Result<()> {
     prepare_output_dir(&args.out, PATIENT_OUTPUTS, args.force)?;
     let mut warnings = Vec::new();
     let ct = read_ct(ct_path)?;
+    stages.lap("read_ct");
     warnings.extend(ct.warnings.iter().map(|w| format!("CT: {w}")));
     let spect = read_activity(
         spect_path,
@@ -128,6 +132,7 @@ pub fn run_patient(args: &RunArgs) -> Result<()> {
             calibration_bq_ml_per_count: args.calibration_bq_ml_per_count,
         },
     )?;
+    stages.lap("read_spect");
     warnings.extend(
         spect
             .provenance
@@ -153,6 +158,7 @@ pub fn run_patient(args: &RunArgs) -> Result<()> {
     let progress = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let settings = settings_from_args(&args.transport, &nuclide, progress)?;
     let mut model = voxel_model(&grid, &ct.hu);
+    stages.lap("model");
     let (weights, outside, source_is_tia) = match &args.tia {
         Some(tia_path) => {
             let tia = crate::io::nifti::read_volume_f32(tia_path)?;
@@ -177,6 +183,7 @@ pub fn run_patient(args: &RunArgs) -> Result<()> {
         ));
     }
     let total_weight: f64 = weights.iter().sum();
+    stages.lap("source");
     #[allow(
         clippy::neg_cmp_op_on_partial_ord,
         reason = "a NaN total must fail the check too"
@@ -206,7 +213,10 @@ pub fn run_patient(args: &RunArgs) -> Result<()> {
     let source = SourceSpec::Voxels {
         weights: weights.iter().map(|&w| w as f32).collect(),
     };
+    drop(weights);
+    stages.lap("regions");
     let result = simulate(&model, &source, &settings)?;
+    stages.lap("transport");
     let scale = tia.tia_bq_s.unwrap_or(1.0);
     let unit = if tia.tia_bq_s.is_some() {
         "Gy"
@@ -248,13 +258,15 @@ pub fn run_patient(args: &RunArgs) -> Result<()> {
     let json = serde_json::to_vec_pretty(&provenance)
         .map_err(|e| Error::Internal(format!("patient.json: {e}")))?;
     write_atomic(&args.out.join("patient.json"), &json)?;
-    let summary = RunSummary::new(
+    stages.lap("outputs");
+    let mut summary = RunSummary::new(
         "patient",
         &format!("CT {} + {}", ct_path.display(), spect_path.display()),
         &settings,
         &result,
         provenance.tia.tia_bq_s,
     );
+    summary.stages_s = Some(stages);
     write_summary(&args.out.join("summary.json"), &summary)?;
     summary.print_brief();
     Ok(())
@@ -404,7 +416,11 @@ pub fn coarsen(g: &Grid, voxel_mm: f64) -> Grid {
 pub fn voxel_model(grid: &Grid, hu: &Volume<f32>) -> VoxelModel {
     let conv = HuConversion::schneider2000();
     let hu_t = sample_trilinear(hu, grid, -1000.0);
-    let (material, density_g_cm3) = hu_t.iter().map(|&h| conv.convert(h)).unzip();
+    let (material, density_g_cm3) = hu_t
+        .par_iter()
+        .with_min_len(1 << 15)
+        .map(|&h| conv.convert(h))
+        .unzip();
     VoxelModel {
         grid: grid.clone(),
         material,
