@@ -438,6 +438,27 @@ fn nifti_patient_run_writes_all_outputs_and_keeps_the_affine() {
     let prov: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("patient.json")).unwrap()).unwrap();
     assert_eq!(prov["tia"]["rule"], "hanscheid");
+    // Where the time went: every stage, in the order they ran, the transport holding wall_s.
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let stages = summary["stages_s"].as_object().unwrap();
+    let names: Vec<&str> = stages.keys().map(String::as_str).collect();
+    let want = [
+        "read_ct",
+        "read_spect",
+        "model",
+        "source",
+        "regions",
+        "transport",
+        "outputs",
+    ];
+    let mut sorted_want = want.to_vec();
+    sorted_want.sort_unstable();
+    let mut sorted_names = names.clone();
+    sorted_names.sort_unstable();
+    assert_eq!(sorted_names, sorted_want, "{stages:?}");
+    assert!(stages.values().all(|t| t.as_f64().unwrap() >= 0.0));
+    assert!(stages["transport"].as_f64().unwrap() >= summary["wall_s"].as_f64().unwrap());
     // A second run into the same folder is refused and leaves the outputs alone.
     let before = std::fs::read(out.join("dose.nii.gz")).unwrap();
     let e = run(&[
