@@ -15,12 +15,6 @@ pub struct Stages {
     laps: Vec<(&'static str, f64)>,
 }
 
-impl Default for Stages {
-    fn default() -> Self {
-        Self::start()
-    }
-}
-
 impl Stages {
     /// Starts the clock.
     pub fn start() -> Self {
@@ -42,11 +36,6 @@ impl Stages {
             Some((_, t)) => *t += s,
             None => self.laps.push((name, s)),
         }
-    }
-
-    /// Seconds spent in `name`, if it ran.
-    pub fn get(&self, name: &str) -> Option<f64> {
-        self.laps.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
     }
 
     /// Seconds since the start.
@@ -80,6 +69,11 @@ impl Serialize for Stages {
 mod tests {
     use super::*;
 
+    /// Seconds spent in `name`, if it ran.
+    fn get(st: &Stages, name: &str) -> Option<f64> {
+        st.laps.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+    }
+
     #[test]
     fn laps_add_up_and_serialize_in_order() {
         let mut st = Stages::start();
@@ -88,11 +82,11 @@ mod tests {
         st.lap("model");
         std::thread::sleep(std::time::Duration::from_millis(20));
         st.lap("read");
-        let read = st.get("read").unwrap();
+        let read = get(&st, "read").unwrap();
         assert!(read >= 0.04, "two sleeps of 20 ms: {read}");
-        assert!(st.get("model").unwrap() < read);
-        assert!(st.get("transport").is_none());
-        assert!(st.total_s() >= read + st.get("model").unwrap());
+        assert!(get(&st, "model").unwrap() < read);
+        assert!(get(&st, "transport").is_none());
+        assert!(st.total_s() >= read + get(&st, "model").unwrap());
         let json = serde_json::to_string(&st).unwrap();
         assert!(json.starts_with("{\"read\":"), "{json}");
         assert!(json.contains(",\"model\":"), "{json}");

@@ -66,25 +66,16 @@ impl EnergyTally {
     /// (cleared first), leaving the tally zeroed (between batches, with no adds running):
     /// the CPU's way to `tally_compact`'s list, for [`BatchFold::scored`].
     pub fn take_scored(&self, out: &mut Vec<(u32, u64)>) {
-        use rayon::prelude::*;
-        let blocks: Vec<Vec<(u32, u64)>> = self
-            .units
-            .par_chunks(FOLD_BLOCK)
-            .enumerate()
-            .map(|(b, c)| {
-                let first = (b * FOLD_BLOCK) as u32;
-                (first..)
-                    .zip(c)
-                    .filter(|(_, u)| u.load(Ordering::Relaxed) != 0)
-                    .map(|(v, u)| (v, u.swap(0, Ordering::Relaxed)))
-                    .collect()
-            })
-            .collect();
         out.clear();
-        out.reserve(blocks.iter().map(Vec::len).sum());
-        for b in blocks {
-            out.extend(b);
-        }
+        collect_scored(self.units.len(), 0, out, |v| {
+            let u = &self.units[v];
+            // Only voxels that scored are written (the swap), so clean pages stay clean.
+            if u.load(Ordering::Relaxed) != 0 {
+                u.swap(0, Ordering::Relaxed)
+            } else {
+                0
+            }
+        });
     }
 
     /// Number of voxels.
@@ -95,6 +86,33 @@ impl EnergyTally {
     /// True for an empty grid.
     pub fn is_empty(&self) -> bool {
         self.units.is_empty()
+    }
+}
+
+/// Appends `(first + i, units_of(i))` for every `i < n` whose units are not zero to `out`, in
+/// order of `i`, scanning parallel blocks of [`FOLD_BLOCK`] (a tally on the host, or one
+/// read back from the device).
+pub fn collect_scored(
+    n: usize,
+    first: usize,
+    out: &mut Vec<(u32, u64)>,
+    units_of: impl Fn(usize) -> u64 + Sync,
+) {
+    use rayon::prelude::*;
+    let blocks: Vec<Vec<(u32, u64)>> = (0..n.div_ceil(FOLD_BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            (b * FOLD_BLOCK..((b + 1) * FOLD_BLOCK).min(n))
+                .filter_map(|i| {
+                    let u = units_of(i);
+                    (u != 0).then_some(((first + i) as u32, u))
+                })
+                .collect()
+        })
+        .collect();
+    out.reserve(blocks.iter().map(Vec::len).sum());
+    for b in blocks {
+        out.extend(b);
     }
 }
 

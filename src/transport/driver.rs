@@ -182,8 +182,9 @@ pub fn majorant(t: &PhysicsTables, material: &[u8], density: &[f32]) -> Vec<f32>
 }
 
 /// A batch that scored in fewer than 1/this of the voxels is folded as a list
-/// ([`EnergyTally::take_scored`]): a list entry costs about as much as a few voxels of the
-/// whole-grid fold.
+/// ([`EnergyTally::take_scored`]); a longer list is dearer to build and sort than the
+/// whole-grid fold. 1/8 is a round bound, not a tuned one (the 104 M-voxel grid in
+/// BENCHMARKS.md scores in 0.15 % of its voxels per batch).
 const SPARSE_FOLD_FRACTION: usize = 8;
 
 /// Runs the CPU reference transport.

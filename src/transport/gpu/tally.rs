@@ -274,24 +274,11 @@ pub fn tally_compact(units: &[u64]) -> ScoredVoxels {
 }
 
 /// Appends the voxels that scored in read-back tally bytes (from voxel `first` on) to `out`,
-/// in voxel order; the bytes are scanned in parallel blocks.
+/// in voxel order ([`crate::tally::collect_scored`]).
 fn list_scored(out: &mut Vec<(u32, u64)>, first: usize, raw: &[u8]) {
-    use rayon::prelude::*;
-    const BLOCK_VOXELS: usize = 1 << 15;
-    let blocks: Vec<Vec<(u32, u64)>> = raw
-        .par_chunks(8 * BLOCK_VOXELS)
-        .enumerate()
-        .map(|(b, bytes)| {
-            ((first + b * BLOCK_VOXELS) as u32..)
-                .zip(bytes.chunks_exact(8).map(pair_to_u64))
-                .filter(|&(_, u)| u != 0)
-                .collect()
-        })
-        .collect();
-    out.reserve(blocks.iter().map(Vec::len).sum());
-    for b in blocks {
-        out.extend(b);
-    }
+    crate::tally::collect_scored(raw.len() / 8, first, out, |i| {
+        pair_to_u64(&raw[8 * i..8 * i + 8])
+    });
 }
 
 /// The sum of the units of a batch's voxels as [`Compactor::take`] gives them, saturating
