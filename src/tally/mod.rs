@@ -90,7 +90,7 @@ impl EnergyTally {
 }
 
 /// Appends `(first + i, units_of(i))` for every `i < n` whose units are not zero to `out`, in
-/// order of `i`, scanning parallel blocks of [`FOLD_BLOCK`] (a tally on the host, or one
+/// order of `i`, scanning parallel blocks of 2^15 (a tally on the host, or one
 /// read back from the device).
 pub fn collect_scored(
     n: usize,
