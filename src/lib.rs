@@ -13,7 +13,10 @@
 //! | tally | [`tally`] | fixed-point energy per voxel, batch statistics, dose = energy / mass |
 //! | report | [`report`] | summaries, organ tables, DVHs |
 //!
-//! Built-in phantoms live in [`phantoms`]; the command-line interface in [`cli`].
+//! [`run`] orchestrates a dose run over these (configuration → problem → execute →
+//! outputs) for every caller; built-in phantoms live in [`phantoms`]; the command-line
+//! interface in [`cli`], which only parses, calls [`run`] and prints. ARCHITECTURE.md draws
+//! the data flow.
 //!
 //! Units are carried in names (`energy_kev`, `spacing_mm`, `density_g_cm3`, `activity_bq`)
 //! and converted once, at load.
@@ -26,6 +29,7 @@ pub mod kinetics;
 pub mod phantoms;
 pub mod physics;
 pub mod report;
+pub mod run;
 pub mod source;
 pub mod tally;
 pub mod transport;

@@ -1,8 +1,28 @@
-//! Command-line arguments exactly as typed. Validation into typed configurations happens in
-//! the commands (`RunConfig::from_args` and friends), once, before any work starts.
+//! Command-line arguments exactly as typed. The commands lower them into the library's typed
+//! configurations (`crate::run::RunConfig` and friends), which validate once, before any work
+//! starts. Choices that the library names (`--device`, `--dose-to`,
+//! `--tia-from-single-scan`) are parsed into the library's own enums here.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::run::{DoseTo, SingleScanRule};
+use crate::transport::DeviceChoice;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+
+/// `--device auto|gpu|cpu`.
+fn device_parser() -> impl TypedValueParser<Value = DeviceChoice> {
+    PossibleValuesParser::new(DeviceChoice::NAMES).try_map(|s| s.parse::<DeviceChoice>())
+}
+
+/// `--dose-to medium|water`.
+fn dose_to_parser() -> impl TypedValueParser<Value = DoseTo> {
+    PossibleValuesParser::new(DoseTo::NAMES).try_map(|s| s.parse::<DoseTo>())
+}
+
+/// `--tia-from-single-scan physical-decay|hanscheid`.
+fn rule_parser() -> impl TypedValueParser<Value = SingleScanRule> {
+    PossibleValuesParser::new(SingleScanRule::NAMES).try_map(|s| s.parse::<SingleScanRule>())
+}
 
 /// voxdose: voxel Monte Carlo dosimetry for radiopharmaceutical therapy.
 #[derive(Debug, Parser)]
@@ -34,30 +54,8 @@ pub enum Command {
     Inspect(InspectArgs),
 }
 
-/// Where the transport runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
-pub enum DeviceChoice {
-    /// A real GPU if present, else the CPU reference transport.
-    #[default]
-    Auto,
-    /// A wgpu adapter (a real GPU, or lavapipe when that is the only Vulkan device).
-    Gpu,
-    /// The CPU reference transport (Rust, all cores).
-    Cpu,
-}
-
-/// Which absorbed dose is reported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
-pub enum DoseTo {
-    /// Dose to the medium in each voxel (energy / voxel mass).
-    #[default]
-    Medium,
-    /// Dose to water (medium dose × water/medium electron stopping-power ratio).
-    Water,
-}
-
-/// Transport options shared by `run` and `bench`.
-#[derive(Clone, Debug, Args)]
+/// Transport options of `run` (with `--config`, the ones given override the file's).
+#[derive(Clone, Debug, Default, Args)]
 pub struct TransportArgs {
     /// Nuclide, e.g. Lu-177 (see `voxdose nuclides`). For patient runs this overrides what the
     /// DICOM says, with a warning.
@@ -70,28 +68,29 @@ pub struct TransportArgs {
     /// reaches this value.
     #[arg(long, value_name = "PCT")]
     pub target_uncertainty: Option<f64>,
-    /// Upper bound on decays when running to a target uncertainty.
-    #[arg(long, value_name = "N", default_value_t = 1e9)]
-    pub max_decays: f64,
-    /// Random seed; the same seed on the same device gives the same result.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Number of history batches used for the per-voxel uncertainty (≥ 2).
-    #[arg(long, default_value_t = 20)]
-    pub batches: u32,
-    /// Electron kinetic-energy cutoff in keV; below it energy is deposited locally.
-    #[arg(long, default_value_t = 10.0)]
-    pub electron_cutoff_kev: f64,
-    /// Photon energy cutoff in keV; below it energy is deposited locally.
-    #[arg(long, default_value_t = 10.0)]
-    pub photon_cutoff_kev: f64,
-    /// Where to run the transport.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
-    pub device: DeviceChoice,
-    /// Report dose to medium (default) or to water.
-    #[arg(long, value_enum, default_value_t = DoseTo::Medium)]
-    pub dose_to: DoseTo,
-    /// CPU threads (default: all cores).
+    /// Upper bound on decays when running to a target uncertainty [default: 1e9].
+    #[arg(long, value_name = "N")]
+    pub max_decays: Option<f64>,
+    /// Random seed; the same seed on the same device gives the same result [default: 1].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Number of history batches used for the per-voxel uncertainty (≥ 2) [default: 20].
+    #[arg(long)]
+    pub batches: Option<u32>,
+    /// Electron kinetic-energy cutoff in keV; below it energy is deposited locally
+    /// [default: 10].
+    #[arg(long)]
+    pub electron_cutoff_kev: Option<f64>,
+    /// Photon energy cutoff in keV; below it energy is deposited locally [default: 10].
+    #[arg(long)]
+    pub photon_cutoff_kev: Option<f64>,
+    /// Where to run the transport [default: auto].
+    #[arg(long, value_parser = device_parser())]
+    pub device: Option<DeviceChoice>,
+    /// Report dose to medium or to water [default: medium].
+    #[arg(long, value_parser = dose_to_parser())]
+    pub dose_to: Option<DoseTo>,
+    /// CPU threads, 1 to 1024 (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
 }
@@ -145,8 +144,8 @@ pub struct RunArgs {
     pub tia_bq_s: Option<f64>,
     /// With a single SPECT: derive the TIA by this documented rule (`physical-decay` or
     /// `hanscheid`); the rule is written into the outputs.
-    #[arg(long)]
-    pub tia_from_single_scan: Option<String>,
+    #[arg(long, value_parser = rule_parser())]
+    pub tia_from_single_scan: Option<SingleScanRule>,
     /// Hours between administration and the single scan (for --tia-from-single-scan).
     #[arg(long)]
     pub scan_hours: Option<f64>,
@@ -156,6 +155,10 @@ pub struct RunArgs {
     /// Study file (JSON): fit the kinetics, then run the transport on the TIA map.
     #[arg(long)]
     pub study: Option<PathBuf>,
+    /// A saved run configuration (the `run.json` every run writes): run it again. Transport
+    /// options given with it override the file's.
+    #[arg(long, value_name = "RUN_JSON", conflicts_with_all = ["phantom", "ct", "spect", "study", "rtstruct", "labels", "tia", "tia_bq_s", "tia_from_single_scan", "scan_hours", "calibration_bq_ml_per_count", "radius_mm", "voxel_mm", "grid", "material"])]
+    pub config: Option<PathBuf>,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -180,9 +183,10 @@ pub struct BenchArgs {
     /// Also report the time to this relative uncertainty (%) in voxels above 50 % of max.
     #[arg(long)]
     pub target_uncertainty: Option<f64>,
-    /// Where to run; a comma-separated list (e.g. `cpu,gpu`) runs each phantom on each
-    /// device in turn, side by side under the same machine load.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [DeviceChoice::Auto])]
+    /// Where to run (auto, gpu, cpu); a comma-separated list (e.g. `cpu,gpu`) runs each
+    /// phantom on each device in turn, side by side under the same machine load
+    /// [default: auto].
+    #[arg(long, value_parser = device_parser(), value_delimiter = ',')]
     pub device: Vec<DeviceChoice>,
     /// Random seed.
     #[arg(long, default_value_t = 1)]

@@ -129,6 +129,9 @@ pub struct StudyFit {
     pub reference_ct: Option<Volume<f32>>,
     /// Notes for the log (the reference frame, per time point alignment).
     pub notes: Vec<String>,
+    /// The label map on the reference grid (the grid of `tia`) and the region names, when
+    /// the study has one: the regions of the fit, for the dose and BED of the same regions.
+    pub labels: Option<Labels>,
 }
 
 /// Physical half-life of a nuclide, h, from its ICRP-107 record
@@ -215,7 +218,7 @@ fn cycle_key(study: &Study, cycle: &Cycle, reference: &Path) -> Result<String> {
 }
 
 /// A label map on the reference grid and the names of its labels.
-type Labels = (Volume<u32>, BTreeMap<u32, String>);
+pub type Labels = (Volume<u32>, BTreeMap<u32, String>);
 
 /// Reads the label map onto `grid` and names its regions.
 fn load_labels(study: &Study, grid: &Grid) -> Result<Option<Labels>> {
@@ -696,6 +699,7 @@ pub fn fit_study(study_path: &Path, out: &Path, force: bool) -> Result<StudyFit>
         cycle_tia,
         reference_ct: frame.ct,
         notes,
+        labels,
     };
     super::output::write_outputs(&fit, out)?;
     Ok(fit)

@@ -5,8 +5,6 @@ pub mod fit;
 pub mod inspect;
 pub mod phantoms;
 pub mod run;
-pub mod run_patient;
-pub mod run_study;
 
 use crate::cli::args::{Cli, Command};
 use crate::Result;
