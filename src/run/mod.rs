@@ -100,12 +100,12 @@ pub fn run_to_folder(
         // A phantom is built before the folder is touched (a wrong name leaves nothing
         // behind); patient and study inputs take long to read, so the folder is checked first.
         let problem = if matches!(config.input, Input::Phantom(_)) {
-            let problem = Problem::build(config, out, force, &mut clock, observer)?;
+            let problem = Problem::build_in(config, out, force, &mut clock, observer)?;
             prepare_output_dir(out, output_files(&config.input), force)?;
             problem
         } else {
             prepare_output_dir(out, output_files(&config.input), force)?;
-            Problem::build(config, out, force, &mut clock, observer)?
+            Problem::build_in(config, out, force, &mut clock, observer)?
         };
         let result = execute(&problem, device, observer)?;
         clock.lap("transport", observer);

@@ -47,10 +47,25 @@ pub enum ProblemKind {
 }
 
 impl Problem {
-    /// Builds the problem `config` describes. A study fits its kinetics first and writes
-    /// the fit's outputs into `out` (refusing to replace them unless `force`); the other
-    /// kinds do not touch `out`.
-    pub fn build(
+    /// Builds the problem of a phantom or patient configuration (a study writes its
+    /// kinetics fit into a folder: use [`Problem::build_in`]).
+    pub fn build(config: &RunConfig, observer: &mut dyn Observer) -> Result<Problem> {
+        if let Input::Study(s) = &config.input {
+            return Err(Error::invalid(
+                "--study",
+                format!(
+                    "{}: a study problem writes its kinetics fit into a folder; build it with Problem::build_in",
+                    s.study.display()
+                ),
+            ));
+        }
+        Self::build_in(config, Path::new("."), false, &mut Clock::start(), observer)
+    }
+
+    /// Builds the problem `config` describes, timing its stages on `clock`. A study fits its
+    /// kinetics first and writes the fit's outputs into `out` (refusing to replace them
+    /// unless `force`); the other kinds do not touch `out`.
+    pub fn build_in(
         config: &RunConfig,
         out: &Path,
         force: bool,

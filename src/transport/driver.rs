@@ -63,70 +63,9 @@ impl Prepared {
 
 /// Validates the model and builds the tables.
 pub fn prepare(model: &VoxelModel, source: &SourceSpec, s: &TransportSettings) -> Result<Prepared> {
-    let n = model.grid.n_voxels();
-    if model.material.len() != n || model.density_g_cm3.len() != n {
-        return Err(Error::Internal(format!(
-            "voxel model arrays ({} materials, {} densities) do not match the grid ({n} voxels)",
-            model.material.len(),
-            model.density_g_cm3.len()
-        )));
-    }
-    if n == 0 || n > u32::MAX as usize {
-        return Err(Error::invalid(
-            "grid",
-            format!("{n} voxels; the transport handles 1 to 2^32 − 1"),
-        ));
-    }
-    if let Some((i, d)) = model
-        .density_g_cm3
-        .iter()
-        .enumerate()
-        .find(|(_, d)| !d.is_finite() || **d < 0.0)
-    {
-        let [x, y, z] = model.grid.ijk(i);
-        return Err(Error::invalid(
-            "density",
-            format!("voxel ({x}, {y}, {z}) has density {d} g/cm³"),
-        ));
-    }
-    let indices = model
-        .materials
-        .iter()
-        .map(|name| {
-            material_index(name).ok_or_else(|| Error::UnknownName {
-                what: "material",
-                name: name.clone(),
-                known: crate::physics::materials::builtin_materials()
-                    .iter()
-                    .map(|m| m.name.clone())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    if let Some(&m) = model
-        .material
-        .iter()
-        .find(|&&m| m as usize >= indices.len())
-    {
-        return Err(Error::Internal(format!(
-            "voxel material index {m} but only {} materials",
-            indices.len()
-        )));
-    }
-    let tables = PhysicsTables::build(&indices);
-    let decay = DecayTables::new(
-        &s.nuclide,
-        s.electron_cutoff_kev as f64,
-        s.photon_cutoff_kev as f64,
-        s.emissions,
-    );
-    decay
-        .check_bounds()
-        .map_err(|reason| Error::InvalidOption {
-            option: "--nuclide".into(),
-            reason: format!("{reason} (nuclide {})", s.nuclide.name),
-        })?;
+    check_model(model)?;
+    let tables = PhysicsTables::build(&material_indices(model)?);
+    let decay = decay_tables(s)?;
     let source = source.tables(&model.grid)?;
     let majorant = majorant(&tables, &model.material, &model.density_g_cm3);
     let range_cutoff = (0..tables.n_materials())
@@ -153,6 +92,82 @@ pub fn prepare(model: &VoxelModel, source: &SourceSpec, s: &TransportSettings) -
         range_cutoff,
         params,
     })
+}
+
+/// The model's arrays fit its grid, the grid fits the kernels' u32 voxel index, and every
+/// density is finite and ≥ 0.
+fn check_model(model: &VoxelModel) -> Result<()> {
+    let n = model.grid.n_voxels();
+    if model.material.len() != n || model.density_g_cm3.len() != n {
+        return Err(Error::Internal(format!(
+            "voxel model arrays ({} materials, {} densities) do not match the grid ({n} voxels)",
+            model.material.len(),
+            model.density_g_cm3.len()
+        )));
+    }
+    if n == 0 || n > u32::MAX as usize {
+        return Err(Error::invalid(
+            "grid",
+            format!("{n} voxels; the transport handles 1 to 2^32 − 1"),
+        ));
+    }
+    if let Some((i, d)) = model
+        .density_g_cm3
+        .iter()
+        .enumerate()
+        .find(|(_, d)| !d.is_finite() || **d < 0.0)
+    {
+        let [x, y, z] = model.grid.ijk(i);
+        return Err(Error::invalid(
+            "density",
+            format!("voxel ({x}, {y}, {z}) has density {d} g/cm³"),
+        ));
+    }
+    Ok(())
+}
+
+/// The built-in material index of each of the model's materials; every voxel's material must
+/// be one of them.
+fn material_indices(model: &VoxelModel) -> Result<Vec<usize>> {
+    let indices = model
+        .materials
+        .iter()
+        .map(|name| {
+            material_index(name).ok_or_else(|| Error::UnknownName {
+                what: "material",
+                name: name.clone(),
+                known: crate::physics::materials::material_names(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(&m) = model
+        .material
+        .iter()
+        .find(|&&m| m as usize >= indices.len())
+    {
+        return Err(Error::Internal(format!(
+            "voxel material index {m} but only {} materials",
+            indices.len()
+        )));
+    }
+    Ok(indices)
+}
+
+/// The nuclide's emission tables at the run's cutoffs, checked against the kernels' bounds.
+fn decay_tables(s: &TransportSettings) -> Result<DecayTables> {
+    let decay = DecayTables::new(
+        &s.nuclide,
+        s.electron_cutoff_kev as f64,
+        s.photon_cutoff_kev as f64,
+        s.emissions,
+    );
+    decay
+        .check_bounds()
+        .map_err(|reason| Error::InvalidOption {
+            option: "--nuclide".into(),
+            reason: format!("{reason} (nuclide {})", s.nuclide.name),
+        })?;
+    Ok(decay)
 }
 
 /// The Woodcock majorant μ_max(E_i) = max over materials of μ_m(E_i)·ρ_max,m (mm⁻¹), where
