@@ -65,7 +65,7 @@ pub enum Device {
     /// The CPU reference transport, on the threads of the rayon pool it is called in.
     Cpu,
     /// A wgpu device (a GPU, or lavapipe).
-    Gpu(GpuContext),
+    Gpu(Box<GpuContext>),
 }
 
 impl Device {
@@ -74,7 +74,7 @@ impl Device {
     /// else the CPU reference.
     pub fn open(choice: DeviceChoice) -> Result<Device, DeviceError> {
         Ok(match super::gpu::device::select(choice)? {
-            Some(ctx) => Device::Gpu(ctx),
+            Some(ctx) => Device::Gpu(Box::new(ctx)),
             None => Device::Cpu,
         })
     }

@@ -98,10 +98,6 @@ pub fn electron_track(
 
 /// Distance (mm) from `place` along `dir` to the boundary of its voxel, and the axis of the
 /// face it reaches first.
-#[expect(
-    clippy::needless_range_loop,
-    reason = "indexes axes like the WGSL it mirrors"
-)]
 fn boundary_distance(place: &Place, dir: [f32; 3], spacing_mm: [f32; 3]) -> (f32, usize) {
     let mut d_min = f32::INFINITY;
     let mut axis = 0usize;
