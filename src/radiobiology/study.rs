@@ -1,0 +1,234 @@
+//! BED of a study run (`voxdose run --study`): per cycle and summed over cycles, from the
+//! study's dose in Gy, its regions and the kinetics the study fit found for each region in
+//! each cycle.
+//!
+//! How the study run calls it, after the transport and `write_dose_outputs`:
+//!
+//! ```text
+//! let regions = radiobiology::plan::label_regions(labels_path, &grid, &study.region_names)?;
+//! let (tissues, notes) = radiobiology::study::tissues_from_region_names(&regions);
+//! let bed = radiobiology::study::study_bed(&StudyBedInput {
+//!     grid: &grid,
+//!     dose: StudyDose::AllCycles { dose_gy: &dose_gy, sigma_gy: Some(&sigma_gy) },
+//!     regions: &regions,
+//!     fit: &fit,              // the kinetics::StudyFit the run made
+//!     tissues: &tissues,
+//! })?;
+//! radiobiology::study::write_study_bed(&args.out, &grid, &bed, None)?;
+//! ```
+//!
+//! With one dose map for all cycles (the run transports Σ TIA), each region's dose is split
+//! over cycles by its TIA share in each cycle; with one map per cycle, each is used as is.
+//!
+//! Outputs ([`write_study_bed`]): `bed.nii.gz`, `eqd2.nii.gz` (cumulative), per cycle
+//! `bed_cycle{n}.nii.gz` and `eqd2_cycle{n}.nii.gz`, `bed_summary.json` (cumulative
+//! `regions` and per-cycle `cycles`, in the format of `voxdose bed`), `bed_dvh.csv` and
+//! `bed_rtdose.dcm` (cumulative).
+
+use super::fit_input::{from_region_results, RegionKinetics};
+use super::maps::{compute, BedRegion, BedResult, DoseMaps, RegionBed};
+use super::output::{
+    write_bed_dvh, write_bed_rtdose, write_json, write_map, CycleSummary, Formulas, FORMULAS,
+    UNCERTAINTY_NOTE,
+};
+use super::plan::{
+    bed_regions, tissue_key_for_region_name, DoseLayout, KineticsPlan, LabelledRegion,
+    TissueAssignment,
+};
+use super::tissue::Tissue;
+use crate::geometry::Grid;
+use crate::io::series::SeriesIdentity;
+use crate::kinetics::StudyFit;
+use crate::Result;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The study's absorbed dose in Gy.
+#[derive(Clone, Debug)]
+pub enum StudyDose<'a> {
+    /// One map holding every cycle (dose per decay × Σ TIA), with its σ in Gy.
+    AllCycles {
+        /// Dose, Gy per voxel.
+        dose_gy: &'a [f32],
+        /// 1-σ, Gy per voxel.
+        sigma_gy: Option<&'a [f32]>,
+    },
+    /// One map per cycle: (cycle number, dose in Gy, σ in Gy).
+    PerCycle(Vec<(usize, &'a [f32], Option<&'a [f32]>)>),
+}
+
+/// What [`study_bed`] needs.
+#[derive(Clone, Debug)]
+pub struct StudyBedInput<'a> {
+    /// The dose grid.
+    pub grid: &'a Grid,
+    /// The dose.
+    pub dose: StudyDose<'a>,
+    /// The study's regions on the dose grid (label values as in the fit).
+    pub regions: &'a [LabelledRegion],
+    /// The study fit (per cycle region kinetics).
+    pub fit: &'a StudyFit,
+    /// Tissue of each region.
+    pub tissues: &'a TissueAssignment,
+}
+
+/// `bed_summary.json` of a study.
+#[derive(Clone, Debug, Serialize)]
+pub struct StudyBedSummary {
+    /// voxdose version.
+    pub voxdose_version: &'static str,
+    /// Formulas.
+    pub formulas: Formulas,
+    /// How σ is obtained.
+    pub uncertainty_note: &'static str,
+    /// Notes (tissue choices, regions left out).
+    pub notes: Vec<String>,
+    /// Voxels with dose > 0 outside every region (BED 0 there).
+    pub voxels_without_bed: usize,
+    /// Regions, summed over every cycle.
+    pub regions: Vec<RegionBed>,
+    /// Regions per cycle.
+    pub cycles: Vec<CycleSummary>,
+}
+
+/// A study's BED: maps (cumulative and per cycle), the regions used, the summary.
+#[derive(Clone, Debug)]
+pub struct StudyBed {
+    /// Maps and summaries.
+    pub result: BedResult,
+    /// The regions as computed (for the BED-volume histograms).
+    pub regions: Vec<BedRegion>,
+    /// `bed_summary.json`.
+    pub summary: StudyBedSummary,
+}
+
+/// Output names [`write_study_bed`] writes besides per-cycle maps.
+pub const STUDY_BED_FILES: [&str; 5] = [
+    "bed.nii.gz",
+    "eqd2.nii.gz",
+    "bed_summary.json",
+    "bed_dvh.csv",
+    "bed_rtdose.dcm",
+];
+
+/// Tissues for study regions from their names ([`tissue_key_for_region_name`]); regions
+/// whose name matches no tissue are left without one. The notes say what was chosen.
+pub fn tissues_from_region_names(regions: &[LabelledRegion]) -> (TissueAssignment, Vec<String>) {
+    let mut by_label = BTreeMap::new();
+    let mut notes = Vec::new();
+    for r in regions {
+        match tissue_key_for_region_name(&r.name).and_then(|k| Tissue::named(k).ok()) {
+            Some(t) => {
+                notes.push(format!(
+                    "region '{}' (label {}) taken as tissue '{}' from its name",
+                    r.name, r.label, t.name
+                ));
+                by_label.insert(r.label, t);
+            }
+            None => notes.push(format!(
+                "region '{}' (label {}): no tissue matches its name; no BED",
+                r.name, r.label
+            )),
+        }
+    }
+    (
+        TissueAssignment {
+            by_label,
+            default: None,
+        },
+        notes,
+    )
+}
+
+/// The kinetics of every region in every cycle of a study fit.
+pub fn study_kinetics(fit: &StudyFit) -> Result<Vec<RegionKinetics>> {
+    let mut out = Vec::new();
+    for c in &fit.cycles {
+        out.extend(from_region_results(&c.regions, c.physical_half_life_h)?);
+    }
+    Ok(out)
+}
+
+/// Computes per-cycle and cumulative BED/EQD2 of a study.
+pub fn study_bed(input: &StudyBedInput) -> Result<StudyBed> {
+    let plan = KineticsPlan {
+        fit: study_kinetics(input.fit)?,
+        fallback_effective_half_life_h: None,
+    };
+    let (maps, layout) = match &input.dose {
+        StudyDose::AllCycles { dose_gy, sigma_gy } => (
+            DoseMaps {
+                dose_gy: vec![dose_gy],
+                sigma_gy: vec![*sigma_gy],
+            },
+            DoseLayout::OneMapAllCycles,
+        ),
+        StudyDose::PerCycle(cycles) => (
+            DoseMaps {
+                dose_gy: cycles.iter().map(|c| c.1).collect(),
+                sigma_gy: cycles.iter().map(|c| c.2).collect(),
+            },
+            DoseLayout::MapPerCycle(cycles.iter().enumerate().map(|(i, c)| (c.0, i)).collect()),
+        ),
+    };
+    let (regions, notes) = bed_regions(input.regions, input.tissues, &plan, &layout)?;
+    let result = compute(&maps, &regions, input.grid.voxel_volume_mm3() * 1e-3, true);
+    let summary = StudyBedSummary {
+        voxdose_version: env!("CARGO_PKG_VERSION"),
+        formulas: FORMULAS,
+        uncertainty_note: UNCERTAINTY_NOTE,
+        notes,
+        voxels_without_bed: result.voxels_without_bed,
+        regions: result.regions.clone(),
+        cycles: result
+            .cycles
+            .iter()
+            .map(|(c, r)| CycleSummary {
+                cycle: *c,
+                regions: r.clone(),
+            })
+            .collect(),
+    };
+    Ok(StudyBed {
+        result,
+        regions,
+        summary,
+    })
+}
+
+/// Writes a study's BED outputs into `out` (see the module doc). `identity` places the RT
+/// Dose in a patient's frame (None: new UIDs).
+pub fn write_study_bed(
+    out: &Path,
+    grid: &Grid,
+    bed: &StudyBed,
+    identity: Option<&SeriesIdentity>,
+) -> Result<()> {
+    let r = &bed.result;
+    write_map(&out.join("bed.nii.gz"), grid, &r.bed_gy, "BED")?;
+    write_map(&out.join("eqd2.nii.gz"), grid, &r.eqd2_gy, "EQD2")?;
+    for ((c, b), (_, e)) in r.cycle_bed_gy.iter().zip(&r.cycle_eqd2_gy) {
+        let what = format!("cycle {c}");
+        write_map(
+            &out.join(format!("bed_cycle{c}.nii.gz")),
+            grid,
+            b,
+            &format!("BED {what}"),
+        )?;
+        write_map(
+            &out.join(format!("eqd2_cycle{c}.nii.gz")),
+            grid,
+            e,
+            &format!("EQD2 {what}"),
+        )?;
+    }
+    write_bed_dvh(&out.join("bed_dvh.csv"), &r.bed_gy, &bed.regions)?;
+    write_bed_rtdose(
+        &out.join("bed_rtdose.dcm"),
+        grid,
+        &r.bed_gy,
+        &identity.cloned().unwrap_or_default(),
+    )?;
+    write_json(&out.join("bed_summary.json"), &bed.summary)
+}
