@@ -232,3 +232,158 @@ pub fn write_study_bed(
     )?;
     write_json(&out.join("bed_summary.json"), &bed.summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::Volume;
+    use crate::kinetics::fit::{ModelFit, TacFit};
+    use crate::kinetics::models::TacModel;
+    use crate::kinetics::{CycleFit, RegionResult};
+    use std::f64::consts::LN_2;
+
+    /// A region fitted with a mono-exponential of `t_eff` h and Ã = `tia_bq_s`.
+    fn region(cycle: usize, label: u32, name: &str, t_eff: f64, tia_bq_s: f64) -> RegionResult {
+        let fit = ModelFit {
+            model: TacModel::MonoExp,
+            params: vec![1e6, LN_2 / t_eff],
+            param_sigma: vec![1e4, 1e-4],
+            covariance: vec![1e8, 0.0, 0.0, 1e-8],
+            wrss: 1.0,
+            aic: 0.0,
+            aicc: None,
+            r_squared: 1.0,
+            iterations: 3,
+            at_bound: Vec::new(),
+            integral_h: tia_bq_s / 3600.0,
+            integral_sigma_h: 0.0,
+        };
+        RegionResult {
+            cycle,
+            label,
+            name: name.into(),
+            n_voxels: 1,
+            volume_ml: 1.0,
+            time_h: vec![24.0, 96.0],
+            activity_bq: vec![1.0, 0.5],
+            fit: Some(TacFit {
+                candidates: vec![fit],
+                selected: Some(0),
+                used_aicc: false,
+                method: crate::kinetics::fit::TiaMethod::Fit,
+                tia_h: tia_bq_s / 3600.0,
+                tia_sigma_h: 0.0,
+                effective_half_life_h: t_eff,
+                tail_fraction: 0.1,
+                notes: Vec::new(),
+            }),
+            stp: None,
+            model: "mono-exp".into(),
+            tia_bq_s,
+            tia_sigma_fit_bq_s: 0.0,
+            tia_sigma_bq_s: 0.0,
+            tiac_h: 1.0,
+            effective_half_life_h: t_eff,
+        }
+    }
+
+    fn cycle(n: usize, regions: Vec<RegionResult>) -> CycleFit {
+        CycleFit {
+            cycle: n,
+            key: String::new(),
+            from_cache: false,
+            physical_half_life_h: 159.5,
+            registration: Vec::new(),
+            alignment: Vec::new(),
+            regions,
+            voxels_fitted: 0,
+            voxels_trapezoid: 0,
+            voxels_masked: 0,
+            masked_activity_fraction: Vec::new(),
+            map_total_bq_s: 0.0,
+        }
+    }
+
+    #[test]
+    fn study_bed_per_cycle_and_cumulative_from_one_study_dose() {
+        // Two voxels: kidney (label 1) and a lesion (label 2); two cycles with TIA 3:1 for
+        // the kidney and 1:1 for the lesion; one study dose map (Σ TIA).
+        let grid = Grid::new([2, 1, 1], [4.0; 3], [0.0; 3]);
+        let cycles = vec![
+            cycle(
+                1,
+                vec![
+                    region(1, 1, "kidney_left", 40.0, 3e12),
+                    region(1, 2, "lesion 1", 80.0, 1e12),
+                ],
+            ),
+            cycle(
+                2,
+                vec![
+                    region(2, 1, "kidney_left", 60.0, 1e12),
+                    region(2, 2, "lesion 1", 80.0, 1e12),
+                ],
+            ),
+        ];
+        let fit = StudyFit {
+            tia: Volume::filled(grid.clone(), 0.0),
+            tia_sigma: Volume::filled(grid.clone(), 0.0),
+            cycle_tia: Vec::new(),
+            regions: cycles.iter().flat_map(|c| c.regions.clone()).collect(),
+            cycles,
+            reference_ct: None,
+            notes: Vec::new(),
+        };
+        let regions = vec![
+            LabelledRegion {
+                label: 1,
+                name: "kidney_left".into(),
+                voxels: vec![0],
+            },
+            LabelledRegion {
+                label: 2,
+                name: "lesion 1".into(),
+                voxels: vec![1],
+            },
+        ];
+        let (tissues, notes) = tissues_from_region_names(&regions);
+        assert_eq!(notes.len(), 2);
+        let dose = [20.0f32, 40.0];
+        let bed = study_bed(&StudyBedInput {
+            grid: &grid,
+            dose: StudyDose::AllCycles {
+                dose_gy: &dose,
+                sigma_gy: None,
+            },
+            regions: &regions,
+            fit: &fit,
+            tissues: &tissues,
+        })
+        .unwrap();
+        let kidney = |d: f64, t: f64| d + 2.8 / (2.8 + t) * d * d / 2.6;
+        let tumour = |d: f64, t: f64| d + 1.5 / (1.5 + t) * d * d / 10.0;
+        let s = &bed.summary;
+        assert_eq!(s.cycles.len(), 2);
+        let k1 = s.cycles[0].regions[0].bed_mean_gy;
+        assert!((k1 - kidney(15.0, 40.0)).abs() < 1e-9, "{k1}");
+        let k = s.regions[0].bed_mean_gy;
+        assert!((k - kidney(15.0, 40.0) - kidney(5.0, 60.0)).abs() < 1e-9);
+        let t = s.regions[1].bed_mean_gy;
+        assert!((t - 2.0 * tumour(20.0, 80.0)).abs() < 1e-9);
+        // Maps: cumulative = Σ per cycle; EQD2 with each region's α/β.
+        let r = &bed.result;
+        let sum0 = r.cycle_bed_gy[0].1[0] + r.cycle_bed_gy[1].1[0];
+        assert!((sum0 - r.bed_gy[0]).abs() < 1e-4);
+        assert!((r.eqd2_gy[1] as f64 - t / 1.2).abs() < 1e-4);
+        // Written files.
+        let dir = tempfile::tempdir().unwrap();
+        write_study_bed(dir.path(), &grid, &bed, None).unwrap();
+        for f in STUDY_BED_FILES
+            .iter()
+            .copied()
+            .chain(["bed_cycle1.nii.gz", "eqd2_cycle2.nii.gz"])
+        {
+            assert!(dir.path().join(f).is_file(), "{f}");
+        }
+    }
+}
