@@ -569,3 +569,72 @@ fn help_names_every_option() {
         assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
     }
 }
+
+#[test]
+fn voxdose_fit_output_feeds_voxdose_bed() {
+    // A real `voxdose fit` folder: one labelled region, mono-exponential with T_eff = 50 h,
+    // four scans without noise. Its fitted model must give the TWIN.md value on a uniform
+    // 10 Gy dose (the selected model may differ, but its G must match the 50 h curve).
+    let dir = tempfile::tempdir().unwrap();
+    let g = Grid::new([6, 6, 4], [4.0; 3], [0.0; 3]);
+    let lambda = std::f64::consts::LN_2 / 50.0;
+    let mut tps = Vec::new();
+    for t in [4.0f64, 24.0, 72.0, 144.0] {
+        let v = Volume::filled(g.clone(), (1000.0 * (-lambda * t).exp()) as f32);
+        let n = format!("f{t}.nii.gz");
+        write_volume_f32(&dir.path().join(&n), &v, "test").unwrap();
+        tps.push(format!(r#"{{"image": "{n}", "hours": {t}}}"#));
+    }
+    write_volume_f32(
+        &dir.path().join("labels.nii.gz"),
+        &Volume::filled(g.clone(), 1.0f32),
+        "labels",
+    )
+    .unwrap();
+    let study = dir.path().join("study.json");
+    std::fs::write(
+        &study,
+        format!(
+            r#"{{"nuclide": "Lu-177", "units": "Bq/mL", "registration": "none",
+                "labels": "labels.nii.gz", "region_names": {{"1": "kidney"}},
+                "cycles": [{{"injected_activity_bq": 7.4e9, "time_points": [{}]}}]}}"#,
+            tps.join(",")
+        ),
+    )
+    .unwrap();
+    let fit = dir.path().join("fit");
+    let o = Command::new(common::voxdose_bin())
+        .arg("fit")
+        .arg(&study)
+        .arg("--out")
+        .arg(&fit)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dose = dir.path().join("dose.nii.gz");
+    write_volume_f32(&dose, &Volume::filled(g, 10.0f32), "foreign").unwrap();
+    let out = dir.path().join("bed");
+    let o = voxdose(&[
+        "bed",
+        "--dose",
+        s(&dose),
+        "--fit",
+        s(&fit),
+        "--labels",
+        s(&dir.path().join("labels.nii.gz")),
+        "--tissue-map",
+        "1=kidney",
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j = summary(&out);
+    let r = &j["regions"][0];
+    assert_eq!(r["name"], "kidney");
+    let bed = r["bed_mean_gy"].as_f64().unwrap();
+    assert!(
+        (bed - TWIN_BED_GY).abs() < 1e-3 * TWIN_BED_GY,
+        "{bed}: {}",
+        r["kinetics"]
+    );
+}

@@ -164,6 +164,13 @@ pub fn run(cfg: &BedConfig) -> Result<BedSummary> {
     };
     let result = compute(&maps, &bed_regions, grid.voxel_volume_mm3() * 1e-3, false);
     notes.splice(0..0, dose_notes(&loaded));
+    if sigma.is_none()
+        && bed_regions
+            .iter()
+            .all(|r| r.cycles.iter().all(|c| c.g_factor_sigma == 0.0))
+    {
+        notes.push("no dose σ map and no kinetics covariance: bed_mean_gy_sigma is 0 because nothing is known about the uncertainty, not because there is none".into());
+    }
     if result.voxels_without_bed > 0 {
         notes.push(format!(
             "{} voxel(s) with dose > 0 lie in no region with tissue and kinetics: BED and EQD2 are 0 there",

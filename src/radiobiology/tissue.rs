@@ -45,8 +45,8 @@ pub struct Tissue {
     pub alpha_per_gy: Option<f64>,
     /// The tolerance limit, if the table gives one.
     pub limit: Option<Limit>,
-    /// How far the values were checked: `verified-secondary`, `cited` or `assumed`
-    /// (PROVENANCE.md); `user` for values given on the command line.
+    /// How far the values were checked: `verified`, `cited` or `assumed` (PROVENANCE.md);
+    /// `user` for values given on the command line.
     pub status: String,
 }
 
@@ -179,7 +179,7 @@ mod tests {
         for tissue in &t {
             tissue.validate().unwrap();
             assert!(
-                ["verified-secondary", "cited", "assumed"].contains(&tissue.status.as_str()),
+                ["verified", "cited", "assumed"].contains(&tissue.status.as_str()),
                 "{}: status {}",
                 tissue.name,
                 tissue.status
