@@ -165,7 +165,7 @@ fn bi_and_tri_exponential_closed_form_equals_double_integral() {
             .iter()
             .map(|e| e.rate_per_h)
             .fold(f64::INFINITY, f64::min);
-        let model = DoseRateModel::Exponentials(terms.clone());
+        let model = DoseRateModel::exponentials(terms.clone());
         model.validate().unwrap();
         for t_rep in [2.8, 0.5] {
             let num = g_numerical(&rate, dose, 1.0 / l_max, 1.0 / l_min, mu(t_rep));
@@ -210,7 +210,7 @@ fn protracted_limit_gives_bed_equal_to_dose() {
     let long = bed_gy(10.0, &DoseRateModel::mono_exponential(1e9), &kidney);
     assert!(long > 10.0 && long - 10.0 < 2e-7, "{long}");
     // λ near 0 in a sum of exponentials: finite, G → 0, no NaN.
-    let slow = DoseRateModel::Exponentials(vec![
+    let slow = DoseRateModel::exponentials(vec![
         ExpTerm {
             amplitude: 1e-12,
             rate_per_h: 1e-12,
@@ -260,7 +260,7 @@ fn uptake_washout_stays_exact_as_uptake_and_washout_rates_meet() {
 #[test]
 fn models_that_are_not_dose_rates_are_refused() {
     // Negative slowest term: the rate turns negative at late times.
-    let late_negative = DoseRateModel::Exponentials(vec![
+    let late_negative = DoseRateModel::exponentials(vec![
         ExpTerm {
             amplitude: 2.0,
             rate_per_h: 0.5,
@@ -272,7 +272,7 @@ fn models_that_are_not_dose_rates_are_refused() {
     ]);
     assert_eq!(late_negative.validate().unwrap_err().exit_code(), 32);
     // Negative at t = 0 (uptake term larger than the washout term).
-    let early_negative = DoseRateModel::Exponentials(vec![
+    let early_negative = DoseRateModel::exponentials(vec![
         ExpTerm {
             amplitude: 1.0,
             rate_per_h: 0.01,
@@ -284,7 +284,7 @@ fn models_that_are_not_dose_rates_are_refused() {
     ]);
     assert!(early_negative.validate().is_err());
     // Zero rate in a sum (infinite dose), NaN, negative half-life.
-    let zero_rate = DoseRateModel::Exponentials(vec![ExpTerm {
+    let zero_rate = DoseRateModel::exponentials(vec![ExpTerm {
         amplitude: 1.0,
         rate_per_h: 0.0,
     }]);
@@ -295,7 +295,7 @@ fn models_that_are_not_dose_rates_are_refused() {
         .is_err());
     assert!(DoseRateModel::from_tac(TacModel::MonoExp, &[1.0, f64::NAN]).is_err());
     // A proper uptake term (negative, faster than washout, equal amplitude) is fine.
-    let uptake = DoseRateModel::Exponentials(vec![
+    let uptake = DoseRateModel::exponentials(vec![
         ExpTerm {
             amplitude: 1.0,
             rate_per_h: 0.01,

@@ -253,7 +253,8 @@ fn cycles_of(
     for k in &recs {
         let (map, dose_fraction) = match layout {
             DoseLayout::OneMapAllCycles if recs.len() > 1 => {
-                if !(total_tia > 0.0) {
+                // Also refuses a NaN total.
+                if total_tia.is_nan() || total_tia <= 0.0 {
                     return Err(Error::invalid(
                         "--fit",
                         format!("region '{}' has no time-integrated activity in any cycle, so its dose cannot be split over cycles; give --cycle N", r.name),

@@ -44,6 +44,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// One cycle's dose map: (cycle number, dose in Gy per voxel, 1-σ in Gy per voxel).
+pub type CycleDoseMap<'a> = (usize, &'a [f32], Option<&'a [f32]>);
+
 /// The study's absorbed dose in Gy.
 #[derive(Clone, Debug)]
 pub enum StudyDose<'a> {
@@ -55,7 +58,7 @@ pub enum StudyDose<'a> {
         sigma_gy: Option<&'a [f32]>,
     },
     /// One map per cycle: (cycle number, dose in Gy, σ in Gy).
-    PerCycle(Vec<(usize, &'a [f32], Option<&'a [f32]>)>),
+    PerCycle(Vec<CycleDoseMap<'a>>),
 }
 
 /// What [`study_bed`] needs.
