@@ -638,3 +638,90 @@ fn voxdose_fit_output_feeds_voxdose_bed() {
         r["kinetics"]
     );
 }
+
+#[test]
+fn study_run_dose_and_fit_feed_voxdose_bed() {
+    // `voxdose run --study` writes dose.nii.gz in Gy, uncertainty.nii.gz and the fit's
+    // regions.json into one folder; `voxdose bed --fit` on that folder takes the region's
+    // fitted curve (T_eff 60 h), the dose σ beside the dose, and gives per voxel
+    // BED = D + G·D²/(α/β) with the G it reports.
+    let dir = tempfile::tempdir().unwrap();
+    let g = Grid::centred([12, 12, 12], 4.0);
+    let hot = |v: usize| g.ijk(v).iter().all(|&i| (4..8).contains(&i));
+    let labels = Volume {
+        grid: g.clone(),
+        data: (0..g.n_voxels())
+            .map(|v| if hot(v) { 1.0f32 } else { 0.0 })
+            .collect(),
+    };
+    write_volume_f32(&dir.path().join("labels.nii.gz"), &labels, "labels").unwrap();
+    let lambda = std::f64::consts::LN_2 / 60.0;
+    let mut points = Vec::new();
+    for hours in [4.0f64, 24.0, 96.0, 168.0] {
+        let c = (2.0e5 * (-lambda * hours).exp()) as f32;
+        let v = Volume {
+            grid: g.clone(),
+            data: (0..g.n_voxels())
+                .map(|v| if hot(v) { c } else { 0.0 })
+                .collect(),
+        };
+        let name = format!("spect_{hours:03}h.nii.gz");
+        write_volume_f32(&dir.path().join(&name), &v, "test").unwrap();
+        points.push(serde_json::json!({"image": name, "hours": hours}));
+    }
+    let study = serde_json::json!({"nuclide": "Lu-177", "units": "Bq/mL",
+        "labels": "labels.nii.gz", "region_names": {"1": "kidney"},
+        "cycles": [{"injected_activity_bq": 7.4e9, "time_points": points}]});
+    let study_path = dir.path().join("study.json");
+    std::fs::write(&study_path, serde_json::to_vec(&study).unwrap()).unwrap();
+    let run = dir.path().join("run");
+    let o = voxdose(&[
+        "run",
+        "--study",
+        s(&study_path),
+        "--decays",
+        "4e4",
+        "--out",
+        s(&run),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = dir.path().join("bed");
+    let o = voxdose(&[
+        "bed",
+        "--dose",
+        s(&run.join("dose.nii.gz")),
+        "--fit",
+        s(&run),
+        "--labels",
+        s(&dir.path().join("labels.nii.gz")),
+        "--tissue-map",
+        "1=kidney",
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j = summary(&out);
+    assert!(j["dose"]["unit_source"]
+        .as_str()
+        .unwrap()
+        .starts_with("Gy, as the voxdose"));
+    assert!(j["dose"]["sigma_source"]
+        .as_str()
+        .unwrap()
+        .contains("uncertainty.nii.gz"));
+    let r = &j["regions"][0];
+    assert_eq!(r["name"], "kidney");
+    let gf = r["kinetics"][0]["g_factor"].as_f64().unwrap();
+    // The fitted curve is the 60 h mono-exponential: G = 2.8/(2.8 + 60).
+    assert!((gf - 2.8 / 62.8).abs() < 1e-3 * gf, "G {gf}");
+    let dose = voxdose::io::nifti::read_volume_f32(&run.join("dose.nii.gz")).unwrap();
+    let hot_doses: Vec<f64> = (0..g.n_voxels())
+        .filter(|&v| hot(v))
+        .map(|v| dose.data[v] as f64)
+        .collect();
+    let expect =
+        hot_doses.iter().map(|d| d + gf * d * d / 2.6).sum::<f64>() / hot_doses.len() as f64;
+    let got = r["bed_mean_gy"].as_f64().unwrap();
+    assert!((got - expect).abs() < 1e-5 * expect, "{got} vs {expect}");
+    assert!(r["bed_mean_gy_sigma"].as_f64().unwrap() > 0.0);
+}

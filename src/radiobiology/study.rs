@@ -2,19 +2,22 @@
 //! study's dose in Gy, its regions and the kinetics the study fit found for each region in
 //! each cycle.
 //!
-//! How the study run calls it, after the transport and `write_dose_outputs`:
+//! How the study run calls it (in `src/run/outputs.rs`, after `dose.nii.gz` is written, for a
+//! `ProblemKind::Study` whose dose is in Gy; the TIA grid is the dose grid):
 //!
 //! ```text
-//! let regions = radiobiology::plan::label_regions(labels_path, &grid, &study.region_names)?;
+//! let fit = &study_context.fit;                         // kinetics::StudyFit
+//! let regions = radiobiology::study::fit_regions(fit);  // the fit's label map and names
 //! let (tissues, notes) = radiobiology::study::tissues_from_region_names(&regions);
+//! let sigma: Vec<f32> = dose_f32.iter().zip(&rel_uncertainty).map(|(d, r)| d * r).collect();
 //! let bed = radiobiology::study::study_bed(&StudyBedInput {
-//!     grid: &grid,
-//!     dose: StudyDose::AllCycles { dose_gy: &dose_gy, sigma_gy: Some(&sigma_gy) },
+//!     grid: &problem.model.grid,
+//!     dose: StudyDose::AllCycles { dose_gy: &dose_f32, sigma_gy: Some(&sigma) },
 //!     regions: &regions,
-//!     fit: &fit,              // the kinetics::StudyFit the run made
+//!     fit,
 //!     tissues: &tissues,
 //! })?;
-//! radiobiology::study::write_study_bed(&args.out, &grid, &bed, None)?;
+//! radiobiology::study::write_study_bed(out, &problem.model.grid, &bed, None)?;
 //! ```
 //!
 //! With one dose map for all cycles (the run transports Σ TIA), each region's dose is split
@@ -142,6 +145,29 @@ pub fn tissues_from_region_names(regions: &[LabelledRegion]) -> (TissueAssignmen
         },
         notes,
     )
+}
+
+/// The regions of a study fit (its label map on the TIA grid, with the fit's names), in
+/// label order; empty when the study has no label map.
+pub fn fit_regions(fit: &StudyFit) -> Vec<LabelledRegion> {
+    let Some((labels, names)) = &fit.labels else {
+        return Vec::new();
+    };
+    let mut voxels: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for (v, &l) in labels.data.iter().enumerate().filter(|(_, &l)| l > 0) {
+        voxels.entry(l).or_default().push(v as u32);
+    }
+    voxels
+        .into_iter()
+        .map(|(label, voxels)| LabelledRegion {
+            name: names
+                .get(&label)
+                .cloned()
+                .unwrap_or_else(|| format!("label {label}")),
+            label,
+            voxels,
+        })
+        .collect()
 }
 
 /// The kinetics of every region in every cycle of a study fit.
@@ -336,6 +362,15 @@ mod tests {
             cycles,
             reference_ct: None,
             notes: Vec::new(),
+            labels: Some((
+                Volume {
+                    grid: grid.clone(),
+                    data: vec![1, 2],
+                },
+                [(1, "kidney_left".to_string()), (2, "lesion 1".to_string())]
+                    .into_iter()
+                    .collect(),
+            )),
         };
         let regions = vec![
             LabelledRegion {
