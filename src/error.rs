@@ -37,6 +37,10 @@
 //! | 28 | a required header key is missing or empty (Interfile) |
 //! | 29 | a raw data file's size does not match its header (Interfile) |
 //! | 30 | external input data not found (e.g. the `patient15` phantom's GATE files) |
+//! | 31 | a dose map not in Gy (Gy per decay, RELATIVE) where BED needs absolute dose |
+//! | 32 | a dose-rate model that is not a dose rate (negative, zero total, bad rates) |
+//! | 33 | tissue parameters out of range (α/β ≤ 0, repair half-time ≤ 0) |
+//! | 34 | a `voxdose fit` folder that cannot give the kinetics (no `regions.json`, no model) |
 
 use std::path::PathBuf;
 
@@ -89,6 +93,9 @@ pub enum Error {
     /// The kinetics model could not be built or fitted.
     #[error(transparent)]
     Kinetics(#[from] crate::kinetics::KineticsError),
+    /// BED could not be computed from the inputs given.
+    #[error(transparent)]
+    Radiobiology(#[from] crate::radiobiology::RadiobiologyError),
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]
     Internal(String),
@@ -106,6 +113,7 @@ impl Error {
             Error::Device(_) => 7,
             Error::Input(e) => e.exit_code(),
             Error::Kinetics(e) => e.exit_code(),
+            Error::Radiobiology(e) => e.exit_code(),
         }
     }
 

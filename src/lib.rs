@@ -11,6 +11,7 @@
 //! | physics | [`physics`] | data tables with provenance, pure sampling functions (decay, photon, electron) |
 //! | transport | [`transport`] | the Monte Carlo driver; CPU reference kernels and their WGSL twins |
 //! | tally | [`tally`] | fixed-point energy per voxel, batch statistics, dose = energy / mass |
+//! | radiobiology | [`radiobiology`] | BED, EQD2, EUBED of dose and kinetics, per cycle and summed |
 //! | report | [`report`] | summaries, organ tables, DVHs |
 //!
 //! [`run`] orchestrates a dose run over these (configuration → problem → execute →
@@ -28,6 +29,7 @@ pub mod io;
 pub mod kinetics;
 pub mod phantoms;
 pub mod physics;
+pub mod radiobiology;
 pub mod report;
 pub mod run;
 pub mod source;

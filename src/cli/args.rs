@@ -52,6 +52,8 @@ pub enum Command {
     Fit(FitArgs),
     /// Print what voxdose understands of a DICOM series or NIfTI file, without running anything.
     Inspect(InspectArgs),
+    /// BED, EQD2 and EUBED maps from an absorbed-dose map (Gy) and the kinetics.
+    Bed(BedArgs),
 }
 
 /// Transport options of `run` (with `--config`, the ones given override the file's).
@@ -219,4 +221,53 @@ pub struct FitArgs {
 pub struct InspectArgs {
     /// A DICOM file, a DICOM series folder or a NIfTI file.
     pub path: PathBuf,
+}
+
+/// `voxdose bed`.
+#[derive(Debug, Args)]
+pub struct BedArgs {
+    /// Absorbed dose in Gy: a NIfTI (voxdose's dose.nii.gz of a run with TIA, or another
+    /// program's map, taken as Gy) or a DICOM RT Dose (DoseUnits GY).
+    #[arg(long, value_name = "FILE")]
+    pub dose: PathBuf,
+    /// 1-σ of the dose: voxdose's uncertainty.nii.gz (relative) or an RT Dose of DoseType
+    /// ERROR (Gy). Default: the uncertainty.nii.gz / rtdose_sigma.dcm beside the dose.
+    #[arg(long, value_name = "FILE")]
+    pub dose_uncertainty: Option<PathBuf>,
+    /// Mono-exponential kinetics with this effective half-life (h); with --fit, used for
+    /// regions the fit does not cover.
+    #[arg(long, value_name = "T")]
+    pub effective_half_life_h: Option<f64>,
+    /// Output folder of `voxdose fit` (or `voxdose run --study`): each region's fitted model.
+    #[arg(long, value_name = "DIR")]
+    pub fit: Option<PathBuf>,
+    /// With --fit: the dose is of this cycle only (default: it holds every cycle of the fit,
+    /// split per region by TIA share).
+    #[arg(long, value_name = "N")]
+    pub cycle: Option<usize>,
+    /// Tissue from the built-in table: kidney, red-marrow, salivary-glands, liver, spleen,
+    /// lacrimal-glands, tumour.
+    #[arg(long, value_name = "NAME")]
+    pub tissue: Option<String>,
+    /// Custom tissue: α/β in Gy (with --repair-half-time-h).
+    #[arg(long, value_name = "X")]
+    pub alpha_beta_gy: Option<f64>,
+    /// Custom tissue: repair half-time in h (with --alpha-beta-gy).
+    #[arg(long, value_name = "Y")]
+    pub repair_half_time_h: Option<f64>,
+    /// α in 1/Gy, for EUBED (applies to every tissue, overriding the table).
+    #[arg(long, value_name = "A")]
+    pub alpha_per_gy: Option<f64>,
+    /// Label map (NIfTI): one summary per label; with --fit, the study's label map.
+    #[arg(long, value_name = "FILE.nii.gz")]
+    pub labels: Option<PathBuf>,
+    /// Tissue per label, e.g. "1=kidney,2=kidney,3=tumour" (needs --labels).
+    #[arg(long, value_name = "MAP")]
+    pub tissue_map: Option<String>,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace existing outputs in --out.
+    #[arg(long)]
+    pub force: bool,
 }

@@ -13,6 +13,7 @@
 //! | [`masks`] | label maps (NIfTI) → named regions; regions on the transport grid |
 //! | [`resample`] | moving volumes between grids (trilinear, nearest, activity-conserving) |
 //! | [`rtdose`] | DICOM RT Dose writer |
+//! | [`rtdose_read`] | DICOM RT Dose reader (dose grid, units, dose type, patient and frame) |
 //! | [`nifti`] | NIfTI-1 in and out with the LPS ↔ RAS affine |
 //! | [`interfile`] | Interfile 3.3 header + raw data (GATE voxelised phantoms) |
 //! | [`gate`] | GATE text tables: value-range → material, activity ranges, `GateMaterials.db` densities |
@@ -31,6 +32,7 @@ pub mod masks;
 pub mod nifti;
 pub mod resample;
 pub mod rtdose;
+pub mod rtdose_read;
 pub mod rtstruct;
 pub mod series;
 

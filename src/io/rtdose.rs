@@ -6,7 +6,8 @@
 //! FrameIncrementPointer pointing at it. Values are unsigned 32-bit integers times
 //! DoseGridScaling (3004,000E), chosen as max / (2³² − 1), so the quantum is
 //! max dose / 4 294 967 295. DoseUnits GY; DoseType PHYSICAL for the dose, ERROR for the
-//! companion holding one standard uncertainty (Gy). DoseSummationType is RECORD (a delivered
+//! companion holding one standard uncertainty (Gy), EFFECTIVE for a biologically weighted dose
+//! (BED, written by `voxdose bed`). DoseSummationType is RECORD (a delivered
 //! radiopharmaceutical therapy, no RT Plan to reference). The study, patient and frame of
 //! reference are those of the CT the dose was computed on.
 
@@ -26,6 +27,8 @@ pub enum DoseType {
     Physical,
     /// One standard uncertainty of the dose.
     Error,
+    /// A biologically weighted dose (BED or EQD2), still in Gy.
+    Effective,
 }
 
 impl DoseType {
@@ -34,13 +37,14 @@ impl DoseType {
         match self {
             DoseType::Physical => "PHYSICAL",
             DoseType::Error => "ERROR",
+            DoseType::Effective => "EFFECTIVE",
         }
     }
 
     /// InstanceNumber (0020,0013) within the dose series.
     fn instance_number(self) -> &'static str {
         match self {
-            DoseType::Physical => "1",
+            DoseType::Physical | DoseType::Effective => "1",
             DoseType::Error => "2",
         }
     }

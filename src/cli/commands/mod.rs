@@ -1,5 +1,6 @@
 //! One file per command; `dispatch` is the only place that knows them all.
 
+pub mod bed;
 pub mod bench;
 pub mod fit;
 pub mod inspect;
@@ -18,5 +19,6 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Nuclides => phantoms::list_nuclides(),
         Command::Fit(a) => fit::fit(a),
         Command::Inspect(a) => inspect::inspect(a),
+        Command::Bed(a) => bed::bed(a),
     }
 }
