@@ -420,7 +420,11 @@ fn nifti_unit(path: &Path, description: &str) -> Result<String> {
         }
         .into());
     }
-    if lower.starts_with("voxdose absorbed") && lower.ends_with(", gy") {
+    // "voxdose absorbed dose in Gy: …" (the unit first), or before that "voxdose absorbed
+    // …, Gy" (the unit last).
+    if lower.starts_with("voxdose absorbed dose in gy:")
+        || (lower.starts_with("voxdose absorbed") && lower.ends_with(", gy"))
+    {
         return Ok(format!("Gy, as the voxdose description says ('{d}')"));
     }
     if lower.starts_with("voxdose absorbed") {

@@ -31,7 +31,7 @@ pub mod study;
 
 pub use config::{DoseTo, Input, RunConfig, SingleScanRule, Stop, TransportConfig};
 pub use execute::{execute, RunResult};
-pub use outputs::{output_files, write_outputs, PATIENT_OUTPUTS, RUN_OUTPUTS};
+pub use outputs::{output_files, write_outputs, PATIENT_OUTPUTS, RUN_OUTPUTS, STUDY_OUTPUTS};
 pub use problem::{Problem, ProblemKind};
 
 use crate::io::atomic::prepare_output_dir;
@@ -109,7 +109,14 @@ pub fn run_to_folder(
         };
         let result = execute(&problem, device, observer)?;
         clock.lap("transport", observer);
-        write_outputs(config, &problem, &result, out, clock.into_stages())
+        write_outputs(
+            config,
+            &problem,
+            &result,
+            out,
+            clock.into_stages(),
+            observer,
+        )
     })
 }
 

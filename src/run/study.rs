@@ -23,7 +23,6 @@ use crate::kinetics::StudyFit;
 use crate::source::SourceSpec;
 use crate::transport::Observer;
 use crate::{Error, Result};
-use std::collections::BTreeMap;
 use std::path::Path;
 
 /// What a study run's outputs need besides the model: the fit.
@@ -177,23 +176,14 @@ fn check_overlap(ct_path: &Path, ct: &Grid, study_path: &Path, grid: &Grid) -> R
     .into())
 }
 
-/// The fit's regions on the TIA grid, in label order, with the fit's names.
+/// The fit's regions on the TIA grid, in label order, with the fit's names (the regions the
+/// study's BED is computed for).
 fn fit_regions(fit: &StudyFit) -> Vec<Region> {
-    let Some((labels, names)) = &fit.labels else {
-        return Vec::new();
-    };
-    let mut by_label: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    for (v, &l) in labels.data.iter().enumerate().filter(|(_, &l)| l > 0) {
-        by_label.entry(l).or_default().push(v as u32);
-    }
-    by_label
+    crate::radiobiology::study::fit_regions(fit)
         .into_iter()
-        .map(|(l, voxels)| Region {
-            name: names
-                .get(&l)
-                .cloned()
-                .unwrap_or_else(|| format!("label_{l}")),
-            voxels,
+        .map(|r| Region {
+            name: r.name,
+            voxels: r.voxels,
         })
         .collect()
 }
