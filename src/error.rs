@@ -37,6 +37,10 @@
 //! | 28 | a required header key is missing or empty (Interfile) |
 //! | 29 | a raw data file's size does not match its header (Interfile) |
 //! | 30 | external input data not found (e.g. the `patient15` phantom's GATE files) |
+//! | 31 | GTM partial-volume correction refused: transfer matrix too poorly conditioned |
+//! | 32 | partial-volume correction without a PSF FWHM (none given, none measured, no default) |
+//! | 33 | recovery measurement impossible (spheres not found, too few, concentration ≤ background) |
+//! | 34 | recovery curve file (`rc.json`) unusable |
 
 use std::path::PathBuf;
 
@@ -89,6 +93,9 @@ pub enum Error {
     /// The kinetics model could not be built or fitted.
     #[error(transparent)]
     Kinetics(#[from] crate::kinetics::KineticsError),
+    /// Partial-volume correction or a recovery measurement could not be done.
+    #[error(transparent)]
+    PartialVolume(#[from] crate::kinetics::PvcError),
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]
     Internal(String),
@@ -106,6 +113,7 @@ impl Error {
             Error::Device(_) => 7,
             Error::Input(e) => e.exit_code(),
             Error::Kinetics(e) => e.exit_code(),
+            Error::PartialVolume(e) => e.exit_code(),
         }
     }
 
