@@ -4,6 +4,7 @@ pub mod bench;
 pub mod fit;
 pub mod inspect;
 pub mod phantoms;
+pub mod recovery;
 pub mod run;
 pub mod run_patient;
 pub mod run_study;
@@ -20,5 +21,6 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Nuclides => phantoms::list_nuclides(),
         Command::Fit(a) => fit::fit(a),
         Command::Inspect(a) => inspect::inspect(a),
+        Command::Recovery(a) => recovery::recovery(a),
     }
 }
