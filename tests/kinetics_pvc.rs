@@ -24,8 +24,8 @@ use voxdose::kinetics::models::TacModel;
 use voxdose::kinetics::partial_volume::{PartialVolumeOverride, PvcMethod};
 use voxdose::kinetics::psf::{self, GaussianPsf};
 use voxdose::kinetics::recovery::{
-    rc_gaussian_sphere, run_recovery, synthetic_nema_scan_placed, RecoveryImage,
-    RecoveryOptions, SphereSource,
+    rc_gaussian_sphere, run_recovery, synthetic_nema_scan_placed, RecoveryImage, RecoveryOptions,
+    SphereSource,
 };
 use voxdose::kinetics::{fit_study_with, nema_geometry::NemaPlacement};
 use voxdose::physics::rng::Pcg32;
@@ -119,7 +119,10 @@ fn compartments() -> Vec<Compartment> {
         sphere("sphere_16ml", 16.0, [50.0, 0.0, -35.0], tumour(1.1e5)),
         sphere("sphere_32ml", 32.0, [-85.0, 0.0, 40.0], tumour(1.0e5)),
         sphere("sphere_100ml", 100.0, [0.0, 0.0, 40.0], tumour(0.8e5)),
-        kidney([85.0, 0.0, 40.0], vec![6.0e4, std::f64::consts::LN_2 / 50.0, 0.5]),
+        kidney(
+            [85.0, 0.0, 40.0],
+            vec![6.0e4, std::f64::consts::LN_2 / 50.0, 0.5],
+        ),
     ]
 }
 
@@ -203,7 +206,10 @@ fn write_study(dir: &Path) -> (PathBuf, Vec<Compartment>) {
     let grid = grid();
     let psf = GaussianPsf::isotropic(FWHM_MM);
     let regions = compartments();
-    let blurred: Vec<Vec<f64>> = regions.iter().map(|c| blurred_region(&grid, c, &psf)).collect();
+    let blurred: Vec<Vec<f64>> = regions
+        .iter()
+        .map(|c| blurred_region(&grid, c, &psf))
+        .collect();
     let bg = psf::blur(&grid, &background_fraction(&grid, &regions), &psf);
     let mut labels = Volume::filled(grid.clone(), 0.0f32);
     let mut ct = Volume::filled(grid.clone(), -1000.0f32);
@@ -222,16 +228,31 @@ fn write_study(dir: &Path) -> (PathBuf, Vec<Compartment>) {
     let mut tps = Vec::new();
     for &t in &TIMES_H {
         let c_bg = TacModel::MonoExp.eval(&BACKGROUND, t, None);
-        let conc: Vec<f64> = regions.iter().map(|r| r.model.eval(&r.params, t, None)).collect();
+        let conc: Vec<f64> = regions
+            .iter()
+            .map(|r| r.model.eval(&r.params, t, None))
+            .collect();
         let data: Vec<f32> = (0..grid.n_voxels())
             .map(|v| {
                 let clean = c_bg * bg[v]
-                    + blurred.iter().zip(&conc).map(|(b, c)| b[v] * c).sum::<f64>();
+                    + blurred
+                        .iter()
+                        .zip(&conc)
+                        .map(|(b, c)| b[v] * c)
+                        .sum::<f64>();
                 (clean * (1.0 + 0.03 * normal(&mut rng))) as f32
             })
             .collect();
         let name = format!("spect_{t:03}h.nii.gz");
-        write_volume_f32(&dir.join(&name), &Volume { grid: grid.clone(), data }, "Bq/mL").unwrap();
+        write_volume_f32(
+            &dir.join(&name),
+            &Volume {
+                grid: grid.clone(),
+                data,
+            },
+            "Bq/mL",
+        )
+        .unwrap();
         tps.push(format!(r#"{{"image": "{name}", "hours": {t}}}"#));
     }
     let names: Vec<String> = regions
@@ -275,12 +296,16 @@ fn gtm_and_rc_curve_recover_region_tia_of_a_blurred_noisy_study() {
     };
     let out = dir.path().join("gtm");
     let fit = fit_study_with(&study, &out, false, Some(&gtm)).unwrap();
-    let mut table = String::from("region        mL  label  truth     uncorr  gtm     rc-curve models\n");
+    let mut table =
+        String::from("region        mL  label  truth     uncorr  gtm     rc-curve models\n");
     let mut gtm_ratio = Vec::new();
     let mut raw_ratio = Vec::new();
     for (c, t) in regions.iter().zip(&truth) {
         let r = fit.regions.iter().find(|r| r.name == c.name).unwrap();
-        let pv = r.partial_volume.as_ref().expect("corrected regions carry the uncorrected values");
+        let pv = r
+            .partial_volume
+            .as_ref()
+            .expect("corrected regions carry the uncorrected values");
         gtm_ratio.push(r.tia_bq_s / t);
         raw_ratio.push(pv.tia_uncorrected_bq_s / t);
         // The voxel map's regional sum is the corrected Ã.
@@ -293,10 +318,21 @@ fn gtm_and_rc_curve_recover_region_tia_of_a_blurred_noisy_study() {
             .filter(|(&x, _)| x == l)
             .map(|(_, &v)| v as f64)
             .sum();
-        assert!((map_sum / r.tia_bq_s - 1.0).abs() < 1e-4, "{}: map {map_sum} vs {}", c.name, r.tia_bq_s);
+        assert!(
+            (map_sum / r.tia_bq_s - 1.0).abs() < 1e-4,
+            "{}: map {map_sum} vs {}",
+            c.name,
+            r.tia_bq_s
+        );
         assert!(pv.correction_rel_sigma > 0.0 && r.tia_sigma_bq_s > r.tia_sigma_fit_bq_s);
     }
-    let g = fit.cycles[0].partial_volume.as_ref().unwrap().gtm.as_ref().unwrap();
+    let g = fit.cycles[0]
+        .partial_volume
+        .as_ref()
+        .unwrap()
+        .gtm
+        .as_ref()
+        .unwrap();
     assert!(g.condition_number < 20.0, "κ {}", g.condition_number);
     assert!(g.background.contains("reference CT"), "{}", g.background);
 
@@ -328,21 +364,42 @@ fn gtm_and_rc_curve_recover_region_tia_of_a_blurred_noisy_study() {
         let g = fit.regions.iter().find(|r| r.name == c.name).unwrap();
         table.push_str(&format!(
             "{:<13} {:>5.1} {:>5.1} {:.3e} {:.3}  {:.3}   {:.3}  {} {}\n",
-            c.name, c.volume_ml, r.volume_ml, t, raw_ratio[i], gtm_ratio[i], rc_ratio[i], g.model, r.model
+            c.name,
+            c.volume_ml,
+            r.volume_ml,
+            t,
+            raw_ratio[i],
+            gtm_ratio[i],
+            rc_ratio[i],
+            g.model,
+            r.model
         ));
     }
     eprintln!("{table}");
     for (i, c) in regions.iter().enumerate() {
         if c.volume_ml >= 4.0 {
-            assert!((gtm_ratio[i] - 1.0).abs() < 0.05, "GTM {}: {}\n{table}", c.name, gtm_ratio[i]);
-            assert!((rc_ratio[i] - 1.0).abs() < 0.10, "RC {}: {}\n{table}", c.name, rc_ratio[i]);
+            assert!(
+                (gtm_ratio[i] - 1.0).abs() < 0.05,
+                "GTM {}: {}\n{table}",
+                c.name,
+                gtm_ratio[i]
+            );
+            assert!(
+                (rc_ratio[i] - 1.0).abs() < 0.10,
+                "RC {}: {}\n{table}",
+                c.name,
+                rc_ratio[i]
+            );
         }
     }
     // Without correction the small spheres lose a third or more (the issue's 35–45 %).
     assert!(raw_ratio[1] < 0.7 && raw_ratio[3] < 0.8, "{table}");
     let csv = std::fs::read_to_string(dir.path().join("rc").join("regions.csv")).unwrap();
     let header = csv.lines().next().unwrap();
-    assert!(header.contains("tia_uncorrected_bq_s") && header.contains("tia_bq_s"), "{header}");
+    assert!(
+        header.contains("tia_uncorrected_bq_s") && header.contains("tia_bq_s"),
+        "{header}"
+    );
     assert!(csv.contains("rc-curve"));
 }
 
@@ -365,13 +422,20 @@ fn recovery_on_a_synthetic_nema_scan_recovers_the_curve_that_made_it() {
         .unwrap();
         let (f, _) = curve.effective_fwhm_mm();
         assert!((f / FWHM_MM - 1.0).abs() < 0.03, "{name}: F {f}");
-        assert!((curve.amplitude() - 1.0).abs() < 0.03, "{name}: a {}", curve.amplitude());
+        assert!(
+            (curve.amplitude() - 1.0).abs() < 0.03,
+            "{name}: a {}",
+            curve.amplitude()
+        );
         // The recovered curve against the one that made the scan (a Gaussian of 10 mm on a
         // continuous sphere), over the spheres' range and beyond.
         for v in [0.5, 1.0, 2.5, 5.0, 11.5, 26.5, 100.0] {
             let made = rc_gaussian_sphere(v, FWHM_MM);
             let got = curve.amplitude() * rc_gaussian_sphere(v, f);
-            assert!((got / made - 1.0).abs() < 0.03, "{name}: V {v}: {got} vs {made}");
+            assert!(
+                (got / made - 1.0).abs() < 0.03,
+                "{name}: V {v}: {got} vs {made}"
+            );
         }
         for s in &curve.spheres {
             assert!((s.rc / s.rc_fitted - 1.0).abs() < 0.03, "{name}: {s:?}");
@@ -409,9 +473,15 @@ fn recovery_finds_the_nema_spheres_in_a_moved_rotated_scan() {
     .unwrap();
     let found: NemaPlacement = serde_json::from_value(curve.source["placement"].clone()).unwrap();
     for a in 0..3 {
-        assert!((found.centre_mm[a] - placed.centre_mm[a]).abs() < 0.5, "{found:?}");
+        assert!(
+            (found.centre_mm[a] - placed.centre_mm[a]).abs() < 0.5,
+            "{found:?}"
+        );
     }
-    assert!((found.angle_rad - placed.angle_rad).abs() < 0.5f64.to_radians(), "{found:?}");
+    assert!(
+        (found.angle_rad - placed.angle_rad).abs() < 0.5f64.to_radians(),
+        "{found:?}"
+    );
     assert!(found.mirrored);
     let (f, _) = curve.effective_fwhm_mm();
     assert!((f / FWHM_MM - 1.0).abs() < 0.03, "F {f}");
@@ -421,8 +491,9 @@ fn voxdose() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_voxdose"))
 }
 
-/// A small study: one 8 mL sphere in a warm cube, two scans.
-fn small_study(dir: &Path) -> PathBuf {
+/// A small study: one 8 mL sphere in a warm cube, two scans; `extra` is added to the
+/// study's JSON (e.g. a `partial_volume` key).
+fn small_study(dir: &Path, extra: &str) -> PathBuf {
     let grid = Grid::centred([20, 20, 20], VOXEL_MM);
     let psf = GaussianPsf::isotropic(FWHM_MM);
     let ball = sphere("tumour", 8.0, [0.0; 3], vec![1.0e5, 0.01, 0.3]);
@@ -439,14 +510,22 @@ fn small_study(dir: &Path) -> PathBuf {
         let c = TacModel::UptakeWashout.eval(&ball.params, t, None);
         let data: Vec<f32> = region.iter().map(|b| (1.0e3 + b * c) as f32).collect();
         let name = format!("s{t}.nii.gz");
-        write_volume_f32(&dir.join(&name), &Volume { grid: grid.clone(), data }, "Bq/mL").unwrap();
+        write_volume_f32(
+            &dir.join(&name),
+            &Volume {
+                grid: grid.clone(),
+                data,
+            },
+            "Bq/mL",
+        )
+        .unwrap();
         tps.push(format!(r#"{{"image": "{name}", "hours": {t}}}"#));
     }
     let study = dir.join("study.json");
     std::fs::write(
         &study,
         format!(
-            r#"{{"nuclide": "Lu-177", "units": "Bq/mL", "labels": "labels.nii.gz", "registration": "none",
+            r#"{{"nuclide": "Lu-177", "units": "Bq/mL", "labels": "labels.nii.gz", "registration": "none", {extra}
                 "cycles": [{{"injected_activity_bq": 7.4e9, "time_points": [{}]}}]}}"#,
             tps.join(", ")
         ),
@@ -458,41 +537,108 @@ fn small_study(dir: &Path) -> PathBuf {
 #[test]
 fn fit_command_takes_pvc_flags_and_refuses_rc_curve_without_a_curve() {
     let dir = tempfile::tempdir().unwrap();
-    let study = small_study(dir.path());
+    let study = small_study(dir.path(), "");
     let out = dir.path().join("out");
     let o = voxdose()
-        .args(["fit", study.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args([
+            "fit",
+            study.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .args(["--pvc", "gtm", "--psf-fwhm-mm", "10"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
-    assert!(stdout.contains("partial-volume correction: gtm") && stdout.contains("uncorrected"), "{stdout}");
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.contains("partial-volume correction: gtm") && stdout.contains("uncorrected"),
+        "{stdout}"
+    );
     let json = std::fs::read_to_string(out.join("regions.json")).unwrap();
     assert!(json.contains("\"condition_number\"") && json.contains("\"tia_uncorrected_bq_s\""));
 
     let o = voxdose()
-        .args(["fit", study.to_str().unwrap(), "--out", dir.path().join("o2").to_str().unwrap()])
+        .args([
+            "fit",
+            study.to_str().unwrap(),
+            "--out",
+            dir.path().join("o2").to_str().unwrap(),
+        ])
         .args(["--pvc", "rc-curve"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(9), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(9),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(String::from_utf8_lossy(&o.stderr).contains("rc_curve"));
 
     // `voxdose recovery` on the synthetic phantom writes rc.json and its plot.
     let rc = dir.path().join("rc.json");
     let o = voxdose()
-        .args(["recovery", "--synthetic-fwhm-mm", "10", "--phantom", "nema-iec"])
+        .args([
+            "recovery",
+            "--synthetic-fwhm-mm",
+            "10",
+            "--phantom",
+            "nema-iec",
+        ])
         .args(["--concentration", "1e5", "--out", rc.to_str().unwrap()])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
-    assert!(stdout.contains("sphere_37mm") && rc.with_extension("png").exists(), "{stdout}");
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.contains("sphere_37mm") && rc.with_extension("png").exists(),
+        "{stdout}"
+    );
     let o = voxdose()
-        .args(["fit", study.to_str().unwrap(), "--out", dir.path().join("o3").to_str().unwrap()])
+        .args([
+            "fit",
+            study.to_str().unwrap(),
+            "--out",
+            dir.path().join("o3").to_str().unwrap(),
+        ])
         .args(["--pvc", "rc-curve", "--rc-curve", rc.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn the_study_key_alone_corrects_and_a_flag_turns_it_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = small_study(
+        dir.path(),
+        r#""partial_volume": {"method": "gtm", "psf_fwhm_mm": [10, 10, 10], "psf_fwhm_rel_sigma": 0.05},"#,
+    );
+    let out = dir.path().join("key");
+    let fit = fit_study_with(&study, &out, false, None).unwrap();
+    let r = &fit.regions[0];
+    let pv = r.partial_volume.as_ref().unwrap();
+    assert_eq!(pv.method, PvcMethod::Gtm);
+    // An 8 mL sphere at 10 mm FWHM recovers about 60 %: the correction raises Ã by ~1.6×.
+    assert!(
+        pv.tia_factor > 1.4 && pv.tia_factor < 1.9,
+        "{}",
+        pv.tia_factor
+    );
+    let off = PartialVolumeOverride {
+        method: Some(PvcMethod::None),
+        ..Default::default()
+    };
+    let fit = fit_study_with(&study, &dir.path().join("off"), false, Some(&off)).unwrap();
+    assert!(fit.regions[0].partial_volume.is_none());
+    assert!((fit.regions[0].tia_bq_s / pv.tia_uncorrected_bq_s - 1.0).abs() < 1e-9);
 }

@@ -99,9 +99,7 @@ impl CameraInfo {
     /// Reads the camera tags of `header`.
     pub fn read(header: &InMemDicomObject) -> CameraInfo {
         let detector = first_item(header, tags::DETECTOR_INFORMATION_SEQUENCE);
-        let either = |tag| {
-            opt_str(header, tag).or_else(|| detector.and_then(|d| opt_str(d, tag)))
-        };
+        let either = |tag| opt_str(header, tag).or_else(|| detector.and_then(|d| opt_str(d, tag)));
         CameraInfo {
             manufacturer: opt_str(header, tags::MANUFACTURER),
             model: opt_str(header, tags::MANUFACTURER_MODEL_NAME),

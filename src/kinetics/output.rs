@@ -108,7 +108,8 @@ pub fn regions_csv(regions: &[RegionResult]) -> Result<String> {
         let opt = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.4}"));
         let tail = r.fit.as_ref().map(|f| f.tail_fraction);
         let pv = r.partial_volume.as_ref();
-        let pv_num = |f: fn(&crate::kinetics::partial_volume::RegionPvc) -> f64, fmt: fn(f64) -> String| {
+        let pv_num = |f: fn(&crate::kinetics::partial_volume::RegionPvc) -> f64,
+                      fmt: fn(f64) -> String| {
             pv.map_or(String::new(), |p| fmt(f(p)))
         };
         let sci = |v: f64| format!("{v:.6e}");
@@ -170,7 +171,10 @@ pub fn plot_tac(r: &RegionResult, path: &Path) -> Result<()> {
         let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| draw_err(e.to_string()))?;
         let t_max = r.time_h.iter().copied().fold(1.0, f64::max) * 1.15;
-        let raw = r.partial_volume.as_ref().map(|p| p.activity_uncorrected_bq.as_slice());
+        let raw = r
+            .partial_volume
+            .as_ref()
+            .map(|p| p.activity_uncorrected_bq.as_slice());
         let a_max = r
             .activity_bq
             .iter()

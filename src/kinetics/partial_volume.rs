@@ -205,7 +205,10 @@ impl PartialVolumeOverride {
             other => {
                 return Err(crate::Error::invalid(
                     "--psf-fwhm-mm",
-                    format!("{} values; give one (isotropic) or three (x,y,z), e.g. 10 or 10,10,12", other.len()),
+                    format!(
+                        "{} values; give one (isotropic) or three (x,y,z), e.g. 10 or 10,10,12",
+                        other.len()
+                    ),
                 ))
             }
         };
@@ -224,7 +227,9 @@ fn check_fwhm(f: [f64; 3]) -> Result<(), String> {
     if f.iter().all(|v| v.is_finite() && *v > 0.0 && *v < 200.0) {
         Ok(())
     } else {
-        Err(format!("{f:?} mm; each FWHM must be a length in (0, 200) mm, e.g. 10"))
+        Err(format!(
+            "{f:?} mm; each FWHM must be a length in (0, 200) mm, e.g. 10"
+        ))
     }
 }
 
@@ -284,7 +289,10 @@ enum RawFwhm {
 
 impl RawPartialVolume {
     /// Validated settings; `resolve` makes `rc_curve` absolute.
-    pub(crate) fn into_spec(self, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<PartialVolumeSpec, String> {
+    pub(crate) fn into_spec(
+        self,
+        resolve: &dyn Fn(&Path) -> PathBuf,
+    ) -> Result<PartialVolumeSpec, String> {
         let method = match self.method.as_deref() {
             None => return Err("partial_volume needs \"method\": \"gtm\", \"rc-curve\" or \"none\"".into()),
             Some(m) => PvcMethod::parse(m).ok_or_else(|| {
@@ -341,9 +349,11 @@ pub fn resolve_psf(
         if f > 0.0 {
             return Ok(ResolvedPsf {
                 psf: GaussianPsf::isotropic(f),
-                fwhm_rel_sigma: spec
-                    .psf_fwhm_rel_sigma
-                    .unwrap_or(if s > 0.0 { s / f } else { DEFAULT_FWHM_REL_SIGMA }),
+                fwhm_rel_sigma: spec.psf_fwhm_rel_sigma.unwrap_or(if s > 0.0 {
+                    s / f
+                } else {
+                    DEFAULT_FWHM_REL_SIGMA
+                }),
                 source: "effective FWHM fitted to the phantom spheres of rc_curve".into(),
                 assumed: false,
             });
@@ -363,6 +373,34 @@ pub fn resolve_psf(
             ),
         }),
     }
+}
+
+/// The PSF an emission series' DICOM implies: SpatialResolution (0018,1050) when the
+/// series states it, else the default for its collimator ([`psf::default_fwhm`]; assumed);
+/// `None` when neither applies.
+pub fn psf_from_camera(
+    camera: &crate::io::activity::CameraInfo,
+    nuclide: &str,
+) -> Option<ResolvedPsf> {
+    if let Some(r) = camera.spatial_resolution_mm {
+        return Some(ResolvedPsf {
+            psf: GaussianPsf::isotropic(r),
+            fwhm_rel_sigma: DEFAULT_FWHM_REL_SIGMA,
+            source: "DICOM (0018,1050) SpatialResolution of the series".into(),
+            assumed: false,
+        });
+    }
+    let d = psf::default_fwhm(nuclide, camera.collimator.as_deref(), None)?;
+    Some(ResolvedPsf {
+        psf: GaussianPsf::isotropic(d.fwhm_mm),
+        fwhm_rel_sigma: d.rel_sigma,
+        source: format!(
+            "ASSUMED from the DICOM collimator {:?}: {}",
+            camera.collimator.as_deref().unwrap_or("(none; ME taken)"),
+            d.basis
+        ),
+        assumed: true,
+    })
 }
 
 /// One labelled region on the map grid.
@@ -523,7 +561,9 @@ impl PvcSetup {
                 }))
             }
             PvcMethod::RcCurve => {
-                let curve = rc_curve.ok_or_else(|| crate::Error::Internal("rc-curve without a curve passed the study check".into()))?;
+                let curve = rc_curve.ok_or_else(|| {
+                    crate::Error::Internal("rc-curve without a curve passed the study check".into())
+                })?;
                 let rc = rc_regions(grid, regions, &curve, &mut report.notes);
                 Ok(Some(PvcSetup {
                     report,
@@ -558,7 +598,8 @@ fn body_mask(ct: &Volume<f32>, grid: &Grid) -> Vec<bool> {
     let mut stack: Vec<usize> = (0..hu.len())
         .filter(|&v| {
             let [i, j, k] = grid.ijk(v);
-            (i == 0 || j == 0 || k == 0 || i + 1 == nx || j + 1 == ny || k + 1 == nz) && hu[v] <= BODY_HU
+            (i == 0 || j == 0 || k == 0 || i + 1 == nx || j + 1 == ny || k + 1 == nz)
+                && hu[v] <= BODY_HU
         })
         .collect();
     for &v in &stack {
@@ -596,7 +637,11 @@ fn body_mask(ct: &Volume<f32>, grid: &Grid) -> Vec<bool> {
 }
 
 /// The background region for GTM and how it was outlined.
-fn background_region(grid: &Grid, regions: &[PvcRegion], ct: Option<&Volume<f32>>) -> (Vec<usize>, String) {
+fn background_region(
+    grid: &Grid,
+    regions: &[PvcRegion],
+    ct: Option<&Volume<f32>>,
+) -> (Vec<usize>, String) {
     let mut labelled = vec![false; grid.n_voxels()];
     for r in regions {
         r.voxels.iter().for_each(|&v| labelled[v] = true);
@@ -611,7 +656,8 @@ fn background_region(grid: &Grid, regions: &[PvcRegion], ct: Option<&Volume<f32>
         }
         None => (
             (0..grid.n_voxels()).filter(|&v| !labelled[v]).collect(),
-            "every unlabelled voxel of the field of view (no reference CT to outline the body)".into(),
+            "every unlabelled voxel of the field of view (no reference CT to outline the body)"
+                .into(),
         ),
     }
 }
@@ -669,11 +715,22 @@ fn build_gtm(
         .collect();
     // An empty background (labels cover the body) leaves a zero row: drop it.
     let keep_background = !background.is_empty();
-    let size = if keep_background { vois.len() } else { vois.len() - 1 };
-    let ws: Vec<DMatrix<f64>> = ws.into_iter().map(|w| w.view((0, 0), (size, size)).into_owned()).collect();
+    let size = if keep_background {
+        vois.len()
+    } else {
+        vois.len() - 1
+    };
+    let ws: Vec<DMatrix<f64>> = ws
+        .into_iter()
+        .map(|w| w.view((0, 0), (size, size)).into_owned())
+        .collect();
     let sv = ws[0].clone().svd(false, false).singular_values;
     let (smax, smin) = (sv.max(), sv.min());
-    let cond = if smin > 0.0 { smax / smin } else { f64::INFINITY };
+    let cond = if smin > 0.0 {
+        smax / smin
+    } else {
+        f64::INFINITY
+    };
     let mut names: Vec<String> = regions.iter().map(|r| r.name.clone()).collect();
     if keep_background {
         names.push("background".into());
@@ -687,9 +744,13 @@ fn build_gtm(
     let worst = |limit: f64| {
         let mut idx: Vec<usize> = (0..size).filter(|&i| gain[i] > limit).collect();
         idx.sort_by(|&a, &b| gain[b].total_cmp(&gain[a]));
-        idx.iter().take(6).map(|&i| format!("{} (gain {:.0})", names[i], gain[i])).collect::<Vec<_>>().join(", ")
+        idx.iter()
+            .take(6)
+            .map(|&i| format!("{} (gain {:.0})", names[i], gain[i]))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    if !(cond <= COND_MAX) {
+    if cond.is_nan() || cond > COND_MAX {
         return Err(PvcError::IllConditioned {
             condition_number: cond,
             regions: worst(COND_WARN.min(cond.sqrt())),
@@ -699,10 +760,15 @@ fn build_gtm(
     if cond > COND_WARN {
         notes.push(format!("warning: GTM condition number {cond:.1} (> {COND_WARN}): noise in the regions {} is amplified; consider merging small adjacent regions", worst(COND_WARN)));
     }
-    let inverses: Vec<DMatrix<f64>> = ws.iter().map(|w| inverse(w).unwrap_or_else(|| DMatrix::zeros(size, size))).collect();
+    let inverses: Vec<DMatrix<f64>> = ws
+        .iter()
+        .map(|w| inverse(w).unwrap_or_else(|| DMatrix::zeros(size, size)))
+        .collect();
     let report = GtmReport {
         order: names,
-        matrix: (0..size).map(|i| ws[0].row(i).iter().copied().collect()).collect(),
+        matrix: (0..size)
+            .map(|i| ws[0].row(i).iter().copied().collect())
+            .collect(),
         condition_number: cond,
         noise_gain: gain,
         background: how,
@@ -751,13 +817,26 @@ fn correct_gtm(g: &Gtm, frames: &[Vec<f32>]) -> CycleCorrection {
                 sums[i as usize - 1] += frame[v] as f64;
             }
         }
-        let means = nalgebra::DVector::from_iterator(n, sums.iter().zip(&g.n_voxels).map(|(s, &m)| s / m.max(1) as f64));
+        let means = nalgebra::DVector::from_iterator(
+            n,
+            sums.iter()
+                .zip(&g.n_voxels)
+                .map(|(s, &m)| s / m.max(1) as f64),
+        );
         let sol: Vec<nalgebra::DVector<f64>> = g.inverses.iter().map(|inv| inv * &means).collect();
         for j in 0..n {
             let activity = |c: f64| c.max(0.0) * g.n_voxels[j] as f64;
             if sol[0][j] < 0.0 {
-                let name = if j < n_regions { format!("label {}", g.labels[j]) } else { "background".into() };
-                notes.push(format!("GTM: scan {}: {name} came out negative ({:.3e} Bq), set to 0", t + 1, sol[0][j] * g.n_voxels[j] as f64));
+                let name = if j < n_regions {
+                    format!("label {}", g.labels[j])
+                } else {
+                    "background".into()
+                };
+                notes.push(format!(
+                    "GTM: scan {}: {name} came out negative ({:.3e} Bq), set to 0",
+                    t + 1,
+                    sol[0][j] * g.n_voxels[j] as f64
+                ));
             }
             let a = activity(sol[0][j]);
             let sigma = 0.5 * (activity(sol[2][j]) - activity(sol[1][j])).abs();
@@ -801,7 +880,16 @@ fn distances_within(grid: &Grid, voxels: &[usize], max_mm: f64, dist: &mut [f64]
     for &v in voxels {
         dist[v] = 0.0;
         let ijk = grid.ijk(v).map(|x| x as i64);
-        let boundary = [[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]].iter().any(|o| {
+        let boundary = [
+            [1, 0, 0],
+            [-1, 0, 0],
+            [0, 1, 0],
+            [0, -1, 0],
+            [0, 0, 1],
+            [0, 0, -1],
+        ]
+        .iter()
+        .any(|o| {
             let q = [ijk[0] + o[0], ijk[1] + o[1], ijk[2] + o[2]];
             (0..3).any(|a| q[a] < 0 || q[a] >= dims[a])
                 || !member.contains(&grid.index(q[0] as usize, q[1] as usize, q[2] as usize))
@@ -822,7 +910,12 @@ fn distances_within(grid: &Grid, voxels: &[usize], max_mm: f64, dist: &mut [f64]
     }
 }
 
-fn rc_regions(grid: &Grid, regions: &[PvcRegion], curve: &RcCurve, notes: &mut Vec<String>) -> Vec<RcRegion> {
+fn rc_regions(
+    grid: &Grid,
+    regions: &[PvcRegion],
+    curve: &RcCurve,
+    notes: &mut Vec<String>,
+) -> Vec<RcRegion> {
     let voxel_ml = grid.voxel_volume_mm3() / 1000.0;
     let (f, _) = curve.effective_fwhm_mm();
     let f = f.max(2.0 * grid.spacing_mm.iter().copied().fold(0.0, f64::max) / SHELL_FWHM[0]);
@@ -878,7 +971,9 @@ fn correct_rc(regions: &[RcRegion], frames: &[Vec<f32>], voxel_ml: f64) -> Cycle
             let bg_bq_ml = if r.shell.is_empty() {
                 0.0
             } else {
-                r.shell.iter().map(|&v| frame[v] as f64).sum::<f64>() / r.shell.len() as f64 / voxel_ml
+                r.shell.iter().map(|&v| frame[v] as f64).sum::<f64>()
+                    / r.shell.len() as f64
+                    / voxel_ml
             };
             let (a, sigma) = rc_correct_activity(measured, bg_bq_ml, volume_ml, r.rc, r.rc_sigma);
             c.background_bq_ml.push(bg_bq_ml);
@@ -927,7 +1022,13 @@ pub struct RegionPvc {
 
 /// Corrects a region's measured activities (Bq per scan) by the RC method given its local
 /// background (Bq/mL per scan): (corrected, σ) per scan.
-pub fn rc_correct_activity(measured_bq: f64, background_bq_ml: f64, volume_ml: f64, rc: f64, rc_sigma: f64) -> (f64, f64) {
+pub fn rc_correct_activity(
+    measured_bq: f64,
+    background_bq_ml: f64,
+    volume_ml: f64,
+    rc: f64,
+    rc_sigma: f64,
+) -> (f64, f64) {
     let bg = background_bq_ml * volume_ml;
     let excess = (measured_bq - bg) / rc;
     ((bg + excess).max(0.0), (excess * rc_sigma / rc).abs())
@@ -984,21 +1085,43 @@ mod tests {
         let a = ball(&grid, [60.0, 70.0, 60.0], 10.0);
         let b = ball(&grid, [88.0, 70.0, 60.0], 14.0);
         let regions = vec![
-            PvcRegion { label: 1, name: "a".into(), voxels: a.clone() },
-            PvcRegion { label: 2, name: "b".into(), voxels: b.clone() },
+            PvcRegion {
+                label: 1,
+                name: "a".into(),
+                voxels: a.clone(),
+            },
+            PvcRegion {
+                label: 2,
+                name: "b".into(),
+                voxels: b.clone(),
+            },
         ];
-        let psf = ResolvedPsf { psf: GaussianPsf::isotropic(10.0), fwhm_rel_sigma: 0.1, source: "test".into(), assumed: false };
+        let psf = ResolvedPsf {
+            psf: GaussianPsf::isotropic(10.0),
+            fwhm_rel_sigma: 0.1,
+            source: "test".into(),
+            assumed: false,
+        };
         let mut notes = Vec::new();
         let (gtm, report) = build_gtm(&grid, &regions, None, &psf, &mut notes).unwrap();
         let mut truth = vec![2.0f64; grid.n_voxels()];
         a.iter().for_each(|&v| truth[v] = 50.0);
         b.iter().for_each(|&v| truth[v] = 20.0);
-        let frame: Vec<f32> = psf::blur(&grid, &truth, &psf.psf).iter().map(|&x| x as f32).collect();
+        let frame: Vec<f32> = psf::blur(&grid, &truth, &psf.psf)
+            .iter()
+            .map(|&x| x as f32)
+            .collect();
         let c = correct_gtm(&gtm, &[frame]);
         let got_a = c.regions[&1].activity_bq[0];
         let got_b = c.regions[&2].activity_bq[0];
-        assert!((got_a / (50.0 * a.len() as f64) - 1.0).abs() < 1e-5, "{got_a}");
-        assert!((got_b / (20.0 * b.len() as f64) - 1.0).abs() < 1e-5, "{got_b}");
+        assert!(
+            (got_a / (50.0 * a.len() as f64) - 1.0).abs() < 1e-5,
+            "{got_a}"
+        );
+        assert!(
+            (got_b / (20.0 * b.len() as f64) - 1.0).abs() < 1e-5,
+            "{got_b}"
+        );
         assert!(report.condition_number > 1.0 && report.condition_number < COND_WARN);
         // The FWHM σ moves the small region more than the large one.
         let rel = |l: u32| c.regions[&l].sigma_bq[0] / c.regions[&l].activity_bq[0];
@@ -1011,11 +1134,27 @@ mod tests {
         let v1 = grid.index(15, 15, 15);
         let v2 = grid.index(16, 15, 15);
         let regions = vec![
-            PvcRegion { label: 1, name: "left".into(), voxels: vec![v1] },
-            PvcRegion { label: 2, name: "right".into(), voxels: vec![v2] },
+            PvcRegion {
+                label: 1,
+                name: "left".into(),
+                voxels: vec![v1],
+            },
+            PvcRegion {
+                label: 2,
+                name: "right".into(),
+                voxels: vec![v2],
+            },
         ];
-        let psf = ResolvedPsf { psf: GaussianPsf::isotropic(40.0), fwhm_rel_sigma: 0.1, source: "test".into(), assumed: false };
-        let e = build_gtm(&grid, &regions, None, &psf, &mut Vec::new()).err().unwrap().to_string();
+        let psf = ResolvedPsf {
+            psf: GaussianPsf::isotropic(40.0),
+            fwhm_rel_sigma: 0.1,
+            source: "test".into(),
+            assumed: false,
+        };
+        let e = build_gtm(&grid, &regions, None, &psf, &mut Vec::new())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("condition number") && e.contains("left"), "{e}");
     }
 
@@ -1035,9 +1174,34 @@ mod tests {
     }
 
     #[test]
+    fn dicom_resolution_wins_over_the_collimator_default() {
+        use crate::io::activity::CameraInfo;
+        let mut cam = CameraInfo {
+            collimator: Some("MELP".into()),
+            ..Default::default()
+        };
+        let d = psf_from_camera(&cam, "Lu-177").unwrap();
+        assert!(d.assumed && d.source.contains("MELP"), "{d:?}");
+        cam.spatial_resolution_mm = Some(11.5);
+        let d = psf_from_camera(&cam, "Lu-177").unwrap();
+        assert!(!d.assumed && d.psf.fwhm_mm == [11.5; 3]);
+        cam = CameraInfo {
+            collimator: Some("HEGP".into()),
+            ..Default::default()
+        };
+        assert!(psf_from_camera(&cam, "I-131").is_none());
+    }
+
+    #[test]
     fn overrides_replace_the_study_settings() {
-        let spec = PartialVolumeSpec { method: PvcMethod::Gtm, psf_fwhm_mm: Some([8.0; 3]), ..Default::default() };
-        let o = PartialVolumeOverride::from_flags(Some("rc-curve"), &[], Some(Path::new("/x/rc.json"))).unwrap();
+        let spec = PartialVolumeSpec {
+            method: PvcMethod::Gtm,
+            psf_fwhm_mm: Some([8.0; 3]),
+            ..Default::default()
+        };
+        let o =
+            PartialVolumeOverride::from_flags(Some("rc-curve"), &[], Some(Path::new("/x/rc.json")))
+                .unwrap();
         let s = spec.with_override(Some(&o));
         assert_eq!(s.method, PvcMethod::RcCurve);
         assert_eq!(s.psf_fwhm_mm, Some([8.0; 3]));

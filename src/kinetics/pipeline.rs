@@ -38,8 +38,8 @@
 use super::align::ReferenceFrame;
 use super::fit::{fit_tac, FitOptions, Tac, TacFit, TiaMethod};
 use super::partial_volume::{
-    correlated_rel_sigma, tia_weights, CycleCorrection, PartialVolumeOverride, PvcMethod, PvcRegion,
-    PvcReport, PvcSetup, RegionCorrection, RegionPvc,
+    correlated_rel_sigma, tia_weights, CycleCorrection, PartialVolumeOverride, PvcMethod,
+    PvcRegion, PvcReport, PvcSetup, RegionCorrection, RegionPvc,
 };
 use super::register::{self, RigidResult, RigidTransform};
 use super::stp::{stp_tia, StpEstimate};
@@ -469,7 +469,9 @@ fn region_result(
             })
         }
     };
-    let u_pvc = partial_volume.as_ref().map_or(0.0, |p| p.correction_rel_sigma);
+    let u_pvc = partial_volume
+        .as_ref()
+        .map_or(0.0, |p| p.correction_rel_sigma);
     let tia_bq_s = main.tia_h * S_PER_H;
     let rel_total = (main.fit_rel().powi(2) + base_var + u_pvc.powi(2)).sqrt();
     Ok(RegionResult {
@@ -525,7 +527,11 @@ fn rescale_map(
             continue;
         };
         let sum: f64 = vox.iter().map(|&v| tia[v] as f64).sum();
-        let u_pvc = if sigma_has_pvc { 0.0 } else { pv.correction_rel_sigma };
+        let u_pvc = if sigma_has_pvc {
+            0.0
+        } else {
+            pv.correction_rel_sigma
+        };
         if sum > 0.0 {
             let factor = r.tia_bq_s / sum;
             for &v in vox {
@@ -550,7 +556,9 @@ fn rescale_map(
             ));
         }
     }
-    if let (Some((raw, corrected, voxels)), Some(gtm)) = (&correction.background, report.gtm.as_mut()) {
+    if let (Some((raw, corrected, voxels)), Some(gtm)) =
+        (&correction.background, report.gtm.as_mut())
+    {
         let num: f64 = corrected.iter().zip(weights).map(|(a, w)| a * w).sum();
         let den: f64 = raw.iter().zip(weights).map(|(a, w)| a * w).sum();
         let factor = if den > 0.0 { num / den } else { 1.0 };
@@ -708,7 +716,9 @@ fn fit_cycle(
     let partial_volume = match &correction {
         Some((c, p)) => {
             let mut report = p.report.clone();
-            report.notes.extend(c.notes.iter().map(|n| format!("cycle {cn}: {n}")));
+            report
+                .notes
+                .extend(c.notes.iter().map(|n| format!("cycle {cn}: {n}")));
             rescale_map(
                 &mut tia,
                 &mut sigma,
@@ -835,7 +845,10 @@ fn build_pvc(
         .into_iter()
         .map(|(label, voxels)| PvcRegion {
             label,
-            name: names.get(&label).cloned().unwrap_or_else(|| format!("label {label}")),
+            name: names
+                .get(&label)
+                .cloned()
+                .unwrap_or_else(|| format!("label {label}")),
             voxels,
         })
         .collect();
@@ -923,7 +936,11 @@ pub fn fit_study_with(
         }
         notes.extend(fit.alignment.iter().cloned());
         if let Some(p) = &fit.partial_volume {
-            notes.extend(p.notes.iter().map(|n| format!("cycle {cn}: partial volume: {n}")));
+            notes.extend(
+                p.notes
+                    .iter()
+                    .map(|n| format!("cycle {cn}: partial volume: {n}")),
+            );
         }
         if fit.voxels_masked > 0 {
             let worst = fit

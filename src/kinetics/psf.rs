@@ -110,7 +110,12 @@ pub fn kernel_1d(sigma_mm: f64, spacing_mm: f64) -> Vec<f64> {
 }
 
 /// Blurs values laid out on `dims` (i fastest) with voxels of `spacing_mm`, zero outside.
-pub fn blur_dims(data: &[f64], dims: [usize; 3], spacing_mm: [f64; 3], psf: &GaussianPsf) -> Vec<f64> {
+pub fn blur_dims(
+    data: &[f64],
+    dims: [usize; 3],
+    spacing_mm: [f64; 3],
+    psf: &GaussianPsf,
+) -> Vec<f64> {
     let sigma = psf.sigma_mm();
     let mut cur = data.to_vec();
     for axis in 0..3 {
@@ -210,7 +215,11 @@ impl VoxelBox {
 /// that holds all of it: the box and the values in it. Exact, since the kernel is cut at
 /// its half-width and the box is grown by that much (clamped at the grid edge, where the
 /// grid's zero padding applies as for a whole-grid blur).
-pub fn blur_indicator(grid: &Grid, voxels: &[usize], psf: &GaussianPsf) -> Option<(VoxelBox, Vec<f64>)> {
+pub fn blur_indicator(
+    grid: &Grid,
+    voxels: &[usize],
+    psf: &GaussianPsf,
+) -> Option<(VoxelBox, Vec<f64>)> {
     let margin = psf.half_width_voxels(grid.spacing_mm);
     let b = VoxelBox::around(grid, voxels, margin)?;
     let d = b.dims();
@@ -313,12 +322,21 @@ mod tests {
         let mut data = vec![0.0; dims[0] * dims[1] * dims[2]];
         data[10 + 21 * (8 + 17 * 7)] = 1.0;
         data[9 + 21 * (8 + 17 * 7)] = 2.0;
-        let psf = GaussianPsf::new([6.0, 8.0, 10.0]);
+        // σ ≤ 2.1 mm, the source ≥ 20 mm (≥ 9σ) from every edge.
+        let psf = GaussianPsf::new([3.0, 4.0, 5.0]);
         let out = blur_dims(&data, dims, [2.0, 2.5, 3.0], &psf);
         let s: f64 = out.iter().sum();
         assert!((s - 3.0).abs() < 1e-9, "{s}");
         // Symmetric kernel: the single voxel's spread is mirror-symmetric around it.
-        let single = blur_dims(&data.iter().map(|&v| if v == 1.0 { 1.0 } else { 0.0 }).collect::<Vec<_>>(), dims, [2.0, 2.5, 3.0], &psf);
+        let single = blur_dims(
+            &data
+                .iter()
+                .map(|&v| if v == 1.0 { 1.0 } else { 0.0 })
+                .collect::<Vec<_>>(),
+            dims,
+            [2.0, 2.5, 3.0],
+            &psf,
+        );
         let at = |i: usize, j: usize, k: usize| single[i + 21 * (j + 17 * k)];
         assert!((at(8, 8, 7) - at(12, 8, 7)).abs() < 1e-15);
         assert!((at(10, 6, 5) - at(10, 10, 9)).abs() < 1e-15);

@@ -49,10 +49,10 @@
 //! it under-corrects a 150 mL organ by 5 % and never reaches RC = 1; the sphere model tends
 //! to a for large volumes by construction.
 
-use super::psf::{self, GaussianPsf};
-use crate::geometry::{Grid, Volume};
 use super::nema_geometry::{NemaPlacement, PlacedSphere, RING_RADIUS_MM};
 use super::partial_volume::PvcError;
+use super::psf::{self, GaussianPsf};
+use crate::geometry::{Grid, Volume};
 use crate::Result;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -95,8 +95,7 @@ fn blurred_sphere_profile(r: f64, radius: f64, sigma: f64) -> f64 {
     let g = |x: f64| (-x * x / (2.0 * sigma * sigma)).exp();
     if r < 1e-9 * radius {
         // The limit r → 0: P(|X| < R) for a 3-D Gaussian (χ distribution, 3 d.o.f.).
-        return erf(radius / s2)
-            - (2.0 / std::f64::consts::PI).sqrt() * radius / sigma * g(radius);
+        return erf(radius / s2) - (2.0 / std::f64::consts::PI).sqrt() * radius / sigma * g(radius);
     }
     0.5 * (erf((radius - r) / s2) + erf((radius + r) / s2))
         - sigma / (r * (2.0 * std::f64::consts::PI).sqrt()) * (g(radius - r) - g(radius + r))
@@ -267,7 +266,11 @@ impl RcCurve {
             ))
             .into());
         }
-        let finite = curve.params.iter().chain(&curve.param_sigma).all(|v| v.is_finite())
+        let finite = curve
+            .params
+            .iter()
+            .chain(&curve.param_sigma)
+            .all(|v| v.is_finite())
             && curve.covariance.iter().flatten().all(|v| v.is_finite());
         if curve.params.len() != 2
             || curve.param_sigma.len() != 2
@@ -292,7 +295,10 @@ fn model_gradient(volume_ml: f64, a: f64, fwhm_mm: f64, var: f64) -> [f64; 2] {
     let rc = |f: f64| rc_gaussian_sphere(volume_ml, total_fwhm(f, var));
     let h = 1e-4 * fwhm_mm.max(1.0);
     let lo = (fwhm_mm - h).max(0.0);
-    [rc(fwhm_mm), a * (rc(fwhm_mm + h) - rc(lo)) / (fwhm_mm + h - lo)]
+    [
+        rc(fwhm_mm),
+        a * (rc(fwhm_mm + h) - rc(lo)) / (fwhm_mm + h - lo),
+    ]
 }
 
 /// A sphere's volume of interest: voxel indices with weights in (0, 1].
@@ -381,7 +387,10 @@ pub fn nema_vois(grid: &Grid, placement: &NemaPlacement) -> Vec<SphereVoi> {
 }
 
 /// Volumes of interest from a label map on `grid` (every non-zero label a sphere; weight 1).
-pub fn label_vois(labels: &Volume<u32>, names: &std::collections::BTreeMap<u32, String>) -> Vec<SphereVoi> {
+pub fn label_vois(
+    labels: &Volume<u32>,
+    names: &std::collections::BTreeMap<u32, String>,
+) -> Vec<SphereVoi> {
     let ml = labels.grid.voxel_volume_mm3() / 1000.0;
     let mut by_label: std::collections::BTreeMap<u32, Vec<(usize, f64)>> = Default::default();
     for (v, &l) in labels.data.iter().enumerate() {
@@ -392,7 +401,10 @@ pub fn label_vois(labels: &Volume<u32>, names: &std::collections::BTreeMap<u32, 
     by_label
         .into_iter()
         .map(|(l, weights)| SphereVoi {
-            name: names.get(&l).cloned().unwrap_or_else(|| format!("label {l}")),
+            name: names
+                .get(&l)
+                .cloned()
+                .unwrap_or_else(|| format!("label {l}")),
             volume_ml: weights.len() as f64 * ml,
             weights,
         })
@@ -445,12 +457,22 @@ pub fn measure_spheres(
     Ok(out)
 }
 
+/// A fitted RC curve's numbers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RcFit {
+    /// (a, F in mm).
+    pub params: [f64; 2],
+    /// Their covariance.
+    pub covariance: [[f64; 2]; 2],
+    /// RMS of the RC residuals.
+    pub residual_rms: f64,
+    /// Spheres − 2.
+    pub dof: usize,
+}
+
 /// Least-squares fit of RC(V) = a · RC_G(V; F_tot) to the spheres, `var` mm² of voxel
-/// sampling in F_tot (module doc): (a, F), covariance, residual RMS, degrees of freedom.
-pub fn fit_rc_curve(
-    spheres: &[SphereRecovery],
-    var: f64,
-) -> std::result::Result<([f64; 2], [[f64; 2]; 2], f64, usize), PvcError> {
+/// sampling in F_tot (module doc).
+pub fn fit_rc_curve(spheres: &[SphereRecovery], var: f64) -> std::result::Result<RcFit, PvcError> {
     if spheres.len() < 2 {
         return Err(PvcError::RecoveryMeasurement {
             reason: format!(
@@ -474,7 +496,9 @@ pub fn fit_rc_curve(
     };
     // Bracket on a log grid of F from 0.5 to 80 mm, then golden section on ln F (a PSF
     // below 0.5 mm is below what the voxels show: the fit then rests there).
-    let grid: Vec<f64> = (0..=60).map(|i| (0.5f64.ln() + (160f64).ln() * i as f64 / 60.0).exp()).collect();
+    let grid: Vec<f64> = (0..=60)
+        .map(|i| (0.5f64.ln() + (160f64).ln() * i as f64 / 60.0).exp())
+        .collect();
     let best = (0..grid.len())
         .min_by(|&i, &j| amp(grid[i]).1.total_cmp(&amp(grid[j]).1))
         .unwrap_or(0);
@@ -514,7 +538,12 @@ pub fn fit_rc_curve(
     } else {
         [[0.0; 2]; 2]
     };
-    Ok(([a, f], cov, (rss / spheres.len() as f64).sqrt(), dof))
+    Ok(RcFit {
+        params: [a, f],
+        covariance: cov,
+        residual_rms: (rss / spheres.len() as f64).sqrt(),
+        dof,
+    })
 }
 
 /// Builds the curve record from spheres measured on voxels of `voxel_mm` weighed by
@@ -528,7 +557,12 @@ pub fn curve_from_spheres(
     source: serde_json::Value,
 ) -> std::result::Result<RcCurve, PvcError> {
     let var = voi_weighting.sampling_variance_mm2(voxel_mm);
-    let (p, cov, rms, dof) = fit_rc_curve(&spheres, var)?;
+    let RcFit {
+        params: p,
+        covariance: cov,
+        residual_rms: rms,
+        dof,
+    } = fit_rc_curve(&spheres, var)?;
     for s in &mut spheres {
         s.rc_fitted = p[0] * rc_gaussian_sphere(s.volume_ml, total_fwhm(p[1], var));
     }
@@ -577,7 +611,8 @@ pub fn synthetic_nema_scan(
     let dims = NEMA_EXTENT_MM.map(|e| ((e / voxel_mm).round() as usize).max(2));
     let grid = Grid::centred(dims, voxel_mm);
     let placement = NemaPlacement::builtin();
-    let image = synthetic_nema_scan_placed(&grid, &placement, fwhm_mm, sphere_bq_ml, background_bq_ml);
+    let image =
+        synthetic_nema_scan_placed(&grid, &placement, fwhm_mm, sphere_bq_ml, background_bq_ml);
     (image, placement)
 }
 
@@ -626,7 +661,10 @@ fn add_blurred_sphere(grid: &Grid, s: &PlacedSphere, sigma_mm: f64, bq_ml: f64, 
         for j in 0..grid.dims[1] {
             for i in 0..grid.dims[0] {
                 let d = [i as f64 - c[0], j as f64 - c[1], k as f64 - c[2]];
-                let dist: f64 = (0..3).map(|a| (d[a] * grid.spacing_mm[a]).powi(2)).sum::<f64>().sqrt();
+                let dist: f64 = (0..3)
+                    .map(|a| (d[a] * grid.spacing_mm[a]).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
                 if dist > reach_mm + grid.spacing_mm.iter().copied().fold(0.0, f64::max) {
                     continue;
                 }
@@ -634,8 +672,15 @@ fn add_blurred_sphere(grid: &Grid, s: &PlacedSphere, sigma_mm: f64, bq_ml: f64, 
                 for a in 0..n {
                     for b in 0..n {
                         for e in 0..n {
-                            let p = grid.voxel_to_patient([i as f64 + off(a), j as f64 + off(b), k as f64 + off(e)]);
-                            let r: f64 = (0..3).map(|x| (p[x] - s.centre_mm[x]).powi(2)).sum::<f64>().sqrt();
+                            let p = grid.voxel_to_patient([
+                                i as f64 + off(a),
+                                j as f64 + off(b),
+                                k as f64 + off(e),
+                            ]);
+                            let r: f64 = (0..3)
+                                .map(|x| (p[x] - s.centre_mm[x]).powi(2))
+                                .sum::<f64>()
+                                .sqrt();
                             acc += blurred_sphere_profile(r, radius, sigma_mm);
                         }
                     }
@@ -712,7 +757,11 @@ pub fn locate_nema(image: &Volume<f32>) -> std::result::Result<(NemaPlacement, f
             for step in 0..180 {
                 let angle_rad = (2.0 * step as f64).to_radians();
                 let a_s = std::f64::consts::TAU * sphere_at_peak as f64 / 6.0;
-                let dir = if mirrored { angle_rad - a_s } else { angle_rad + a_s };
+                let dir = if mirrored {
+                    angle_rad - a_s
+                } else {
+                    angle_rad + a_s
+                };
                 let pose = NemaPlacement {
                     centre_mm: [p0[0] - ring * dir.cos(), p0[1] - ring * dir.sin(), p0[2]],
                     angle_rad,
@@ -758,7 +807,11 @@ pub fn locate_nema(image: &Volume<f32>) -> std::result::Result<(NemaPlacement, f
     let n_pts: usize = fine.iter().map(Vec::len).sum();
     let mean_in = score / n_pts as f64;
     let mean_all = image.data.iter().map(|&v| v as f64).sum::<f64>() / image.data.len() as f64;
-    let contrast = if mean_all > 0.0 { mean_in / mean_all } else { 0.0 };
+    let contrast = if mean_all > 0.0 {
+        mean_in / mean_all
+    } else {
+        0.0
+    };
     if contrast < 1.5 {
         return Err(PvcError::RecoveryMeasurement {
             reason: format!("the NEMA IEC spheres were not found (mean inside the located spheres {contrast:.2}× the image mean); check the phantom axis runs along the scan's z axis and the spheres are hot, or give --labels"),
@@ -820,7 +873,10 @@ pub fn run_recovery(opts: &RecoveryOptions) -> Result<(RcCurve, Vec<String>)> {
         ("--background", opts.background_bq_ml),
     ] {
         if !(v.is_finite() && v >= 0.0) {
-            return Err(crate::Error::invalid(name, format!("{v} Bq/mL; give a concentration ≥ 0")));
+            return Err(crate::Error::invalid(
+                name,
+                format!("{v} Bq/mL; give a concentration ≥ 0"),
+            ));
         }
     }
     let plot_path = opts.out.with_extension("png");
@@ -842,9 +898,18 @@ pub fn run_recovery(opts: &RecoveryOptions) -> Result<(RcCurve, Vec<String>)> {
                 },
             )?;
             notes.extend(img.provenance.warnings.iter().cloned());
+            let nuclide = img
+                .provenance
+                .nuclide_in_file
+                .clone()
+                .unwrap_or("Lu-177".into());
+            let dicom_psf = (img.provenance.modality != "NIfTI")
+                .then(|| super::partial_volume::psf_from_camera(&img.provenance.camera, &nuclide))
+                .flatten();
             let src = serde_json::json!({
                 "scan": path, "value_source": img.provenance.value_source,
                 "camera": img.provenance.camera,
+                "psf_from_dicom": dicom_psf,
                 "voxel_mm": img.concentration_bq_ml.grid.spacing_mm,
             });
             (img.concentration_bq_ml, src, None)
@@ -852,7 +917,10 @@ pub fn run_recovery(opts: &RecoveryOptions) -> Result<(RcCurve, Vec<String>)> {
         RecoveryImage::Synthetic { fwhm_mm, voxel_mm } => {
             for (name, v) in [("--synthetic-fwhm-mm", *fwhm_mm), ("--voxel-mm", *voxel_mm)] {
                 if !(v.is_finite() && v > 0.0) {
-                    return Err(crate::Error::invalid(name, format!("{v} mm; give a positive length")));
+                    return Err(crate::Error::invalid(
+                        name,
+                        format!("{v} mm; give a positive length"),
+                    ));
                 }
             }
             let (img, pose) = synthetic_nema_scan(
@@ -884,7 +952,13 @@ pub fn run_recovery(opts: &RecoveryOptions) -> Result<(RcCurve, Vec<String>)> {
                 grid: image.grid.clone(),
                 data: on_grid
                     .iter()
-                    .map(|&v| if v.is_finite() && v > 0.0 { v.round() as u32 } else { 0 })
+                    .map(|&v| {
+                        if v.is_finite() && v > 0.0 {
+                            v.round() as u32
+                        } else {
+                            0
+                        }
+                    })
                     .collect(),
             };
             source["spheres"] = serde_json::json!(format!("label map {}", path.display()));
@@ -899,12 +973,19 @@ pub fn run_recovery(opts: &RecoveryOptions) -> Result<(RcCurve, Vec<String>)> {
                     p
                 }
             };
-            source["spheres"] = serde_json::json!("built-in NEMA IEC geometry (IEC 61675-1), partial-voxel weights");
+            source["spheres"] = serde_json::json!(
+                "built-in NEMA IEC geometry (IEC 61675-1), partial-voxel weights"
+            );
             source["placement"] = serde_json::to_value(pose).unwrap_or_default();
             nema_vois(&image.grid, &pose)
         }
     };
-    let spheres = measure_spheres(&image, &vois, opts.concentration_bq_ml, opts.background_bq_ml)?;
+    let spheres = measure_spheres(
+        &image,
+        &vois,
+        opts.concentration_bq_ml,
+        opts.background_bq_ml,
+    )?;
     let mut curve = curve_from_spheres(
         spheres,
         opts.concentration_bq_ml,
@@ -998,8 +1079,15 @@ mod tests {
         let mut acc = 0.0;
         for i in 0..=n {
             let d = i as f64 * h;
-            let w = if i == 0 || i == n { 1.0 } else if i % 2 == 1 { 4.0 } else { 2.0 };
-            let g = (2.0 * std::f64::consts::PI * s * s).powf(-1.5) * (-d * d / (2.0 * s * s)).exp();
+            let w = if i == 0 || i == n {
+                1.0
+            } else if i % 2 == 1 {
+                4.0
+            } else {
+                2.0
+            };
+            let g =
+                (2.0 * std::f64::consts::PI * s * s).powf(-1.5) * (-d * d / (2.0 * s * s)).exp();
             let lens = std::f64::consts::PI * (4.0 * r + d) * (2.0 * r - d).powi(2) / 12.0;
             acc += w * 4.0 * std::f64::consts::PI * d * d * g * lens;
         }
@@ -1016,7 +1104,17 @@ mod tests {
             }
         }
         assert_eq!(rc_gaussian_sphere(1.0, 0.0), 1.0);
-        assert!(rc_gaussian_sphere(1e4, 10.0) > 0.97);
+        // A large sphere loses through its surface what a flat edge spills, σ/√(2π) per unit
+        // area: RC ≈ 1 − 3σ/(√(2π)R), with a second-order remainder ~ (σ/R)².
+        let (v, f) = (1.0e4, 10.0);
+        let r = (3.0 * v * 1000.0 / (4.0 * std::f64::consts::PI)).cbrt();
+        let s = f / psf::FWHM_PER_SIGMA;
+        let flat = 1.0 - 3.0 * s / ((2.0 * std::f64::consts::PI).sqrt() * r);
+        assert!(
+            (rc_gaussian_sphere(v, f) - flat).abs() < 2.0 * (s / r).powi(2),
+            "{}",
+            rc_gaussian_sphere(v, f)
+        );
         assert!(rc_gaussian_sphere(0.001, 10.0) < 0.01);
     }
 

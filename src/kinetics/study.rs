@@ -584,7 +584,13 @@ mod tests {
             s.partial_volume.rc_curve.as_deref(),
             Some(Path::new("/data/pt1/rc.json"))
         );
-        assert_eq!(load(&base(r#"{"method":"none"}"#)).unwrap().partial_volume.method, PvcMethod::None);
+        assert_eq!(
+            load(&base(r#"{"method":"none"}"#))
+                .unwrap()
+                .partial_volume
+                .method,
+            PvcMethod::None
+        );
         for (bad, says) in [
             (r#"{"method":"rc-curve"}"#, "rc_curve"),
             (r#"{"method":"deconvolve"}"#, "unknown"),

@@ -65,7 +65,10 @@ impl PlacedSphere {
     /// Whether patient point `p` (mm) is inside.
     pub fn contains(&self, p: [f64; 3]) -> bool {
         let r = 0.5 * self.diameter_mm;
-        (0..3).map(|a| (p[a] - self.centre_mm[a]).powi(2)).sum::<f64>() <= r * r
+        (0..3)
+            .map(|a| (p[a] - self.centre_mm[a]).powi(2))
+            .sum::<f64>()
+            <= r * r
     }
 }
 
@@ -168,7 +171,9 @@ mod tests {
         let p = NemaPlacement::builtin();
         assert_eq!(p.centre_mm, [0.0, 33.5, 20.0]);
         let s = p.spheres();
-        assert!((s[0].centre_mm[0] - 57.2).abs() < 1e-12 && (s[0].centre_mm[1] - 33.5).abs() < 1e-12);
+        assert!(
+            (s[0].centre_mm[0] - 57.2).abs() < 1e-12 && (s[0].centre_mm[1] - 33.5).abs() < 1e-12
+        );
         assert!((s[5].volume_ml() - 26.52).abs() < 0.01);
         assert!(p.in_body([0.0, 33.5 + 140.0, 20.0]) && !p.in_body([0.0, 33.5 + 150.0, 20.0]));
         assert!(p.in_body([0.0, 33.5, 20.0 + 69.0]) && !p.in_body([0.0, 33.5, 20.0 + 71.0]));

@@ -34,15 +34,16 @@ pub fn fit(args: FitArgs) -> Result<()> {
             if c.from_cache { " (cached)" } else { "" }
         );
         if let Some(p) = &c.partial_volume {
-            let psf = p
-                .psf
-                .as_ref()
-                .map_or(String::new(), |s| format!(", PSF FWHM {:?} mm", s.psf.fwhm_mm));
-            let cond = p
-                .gtm
-                .as_ref()
-                .map_or(String::new(), |g| format!(", κ(W) {:.1}", g.condition_number));
-            println!("  partial-volume correction: {}{psf}{cond}", p.method.name());
+            let psf = p.psf.as_ref().map_or(String::new(), |s| {
+                format!(", PSF FWHM {:?} mm", s.psf.fwhm_mm)
+            });
+            let cond = p.gtm.as_ref().map_or(String::new(), |g| {
+                format!(", κ(W) {:.1}", g.condition_number)
+            });
+            println!(
+                "  partial-volume correction: {}{psf}{cond}",
+                p.method.name()
+            );
         }
         for r in &c.regions {
             let pvc = r.partial_volume.as_ref().map_or(String::new(), |p| {
