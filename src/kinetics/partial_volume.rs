@@ -1016,7 +1016,9 @@ pub struct RegionPvc {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub background_bq_ml: Vec<f64>,
     /// Factor applied to the region's voxels of the TIA map (their sum becomes the
-    /// corrected Ã).
+    /// corrected Ã). Besides the correction (`tia_factor`) it carries any difference
+    /// between the region fit's Ã and the sum of the voxel fits (e.g. with two scans the
+    /// region falls back to trapezoids, the voxels to mono-exponentials).
     pub map_factor: f64,
 }
 
