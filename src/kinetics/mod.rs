@@ -37,8 +37,8 @@ pub mod varpro;
 pub mod voxel;
 
 // The NEMA IEC geometry belongs with the phantoms (src/phantoms/nema_geometry.rs). Until
-// src/phantoms/mod.rs declares it (`pub mod nema_geometry;`), it is compiled here; then drop
-// these two lines and import `crate::phantoms::nema_geometry` in `recovery`.
+// src/phantoms/mod.rs declares it (`pub mod nema_geometry;`), it is compiled here; then
+// replace these two lines by `pub use crate::phantoms::nema_geometry;`.
 #[path = "../phantoms/nema_geometry.rs"]
 pub mod nema_geometry;
 

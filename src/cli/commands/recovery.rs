@@ -71,7 +71,7 @@ pub fn recovery(args: RecoveryArgs) -> Result<()> {
     }
     let (f, fs) = curve.effective_fwhm_mm();
     println!(
-        "RC(V) = a·RC_G(V; F) (Gaussian-blurred sphere, Kessler et al. 1984): a = {:.4} ± {:.4}, F = {f:.3} ± {fs:.3} mm, residual RMS {:.4}",
+        "RC(V) = a·RC_G(V; F ⊕ voxels) (Gaussian-blurred sphere, Kessler et al. 1984): a = {:.4} ± {:.4}, PSF FWHM F = {f:.3} ± {fs:.3} mm (voxels excluded), residual RMS {:.4}",
         curve.params[0], curve.param_sigma[0], curve.residual_rms
     );
     println!(
