@@ -170,8 +170,9 @@ pub struct PartialVolumeSpec {
 }
 
 /// Command-line values that replace the study's (`voxdose fit --pvc … --psf-fwhm-mm …
-/// --rc-curve …`); `None` keeps the study's.
-#[derive(Clone, Debug, PartialEq, Default)]
+/// --rc-curve …`); `None` keeps the study's. Serde, so a run configuration can carry it.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PartialVolumeOverride {
     /// Replaces `method`.
     pub method: Option<PvcMethod>,
