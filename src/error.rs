@@ -41,6 +41,10 @@
 //! | 32 | a dose-rate model that is not a dose rate (negative, zero total, bad rates) |
 //! | 33 | tissue parameters out of range (α/β ≤ 0, repair half-time ≤ 0) |
 //! | 34 | a `voxdose fit` folder that cannot give the kinetics (no `regions.json`, no model) |
+//! | 35 | GTM partial-volume correction refused: transfer matrix too poorly conditioned |
+//! | 36 | partial-volume correction without a PSF FWHM (none given, none measured, no default) |
+//! | 37 | recovery measurement impossible (spheres not found, too few, concentration ≤ background) |
+//! | 38 | recovery curve file (`rc.json`) unusable |
 
 use std::path::PathBuf;
 
@@ -96,6 +100,9 @@ pub enum Error {
     /// BED could not be computed from the inputs given.
     #[error(transparent)]
     Radiobiology(#[from] crate::radiobiology::RadiobiologyError),
+    /// Partial-volume correction or a recovery measurement could not be done.
+    #[error(transparent)]
+    PartialVolume(#[from] crate::kinetics::PvcError),
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]
     Internal(String),
@@ -114,6 +121,7 @@ impl Error {
             Error::Input(e) => e.exit_code(),
             Error::Kinetics(e) => e.exit_code(),
             Error::Radiobiology(e) => e.exit_code(),
+            Error::PartialVolume(e) => e.exit_code(),
         }
     }
 

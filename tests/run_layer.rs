@@ -147,7 +147,11 @@ fn study_and_water_phantom_dose_to_water() {
         ),
     )
     .unwrap();
-    let input = Input::Study(StudyInput { study, ct: None });
+    let input = Input::Study(StudyInput {
+        study,
+        ct: None,
+        partial_volume: None,
+    });
     let (medium, water, _) = medium_and_water(dir.path(), input);
     let r = ratios(&["soft-tissue".to_string()])[0];
     assert!(

@@ -54,6 +54,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// BED, EQD2 and EUBED maps from an absorbed-dose map (Gy) and the kinetics.
     Bed(BedArgs),
+    /// Measure recovery coefficients on a sphere-phantom scan and fit the RC(volume) curve.
+    Recovery(RecoveryArgs),
 }
 
 /// Transport options of `run` (with `--config`, the ones given override the file's).
@@ -157,9 +159,13 @@ pub struct RunArgs {
     /// Study file (JSON): fit the kinetics, then run the transport on the TIA map.
     #[arg(long)]
     pub study: Option<PathBuf>,
+    /// Partial-volume correction of a study's region activities (overrides the study's
+    /// `partial_volume`).
+    #[command(flatten)]
+    pub pvc: PvcArgs,
     /// A saved run configuration (the `run.json` every run writes): run it again. Transport
     /// options given with it override the file's.
-    #[arg(long, value_name = "RUN_JSON", conflicts_with_all = ["phantom", "ct", "spect", "study", "rtstruct", "labels", "tia", "tia_bq_s", "tia_from_single_scan", "scan_hours", "calibration_bq_ml_per_count", "radius_mm", "voxel_mm", "grid", "material"])]
+    #[arg(long, value_name = "RUN_JSON", conflicts_with_all = ["phantom", "ct", "spect", "study", "rtstruct", "labels", "tia", "tia_bq_s", "tia_from_single_scan", "scan_hours", "calibration_bq_ml_per_count", "radius_mm", "voxel_mm", "grid", "material", "pvc", "psf_fwhm_mm", "rc_curve"])]
     pub config: Option<PathBuf>,
     /// Output folder.
     #[arg(long)]
@@ -212,6 +218,58 @@ pub struct FitArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Replace existing outputs in --out.
+    #[arg(long)]
+    pub force: bool,
+    /// Partial-volume correction (overrides the study's `partial_volume`).
+    #[command(flatten)]
+    pub pvc: PvcArgs,
+}
+
+/// Partial-volume correction flags; each replaces the study file's `partial_volume` value.
+#[derive(Clone, Debug, Default, Args)]
+pub struct PvcArgs {
+    /// Partial-volume correction of region activities: gtm, rc-curve or none.
+    #[arg(long, value_name = "METHOD")]
+    pub pvc: Option<String>,
+    /// PSF FWHM in mm for GTM: one value, or x,y,z along the map grid's axes.
+    #[arg(long, value_name = "MM", value_delimiter = ',')]
+    pub psf_fwhm_mm: Vec<f64>,
+    /// Recovery curve (rc.json from `voxdose recovery`) for --pvc rc-curve.
+    #[arg(long, value_name = "RC_JSON")]
+    pub rc_curve: Option<PathBuf>,
+}
+
+/// `voxdose recovery`.
+#[derive(Debug, Args)]
+pub struct RecoveryArgs {
+    /// The phantom scan: quantitative SPECT/PET (DICOM folder or file) or NIfTI in Bq/mL.
+    #[arg(long, required_unless_present = "synthetic_fwhm_mm")]
+    pub spect: Option<PathBuf>,
+    /// Instead of a scan: a synthetic NEMA IEC scan blurred by a Gaussian of this FWHM (mm).
+    #[arg(long, value_name = "MM", conflicts_with = "spect")]
+    pub synthetic_fwhm_mm: Option<f64>,
+    /// Voxel size of the synthetic scan, mm.
+    #[arg(long, default_value_t = 4.0, requires = "synthetic_fwhm_mm")]
+    pub voxel_mm: f64,
+    /// Label map of the spheres (NIfTI; each non-zero label one sphere).
+    #[arg(long, required_unless_present = "phantom")]
+    pub labels: Option<PathBuf>,
+    /// Built-in phantom whose spheres are located in the scan: nema-iec.
+    #[arg(long, conflicts_with = "labels")]
+    pub phantom: Option<String>,
+    /// True sphere activity concentration at the scan time, Bq/mL.
+    #[arg(long, value_name = "BQ_PER_ML")]
+    pub concentration: f64,
+    /// True background concentration at the scan time, Bq/mL (default 0: cold).
+    #[arg(long, value_name = "BQ_PER_ML", default_value_t = 0.0)]
+    pub background: f64,
+    /// Bq/mL per count, for a scan in counts.
+    #[arg(long)]
+    pub calibration_bq_ml_per_count: Option<f64>,
+    /// The recovery curve to write (JSON); the plot goes beside it as .png.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing --out and its plot.
     #[arg(long)]
     pub force: bool,
 }

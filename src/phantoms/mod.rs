@@ -13,6 +13,7 @@
 //! with them without voxelisation error. Descriptions, origins and reference results are in
 //! `phantoms/README.md`.
 
+pub mod nema_geometry;
 pub mod patient15;
 
 use crate::geometry::{Grid, Region, VoxelModel};

@@ -313,6 +313,7 @@ mod tests {
             tia_sigma_bq_s: 0.0,
             tiac_h: 1.0,
             effective_half_life_h: t_eff,
+            partial_volume: None,
         }
     }
 
@@ -330,6 +331,7 @@ mod tests {
             voxels_masked: 0,
             masked_activity_fraction: Vec::new(),
             map_total_bq_s: 0.0,
+            partial_volume: None,
         }
     }
 

@@ -98,6 +98,9 @@ pub struct StudyInput {
     /// A CT for the transport medium when the study names no `reference_ct`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ct: Option<PathBuf>,
+    /// Partial-volume correction replacing the study's `partial_volume` (`--pvc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_volume: Option<crate::kinetics::PartialVolumeOverride>,
 }
 
 /// Single-time-point rules that turn one scan's activity into a TIA (`--tia-from-single-scan`).

@@ -55,7 +55,8 @@ pub fn build(
             settings.nuclide.name
         ));
     }
-    let fit = crate::kinetics::fit_study(&input.study, out, force)?;
+    let fit =
+        crate::kinetics::fit_study_with(&input.study, out, force, input.partial_volume.as_ref())?;
     for note in &fit.notes {
         observer.note(note);
     }

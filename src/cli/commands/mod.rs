@@ -5,6 +5,7 @@ pub mod bench;
 pub mod fit;
 pub mod inspect;
 pub mod phantoms;
+pub mod recovery;
 pub mod run;
 
 use crate::cli::args::{Cli, Command};
@@ -20,5 +21,6 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Fit(a) => fit::fit(a),
         Command::Inspect(a) => inspect::inspect(a),
         Command::Bed(a) => bed::bed(a),
+        Command::Recovery(a) => recovery::recovery(a),
     }
 }

@@ -55,7 +55,14 @@ fn input_from_args(args: &RunArgs) -> Result<Input> {
         return Ok(Input::Study(StudyInput {
             study: study.clone(),
             ct: args.ct.clone(),
+            partial_volume: crate::cli::commands::fit::pvc_override(&args.pvc)?,
         }));
+    }
+    if crate::cli::commands::fit::pvc_override(&args.pvc)?.is_some() {
+        return Err(Error::invalid(
+            "--pvc",
+            "partial-volume correction applies to the region activities of a study: give --study",
+        ));
     }
     if args.ct.is_some() || args.spect.is_some() {
         return patient_input(args).map(Input::Patient);
