@@ -9,7 +9,7 @@
 
 use crate::geometry::{Grid, Region, Volume};
 use crate::io::nifti::read_image;
-use crate::io::resample::sample_nearest;
+use crate::geometry::resample::sample_nearest;
 use crate::io::InputError;
 use std::collections::BTreeMap;
 use std::path::Path;

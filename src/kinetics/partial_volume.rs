@@ -593,7 +593,7 @@ impl PvcSetup {
 /// Body outline from the reference CT on `grid`: HU > −500, with air not connected to the
 /// grid's border (lungs, bowel gas) filled in.
 fn body_mask(ct: &Volume<f32>, grid: &Grid) -> Vec<bool> {
-    let hu = crate::io::resample::sample_nearest(ct, grid, -1000.0);
+    let hu = crate::geometry::resample::sample_nearest(ct, grid, -1000.0);
     let [nx, ny, nz] = grid.dims;
     let mut outside = vec![false; hu.len()];
     let mut stack: Vec<usize> = (0..hu.len())

@@ -41,7 +41,8 @@ use super::partial_volume::{
     correlated_rel_sigma, tia_weights, CycleCorrection, PartialVolumeOverride, PvcMethod,
     PvcRegion, PvcReport, PvcSetup, RegionCorrection, RegionPvc,
 };
-use super::register::{self, RigidResult, RigidTransform};
+use super::register::{RigidResult, RigidTransform};
+use crate::geometry::resample::nearest_through;
 use super::stp::{stp_tia, StpEstimate};
 use super::study::{Cycle, Study, VoxelMethod};
 use super::voxel::{default_voxel_model, fit_voxels_masked, VoxelStatus};
@@ -268,7 +269,7 @@ fn load_labels(study: &Study, grid: &Grid) -> Result<Option<Labels>> {
         raw
     } else {
         let identity = RigidTransform::identity([0.0; 3]);
-        register::resample_nearest(&raw, &identity, grid)
+        nearest_through(&raw, &identity, grid)
     };
     let mut names = BTreeMap::new();
     for &l in labels.data.iter().filter(|&&l| l > 0) {

@@ -719,7 +719,7 @@ fn pose_score(image: &Volume<f32>, pose: &NemaPlacement, lattices: &[Vec<[f64; 3
                 .map(|o| {
                     let p = [0, 1, 2].map(|a| s.centre_mm[a] + o[a]);
                     let ijk = image.grid.patient_to_voxel(p);
-                    crate::kinetics::register::sample_linear(image, ijk).unwrap_or(0.0) as f64
+                    crate::geometry::resample::trilinear_at(image, ijk).unwrap_or(0.0) as f64
                 })
                 .sum::<f64>()
         })
@@ -946,7 +946,7 @@ pub fn run_recovery(opts: &RecoveryOptions) -> Result<(RcCurve, Vec<String>)> {
             let on_grid = if lab.volume.grid == image.grid {
                 lab.volume.data.clone()
             } else {
-                crate::io::resample::sample_nearest(&lab.volume, &image.grid, 0.0)
+                crate::geometry::resample::sample_nearest(&lab.volume, &image.grid, 0.0)
             };
             let labels = Volume {
                 grid: image.grid.clone(),

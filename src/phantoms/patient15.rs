@@ -37,7 +37,7 @@ use crate::io::gate::{
     read_activity_table, read_gate_densities, read_material_table, voxdose_material,
 };
 use crate::io::interfile::{read_image, InterfileImage};
-use crate::io::resample::sample_nearest;
+use crate::geometry::resample::sample_nearest;
 use crate::io::InputError;
 use crate::physics::materials::{builtin_materials, material_index};
 use crate::source::SourceSpec;

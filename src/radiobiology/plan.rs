@@ -155,7 +155,7 @@ fn on_grid(labels: &Volume<f32>, grid: &Grid) -> Vec<f32> {
     if labels.grid == *grid {
         labels.data.clone()
     } else {
-        crate::io::resample::sample_nearest(labels, grid, 0.0)
+        crate::geometry::resample::sample_nearest(labels, grid, 0.0)
     }
 }
 

@@ -18,7 +18,7 @@ use crate::geometry::hu::HuConversion;
 use crate::geometry::{Grid, Region, Volume, VoxelModel};
 use crate::io::activity::{read_activity, ActivityImage, ActivityOptions, ActivityProvenance};
 use crate::io::ct::{read_ct, CtImage};
-use crate::io::resample::{
+use crate::geometry::resample::{
     bounding_box_mm, box_text, resample_activity, restrict_to_overlap, sample_trilinear,
 };
 use crate::io::series::SeriesIdentity;

@@ -16,7 +16,7 @@ use super::patient::voxel_model;
 use super::problem::{Problem, ProblemKind};
 use super::Clock;
 use crate::geometry::{Grid, Region, VoxelModel};
-use crate::io::resample::{bounding_box_mm, box_text, restrict_to_overlap};
+use crate::geometry::resample::{bounding_box_mm, box_text, restrict_to_overlap};
 use crate::io::InputError;
 use crate::kinetics::study::Study;
 use crate::kinetics::StudyFit;

@@ -5,7 +5,7 @@
 use crate::cli::args::InspectArgs;
 use crate::io::activity::{read_activity, ActivityOptions};
 use crate::io::ct::is_nifti;
-use crate::io::resample::{bounding_box_mm, box_text};
+use crate::geometry::resample::{bounding_box_mm, box_text};
 use crate::Result;
 
 /// Runs `voxdose inspect`.
