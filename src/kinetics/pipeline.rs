@@ -42,11 +42,12 @@ use super::partial_volume::{
     PvcRegion, PvcReport, PvcSetup, RegionCorrection, RegionPvc,
 };
 use super::register::{RigidResult, RigidTransform};
-use crate::geometry::resample::nearest_through;
 use super::stp::{stp_tia, StpEstimate};
 use super::study::{Cycle, Study, VoxelMethod};
 use super::voxel::{default_voxel_model, fit_voxels_masked, VoxelStatus};
+use crate::geometry::resample::nearest_through;
 use crate::geometry::{Grid, Volume};
+use crate::io::masks::region_name;
 use crate::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -273,14 +274,9 @@ fn load_labels(study: &Study, grid: &Grid) -> Result<Option<Labels>> {
     };
     let mut names = BTreeMap::new();
     for &l in labels.data.iter().filter(|&&l| l > 0) {
-        names.entry(l).or_insert_with(|| {
-            study
-                .region_names
-                .get(&l)
-                .or(img.label_names.get(&l))
-                .cloned()
-                .unwrap_or_else(|| format!("label {l}"))
-        });
+        names
+            .entry(l)
+            .or_insert_with(|| region_name(l, &study.region_names, &img.label_names));
     }
     if names.is_empty() {
         return Err(crate::io::InputError::Inconsistent {
