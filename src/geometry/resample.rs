@@ -27,6 +27,7 @@
 //! returned so callers can report it.
 
 use crate::geometry::{Grid, RigidTransform, Volume};
+use glam::DVec3;
 use rayon::prelude::*;
 
 /// Patient-space (LPS) axis-aligned bounding box of a grid's voxel *edges*, mm: (min, max).
@@ -329,10 +330,7 @@ pub fn overlap_resample(src_bq_ml: &Volume<f32>, dst: &Grid) -> (Vec<f64>, f64, 
     let total: f64 = activity.iter().sum();
     // Face of voxel 0 along axis a, in coordinates along that axis (shared by both grids).
     let lower = |grid: &Grid, a: usize| {
-        let o: f64 = (0..3)
-            .map(|c| grid.direction[a][c] * grid.origin_mm[c])
-            .sum();
-        o - 0.5 * grid.spacing_mm[a]
+        grid.axes()[a].dot(DVec3::from(grid.origin_mm)) - 0.5 * grid.spacing_mm[a]
     };
     let lists: Vec<Vec<Vec<(usize, f64)>>> = (0..3)
         .map(|a| {

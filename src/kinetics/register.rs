@@ -36,6 +36,7 @@ use crate::geometry::resample::trilinear_at;
 pub use crate::geometry::rigid::{grid_centre_mm, RigidTransform};
 use crate::geometry::{Grid, Volume};
 use crate::kinetics::KineticsError;
+use glam::DVec3;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -124,21 +125,20 @@ fn downsample(vol: &Volume<f32>) -> Volume<f32> {
     Volume { grid, data }
 }
 
-fn centre_of_mass(vol: &Volume<f32>) -> Option<[f64; 3]> {
-    let mut s = [0.0; 3];
+/// Intensity-weighted centre of the positive voxels, mm (patient LPS).
+fn centre_of_mass(vol: &Volume<f32>) -> Option<DVec3> {
+    let mut s = DVec3::ZERO;
     let mut m = 0.0;
     for (idx, &v) in vol.data.iter().enumerate() {
         if v > 0.0 {
             let p = vol
                 .grid
                 .voxel_to_patient(vol.grid.ijk(idx).map(|x| x as f64));
-            for a in 0..3 {
-                s[a] += v as f64 * p[a];
-            }
+            s += DVec3::from(p) * v as f64;
             m += v as f64;
         }
     }
-    (m > 0.0).then(|| s.map(|x| x / m))
+    (m > 0.0).then(|| s / m)
 }
 
 fn range(vol: &Volume<f32>) -> (f32, f32) {
@@ -159,16 +159,15 @@ fn nmi(fixed: &Volume<f32>, fixed_bins: &[u8], moving: &Volume<f32>, t: &RigidTr
     };
     // Fixed voxel index → moving voxel coordinate is affine: precompute it.
     let g = &fixed.grid;
-    let o = moving
-        .grid
-        .patient_to_voxel(t.apply(g.voxel_to_patient([0.0; 3])));
-    let axis = |a: usize| {
-        let mut e = [0.0; 3];
-        e[a] = 1.0;
-        let p = moving.grid.patient_to_voxel(t.apply(g.voxel_to_patient(e)));
-        [0, 1, 2].map(|c| p[c] - o[c])
+    let moving_voxel = |fixed_voxel: DVec3| {
+        DVec3::from(
+            moving
+                .grid
+                .patient_to_voxel(t.apply(g.voxel_to_patient(fixed_voxel.into()))),
+        )
     };
-    let (ax, ay, az) = (axis(0), axis(1), axis(2));
+    let o = moving_voxel(DVec3::ZERO);
+    let [ax, ay, az] = [DVec3::X, DVec3::Y, DVec3::Z].map(|e| moving_voxel(e) - o);
     let mut hist = [[0.0f64; BINS]; BINS];
     let mut total = 0.0;
     // Large grids are sampled on a regular sub-lattice of at most ~MAX_SAMPLES voxels.
@@ -177,8 +176,8 @@ fn nmi(fixed: &Volume<f32>, fixed_bins: &[u8], moving: &Volume<f32>, t: &RigidTr
         for j in (0..g.dims[1]).step_by(stride) {
             for i in (0..g.dims[0]).step_by(stride) {
                 let (fi, fj, fk) = (i as f64, j as f64, k as f64);
-                let v = [0, 1, 2].map(|c| o[c] + fi * ax[c] + fj * ay[c] + fk * az[c]);
-                let Some(m) = trilinear_at(moving, v) else {
+                let v = o + ax * fi + ay * fj + az * fk;
+                let Some(m) = trilinear_at(moving, v.into()) else {
                     continue;
                 };
                 let fb = fixed_bins[g.index(i, j, k)] as usize;
@@ -250,7 +249,7 @@ pub fn register_rigid(
     let centre = grid_centre_mm(&fixed.grid);
     let mut t = RigidTransform::identity(centre);
     if let (Some(cf), Some(cm)) = (centre_of_mass(fixed), centre_of_mass(moving)) {
-        t.translation_mm = [0, 1, 2].map(|a| cm[a] - cf[a]);
+        t.translation_mm = (cm - cf).into();
     }
     let full_bins = bins_of(fixed);
     let nmi_identity = nmi(fixed, &full_bins, moving, &RigidTransform::identity(centre));
