@@ -1,8 +1,8 @@
 //! Rigid registration recovers a known shift and rotation within 1 mm and 1° (issue
 //! "Kinetics", item 2).
 
-use voxdose::geometry::{Grid, Volume};
 use voxdose::geometry::resample::nearest_through;
+use voxdose::geometry::{Grid, Volume};
 use voxdose::kinetics::register::{grid_centre_mm, register_rigid, RigidOptions, RigidTransform};
 
 /// An asymmetric smooth phantom: Gaussian blobs of different sizes and weights (mm, LPS).

@@ -79,10 +79,8 @@ impl Grid {
         // by axis.
         let corner = DVec3::from(self.voxel_to_patient([-0.5; 3]));
         let [di, dj, dk] = self.axes();
-        let origin = corner
-            + di * 0.5 * spacing_mm[0]
-            + dj * 0.5 * spacing_mm[1]
-            + dk * 0.5 * spacing_mm[2];
+        let origin =
+            corner + di * 0.5 * spacing_mm[0] + dj * 0.5 * spacing_mm[1] + dk * 0.5 * spacing_mm[2];
         Grid {
             dims,
             spacing_mm,
@@ -221,7 +219,10 @@ mod tests {
         for idx in 0..g.n_voxels() {
             let v = g.ijk(idx).map(|x| x as f64 + 0.37);
             let p = g.voxel_to_patient(v);
-            assert_eq!(p.map(f64::to_bits), voxel_to_patient_loop(&g, v).map(f64::to_bits));
+            assert_eq!(
+                p.map(f64::to_bits),
+                voxel_to_patient_loop(&g, v).map(f64::to_bits)
+            );
             let back = g.patient_to_voxel(p);
             assert_eq!(
                 back.map(f64::to_bits),

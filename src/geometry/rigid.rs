@@ -147,9 +147,14 @@ mod tests {
 
     #[test]
     fn glam_transform_is_bit_identical_to_the_loops_it_replaced() {
-        for (k, angles) in [[10.0, -20.0, 30.0], [4.0, -3.0, 6.0], [0.0, 0.0, 0.0], [0.1, 179.0, -0.7]]
-            .into_iter()
-            .enumerate()
+        for (k, angles) in [
+            [10.0, -20.0, 30.0],
+            [4.0, -3.0, 6.0],
+            [0.0, 0.0, 0.0],
+            [0.1, 179.0, -0.7],
+        ]
+        .into_iter()
+        .enumerate()
         {
             let t = RigidTransform {
                 rotation_deg: angles,

@@ -50,11 +50,7 @@ pub fn label_regions(
     study_names: &BTreeMap<u32, String>,
     file_label_table: &BTreeMap<u32, String>,
 ) -> Vec<Region> {
-    named_regions(
-        voxels_by_label(labels, grid),
-        study_names,
-        file_label_table,
-    )
+    named_regions(voxels_by_label(labels, grid), study_names, file_label_table)
 }
 
 /// The voxels of `grid` that take each label (see [`label_regions`]).
@@ -101,7 +97,12 @@ pub fn regions_from_labels(
         });
     }
     let no_study_names = BTreeMap::new();
-    let present: BTreeSet<u32> = img.volume.data.iter().filter_map(|&v| label_of(v)).collect();
+    let present: BTreeSet<u32> = img
+        .volume
+        .data
+        .iter()
+        .filter_map(|&v| label_of(v))
+        .collect();
     let warnings = present
         .into_iter()
         .filter(|l| !by_label.contains_key(l))
@@ -214,7 +215,10 @@ mod tests {
         assert_eq!(region_name(1, &study, &file), "kidney_left");
         assert_eq!(region_name(2, &study, &file), "liver");
         assert_eq!(region_name(7, &study, &file), "label_7");
-        assert_eq!(region_name(7, &BTreeMap::new(), &BTreeMap::new()), "label_7");
+        assert_eq!(
+            region_name(7, &BTreeMap::new(), &BTreeMap::new()),
+            "label_7"
+        );
     }
 
     #[test]

@@ -523,8 +523,7 @@ fn assemble(
     for s in &slices {
         let d = DVec3::from(s.position_mm) - DVec3::from(p0);
         let off = d - n * d.dot(n);
-        if off.length() > 0.01 * first.pixel_spacing_mm[0].min(first.pixel_spacing_mm[1]) + 0.01
-        {
+        if off.length() > 0.01 * first.pixel_spacing_mm[0].min(first.pixel_spacing_mm[1]) + 0.01 {
             return Err(InputError::Inconsistent {
                 path: path.to_path_buf(),
                 reason: format!(

@@ -26,9 +26,9 @@
 //! centre-of-mass start of [`register::register_rigid`] weighs the body, not the air.
 
 use super::register::{self, RigidOptions, RigidResult, RigidTransform};
-use crate::geometry::resample::trilinear_through;
 use super::study::{Registration, Study, TimePoint};
 use super::KineticsError;
+use crate::geometry::resample::trilinear_through;
 use crate::geometry::{Grid, Volume};
 use crate::Result;
 use std::path::Path;

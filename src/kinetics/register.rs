@@ -575,6 +575,9 @@ mod tests {
             centre_mm: [7.0, 8.0, 9.0],
         };
         assert_eq!(params(&t), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-        assert_eq!(with_params(&RigidTransform::identity(t.centre_mm), &params(&t)), t);
+        assert_eq!(
+            with_params(&RigidTransform::identity(t.centre_mm), &params(&t)),
+            t
+        );
     }
 }

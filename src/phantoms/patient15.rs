@@ -32,12 +32,12 @@
 use std::path::{Path, PathBuf};
 
 use super::PhantomSpec;
+use crate::geometry::resample::sample_nearest;
 use crate::geometry::{Grid, Region, VoxelModel};
 use crate::io::gate::{
     read_activity_table, read_gate_densities, read_material_table, voxdose_material,
 };
 use crate::io::interfile::{read_image, InterfileImage};
-use crate::geometry::resample::sample_nearest;
 use crate::io::InputError;
 use crate::physics::materials::{builtin_materials, material_index};
 use crate::source::SourceSpec;

@@ -15,12 +15,12 @@ use super::config::{PatientInput, SingleScanRule, TransportConfig};
 use super::problem::{Problem, ProblemKind};
 use super::Clock;
 use crate::geometry::hu::HuConversion;
-use crate::geometry::{Grid, Region, Volume, VoxelModel};
-use crate::io::activity::{read_activity, ActivityImage, ActivityOptions, ActivityProvenance};
-use crate::io::ct::{read_ct, CtImage};
 use crate::geometry::resample::{
     bounding_box_mm, box_text, resample_activity, restrict_to_overlap, sample_trilinear,
 };
+use crate::geometry::{Grid, Region, Volume, VoxelModel};
+use crate::io::activity::{read_activity, ActivityImage, ActivityOptions, ActivityProvenance};
+use crate::io::ct::{read_ct, CtImage};
 use crate::io::series::SeriesIdentity;
 use crate::io::InputError;
 use crate::kinetics::stp::{stp_tia, StpMethod};
