@@ -32,8 +32,7 @@ use rayon::prelude::*;
 
 /// Patient-space (LPS) axis-aligned bounding box of a grid's voxel *edges*, mm: (min, max).
 pub fn bounding_box_mm(grid: &Grid) -> ([f64; 3], [f64; 3]) {
-    let mut lo = [f64::INFINITY; 3];
-    let mut hi = [f64::NEG_INFINITY; 3];
+    let (mut lo, mut hi) = (DVec3::INFINITY, DVec3::NEG_INFINITY);
     for corner in 0..8 {
         let ijk = [0, 1, 2].map(|a| {
             if corner >> a & 1 == 1 {
@@ -42,13 +41,10 @@ pub fn bounding_box_mm(grid: &Grid) -> ([f64; 3], [f64; 3]) {
                 -0.5
             }
         });
-        let p = grid.voxel_to_patient(ijk);
-        for c in 0..3 {
-            lo[c] = lo[c].min(p[c]);
-            hi[c] = hi[c].max(p[c]);
-        }
+        let p = DVec3::from(grid.voxel_to_patient(ijk));
+        (lo, hi) = (lo.min(p), hi.max(p));
     }
-    (lo, hi)
+    (lo.into(), hi.into())
 }
 
 /// Text of a bounding box for messages.
@@ -63,15 +59,11 @@ pub fn box_text((lo, hi): ([f64; 3], [f64; 3])) -> String {
 /// `other`'s bounding box; `None` when they do not overlap.
 pub fn restrict_to_overlap(grid: &Grid, other: &Grid) -> Option<Grid> {
     let (lo, hi) = bounding_box_mm(other);
-    let mut imin = [f64::INFINITY; 3];
-    let mut imax = [f64::NEG_INFINITY; 3];
+    let (mut imin, mut imax) = (DVec3::INFINITY, DVec3::NEG_INFINITY);
     for corner in 0..8 {
         let p = [0, 1, 2].map(|c| if corner >> c & 1 == 1 { hi[c] } else { lo[c] });
-        let v = grid.patient_to_voxel(p);
-        for a in 0..3 {
-            imin[a] = imin[a].min(v[a]);
-            imax[a] = imax[a].max(v[a]);
-        }
+        let v = DVec3::from(grid.patient_to_voxel(p));
+        (imin, imax) = (imin.min(v), imax.max(v));
     }
     let mut start = [0usize; 3];
     let mut dims = [0usize; 3];
