@@ -362,7 +362,7 @@ fn frame_geometry(
     } else {
         0.0
     };
-    let n = normal(&iop);
+    let n = DVec3::from(normal(&iop));
     let thickness_mm = opt_f64(file, tags::SLICE_THICKNESS);
     Ok((0..n_frames)
         .map(|k| FrameGeometry {
@@ -453,10 +453,11 @@ fn row_and_column(iop: &[f64; 6]) -> (DVec3, DVec3) {
     )
 }
 
-/// Slice normal n = row direction × column direction.
-pub fn normal(iop: &[f64; 6]) -> DVec3 {
+/// Slice normal n = row direction × column direction (as an array: other readers, e.g.
+/// `io::rtdose_read`, place their grids with it).
+pub fn normal(iop: &[f64; 6]) -> [f64; 3] {
     let (r, c) = row_and_column(iop);
-    r.cross(c)
+    r.cross(c).into()
 }
 
 /// Checks all slices share a plane geometry, sorts them along the normal, builds the grid.
@@ -488,7 +489,7 @@ fn assemble(
             });
         }
     }
-    let n = normal(&first.orientation);
+    let n = DVec3::from(normal(&first.orientation));
     let t = |s: &Slice| DVec3::from(s.position_mm).dot(n);
     slices.sort_by(|a, b| t(a).total_cmp(&t(b)));
     for w in slices.windows(2) {
