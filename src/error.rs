@@ -45,6 +45,10 @@
 //! | 36 | partial-volume correction without a PSF FWHM (none given, none measured, no default) |
 //! | 37 | recovery measurement impossible (spheres not found, too few, concentration ≤ background) |
 //! | 38 | recovery curve file (`rc.json`) unusable |
+//! | 47 | twin folder locked by another voxdose |
+//! | 48 | not a twin folder (no readable `twin.json`) |
+//! | 49 | a synced cycle's inputs changed (use `--resync-cycle N`), or cycles missing |
+//! | 50 | the twin cannot predict or plan (no synced cycle, no limits, no tissue) |
 
 use std::path::PathBuf;
 
@@ -103,6 +107,9 @@ pub enum Error {
     /// Partial-volume correction or a recovery measurement could not be done.
     #[error(transparent)]
     PartialVolume(#[from] crate::kinetics::PvcError),
+    /// The twin folder could not be used as asked.
+    #[error(transparent)]
+    Twin(#[from] crate::twin::TwinError),
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]
     Internal(String),
@@ -122,6 +129,7 @@ impl Error {
             Error::Kinetics(e) => e.exit_code(),
             Error::Radiobiology(e) => e.exit_code(),
             Error::PartialVolume(e) => e.exit_code(),
+            Error::Twin(e) => e.exit_code(),
         }
     }
 

@@ -5,7 +5,7 @@
 //! | step | module | responsibility |
 //! |---|---|---|
 //! | load | [`io`] | DICOM CT / NM / PT, RTSTRUCT, NIfTI in; NIfTI, RT Dose, tables out; atomic writes |
-//! | geometry | [`geometry`] | voxel grids (dims, spacing in mm, patient affine), HU → density and material |
+//! | geometry | [`geometry`] | voxel grids (dims, spacing in mm, patient affine), rigid transforms, resampling between grids, HU → density and material |
 //! | kinetics | [`kinetics`] | time–activity fits and time-integrated activity (decays per voxel), CPU only |
 //! | source | [`source`] | decays per voxel or analytic shapes → decay positions |
 //! | physics | [`physics`] | data tables with provenance, pure sampling functions (decay, photon, electron) |
@@ -35,5 +35,6 @@ pub mod run;
 pub mod source;
 pub mod tally;
 pub mod transport;
+pub mod twin;
 
 pub use error::{Error, Result};

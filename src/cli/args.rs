@@ -54,6 +54,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// BED, EQD2 and EUBED maps from an absorbed-dose map (Gy) and the kinetics.
     Bed(BedArgs),
+    /// The theranostic digital twin of a patient: init, sync, predict, plan, status.
+    Twin(TwinArgs),
     /// Measure recovery coefficients on a sphere-phantom scan and fit the RC(volume) curve.
     Recovery(RecoveryArgs),
 }
@@ -328,4 +330,125 @@ pub struct BedArgs {
     /// Replace existing outputs in --out.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `voxdose twin`.
+#[derive(Debug, Args)]
+pub struct TwinArgs {
+    /// What to do with the twin.
+    #[command(subcommand)]
+    pub command: TwinCommand,
+}
+
+/// The twin's commands.
+#[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing the arguments would buy nothing"
+)]
+pub enum TwinCommand {
+    /// Create a twin folder from a study: fit, dose, S-matrix and BED of every cycle.
+    Init(TwinInitArgs),
+    /// Bring in what is new in the study (a new cycle, new time points of the last one).
+    Sync(TwinSyncArgs),
+    /// Predict the next cycle(s) at an activity: dose, BED, cumulative BED with 95 % intervals.
+    Predict(TwinPredictArgs),
+    /// The largest activity per remaining cycle that keeps every limited organ within its limit.
+    Plan(TwinPlanArgs),
+    /// The cycles, margins, prediction errors and baseline uptake.
+    Status(TwinStatusArgs),
+}
+
+/// `voxdose twin init`.
+#[derive(Debug, Args)]
+pub struct TwinInitArgs {
+    /// The twin folder (new or empty).
+    pub dir: PathBuf,
+    /// The study file (docs/study-file.md); it must have a label map.
+    #[arg(long)]
+    pub study: PathBuf,
+    /// CT for the transport medium when the study names no reference_ct.
+    #[arg(long)]
+    pub ct: Option<PathBuf>,
+    /// Limits and region tissues: {"limits": [{"organ": "kidney", "quantity": "bed",
+    /// "value_gy": 28}], "tissues": {"lesion_1": "tumour"}}.
+    #[arg(long)]
+    pub limits: Option<PathBuf>,
+    /// Patient identifier (default: the study file's name).
+    #[arg(long)]
+    pub patient_id: Option<String>,
+    /// Decays per source region of each cycle's S-matrix.
+    #[arg(long, value_name = "N", default_value_t = 2e5)]
+    pub smatrix_decays: f64,
+    /// A baseline PET (e.g. PSMA PET; DICOM folder or NIfTI in Bq/mL): SUVmean/SUVmax per lesion.
+    #[arg(long)]
+    pub baseline_pet: Option<PathBuf>,
+    /// Body weight for the baseline PET's SUV when its DICOM does not give it, kg.
+    #[arg(long, requires = "baseline_pet")]
+    pub baseline_pet_weight_kg: Option<f64>,
+    /// Injected activity of the baseline PET when its DICOM does not give it, MBq.
+    #[arg(long, requires = "baseline_pet")]
+    pub baseline_pet_injected_mbq: Option<f64>,
+    /// Transport options of every cycle's dose (as for `voxdose run`).
+    #[command(flatten)]
+    pub transport: TransportArgs,
+}
+
+/// `voxdose twin sync`.
+#[derive(Debug, Args)]
+pub struct TwinSyncArgs {
+    /// The twin folder.
+    pub dir: PathBuf,
+    /// The study file with the new scans.
+    #[arg(long)]
+    pub study: PathBuf,
+    /// Redo this already-synced cycle although its inputs changed (logged).
+    #[arg(long, value_name = "N")]
+    pub resync_cycle: Option<usize>,
+}
+
+/// `voxdose twin predict`.
+#[derive(Debug, Args)]
+pub struct TwinPredictArgs {
+    /// The twin folder.
+    pub dir: PathBuf,
+    /// Activity per cycle, GBq.
+    #[arg(long, value_name = "GBQ")]
+    pub activity_gbq: f64,
+    /// Cycles at that activity.
+    #[arg(long, default_value_t = 1)]
+    pub cycles: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `voxdose twin plan`.
+#[derive(Debug, Args)]
+pub struct TwinPlanArgs {
+    /// The twin folder.
+    pub dir: PathBuf,
+    /// A limit on cumulative BED or dose, e.g. kidney:bed=28 or red_marrow:dose=2 (repeat
+    /// for several; default: the twin's limits).
+    #[arg(long, value_name = "ORGAN:bed|dose=GY")]
+    pub limit: Vec<String>,
+    /// Cycles still to give at the planned activity.
+    #[arg(long, default_value_t = 1)]
+    pub cycles_left: usize,
+    /// Probability that every limited organ stays within its limit.
+    #[arg(long, default_value_t = 0.95)]
+    pub confidence: f64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `voxdose twin status`.
+#[derive(Debug, Args)]
+pub struct TwinStatusArgs {
+    /// The twin folder.
+    pub dir: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }

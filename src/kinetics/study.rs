@@ -121,6 +121,9 @@ pub struct TimePoint {
 pub struct Cycle {
     /// Administered activity, Bq.
     pub injected_activity_bq: f64,
+    /// Date of administration as written in the study (e.g. `2026-11-02`), for reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
     /// Nuclide name (e.g. "Lu-177").
     pub nuclide: String,
     /// Scans in time order.
@@ -143,7 +146,7 @@ pub struct Study {
     /// largest voxel peak are not fitted (Ã = 0, counted and reported); 0 fits every voxel
     /// with a positive peak.
     pub voxel_threshold: f64,
-    /// Label value → region name (from the study; else from the label file, else "label N").
+    /// Label value → region name (from the study; else from the label file, else `label_N`: `io::masks::region_name`).
     pub region_names: BTreeMap<u32, String>,
     /// Alignment of time points.
     pub registration: Registration,
@@ -182,6 +185,7 @@ struct RawTimePoint {
 #[serde(deny_unknown_fields)]
 struct RawCycle {
     injected_activity_bq: Option<f64>,
+    date: Option<String>,
     injected_activity_mbq: Option<f64>,
     nuclide: Option<String>,
     time_points: Vec<RawTimePoint>,
@@ -443,6 +447,7 @@ fn cycle_from_raw(
     }
     Ok(Cycle {
         injected_activity_bq,
+        date: c.date,
         nuclide,
         time_points,
     })

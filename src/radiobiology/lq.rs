@@ -31,7 +31,7 @@ use serde::Serialize;
 use std::f64::consts::LN_2;
 
 /// One exponential term of a dose rate, aᵢ e^(−λᵢ t).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct ExpTerm {
     /// Amplitude aᵢ in any unit shared by the terms (only ratios matter); may be negative
     /// (an uptake phase).

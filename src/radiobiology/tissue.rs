@@ -17,6 +17,7 @@ pub enum LimitQuantity {
     /// The biologically effective dose, cumulative over cycles.
     Bed,
     /// The absorbed dose, per therapy.
+    #[serde(alias = "dose")]
     Absorbed,
 }
 

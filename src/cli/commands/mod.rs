@@ -7,6 +7,7 @@ pub mod inspect;
 pub mod phantoms;
 pub mod recovery;
 pub mod run;
+pub mod twin;
 
 use crate::cli::args::{Cli, Command};
 use crate::Result;
@@ -21,6 +22,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Fit(a) => fit::fit(a),
         Command::Inspect(a) => inspect::inspect(a),
         Command::Bed(a) => bed::bed(a),
+        Command::Twin(a) => twin::twin(a),
         Command::Recovery(a) => recovery::recovery(a),
     }
 }
