@@ -125,7 +125,14 @@ pub fn process(
     super::folder::failpoint("after-fit");
     let result = execute(&problem, device, observer)?;
     clock.lap("transport", observer);
-    write_outputs(&config, &problem, &result, dir, clock.into_stages(), observer)?;
+    write_outputs(
+        &config,
+        &problem,
+        &result,
+        dir,
+        clock.into_stages(),
+        observer,
+    )?;
     let s = smatrix::compute(&problem, smatrix_decays(manifest), device, observer)?;
     write_json(&dir.join("smatrix.json"), &s)?;
     super::folder::failpoint("after-smatrix");
@@ -178,7 +185,9 @@ pub fn record(
                 .find(|r| &r.name == name)
                 .and_then(|r| r.tissue.clone());
             let (dose_gy, rel, mass_kg) = measured[t];
-            region_record(name, tissue, dose_gy, rel, mass_kg, dose_s[t], s, t, &sources)
+            region_record(
+                name, tissue, dose_gy, rel, mass_kg, dose_s[t], s, t, &sources,
+            )
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(CycleRecord {
@@ -237,7 +246,12 @@ fn region_record(
 /// The Lea–Catcheside factor of a target whose dose rate is Σ_s w_s·f_s(t/k_s)/k_s (the
 /// source curves `shapes`, each of unit integral, stretched in time by `stretch[s]`, 1 when
 /// empty), with weights `w_s` (dose shares, any scale), for a repair half-time in h.
-pub fn target_g(weights: &[f64], shapes: &[&[ExpTerm]], stretch: &[f64], repair_half_time_h: f64) -> f64 {
+pub fn target_g(
+    weights: &[f64],
+    shapes: &[&[ExpTerm]],
+    stretch: &[f64],
+    repair_half_time_h: f64,
+) -> f64 {
     let total: f64 = weights.iter().sum();
     if total <= 0.0 {
         return 0.0;
@@ -321,7 +335,10 @@ fn unit_shape(r: &RegionResult) -> (Vec<ExpTerm>, String) {
     fitted.unwrap_or_else(|| {
         (
             mono(r.effective_half_life_h),
-            format!("{} (mono-exponential, T_eff {:.1} h)", r.model, r.effective_half_life_h),
+            format!(
+                "{} (mono-exponential, T_eff {:.1} h)",
+                r.model, r.effective_half_life_h
+            ),
         )
     })
 }
@@ -392,7 +409,11 @@ fn remainder_record(regions: &[SourceRecord], tia: f64, injected_bq: f64) -> Sou
             })
         })
         .collect::<Vec<_>>();
-    let shape = if shape.is_empty() { mono(LN_2 * 24.0) } else { shape };
+    let shape = if shape.is_empty() {
+        mono(LN_2 * 24.0)
+    } else {
+        shape
+    };
     SourceRecord {
         name: REMAINDER.to_string(),
         tia_bq_s: tia,

@@ -183,7 +183,10 @@ pub fn read_manifest(root: &Path) -> Result<TwinManifest> {
     if m.format != TWIN_FORMAT {
         return Err(TwinError::NotATwin {
             path: root.to_path_buf(),
-            reason: format!("twin.json format {} (this voxdose reads {TWIN_FORMAT})", m.format),
+            reason: format!(
+                "twin.json format {} (this voxdose reads {TWIN_FORMAT})",
+                m.format
+            ),
         }
         .into());
     }
@@ -275,7 +278,10 @@ impl Lock {
         }
         let held = std::fs::read_to_string(&path).unwrap_or_default();
         let mut lines = held.lines();
-        let pid: u32 = lines.next().and_then(|p| p.trim().parse().ok()).unwrap_or(0);
+        let pid: u32 = lines
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or(0);
         let since = lines.next().unwrap_or("?").to_string();
         if pid != 0 && process_alive(pid) {
             return Err(TwinError::Locked {
@@ -503,7 +509,10 @@ mod tests {
         std::fs::write(d.join("x"), "1").unwrap();
         t.commit().unwrap();
         assert_eq!(std::fs::read_to_string(root.join("a.txt")).unwrap(), "new");
-        assert_eq!(std::fs::read_to_string(root.join("cycles/1/x")).unwrap(), "1");
+        assert_eq!(
+            std::fs::read_to_string(root.join("cycles/1/x")).unwrap(),
+            "1"
+        );
         assert!(!root.join(".commit").exists() && !root.join(".txn").exists());
         // Staged but not committed: recovery drops it.
         let mut t = Txn::begin(root).unwrap();
@@ -527,6 +536,10 @@ mod tests {
         std::fs::write(dir.path().join(".lock"), "4194305\n2026-01-01T00:00:00Z\n").unwrap();
         let mut seen = crate::transport::observer::Collect::default();
         let _again = Lock::take(dir.path(), &mut seen).unwrap();
-        assert!(seen.warnings[0].contains("no longer runs"), "{:?}", seen.warnings);
+        assert!(
+            seen.warnings[0].contains("no longer runs"),
+            "{:?}",
+            seen.warnings
+        );
     }
 }

@@ -139,7 +139,8 @@ pub fn compare(was: &CycleInputs, now: &CycleInputs) -> Change {
         );
     }
     let n = was.time_points_sha256.len();
-    if now.time_points_sha256.len() > n && now.time_points_sha256[..n] == was.time_points_sha256[..] {
+    if now.time_points_sha256.len() > n && now.time_points_sha256[..n] == was.time_points_sha256[..]
+    {
         return Change::NewTimePoints(now.time_points_sha256.len() - n);
     }
     let first = was
@@ -211,7 +212,10 @@ fn hash_path(path: &Path) -> Result<String> {
     entries.sort();
     let mut h = Sha256::new();
     for p in entries {
-        h.update(p.file_name().map_or(Vec::new(), |n| n.as_encoded_bytes().to_vec()));
+        h.update(
+            p.file_name()
+                .map_or(Vec::new(), |n| n.as_encoded_bytes().to_vec()),
+        );
         h.update(sha_hex(&read(&p)?).as_bytes());
     }
     Ok(hex(&h.finalize()))

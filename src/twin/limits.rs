@@ -174,8 +174,17 @@ mod tests {
     fn limits_parse_and_find_their_regions_by_name_then_tissue() {
         let l = OrganLimit::parse("kidney:bed=28").unwrap();
         assert_eq!((l.quantity, l.value_gy), (LimitQuantity::Bed, 28.0));
-        assert_eq!(OrganLimit::parse("red_marrow:dose=2").unwrap().quantity, LimitQuantity::Absorbed);
-        for bad in ["kidney", "kidney:bed", "kidney:let=3", "kidney:bed=-1", ":bed=3"] {
+        assert_eq!(
+            OrganLimit::parse("red_marrow:dose=2").unwrap().quantity,
+            LimitQuantity::Absorbed
+        );
+        for bad in [
+            "kidney",
+            "kidney:bed",
+            "kidney:let=3",
+            "kidney:bed=-1",
+            ":bed=3",
+        ] {
             let e = OrganLimit::parse(bad).unwrap_err();
             assert_eq!(e.exit_code(), 3, "{bad}: {e}");
         }
@@ -187,7 +196,10 @@ mod tests {
         assert_eq!(l.regions(&regions).unwrap().len(), 2);
         let m = OrganLimit::parse("Red-Marrow:dose=2").unwrap();
         assert_eq!(m.regions(&regions).unwrap()[0].name, "red marrow");
-        let e = OrganLimit::parse("liver:bed=40").unwrap().regions(&regions).unwrap_err();
+        let e = OrganLimit::parse("liver:bed=40")
+            .unwrap()
+            .regions(&regions)
+            .unwrap_err();
         assert!(e.to_string().contains("kidney_left (kidney)"), "{e}");
     }
 }

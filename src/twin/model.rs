@@ -46,7 +46,9 @@ impl PopulationPrior {
     /// The shipped prior.
     pub fn shipped() -> Result<Self> {
         serde_json::from_str(PRIOR_JSON).map_err(|e| {
-            crate::Error::Internal(format!("data/twin/population_prior.json does not parse: {e}"))
+            crate::Error::Internal(format!(
+                "data/twin/population_prior.json does not parse: {e}"
+            ))
         })
     }
 }
@@ -87,6 +89,88 @@ pub struct TargetModel {
     pub measured_dose_gy: f64,
     /// Σ of the measured cycles' organ-level BED, Gy (0 without a tissue).
     pub measured_bed_gy: f64,
+    /// Mass in the latest cycle, kg (weights the regions of an organ group).
+    pub mass_kg: f64,
+}
+
+/// What a prediction row and a limit are about: one region, or the regions of one tissue
+/// together (both kidneys), whose dose and BED are the mass-weighted means of its regions',
+/// as an organ's mean dose is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Organ {
+    /// Region name, or the tissue key of a group.
+    pub name: String,
+    /// Tissue key, when known.
+    pub tissue: Option<String>,
+    /// (target index, mass fraction) of each region in it.
+    pub members: Vec<(usize, f64)>,
+}
+
+impl Organ {
+    /// The single region t.
+    pub fn region(m: &PredictionModel, t: usize) -> Organ {
+        Organ {
+            name: m.targets[t].name.clone(),
+            tissue: m.targets[t].tissue.clone(),
+            members: vec![(t, 1.0)],
+        }
+    }
+
+    /// The regions `targets` together, weighted by mass.
+    pub fn group(m: &PredictionModel, name: &str, targets: &[usize]) -> Organ {
+        let total: f64 = targets.iter().map(|&t| m.targets[t].mass_kg).sum();
+        Organ {
+            name: name.to_string(),
+            tissue: targets.first().and_then(|&t| m.targets[t].tissue.clone()),
+            members: targets
+                .iter()
+                .map(|&t| {
+                    let w = if total > 0.0 {
+                        m.targets[t].mass_kg / total
+                    } else {
+                        1.0 / targets.len() as f64
+                    };
+                    (t, w)
+                })
+                .collect(),
+        }
+    }
+
+    /// True when every region of it has a tissue (so it has a BED).
+    pub fn has_bed(&self, m: &PredictionModel) -> bool {
+        self.members
+            .iter()
+            .all(|&(t, _)| m.targets[t].alpha_beta_gy.is_some())
+    }
+
+    /// [`cumulative`] of the organ: the mass-weighted mean of its regions'.
+    pub fn cumulative(
+        &self,
+        m: &PredictionModel,
+        d: &Draws,
+        i: usize,
+        a_bq: f64,
+        cycles: usize,
+        quantity: LimitQuantity,
+    ) -> f64 {
+        self.members
+            .iter()
+            .map(|&(t, w)| w * cumulative(m, d, t, i, a_bq, cycles, quantity))
+            .sum()
+    }
+
+    /// The organ's value before the predicted cycles (the measured cycles' sum).
+    pub fn measured(&self, m: &PredictionModel, quantity: LimitQuantity) -> f64 {
+        self.members
+            .iter()
+            .map(|&(t, w)| {
+                w * match quantity {
+                    LimitQuantity::Absorbed => m.targets[t].measured_dose_gy,
+                    LimitQuantity::Bed => m.targets[t].measured_bed_gy,
+                }
+            })
+            .sum()
+    }
 }
 
 /// The model of the next cycle, with its draws.
@@ -253,7 +337,10 @@ fn source_model(name: &str, records: &[CycleRecord], prior: &PopulationPrior) ->
         prior.tia_per_activity_between_cycle_rel_sd,
         prior.prior_degrees_of_freedom,
     );
-    let ln_t: Vec<f64> = seen.iter().map(|s| s.effective_half_life_h.max(1e-3).ln()).collect();
+    let ln_t: Vec<f64> = seen
+        .iter()
+        .map(|s| s.effective_half_life_h.max(1e-3).ln())
+        .collect();
     let t_between = pooled_ln_sigma(
         &ln_t,
         prior.effective_half_life_between_cycle_rel_sd,
@@ -273,7 +360,11 @@ fn source_model(name: &str, records: &[CycleRecord], prior: &PopulationPrior) ->
 }
 
 /// Target `name`: its tissue and what the synced cycles gave it.
-fn target_model(name: &str, regions: &[TwinRegion], records: &[CycleRecord]) -> Result<TargetModel> {
+fn target_model(
+    name: &str,
+    regions: &[TwinRegion],
+    records: &[CycleRecord],
+) -> Result<TargetModel> {
     let tissue_key = regions
         .iter()
         .find(|r| r.name == name)
@@ -294,6 +385,10 @@ fn target_model(name: &str, regions: &[TwinRegion], records: &[CycleRecord]) -> 
         repair_half_time_h: tissue.as_ref().map(|t| t.repair_half_time_h),
         measured_dose_gy: dose,
         measured_bed_gy: bed,
+        mass_kg: records
+            .last()
+            .and_then(|r| r.regions.iter().find(|x| x.name == name))
+            .map_or(0.0, |x| x.mass_kg),
     })
 }
 

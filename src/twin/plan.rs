@@ -10,8 +10,8 @@
 //! already (a limit reached by the cycles given), the answer is 0, said plainly.
 
 use super::folder::{event, Twin, Txn};
-use super::model::{cumulative, Draws, PredictionModel};
-use super::predict::{evaluate, model_of, quantile_sorted, to_json, OrganPrediction};
+use super::model::{Draws, Organ, PredictionModel};
+use super::predict::{evaluate, model_of, organs, quantile_sorted, to_json, OrganPrediction};
 use super::{OrganLimit, TwinError};
 use crate::radiobiology::LimitQuantity;
 use crate::transport::Observer;
@@ -48,9 +48,9 @@ pub struct PlanResult {
 /// Largest activity searched, Bq (10⁶ GBq: "no limit binds").
 const MAX_ACTIVITY_BQ: f64 = 1e15;
 
-/// A limit bound to a target of the model.
+/// An organ with its limit.
 struct Constraint {
-    target: usize,
+    organ: Organ,
     limit: OrganLimit,
 }
 
@@ -80,7 +80,10 @@ pub fn plan(
     let draws = model.draw();
     let result = solve(&model, &draws, &limits, cycles_left, confidence)?;
     let mut txn = Txn::begin(root)?;
-    txn.file(&format!("plans/cycle{}.json", result.cycle), &to_json(&result)?)?;
+    txn.file(
+        &format!("plans/cycle{}.json", result.cycle),
+        &to_json(&result)?,
+    )?;
     txn.append_history(&[event(
         "plan",
         serde_json::json!({"cycle": result.cycle, "activity_bq": result.activity_bq,
@@ -109,7 +112,10 @@ pub fn solve(
     cycles_left: usize,
     confidence: f64,
 ) -> Result<PlanResult> {
-    let constraints = bind(model, limits)?;
+    let constraints: Vec<Constraint> = organs(model, limits)?
+        .into_iter()
+        .filter_map(|(organ, limit)| limit.map(|limit| Constraint { organ, limit }))
+        .collect();
     let within = |a: f64| probability(model, draws, &constraints, a, cycles_left);
     let (activity_bq, note) = if within(0.0) < confidence {
         (0.0, "the limits are already reached (or would be with no further activity) at this confidence: plan no further activity".to_string())
@@ -127,9 +133,18 @@ pub fn solve(
     };
     let limiting = limiting_organ(model, draws, &constraints, activity_bq, cycles_left);
     let mut p = evaluate(model, draws, activity_bq, cycles_left, limits)?;
-    for (t, organ) in p.organs.iter_mut().enumerate() {
-        organ.cumulative_bed_gy_quantile = model.targets[t].alpha_beta_gy.map(|_| {
-            quantile_of(model, draws, t, activity_bq, cycles_left, LimitQuantity::Bed, confidence)
+    let rows = organs(model, limits)?;
+    for (organ, (o, _)) in p.organs.iter_mut().zip(&rows) {
+        organ.cumulative_bed_gy_quantile = o.has_bed(model).then(|| {
+            quantile_of(
+                model,
+                draws,
+                o,
+                activity_bq,
+                cycles_left,
+                LimitQuantity::Bed,
+                confidence,
+            )
         });
     }
     Ok(PlanResult {
@@ -146,31 +161,6 @@ pub fn solve(
     })
 }
 
-/// Each limit with the targets it applies to.
-fn bind(model: &PredictionModel, limits: &[OrganLimit]) -> Result<Vec<Constraint>> {
-    let regions: Vec<_> = model
-        .targets
-        .iter()
-        .map(|t| super::folder::TwinRegion {
-            name: t.name.clone(),
-            label: 0,
-            tissue: t.tissue.clone(),
-        })
-        .collect();
-    let mut out = Vec::new();
-    for l in limits {
-        for r in l.regions(&regions)? {
-            let t = regions.iter().position(|x| x.name == r.name).unwrap_or(0);
-            super::predict::limit_of(r, &regions, std::slice::from_ref(l))?;
-            out.push(Constraint {
-                target: t,
-                limit: l.clone(),
-            });
-        }
-    }
-    Ok(out)
-}
-
 /// P(every constraint holds) at activity `a_bq` per cycle.
 fn probability(
     m: &PredictionModel,
@@ -182,7 +172,7 @@ fn probability(
     let ok = (0..m.draws)
         .filter(|&i| {
             constraints.iter().all(|c| {
-                cumulative(m, d, c.target, i, a_bq, cycles, c.limit.quantity) <= c.limit.value_gy
+                c.organ.cumulative(m, d, i, a_bq, cycles, c.limit.quantity) <= c.limit.value_gy
             })
         })
         .count();
@@ -227,28 +217,27 @@ fn limiting_organ(
         .map(|c| {
             let fails = (0..m.draws)
                 .filter(|&i| {
-                    cumulative(m, d, c.target, i, probe, cycles, c.limit.quantity)
-                        > c.limit.value_gy
+                    c.organ.cumulative(m, d, i, probe, cycles, c.limit.quantity) > c.limit.value_gy
                 })
                 .count();
-            (fails, &m.targets[c.target].name)
+            (fails, &c.organ.name)
         })
         .max_by_key(|(fails, _)| *fails)
         .map(|(_, name)| name.clone())
 }
 
-/// The `p`-quantile of target t's cumulative `quantity` at `a_bq`.
+/// The `p`-quantile of organ `o`'s cumulative `quantity` at `a_bq`.
 fn quantile_of(
     m: &PredictionModel,
     d: &Draws,
-    t: usize,
+    o: &Organ,
     a_bq: f64,
     cycles: usize,
     quantity: LimitQuantity,
     p: f64,
 ) -> f64 {
     let mut v: Vec<f64> = (0..m.draws)
-        .map(|i| cumulative(m, d, t, i, a_bq, cycles, quantity))
+        .map(|i| o.cumulative(m, d, i, a_bq, cycles, quantity))
         .collect();
     v.sort_by(f64::total_cmp);
     quantile_sorted(&v, p)

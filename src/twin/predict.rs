@@ -8,7 +8,7 @@
 
 use super::cycle::{read_json, CycleRecord};
 use super::folder::{event, Twin, Txn};
-use super::model::{cumulative, Draws, PredictionModel};
+use super::model::{Draws, Organ, PredictionModel};
 use super::smatrix::SMatrix;
 use super::{OrganLimit, TwinError};
 use crate::radiobiology::{eqd2_gy, LimitQuantity};
@@ -41,6 +41,10 @@ pub struct OrganPrediction {
     pub name: String,
     /// Tissue key, when known.
     pub tissue: Option<String>,
+    /// For an organ of several regions (both kidneys): its regions, whose mass-weighted mean
+    /// it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<String>>,
     /// Absorbed dose of one predicted cycle, Gy (median), and its 95 % interval.
     pub dose_gy: f64,
     /// 2.5th percentile, Gy.
@@ -163,13 +167,10 @@ pub fn evaluate(
     cycles: usize,
     limits: &[OrganLimit],
 ) -> Result<Prediction> {
-    let regions = region_list(model);
-    let organs = (0..model.targets.len())
-        .map(|t| {
-            let limit = limit_of(&regions[t], &regions, limits)?;
-            Ok(organ(model, draws, t, activity_bq, cycles, limit))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let organs = organs(model, limits)?
+        .into_iter()
+        .map(|(o, limit)| organ_row(model, draws, &o, activity_bq, cycles, limit))
+        .collect();
     Ok(Prediction {
         cycle: model.cycle,
         activity_bq,
@@ -178,6 +179,45 @@ pub fn evaluate(
         draws: model.draws,
         organs,
     })
+}
+
+/// The rows of a prediction with their limits: every region (with the limit that names it,
+/// or its tissue when it is that tissue's only region), then one organ per limit on a tissue
+/// of several regions (`kidney` over `kidney_left` and `kidney_right`: the mass-weighted mean,
+/// as the kidneys' mean dose is reported and limited). A BED limit needs the tissue (α/β).
+pub fn organs(
+    model: &PredictionModel,
+    limits: &[OrganLimit],
+) -> Result<Vec<(Organ, Option<OrganLimit>)>> {
+    let regions = region_list(model);
+    let mut rows: Vec<(Organ, Option<OrganLimit>)> = (0..model.targets.len())
+        .map(|t| (Organ::region(model, t), None))
+        .collect();
+    for l in limits {
+        let members: Vec<usize> = l
+            .regions(&regions)?
+            .iter()
+            .filter_map(|r| regions.iter().position(|x| x.name == r.name))
+            .collect();
+        let organ = match members.as_slice() {
+            [t] => *t,
+            _ => {
+                rows.push((Organ::group(model, &l.organ, &members), None));
+                rows.len() - 1
+            }
+        };
+        if l.quantity == LimitQuantity::Bed && !rows[organ].0.has_bed(model) {
+            return Err(TwinError::Unusable(format!(
+                "{} limits the BED of {}, which has no tissue (α/β); name its tissue in the limits file (\"tissues\": {{\"{}\": \"kidney\"}})",
+                l.text(),
+                rows[organ].0.name,
+                rows[organ].0.name
+            ))
+            .into());
+        }
+        rows[organ].1.get_or_insert_with(|| l.clone());
+    }
+    Ok(rows)
 }
 
 /// The model's targets as twin regions (name, tissue), for matching limits.
@@ -193,8 +233,8 @@ fn region_list(model: &PredictionModel) -> Vec<super::folder::TwinRegion> {
         .collect()
 }
 
-/// The limit on `region` (the first of `limits` that names it, by name or tissue). A BED
-/// limit needs the region's tissue.
+/// The limit on `region` in `regions` (the first of `limits` that names it by name, or by
+/// tissue), for reports of measured cycles.
 pub fn limit_of(
     region: &super::folder::TwinRegion,
     regions: &[super::folder::TwinRegion],
@@ -202,47 +242,52 @@ pub fn limit_of(
 ) -> Result<Option<OrganLimit>> {
     for l in limits {
         if l.regions(regions)?.iter().any(|r| r.name == region.name) {
-            if l.quantity == LimitQuantity::Bed && region.tissue.is_none() {
-                return Err(TwinError::Unusable(format!(
-                    "{} limits the BED of {}, which has no tissue (α/β); name its tissue in the limits file (\"tissues\": {{\"{}\": \"kidney\"}})",
-                    l.text(),
-                    region.name,
-                    region.name
-                ))
-                .into());
-            }
             return Ok(Some(l.clone()));
         }
     }
     Ok(None)
 }
 
-/// One region's prediction (see [`OrganPrediction`]).
-fn organ(
+/// One organ's prediction (see [`OrganPrediction`]).
+fn organ_row(
     m: &PredictionModel,
     d: &Draws,
-    t: usize,
+    o: &Organ,
     a_bq: f64,
     cycles: usize,
     limit: Option<OrganLimit>,
 ) -> OrganPrediction {
-    let target = &m.targets[t];
-    let has_bed = target.alpha_beta_gy.is_some();
-    let per_cycle: Vec<f64> = d.dose_per_bq[t].iter().map(|x| a_bq * x).collect();
-    let per_cycle_bed: Vec<f64> = (0..m.draws)
-        .map(|i| cumulative(m, d, t, i, a_bq, 1, LimitQuantity::Bed) - target.measured_bed_gy)
-        .collect();
-    let cum = |q| -> Vec<f64> { (0..m.draws).map(|i| cumulative(m, d, t, i, a_bq, cycles, q)).collect() };
-    let (dose, bed) = (quantiles(&per_cycle), quantiles(&per_cycle_bed));
-    let (cum_dose, cum_bed) = (quantiles(&cum(LimitQuantity::Absorbed)), quantiles(&cum(LimitQuantity::Bed)));
+    let draws = |f: &dyn Fn(usize) -> f64| -> [f64; 3] {
+        quantiles(&(0..m.draws).map(f).collect::<Vec<_>>())
+    };
+    let dose = draws(&|i| {
+        o.cumulative(m, d, i, a_bq, 1, LimitQuantity::Absorbed)
+            - o.measured(m, LimitQuantity::Absorbed)
+    });
+    let bed = draws(&|i| {
+        o.cumulative(m, d, i, a_bq, 1, LimitQuantity::Bed) - o.measured(m, LimitQuantity::Bed)
+    });
+    let cum_dose = draws(&|i| o.cumulative(m, d, i, a_bq, cycles, LimitQuantity::Absorbed));
+    let cum_bed = draws(&|i| o.cumulative(m, d, i, a_bq, cycles, LimitQuantity::Bed));
+    let has_bed = o.has_bed(m);
     let margin = limit.as_ref().map(|l| match l.quantity {
         LimitQuantity::Bed => l.value_gy - cum_bed[1],
         LimitQuantity::Absorbed => l.value_gy - cum_dose[1],
     });
     let opt = |v: f64| has_bed.then_some(v);
+    let alpha_beta = o
+        .members
+        .first()
+        .and_then(|&(t, _)| m.targets[t].alpha_beta_gy);
     OrganPrediction {
-        name: target.name.clone(),
-        tissue: target.tissue.clone(),
+        name: o.name.clone(),
+        tissue: o.tissue.clone(),
+        members: (o.members.len() > 1).then(|| {
+            o.members
+                .iter()
+                .map(|&(t, _)| m.targets[t].name.clone())
+                .collect()
+        }),
         dose_gy: dose[1],
         dose_gy_p2_5: dose[0],
         dose_gy_p97_5: dose[2],
@@ -252,7 +297,9 @@ fn organ(
         cumulative_bed_gy: opt(cum_bed[1]),
         cumulative_bed_gy_p2_5: opt(cum_bed[0]),
         cumulative_bed_gy_p97_5: opt(cum_bed[2]),
-        cumulative_eqd2_gy: target.alpha_beta_gy.map(|ab| eqd2_gy(cum_bed[1], ab)),
+        cumulative_eqd2_gy: alpha_beta
+            .filter(|_| has_bed)
+            .map(|ab| eqd2_gy(cum_bed[1], ab)),
         cumulative_dose_gy: cum_dose[1],
         cumulative_dose_gy_p2_5: cum_dose[0],
         cumulative_dose_gy_p97_5: cum_dose[2],

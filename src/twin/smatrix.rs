@@ -105,7 +105,12 @@ pub fn compute(
 ) -> Result<SMatrix> {
     let weights = source_weights(problem);
     let sources = sources(problem);
-    let targets: Vec<String> = problem.model.regions.iter().map(|r| r.name.clone()).collect();
+    let targets: Vec<String> = problem
+        .model
+        .regions
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
     let (mut columns, mut sigmas, mut tia) = (Vec::new(), Vec::new(), Vec::new());
     for (i, (name, voxels)) in sources.iter().enumerate() {
         let mut w = vec![0.0f32; weights.len()];

@@ -73,14 +73,26 @@ pub fn baseline_uptake(
     let img = crate::io::activity::read_activity(&pet.path, &Default::default())?;
     let p = &img.provenance;
     let weight_kg = pet.weight_kg.or(p.patient_weight_kg).ok_or_else(|| {
-        crate::Error::invalid("--baseline-pet-weight-kg", "the PET does not give the body weight; pass it")
+        crate::Error::invalid(
+            "--baseline-pet-weight-kg",
+            "the PET does not give the body weight; pass it",
+        )
     })?;
     let injected = pet.injected_bq.or(p.injected_activity_bq).ok_or_else(|| {
-        crate::Error::invalid("--baseline-pet-injected-mbq", "the PET does not give the injected activity; pass it")
+        crate::Error::invalid(
+            "--baseline-pet-injected-mbq",
+            "the PET does not give the injected activity; pass it",
+        )
     })?;
-    let activity = match (p.decay_correction.as_deref(), p.half_life_s, p.scan_hours_after_injection) {
+    let activity = match (
+        p.decay_correction.as_deref(),
+        p.half_life_s,
+        p.scan_hours_after_injection,
+    ) {
         (Some("ADMIN"), _, _) | (_, None, _) | (_, _, None) => injected,
-        (_, Some(t_half), Some(h)) => injected * (-(std::f64::consts::LN_2 / t_half) * h * 3600.0).exp(),
+        (_, Some(t_half), Some(h)) => {
+            injected * (-(std::f64::consts::LN_2 / t_half) * h * 3600.0).exp()
+        }
     };
     let suv_per_bq_ml = weight_kg * 1000.0 / activity;
     let lesions = lesions(study, regions, &img.concentration_bq_ml, suv_per_bq_ml)?;
@@ -111,8 +123,7 @@ fn lesions(
     };
     let labels = crate::io::nifti::read_volume_f32(path)?;
     let names = regions.iter().map(|r| (r.label, r.name.clone())).collect();
-    let on_pet =
-        crate::io::masks::label_regions(&labels, &pet.grid, &names, &Default::default());
+    let on_pet = crate::io::masks::label_regions(&labels, &pet.grid, &names, &Default::default());
     let ml = pet.grid.voxel_volume_mm3() * 1e-3;
     Ok(regions
         .iter()
@@ -226,7 +237,13 @@ pub fn status(root: &Path) -> Result<Status> {
 fn read_records(root: &Path, m: &TwinManifest) -> Result<Vec<CycleRecord>> {
     m.cycles
         .iter()
-        .map(|c| super::cycle::read_json(&root.join(super::folder::cycle_rel(c.cycle)).join("record.json")))
+        .map(|c| {
+            super::cycle::read_json(
+                &root
+                    .join(super::folder::cycle_rel(c.cycle))
+                    .join("record.json"),
+            )
+        })
         .collect()
 }
 
@@ -266,35 +283,88 @@ fn cycle_rows(records: &[CycleRecord]) -> Vec<CycleStatus> {
         .collect()
 }
 
+/// Per region over all cycles, with the limit naming it (by name, or its tissue when it is
+/// the tissue's only region); then one row per limit on a tissue of several regions (their
+/// mass-weighted mean, as in the prediction).
 fn organ_rows(m: &TwinManifest, records: &[CycleRecord]) -> Result<Vec<OrganStatus>> {
-    m.regions
+    let totals = |name: &str| -> (f64, f64, f64) {
+        let (mut dose, mut bed, mut mass) = (0.0, 0.0, 0.0);
+        for r in records
+            .iter()
+            .filter_map(|r| r.regions.iter().find(|x| x.name == name))
+        {
+            dose += r.dose_gy;
+            bed += r.bed_gy.unwrap_or(0.0);
+            mass = r.mass_kg;
+        }
+        (dose, bed, mass)
+    };
+    let mut rows: Vec<OrganStatus> = m
+        .regions
         .iter()
-        .map(|region| {
-            let rows = records
-                .iter()
-                .filter_map(|r| r.regions.iter().find(|x| x.name == region.name));
-            let (mut dose, mut bed) = (0.0, 0.0);
-            for r in rows {
-                dose += r.dose_gy;
-                bed += r.bed_gy.unwrap_or(0.0);
-            }
-            let bed = region.tissue.as_ref().map(|_| bed);
-            let limit = super::predict::limit_of(region, &m.regions, &m.limits)?;
-            let used = limit.as_ref().map(|l| match l.quantity {
-                LimitQuantity::Bed => bed.unwrap_or(0.0),
-                LimitQuantity::Absorbed => dose,
-            });
-            Ok(OrganStatus {
-                name: region.name.clone(),
-                tissue: region.tissue.clone(),
-                cumulative_dose_gy: dose,
-                cumulative_bed_gy: bed,
-                margin: limit.as_ref().zip(used).map(|(l, u)| l.value_gy - u),
-                fraction_of_limit: limit.as_ref().zip(used).map(|(l, u)| u / l.value_gy),
-                limit,
-            })
+        .map(|r| {
+            let (dose, bed, _) = totals(&r.name);
+            organ_status(
+                &r.name,
+                r.tissue.clone(),
+                dose,
+                r.tissue.as_ref().map(|_| bed),
+                None,
+            )
         })
-        .collect()
+        .collect();
+    for l in &m.limits {
+        let members = l.regions(&m.regions)?;
+        if let [one] = members.as_slice() {
+            if let Some(row) = rows.iter_mut().find(|x| x.name == one.name) {
+                if row.limit.is_none() {
+                    *row = organ_status(
+                        &row.name,
+                        row.tissue.clone(),
+                        row.cumulative_dose_gy,
+                        row.cumulative_bed_gy,
+                        Some(l.clone()),
+                    );
+                }
+            }
+            continue;
+        }
+        let parts: Vec<(f64, f64, f64)> = members.iter().map(|r| totals(&r.name)).collect();
+        let mass: f64 = parts.iter().map(|p| p.2).sum::<f64>().max(1e-30);
+        let dose = parts.iter().map(|p| p.0 * p.2).sum::<f64>() / mass;
+        let bed = parts.iter().map(|p| p.1 * p.2).sum::<f64>() / mass;
+        let tissue = members[0].tissue.clone();
+        rows.push(organ_status(
+            &l.organ,
+            tissue.clone(),
+            dose,
+            tissue.map(|_| bed),
+            Some(l.clone()),
+        ));
+    }
+    Ok(rows)
+}
+
+fn organ_status(
+    name: &str,
+    tissue: Option<String>,
+    dose: f64,
+    bed: Option<f64>,
+    limit: Option<OrganLimit>,
+) -> OrganStatus {
+    let used = limit.as_ref().map(|l| match l.quantity {
+        LimitQuantity::Bed => bed.unwrap_or(0.0),
+        LimitQuantity::Absorbed => dose,
+    });
+    OrganStatus {
+        name: name.to_string(),
+        tissue,
+        cumulative_dose_gy: dose,
+        cumulative_bed_gy: bed,
+        margin: limit.as_ref().zip(used).map(|(l, u)| l.value_gy - u),
+        fraction_of_limit: limit.as_ref().zip(used).map(|(l, u)| u / l.value_gy),
+        limit,
+    }
 }
 
 /// The status as the command line prints it.
@@ -311,7 +381,12 @@ pub fn table(s: &Status) -> String {
         for r in &c.regions {
             let opt = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
             let err = r.prediction_error_dose.map_or(String::new(), |e| {
-                format!("  predicted {:+.1} % (BED {})", 100.0 * e, r.prediction_error_bed.map_or("—".into(), |b| format!("{:+.1} %", 100.0 * b)))
+                format!(
+                    "  predicted {:+.1} % (BED {})",
+                    100.0 * e,
+                    r.prediction_error_bed
+                        .map_or("—".into(), |b| format!("{:+.1} %", 100.0 * b))
+                )
             });
             out += &format!(
                 "  {:<18} dose {:>8.3} Gy  BED {:>8} Gy  cumulative BED {:>8} Gy{err}\n",
@@ -337,7 +412,8 @@ pub fn table(s: &Status) -> String {
             o.name,
             o.tissue.as_deref().unwrap_or("—"),
             o.cumulative_dose_gy,
-            o.cumulative_bed_gy.map_or("—".to_string(), |b| format!("{b:.3}"))
+            o.cumulative_bed_gy
+                .map_or("—".to_string(), |b| format!("{b:.3}"))
         );
     }
     if let Some(pet) = &s.baseline_pet {

@@ -9,10 +9,14 @@
 //!   cycle's scans arrive over days);
 //! - anything else changed: refused ([`TwinError::ChangedCycle`]) unless `--resync-cycle N`
 //!   names it, which redoes it and says so in the history.
+//!
 //! A sync that finds nothing new changes nothing but the history (one `sync` line saying so).
 
 use super::cycle::{process, write_json, CycleRecord, PredictionError};
-use super::folder::{cycle_rel, event, now_utc, CycleEntry, PatientInfo, Twin, TwinManifest, TwinRegion, Txn, TWIN_FORMAT};
+use super::folder::{
+    cycle_rel, event, now_utc, CycleEntry, PatientInfo, Twin, TwinManifest, TwinRegion, Txn,
+    TWIN_FORMAT,
+};
 use super::inputs::{compare, cycle_count, hash_cycle, one_cycle, read_study_json, Change};
 use super::limits::{tissue_of, LimitsFile};
 use super::predict::{evaluate, stored_for, to_json};
@@ -91,7 +95,10 @@ pub fn init(root: &Path, opts: &InitOptions, observer: &mut dyn Observer) -> Res
         },
         nuclide: study.cycles[0].nuclide.clone(),
         study: std::path::absolute(&opts.study).unwrap_or(opts.study.clone()),
-        ct: opts.ct.as_ref().map(|c| std::path::absolute(c).unwrap_or(c.clone())),
+        ct: opts
+            .ct
+            .as_ref()
+            .map(|c| std::path::absolute(c).unwrap_or(c.clone())),
         transport: opts.transport.clone(),
         smatrix_decays: opts.smatrix_decays,
         regions: study_regions(&study, &limits.tissues)?,
@@ -106,7 +113,9 @@ pub fn init(root: &Path, opts: &InitOptions, observer: &mut dyn Observer) -> Res
     if let Some(pet) = &opts.baseline_pet {
         manifest.baseline_pet = Some(super::status::baseline_uptake(pet, &study, &regions)?);
     }
-    let plan: Vec<(usize, Action)> = (1..=cycle_count(&study_json)).map(|n| (n, Action::New)).collect();
+    let plan: Vec<(usize, Action)> = (1..=cycle_count(&study_json))
+        .map(|n| (n, Action::New))
+        .collect();
     apply(root, manifest, &study_json, &plan, "init", observer)
 }
 
@@ -123,7 +132,11 @@ pub fn sync(root: &Path, opts: &SyncOptions, observer: &mut dyn Observer) -> Res
 }
 
 /// The action for each cycle of the study (see the module doc).
-fn plan_sync(twin: &Twin, study: &serde_json::Value, resync: Option<usize>) -> Result<Vec<(usize, Action)>> {
+fn plan_sync(
+    twin: &Twin,
+    study: &serde_json::Value,
+    resync: Option<usize>,
+) -> Result<Vec<(usize, Action)>> {
     let (n_study, n_synced) = (cycle_count(study), twin.manifest.cycles.len());
     if n_study < n_synced {
         return Err(TwinError::MissingCycles {
@@ -158,7 +171,9 @@ fn plan_sync(twin: &Twin, study: &serde_json::Value, resync: Option<usize>) -> R
                 }
                 .into())
             }
-            (Change::Changed(what), false) => return Err(TwinError::ChangedCycle { cycle: n, what }.into()),
+            (Change::Changed(what), false) => {
+                return Err(TwinError::ChangedCycle { cycle: n, what }.into())
+            }
         }
     }
     Ok(plan)
@@ -181,7 +196,16 @@ fn apply(
         for &(n, action) in plan {
             observer.note(&format!("twin: cycle {n} ({})", action_word(action)));
             let dir = txn.dir(&cycle_rel(n))?;
-            let entry = sync_cycle(&engine, root, &manifest, study, n, &dir, &mut report, observer)?;
+            let entry = sync_cycle(
+                &engine,
+                root,
+                &manifest,
+                study,
+                n,
+                &dir,
+                &mut report,
+                observer,
+            )?;
             upsert(&mut manifest.cycles, entry);
             match action {
                 Action::New => report.new_cycles.push(n),
@@ -301,10 +325,14 @@ fn patient_id(opts: &InitOptions) -> String {
 
 /// The study's regions: the labels of its label map, named as the fit names them, with
 /// their tissues.
-fn study_regions(study: &crate::kinetics::study::Study, tissues: &BTreeMap<String, String>) -> Result<Vec<TwinRegion>> {
+fn study_regions(
+    study: &crate::kinetics::study::Study,
+    tissues: &BTreeMap<String, String>,
+) -> Result<Vec<TwinRegion>> {
     let Some(path) = &study.labels else {
         return Err(TwinError::Unusable(
-            "the study has no label map: a twin predicts per region, so give the study \"labels\"".into(),
+            "the study has no label map: a twin predicts per region, so give the study \"labels\""
+                .into(),
         )
         .into());
     };
@@ -323,7 +351,11 @@ fn study_regions(study: &crate::kinetics::study::Study, tissues: &BTreeMap<Strin
         .map(|label| {
             let name = crate::io::masks::region_name(label, &study.region_names, &img.label_names);
             let tissue = tissue_of(&name, tissues)?;
-            Ok(TwinRegion { name, label, tissue })
+            Ok(TwinRegion {
+                name,
+                label,
+                tissue,
+            })
         })
         .collect()
 }

@@ -136,7 +136,11 @@ fn print_organs(organs: &[twin::predict::OrganPrediction]) {
             _ => String::new(),
         };
         let lim = o.limit.as_ref().map_or(String::new(), |l| {
-            format!("  limit {} margin {:.2} Gy", l.text(), o.margin.unwrap_or(f64::NAN))
+            format!(
+                "  limit {} margin {:.2} Gy",
+                l.text(),
+                o.margin.unwrap_or(f64::NAN)
+            )
         });
         println!(
             "  {:<18} dose {:.3} [{:.3}, {:.3}] Gy{bed}{lim}",
