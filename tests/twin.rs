@@ -11,134 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use voxdose::geometry::{Grid, Volume};
 use voxdose::io::nifti::write_volume_f32;
+use voxdose::phantoms::twin_patient::{grid, write_patient as write};
 use voxdose::run::{Stop, TransportConfig};
 use voxdose::transport::{DeviceChoice, Silent};
 use voxdose::twin::{self, InitOptions, SyncOptions};
 
-/// A region of the synthetic patient: label, name, box (voxel index ranges), the fraction of
-/// the injected activity taken up, and its biological half-life (h).
-struct Organ {
-    label: u32,
-    name: &'static str,
-    lo: [usize; 3],
-    hi: [usize; 3],
-    uptake: f64,
-    t_bio_h: f64,
-}
-
-const ORGANS: [Organ; 4] = [
-    Organ {
-        label: 1,
-        name: "kidney_left",
-        lo: [3, 4, 3],
-        hi: [6, 9, 8],
-        uptake: 0.0005,
-        t_bio_h: 80.0,
-    },
-    Organ {
-        label: 2,
-        name: "kidney_right",
-        lo: [10, 4, 3],
-        hi: [13, 9, 8],
-        uptake: 0.0005,
-        t_bio_h: 80.0,
-    },
-    Organ {
-        label: 3,
-        name: "tumour_1",
-        lo: [7, 10, 4],
-        hi: [10, 13, 7],
-        uptake: 0.001,
-        t_bio_h: 120.0,
-    },
-    Organ {
-        label: 4,
-        name: "red_marrow",
-        lo: [7, 2, 2],
-        hi: [9, 4, 10],
-        uptake: 0.0001,
-        t_bio_h: 30.0,
-    },
-];
-
-/// Activity outside the organs: a uniform fraction of the injection with a 20 h half-life.
-const BODY_UPTAKE: f64 = 0.01;
-
-fn grid() -> Grid {
-    Grid::new([16, 16, 12], [4.0; 3], [-32.0, -32.0, -24.0])
-}
-
-fn inside(o: &Organ, ijk: [usize; 3]) -> bool {
-    (0..3).all(|a| (o.lo[a]..o.hi[a]).contains(&ijk[a]))
-}
-
-/// Writes the label map, the scans of `cycles` (activity in Bq, the same kinetics per GBq)
-/// and a study file listing them; returns the study path.
-fn write_patient(dir: &Path, name: &str, cycles: &[f64], extra_point_in_last: bool) -> PathBuf {
-    let g = grid();
-    let label_of = |v: usize| {
-        ORGANS
-            .iter()
-            .find(|o| inside(o, g.ijk(v)))
-            .map_or(0, |o| o.label)
-    };
-    let labels: Vec<f32> = (0..g.n_voxels()).map(|v| label_of(v) as f32).collect();
-    write_volume_f32(
-        &dir.join("labels.nii.gz"),
-        &Volume {
-            grid: g.clone(),
-            data: labels,
-        },
-        "labels",
-    )
-    .unwrap();
-    let ml = g.voxel_volume_mm3() * 1e-3;
-    let count = |o: &Organ| (0..g.n_voxels()).filter(|&v| inside(o, g.ijk(v))).count() as f64;
-    let n_body = g.n_voxels() as f64 - ORGANS.iter().map(count).sum::<f64>();
-    let lambda_phys = LN_2 / (6.647 * 24.0);
-    let mut cycle_json = Vec::new();
-    for (c, &a_inj) in cycles.iter().enumerate() {
-        let mut times = vec![4.0, 24.0, 72.0, 168.0];
-        if extra_point_in_last && c + 1 == cycles.len() {
-            times.push(240.0);
-        }
-        let mut tps = Vec::new();
-        for &t in &times {
-            let conc = |v: usize| -> f32 {
-                let (f, tb, n) = match ORGANS.iter().find(|o| inside(o, g.ijk(v))) {
-                    Some(o) => (o.uptake, o.t_bio_h, count(o)),
-                    None => (BODY_UPTAKE, 20.0, n_body),
-                };
-                let l = lambda_phys + LN_2 / tb;
-                (a_inj * f / n / ml * (-l * t).exp()) as f32
-            };
-            let img = format!("c{}_{t:03}h.nii.gz", c + 1);
-            let data = (0..g.n_voxels()).map(conc).collect();
-            write_volume_f32(
-                &dir.join(&img),
-                &Volume {
-                    grid: g.clone(),
-                    data,
-                },
-                "Bq/mL",
-            )
-            .unwrap();
-            tps.push(serde_json::json!({"image": img, "hours": t}));
-        }
-        cycle_json.push(serde_json::json!({"injected_activity_bq": a_inj, "date": format!("2026-0{}-01", 3 + 2 * c), "time_points": tps}));
-    }
-    let names: BTreeMap<String, String> = ORGANS
-        .iter()
-        .map(|o| (o.label.to_string(), o.name.to_string()))
-        .collect();
-    let study = serde_json::json!({
-        "nuclide": "Lu-177", "units": "Bq/mL", "labels": "labels.nii.gz",
-        "region_names": names, "registration": "none", "models": ["mono-exp"],
-        "voxel_model": "mono-exp", "cycles": cycle_json,
-    });
-    let path = dir.join(name);
-    std::fs::write(&path, serde_json::to_string_pretty(&study).unwrap()).unwrap();
-    path
+fn write_patient(dir: &Path, name: &str, cycles: &[f64], extra: bool) -> PathBuf {
+    write(dir, name, cycles, extra).unwrap()
 }
 
 /// Transport of the cycles: `decays` per run.

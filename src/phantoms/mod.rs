@@ -15,6 +15,7 @@
 
 pub mod nema_geometry;
 pub mod patient15;
+pub mod twin_patient;
 
 use crate::geometry::{Grid, Region, VoxelModel};
 use crate::physics::materials::{builtin_materials, material_index};

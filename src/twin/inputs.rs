@@ -58,7 +58,10 @@ pub fn read_study_json(path: &Path) -> Result<Value> {
         path: path.to_path_buf(),
         reason: format!("not JSON ({e}); see docs/study-file.md"),
     })?;
-    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let base = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
     let base = std::path::absolute(&base).unwrap_or(base);
     for_each_path(&mut v, &mut |p: &mut Value| {
         if let Some(s) = p.as_str() {
