@@ -37,6 +37,12 @@
 //! | 28 | a required header key is missing or empty (Interfile) |
 //! | 29 | a raw data file's size does not match its header (Interfile) |
 //! | 30 | external input data not found (e.g. the `patient15` phantom's GATE files) |
+//! | 31 | SBML element outside the subset voxdose reads (`pbpk::PbpkError::Unsupported`) |
+//! | 32 | SBML model inconsistent: undefined symbol, missing species, unit mismatch, cyclic rules |
+//! | 33 | a model formula is not finite (division by zero at t = 0, …) |
+//! | 34 | the PBRPK ODE solver failed |
+//! | 35 | the PBRPK patient fit failed |
+//! | 36 | a PBRPK JSON input (population, prior, S-values, patient model) is invalid |
 
 use std::path::PathBuf;
 
@@ -89,6 +95,9 @@ pub enum Error {
     /// The kinetics model could not be built or fitted.
     #[error(transparent)]
     Kinetics(#[from] crate::kinetics::KineticsError),
+    /// A PBRPK model could not be read, checked, simulated or fitted.
+    #[error(transparent)]
+    Pbpk(#[from] crate::pbpk::PbpkError),
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]
     Internal(String),
@@ -106,6 +115,7 @@ impl Error {
             Error::Device(_) => 7,
             Error::Input(e) => e.exit_code(),
             Error::Kinetics(e) => e.exit_code(),
+            Error::Pbpk(e) => e.exit_code(),
         }
     }
 

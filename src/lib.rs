@@ -12,6 +12,7 @@
 //! | transport | [`transport`] | the Monte Carlo driver; CPU reference kernels and their WGSL twins |
 //! | tally | [`tally`] | fixed-point energy per voxel, batch statistics, dose = energy / mass |
 //! | report | [`report`] | summaries, organ tables, DVHs |
+//! | pbrpk | [`pbpk`] | SBML radiopharmacokinetic models: stiff solve, organ TIAs, patient fit, virtual trials |
 //!
 //! Built-in phantoms live in [`phantoms`]; the command-line interface in [`cli`].
 //!
@@ -23,6 +24,7 @@ pub mod error;
 pub mod geometry;
 pub mod io;
 pub mod kinetics;
+pub mod pbpk;
 pub mod phantoms;
 pub mod physics;
 pub mod report;

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod fit;
 pub mod inspect;
+pub mod pbpk;
 pub mod phantoms;
 pub mod run;
 pub mod run_patient;
@@ -20,5 +21,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Nuclides => phantoms::list_nuclides(),
         Command::Fit(a) => fit::fit(a),
         Command::Inspect(a) => inspect::inspect(a),
+        Command::Pbpk(c) => pbpk::pbpk(c),
+        Command::Trial(a) => pbpk::trial(a),
     }
 }
