@@ -13,18 +13,38 @@ use roxmltree::Node;
 /// SBML's URI for the time symbol.
 const TIME_URI: &str = "http://www.sbml.org/sbml/symbols/time";
 
+/// Byte offsets of the starts of a text's lines, to turn a node's position into its line
+/// in O(log n) (roxmltree's `text_pos_at` rescans the text from the start each time, which
+/// is quadratic over a 500 kB model).
+#[derive(Debug)]
+pub struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    /// Indexes `text`.
+    pub fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+        LineIndex(starts)
+    }
+
+    /// The 1-based line of `node`.
+    pub fn line(&self, node: Node) -> u32 {
+        self.0.partition_point(|&s| s <= node.range().start) as u32
+    }
+}
+
 /// Where an expression lives, for error messages: e.g. "kinetic law of reaction 'decay'".
 pub struct Ctx<'a> {
     /// The owning element, in words.
     pub owner: &'a str,
-    /// The document's text, to turn byte offsets into lines.
-    pub doc: &'a roxmltree::Document<'a>,
+    /// Lines of the document.
+    pub lines: &'a LineIndex,
 }
 
 impl Ctx<'_> {
     /// The 1-based line of `node`.
     pub fn line(&self, node: Node) -> u32 {
-        self.doc.text_pos_at(node.range().start).row
+        self.lines.line(node)
     }
 
     fn unsupported(&self, node: Node, what: &str) -> PbpkError {

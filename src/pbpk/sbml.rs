@@ -12,7 +12,7 @@
 //! XML is parsed by `roxmltree`; lines come from its byte positions.
 
 use super::expr::Expr;
-use super::mathml::{read_lambda, read_math, Ctx};
+use super::mathml::{read_lambda, read_math, Ctx, LineIndex};
 use super::PbpkError;
 use roxmltree::Node;
 use std::path::Path;
@@ -210,7 +210,8 @@ pub fn read_str(text: &str) -> Result<SbmlModel, PbpkError> {
         reason: e.to_string(),
     })?;
     let root = doc.root_element();
-    let reader = Reader { doc: &doc };
+    let lines = LineIndex::new(text);
+    let reader = Reader { lines: &lines };
     if root.tag_name().name() != "sbml" {
         return Err(reader.invalid(root, "document", "the root element is not <sbml>"));
     }
@@ -247,12 +248,12 @@ fn children<'a, 'i>(node: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>> {
 }
 
 struct Reader<'a> {
-    doc: &'a roxmltree::Document<'a>,
+    lines: &'a LineIndex,
 }
 
 impl Reader<'_> {
     fn line(&self, node: Node) -> u32 {
-        self.doc.text_pos_at(node.range().start).row
+        self.lines.line(node)
     }
 
     fn invalid(&self, node: Node, element: &str, reason: impl Into<String>) -> PbpkError {
@@ -396,7 +397,7 @@ impl Reader<'_> {
             math,
             &Ctx {
                 owner,
-                doc: self.doc,
+                lines: self.lines,
             },
         )
     }
@@ -430,7 +431,7 @@ impl Reader<'_> {
             .ok_or_else(|| self.invalid(n, &owner, "no <math> element"))?;
         let ctx = Ctx {
             owner: &owner,
-            doc: self.doc,
+            lines: self.lines,
         };
         let lambda = children(math)
             .find(|c| c.tag_name().name() != "semantics")
@@ -563,7 +564,7 @@ impl Reader<'_> {
                                     k,
                                     &Ctx {
                                         owner: &format!("kinetic law of {owner}"),
-                                        doc: self.doc,
+                                        lines: self.lines,
                                     },
                                 )?)
                             }

@@ -46,7 +46,7 @@ pub struct SolveOptions {
 impl Default for SolveOptions {
     fn default() -> Self {
         SolveOptions {
-            rtol: 1e-8,
+            rtol: 1e-6,
             atol_nmol: 1e-12,
             lambda_per_min: 0.0,
             to_infinity: true,
