@@ -58,14 +58,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             decays_per_block: None,
         };
         let r = simulate(&phantom.model, &phantom.source, &settings)?;
-        let sphere = r.regions.iter().find(|g| g.name == "sphere").ok_or("no sphere region")?;
+        let sphere = r
+            .regions
+            .iter()
+            .find(|g| g.name == "sphere")
+            .ok_or("no sphere region")?;
         eprintln!(
             "{name}: {ml} mL, r = {radius_mm:.1} mm, {:.4} kg, S = {:.4e} Gy/decay ± {:.2} %",
             sphere.mass_kg,
             sphere.mean_gy_per_decay,
             sphere.rel_sigma * 100.0
         );
-        targets.insert(name.clone(), serde_json::json!({ name.clone(): sphere.mean_gy_per_decay }));
+        targets.insert(
+            name.clone(),
+            serde_json::json!({ name.clone(): sphere.mean_gy_per_decay }),
+        );
     }
     let doc = serde_json::json!({
         "unit": "Gy/decay",

@@ -19,7 +19,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         grid_min: simulate::parse_minutes("0:20160:10")?,
         params: Vec::new(),
         half_life_s,
-        solve: SolveOptions { rtol, ..SolveOptions::default() },
+        solve: SolveOptions {
+            rtol,
+            ..SolveOptions::default()
+        },
     };
     let (mut t_compile, mut t_total) = (f64::INFINITY, f64::INFINITY);
     let mut steps = 0;

@@ -85,7 +85,9 @@ impl Expr {
     /// inlining: bound variables → arguments).
     pub fn substitute(&self, map: &HashMap<&str, &Expr>) -> Expr {
         match self {
-            Expr::Sym(s) => map.get(s.as_str()).map_or_else(|| self.clone(), |e| (*e).clone()),
+            Expr::Sym(s) => map
+                .get(s.as_str())
+                .map_or_else(|| self.clone(), |e| (*e).clone()),
             Expr::Apply(op, args) => {
                 Expr::Apply(*op, args.iter().map(|a| a.substitute(map)).collect())
             }
@@ -200,8 +202,8 @@ impl TapeBuilder {
     pub fn add(&mut self, a: Slot, b: Slot) -> Slot {
         match (self.constant_of(a), self.constant_of(b)) {
             (Some(x), Some(y)) => self.constant(x + y),
-            (Some(x), None) if x == 0.0 => b,
-            (None, Some(y)) if y == 0.0 => a,
+            (Some(0.0), None) => b,
+            (None, Some(0.0)) => a,
             _ => {
                 let (a, b) = (a.min(b), a.max(b));
                 self.push(Key::Bin(0, a, b), Ins::Add(a, b))
@@ -213,8 +215,8 @@ impl TapeBuilder {
     pub fn sub(&mut self, a: Slot, b: Slot) -> Slot {
         match (self.constant_of(a), self.constant_of(b)) {
             (Some(x), Some(y)) => self.constant(x - y),
-            (None, Some(y)) if y == 0.0 => a,
-            (Some(x), None) if x == 0.0 => self.neg(b),
+            (None, Some(0.0)) => a,
+            (Some(0.0), None) => self.neg(b),
             _ => self.push(Key::Bin(1, a, b), Ins::Sub(a, b)),
         }
     }
@@ -224,8 +226,8 @@ impl TapeBuilder {
     pub fn mul(&mut self, a: Slot, b: Slot) -> Slot {
         match (self.constant_of(a), self.constant_of(b)) {
             (Some(x), Some(y)) => self.constant(x * y),
-            (Some(x), None) if x == 1.0 => b,
-            (None, Some(y)) if y == 1.0 => a,
+            (Some(1.0), None) => b,
+            (None, Some(1.0)) => a,
             _ => {
                 let (a, b) = (a.min(b), a.max(b));
                 self.push(Key::Bin(2, a, b), Ins::Mul(a, b))
@@ -237,7 +239,7 @@ impl TapeBuilder {
     pub fn div(&mut self, a: Slot, b: Slot) -> Slot {
         match (self.constant_of(a), self.constant_of(b)) {
             (Some(x), Some(y)) => self.constant(x / y),
-            (None, Some(y)) if y == 1.0 => a,
+            (None, Some(1.0)) => a,
             (None, Some(y)) if y != 0.0 && y.is_finite() => {
                 // Multiplying by the reciprocal is faster and, for a constant divisor,
                 // differs from the quotient by at most one rounding.
@@ -260,8 +262,8 @@ impl TapeBuilder {
     pub fn pow(&mut self, a: Slot, b: Slot) -> Slot {
         match (self.constant_of(a), self.constant_of(b)) {
             (Some(x), Some(y)) => self.constant(x.powf(y)),
-            (None, Some(y)) if y == 1.0 => a,
-            (None, Some(y)) if y == 2.0 => self.mul(a, a),
+            (None, Some(1.0)) => a,
+            (None, Some(2.0)) => self.mul(a, a),
             _ => self.push(Key::Bin(4, a, b), Ins::Pow(a, b)),
         }
     }
@@ -375,7 +377,10 @@ impl Tape {
                     let e = slots[a as usize].exp();
                     (e, e * dslots[a as usize])
                 }
-                Ins::Ln(a) => (slots[a as usize].ln(), dslots[a as usize] / slots[a as usize]),
+                Ins::Ln(a) => (
+                    slots[a as usize].ln(),
+                    dslots[a as usize] / slots[a as usize],
+                ),
             };
             slots[k] = x;
             dslots[k] = dx;
@@ -393,7 +398,11 @@ impl Tape {
 /// constant power of a state that passes through 0 has a finite derivative).
 fn pow_dual(a: f64, da: f64, b: f64, db: f64) -> (f64, f64) {
     let p = a.powf(b);
-    let mut d = if da == 0.0 { 0.0 } else { b * a.powf(b - 1.0) * da };
+    let mut d = if da == 0.0 {
+        0.0
+    } else {
+        b * a.powf(b - 1.0) * da
+    };
     if db != 0.0 {
         d += p * a.ln() * db;
     }

@@ -52,15 +52,22 @@ pub fn read_measured(dir: &Path, cycle: usize, map: &str) -> Result<Vec<OrganDat
         path: path.clone(),
         reason,
     };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| bad(format!("cannot read ({e}); --fit must be the output folder of `voxdose fit`")))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        bad(format!(
+            "cannot read ({e}); --fit must be the output folder of `voxdose fit`"
+        ))
+    })?;
     let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    let cycles = doc["cycles"].as_array().ok_or_else(|| bad("no 'cycles' list".into()))?;
+    let cycles = doc["cycles"]
+        .as_array()
+        .ok_or_else(|| bad("no 'cycles' list".into()))?;
     let c = cycles
         .iter()
         .find(|c| c["cycle"].as_u64() == Some(cycle as u64))
         .ok_or_else(|| bad(format!("no cycle {cycle} (it has {})", cycles.len())))?;
-    let regions = c["regions"].as_array().ok_or_else(|| bad("cycle without 'regions'".into()))?;
+    let regions = c["regions"]
+        .as_array()
+        .ok_or_else(|| bad("cycle without 'regions'".into()))?;
     let mut out = Vec::new();
     for item in map.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (organ, parts) = item
@@ -70,19 +77,32 @@ pub fn read_measured(dir: &Path, cycle: usize, map: &str) -> Result<Vec<OrganDat
         let mut time_h: Option<Vec<f64>> = None;
         let mut sum: Vec<f64> = Vec::new();
         for n in &names {
-            let r = regions.iter().find(|r| r["name"].as_str() == Some(n)).ok_or_else(|| {
-                let known: Vec<&str> = regions.iter().filter_map(|r| r["name"].as_str()).collect();
-                bad(format!("--map names region '{n}', which cycle {cycle} does not have; regions: {}", known.join(", ")))
-            })?;
-            let t: Vec<f64> = numbers(&r["time_h"]).ok_or_else(|| bad(format!("region '{n}' without time_h")))?;
-            let a: Vec<f64> = numbers(&r["activity_bq"]).ok_or_else(|| bad(format!("region '{n}' without activity_bq")))?;
+            let r = regions
+                .iter()
+                .find(|r| r["name"].as_str() == Some(n))
+                .ok_or_else(|| {
+                    let known: Vec<&str> =
+                        regions.iter().filter_map(|r| r["name"].as_str()).collect();
+                    bad(format!(
+                        "--map names region '{n}', which cycle {cycle} does not have; regions: {}",
+                        known.join(", ")
+                    ))
+                })?;
+            let t: Vec<f64> =
+                numbers(&r["time_h"]).ok_or_else(|| bad(format!("region '{n}' without time_h")))?;
+            let a: Vec<f64> = numbers(&r["activity_bq"])
+                .ok_or_else(|| bad(format!("region '{n}' without activity_bq")))?;
             match &time_h {
                 None => {
                     sum = a.iter().map(|x| x * 1e-6).collect();
                     time_h = Some(t);
                 }
                 Some(t0) if *t0 == t => sum.iter_mut().zip(&a).for_each(|(s, x)| *s += x * 1e-6),
-                Some(_) => return Err(bad(format!("regions of '{organ}' have different scan times"))),
+                Some(_) => {
+                    return Err(bad(format!(
+                        "regions of '{organ}' have different scan times"
+                    )))
+                }
             }
         }
         out.push(OrganData {
@@ -202,7 +222,10 @@ impl PatientModel {
         let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
         let p: PatientModel = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         if p.format != PATIENT_FORMAT {
-            return Err(bad(format!("format '{}' is not {PATIENT_FORMAT}", p.format)));
+            return Err(bad(format!(
+                "format '{}' is not {PATIENT_FORMAT}",
+                p.format
+            )));
         }
         Ok(p)
     }
@@ -210,7 +233,11 @@ impl PatientModel {
     /// All parameter values of the patient: fixed, then fitted.
     pub fn parameters(&self) -> Vec<(String, f64)> {
         let mut v = self.fixed_parameters.clone();
-        v.extend(self.fitted_parameters.iter().map(|p| (p.name.clone(), p.value)));
+        v.extend(
+            self.fitted_parameters
+                .iter()
+                .map(|p| (p.name.clone(), p.value)),
+        );
         v
     }
 
@@ -229,7 +256,8 @@ impl PatientModel {
         if fnv1a64_hex(model_bytes) != self.model_hash {
             return Err(PbpkError::InvalidInput {
                 path: self.model_path.clone(),
-                reason: "this SBML file is not the one the patient was fitted with (hash differs)".into(),
+                reason: "this SBML file is not the one the patient was fitted with (hash differs)"
+                    .into(),
             });
         }
         let scenario = Scenario {
@@ -279,7 +307,10 @@ fn fit_params(model: &Model, p: &FitProblem) -> Result<Params, PbpkError> {
                 let median = declared.filter(|v| *v > 0.0).ok_or_else(|| PbpkError::FitFailed {
                     reason: format!("'{name}' has no prior in --prior and no positive value in the model to centre a default prior on"),
                 })?;
-                Distribution::LogNormal { median, sigma_ln: DEFAULT_PRIOR_SIGMA_LN }
+                Distribution::LogNormal {
+                    median,
+                    sigma_ln: DEFAULT_PRIOR_SIGMA_LN,
+                }
             }
         };
         out.names.push(name.clone());
@@ -298,7 +329,13 @@ pub fn fit(model: &Model, p: &FitProblem) -> Result<PatientModel, PbpkError> {
     let residuals = |phi: &[f64]| -> Result<Vec<f64>, PbpkError> {
         let sim = simulate_at(model, p, &params, phi, &obs.grid_min)?;
         let mut r = obs.data_residuals(&sim, p.activity_rel_sigma);
-        r.extend(params.priors.iter().zip(phi).map(|(d, f)| d.residual(f.exp())));
+        r.extend(
+            params
+                .priors
+                .iter()
+                .zip(phi)
+                .map(|(d, f)| d.residual(f.exp())),
+        );
         Ok(r)
     };
     let phi0: Vec<f64> = params.start.iter().map(|v| v.ln()).collect();
@@ -341,15 +378,29 @@ pub fn fit(model: &Model, p: &FitProblem) -> Result<PatientModel, PbpkError> {
 
 fn describe(d: &Distribution) -> String {
     match d {
-        Distribution::LogNormal { median, sigma_ln } => format!("lognormal(median {median}, sigma_ln {sigma_ln})"),
+        Distribution::LogNormal { median, sigma_ln } => {
+            format!("lognormal(median {median}, sigma_ln {sigma_ln})")
+        }
         Distribution::Normal { mean, sd } => format!("normal(mean {mean}, sd {sd}, > 0)"),
         Distribution::Uniform { min, max } => format!("uniform({min}, {max})"),
     }
 }
 
-fn simulate_at(model: &Model, p: &FitProblem, params: &Params, phi: &[f64], grid: &[f64]) -> Result<SimResult, PbpkError> {
+fn simulate_at(
+    model: &Model,
+    p: &FitProblem,
+    params: &Params,
+    phi: &[f64],
+    grid: &[f64],
+) -> Result<SimResult, PbpkError> {
     let mut values = p.fixed.clone();
-    values.extend(params.names.iter().cloned().zip(phi.iter().map(|f| f.exp())));
+    values.extend(
+        params
+            .names
+            .iter()
+            .cloned()
+            .zip(phi.iter().map(|f| f.exp())),
+    );
     let scenario = Scenario {
         boluses: p.boluses.clone(),
         grid_min: grid.to_vec(),
@@ -377,19 +428,34 @@ impl<'a> Observations<'a> {
         let organ_col = data
             .iter()
             .map(|d| {
-                model.organs.iter().position(|o| o.name == d.organ).ok_or_else(|| PbpkError::UnknownName {
-                    what: "organ (top-level compartment) in --map",
-                    name: d.organ.clone(),
-                    known: model.organs.iter().map(|o| o.name.clone()).collect::<Vec<_>>().join(", "),
-                })
+                model
+                    .organs
+                    .iter()
+                    .position(|o| o.name == d.organ)
+                    .ok_or_else(|| PbpkError::UnknownName {
+                        what: "organ (top-level compartment) in --map",
+                        name: d.organ.clone(),
+                        known: model
+                            .organs
+                            .iter()
+                            .map(|o| o.name.clone())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut grid: Vec<f64> = vec![0.0];
         for d in data {
             if d.time_h.len() != d.activity_mbq.len() || d.time_h.is_empty() {
-                return Err(PbpkError::FitFailed { reason: format!("organ '{}' has no usable measurements", d.organ) });
+                return Err(PbpkError::FitFailed {
+                    reason: format!("organ '{}' has no usable measurements", d.organ),
+                });
             }
-            if let Some(a) = d.activity_mbq.iter().find(|a| !(**a > 0.0 && a.is_finite())) {
+            if let Some(a) = d
+                .activity_mbq
+                .iter()
+                .find(|a| !(**a > 0.0 && a.is_finite()))
+            {
                 return Err(PbpkError::FitFailed {
                     reason: format!("organ '{}' has a measured activity {a} MBq; relative weights need activities > 0", d.organ),
                 });
@@ -403,11 +469,20 @@ impl<'a> Observations<'a> {
             .map(|d| {
                 d.time_h
                     .iter()
-                    .map(|t| grid.iter().position(|g| *g == t * 60.0).expect("every time was put on the grid above"))
+                    .map(|t| {
+                        grid.iter()
+                            .position(|g| *g == t * 60.0)
+                            .expect("every time was put on the grid above")
+                    })
                     .collect()
             })
             .collect();
-        Ok(Observations { data, organ_col, grid_min: grid, at })
+        Ok(Observations {
+            data,
+            organ_col,
+            grid_min: grid,
+            at,
+        })
     }
 
     fn data_residuals(&self, sim: &SimResult, u: f64) -> Vec<f64> {
@@ -465,7 +540,11 @@ fn jacobian(f: &ResidualFn, phi: &[f64], m: usize) -> Result<Vec<Vec<f64>>, Pbpk
     Ok(j)
 }
 
-fn levenberg_marquardt(f: &ResidualFn, mut phi: Vec<f64>, bounds: &[(f64, f64)]) -> Result<LmOutcome, PbpkError> {
+fn levenberg_marquardt(
+    f: &ResidualFn,
+    mut phi: Vec<f64>,
+    bounds: &[(f64, f64)],
+) -> Result<LmOutcome, PbpkError> {
     let clamp = |phi: &mut Vec<f64>| {
         for (p, (lo, hi)) in phi.iter_mut().zip(bounds) {
             *p = p.clamp(lo.ln(), hi.ln());
@@ -513,7 +592,13 @@ fn levenberg_marquardt(f: &ResidualFn, mut phi: Vec<f64>, bounds: &[(f64, f64)])
         }
     }
     let j = jacobian(f, &phi, r.len())?;
-    Ok(LmOutcome { phi, cost, jacobian: j, iterations, converged })
+    Ok(LmOutcome {
+        phi,
+        cost,
+        jacobian: j,
+        iterations,
+        converged,
+    })
 }
 
 fn normal_equations(j: &[Vec<f64>], r: &[f64], n: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
@@ -538,7 +623,7 @@ fn solve_spd(a: &[Vec<f64>], b: &[f64]) -> Option<Vec<f64>> {
         for k in 0..=i {
             let s = a[i][k] - (0..k).map(|m| l[i][m] * l[k][m]).sum::<f64>();
             if i == k {
-                if !(s > 0.0) {
+                if s.is_nan() || s <= 0.0 {
                     return None;
                 }
                 l[i][i] = s.sqrt();
@@ -586,10 +671,14 @@ mod tests {
         let t = [0.0, 1.0, 2.0, 3.0];
         let y = [1.1, 2.9, 5.2, 6.8];
         let f = |p: &[f64]| -> Result<Vec<f64>, PbpkError> {
-            Ok(t.iter().zip(&y).map(|(ti, yi)| p[0] * ti + p[1] - yi).collect())
+            Ok(t.iter()
+                .zip(&y)
+                .map(|(ti, yi)| p[0] * ti + p[1] - yi)
+                .collect())
         };
         // bounds apply to exp(φ): wide ones leave φ free
-        let out = levenberg_marquardt(&f, vec![0.5, 0.5], &[(1e-300, 1e300), (1e-300, 1e300)]).unwrap();
+        let out =
+            levenberg_marquardt(&f, vec![0.5, 0.5], &[(1e-300, 1e300), (1e-300, 1e300)]).unwrap();
         // closed form: slope = Σ(t−t̄)(y−ȳ)/Σ(t−t̄)², intercept = ȳ − slope·t̄
         let (tm, ym) = (1.5, (1.1 + 2.9 + 5.2 + 6.8) / 4.0);
         let sxy: f64 = t.iter().zip(&y).map(|(a, b)| (a - tm) * (b - ym)).sum();

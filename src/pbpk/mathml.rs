@@ -23,7 +23,12 @@ impl LineIndex {
     /// Indexes `text`.
     pub fn new(text: &str) -> Self {
         let mut starts = vec![0];
-        starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
         LineIndex(starts)
     }
 
@@ -89,7 +94,10 @@ pub fn read_math(math: Node, ctx: &Ctx) -> Result<Expr, PbpkError> {
 /// Reads a `<lambda>`: its bound variables and body.
 pub fn read_lambda(lambda: Node, ctx: &Ctx) -> Result<(Vec<String>, Expr), PbpkError> {
     if lambda.tag_name().name() != "lambda" {
-        return Err(ctx.invalid(lambda, "a function definition's <math> must hold a <lambda>"));
+        return Err(ctx.invalid(
+            lambda,
+            "a function definition's <math> must hold a <lambda>",
+        ));
     }
     let mut args = Vec::new();
     let mut body = None;

@@ -68,7 +68,10 @@ pub enum PbpkError {
         reason: String,
     },
     /// An element outside the supported SBML/MathML subset.
-    #[error("{}line {line}: <{element}> is not supported {context}", file_prefix(file))]
+    #[error(
+        "{}line {line}: <{element}> is not supported {context}",
+        file_prefix(file)
+    )]
     Unsupported {
         /// The element (or attribute) name.
         element: String,
@@ -93,7 +96,10 @@ pub enum PbpkError {
         file: Option<PathBuf>,
     },
     /// A formula evaluates to a non-finite number (division by zero, log of zero, …).
-    #[error("{}line {line}: {element} evaluates to {value} at t = {t_min} min: {reason}", file_prefix(file))]
+    #[error(
+        "{}line {line}: {element} evaluates to {value} at t = {t_min} min: {reason}",
+        file_prefix(file)
+    )]
     NonFinite {
         /// The element, in words.
         element: String,

@@ -120,6 +120,7 @@ impl Model {
             nmol_per_unit,
         };
         m.check_references()?;
+        super::units::check_time_unit(&m.sbml)?;
         super::units::check_kinetic_laws(&m.sbml)?;
         let compiled = m.compile(&Overrides::new())?;
         m.check_finite(&compiled, &compiled.y0, 0.0)?;
@@ -171,11 +172,21 @@ impl Model {
                 }
             }
             let locals: HashSet<&str> = r.local_parameters.iter().map(|p| p.id.as_str()).collect();
-            self.check_symbols(&r.kinetic_law, &locals, &format!("kinetic law of {owner}"), r.line)?;
+            self.check_symbols(
+                &r.kinetic_law,
+                &locals,
+                &format!("kinetic law of {owner}"),
+                r.line,
+            )?;
         }
         for a in &s.initial_assignments {
             self.check_target(&a.symbol, "initial assignment", a.line)?;
-            self.check_symbols(&a.math, &HashSet::new(), &format!("initial assignment of '{}'", self.display(&a.symbol)), a.line)?;
+            self.check_symbols(
+                &a.math,
+                &HashSet::new(),
+                &format!("initial assignment of '{}'", self.display(&a.symbol)),
+                a.line,
+            )?;
         }
         for r in &s.rules {
             self.check_target(&r.variable, "rule", r.line)?;
@@ -183,14 +194,25 @@ impl Model {
                 return Err(self.invalid(
                     format!("rule of compartment '{}'", self.display(&r.variable)),
                     r.line,
-                    "compartment sizes that change in time are outside the subset voxdose reads".into(),
+                    "compartment sizes that change in time are outside the subset voxdose reads"
+                        .into(),
                 ));
             }
-            self.check_symbols(&r.math, &HashSet::new(), &format!("rule of '{}'", self.display(&r.variable)), r.line)?;
+            self.check_symbols(
+                &r.math,
+                &HashSet::new(),
+                &format!("rule of '{}'", self.display(&r.variable)),
+                r.line,
+            )?;
         }
         for f in &s.functions {
             let bound: HashSet<&str> = f.args.iter().map(String::as_str).collect();
-            self.check_symbols(&f.body, &bound, &format!("function definition '{}'", f.id), f.line)?;
+            self.check_symbols(
+                &f.body,
+                &bound,
+                &format!("function definition '{}'", f.id),
+                f.line,
+            )?;
         }
         Ok(())
     }
@@ -206,7 +228,13 @@ impl Model {
         }
     }
 
-    fn check_symbols(&self, e: &Expr, local: &HashSet<&str>, owner: &str, line: u32) -> Result<(), PbpkError> {
+    fn check_symbols(
+        &self,
+        e: &Expr,
+        local: &HashSet<&str>,
+        owner: &str,
+        line: u32,
+    ) -> Result<(), PbpkError> {
         let mut names = Vec::new();
         e.symbols(&mut names);
         for n in names {
@@ -224,19 +252,35 @@ impl Model {
     fn check_calls(&self, e: &Expr, owner: &str, line: u32) -> Result<(), PbpkError> {
         match e {
             Expr::Call(f, args) => {
-                let def = self.sbml.functions.iter().find(|d| &d.id == f).ok_or_else(|| {
-                    self.invalid(owner.to_string(), line, format!("calls '{f}', which is not a function definition"))
-                })?;
+                let def = self
+                    .sbml
+                    .functions
+                    .iter()
+                    .find(|d| &d.id == f)
+                    .ok_or_else(|| {
+                        self.invalid(
+                            owner.to_string(),
+                            line,
+                            format!("calls '{f}', which is not a function definition"),
+                        )
+                    })?;
                 if def.args.len() != args.len() {
                     return Err(self.invalid(
                         owner.to_string(),
                         line,
-                        format!("calls '{f}' with {} arguments; it takes {}", args.len(), def.args.len()),
+                        format!(
+                            "calls '{f}' with {} arguments; it takes {}",
+                            args.len(),
+                            def.args.len()
+                        ),
                     ));
                 }
-                args.iter().try_for_each(|a| self.check_calls(a, owner, line))
+                args.iter()
+                    .try_for_each(|a| self.check_calls(a, owner, line))
             }
-            Expr::Apply(_, args) => args.iter().try_for_each(|a| self.check_calls(a, owner, line)),
+            Expr::Apply(_, args) => args
+                .iter()
+                .try_for_each(|a| self.check_calls(a, owner, line)),
             _ => Ok(()),
         }
     }
@@ -264,8 +308,18 @@ impl Model {
 
     /// The SBML id of the parameter (or compartment) called `name` (its name or its id).
     pub fn parameter_id(&self, name: &str) -> Result<String, PbpkError> {
-        let by_name = self.sbml.parameters.iter().filter(|p| p.name == name || p.id == name).map(|p| p.id.clone());
-        let by_comp = self.sbml.compartments.iter().filter(|c| c.name == name || c.id == name).map(|c| c.id.clone());
+        let by_name = self
+            .sbml
+            .parameters
+            .iter()
+            .filter(|p| p.name == name || p.id == name)
+            .map(|p| p.id.clone());
+        let by_comp = self
+            .sbml
+            .compartments
+            .iter()
+            .filter(|c| c.name == name || c.id == name)
+            .map(|c| c.id.clone());
         let found: Vec<String> = by_name.chain(by_comp).collect();
         match found.as_slice() {
             [id] => Ok(id.clone()),
@@ -316,7 +370,11 @@ impl Model {
                 ));
             }
             if !v.is_finite() {
-                return Err(self.invalid(format!("parameter '{name}'"), 0, format!("value {v} is not finite")));
+                return Err(self.invalid(
+                    format!("parameter '{name}'"),
+                    0,
+                    format!("value {v} is not finite"),
+                ));
             }
             out.insert(id, *v);
         }
@@ -361,7 +419,9 @@ impl Model {
         let names: HashMap<&str, Expr> = {
             let mut ids = Vec::new();
             e.symbols(&mut ids);
-            ids.into_iter().map(|id| (id, Expr::Sym(self.display(id)))).collect()
+            ids.into_iter()
+                .map(|id| (id, Expr::Sym(self.display(id))))
+                .collect()
         };
         let map: HashMap<&str, &Expr> = names.iter().map(|(k, v)| (*k, v)).collect();
         e.substitute(&map).render()
@@ -396,14 +456,23 @@ impl Model {
             return Err(self.invalid(
                 format!("initial value of '{}'", self.display(id)),
                 0,
-                format!("initial assignments and rules form a cycle: {} → {}", cycle.join(" → "), self.display(id)),
+                format!(
+                    "initial assignments and rules form a cycle: {} → {}",
+                    cycle.join(" → "),
+                    self.display(id)
+                ),
             ));
         }
         busy.push(id.to_string());
         let formula = self
             .initial_assignments
             .get(id)
-            .map(|&k| (&self.sbml.initial_assignments[k].math, self.sbml.initial_assignments[k].line))
+            .map(|&k| {
+                (
+                    &self.sbml.initial_assignments[k].math,
+                    self.sbml.initial_assignments[k].line,
+                )
+            })
             .or_else(|| {
                 self.rules
                     .get(id)
@@ -415,7 +484,11 @@ impl Model {
             Some((math, line)) => {
                 let mut lookup = |s: &str| self.init_value(s, ov, env, busy).map_err(Issue::Model);
                 eval_checked(self, math, &HashMap::new(), &mut lookup, 0.0).map_err(|issue| {
-                    issue.into_error(self, format!("initial value of '{}'", self.display(id)), line)
+                    issue.into_error(
+                        self,
+                        format!("initial value of '{}'", self.display(id)),
+                        line,
+                    )
                 })?
             }
             None => self.declared_initial(id, ov, env, busy)?,
@@ -436,7 +509,11 @@ impl Model {
             return Ok(*v);
         }
         let missing = |what: String, line: u32| {
-            self.invalid(what, line, "has no value and no initial assignment or rule sets it".into())
+            self.invalid(
+                what,
+                line,
+                "has no value and no initial assignment or rule sets it".into(),
+            )
         };
         let Some(&sym) = self.symbols.get(id) else {
             return Err(self.invalid(format!("symbol '{id}'"), 0, "undefined symbol".into()));
@@ -480,8 +557,11 @@ impl Model {
             .map(|r| (r.variable.as_str(), r))
             .collect();
         let (species_state, state_ids) = self.states(&rate_rules);
-        let state_of: HashMap<&str, usize> =
-            state_ids.iter().enumerate().map(|(k, id)| (id.as_str(), k)).collect();
+        let state_of: HashMap<&str, usize> = state_ids
+            .iter()
+            .enumerate()
+            .map(|(k, id)| (id.as_str(), k))
+            .collect();
         let mut c = Compiler {
             model: self,
             env: &env,
@@ -495,7 +575,10 @@ impl Model {
         c.memo.clear();
         let hot = c.organ_hot()?;
         let organ_hot = std::mem::take(&mut c.b).finish(hot);
-        let y0 = state_ids.iter().map(|id| self.amount_of(id, &env)).collect();
+        let y0 = state_ids
+            .iter()
+            .map(|id| self.amount_of(id, &env))
+            .collect();
         let units_per_nmol = state_ids
             .iter()
             .map(|id| match self.symbols[id] {
@@ -574,7 +657,11 @@ impl Model {
         let mut lookup = |s: &str| self.runtime_value(s, &env, t_min);
         for r in &self.sbml.rules {
             eval_checked(self, &r.math, &HashMap::new(), &mut lookup, t_min).map_err(|i| {
-                i.into_error(self, format!("rule of '{}'", self.display(&r.variable)), r.line)
+                i.into_error(
+                    self,
+                    format!("rule of '{}'", self.display(&r.variable)),
+                    r.line,
+                )
             })?;
         }
         for r in &self.sbml.reactions {
@@ -584,7 +671,11 @@ impl Model {
                 .filter_map(|p| p.value.map(|v| (p.id.as_str(), v)))
                 .collect();
             eval_checked(self, &r.kinetic_law, &locals, &mut lookup, t_min).map_err(|i| {
-                i.into_error(self, format!("kinetic law of reaction '{}' (id {})", r.name, r.id), r.line)
+                i.into_error(
+                    self,
+                    format!("kinetic law of reaction '{}' (id {})", r.name, r.id),
+                    r.line,
+                )
             })?;
         }
         Err(PbpkError::Solver {
@@ -599,7 +690,11 @@ impl Model {
         let mut env = self.initial_values(&c.overrides)?;
         for (i, s) in self.sbml.species.iter().enumerate() {
             if let Some(k) = c.species_state[i] {
-                let v = if s.has_only_substance_units { y[k] } else { y[k] / env[&s.compartment] };
+                let v = if s.has_only_substance_units {
+                    y[k]
+                } else {
+                    y[k] / env[&s.compartment]
+                };
                 env.insert(s.id.clone(), v);
             }
         }
@@ -618,8 +713,9 @@ impl Model {
         match self.rules.get(id).map(|&k| &self.sbml.rules[k]) {
             Some(r) if r.kind == RuleKind::Assignment => {
                 let mut lookup = |s: &str| self.runtime_value(s, env, t);
-                eval_checked(self, &r.math, &HashMap::new(), &mut lookup, t)
-                    .map_err(|i| Issue::Nested(Box::new(i), format!("the rule of '{}'", self.display(id))))
+                eval_checked(self, &r.math, &HashMap::new(), &mut lookup, t).map_err(|i| {
+                    Issue::Nested(Box::new(i), format!("the rule of '{}'", self.display(id)))
+                })
             }
             _ => Err(Issue::Undefined(id.to_string())),
         }
@@ -655,7 +751,14 @@ impl Issue {
                 file: model.path.clone(),
             },
             Issue::Nested(inner, via) => match inner.into_error(model, element, line) {
-                PbpkError::NonFinite { element, line, value, t_min, reason, file } => PbpkError::NonFinite {
+                PbpkError::NonFinite {
+                    element,
+                    line,
+                    value,
+                    t_min,
+                    reason,
+                    file,
+                } => PbpkError::NonFinite {
                     element,
                     line,
                     value,
@@ -767,7 +870,11 @@ impl Compiler<'_> {
         let mut terms: Vec<Vec<Slot>> = vec![Vec::new(); state_ids.len()];
         for r in &m.sbml.reactions {
             let rate = self.reaction_rate(r)?;
-            let moves = r.reactants.iter().map(|(s, n)| (s, -n)).chain(r.products.iter().map(|(s, n)| (s, *n)));
+            let moves = r
+                .reactants
+                .iter()
+                .map(|(s, n)| (s, -n))
+                .chain(r.products.iter().map(|(s, n)| (s, *n)));
             for (sp, n) in moves {
                 if let Some(&k) = self.state_of.get(sp.as_str()) {
                     if rate_rules.contains_key(sp.as_str()) {
@@ -780,7 +887,12 @@ impl Compiler<'_> {
         }
         for (k, id) in state_ids.iter().enumerate() {
             if let Some(rule) = rate_rules.get(id.as_str()) {
-                let mut v = self.formula(&rule.math, &HashMap::new(), rule.line, &format!("rate rule of '{}'", m.display(id)))?;
+                let mut v = self.formula(
+                    &rule.math,
+                    &HashMap::new(),
+                    rule.line,
+                    &format!("rate rule of '{}'", m.display(id)),
+                )?;
                 if let Some(Sym::Species(i)) = m.symbols.get(id) {
                     let s = &m.sbml.species[*i];
                     if !s.has_only_substance_units {
@@ -818,7 +930,13 @@ impl Compiler<'_> {
         Ok(s)
     }
 
-    fn formula(&mut self, e: &Expr, locals: &HashMap<&str, f64>, line: u32, owner: &str) -> Result<Slot, PbpkError> {
+    fn formula(
+        &mut self,
+        e: &Expr,
+        locals: &HashMap<&str, f64>,
+        line: u32,
+        owner: &str,
+    ) -> Result<Slot, PbpkError> {
         Ok(match e {
             Expr::Num(v) => self.b.constant(*v),
             Expr::Time => self.b.time(),
@@ -896,7 +1014,11 @@ impl Compiler<'_> {
             return Err(m.invalid(
                 format!("assignment rule of '{}'", m.display(id)),
                 rule.line,
-                format!("assignment rules form a cycle: {} → {}", cycle.join(" → "), m.display(id)),
+                format!(
+                    "assignment rules form a cycle: {} → {}",
+                    cycle.join(" → "),
+                    m.display(id)
+                ),
             ));
         }
         self.busy.push(id.to_string());
@@ -959,7 +1081,11 @@ fn symbol_table(s: &SbmlModel) -> Result<HashMap<String, Sym>, PbpkError> {
 }
 
 fn index_by<T>(items: &[T], key: impl Fn(&T) -> &String) -> HashMap<String, usize> {
-    items.iter().enumerate().map(|(i, x)| (key(x).clone(), i)).collect()
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (key(x).clone(), i))
+        .collect()
 }
 
 /// Top-level compartments with the Hot species (name contains "Hot", PyCNO's convention)
@@ -975,7 +1101,11 @@ fn organs(s: &SbmlModel) -> Result<Vec<Organ>, PbpkError> {
         .filter(|c| c.outside.is_none())
         .map(|top| {
             let mut hot = hot_in(&top.id);
-            for child in s.compartments.iter().filter(|c| c.outside.as_deref() == Some(&top.id)) {
+            for child in s
+                .compartments
+                .iter()
+                .filter(|c| c.outside.as_deref() == Some(&top.id))
+            {
                 hot.extend(hot_in(&child.id));
             }
             Organ {

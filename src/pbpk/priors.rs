@@ -177,7 +177,9 @@ impl Population {
         }
         for (organ, t) in &f.tissues {
             if !(t.alpha_beta_gy > 0.0 && t.t_rep_h > 0.0) {
-                return Err(bad(format!("tissue '{organ}': alpha_beta_gy and t_rep_h must be > 0")));
+                return Err(bad(format!(
+                    "tissue '{organ}': alpha_beta_gy and t_rep_h must be > 0"
+                )));
             }
         }
         Ok(Population {
@@ -189,7 +191,10 @@ impl Population {
 
     /// The distribution of `name`, if given.
     pub fn get(&self, name: &str) -> Option<Distribution> {
-        self.parameters.iter().find(|(n, _)| n == name).map(|(_, d)| *d)
+        self.parameters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| *d)
     }
 }
 
@@ -202,7 +207,12 @@ fn validate(s: &Spec) -> Result<Distribution, String> {
         }
     };
     Ok(match *s {
-        Spec::Lognormal { median, sigma_ln, gsd, cv } => {
+        Spec::Lognormal {
+            median,
+            sigma_ln,
+            gsd,
+            cv,
+        } => {
             let sigma = match (sigma_ln, gsd, cv) {
                 (Some(s), None, None) => pos(s, "sigma_ln")?,
                 (None, Some(g), None) => pos(pos(g, "gsd")?.ln(), "ln gsd")?,
@@ -233,7 +243,10 @@ mod tests {
 
     #[test]
     fn lognormal_quantiles_follow_the_median_and_sigma() {
-        let d = Distribution::LogNormal { median: 2.0, sigma_ln: 0.5 };
+        let d = Distribution::LogNormal {
+            median: 2.0,
+            sigma_ln: 0.5,
+        };
         assert!((d.quantile(0.5) - 2.0).abs() < 1e-12);
         // z(0.975) = 1.959964 (standard normal table)
         assert!((d.quantile(0.975) - 2.0 * (0.5f64 * 1.959964).exp()).abs() < 1e-5);
@@ -248,9 +261,23 @@ mod tests {
 
     #[test]
     fn cv_converts_to_sigma_ln() {
-        let d = validate(&Spec::Lognormal { median: 1.0, sigma_ln: None, gsd: None, cv: Some(0.3) }).unwrap();
-        let Distribution::LogNormal { sigma_ln, .. } = d else { panic!() };
+        let d = validate(&Spec::Lognormal {
+            median: 1.0,
+            sigma_ln: None,
+            gsd: None,
+            cv: Some(0.3),
+        })
+        .unwrap();
+        let Distribution::LogNormal { sigma_ln, .. } = d else {
+            panic!()
+        };
         assert!((sigma_ln - (1.09f64).ln().sqrt()).abs() < 1e-12);
-        assert!(validate(&Spec::Lognormal { median: 1.0, sigma_ln: Some(1.0), gsd: None, cv: Some(0.3) }).is_err());
+        assert!(validate(&Spec::Lognormal {
+            median: 1.0,
+            sigma_ln: Some(1.0),
+            gsd: None,
+            cv: Some(0.3)
+        })
+        .is_err());
     }
 }

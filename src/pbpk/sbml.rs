@@ -189,6 +189,8 @@ pub struct SbmlModel {
     pub rules: Vec<Rule>,
     /// Reactions.
     pub reactions: Vec<Reaction>,
+    /// The model's substance unit when declared (`substanceUnits` of a Level 3 model).
+    pub substance_units: Option<String>,
     /// The model's time unit when declared (`timeUnits` in Level 3, a unit definition
     /// with id `time` in Level 2).
     pub time_units: Option<String>,
@@ -237,6 +239,7 @@ pub fn read_str(text: &str) -> Result<SbmlModel, PbpkError> {
             .unwrap_or("")
             .to_string(),
         time_units: model.attribute("timeUnits").map(str::to_string),
+        substance_units: model.attribute("substanceUnits").map(str::to_string),
         ..SbmlModel::default()
     };
     reader.read_model(model, &mut m)?;
@@ -342,12 +345,7 @@ impl Reader<'_> {
             match n.tag_name().name() {
                 "notes" | "annotation" => {}
                 name if name == item => f(n)?,
-                _ => {
-                    return Err(self.unsupported(
-                        n,
-                        &format!("in <{}>", list.tag_name().name()),
-                    ))
-                }
+                _ => return Err(self.unsupported(n, &format!("in <{}>", list.tag_name().name()))),
             }
         }
         Ok(())

@@ -99,7 +99,11 @@ pub fn run_compiled(
 }
 
 /// Boluses onto states, in the states' units.
-pub fn resolve_boluses(model: &Model, c: &Compiled, boluses: &[Bolus]) -> Result<Vec<StateBolus>, PbpkError> {
+pub fn resolve_boluses(
+    model: &Model,
+    c: &Compiled,
+    boluses: &[Bolus],
+) -> Result<Vec<StateBolus>, PbpkError> {
     boluses
         .iter()
         .map(|b| {
@@ -131,10 +135,15 @@ fn check_grid(grid: &[f64], boluses: &[StateBolus]) -> Result<(), PbpkError> {
         reason,
     };
     if grid.is_empty() || grid[0] < 0.0 || grid.windows(2).any(|w| w[1] <= w[0]) {
-        return Err(bad("output times must be ≥ 0 and strictly increasing".into()));
+        return Err(bad(
+            "output times must be ≥ 0 and strictly increasing".into()
+        ));
     }
     let end = grid[grid.len() - 1];
-    if let Some(b) = boluses.iter().find(|b| b.time_min < 0.0 || b.time_min > end) {
+    if let Some(b) = boluses
+        .iter()
+        .find(|b| b.time_min < 0.0 || b.time_min > end)
+    {
         return Err(bad(format!(
             "a dose at {} min lies outside [0, {end}] min; extend --minutes or move the dose",
             b.time_min
@@ -183,7 +192,11 @@ pub fn parse_amounts(text: &str) -> Result<Vec<(String, f64)>, String> {
 pub fn parse_minutes(text: &str) -> Result<Vec<f64>, String> {
     let parts: Vec<f64> = text
         .split(':')
-        .map(|p| p.trim().parse::<f64>().map_err(|_| format!("'{p}' is not a number")))
+        .map(|p| {
+            p.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("'{p}' is not a number"))
+        })
         .collect::<Result<_, _>>()?;
     let [start, end, step] = parts[..] else {
         return Err(format!("'{text}' is not START:END:STEP"));
@@ -193,7 +206,9 @@ pub fn parse_minutes(text: &str) -> Result<Vec<f64>, String> {
     }
     let n = ((end - start) / step + 1e-9).floor() as usize;
     if n > 10_000_000 {
-        return Err(format!("'{text}' gives {n} output times; use a larger STEP"));
+        return Err(format!(
+            "'{text}' gives {n} output times; use a larger STEP"
+        ));
     }
     let mut grid: Vec<f64> = (0..=n).map(|k| start + k as f64 * step).collect();
     if end - grid[n] > 1e-9 * step {
@@ -217,7 +232,11 @@ pub fn pair_doses(doses: &[String], times_min: &[f64]) -> Result<Vec<Bolus>, Str
     };
     let mut out = Vec::new();
     for (k, t) in times.iter().enumerate() {
-        let d = if doses.len() == 1 { &doses[0] } else { &doses[k] };
+        let d = if doses.len() == 1 {
+            &doses[0]
+        } else {
+            &doses[k]
+        };
         for (target, nmol) in parse_amounts(d)? {
             out.push(Bolus {
                 time_min: *t,
@@ -283,7 +302,13 @@ pub struct TiaReport<'a> {
 }
 
 /// Writes `tia.json`.
-pub fn write_tia_json(path: &Path, model_path: &str, nuclide: &str, scenario: &Scenario, r: &SimResult) -> crate::Result<()> {
+pub fn write_tia_json(
+    path: &Path,
+    model_path: &str,
+    nuclide: &str,
+    scenario: &Scenario,
+    r: &SimResult,
+) -> crate::Result<()> {
     let mut organs = serde_json::Map::new();
     for (k, name) in r.organs.iter().enumerate() {
         organs.insert(
@@ -328,8 +353,14 @@ mod tests {
 
     #[test]
     fn minutes_grid_includes_the_end() {
-        assert_eq!(parse_minutes("0:30:10").unwrap(), vec![0.0, 10.0, 20.0, 30.0]);
-        assert_eq!(parse_minutes("0:25:10").unwrap(), vec![0.0, 10.0, 20.0, 25.0]);
+        assert_eq!(
+            parse_minutes("0:30:10").unwrap(),
+            vec![0.0, 10.0, 20.0, 30.0]
+        );
+        assert_eq!(
+            parse_minutes("0:25:10").unwrap(),
+            vec![0.0, 10.0, 20.0, 25.0]
+        );
         assert!(parse_minutes("10:0:1").is_err());
         assert!(parse_minutes("0:10").is_err());
     }
@@ -341,7 +372,10 @@ mod tests {
         assert_eq!(b[1].target, "Vein.Cold");
         assert_eq!(b[1].amount_nmol, 100.0);
         let b = pair_doses(&["Vein.Hot=5".into()], &[0.0, 1440.0]).unwrap();
-        assert_eq!(b.iter().map(|x| x.time_min).collect::<Vec<_>>(), vec![0.0, 1440.0]);
+        assert_eq!(
+            b.iter().map(|x| x.time_min).collect::<Vec<_>>(),
+            vec![0.0, 1440.0]
+        );
         assert!(pair_doses(&["A.B=1".into(), "A.B=2".into()], &[0.0, 1.0, 2.0]).is_err());
         assert!(parse_amounts("Vein.Hot").is_err());
     }

@@ -25,7 +25,9 @@
 
 use super::model::Compiled;
 use super::PbpkError;
-use diffsol::{FaerSparseLU, FaerSparseMat, OdeBuilder, OdeSolverMethod, OdeSolverStopReason, Vector};
+use diffsol::{
+    FaerSparseLU, FaerSparseMat, OdeBuilder, OdeSolverMethod, OdeSolverStopReason, Vector,
+};
 use std::cell::RefCell;
 
 /// Tolerances and limits of a solve.
@@ -123,6 +125,9 @@ pub fn solve(
     })
 }
 
+/// Decides, after each step of the tail, whether to stop: (t, states, integrals) → done.
+type TailCheck<'a> = &'a mut dyn FnMut(f64, &[f64], &[f64]) -> bool;
+
 /// Bookkeeping of one solve: outputs on the grid, integrals at the grid's start.
 struct Run<'a> {
     c: &'a Compiled,
@@ -165,7 +170,10 @@ impl<'a> Run<'a> {
     }
 
     fn window(&self, g_end: &[f64]) -> Vec<f64> {
-        let g0 = self.g_start.clone().unwrap_or_else(|| vec![0.0; g_end.len()]);
+        let g0 = self
+            .g_start
+            .clone()
+            .unwrap_or_else(|| vec![0.0; g_end.len()]);
         g_end.iter().zip(&g0).map(|(a, b)| a - b).collect()
     }
 
@@ -179,7 +187,7 @@ impl<'a> Run<'a> {
         t0: f64,
         t1: f64,
         opts: &SolveOptions,
-        tail: Option<&mut dyn FnMut(f64, &[f64], &[f64]) -> bool>,
+        tail: Option<TailCheck>,
     ) -> Result<(Vec<f64>, Vec<f64>, f64), PbpkError> {
         let c = self.c;
         let n = c.y0.len();
@@ -188,7 +196,11 @@ impl<'a> Run<'a> {
         let rhs_dual = RefCell::new(c.rhs.scratch());
         let out_slots = RefCell::new(c.organ_hot.scratch());
         let out_dual = RefCell::new(c.organ_hot.scratch());
-        let atol: Vec<f64> = c.units_per_nmol.iter().map(|u| opts.atol_nmol * u).collect();
+        let atol: Vec<f64> = c
+            .units_per_nmol
+            .iter()
+            .map(|u| opts.atol_nmol * u)
+            .collect();
         let y_start = y0.to_vec();
         let solver_error = |t: f64, e: diffsol::DiffsolError| PbpkError::Solver {
             t_min: t,
@@ -249,13 +261,24 @@ impl<'a> Run<'a> {
             solver.set_stop_time(t1).map_err(|e| solver_error(t0, e))?;
         }
         loop {
-            let reason = solver.step().map_err(|e| solver_error(solver.state().t, e))?;
+            let reason = solver
+                .step()
+                .map_err(|e| solver_error(solver.state().t, e))?;
             self.steps += 1;
             let t = solver.state().t;
-            while self.next < self.grid.len() && self.grid[self.next] <= t && self.grid[self.next] < t1 {
+            while self.next < self.grid.len()
+                && self.grid[self.next] <= t
+                && self.grid[self.next] < t1
+            {
                 let tg = self.grid[self.next];
-                let yg = solver.interpolate(tg).map_err(|e| solver_error(t, e))?.clone_as_vec();
-                let gg = solver.interpolate_out(tg).map_err(|e| solver_error(t, e))?.clone_as_vec();
+                let yg = solver
+                    .interpolate(tg)
+                    .map_err(|e| solver_error(t, e))?
+                    .clone_as_vec();
+                let gg = solver
+                    .interpolate_out(tg)
+                    .map_err(|e| solver_error(t, e))?
+                    .clone_as_vec();
                 let row = self.organ_hot(&yg, tg);
                 self.rows.push(row);
                 if self.next == 0 {
@@ -264,7 +287,11 @@ impl<'a> Run<'a> {
                 self.next += 1;
             }
             let y = solver.state().y.clone_as_vec();
-            let g: Vec<f64> = g0.iter().zip(solver.state().g.clone_as_vec()).map(|(a, b)| a + b).collect();
+            let g: Vec<f64> = g0
+                .iter()
+                .zip(solver.state().g.clone_as_vec())
+                .map(|(a, b)| a + b)
+                .collect();
             if !y.iter().all(|v| v.is_finite()) {
                 return Err(PbpkError::Solver {
                     t_min: t,
@@ -283,7 +310,13 @@ impl<'a> Run<'a> {
 
     /// Continues past the window until the remaining Hot amount is negligible; adds the
     /// decay-only remainder.
-    fn tail(&mut self, y: &[f64], g: &[f64], t0: f64, opts: &SolveOptions) -> Result<Option<Vec<f64>>, PbpkError> {
+    fn tail(
+        &mut self,
+        y: &[f64],
+        g: &[f64],
+        t0: f64,
+        opts: &SolveOptions,
+    ) -> Result<Option<Vec<f64>>, PbpkError> {
         let lambda = opts.lambda_per_min;
         if lambda <= 0.0 {
             return Ok(None);
@@ -299,12 +332,19 @@ impl<'a> Run<'a> {
         };
         let grid_done = self.grid.len();
         self.next = grid_done;
-        let (y_end, g_end, t_end) = self.segment(y, g, t0, f64::INFINITY, opts, Some(&mut check))?;
+        let (y_end, g_end, t_end) =
+            self.segment(y, g, t0, f64::INFINITY, opts, Some(&mut check))?;
         if !converged {
             return Ok(None);
         }
         let left = organ_amounts(c, &y_end, t_end);
-        Ok(Some(g_end.iter().zip(left).map(|(gi, a)| gi + a / lambda).collect()))
+        Ok(Some(
+            g_end
+                .iter()
+                .zip(left)
+                .map(|(gi, a)| gi + a / lambda)
+                .collect(),
+        ))
     }
 }
 

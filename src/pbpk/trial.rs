@@ -60,7 +60,11 @@ impl SValues {
         let scale = match f.unit.replace(' ', "").as_str() {
             "Gy/decay" | "Gy/(Bq*s)" => 1.0,
             "mGy/(MBq*s)" => 1e-9,
-            u => return Err(bad(format!("unit '{u}': use \"Gy/decay\" or \"mGy/(MBq*s)\""))),
+            u => {
+                return Err(bad(format!(
+                    "unit '{u}': use \"Gy/decay\" or \"mGy/(MBq*s)\""
+                )))
+            }
         };
         let organs: Vec<&str> = model.organs.iter().map(|o| o.name.as_str()).collect();
         let mut out = BTreeMap::new();
@@ -74,13 +78,18 @@ impl SValues {
                     )));
                 }
                 if !(s >= 0.0 && s.is_finite()) {
-                    return Err(bad(format!("S[{target}][{source}] = {s} must be finite and ≥ 0")));
+                    return Err(bad(format!(
+                        "S[{target}][{source}] = {s} must be finite and ≥ 0"
+                    )));
                 }
                 r.insert(source, s * scale);
             }
             out.insert(target, r);
         }
-        Ok(SValues { source: f.source, gy_per_decay: out })
+        Ok(SValues {
+            source: f.source,
+            gy_per_decay: out,
+        })
     }
 }
 
@@ -155,13 +164,25 @@ pub struct TrialResult {
 
 /// Runs the trial in parallel (rayon's current pool); `progress` is called once per
 /// finished patient.
-pub fn run(model: &Model, cfg: &TrialConfig, progress: &(dyn Fn() + Sync)) -> Result<TrialResult, PbpkError> {
-    let names: Vec<String> = cfg.population.parameters.iter().map(|(n, _)| n.clone()).collect();
+pub fn run(
+    model: &Model,
+    cfg: &TrialConfig,
+    progress: &(dyn Fn() + Sync),
+) -> Result<TrialResult, PbpkError> {
+    let names: Vec<String> = cfg
+        .population
+        .parameters
+        .iter()
+        .map(|(n, _)| n.clone())
+        .collect();
     for n in &names {
         model.overrides(&[(n.clone(), 1.0)])?; // every sampled parameter is settable
     }
     model.overrides(&cfg.fixed)?;
-    let targets: Vec<String> = cfg.s_values.as_ref().map_or(Vec::new(), |s| s.gy_per_decay.keys().cloned().collect());
+    let targets: Vec<String> = cfg
+        .s_values
+        .as_ref()
+        .map_or(Vec::new(), |s| s.gy_per_decay.keys().cloned().collect());
     let patients = (0..cfg.patients)
         .into_par_iter()
         .map(|k| {
@@ -187,15 +208,32 @@ fn uniform(rng: &mut crate::physics::rng::Pcg32) -> f64 {
 
 fn one_patient(model: &Model, cfg: &TrialConfig, k: usize, targets: &[String]) -> Patient {
     let mut rng = crate::physics::rng::Pcg32::new(cfg.seed, k as u64);
-    let parameters: Vec<f64> = cfg.population.parameters.iter().map(|(_, d)| d.quantile(uniform(&mut rng))).collect();
-    let mut patient = Patient { index: k, parameters, tia_mbq_h: Vec::new(), dose_gy: Vec::new(), bed_gy: Vec::new(), error: None };
+    let parameters: Vec<f64> = cfg
+        .population
+        .parameters
+        .iter()
+        .map(|(_, d)| d.quantile(uniform(&mut rng)))
+        .collect();
+    let mut patient = Patient {
+        index: k,
+        parameters,
+        tia_mbq_h: Vec::new(),
+        dose_gy: Vec::new(),
+        bed_gy: Vec::new(),
+        error: None,
+    };
     match simulate_patient(model, cfg, &patient.parameters) {
         Ok((tia, peak)) => {
             if let Some(s) = &cfg.s_values {
                 for t in targets {
                     let (d, teff) = dose_and_teff(model, s, t, &tia, &peak);
                     patient.dose_gy.push(d);
-                    patient.bed_gy.push(cfg.population.tissues.get(t).map_or(f64::NAN, |ts| bed_gy(d, teff, ts)));
+                    patient.bed_gy.push(
+                        cfg.population
+                            .tissues
+                            .get(t)
+                            .map_or(f64::NAN, |ts| bed_gy(d, teff, ts)),
+                    );
                 }
             }
             patient.tia_mbq_h = tia;
@@ -206,19 +244,37 @@ fn one_patient(model: &Model, cfg: &TrialConfig, k: usize, targets: &[String]) -
 }
 
 /// Organ TIAs (MBq·h) and peak activities (MBq) of one parameter set.
-fn simulate_patient(model: &Model, cfg: &TrialConfig, values: &[f64]) -> Result<(Vec<f64>, Vec<f64>), PbpkError> {
+fn simulate_patient(
+    model: &Model,
+    cfg: &TrialConfig,
+    values: &[f64],
+) -> Result<(Vec<f64>, Vec<f64>), PbpkError> {
     let mut params = cfg.fixed.clone();
-    params.extend(cfg.population.parameters.iter().map(|(n, _)| n.clone()).zip(values.iter().copied()));
+    params.extend(
+        cfg.population
+            .parameters
+            .iter()
+            .map(|(n, _)| n.clone())
+            .zip(values.iter().copied()),
+    );
     let last_dose = cfg.boluses.iter().map(|b| b.time_min).fold(0.0, f64::max);
     let end = cfg.window_min.unwrap_or(last_dose + 20160.0).max(last_dose);
-    let grid = simulate::parse_minutes(&format!("0:{end}:{}", (end / 400.0).max(1.0)))
-        .map_err(|r| PbpkError::InvalidInput { path: "--window-min".into(), reason: r })?;
+    let grid =
+        simulate::parse_minutes(&format!("0:{end}:{}", (end / 400.0).max(1.0))).map_err(|r| {
+            PbpkError::InvalidInput {
+                path: "--window-min".into(),
+                reason: r,
+            }
+        })?;
     let scenario = Scenario {
         boluses: cfg.boluses.clone(),
         grid_min: grid,
         params,
         half_life_s: cfg.half_life_s,
-        solve: SolveOptions { to_infinity: cfg.window_min.is_none(), ..cfg.solve },
+        solve: SolveOptions {
+            to_infinity: cfg.window_min.is_none(),
+            ..cfg.solve
+        },
     };
     let r = simulate::simulate(model, &scenario)?;
     let tia = match (&cfg.window_min, r.tia_infinity_mbq_h) {
@@ -239,15 +295,32 @@ fn simulate_patient(model: &Model, cfg: &TrialConfig, values: &[f64]) -> Result<
 
 /// Dose to `target` (Gy) and the effective half-life (h) of its BED: T_eff of the target's
 /// own activity when it is an organ, else of the largest contributor.
-fn dose_and_teff(model: &Model, s: &SValues, target: &str, tia: &[f64], peak: &[f64]) -> (f64, f64) {
+fn dose_and_teff(
+    model: &Model,
+    s: &SValues,
+    target: &str,
+    tia: &[f64],
+    peak: &[f64],
+) -> (f64, f64) {
     let mut dose = 0.0;
     let mut best = (f64::NEG_INFINITY, f64::INFINITY);
     for (k, organ) in model.organs.iter().enumerate() {
-        let sv = s.gy_per_decay[target].get(&organ.name).copied().unwrap_or(0.0);
+        let sv = s.gy_per_decay[target]
+            .get(&organ.name)
+            .copied()
+            .unwrap_or(0.0);
         let part = sv * tia[k] * DECAYS_PER_MBQ_H;
         dose += part;
-        let teff = if peak[k] > 0.0 { std::f64::consts::LN_2 * tia[k] / peak[k] } else { f64::INFINITY };
-        let weight = if organ.name == target { f64::INFINITY } else { part };
+        let teff = if peak[k] > 0.0 {
+            std::f64::consts::LN_2 * tia[k] / peak[k]
+        } else {
+            f64::INFINITY
+        };
+        let weight = if organ.name == target {
+            f64::INFINITY
+        } else {
+            part
+        };
         if weight > best.0 {
             best = (weight, teff);
         }
@@ -265,13 +338,28 @@ pub fn percentiles(values: &[f64]) -> Option<Percentiles> {
     let q = |p: f64| {
         let x = p * (v.len() - 1) as f64;
         let (i, f) = (x.floor() as usize, x.fract());
-        if i + 1 < v.len() { v[i] * (1.0 - f) + v[i + 1] * f } else { v[i] }
+        if i + 1 < v.len() {
+            v[i] * (1.0 - f) + v[i + 1] * f
+        } else {
+            v[i]
+        }
     };
-    let p = [("p2.5", 0.025), ("p5", 0.05), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p95", 0.95), ("p97.5", 0.975)]
-        .iter()
-        .map(|(n, p)| (n.to_string(), q(*p)))
-        .collect();
-    Some(Percentiles { p, mean: v.iter().sum::<f64>() / v.len() as f64 })
+    let p = [
+        ("p2.5", 0.025),
+        ("p5", 0.05),
+        ("p25", 0.25),
+        ("p50", 0.5),
+        ("p75", 0.75),
+        ("p95", 0.95),
+        ("p97.5", 0.975),
+    ]
+    .iter()
+    .map(|(n, p)| (n.to_string(), q(*p)))
+    .collect();
+    Some(Percentiles {
+        p,
+        mean: v.iter().sum::<f64>() / v.len() as f64,
+    })
 }
 
 /// Writes `patients.csv` (one row per patient) and `summary.json` (percentiles, fractions
@@ -294,7 +382,11 @@ pub fn write_outputs(dir: &Path, r: &TrialResult, cfg: &TrialConfig) -> crate::R
             text.push_str(&format!(",{v:.8e}"));
         }
         let blank = |n: usize| vec![f64::NAN; n];
-        let tia = if p.tia_mbq_h.is_empty() { blank(r.organs.len()) } else { p.tia_mbq_h.clone() };
+        let tia = if p.tia_mbq_h.is_empty() {
+            blank(r.organs.len())
+        } else {
+            p.tia_mbq_h.clone()
+        };
         for v in tia {
             text.push_str(&format!(",{v:.8e}"));
         }
@@ -303,11 +395,15 @@ pub fn write_outputs(dir: &Path, r: &TrialResult, cfg: &TrialConfig) -> crate::R
             let b = p.bed_gy.get(k).copied().unwrap_or(f64::NAN);
             text.push_str(&format!(",{d:.8e},{b:.8e}"));
         }
-        text.push_str(&format!(",{}\n", p.error.as_deref().unwrap_or("").replace([',', '\n'], ";")));
+        text.push_str(&format!(
+            ",{}\n",
+            p.error.as_deref().unwrap_or("").replace([',', '\n'], ";")
+        ));
     }
     crate::io::atomic::write_atomic(&dir.join("patients.csv"), text.as_bytes())?;
     let summary = summary(r, cfg);
-    let bytes = serde_json::to_vec_pretty(&summary).map_err(|e| crate::Error::Internal(format!("summary.json: {e}")))?;
+    let bytes = serde_json::to_vec_pretty(&summary)
+        .map_err(|e| crate::Error::Internal(format!("summary.json: {e}")))?;
     crate::io::atomic::write_atomic(&dir.join("summary.json"), &bytes)
 }
 
@@ -317,7 +413,10 @@ pub fn summary(r: &TrialResult, cfg: &TrialConfig) -> serde_json::Value {
     let col = |f: &dyn Fn(&Patient) -> f64| ok.iter().map(|p| f(p)).collect::<Vec<f64>>();
     let mut tia = serde_json::Map::new();
     for (k, o) in r.organs.iter().enumerate() {
-        tia.insert(o.clone(), serde_json::json!(percentiles(&col(&|p| p.tia_mbq_h[k]))));
+        tia.insert(
+            o.clone(),
+            serde_json::json!(percentiles(&col(&|p| p.tia_mbq_h[k]))),
+        );
     }
     let mut doses = serde_json::Map::new();
     for (k, t) in r.targets.iter().enumerate() {
@@ -362,7 +461,12 @@ mod tests {
     /// BED = 12.0396 Gy.
     #[test]
     fn bed_matches_the_twin_check_value() {
-        let t = Tissue { alpha_beta_gy: 2.6, t_rep_h: 2.8, limit_bed_gy: None, limit_dose_gy: None };
+        let t = Tissue {
+            alpha_beta_gy: 2.6,
+            t_rep_h: 2.8,
+            limit_bed_gy: None,
+            limit_dose_gy: None,
+        };
         assert!((bed_gy(10.0, 50.0, &t) - 12.0396).abs() < 5e-5);
     }
 

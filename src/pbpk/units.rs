@@ -62,7 +62,10 @@ impl UnitValue {
     }
 
     fn same_dimension(&self, o: &Self) -> bool {
-        self.exp.iter().zip(o.exp).all(|(a, b)| (a - b).abs() < 1e-9)
+        self.exp
+            .iter()
+            .zip(o.exp)
+            .all(|(a, b)| (a - b).abs() < 1e-9)
     }
 
     fn same(&self, o: &Self) -> bool {
@@ -80,9 +83,19 @@ impl UnitValue {
             .iter()
             .zip(self.exp)
             .filter(|(_, e)| e.abs() > 1e-9)
-            .map(|(n, e)| if e == 1.0 { n.to_string() } else { format!("{n}^{e}") })
+            .map(|(n, e)| {
+                if e == 1.0 {
+                    n.to_string()
+                } else {
+                    format!("{n}^{e}")
+                }
+            })
             .collect();
-        let dims = if parts.is_empty() { "dimensionless".into() } else { parts.join("·") };
+        let dims = if parts.is_empty() {
+            "dimensionless".into()
+        } else {
+            parts.join("·")
+        };
         if self.factor == 1.0 {
             dims
         } else {
@@ -107,7 +120,11 @@ struct UnitTable<'a> {
 impl<'a> UnitTable<'a> {
     fn new(s: &'a SbmlModel) -> Self {
         UnitTable {
-            defs: s.unit_definitions.iter().map(|d| (d.id.as_str(), d)).collect(),
+            defs: s
+                .unit_definitions
+                .iter()
+                .map(|d| (d.id.as_str(), d))
+                .collect(),
         }
     }
 
@@ -152,10 +169,12 @@ fn base_kind(kind: &str) -> Option<UnitValue> {
 
 /// The model-wide substance unit id, if declared.
 fn model_substance_unit(s: &SbmlModel) -> Option<&str> {
-    s.unit_definitions
-        .iter()
-        .find(|d| d.id == "substance")
-        .map(|d| d.id.as_str())
+    s.substance_units.as_deref().or_else(|| {
+        s.unit_definitions
+            .iter()
+            .find(|d| d.id == "substance")
+            .map(|d| d.id.as_str())
+    })
 }
 
 /// nmol per model substance unit, for each species (1 for nmol).
@@ -195,11 +214,44 @@ pub fn nmol_per_substance_unit(s: &SbmlModel) -> Result<Vec<f64>, PbpkError> {
         .collect()
 }
 
+/// Checks that a declared model time unit is the minute (voxdose's doses, grids and rates
+/// are in minutes, as PyCNO's models are written; an undeclared unit is taken as minutes).
+pub fn check_time_unit(s: &SbmlModel) -> Result<(), PbpkError> {
+    let Some(id) = s.time_units.as_deref() else {
+        return Ok(());
+    };
+    let minute = UnitValue {
+        factor: 60.0,
+        ..UnitValue::base(2, 1.0)
+    };
+    match UnitTable::new(s).get(id) {
+        Some(u) if u.same(&minute) => Ok(()),
+        other => Err(PbpkError::InvalidModel {
+            element: "model time units".into(),
+            line: 0,
+            reason: format!(
+                "unit mismatch: the model's time unit '{id}' ({}) is not the minute; voxdose reads models in minutes (PyCNO's convention)",
+                other.map_or("undefined".into(), |u| u.render())
+            ),
+            file: None,
+        }),
+    }
+}
+
 /// Checks every kinetic law: consistent sums, dimensionless `exp`/`ln` arguments, and the
 /// same substance/time unit for all reactions.
 pub fn check_kinetic_laws(s: &SbmlModel) -> Result<(), PbpkError> {
     let table = UnitTable::new(s);
     let units_of = symbol_units(s, &table);
+    let names = display_names(s);
+    let render = |e: &Expr| {
+        let subs: HashMap<&str, Expr> = names
+            .iter()
+            .map(|(k, v)| (k.as_str(), Expr::Sym(v.clone())))
+            .collect();
+        let map: HashMap<&str, &Expr> = subs.iter().map(|(k, v)| (*k, v)).collect();
+        e.substitute(&map).render()
+    };
     let mut reference: Option<(UnitValue, String)> = None;
     for r in &s.reactions {
         let owner = format!("kinetic law of reaction '{}' (id {})", r.name, r.id);
@@ -213,7 +265,8 @@ pub fn check_kinetic_laws(s: &SbmlModel) -> Result<(), PbpkError> {
             reason,
             file: None,
         };
-        let u = unit_of(&r.kinetic_law, &local, s).map_err(|e| fail(format!("unit mismatch: {e}")))?;
+        let u = unit_of(&r.kinetic_law, &local, s, &render)
+            .map_err(|e| fail(format!("unit mismatch: {e}")))?;
         let U::Known(u) = u else { continue };
         let rate_dims = u.exp[MOLE] == 1.0 || u.exp[ITEM] == 1.0;
         if !rate_dims || u.exp[2] != -1.0 || u.exp[0] != 0.0 || u.exp[1] != 0.0 {
@@ -261,7 +314,9 @@ fn symbol_units(s: &SbmlModel, t: &UnitTable) -> HashMap<String, Option<UnitValu
         let u = if sp.has_only_substance_units {
             amount
         } else {
-            amount.zip(volume(&sp.compartment)).map(|(a, v)| a.mul(v.powf(-1.0)))
+            amount
+                .zip(volume(&sp.compartment))
+                .map(|(a, v)| a.mul(v.powf(-1.0)))
         };
         m.insert(sp.id.clone(), u);
     }
@@ -271,26 +326,64 @@ fn symbol_units(s: &SbmlModel, t: &UnitTable) -> HashMap<String, Option<UnitValu
     m
 }
 
-fn unit_of(e: &Expr, units: &HashMap<String, Option<UnitValue>>, s: &SbmlModel) -> Result<U, String> {
+/// Names for ids in messages: species as `Compartment.Species`, others by name.
+fn display_names(s: &SbmlModel) -> HashMap<String, String> {
+    let comp: HashMap<&str, &str> = s
+        .compartments
+        .iter()
+        .map(|c| (c.id.as_str(), c.name.as_str()))
+        .collect();
+    let mut m: HashMap<String, String> = s
+        .compartments
+        .iter()
+        .map(|c| (c.id.clone(), c.name.clone()))
+        .collect();
+    m.extend(s.parameters.iter().map(|p| (p.id.clone(), p.name.clone())));
+    m.extend(s.species.iter().map(|x| {
+        (
+            x.id.clone(),
+            format!(
+                "{}.{}",
+                comp.get(x.compartment.as_str()).unwrap_or(&"?"),
+                x.name
+            ),
+        )
+    }));
+    m
+}
+
+fn unit_of(
+    e: &Expr,
+    units: &HashMap<String, Option<UnitValue>>,
+    s: &SbmlModel,
+    render: &dyn Fn(&Expr) -> String,
+) -> Result<U, String> {
     Ok(match e {
         Expr::Num(v) => U::Number(*v),
         Expr::Time => U::Unknown,
-        Expr::Sym(id) => units.get(id).copied().flatten().map_or(U::Unknown, U::Known),
+        Expr::Sym(id) => units
+            .get(id)
+            .copied()
+            .flatten()
+            .map_or(U::Unknown, U::Known),
         Expr::Call(f, args) => {
             let Some(def) = s.functions.iter().find(|d| &d.id == f) else {
                 return Ok(U::Unknown);
             };
             let map: HashMap<&str, &Expr> = def.args.iter().map(String::as_str).zip(args).collect();
-            unit_of(&def.body.substitute(&map), units, s)?
+            unit_of(&def.body.substitute(&map), units, s, render)?
         }
         Expr::Apply(op, args) => {
-            let a = args.iter().map(|x| unit_of(x, units, s)).collect::<Result<Vec<U>, String>>()?;
-            combine(*op, &a, args)?
+            let a = args
+                .iter()
+                .map(|x| unit_of(x, units, s, render))
+                .collect::<Result<Vec<U>, String>>()?;
+            combine(*op, &a, args, render)?
         }
     })
 }
 
-fn combine(op: Op, a: &[U], args: &[Expr]) -> Result<U, String> {
+fn combine(op: Op, a: &[U], args: &[Expr], render: &dyn Fn(&Expr) -> String) -> Result<U, String> {
     let known = |u: U| match u {
         U::Known(v) => Some(v),
         U::Number(_) => Some(UnitValue::ONE),
@@ -309,9 +402,9 @@ fn combine(op: Op, a: &[U], args: &[Expr]) -> Result<U, String> {
                             return Err(format!(
                                 "{} of {} ({}) and {} ({})",
                                 op.name(),
-                                args[0].render(),
+                                render(&args[0]),
                                 w.render(),
-                                args[k].render(),
+                                render(&args[k]),
                                 v.render()
                             ))
                         }
@@ -344,12 +437,18 @@ fn combine(op: Op, a: &[U], args: &[Expr]) -> Result<U, String> {
             },
         },
         Op::Power | Op::Root => {
-            let (base, expo) = if op == Op::Power { (a[0], a[1]) } else { (a[1], a[0]) };
+            let (base, expo) = if op == Op::Power {
+                (a[0], a[1])
+            } else {
+                (a[1], a[0])
+            };
             match (base, expo) {
                 (U::Number(_), _) => U::Number(1.0),
-                (U::Known(b), U::Number(p)) => {
-                    U::Known(if op == Op::Power { b.powf(p) } else { b.powf(1.0 / p) })
-                }
+                (U::Known(b), U::Number(p)) => U::Known(if op == Op::Power {
+                    b.powf(p)
+                } else {
+                    b.powf(1.0 / p)
+                }),
                 (U::Known(b), _) if b.is_dimensionless() => U::Known(b),
                 _ => U::Unknown,
             }
@@ -359,7 +458,7 @@ fn combine(op: Op, a: &[U], args: &[Expr]) -> Result<U, String> {
                 return Err(format!(
                     "{} of {}, which has units {}; its argument must be dimensionless",
                     op.name(),
-                    args[0].render(),
+                    render(&args[0]),
                     v.render()
                 ))
             }

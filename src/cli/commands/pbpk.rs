@@ -24,16 +24,23 @@ struct Loaded {
 }
 
 fn load(a: &PbpkModelArgs) -> Result<Loaded> {
-    let boluses = simulate::pair_doses(&a.dose, &a.dose_at_min).map_err(|r| Error::invalid("--dose", r))?;
+    let boluses =
+        simulate::pair_doses(&a.dose, &a.dose_at_min).map_err(|r| Error::invalid("--dose", r))?;
     let mut params = Vec::new();
     for p in &a.param {
         params.extend(simulate::parse_amounts(p).map_err(|r| Error::invalid("--param", r))?);
     }
     if !(a.rtol > 0.0 && a.rtol < 0.1) {
-        return Err(Error::invalid("--rtol", format!("{} must be in (0, 0.1)", a.rtol)));
+        return Err(Error::invalid(
+            "--rtol",
+            format!("{} must be in (0, 0.1)", a.rtol),
+        ));
     }
-    if !(a.atol_nmol > 0.0) {
-        return Err(Error::invalid("--atol-nmol", format!("{} must be > 0", a.atol_nmol)));
+    if a.atol_nmol.is_nan() || a.atol_nmol <= 0.0 {
+        return Err(Error::invalid(
+            "--atol-nmol",
+            format!("{} must be > 0", a.atol_nmol),
+        ));
     }
     let nuclide = crate::physics::nuclide::Nuclide::load(&a.nuclide)?;
     let model = Model::load(&a.model)?;
@@ -66,7 +73,13 @@ fn simulate_cmd(a: PbpkSimulateArgs) -> Result<()> {
     let wall_s = started.elapsed().as_secs_f64();
     simulate::write_tacs_csv(&a.out.join("tacs.csv"), &r)?;
     let model_path = a.model.model.display().to_string();
-    simulate::write_tia_json(&a.out.join("tia.json"), &model_path, &a.model.nuclide, &scenario, &r)?;
+    simulate::write_tia_json(
+        &a.out.join("tia.json"),
+        &model_path,
+        &a.model.nuclide,
+        &scenario,
+        &r,
+    )?;
     for n in &r.notes {
         eprintln!("note: {n}");
     }
@@ -77,7 +90,10 @@ fn simulate_cmd(a: PbpkSimulateArgs) -> Result<()> {
         r.steps,
         wall_s * 1e3
     );
-    println!("{:<16} {:>16} {:>18}", "organ", "TIA (MBq·h)", "TIA to ∞ (MBq·h)");
+    println!(
+        "{:<16} {:>16} {:>18}",
+        "organ", "TIA (MBq·h)", "TIA to ∞ (MBq·h)"
+    );
     for (k, o) in r.organs.iter().enumerate() {
         let inf = r
             .tia_infinity_mbq_h
@@ -91,11 +107,14 @@ fn simulate_cmd(a: PbpkSimulateArgs) -> Result<()> {
 
 fn fit_cmd(a: PbpkFitArgs) -> Result<()> {
     use crate::pbpk::fit::{self, FitProblem, PatientModel};
-    let out = a.out.clone().unwrap_or_else(|| a.fit.join("pbpk_patient.json"));
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| a.fit.join("pbpk_patient.json"));
     if out.exists() && !a.force {
         return Err(Error::OutputExists { path: out });
     }
-    if !(a.activity_rel_sigma > 0.0) {
+    if a.activity_rel_sigma.is_nan() || a.activity_rel_sigma <= 0.0 {
         return Err(Error::invalid("--activity-rel-sigma", "must be > 0"));
     }
     let l = load(&a.model)?;
@@ -116,25 +135,43 @@ fn fit_cmd(a: PbpkFitArgs) -> Result<()> {
     };
     let started = std::time::Instant::now();
     let mut patient: PatientModel = fit::fit(&l.model, &problem)?;
-    let bytes = std::fs::read(&a.model.model).map_err(|e| Error::Internal(format!("model re-read: {e}")))?;
+    let bytes = std::fs::read(&a.model.model)
+        .map_err(|e| Error::Internal(format!("model re-read: {e}")))?;
     patient.model_hash = fit::fnv1a64_hex(&bytes);
     patient.nuclide = a.model.nuclide.clone();
-    let text = serde_json::to_vec_pretty(&patient).map_err(|e| Error::Internal(format!("patient model: {e}")))?;
+    let text = serde_json::to_vec_pretty(&patient)
+        .map_err(|e| Error::Internal(format!("patient model: {e}")))?;
     crate::io::atomic::write_atomic(&out, &text)?;
     println!(
         "MAP fit: {} iterations ({}), objective {:.4}, {:.1} s",
         patient.iterations,
-        if patient.converged { "converged" } else { "iteration limit" },
+        if patient.converged {
+            "converged"
+        } else {
+            "iteration limit"
+        },
         patient.objective,
         started.elapsed().as_secs_f64()
     );
-    println!("{:<24} {:>14} {:>12} {:>26}", "parameter", "value", "σ", "95 % interval");
+    println!(
+        "{:<24} {:>14} {:>12} {:>26}",
+        "parameter", "value", "σ", "95 % interval"
+    );
     for p in &patient.fitted_parameters {
-        println!("{:<24} {:>14.6e} {:>12.3e}   [{:.4e}, {:.4e}]", p.name, p.value, p.sigma, p.ci95[0], p.ci95[1]);
+        println!(
+            "{:<24} {:>14.6e} {:>12.3e}   [{:.4e}, {:.4e}]",
+            p.name, p.value, p.sigma, p.ci95[0], p.ci95[1]
+        );
     }
-    println!("{:<12} {:>8} {:>14} {:>14} {:>10}", "organ", "t (h)", "measured MBq", "model MBq", "(m-d)/σ");
+    println!(
+        "{:<12} {:>8} {:>14} {:>14} {:>10}",
+        "organ", "t (h)", "measured MBq", "model MBq", "(m-d)/σ"
+    );
     for r in &patient.residuals {
-        println!("{:<12} {:>8.1} {:>14.5e} {:>14.5e} {:>10.3}", r.organ, r.time_h, r.measured_mbq, r.model_mbq, r.normalized);
+        println!(
+            "{:<12} {:>8.1} {:>14.5e} {:>14.5e} {:>10.3}",
+            r.organ, r.time_h, r.measured_mbq, r.model_mbq, r.normalized
+        );
     }
     println!("wrote {}", out.display());
     Ok(())
@@ -154,7 +191,11 @@ pub fn trial(a: TrialArgs) -> Result<()> {
     crate::io::atomic::prepare_output_dir(&a.out, &["patients.csv", "summary.json"], a.force)?;
     let l = load(&a.model)?;
     let population = crate::pbpk::priors::Population::load(&a.population)?;
-    let s_values = a.s_values.as_ref().map(|p| SValues::load(p, &l.model)).transpose()?;
+    let s_values = a
+        .s_values
+        .as_ref()
+        .map(|p| SValues::load(p, &l.model))
+        .transpose()?;
     let cfg = TrialConfig {
         boluses: l.boluses,
         fixed: l.params,
@@ -189,7 +230,13 @@ pub fn trial(a: TrialArgs) -> Result<()> {
         wall_s
     );
     for (o, v) in summary["tia_mbq_h"].as_object().into_iter().flatten() {
-        println!("TIA {:<14} median {:.4e} MBq·h  [p2.5 {:.4e}, p97.5 {:.4e}]", o, v["p"]["p50"].as_f64().unwrap_or(f64::NAN), v["p"]["p2.5"].as_f64().unwrap_or(f64::NAN), v["p"]["p97.5"].as_f64().unwrap_or(f64::NAN));
+        println!(
+            "TIA {:<14} median {:.4e} MBq·h  [p2.5 {:.4e}, p97.5 {:.4e}]",
+            o,
+            v["p"]["p50"].as_f64().unwrap_or(f64::NAN),
+            v["p"]["p2.5"].as_f64().unwrap_or(f64::NAN),
+            v["p"]["p97.5"].as_f64().unwrap_or(f64::NAN)
+        );
     }
     for (t, v) in summary["targets"].as_object().into_iter().flatten() {
         println!(
