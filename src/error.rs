@@ -37,12 +37,12 @@
 //! | 28 | a required header key is missing or empty (Interfile) |
 //! | 29 | a raw data file's size does not match its header (Interfile) |
 //! | 30 | external input data not found (e.g. the `patient15` phantom's GATE files) |
-//! | 31 | SBML element outside the subset voxdose reads (`pbpk::PbpkError::Unsupported`) |
-//! | 32 | SBML model inconsistent: undefined symbol, missing species, unit mismatch, cyclic rules |
-//! | 33 | a model formula is not finite (division by zero at t = 0, …) |
-//! | 34 | the PBRPK ODE solver failed |
-//! | 35 | the PBRPK patient fit failed |
-//! | 36 | a PBRPK JSON input (population, prior, S-values, patient model) is invalid |
+//! | 39 | SBML element outside the subset voxdose reads (`pbpk::PbpkError::Unsupported`) |
+//! | 40 | SBML model inconsistent: undefined symbol, missing species, unit mismatch, cyclic rules |
+//! | 41 | a model formula is not finite (division by zero at t = 0, …) |
+//! | 42 | the PBRPK ODE solver failed |
+//! | 43 | the PBRPK patient fit failed |
+//! | 44 | a PBRPK JSON input (population, prior, S-values, patient model) is invalid |
 
 use std::path::PathBuf;
 

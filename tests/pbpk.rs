@@ -423,7 +423,7 @@ fn missing_species_is_named_with_its_reaction_and_line() {
         )),
         "{msg}"
     );
-    assert_eq!(voxdose::Error::from(e).exit_code(), 32);
+    assert_eq!(voxdose::Error::from(e).exit_code(), 40);
 }
 
 #[test]
@@ -497,7 +497,7 @@ fn division_by_zero_at_t0_names_the_divisor() {
             && msg.contains("Dead = 0"),
         "{msg}"
     );
-    assert_eq!(voxdose::Error::from(e).exit_code(), 33);
+    assert_eq!(voxdose::Error::from(e).exit_code(), 41);
 }
 
 #[test]
@@ -514,7 +514,7 @@ fn unsupported_elements_are_refused_with_name_and_line() {
             .contains(&format!("line {}", line_of(&text, "<listOfEvents/>"))),
         "{e}"
     );
-    assert_eq!(voxdose::Error::from(e).exit_code(), 31);
+    assert_eq!(voxdose::Error::from(e).exit_code(), 39);
 
     let text = one_compartment().replace(
         "<apply><times/><ci>k_el</ci><ci>Hot</ci></apply>",
@@ -758,7 +758,7 @@ fn trial_is_reproducible_and_its_median_is_the_analytic_one() {
 }
 
 /// `voxdose pbpk simulate` writes `tacs.csv` (`time_min`, one MBq column per organ) and
-/// `tia.json` (per organ `tia_mbq_h`, `tia_to_infinity_mbq_h`); a bad model exits 32.
+/// `tia.json` (per organ `tia_mbq_h`, `tia_to_infinity_mbq_h`); a bad model exits 40.
 #[test]
 fn cli_simulate_writes_tacs_and_tia_and_refuses_bad_models() {
     let dir = tempfile::tempdir().unwrap();
@@ -803,7 +803,7 @@ fn cli_simulate_writes_tacs_and_tia_and_refuses_bad_models() {
         .arg(dir.path().join("sim2"))
         .output()
         .unwrap();
-    assert_eq!(run.status.code(), Some(32));
+    assert_eq!(run.status.code(), Some(40));
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(
         err.contains("undefined symbol 'k99'") && err.contains("bad.sbml") && err.contains("line "),

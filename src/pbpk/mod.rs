@@ -159,12 +159,12 @@ impl PbpkError {
         match self {
             PbpkError::Read { .. } | PbpkError::Xml { .. } => 8,
             PbpkError::UnknownName { .. } => 4,
-            PbpkError::Unsupported { .. } => 31,
-            PbpkError::InvalidModel { .. } => 32,
-            PbpkError::NonFinite { .. } => 33,
-            PbpkError::Solver { .. } => 34,
-            PbpkError::FitFailed { .. } => 35,
-            PbpkError::InvalidInput { .. } => 36,
+            PbpkError::Unsupported { .. } => 39,
+            PbpkError::InvalidModel { .. } => 40,
+            PbpkError::NonFinite { .. } => 41,
+            PbpkError::Solver { .. } => 42,
+            PbpkError::FitFailed { .. } => 43,
+            PbpkError::InvalidInput { .. } => 44,
         }
     }
 
