@@ -7,36 +7,27 @@
 )]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use voxdose::cli::args::{DeviceChoice, PhantomArgs};
 use voxdose::physics::decay::{DecayTables, EmissionFilter};
 use voxdose::physics::nuclide::Nuclide;
 use voxdose::physics::rng::Pcg32;
-use voxdose::transport::{simulate, StopRule, TransportSettings};
+use voxdose::transport::{simulate, Device, Silent, StopRule, TransportSettings};
 
 fn settings(decays: u64) -> TransportSettings {
     TransportSettings {
-        nuclide: "Lu-177".into(),
+        nuclide: Nuclide::load("Lu-177").expect("Lu-177 data"),
         stop: StopRule::Decays(decays),
         seed: 1,
         batches: 4,
         electron_cutoff_kev: 10.0,
         photon_cutoff_kev: 10.0,
-        device: DeviceChoice::Cpu,
-        progress: false,
         emissions: EmissionFilter::All,
         decays_per_block: None,
     }
 }
 
 fn phantom(name: &str) -> voxdose::phantoms::Phantom {
-    voxdose::phantoms::build(&PhantomArgs {
-        phantom: Some(name.into()),
-        radius_mm: None,
-        voxel_mm: None,
-        grid: None,
-        material: None,
-    })
-    .expect("built-in phantom")
+    voxdose::phantoms::build(&voxdose::phantoms::PhantomSpec::named(name))
+        .expect("built-in phantom")
 }
 
 /// Stage 1: decay sampling alone (β energy, line counts and picks).
@@ -73,7 +64,16 @@ fn cpu_transport(c: &mut Criterion) {
         let decays = 100_000u64;
         g.throughput(Throughput::Elements(decays));
         g.bench_with_input(BenchmarkId::from_parameter(name), &p, |b, p| {
-            b.iter(|| simulate(&p.model, &p.source, &settings(decays)).expect("run"))
+            b.iter(|| {
+                simulate(
+                    &p.model,
+                    &p.source,
+                    &settings(decays),
+                    &Device::Cpu,
+                    &mut Silent,
+                )
+                .expect("run")
+            })
         });
     }
     g.finish();

@@ -11,9 +11,10 @@
 //! `transport::simulate`), kept out of `src/pbpk/` on purpose: those signatures are being
 //! changed by the run-layer refactor, and only this generator has to follow.
 
-use voxdose::cli::args::{DeviceChoice, PhantomArgs};
+use voxdose::phantoms::PhantomSpec;
 use voxdose::physics::decay::EmissionFilter;
-use voxdose::transport::{simulate, StopRule, TransportSettings};
+use voxdose::physics::nuclide::Nuclide;
+use voxdose::transport::{simulate, Device, Silent, StopRule, TransportSettings};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut decays: u64 = 1_000_000;
@@ -38,26 +39,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let radius_mm = (3.0 * ml * 1000.0 / (4.0 * std::f64::consts::PI)).cbrt();
         // the phantom is a cube of 64 voxels: leave 30 % of the radius around the sphere
         let voxel_mm = (2.6 * radius_mm / 64.0).max(1.0);
-        let phantom = voxdose::phantoms::build(&PhantomArgs {
-            phantom: Some("water-sphere".into()),
+        let phantom = voxdose::phantoms::build(&PhantomSpec {
+            name: "water-sphere".into(),
             radius_mm: Some(radius_mm),
             voxel_mm: Some(voxel_mm),
             grid: None,
             material: None,
         })?;
         let settings = TransportSettings {
-            nuclide: nuclide.clone(),
+            nuclide: Nuclide::load(&nuclide)?,
             stop: StopRule::Decays(decays),
             seed: 1,
             batches: 20,
             electron_cutoff_kev: 10.0,
             photon_cutoff_kev: 10.0,
-            device: DeviceChoice::Cpu,
-            progress: false,
             emissions: EmissionFilter::All,
             decays_per_block: None,
         };
-        let r = simulate(&phantom.model, &phantom.source, &settings)?;
+        let r = simulate(
+            &phantom.model,
+            &phantom.source,
+            &settings,
+            &Device::Cpu,
+            &mut Silent,
+        )?;
         let sphere = r
             .regions
             .iter()

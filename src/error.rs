@@ -37,12 +37,24 @@
 //! | 28 | a required header key is missing or empty (Interfile) |
 //! | 29 | a raw data file's size does not match its header (Interfile) |
 //! | 30 | external input data not found (e.g. the `patient15` phantom's GATE files) |
+//! | 31 | a dose map not in Gy (Gy per decay, RELATIVE) where BED needs absolute dose |
+//! | 32 | a dose-rate model that is not a dose rate (negative, zero total, bad rates) |
+//! | 33 | tissue parameters out of range (α/β ≤ 0, repair half-time ≤ 0) |
+//! | 34 | a `voxdose fit` folder that cannot give the kinetics (no `regions.json`, no model) |
+//! | 35 | GTM partial-volume correction refused: transfer matrix too poorly conditioned |
+//! | 36 | partial-volume correction without a PSF FWHM (none given, none measured, no default) |
+//! | 37 | recovery measurement impossible (spheres not found, too few, concentration ≤ background) |
+//! | 38 | recovery curve file (`rc.json`) unusable |
 //! | 39 | SBML element outside the subset voxdose reads (`pbpk::PbpkError::Unsupported`) |
 //! | 40 | SBML model inconsistent: undefined symbol, missing species, unit mismatch, cyclic rules |
 //! | 41 | a model formula is not finite (division by zero at t = 0, …) |
 //! | 42 | the PBRPK ODE solver failed |
 //! | 43 | the PBRPK patient fit failed |
 //! | 44 | a PBRPK JSON input (population, prior, S-values, patient model) is invalid |
+//! | 47 | twin folder locked by another voxdose |
+//! | 48 | not a twin folder (no readable `twin.json`) |
+//! | 49 | a synced cycle's inputs changed (use `--resync-cycle N`), or cycles missing |
+//! | 50 | the twin cannot predict or plan (no synced cycle, no limits, no tissue) |
 
 use std::path::PathBuf;
 
@@ -95,6 +107,15 @@ pub enum Error {
     /// The kinetics model could not be built or fitted.
     #[error(transparent)]
     Kinetics(#[from] crate::kinetics::KineticsError),
+    /// BED could not be computed from the inputs given.
+    #[error(transparent)]
+    Radiobiology(#[from] crate::radiobiology::RadiobiologyError),
+    /// Partial-volume correction or a recovery measurement could not be done.
+    #[error(transparent)]
+    PartialVolume(#[from] crate::kinetics::PvcError),
+    /// The twin folder could not be used as asked.
+    #[error(transparent)]
+    Twin(#[from] crate::twin::TwinError),
     /// A PBRPK model could not be read, checked, simulated or fitted.
     #[error(transparent)]
     Pbpk(#[from] crate::pbpk::PbpkError),
@@ -115,6 +136,9 @@ impl Error {
             Error::Device(_) => 7,
             Error::Input(e) => e.exit_code(),
             Error::Kinetics(e) => e.exit_code(),
+            Error::Radiobiology(e) => e.exit_code(),
+            Error::PartialVolume(e) => e.exit_code(),
+            Error::Twin(e) => e.exit_code(),
             Error::Pbpk(e) => e.exit_code(),
         }
     }

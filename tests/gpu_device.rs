@@ -4,11 +4,11 @@
 mod gpu_common;
 
 use std::process::Command;
-use voxdose::cli::args::DeviceChoice;
 use voxdose::transport::gpu::device::{open_any, select};
 use voxdose::transport::gpu::kernels::KernelSource;
 use voxdose::transport::gpu::pipelines::{self, KernelDecl};
 use voxdose::transport::gpu::DeviceError;
+use voxdose::transport::DeviceChoice;
 
 #[test]
 fn cpu_choice_opens_no_device() {

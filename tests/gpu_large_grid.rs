@@ -107,7 +107,6 @@ fn a_512x512x400_grid_reads_densities_across_four_bindings() {
     ignore = "no Vulkan driver at build time: apt-get install mesa-vulkan-drivers"
 )]
 fn a_source_of_more_than_2_pow_25_voxels_emits_from_all_of_them() {
-    use voxdose::cli::args::DeviceChoice;
     use voxdose::source::SourceSpec;
     use voxdose::transport::gpu::run::simulate_on;
     use voxdose::transport::{StopRule, TransportSettings};
@@ -123,18 +122,23 @@ fn a_source_of_more_than_2_pow_25_voxels_emits_from_all_of_them() {
     };
     let decays = 40_000u64;
     let settings = TransportSettings {
-        nuclide: "Lu-177".into(),
+        nuclide: voxdose::physics::nuclide::Nuclide::load("Lu-177").unwrap(),
         stop: StopRule::Decays(decays),
         seed: 7,
         batches: 2,
         electron_cutoff_kev: 10.0,
         photon_cutoff_kev: 1000.0,
-        device: DeviceChoice::Gpu,
-        progress: false,
         emissions: Default::default(),
         decays_per_block: None,
     };
-    let r = simulate_on(&ctx, &model, &source, &settings).unwrap();
+    let r = simulate_on(
+        &ctx,
+        &model,
+        &source,
+        &settings,
+        &mut voxdose::transport::Silent,
+    )
+    .unwrap();
     let e = r.energy;
     assert_eq!(e.deposited_units + e.escaped_units, e.emitted_units);
     let slice = dims[0] * dims[1];

@@ -15,10 +15,9 @@
 mod gpu_common;
 
 use statrs::distribution::{ChiSquared, ContinuousCDF};
-use voxdose::cli::args::{DeviceChoice, PhantomArgs};
 use voxdose::phantoms;
 use voxdose::physics::decay::DecayTables;
-use voxdose::physics::nuclide::Nuclide;
+
 use voxdose::transport::driver::simulate_cpu;
 use voxdose::transport::gpu::run::simulate_on;
 use voxdose::transport::gpu_types::EMISSION_QUEUE_SLOTS;
@@ -26,22 +25,20 @@ use voxdose::transport::{StopRule, TransportResult, TransportSettings};
 
 fn settings(decays: u64, batches: u32) -> TransportSettings {
     TransportSettings {
-        nuclide: "Lu-177".into(),
+        nuclide: voxdose::physics::nuclide::Nuclide::load("Lu-177").unwrap(),
         stop: StopRule::Decays(decays),
         seed: 20261201,
         batches,
         electron_cutoff_kev: 10.0,
         photon_cutoff_kev: 10.0,
-        device: DeviceChoice::Gpu,
-        progress: false,
         emissions: Default::default(),
         decays_per_block: None,
     }
 }
 
 fn slab() -> phantoms::Phantom {
-    phantoms::build(&PhantomArgs {
-        phantom: Some("slab".into()),
+    phantoms::build(&voxdose::phantoms::PhantomSpec {
+        name: "slab".into(),
         radius_mm: None,
         voxel_mm: Some(8.0),
         grid: None,
@@ -80,8 +77,15 @@ fn gpu_dose_matches_cpu_reference_voxelwise_and_by_region() {
     let ctx = gpu_common::gpu();
     let p = slab();
     let s = settings(20_000, 20);
-    let gpu = simulate_on(&ctx, &p.model, &p.source, &s).unwrap();
-    let cpu = simulate_cpu(&p.model, &p.source, &s).unwrap();
+    let gpu = simulate_on(
+        &ctx,
+        &p.model,
+        &p.source,
+        &s,
+        &mut voxdose::transport::Silent,
+    )
+    .unwrap();
+    let cpu = simulate_cpu(&p.model, &p.source, &s, &mut voxdose::transport::Silent).unwrap();
     assert_conserves_energy(&gpu, "GPU");
     assert_conserves_energy(&cpu, "CPU");
     assert_eq!(gpu.decays, cpu.decays);
@@ -150,8 +154,22 @@ fn same_seed_reproduces_the_gpu_run_bit_for_bit() {
     let ctx = gpu_common::gpu();
     let p = slab();
     let s = settings(5_000, 2);
-    let a = simulate_on(&ctx, &p.model, &p.source, &s).unwrap();
-    let b = simulate_on(&ctx, &p.model, &p.source, &s).unwrap();
+    let a = simulate_on(
+        &ctx,
+        &p.model,
+        &p.source,
+        &s,
+        &mut voxdose::transport::Silent,
+    )
+    .unwrap();
+    let b = simulate_on(
+        &ctx,
+        &p.model,
+        &p.source,
+        &s,
+        &mut voxdose::transport::Silent,
+    )
+    .unwrap();
     assert_eq!(a.energy, b.energy);
     let same = same_dose_bits(&a, &b);
     assert!(same, "two runs with seed {} differ", s.seed);
@@ -176,7 +194,7 @@ fn the_gpu_dose_does_not_depend_on_the_work_queue_block_size() {
     // one decay alone never overfills it.
     let p = slab();
     let with = |nuclide: &str| TransportSettings {
-        nuclide: nuclide.into(),
+        nuclide: voxdose::physics::nuclide::Nuclide::load(nuclide).unwrap(),
         ..settings(5_000, 2)
     };
     let per_block = 32.0 * mean_emissions_per_decay(&with("Tb-161"));
@@ -192,9 +210,8 @@ fn the_gpu_dose_does_not_depend_on_the_work_queue_block_size() {
 
 /// Transported emissions (βs and lines above the cutoffs) per decay of `s.nuclide`.
 fn mean_emissions_per_decay(s: &TransportSettings) -> f64 {
-    let nuclide = Nuclide::load(&s.nuclide).unwrap();
     let d = DecayTables::new(
-        &nuclide,
+        &s.nuclide,
         f64::from(s.electron_cutoff_kev),
         f64::from(s.photon_cutoff_kev),
         s.emissions,
@@ -217,15 +234,22 @@ fn assert_block_size_does_not_matter(p: &phantoms::Phantom, s: &TransportSetting
             } else {
                 (gpu_common::gpu().with_histories_per_block(n), s.clone())
             };
-            let r = simulate_on(&ctx, &p.model, &p.source, &s).unwrap();
+            let r = simulate_on(
+                &ctx,
+                &p.model,
+                &p.source,
+                &s,
+                &mut voxdose::transport::Silent,
+            )
+            .unwrap();
             assert_eq!(r.device.decays_per_block, Some(n));
             (n, r)
         })
         .collect();
     let (_, first) = &runs[0];
-    assert_conserves_energy(first, &format!("{}, blocks of 1", s.nuclide));
+    assert_conserves_energy(first, &format!("{}, blocks of 1", s.nuclide.name));
     for (n, r) in &runs[1..] {
-        let what = format!("{}, blocks of {n}", s.nuclide);
+        let what = format!("{}, blocks of {n}", s.nuclide.name);
         assert_same_histories(r, *n, first, 1, &what);
     }
 }
@@ -282,13 +306,7 @@ fn assert_same_histories(
     ignore = "no Vulkan driver at build time: apt-get install mesa-vulkan-drivers"
 )]
 fn a_batch_the_driver_cut_short_is_run_again_in_smaller_blocks_with_the_same_dose() {
-    let p = match phantoms::build(&PhantomArgs {
-        phantom: Some("patient15".into()),
-        radius_mm: None,
-        voxel_mm: None,
-        grid: None,
-        material: None,
-    }) {
+    let p = match phantoms::build(&voxdose::phantoms::PhantomSpec::named("patient15")) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("skipped: {e}");
@@ -296,11 +314,18 @@ fn a_batch_the_driver_cut_short_is_run_again_in_smaller_blocks_with_the_same_dos
         }
     };
     let s = TransportSettings {
-        nuclide: "I-131".into(),
+        nuclide: voxdose::physics::nuclide::Nuclide::load("I-131").unwrap(),
         ..settings(20_000, 2)
     };
     let plain_ctx = gpu_common::gpu();
-    let plain = simulate_on(&plain_ctx, &p.model, &p.source, &s).unwrap();
+    let plain = simulate_on(
+        &plain_ctx,
+        &p.model,
+        &p.source,
+        &s,
+        &mut voxdose::transport::Silent,
+    )
+    .unwrap();
     let block = plain.device.decays_per_block.unwrap();
     assert_eq!(
         plain.device.rerun_batches,
@@ -312,7 +337,14 @@ fn a_batch_the_driver_cut_short_is_run_again_in_smaller_blocks_with_the_same_dos
     let split_ctx = || gpu_common::gpu().with_binding_limit(4 << 20);
     for (ctx, what) in [(gpu_common::gpu(), "whole"), (split_ctx(), "split")] {
         let ctx = ctx.with_blocks_per_invocation(16);
-        let r = simulate_on(&ctx, &p.model, &p.source, &s).unwrap();
+        let r = simulate_on(
+            &ctx,
+            &p.model,
+            &p.source,
+            &s,
+            &mut voxdose::transport::Silent,
+        )
+        .unwrap();
         let smaller = r.device.decays_per_block.unwrap();
         let reruns = r.device.rerun_batches.unwrap();
         if ctx.is_software() {
@@ -412,7 +444,14 @@ fn transport_with_the_grid_split_over_all_chunk_bindings_equals_the_unsplit_run(
     // folded); the split one waits for each batch and reads it back piece by piece.
     let p = slab();
     let s = settings(5_000, 2);
-    let whole = simulate_on(&gpu_common::gpu(), &p.model, &p.source, &s).unwrap();
+    let whole = simulate_on(
+        &gpu_common::gpu(),
+        &p.model,
+        &p.source,
+        &s,
+        &mut voxdose::transport::Silent,
+    )
+    .unwrap();
     // Split, the voxels that scored are listed on the host (lavapipe's way) or on the device
     // by `tally_compact` (a GPU's; here its 340-entry list overflows, so each batch is also
     // read back whole, and the tally must still be cleared before the next).
@@ -420,7 +459,14 @@ fn transport_with_the_grid_split_over_all_chunk_bindings_equals_the_unsplit_run(
         let split_ctx = gpu_common::gpu()
             .with_binding_limit(4096)
             .with_compaction_on_device(on_device);
-        let split = simulate_on(&split_ctx, &p.model, &p.source, &s).unwrap();
+        let split = simulate_on(
+            &split_ctx,
+            &p.model,
+            &p.source,
+            &s,
+            &mut voxdose::transport::Silent,
+        )
+        .unwrap();
         assert_eq!(
             whole.energy, split.energy,
             "listed on the device: {on_device}"
@@ -437,7 +483,14 @@ fn transport_with_the_grid_split_over_all_chunk_bindings_equals_the_unsplit_run(
     let roomy_ctx = gpu_common::gpu()
         .with_binding_limit(24 << 10)
         .with_compaction_on_device(true);
-    let roomy = simulate_on(&roomy_ctx, &p.model, &p.source, &s).unwrap();
+    let roomy = simulate_on(
+        &roomy_ctx,
+        &p.model,
+        &p.source,
+        &s,
+        &mut voxdose::transport::Silent,
+    )
+    .unwrap();
     assert_eq!(whole.energy, roomy.energy);
     assert!(
         same_dose_bits(&whole, &roomy),
@@ -467,8 +520,15 @@ fn target_uncertainty_runs_size_their_batches_and_stop_at_the_target() {
         threshold: 0.5,
         max_decays: 100 * first,
     };
-    let gpu = simulate_on(&ctx, &p.model, &p.source, &s).unwrap();
-    let cpu = simulate_cpu(&p.model, &p.source, &s).unwrap();
+    let gpu = simulate_on(
+        &ctx,
+        &p.model,
+        &p.source,
+        &s,
+        &mut voxdose::transport::Silent,
+    )
+    .unwrap();
+    let cpu = simulate_cpu(&p.model, &p.source, &s, &mut voxdose::transport::Silent).unwrap();
     for (r, what) in [(&gpu, "GPU"), (&cpu, "CPU")] {
         assert_conserves_energy(r, what);
         assert!(
@@ -488,7 +548,14 @@ fn target_uncertainty_runs_size_their_batches_and_stop_at_the_target() {
             r.decays
         );
     }
-    let again = simulate_on(&ctx, &p.model, &p.source, &s).unwrap();
+    let again = simulate_on(
+        &ctx,
+        &p.model,
+        &p.source,
+        &s,
+        &mut voxdose::transport::Silent,
+    )
+    .unwrap();
     assert_eq!(again.decays, gpu.decays);
     assert_eq!(again.dose_gy_per_decay, gpu.dose_gy_per_decay);
     assert_eq!(again.rel_uncertainty, gpu.rel_uncertainty);

@@ -385,7 +385,7 @@ fn run(args: &[&str]) -> voxdose::Result<()> {
     v.extend_from_slice(args);
     let cli = voxdose::cli::args::Cli::try_parse_from(v).unwrap();
     match cli.command {
-        voxdose::cli::args::Command::Run(a) => voxdose::cli::commands::run_patient::run_patient(&a),
+        voxdose::cli::args::Command::Run(a) => voxdose::cli::commands::run::run(a),
         _ => unreachable!("parsed a run command"),
     }
 }
@@ -420,7 +420,7 @@ fn nifti_patient_run_writes_all_outputs_and_keeps_the_affine() {
         "--quiet",
     ])
     .unwrap();
-    for f in voxdose::cli::commands::run_patient::PATIENT_OUTPUTS {
+    for f in voxdose::run::PATIENT_OUTPUTS {
         assert!(out.join(f).exists(), "{f} missing");
     }
     let ct_grid = voxdose::io::nifti::read_volume_f32(&ct).unwrap().grid;

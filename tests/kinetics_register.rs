@@ -1,10 +1,9 @@
 //! Rigid registration recovers a known shift and rotation within 1 mm and 1° (issue
 //! "Kinetics", item 2).
 
+use voxdose::geometry::resample::nearest_through;
 use voxdose::geometry::{Grid, Volume};
-use voxdose::kinetics::register::{
-    grid_centre_mm, register_rigid, resample_nearest, RigidOptions, RigidTransform,
-};
+use voxdose::kinetics::register::{grid_centre_mm, register_rigid, RigidOptions, RigidTransform};
 
 /// An asymmetric smooth phantom: Gaussian blobs of different sizes and weights (mm, LPS).
 /// `washout` scales the blobs differently, as uptake changes between scans.
@@ -85,7 +84,7 @@ fn masks_follow_the_transform() {
     let mut moving_mask = Volume::filled(grid.clone(), 0u16);
     let idx = grid.index(qv[0], qv[1], qv[2]);
     moving_mask.data[idx] = 7;
-    let back = resample_nearest(&moving_mask, &t, &grid);
+    let back = nearest_through(&moving_mask, &t, &grid);
     assert_eq!(back.data[grid.index(12, 9, 5)], 7);
     assert_eq!(back.data.iter().filter(|&&v| v == 7).count(), 1);
 }

@@ -10,7 +10,6 @@ mod common;
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use voxdose::cli::args::PhantomArgs;
 use voxdose::geometry::VoxelModel;
 use voxdose::physics::nuclide::{EmissionKind, Nuclide};
 
@@ -25,15 +24,9 @@ fn data_present() -> bool {
 }
 
 fn patient15_model() -> VoxelModel {
-    voxdose::phantoms::build(&PhantomArgs {
-        phantom: Some("patient15".into()),
-        radius_mm: None,
-        voxel_mm: None,
-        grid: None,
-        material: None,
-    })
-    .expect("patient15 builds when its data are present")
-    .model
+    voxdose::phantoms::build(&voxdose::phantoms::PhantomSpec::named("patient15"))
+        .expect("patient15 builds when its data are present")
+        .model
 }
 
 /// Runs `voxdose run --phantom patient15` on the CPU and returns summary.json.

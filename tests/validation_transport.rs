@@ -223,15 +223,22 @@ fn sampled_lu177_energy_per_decay_matches_icrp107() {
 #[test]
 fn energy_is_conserved_exactly_in_every_phantom() {
     for name in ["water-sphere", "slab", "nema-iec", "vsv"] {
-        let p = voxdose::phantoms::build(&voxdose::cli::args::PhantomArgs {
-            phantom: Some(name.into()),
+        let p = voxdose::phantoms::build(&voxdose::phantoms::PhantomSpec {
+            name: name.into(),
             radius_mm: None,
             voxel_mm: Some(4.0),
             grid: None,
             material: None,
         })
         .unwrap();
-        let r = voxdose::transport::simulate(&p.model, &p.source, &settings(20_000, 9)).unwrap();
+        let r = voxdose::transport::simulate(
+            &p.model,
+            &p.source,
+            &settings(20_000, 9),
+            &voxdose::transport::Device::Cpu,
+            &mut voxdose::transport::Silent,
+        )
+        .unwrap();
         let e = r.energy;
         assert_eq!(
             e.deposited_units + e.escaped_units,
@@ -257,8 +264,8 @@ fn sphere_run(
     voxdose::transport::TransportResult,
     voxdose::phantoms::Phantom,
 ) {
-    let p = voxdose::phantoms::build(&voxdose::cli::args::PhantomArgs {
-        phantom: Some("water-sphere".into()),
+    let p = voxdose::phantoms::build(&voxdose::phantoms::PhantomSpec {
+        name: "water-sphere".into(),
         radius_mm: Some(radius_mm),
         voxel_mm: Some(4.0),
         grid: None,
@@ -284,7 +291,14 @@ fn sphere_run(
     }];
     let mut s = settings(decays, seed);
     s.emissions = filter;
-    let r = voxdose::transport::simulate(&model, &p.source, &s).unwrap();
+    let r = voxdose::transport::simulate(
+        &model,
+        &p.source,
+        &s,
+        &voxdose::transport::Device::Cpu,
+        &mut voxdose::transport::Silent,
+    )
+    .unwrap();
     (r, voxdose::phantoms::Phantom { model, ..p })
 }
 
@@ -340,15 +354,22 @@ fn dose_in_a_large_sphere_is_electron_energy_per_mass_plus_photon_share() {
 
 #[test]
 fn vsv_kernel_energy_sum_is_emitted_energy_less_escape() {
-    let p = voxdose::phantoms::build(&voxdose::cli::args::PhantomArgs {
-        phantom: Some("vsv".into()),
+    let p = voxdose::phantoms::build(&voxdose::phantoms::PhantomSpec {
+        name: "vsv".into(),
         radius_mm: None,
         voxel_mm: Some(4.42),
         grid: Some(15),
         material: Some("soft-tissue".into()),
     })
     .unwrap();
-    let r = voxdose::transport::simulate(&p.model, &p.source, &settings(100_000, 4)).unwrap();
+    let r = voxdose::transport::simulate(
+        &p.model,
+        &p.source,
+        &settings(100_000, 4),
+        &voxdose::transport::Device::Cpu,
+        &mut voxdose::transport::Silent,
+    )
+    .unwrap();
     let kernel_kev: f64 = (0..p.model.grid.n_voxels())
         .map(|v| r.dose_gy_per_decay[v] * p.model.voxel_mass_kg(v) / voxdose::tally::J_PER_KEV)
         .sum();

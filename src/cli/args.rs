@@ -1,8 +1,28 @@
-//! Command-line arguments exactly as typed. Validation into typed configurations happens in
-//! the commands (`RunConfig::from_args` and friends), once, before any work starts.
+//! Command-line arguments exactly as typed. The commands lower them into the library's typed
+//! configurations (`crate::run::RunConfig` and friends), which validate once, before any work
+//! starts. Choices that the library names (`--device`, `--dose-to`,
+//! `--tia-from-single-scan`) are parsed into the library's own enums here.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::run::{DoseTo, SingleScanRule};
+use crate::transport::DeviceChoice;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+
+/// `--device auto|gpu|cpu`.
+fn device_parser() -> impl TypedValueParser<Value = DeviceChoice> {
+    PossibleValuesParser::new(DeviceChoice::NAMES).try_map(|s| s.parse::<DeviceChoice>())
+}
+
+/// `--dose-to medium|water`.
+fn dose_to_parser() -> impl TypedValueParser<Value = DoseTo> {
+    PossibleValuesParser::new(DoseTo::NAMES).try_map(|s| s.parse::<DoseTo>())
+}
+
+/// `--tia-from-single-scan physical-decay|hanscheid`.
+fn rule_parser() -> impl TypedValueParser<Value = SingleScanRule> {
+    PossibleValuesParser::new(SingleScanRule::NAMES).try_map(|s| s.parse::<SingleScanRule>())
+}
 
 /// voxdose: voxel Monte Carlo dosimetry for radiopharmaceutical therapy.
 #[derive(Debug, Parser)]
@@ -32,6 +52,12 @@ pub enum Command {
     Fit(FitArgs),
     /// Print what voxdose understands of a DICOM series or NIfTI file, without running anything.
     Inspect(InspectArgs),
+    /// BED, EQD2 and EUBED maps from an absorbed-dose map (Gy) and the kinetics.
+    Bed(BedArgs),
+    /// The theranostic digital twin of a patient: init, sync, predict, plan, status.
+    Twin(TwinArgs),
+    /// Measure recovery coefficients on a sphere-phantom scan and fit the RC(volume) curve.
+    Recovery(RecoveryArgs),
     /// PBRPK (SBML) models: simulate a scenario, or fit a patient's measured organ TACs.
     #[command(subcommand)]
     Pbpk(PbpkCommand),
@@ -39,30 +65,8 @@ pub enum Command {
     Trial(TrialArgs),
 }
 
-/// Where the transport runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
-pub enum DeviceChoice {
-    /// A real GPU if present, else the CPU reference transport.
-    #[default]
-    Auto,
-    /// A wgpu adapter (a real GPU, or lavapipe when that is the only Vulkan device).
-    Gpu,
-    /// The CPU reference transport (Rust, all cores).
-    Cpu,
-}
-
-/// Which absorbed dose is reported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
-pub enum DoseTo {
-    /// Dose to the medium in each voxel (energy / voxel mass).
-    #[default]
-    Medium,
-    /// Dose to water (medium dose × water/medium electron stopping-power ratio).
-    Water,
-}
-
-/// Transport options shared by `run` and `bench`.
-#[derive(Clone, Debug, Args)]
+/// Transport options of `run` (with `--config`, the ones given override the file's).
+#[derive(Clone, Debug, Default, Args)]
 pub struct TransportArgs {
     /// Nuclide, e.g. Lu-177 (see `voxdose nuclides`). For patient runs this overrides what the
     /// DICOM says, with a warning.
@@ -75,28 +79,29 @@ pub struct TransportArgs {
     /// reaches this value.
     #[arg(long, value_name = "PCT")]
     pub target_uncertainty: Option<f64>,
-    /// Upper bound on decays when running to a target uncertainty.
-    #[arg(long, value_name = "N", default_value_t = 1e9)]
-    pub max_decays: f64,
-    /// Random seed; the same seed on the same device gives the same result.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Number of history batches used for the per-voxel uncertainty (≥ 2).
-    #[arg(long, default_value_t = 20)]
-    pub batches: u32,
-    /// Electron kinetic-energy cutoff in keV; below it energy is deposited locally.
-    #[arg(long, default_value_t = 10.0)]
-    pub electron_cutoff_kev: f64,
-    /// Photon energy cutoff in keV; below it energy is deposited locally.
-    #[arg(long, default_value_t = 10.0)]
-    pub photon_cutoff_kev: f64,
-    /// Where to run the transport.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
-    pub device: DeviceChoice,
-    /// Report dose to medium (default) or to water.
-    #[arg(long, value_enum, default_value_t = DoseTo::Medium)]
-    pub dose_to: DoseTo,
-    /// CPU threads (default: all cores).
+    /// Upper bound on decays when running to a target uncertainty [default: 1e9].
+    #[arg(long, value_name = "N")]
+    pub max_decays: Option<f64>,
+    /// Random seed; the same seed on the same device gives the same result [default: 1].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Number of history batches used for the per-voxel uncertainty (≥ 2) [default: 20].
+    #[arg(long)]
+    pub batches: Option<u32>,
+    /// Electron kinetic-energy cutoff in keV; below it energy is deposited locally
+    /// [default: 10].
+    #[arg(long)]
+    pub electron_cutoff_kev: Option<f64>,
+    /// Photon energy cutoff in keV; below it energy is deposited locally [default: 10].
+    #[arg(long)]
+    pub photon_cutoff_kev: Option<f64>,
+    /// Where to run the transport [default: auto].
+    #[arg(long, value_parser = device_parser())]
+    pub device: Option<DeviceChoice>,
+    /// Report dose to medium or to water [default: medium].
+    #[arg(long, value_parser = dose_to_parser())]
+    pub dose_to: Option<DoseTo>,
+    /// CPU threads, 1 to 1024 (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
 }
@@ -150,8 +155,8 @@ pub struct RunArgs {
     pub tia_bq_s: Option<f64>,
     /// With a single SPECT: derive the TIA by this documented rule (`physical-decay` or
     /// `hanscheid`); the rule is written into the outputs.
-    #[arg(long)]
-    pub tia_from_single_scan: Option<String>,
+    #[arg(long, value_parser = rule_parser())]
+    pub tia_from_single_scan: Option<SingleScanRule>,
     /// Hours between administration and the single scan (for --tia-from-single-scan).
     #[arg(long)]
     pub scan_hours: Option<f64>,
@@ -161,6 +166,14 @@ pub struct RunArgs {
     /// Study file (JSON): fit the kinetics, then run the transport on the TIA map.
     #[arg(long)]
     pub study: Option<PathBuf>,
+    /// Partial-volume correction of a study's region activities (overrides the study's
+    /// `partial_volume`).
+    #[command(flatten)]
+    pub pvc: PvcArgs,
+    /// A saved run configuration (the `run.json` every run writes): run it again. Transport
+    /// options given with it override the file's.
+    #[arg(long, value_name = "RUN_JSON", conflicts_with_all = ["phantom", "ct", "spect", "study", "rtstruct", "labels", "tia", "tia_bq_s", "tia_from_single_scan", "scan_hours", "calibration_bq_ml_per_count", "radius_mm", "voxel_mm", "grid", "material", "pvc", "psf_fwhm_mm", "rc_curve"])]
+    pub config: Option<PathBuf>,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -185,9 +198,10 @@ pub struct BenchArgs {
     /// Also report the time to this relative uncertainty (%) in voxels above 50 % of max.
     #[arg(long)]
     pub target_uncertainty: Option<f64>,
-    /// Where to run; a comma-separated list (e.g. `cpu,gpu`) runs each phantom on each
-    /// device in turn, side by side under the same machine load.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [DeviceChoice::Auto])]
+    /// Where to run (auto, gpu, cpu); a comma-separated list (e.g. `cpu,gpu`) runs each
+    /// phantom on each device in turn, side by side under the same machine load
+    /// [default: auto].
+    #[arg(long, value_parser = device_parser(), value_delimiter = ',')]
     pub device: Vec<DeviceChoice>,
     /// Random seed.
     #[arg(long, default_value_t = 1)]
@@ -213,6 +227,58 @@ pub struct FitArgs {
     /// Replace existing outputs in --out.
     #[arg(long)]
     pub force: bool,
+    /// Partial-volume correction (overrides the study's `partial_volume`).
+    #[command(flatten)]
+    pub pvc: PvcArgs,
+}
+
+/// Partial-volume correction flags; each replaces the study file's `partial_volume` value.
+#[derive(Clone, Debug, Default, Args)]
+pub struct PvcArgs {
+    /// Partial-volume correction of region activities: gtm, rc-curve or none.
+    #[arg(long, value_name = "METHOD")]
+    pub pvc: Option<String>,
+    /// PSF FWHM in mm for GTM: one value, or x,y,z along the map grid's axes.
+    #[arg(long, value_name = "MM", value_delimiter = ',')]
+    pub psf_fwhm_mm: Vec<f64>,
+    /// Recovery curve (rc.json from `voxdose recovery`) for --pvc rc-curve.
+    #[arg(long, value_name = "RC_JSON")]
+    pub rc_curve: Option<PathBuf>,
+}
+
+/// `voxdose recovery`.
+#[derive(Debug, Args)]
+pub struct RecoveryArgs {
+    /// The phantom scan: quantitative SPECT/PET (DICOM folder or file) or NIfTI in Bq/mL.
+    #[arg(long, required_unless_present = "synthetic_fwhm_mm")]
+    pub spect: Option<PathBuf>,
+    /// Instead of a scan: a synthetic NEMA IEC scan blurred by a Gaussian of this FWHM (mm).
+    #[arg(long, value_name = "MM", conflicts_with = "spect")]
+    pub synthetic_fwhm_mm: Option<f64>,
+    /// Voxel size of the synthetic scan, mm.
+    #[arg(long, default_value_t = 4.0, requires = "synthetic_fwhm_mm")]
+    pub voxel_mm: f64,
+    /// Label map of the spheres (NIfTI; each non-zero label one sphere).
+    #[arg(long, required_unless_present = "phantom")]
+    pub labels: Option<PathBuf>,
+    /// Built-in phantom whose spheres are located in the scan: nema-iec.
+    #[arg(long, conflicts_with = "labels")]
+    pub phantom: Option<String>,
+    /// True sphere activity concentration at the scan time, Bq/mL.
+    #[arg(long, value_name = "BQ_PER_ML")]
+    pub concentration: f64,
+    /// True background concentration at the scan time, Bq/mL (default 0: cold).
+    #[arg(long, value_name = "BQ_PER_ML", default_value_t = 0.0)]
+    pub background: f64,
+    /// Bq/mL per count, for a scan in counts.
+    #[arg(long)]
+    pub calibration_bq_ml_per_count: Option<f64>,
+    /// The recovery curve to write (JSON); the plot goes beside it as .png.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing --out and its plot.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `voxdose inspect`.
@@ -220,6 +286,176 @@ pub struct FitArgs {
 pub struct InspectArgs {
     /// A DICOM file, a DICOM series folder or a NIfTI file.
     pub path: PathBuf,
+}
+
+/// `voxdose bed`.
+#[derive(Debug, Args)]
+pub struct BedArgs {
+    /// Absorbed dose in Gy: a NIfTI (voxdose's dose.nii.gz of a run with TIA, or another
+    /// program's map, taken as Gy) or a DICOM RT Dose (DoseUnits GY).
+    #[arg(long, value_name = "FILE")]
+    pub dose: PathBuf,
+    /// 1-σ of the dose: voxdose's uncertainty.nii.gz (relative) or an RT Dose of DoseType
+    /// ERROR (Gy). Default: the uncertainty.nii.gz / rtdose_sigma.dcm beside the dose.
+    #[arg(long, value_name = "FILE")]
+    pub dose_uncertainty: Option<PathBuf>,
+    /// Mono-exponential kinetics with this effective half-life (h); with --fit, used for
+    /// regions the fit does not cover.
+    #[arg(long, value_name = "T")]
+    pub effective_half_life_h: Option<f64>,
+    /// Output folder of `voxdose fit` (or `voxdose run --study`): each region's fitted model.
+    #[arg(long, value_name = "DIR")]
+    pub fit: Option<PathBuf>,
+    /// With --fit: the dose is of this cycle only (default: it holds every cycle of the fit,
+    /// split per region by TIA share).
+    #[arg(long, value_name = "N")]
+    pub cycle: Option<usize>,
+    /// Tissue from the built-in table: kidney, red-marrow, salivary-glands, liver, spleen,
+    /// lacrimal-glands, tumour.
+    #[arg(long, value_name = "NAME")]
+    pub tissue: Option<String>,
+    /// Custom tissue: α/β in Gy (with --repair-half-time-h).
+    #[arg(long, value_name = "X")]
+    pub alpha_beta_gy: Option<f64>,
+    /// Custom tissue: repair half-time in h (with --alpha-beta-gy).
+    #[arg(long, value_name = "Y")]
+    pub repair_half_time_h: Option<f64>,
+    /// α in 1/Gy, for EUBED (applies to every tissue, overriding the table).
+    #[arg(long, value_name = "A")]
+    pub alpha_per_gy: Option<f64>,
+    /// Label map (NIfTI): one summary per label; with --fit, the study's label map.
+    #[arg(long, value_name = "FILE.nii.gz")]
+    pub labels: Option<PathBuf>,
+    /// Tissue per label, e.g. "1=kidney,2=kidney,3=tumour" (needs --labels).
+    #[arg(long, value_name = "MAP")]
+    pub tissue_map: Option<String>,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace existing outputs in --out.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `voxdose twin`.
+#[derive(Debug, Args)]
+pub struct TwinArgs {
+    /// What to do with the twin.
+    #[command(subcommand)]
+    pub command: TwinCommand,
+}
+
+/// The twin's commands.
+#[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing the arguments would buy nothing"
+)]
+pub enum TwinCommand {
+    /// Create a twin folder from a study: fit, dose, S-matrix and BED of every cycle.
+    Init(TwinInitArgs),
+    /// Bring in what is new in the study (a new cycle, new time points of the last one).
+    Sync(TwinSyncArgs),
+    /// Predict the next cycle(s) at an activity: dose, BED, cumulative BED with 95 % intervals.
+    Predict(TwinPredictArgs),
+    /// The largest activity per remaining cycle that keeps every limited organ within its limit.
+    Plan(TwinPlanArgs),
+    /// The cycles, margins, prediction errors and baseline uptake.
+    Status(TwinStatusArgs),
+}
+
+/// `voxdose twin init`.
+#[derive(Debug, Args)]
+pub struct TwinInitArgs {
+    /// The twin folder (new or empty).
+    pub dir: PathBuf,
+    /// The study file (docs/study-file.md); it must have a label map.
+    #[arg(long)]
+    pub study: PathBuf,
+    /// CT for the transport medium when the study names no reference_ct.
+    #[arg(long)]
+    pub ct: Option<PathBuf>,
+    /// Limits and region tissues: {"limits": [{"organ": "kidney", "quantity": "bed",
+    /// "value_gy": 28}], "tissues": {"lesion_1": "tumour"}}.
+    #[arg(long)]
+    pub limits: Option<PathBuf>,
+    /// Patient identifier (default: the study file's name).
+    #[arg(long)]
+    pub patient_id: Option<String>,
+    /// Decays per source region of each cycle's S-matrix.
+    #[arg(long, value_name = "N", default_value_t = 2e5)]
+    pub smatrix_decays: f64,
+    /// A baseline PET (e.g. PSMA PET; DICOM folder or NIfTI in Bq/mL): SUVmean/SUVmax per lesion.
+    #[arg(long)]
+    pub baseline_pet: Option<PathBuf>,
+    /// Body weight for the baseline PET's SUV when its DICOM does not give it, kg.
+    #[arg(long, requires = "baseline_pet")]
+    pub baseline_pet_weight_kg: Option<f64>,
+    /// Injected activity of the baseline PET when its DICOM does not give it, MBq.
+    #[arg(long, requires = "baseline_pet")]
+    pub baseline_pet_injected_mbq: Option<f64>,
+    /// Transport options of every cycle's dose (as for `voxdose run`).
+    #[command(flatten)]
+    pub transport: TransportArgs,
+}
+
+/// `voxdose twin sync`.
+#[derive(Debug, Args)]
+pub struct TwinSyncArgs {
+    /// The twin folder.
+    pub dir: PathBuf,
+    /// The study file with the new scans.
+    #[arg(long)]
+    pub study: PathBuf,
+    /// Redo this already-synced cycle although its inputs changed (logged).
+    #[arg(long, value_name = "N")]
+    pub resync_cycle: Option<usize>,
+}
+
+/// `voxdose twin predict`.
+#[derive(Debug, Args)]
+pub struct TwinPredictArgs {
+    /// The twin folder.
+    pub dir: PathBuf,
+    /// Activity per cycle, GBq.
+    #[arg(long, value_name = "GBQ")]
+    pub activity_gbq: f64,
+    /// Cycles at that activity.
+    #[arg(long, default_value_t = 1)]
+    pub cycles: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `voxdose twin plan`.
+#[derive(Debug, Args)]
+pub struct TwinPlanArgs {
+    /// The twin folder.
+    pub dir: PathBuf,
+    /// A limit on cumulative BED or dose, e.g. kidney:bed=28 or red_marrow:dose=2 (repeat
+    /// for several; default: the twin's limits).
+    #[arg(long, value_name = "ORGAN:bed|dose=GY")]
+    pub limit: Vec<String>,
+    /// Cycles still to give at the planned activity.
+    #[arg(long, default_value_t = 1)]
+    pub cycles_left: usize,
+    /// Probability that every limited organ stays within its limit.
+    #[arg(long, default_value_t = 0.95)]
+    pub confidence: f64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `voxdose twin status`.
+#[derive(Debug, Args)]
+pub struct TwinStatusArgs {
+    /// The twin folder.
+    pub dir: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `voxdose pbpk ...`.

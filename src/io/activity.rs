@@ -71,8 +71,44 @@ pub struct ActivityProvenance {
     pub calibration_bq_ml_per_count: Option<f64>,
     /// Total activity in the image at the reference time, Bq.
     pub total_activity_bq: f64,
+    /// Camera, collimator and stated resolution (what partial-volume correction can use).
+    pub camera: CameraInfo,
     /// Warnings raised while interpreting the file.
     pub warnings: Vec<String>,
+}
+
+/// What an emission series says about the camera that acquired it: the inputs of an
+/// assumed point-spread function ([`crate::kinetics::psf`]). Every field is optional.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CameraInfo {
+    /// Manufacturer (0008,0070).
+    pub manufacturer: Option<String>,
+    /// ManufacturerModelName (0008,1090).
+    pub model: Option<String>,
+    /// CollimatorGridName (0018,1180), e.g. "MEGP", from the data set or the first item
+    /// of the Detector Information Sequence (0054,0022).
+    pub collimator: Option<String>,
+    /// CollimatorType (0018,1181), e.g. "PARA".
+    pub collimator_type: Option<String>,
+    /// SpatialResolution (0018,1050), mm: "the inherent limiting resolution … for the data
+    /// gathering and reconstruction technique chosen" (PS3.3 General Equipment module).
+    pub spatial_resolution_mm: Option<f64>,
+}
+
+impl CameraInfo {
+    /// Reads the camera tags of `header`.
+    pub fn read(header: &InMemDicomObject) -> CameraInfo {
+        let detector = first_item(header, tags::DETECTOR_INFORMATION_SEQUENCE);
+        let either = |tag| opt_str(header, tag).or_else(|| detector.and_then(|d| opt_str(d, tag)));
+        CameraInfo {
+            manufacturer: opt_str(header, tags::MANUFACTURER),
+            model: opt_str(header, tags::MANUFACTURER_MODEL_NAME),
+            collimator: either(tags::COLLIMATOR_GRID_NAME),
+            collimator_type: either(tags::COLLIMATOR_TYPE),
+            spatial_resolution_mm: opt_f64(header, tags::SPATIAL_RESOLUTION)
+                .filter(|r| r.is_finite() && *r > 0.0),
+        }
+    }
 }
 
 /// An activity image.
@@ -145,6 +181,7 @@ pub fn read_activity(path: &Path, opts: &ActivityOptions) -> Result<ActivityImag
             .calibration_bq_ml_per_count
             .filter(|_| units_in_file == "counts" || units_in_file == "CNTS"),
         total_activity_bq,
+        camera: CameraInfo::read(&series.header),
         warnings,
     };
     Ok(ActivityImage {
@@ -195,6 +232,7 @@ fn read_nifti_activity(path: &Path, opts: &ActivityOptions) -> Result<ActivityIm
             patient_weight_kg: None,
             calibration_bq_ml_per_count: opts.calibration_bq_ml_per_count,
             total_activity_bq,
+            camera: CameraInfo::default(),
             warnings,
         },
         concentration_bq_ml: vol,

@@ -11,8 +11,8 @@
 //! | [`activity`] | NM / PT series → activity concentration (Bq/mL) with its provenance |
 //! | [`rtstruct`] | RTSTRUCT contours rasterised onto any grid by patient coordinates |
 //! | [`masks`] | label maps (NIfTI) → named regions; regions on the transport grid |
-//! | [`resample`] | moving volumes between grids (trilinear, nearest, activity-conserving) |
 //! | [`rtdose`] | DICOM RT Dose writer |
+//! | [`rtdose_read`] | DICOM RT Dose reader (dose grid, units, dose type, patient and frame) |
 //! | [`nifti`] | NIfTI-1 in and out with the LPS ↔ RAS affine |
 //! | [`interfile`] | Interfile 3.3 header + raw data (GATE voxelised phantoms) |
 //! | [`gate`] | GATE text tables: value-range → material, activity ranges, `GateMaterials.db` densities |
@@ -29,8 +29,8 @@ pub mod gate;
 pub mod interfile;
 pub mod masks;
 pub mod nifti;
-pub mod resample;
 pub mod rtdose;
+pub mod rtdose_read;
 pub mod rtstruct;
 pub mod series;
 

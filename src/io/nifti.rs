@@ -19,12 +19,13 @@
 use crate::geometry::{Grid, Volume};
 use crate::io::InputError;
 use crate::Result;
+use glam::{DAffine3, DMat3, DQuat, DVec3};
 use nifti::{IntoNdArray, NiftiObject, ReaderOptions};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Sign flip between RAS (NIfTI) and LPS (DICOM, [`Grid`]) on each patient axis.
-const RAS_LPS_SIGN: [f64; 3] = [-1.0, -1.0, 1.0];
+const RAS_LPS_SIGN: DVec3 = DVec3::new(-1.0, -1.0, 1.0);
 
 /// Largest |cos| between two axes of an affine still treated as orthogonal. NIfTI files
 /// written in f32 from orthonormal matrices have errors near 1e-7; genuinely sheared affines
@@ -143,15 +144,22 @@ where
     )
 }
 
-/// The 4×4 voxel-index → RAS (mm) affine of a grid, row major: NIfTI's sform.
-pub fn affine_ras_from_grid(grid: &Grid) -> [[f64; 4]; 4] {
-    let mut m = grid.affine_lps();
-    for (r, row) in m.iter_mut().take(3).enumerate() {
-        for v in row.iter_mut() {
-            *v *= RAS_LPS_SIGN[r];
-        }
-    }
-    m
+/// The voxel-index → RAS (mm) affine of a grid: NIfTI's sform (its rows are `srow_x/y/z`).
+pub fn affine_ras_from_grid(grid: &Grid) -> DAffine3 {
+    flip_lps_ras(grid.affine_lps())
+}
+
+/// An affine with its patient x and y negated: LPS ↔ RAS (the flip is its own inverse).
+/// Each element is multiplied by ±1, so it is exact.
+fn flip_lps_ras(m: DAffine3) -> DAffine3 {
+    DAffine3::from_mat3_translation(
+        DMat3::from_cols(
+            m.matrix3.x_axis * RAS_LPS_SIGN,
+            m.matrix3.y_axis * RAS_LPS_SIGN,
+            m.matrix3.z_axis * RAS_LPS_SIGN,
+        ),
+        m.translation * RAS_LPS_SIGN,
+    )
 }
 
 /// The grid (LPS) of a voxel-index → RAS (mm) affine with the given dims.
@@ -160,38 +168,38 @@ pub fn affine_ras_from_grid(grid: &Grid) -> [[f64; 4]; 4] {
 /// orthogonal (sheared grids cannot be represented).
 pub fn grid_from_affine_ras(
     dims: [usize; 3],
-    affine_ras: &[[f64; 4]; 4],
+    affine_ras: &DAffine3,
 ) -> std::result::Result<Grid, String> {
+    let lps = flip_lps_ras(*affine_ras);
     let mut spacing_mm = [0.0; 3];
-    let mut direction = [[0.0; 3]; 3];
+    let mut axes = [DVec3::ZERO; 3];
     for axis in 0..3 {
-        let col = [0, 1, 2].map(|r| affine_ras[r][axis] * RAS_LPS_SIGN[r]);
-        let norm = col.iter().map(|c| c * c).sum::<f64>().sqrt();
+        let col = lps.matrix3.col(axis);
+        let norm = col.length();
         if !(norm.is_finite() && norm > 0.0) {
             return Err(format!(
                 "has axis {axis} of length {norm} mm; the voxel spacing must be positive: fix the header's srow/pixdim"
             ));
         }
         spacing_mm[axis] = norm;
-        direction[axis] = col.map(|c| snap_unit(c / norm));
+        axes[axis] = (col / norm).map(snap_unit);
     }
     for (a, b) in [(0, 1), (0, 2), (1, 2)] {
-        let cos: f64 = (0..3).map(|c| direction[a][c] * direction[b][c]).sum();
+        let cos = axes[a].dot(axes[b]);
         if cos.abs() > ORTHOGONALITY_TOLERANCE {
             return Err(format!(
                 "is sheared (axes {a} and {b} have cos = {cos:.2e}); voxdose needs orthogonal voxel axes: resample the image first"
             ));
         }
     }
-    let origin_mm = [0, 1, 2].map(|r| affine_ras[r][3] * RAS_LPS_SIGN[r]);
-    if origin_mm.iter().any(|o| !o.is_finite()) {
+    if !lps.translation.is_finite() {
         return Err("has a non-finite translation; fix the header's srow/qoffset".into());
     }
     Ok(Grid {
         dims,
         spacing_mm,
-        origin_mm,
-        direction,
+        origin_mm: lps.translation.into(),
+        direction: axes.map(|a| a.to_array()),
     })
 }
 
@@ -229,148 +237,76 @@ fn refuse_nifti2(path: &Path) -> Result<(), InputError> {
 }
 
 /// The header's RAS affine and the name of the transform it came from.
-fn affine_ras_of(h: &nifti::NiftiHeader) -> ([[f64; 4]; 4], &'static str) {
+fn affine_ras_of(h: &nifti::NiftiHeader) -> (DAffine3, &'static str) {
+    let v3 = |v: [f32; 3]| DVec3::from(v.map(f64::from));
     if h.sform_code > 0 {
-        let mut m = [[0.0; 4]; 4];
-        for (r, row) in [h.srow_x, h.srow_y, h.srow_z].iter().enumerate() {
-            m[r] = row.map(f64::from);
-        }
-        m[3][3] = 1.0;
-        (m, "sform")
+        let rows = [h.srow_x, h.srow_y, h.srow_z].map(|r| r.map(f64::from));
+        let column = |c: usize| DVec3::new(rows[0][c], rows[1][c], rows[2][c]);
+        let m = DMat3::from_cols(column(0), column(1), column(2));
+        (DAffine3::from_mat3_translation(m, column(3)), "sform")
     } else if h.qform_code > 0 {
-        let q = [h.quatern_b, h.quatern_c, h.quatern_d].map(f64::from);
-        let offset = [h.quatern_x, h.quatern_y, h.quatern_z].map(f64::from);
-        let pixdim = [h.pixdim[1], h.pixdim[2], h.pixdim[3]].map(f64::from);
+        let bcd = v3([h.quatern_b, h.quatern_c, h.quatern_d]);
+        let offset = v3([h.quatern_x, h.quatern_y, h.quatern_z]);
+        let pixdim = v3([h.pixdim[1], h.pixdim[2], h.pixdim[3]]);
         (
-            qform_affine(q, offset, pixdim, f64::from(h.pixdim[0])),
+            qform_affine(bcd, offset, pixdim, f64::from(h.pixdim[0])),
             "qform",
         )
     } else {
-        let mut m = [[0.0; 4]; 4];
-        for a in 0..3 {
-            m[a][a] = f64::from(h.pixdim[a + 1]);
-        }
-        m[3][3] = 1.0;
-        (m, "pixdim")
+        let pixdim = v3([h.pixdim[1], h.pixdim[2], h.pixdim[3]]);
+        (DAffine3::from_scale(pixdim), "pixdim")
     }
 }
 
 /// The qform affine (NIfTI-1 "method 2"): rotation from the quaternion (b, c, d) with
 /// a = √(1 − b² − c² − d²), columns scaled by pixdim, the k column by qfac = pixdim[0]
 /// (±1; 0 is read as 1, as `nifti1.h` allows).
-fn qform_affine(bcd: [f64; 3], offset: [f64; 3], pixdim: [f64; 3], qfac: f64) -> [[f64; 4]; 4] {
-    let [mut b, mut c, mut d] = bcd;
-    let aa = 1.0 - (b * b + c * c + d * d);
-    let a = if aa < 1e-7 {
-        // |(b,c,d)| ≈ 1: a 180° rotation; renormalise (b,c,d) as nifti1_io does.
-        let n = (b * b + c * c + d * d).sqrt();
-        b /= n;
-        c /= n;
-        d /= n;
-        0.0
-    } else {
-        aa.sqrt()
-    };
-    let r = [
-        [
-            a * a + b * b - c * c - d * d,
-            2.0 * (b * c - a * d),
-            2.0 * (b * d + a * c),
-        ],
-        [
-            2.0 * (b * c + a * d),
-            a * a + c * c - b * b - d * d,
-            2.0 * (c * d - a * b),
-        ],
-        [
-            2.0 * (b * d - a * c),
-            2.0 * (c * d + a * b),
-            a * a + d * d - b * b - c * c,
-        ],
-    ];
+fn qform_affine(bcd: DVec3, offset: DVec3, pixdim: DVec3, qfac: f64) -> DAffine3 {
+    let aa = 1.0 - bcd.length_squared();
+    // |(b,c,d)| ≈ 1 is a 180° rotation: a = 0 and (b,c,d) renormalised, as nifti1_io does
+    // (the normalisation below does the latter).
+    let a = if aa < 1e-7 { 0.0 } else { aa.sqrt() };
+    // NIfTI's (a, b, c, d) is glam's (w, x, y, z).
+    let rotation = DMat3::from_quat(DQuat::from_xyzw(bcd.x, bcd.y, bcd.z, a).normalize());
     let qfac = if qfac < 0.0 { -1.0 } else { 1.0 };
-    let scale = [pixdim[0], pixdim[1], pixdim[2] * qfac];
-    let mut m = [[0.0; 4]; 4];
-    for row in 0..3 {
-        for col in 0..3 {
-            m[row][col] = r[row][col] * scale[col];
-        }
-        m[row][3] = offset[row];
-    }
-    m[3][3] = 1.0;
-    m
+    let scale = pixdim * DVec3::new(1.0, 1.0, qfac);
+    let m = DMat3::from_cols(
+        rotation.x_axis * scale.x,
+        rotation.y_axis * scale.y,
+        rotation.z_axis * scale.z,
+    );
+    DAffine3::from_mat3_translation(m, offset)
 }
 
-/// Quaternion (b, c, d) and qfac of an orthonormal direction matrix given by its columns
-/// (RAS). A left-handed matrix gets qfac = −1 and its third column negated first, as the
-/// NIfTI-1 qform requires a proper rotation.
-fn quaternion_of(columns: [[f64; 3]; 3]) -> ([f64; 3], f64) {
-    let mut cols = columns;
-    let det = det3(cols);
-    let qfac = if det < 0.0 {
-        cols[2] = cols[2].map(|v| -v);
-        -1.0
+/// Quaternion (b, c, d) and qfac of an orthonormal direction matrix (RAS). A left-handed
+/// matrix gets qfac = −1 and its third column negated first, as the NIfTI-1 qform requires
+/// a proper rotation.
+fn quaternion_of(direction: DMat3) -> (DVec3, f64) {
+    let (rotation, qfac) = if direction.determinant() < 0.0 {
+        let mut proper = direction;
+        proper.z_axis = -proper.z_axis;
+        (proper, -1.0)
     } else {
-        1.0
+        (direction, 1.0)
     };
-    // r[row][col] with columns = axes.
-    let r = |row: usize, col: usize| cols[col][row];
-    let trace = r(0, 0) + r(1, 1) + r(2, 2);
-    // Shepperd's method: pick the largest of 4a², 4b², 4c², 4d² to divide by.
-    let (a, b, c, d) = if trace > 0.0 {
-        let s = 2.0 * (1.0 + trace).sqrt(); // s = 4a
-        (
-            0.25 * s,
-            (r(2, 1) - r(1, 2)) / s,
-            (r(0, 2) - r(2, 0)) / s,
-            (r(1, 0) - r(0, 1)) / s,
-        )
-    } else if r(0, 0) > r(1, 1) && r(0, 0) > r(2, 2) {
-        let s = 2.0 * (1.0 + r(0, 0) - r(1, 1) - r(2, 2)).sqrt(); // s = 4b
-        (
-            (r(2, 1) - r(1, 2)) / s,
-            0.25 * s,
-            (r(0, 1) + r(1, 0)) / s,
-            (r(0, 2) + r(2, 0)) / s,
-        )
-    } else if r(1, 1) > r(2, 2) {
-        let s = 2.0 * (1.0 + r(1, 1) - r(0, 0) - r(2, 2)).sqrt(); // s = 4c
-        (
-            (r(0, 2) - r(2, 0)) / s,
-            (r(0, 1) + r(1, 0)) / s,
-            0.25 * s,
-            (r(1, 2) + r(2, 1)) / s,
-        )
-    } else {
-        let s = 2.0 * (1.0 + r(2, 2) - r(0, 0) - r(1, 1)).sqrt(); // s = 4d
-        (
-            (r(1, 0) - r(0, 1)) / s,
-            (r(0, 2) + r(2, 0)) / s,
-            (r(1, 2) + r(2, 1)) / s,
-            0.25 * s,
-        )
-    };
+    let q = DQuat::from_mat3(&rotation);
     // NIfTI stores only (b, c, d) and takes a ≥ 0; q and −q are the same rotation.
-    let sign = if a < 0.0 { -1.0 } else { 1.0 };
-    ([b * sign, c * sign, d * sign], qfac)
-}
-
-fn det3(c: [[f64; 3]; 3]) -> f64 {
-    c[0][0] * (c[1][1] * c[2][2] - c[2][1] * c[1][2])
-        - c[1][0] * (c[0][1] * c[2][2] - c[2][1] * c[0][2])
-        + c[2][0] * (c[0][1] * c[1][2] - c[1][1] * c[0][2])
+    let q = if q.w < 0.0 { -q } else { q };
+    (DVec3::new(q.x, q.y, q.z), qfac)
 }
 
 /// A header carrying the grid's affine (sform and qform, code 1) and spacing in mm.
 fn header_for(grid: &Grid, description: &str) -> nifti::NiftiHeader {
     let affine = affine_ras_from_grid(grid);
-    let columns_ras =
-        [0, 1, 2].map(|axis| [0, 1, 2].map(|r| grid.direction[axis][r] * RAS_LPS_SIGN[r]));
-    let ([b, c, d], qfac) = quaternion_of(columns_ras);
+    let direction_ras = flip_lps_ras(DAffine3::from_mat3(grid.direction_matrix())).matrix3;
+    let (bcd, qfac) = quaternion_of(direction_ras);
     let mut descrip = description.as_bytes().to_vec();
     descrip.truncate(79);
     descrip.resize(80, 0);
-    let row = |r: usize| affine[r].map(|v| v as f32);
+    let row = |r: usize| {
+        let m = affine.matrix3.row(r);
+        [m.x, m.y, m.z, affine.translation[r]].map(|v| v as f32)
+    };
     let mut pixdim = [1.0f32; 8];
     pixdim[0] = qfac as f32;
     for a in 0..3 {
@@ -381,12 +317,12 @@ fn header_for(grid: &Grid, description: &str) -> nifti::NiftiHeader {
         descrip,
         qform_code: 1,
         sform_code: 1,
-        quatern_b: b as f32,
-        quatern_c: c as f32,
-        quatern_d: d as f32,
-        quatern_x: affine[0][3] as f32,
-        quatern_y: affine[1][3] as f32,
-        quatern_z: affine[2][3] as f32,
+        quatern_b: bcd.x as f32,
+        quatern_c: bcd.y as f32,
+        quatern_d: bcd.z as f32,
+        quatern_x: affine.translation.x as f32,
+        quatern_y: affine.translation.y as f32,
+        quatern_z: affine.translation.z as f32,
         srow_x: row(0),
         srow_y: row(1),
         srow_z: row(2),
@@ -470,25 +406,101 @@ fn inconsistent(path: &Path, reason: String) -> InputError {
 mod tests {
     use super::*;
 
-    fn close(a: f64, b: f64, tol: f64) -> bool {
-        (a - b).abs() <= tol
+    /// Rows of the 3×4 part of an affine (what `srow_x/y/z` hold).
+    fn rows(m: &DAffine3) -> [[f64; 4]; 3] {
+        [0, 1, 2].map(|r| {
+            let row = m.matrix3.row(r);
+            [row.x, row.y, row.z, m.translation[r]]
+        })
     }
 
     #[test]
     fn identity_lps_grid_has_ras_affine_with_flipped_x_and_y() {
         let g = Grid::new([4, 5, 6], [1.0, 2.0, 3.0], [10.0, -20.0, 30.0]);
         let m = affine_ras_from_grid(&g);
-        assert_eq!(m[0], [-1.0, 0.0, 0.0, -10.0]);
-        assert_eq!(m[1], [0.0, -2.0, 0.0, 20.0]);
-        assert_eq!(m[2], [0.0, 0.0, 3.0, 30.0]);
+        assert_eq!(
+            rows(&m),
+            [
+                [-1.0, 0.0, 0.0, -10.0],
+                [0.0, -2.0, 0.0, 20.0],
+                [0.0, 0.0, 3.0, 30.0]
+            ]
+        );
         assert_eq!(grid_from_affine_ras(g.dims, &m).unwrap(), g);
+    }
+
+    /// The rotation matrix of quaternion (a, b, c, d) as `nifti1.h` writes it out
+    /// ("3D IMAGE (VOLUME) ORIENTATION AND LOCATION IN SPACE", method 2), row major: an
+    /// independent reference for glam's quaternion → matrix.
+    fn nifti1_h_rotation(a: f64, b: f64, c: f64, d: f64) -> [[f64; 3]; 3] {
+        [
+            [
+                a * a + b * b - c * c - d * d,
+                2.0 * (b * c - a * d),
+                2.0 * (b * d + a * c),
+            ],
+            [
+                2.0 * (b * c + a * d),
+                a * a + c * c - b * b - d * d,
+                2.0 * (c * d - a * b),
+            ],
+            [
+                2.0 * (b * d - a * c),
+                2.0 * (c * d + a * b),
+                a * a + d * d - b * b - c * c,
+            ],
+        ]
+    }
+
+    #[test]
+    fn qform_rotation_matches_the_nifti1_h_formula_with_pixdim_and_qfac() {
+        let (b, c, d) = (0.1, -0.35, 0.6);
+        let a = (1.0f64 - b * b - c * c - d * d).sqrt();
+        let r = nifti1_h_rotation(a, b, c, d);
+        let pixdim = [0.8, 1.7, 2.5];
+        for qfac in [1.0, -1.0, 0.0] {
+            let m = qform_affine(
+                DVec3::new(b, c, d),
+                DVec3::new(3.0, -4.0, 5.0),
+                DVec3::from(pixdim),
+                qfac,
+            );
+            let k_sign = if qfac < 0.0 { -1.0 } else { 1.0 };
+            let got = rows(&m);
+            for row in 0..3 {
+                for col in 0..3 {
+                    let scale = pixdim[col] * if col == 2 { k_sign } else { 1.0 };
+                    let want = r[row][col] * scale;
+                    assert!(
+                        (got[row][col] - want).abs() < 1e-14,
+                        "qfac {qfac}, [{row}][{col}]: {} vs {want}",
+                        got[row][col]
+                    );
+                }
+            }
+            assert_eq!([got[0][3], got[1][3], got[2][3]], [3.0, -4.0, 5.0]);
+        }
+    }
+
+    #[test]
+    fn a_quaternion_of_length_one_is_a_180_degree_rotation() {
+        // (b, c, d) = (0, 0, 1) as f32 may come out a hair above length 1: a = 0, and the
+        // rotation is 180° about z, i.e. diag(−1, −1, 1).
+        let m = qform_affine(
+            DVec3::new(0.0, 0.0, 1.000_000_1),
+            DVec3::ZERO,
+            DVec3::ONE,
+            1.0,
+        );
+        let want = DMat3::from_diagonal(DVec3::new(-1.0, -1.0, 1.0));
+        assert!(m.matrix3.abs_diff_eq(want, 1e-12), "{m}");
     }
 
     #[test]
     fn quaternion_round_trips_proper_and_improper_rotations() {
         let c = (0.3f64).cos();
         let s = (0.3f64).sin();
-        let cases: [[[f64; 3]; 3]; 4] = [
+        let cases: [[[f64; 3]; 3]; 5] = [
             // LPS identity seen in RAS: 180° about z.
             [[-1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0]],
             // Rotation about x by 0.3 rad.
@@ -497,31 +509,31 @@ mod tests {
             [[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
             // 180° about x (trace = −1, b largest).
             [[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]],
+            // Left-handed and oblique.
+            [[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, -1.0]],
         ];
         for cols in cases {
-            let (q, qfac) = quaternion_of(cols);
-            let m = qform_affine(q, [0.0; 3], [1.0; 3], qfac);
-            for axis in 0..3 {
-                for r in 0..3 {
-                    assert!(
-                        close(m[r][axis], cols[axis][r], 1e-12),
-                        "axis {axis} row {r}: {} vs {} (q = {q:?}, qfac = {qfac})",
-                        m[r][axis],
-                        cols[axis][r]
-                    );
-                }
-            }
+            let direction = DMat3::from_cols_array_2d(&cols);
+            let (q, qfac) = quaternion_of(direction);
+            let m = qform_affine(q, DVec3::ZERO, DVec3::ONE, qfac);
+            assert!(
+                m.matrix3.abs_diff_eq(direction, 1e-12),
+                "{direction} came back as {} (q = {q}, qfac = {qfac})",
+                m.matrix3
+            );
+            let a = (1.0 - q.length_squared()).max(0.0).sqrt();
+            assert!((q.length_squared() + a * a - 1.0).abs() < 1e-12);
         }
     }
 
     #[test]
     fn sheared_affine_is_refused_with_reason() {
-        let m = [
-            [1.0, 0.5, 0.0, 0.0],
-            [0.0, 1.0, 0.0, 0.0],
-            [0.0, 0.0, 1.0, 0.0],
-            [0.0, 0.0, 0.0, 1.0],
-        ];
+        let m = DAffine3::from_cols_array_2d(&[
+            [1.0, 0.0, 0.0],
+            [0.5, 1.0, 0.0],
+            [0.0, 0.0, 1.0],
+            [0.0, 0.0, 0.0],
+        ]);
         let e = grid_from_affine_ras([2, 2, 2], &m).unwrap_err();
         assert!(e.contains("sheared"), "{e}");
     }

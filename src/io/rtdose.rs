@@ -6,7 +6,8 @@
 //! FrameIncrementPointer pointing at it. Values are unsigned 32-bit integers times
 //! DoseGridScaling (3004,000E), chosen as max / (2³² − 1), so the quantum is
 //! max dose / 4 294 967 295. DoseUnits GY; DoseType PHYSICAL for the dose, ERROR for the
-//! companion holding one standard uncertainty (Gy). DoseSummationType is RECORD (a delivered
+//! companion holding one standard uncertainty (Gy), EFFECTIVE for a biologically weighted dose
+//! (BED, written by `voxdose bed`). DoseSummationType is RECORD (a delivered
 //! radiopharmaceutical therapy, no RT Plan to reference). The study, patient and frame of
 //! reference are those of the CT the dose was computed on.
 
@@ -26,6 +27,27 @@ pub enum DoseType {
     Physical,
     /// One standard uncertainty of the dose.
     Error,
+    /// A biologically weighted dose (BED or EQD2), still in Gy.
+    Effective,
+}
+
+impl DoseType {
+    /// DoseType (3004,0004).
+    fn dicom(self) -> &'static str {
+        match self {
+            DoseType::Physical => "PHYSICAL",
+            DoseType::Error => "ERROR",
+            DoseType::Effective => "EFFECTIVE",
+        }
+    }
+
+    /// InstanceNumber (0020,0013) within the dose series.
+    fn instance_number(self) -> &'static str {
+        match self {
+            DoseType::Physical | DoseType::Effective => "1",
+            DoseType::Error => "2",
+        }
+    }
 }
 
 const RT_DOSE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.481.2";
@@ -40,8 +62,27 @@ pub fn write_rt_dose(
     series_uid: &str,
     description: &str,
 ) -> Result<()> {
-    let g = &dose_gy.grid;
-    if dose_gy.data.len() != g.n_voxels() {
+    check_values(dose_gy)?;
+    let along = slice_direction(&dose_gy.grid)?;
+    let (scaling_text, pixels) = quantise(&dose_gy.data)?;
+    let sop_uid = new_uid();
+    let mut obj = Elements(InMemDicomObject::new_empty());
+    obj.put_general(ct, &sop_uid, description);
+    obj.put_patient_study_series(ct, series_uid, dose_type);
+    obj.put_plane(&dose_gy.grid);
+    obj.put_image_pixel(&dose_gy.grid);
+    obj.put_dose(dose_type, description, &scaling_text, &dose_gy.grid, along);
+    obj.0.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::from(pixels),
+    ));
+    write_file(path, obj.0, &sop_uid)
+}
+
+/// The data fit the grid, and every value is finite and ≥ 0.
+fn check_values(dose_gy: &Volume<f32>) -> Result<()> {
+    if dose_gy.data.len() != dose_gy.grid.n_voxels() {
         return Err(Error::Internal(
             "RT Dose: data length differs from the grid".into(),
         ));
@@ -55,6 +96,11 @@ pub fn write_rt_dose(
             "RT Dose: dose value {v} is negative or not finite"
         )));
     }
+    Ok(())
+}
+
+/// ±1: whether the grid's k axis runs along the slice normal (row × column) or against it.
+fn slice_direction(g: &crate::geometry::Grid) -> Result<f64> {
     let [r, c] = [g.direction[0], g.direction[1]];
     let n = [
         r[1] * c[2] - r[2] * c[1],
@@ -67,13 +113,17 @@ pub fn write_rt_dose(
             "RT Dose: the grid's k axis is not along the slice normal".into(),
         ));
     }
+    Ok(along.signum())
+}
+
+/// DoseGridScaling as written (DS text) and the pixels quantised with exactly that value,
+/// so readers decode what we meant: u32 little-endian, max dose at 2³² − 1.
+fn quantise(dose_gy: &[f32]) -> Result<(String, Vec<u8>)> {
     let max = dose_gy
-        .data
         .par_iter()
         .with_min_len(1 << 16)
         .copied()
         .reduce(|| 0.0f32, f32::max) as f64;
-    // Quantise with the scaling exactly as written (DS text), so readers decode what we meant.
     let scaling_text = ds(if max > 0.0 {
         max / u32::MAX as f64 * (1.0 + 1e-9)
     } else {
@@ -82,224 +132,172 @@ pub fn write_rt_dose(
     let scaling: f64 = scaling_text
         .parse()
         .map_err(|_| Error::Internal("DS scaling".into()))?;
-    let mut pixels = vec![0u8; 4 * g.n_voxels()];
+    let mut pixels = vec![0u8; 4 * dose_gy.len()];
     pixels
         .par_chunks_mut(4)
-        .zip(dose_gy.data.par_iter())
+        .zip(dose_gy.par_iter())
         .with_min_len(1 << 16)
         .for_each(|(px, &d)| {
             let q = (d as f64 / scaling).round().clamp(0.0, u32::MAX as f64) as u32;
             px.copy_from_slice(&q.to_le_bytes());
         });
-    let sop_uid = new_uid();
-    let mut obj = InMemDicomObject::new_empty();
-    let s = |o: &mut InMemDicomObject, tag: Tag, vr: VR, v: &str| {
-        o.put(DataElement::new(
+    Ok((scaling_text, pixels))
+}
+
+/// The RT Dose object being built, one method per group of modules.
+struct Elements(InMemDicomObject);
+
+impl Elements {
+    fn text(&mut self, tag: Tag, vr: VR, v: &str) {
+        self.0.put(DataElement::new(
             tag,
             vr,
             PrimitiveValue::from(v.to_string()),
         ));
-    };
-    let (date, time) = now_da_tm();
-    s(&mut obj, tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192");
-    s(&mut obj, tags::SOP_CLASS_UID, VR::UI, RT_DOSE_STORAGE);
-    s(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, &sop_uid);
-    s(&mut obj, tags::INSTANCE_CREATION_DATE, VR::DA, &date);
-    s(&mut obj, tags::INSTANCE_CREATION_TIME, VR::TM, &time);
-    s(&mut obj, tags::STUDY_DATE, VR::DA, &ct.study_date);
-    s(&mut obj, tags::STUDY_TIME, VR::TM, &ct.study_time);
-    s(&mut obj, tags::CONTENT_DATE, VR::DA, &date);
-    s(&mut obj, tags::CONTENT_TIME, VR::TM, &time);
-    s(
-        &mut obj,
-        tags::ACCESSION_NUMBER,
-        VR::SH,
-        &ct.accession_number,
-    );
-    s(&mut obj, tags::MODALITY, VR::CS, "RTDOSE");
-    s(&mut obj, tags::MANUFACTURER, VR::LO, "voxdose");
-    s(
-        &mut obj,
-        tags::REFERRING_PHYSICIAN_NAME,
-        VR::PN,
-        &ct.referring_physician_name,
-    );
-    s(
-        &mut obj,
-        tags::SERIES_DESCRIPTION,
-        VR::LO,
-        &truncate(description, 64),
-    );
-    s(&mut obj, tags::MANUFACTURER_MODEL_NAME, VR::LO, "voxdose");
-    s(&mut obj, tags::PATIENT_NAME, VR::PN, &ct.patient_name);
-    s(&mut obj, tags::PATIENT_ID, VR::LO, &ct.patient_id);
-    s(
-        &mut obj,
-        tags::PATIENT_BIRTH_DATE,
-        VR::DA,
-        &ct.patient_birth_date,
-    );
-    s(&mut obj, tags::PATIENT_SEX, VR::CS, &ct.patient_sex);
-    s(
-        &mut obj,
-        tags::SLICE_THICKNESS,
-        VR::DS,
-        &ds(g.spacing_mm[2]),
-    );
-    s(
-        &mut obj,
-        tags::SOFTWARE_VERSIONS,
-        VR::LO,
-        env!("CARGO_PKG_VERSION"),
-    );
-    let study_uid = if ct.study_instance_uid.is_empty() {
-        new_uid()
-    } else {
-        ct.study_instance_uid.clone()
-    };
-    let for_uid = if ct.frame_of_reference_uid.is_empty() {
-        new_uid()
-    } else {
-        ct.frame_of_reference_uid.clone()
-    };
-    s(&mut obj, tags::STUDY_INSTANCE_UID, VR::UI, &study_uid);
-    s(&mut obj, tags::SERIES_INSTANCE_UID, VR::UI, series_uid);
-    s(&mut obj, tags::STUDY_ID, VR::SH, &ct.study_id);
-    s(&mut obj, tags::SERIES_NUMBER, VR::IS, "9001");
-    s(
-        &mut obj,
-        tags::INSTANCE_NUMBER,
-        VR::IS,
-        if dose_type == DoseType::Physical {
-            "1"
-        } else {
-            "2"
-        },
-    );
-    let o = g.origin_mm;
-    s(
-        &mut obj,
-        tags::IMAGE_POSITION_PATIENT,
-        VR::DS,
-        &format!("{}\\{}\\{}", ds(o[0]), ds(o[1]), ds(o[2])),
-    );
-    s(
-        &mut obj,
-        tags::IMAGE_ORIENTATION_PATIENT,
-        VR::DS,
-        &[r[0], r[1], r[2], c[0], c[1], c[2]].map(ds).join("\\"),
-    );
-    s(&mut obj, tags::FRAME_OF_REFERENCE_UID, VR::UI, &for_uid);
-    s(&mut obj, tags::POSITION_REFERENCE_INDICATOR, VR::LO, "");
-    obj.put(DataElement::new(
-        tags::SAMPLES_PER_PIXEL,
-        VR::US,
-        PrimitiveValue::from(1u16),
-    ));
-    s(
-        &mut obj,
-        tags::PHOTOMETRIC_INTERPRETATION,
-        VR::CS,
-        "MONOCHROME2",
-    );
-    s(
-        &mut obj,
-        tags::NUMBER_OF_FRAMES,
-        VR::IS,
-        &g.dims[2].to_string(),
-    );
-    obj.put(DataElement::new(
-        tags::FRAME_INCREMENT_POINTER,
-        VR::AT,
-        PrimitiveValue::from(tags::GRID_FRAME_OFFSET_VECTOR),
-    ));
-    obj.put(DataElement::new(
-        tags::ROWS,
-        VR::US,
-        PrimitiveValue::from(g.dims[1] as u16),
-    ));
-    obj.put(DataElement::new(
-        tags::COLUMNS,
-        VR::US,
-        PrimitiveValue::from(g.dims[0] as u16),
-    ));
-    // PixelSpacing: between rows (j spacing), between columns (i spacing).
-    s(
-        &mut obj,
-        tags::PIXEL_SPACING,
-        VR::DS,
-        &format!("{}\\{}", ds(g.spacing_mm[1]), ds(g.spacing_mm[0])),
-    );
-    obj.put(DataElement::new(
-        tags::BITS_ALLOCATED,
-        VR::US,
-        PrimitiveValue::from(32u16),
-    ));
-    obj.put(DataElement::new(
-        tags::BITS_STORED,
-        VR::US,
-        PrimitiveValue::from(32u16),
-    ));
-    obj.put(DataElement::new(
-        tags::HIGH_BIT,
-        VR::US,
-        PrimitiveValue::from(31u16),
-    ));
-    obj.put(DataElement::new(
-        tags::PIXEL_REPRESENTATION,
-        VR::US,
-        PrimitiveValue::from(0u16),
-    ));
-    s(&mut obj, tags::DOSE_UNITS, VR::CS, "GY");
-    s(
-        &mut obj,
-        tags::DOSE_TYPE,
-        VR::CS,
-        if dose_type == DoseType::Physical {
-            "PHYSICAL"
-        } else {
-            "ERROR"
-        },
-    );
-    s(
-        &mut obj,
-        tags::DOSE_COMMENT,
-        VR::LO,
-        &truncate(description, 64),
-    );
-    s(&mut obj, tags::DOSE_SUMMATION_TYPE, VR::CS, "RECORD");
-    let offsets: Vec<String> = (0..g.dims[2])
-        .map(|k| ds(k as f64 * g.spacing_mm[2] * along.signum()))
-        .collect();
-    s(
-        &mut obj,
-        tags::GRID_FRAME_OFFSET_VECTOR,
-        VR::DS,
-        &offsets.join("\\"),
-    );
-    s(&mut obj, tags::DOSE_GRID_SCALING, VR::DS, &scaling_text);
-    s(
-        &mut obj,
-        tags::TISSUE_HETEROGENEITY_CORRECTION,
-        VR::CS,
-        "IMAGE",
-    );
-    obj.put(DataElement::new(
-        tags::PIXEL_DATA,
-        VR::OW,
-        PrimitiveValue::from(pixels),
-    ));
+    }
+
+    fn us(&mut self, tag: Tag, v: u16) {
+        self.0
+            .put(DataElement::new(tag, VR::US, PrimitiveValue::from(v)));
+    }
+
+    /// SOP Common and General Equipment: class, instance, creation, manufacturer.
+    fn put_general(&mut self, ct: &SeriesIdentity, sop_uid: &str, description: &str) {
+        let (date, time) = now_da_tm();
+        self.text(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192");
+        self.text(tags::SOP_CLASS_UID, VR::UI, RT_DOSE_STORAGE);
+        self.text(tags::SOP_INSTANCE_UID, VR::UI, sop_uid);
+        self.text(tags::INSTANCE_CREATION_DATE, VR::DA, &date);
+        self.text(tags::INSTANCE_CREATION_TIME, VR::TM, &time);
+        self.text(tags::CONTENT_DATE, VR::DA, &date);
+        self.text(tags::CONTENT_TIME, VR::TM, &time);
+        self.text(tags::MODALITY, VR::CS, "RTDOSE");
+        self.text(tags::MANUFACTURER, VR::LO, "voxdose");
+        self.text(tags::MANUFACTURER_MODEL_NAME, VR::LO, "voxdose");
+        self.text(tags::SOFTWARE_VERSIONS, VR::LO, env!("CARGO_PKG_VERSION"));
+        self.text(tags::SERIES_DESCRIPTION, VR::LO, &truncate(description, 64));
+        self.text(tags::ACCESSION_NUMBER, VR::SH, &ct.accession_number);
+        self.text(
+            tags::REFERRING_PHYSICIAN_NAME,
+            VR::PN,
+            &ct.referring_physician_name,
+        );
+    }
+
+    /// Patient, General Study and RT Series: the CT's patient and study (new UIDs where the
+    /// CT has none), the dose series.
+    fn put_patient_study_series(
+        &mut self,
+        ct: &SeriesIdentity,
+        series_uid: &str,
+        dose_type: DoseType,
+    ) {
+        let or_new = |uid: &str| {
+            if uid.is_empty() {
+                new_uid()
+            } else {
+                uid.to_string()
+            }
+        };
+        self.text(tags::PATIENT_NAME, VR::PN, &ct.patient_name);
+        self.text(tags::PATIENT_ID, VR::LO, &ct.patient_id);
+        self.text(tags::PATIENT_BIRTH_DATE, VR::DA, &ct.patient_birth_date);
+        self.text(tags::PATIENT_SEX, VR::CS, &ct.patient_sex);
+        self.text(tags::STUDY_DATE, VR::DA, &ct.study_date);
+        self.text(tags::STUDY_TIME, VR::TM, &ct.study_time);
+        self.text(
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            &or_new(&ct.study_instance_uid),
+        );
+        self.text(tags::STUDY_ID, VR::SH, &ct.study_id);
+        self.text(
+            tags::FRAME_OF_REFERENCE_UID,
+            VR::UI,
+            &or_new(&ct.frame_of_reference_uid),
+        );
+        self.text(tags::POSITION_REFERENCE_INDICATOR, VR::LO, "");
+        self.text(tags::SERIES_INSTANCE_UID, VR::UI, series_uid);
+        self.text(tags::SERIES_NUMBER, VR::IS, "9001");
+        self.text(tags::INSTANCE_NUMBER, VR::IS, dose_type.instance_number());
+    }
+
+    /// Image Plane: position and orientation of the first frame, pixel spacing, thickness.
+    fn put_plane(&mut self, g: &crate::geometry::Grid) {
+        let [r, c] = [g.direction[0], g.direction[1]];
+        let o = g.origin_mm;
+        self.text(
+            tags::IMAGE_POSITION_PATIENT,
+            VR::DS,
+            &format!("{}\\{}\\{}", ds(o[0]), ds(o[1]), ds(o[2])),
+        );
+        self.text(
+            tags::IMAGE_ORIENTATION_PATIENT,
+            VR::DS,
+            &[r[0], r[1], r[2], c[0], c[1], c[2]].map(ds).join("\\"),
+        );
+        // PixelSpacing: between rows (j spacing), between columns (i spacing).
+        self.text(
+            tags::PIXEL_SPACING,
+            VR::DS,
+            &format!("{}\\{}", ds(g.spacing_mm[1]), ds(g.spacing_mm[0])),
+        );
+        self.text(tags::SLICE_THICKNESS, VR::DS, &ds(g.spacing_mm[2]));
+    }
+
+    /// Image Pixel and Multi-frame: 32-bit unsigned monochrome frames, one per plane.
+    fn put_image_pixel(&mut self, g: &crate::geometry::Grid) {
+        self.us(tags::SAMPLES_PER_PIXEL, 1);
+        self.text(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2");
+        self.text(tags::NUMBER_OF_FRAMES, VR::IS, &g.dims[2].to_string());
+        self.0.put(DataElement::new(
+            tags::FRAME_INCREMENT_POINTER,
+            VR::AT,
+            PrimitiveValue::from(tags::GRID_FRAME_OFFSET_VECTOR),
+        ));
+        self.us(tags::ROWS, g.dims[1] as u16);
+        self.us(tags::COLUMNS, g.dims[0] as u16);
+        self.us(tags::BITS_ALLOCATED, 32);
+        self.us(tags::BITS_STORED, 32);
+        self.us(tags::HIGH_BIT, 31);
+        self.us(tags::PIXEL_REPRESENTATION, 0);
+    }
+
+    /// RT Dose: units, type, summation, the frames' offsets along the normal, the scaling.
+    fn put_dose(
+        &mut self,
+        dose_type: DoseType,
+        description: &str,
+        scaling_text: &str,
+        g: &crate::geometry::Grid,
+        along: f64,
+    ) {
+        let offsets: Vec<String> = (0..g.dims[2])
+            .map(|k| ds(k as f64 * g.spacing_mm[2] * along))
+            .collect();
+        self.text(tags::DOSE_UNITS, VR::CS, "GY");
+        self.text(tags::DOSE_TYPE, VR::CS, dose_type.dicom());
+        self.text(tags::DOSE_COMMENT, VR::LO, &truncate(description, 64));
+        self.text(tags::DOSE_SUMMATION_TYPE, VR::CS, "RECORD");
+        self.text(tags::GRID_FRAME_OFFSET_VECTOR, VR::DS, &offsets.join("\\"));
+        self.text(tags::DOSE_GRID_SCALING, VR::DS, scaling_text);
+        self.text(tags::TISSUE_HETEROGENEITY_CORRECTION, VR::CS, "IMAGE");
+    }
+}
+
+/// Adds the file meta and writes the object atomically. It is encoded straight into the
+/// temporary file: no second copy of the pixels in memory. The object is complete, so a
+/// failure here is the file's (full disk, lost mount).
+fn write_file(path: &Path, obj: InMemDicomObject, sop_uid: &str) -> Result<()> {
     let meta = FileMetaTableBuilder::new()
         .media_storage_sop_class_uid(RT_DOSE_STORAGE)
-        .media_storage_sop_instance_uid(&sop_uid)
+        .media_storage_sop_instance_uid(sop_uid)
         .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
         .implementation_class_uid(IMPLEMENTATION_UID)
         .implementation_version_name("VOXDOSE_0_1")
         .build()
         .map_err(|e| Error::Internal(format!("RT Dose meta: {e}")))?;
     let file = obj.with_exact_meta(meta);
-    // Encoded straight into the temporary file: no second copy of the pixels in memory. The
-    // object is complete, so a failure here is the file's (full disk, lost mount).
     crate::io::atomic::write_atomic_with(path, |f| {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
         file.write_all(&mut w).map_err(std::io::Error::other)?;

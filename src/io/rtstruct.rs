@@ -12,6 +12,7 @@ use crate::geometry::{Grid, Region};
 use crate::io::dicom::{self, items, opt_f64, opt_f64s, opt_str};
 use crate::io::InputError;
 use dicom_dictionary_std::tags;
+use glam::{DVec2, DVec3, Vec3Swizzles};
 use std::path::{Path, PathBuf};
 
 /// One ROI of a structure set.
@@ -148,42 +149,33 @@ impl StructureSet {
     }
 }
 
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-fn unit(a: [f64; 3]) -> [f64; 3] {
-    let n = dot(a, a).sqrt();
-    a.map(|x| x / n)
+/// `a` scaled to unit length (divided by its length, not multiplied by the reciprocal as
+/// `DVec3::normalize` does: the rasterised voxels' stored bits).
+fn unit(a: DVec3) -> DVec3 {
+    a / a.length()
 }
 
-/// Normal of a planar polygon by Newell's method (robust to collinear points).
-fn polygon_normal(points: &[[f64; 3]]) -> [f64; 3] {
-    let mut n = [0.0; 3];
+/// Normal of a planar polygon by Newell's method (robust to collinear points): the sum over
+/// edges p → q of (p − q) × (p + q) taken component-wise as
+/// ((p_y − q_y)(p_z + q_z), (p_z − q_z)(p_x + q_x), (p_x − q_x)(p_y + q_y)).
+fn polygon_normal(points: &[[f64; 3]]) -> DVec3 {
+    let mut n = DVec3::ZERO;
     for (i, p) in points.iter().enumerate() {
-        let q = points[(i + 1) % points.len()];
-        n[0] += (p[1] - q[1]) * (p[2] + q[2]);
-        n[1] += (p[2] - q[2]) * (p[0] + q[0]);
-        n[2] += (p[0] - q[0]) * (p[1] + q[1]);
+        let (p, q) = (DVec3::from(*p), DVec3::from(points[(i + 1) % points.len()]));
+        n += (p - q).yzx() * (p + q).zxy();
     }
     n
 }
 
 /// Area of a planar polygon (mm²).
 pub fn polygon_area_mm2(points: &[[f64; 3]]) -> f64 {
-    0.5 * dot(polygon_normal(points), polygon_normal(points)).sqrt()
+    0.5 * polygon_normal(points).length()
 }
 
 /// One plane of contours in 2-D plane coordinates.
 struct Plane {
     t_mm: f64,
-    polygons: Vec<Vec<[f64; 2]>>,
+    polygons: Vec<Vec<DVec2>>,
 }
 
 /// Linear voxel indices of `grid` inside the contours (see the module doc).
@@ -191,22 +183,19 @@ pub fn rasterise(contours: &[Vec<[f64; 3]>], grid: &Grid) -> Vec<u32> {
     let Some(n) = contours
         .iter()
         .map(|c| polygon_normal(c))
-        .find(|n| dot(*n, *n) > 1e-12)
+        .find(|n| n.length_squared() > 1e-12)
         .map(unit)
     else {
         return Vec::new();
     };
-    let e1 = unit(if n[0].abs() < 0.9 {
-        cross(n, [1.0, 0.0, 0.0])
-    } else {
-        cross(n, [0.0, 1.0, 0.0])
-    });
-    let e2 = cross(n, e1);
-    let to2 = |p: [f64; 3]| [dot(p, e1), dot(p, e2)];
+    // An orthonormal basis (e1, e2) of the contour planes.
+    let e1 = unit(n.cross(if n.x.abs() < 0.9 { DVec3::X } else { DVec3::Y }));
+    let e2 = n.cross(e1);
+    let to2 = |p: DVec3| DVec2::new(p.dot(e1), p.dot(e2));
     let mut planes: Vec<Plane> = Vec::new();
     for c in contours {
-        let t = c.iter().map(|p| dot(*p, n)).sum::<f64>() / c.len() as f64;
-        let poly: Vec<[f64; 2]> = c.iter().map(|p| to2(*p)).collect();
+        let t = c.iter().map(|p| DVec3::from(*p).dot(n)).sum::<f64>() / c.len() as f64;
+        let poly: Vec<DVec2> = c.iter().map(|p| to2(DVec3::from(*p))).collect();
         match planes.iter_mut().find(|pl| (pl.t_mm - t).abs() < 0.01) {
             Some(pl) => pl.polygons.push(poly),
             None => planes.push(Plane {
@@ -220,7 +209,7 @@ pub fn rasterise(contours: &[Vec<[f64; 3]>], grid: &Grid) -> Vec<u32> {
     let half_end = if gaps.is_empty() {
         // One plane: as thick as the grid along n.
         0.5 * (0..3)
-            .map(|a| (dot(grid.direction[a], n) * grid.spacing_mm[a]).abs())
+            .map(|a| (DVec3::from(grid.direction[a]).dot(n) * grid.spacing_mm[a]).abs())
             .fold(0.0, f64::max)
     } else {
         let mut g = gaps.clone();
@@ -242,7 +231,7 @@ pub fn rasterise(contours: &[Vec<[f64; 3]>], grid: &Grid) -> Vec<u32> {
     let mut hi = [f64::NEG_INFINITY; 3];
     for p in contours.iter().flatten() {
         for s in [-half_end, half_end] {
-            let v = grid.patient_to_voxel([0, 1, 2].map(|c| p[c] + s * n[c]));
+            let v = grid.patient_to_voxel((DVec3::from(*p) + n * s).into());
             for a in 0..3 {
                 lo[a] = lo[a].min(v[a]);
                 hi[a] = hi[a].max(v[a]);
@@ -255,14 +244,14 @@ pub fn rasterise(contours: &[Vec<[f64; 3]>], grid: &Grid) -> Vec<u32> {
         (s, e)
     };
     let (ri, rj, rk) = (range(0), range(1), range(2));
-    let row_dir = grid.direction[0].map(|x| x * grid.spacing_mm[0]);
-    let row_in_plane = dot(row_dir, n).abs() < 1e-9;
+    let row_dir = DVec3::from(grid.direction[0]) * grid.spacing_mm[0];
+    let row_in_plane = row_dir.dot(n).abs() < 1e-9;
     let mut out = Vec::new();
     for k in rk.0..rk.1 {
         for j in rj.0..rj.1 {
-            let p0 = grid.voxel_to_patient([0.0, j as f64, k as f64]);
+            let p0 = DVec3::from(grid.voxel_to_patient([0.0, j as f64, k as f64]));
             if row_in_plane {
-                let Some(pi) = plane_at(dot(p0, n)) else {
+                let Some(pi) = plane_at(p0.dot(n)) else {
                     continue;
                 };
                 let crossings = row_crossings(&planes[pi].polygons, to2(p0), to2(row_dir));
@@ -275,8 +264,8 @@ pub fn rasterise(contours: &[Vec<[f64; 3]>], grid: &Grid) -> Vec<u32> {
                 }
             } else {
                 for i in ri.0..ri.1 {
-                    let p = grid.voxel_to_patient([i as f64, j as f64, k as f64]);
-                    if let Some(pi) = plane_at(dot(p, n)) {
+                    let p = DVec3::from(grid.voxel_to_patient([i as f64, j as f64, k as f64]));
+                    if let Some(pi) = plane_at(p.dot(n)) {
                         if inside_even_odd(&planes[pi].polygons, to2(p)) {
                             out.push(grid.index(i, j, k) as u32);
                         }
@@ -291,19 +280,18 @@ pub fn rasterise(contours: &[Vec<[f64; 3]>], grid: &Grid) -> Vec<u32> {
 
 /// Sorted parameters s where the line p0 + s·d crosses polygon edges (half-open rule, so
 /// a vertex on the line counts once). Voxel i is inside when an odd number are < i.
-fn row_crossings(polygons: &[Vec<[f64; 2]>], p0: [f64; 2], d: [f64; 2]) -> Vec<f64> {
-    let m = [-d[1], d[0]];
-    let dd = d[0] * d[0] + d[1] * d[1];
-    let h = |q: [f64; 2]| (q[0] - p0[0]) * m[0] + (q[1] - p0[1]) * m[1];
+fn row_crossings(polygons: &[Vec<DVec2>], p0: DVec2, d: DVec2) -> Vec<f64> {
+    // Signed distance (times |d|) of q from the line, along the line's normal m.
+    let m = d.perp();
+    let h = |q: DVec2| (q - p0).dot(m);
     let mut s = Vec::new();
     for poly in polygons {
-        for (idx, a) in poly.iter().enumerate() {
+        for (idx, &a) in poly.iter().enumerate() {
             let b = poly[(idx + 1) % poly.len()];
-            let (ha, hb) = (h(*a), h(b));
+            let (ha, hb) = (h(a), h(b));
             if (ha > 0.0) != (hb > 0.0) {
-                let r = ha / (ha - hb);
-                let x = [a[0] + r * (b[0] - a[0]), a[1] + r * (b[1] - a[1])];
-                s.push(((x[0] - p0[0]) * d[0] + (x[1] - p0[1]) * d[1]) / dd);
+                let x = a + (b - a) * (ha / (ha - hb));
+                s.push((x - p0).dot(d) / d.dot(d));
             }
         }
     }
@@ -311,14 +299,14 @@ fn row_crossings(polygons: &[Vec<[f64; 2]>], p0: [f64; 2], d: [f64; 2]) -> Vec<f
     s
 }
 
-fn inside_even_odd(polygons: &[Vec<[f64; 2]>], p: [f64; 2]) -> bool {
+fn inside_even_odd(polygons: &[Vec<DVec2>], p: DVec2) -> bool {
     let mut inside = false;
     for poly in polygons {
         for (idx, a) in poly.iter().enumerate() {
             let b = poly[(idx + 1) % poly.len()];
-            if (a[1] > p[1]) != (b[1] > p[1]) {
-                let x = a[0] + (p[1] - a[1]) / (b[1] - a[1]) * (b[0] - a[0]);
-                if p[0] < x {
+            if (a.y > p.y) != (b.y > p.y) {
+                let x = a.x + (p.y - a.y) / (b.y - a.y) * (b.x - a.x);
+                if p.x < x {
                     inside = !inside;
                 }
             }

@@ -20,6 +20,7 @@ use crate::io::dicom::{self, first_item, items, opt_f64, opt_f64s, opt_str, Dico
 use crate::io::InputError;
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
+use glam::DVec3;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -361,12 +362,12 @@ fn frame_geometry(
     } else {
         0.0
     };
-    let n = normal(&iop);
+    let n = DVec3::from(normal(&iop));
     let thickness_mm = opt_f64(file, tags::SLICE_THICKNESS);
     Ok((0..n_frames)
         .map(|k| FrameGeometry {
             thickness_mm,
-            position_mm: [0, 1, 2].map(|c| ipp[c] + k as f64 * step_mm * n[c]),
+            position_mm: (DVec3::from(ipp) + n * (k as f64 * step_mm)).into(),
             orientation: iop,
             pixel_spacing_mm: spacing,
             rescale: top_rescale,
@@ -432,30 +433,31 @@ fn vec6(path: &Path, v: &[f64]) -> Result<[f64; 6], InputError> {
     if v.len() != 6 || v.iter().any(|x| !x.is_finite()) {
         return Err(bad("is not 6 finite numbers"));
     }
-    let r = [v[0], v[1], v[2]];
-    let c = [v[3], v[4], v[5]];
-    let norm = |a: [f64; 3]| dot(a, a).sqrt();
-    if (norm(r) - 1.0).abs() > 1e-3 || (norm(c) - 1.0).abs() > 1e-3 || dot(r, c).abs() > 1e-3 {
+    let (r, c) = row_and_column(&[v[0], v[1], v[2], v[3], v[4], v[5]]);
+    let (r_len, c_len) = (r.length(), c.length());
+    if (r_len - 1.0).abs() > 1e-3 || (c_len - 1.0).abs() > 1e-3 || r.dot(c).abs() > 1e-3 {
         return Err(bad("is not two orthogonal unit vectors"));
     }
-    // Renormalise: values are often written with 6 digits.
-    let r = r.map(|x| x / norm(r));
-    let c = c.map(|x| x / norm(c));
-    Ok([r[0], r[1], r[2], c[0], c[1], c[2]])
+    // Renormalise: values are often written with 6 digits. (Divided by the length, not
+    // multiplied by its reciprocal as `DVec3::normalize` does: the grids' stored bits.)
+    let (r, c) = (r / r_len, c / c_len);
+    Ok([r.x, r.y, r.z, c.x, c.y, c.z])
 }
 
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+/// The row direction (along i) and the column direction (along j) of an
+/// ImageOrientationPatient (0020,0037).
+fn row_and_column(iop: &[f64; 6]) -> (DVec3, DVec3) {
+    (
+        DVec3::new(iop[0], iop[1], iop[2]),
+        DVec3::new(iop[3], iop[4], iop[5]),
+    )
 }
 
-/// Slice normal n = row direction × column direction.
+/// Slice normal n = row direction × column direction (as an array: other readers, e.g.
+/// `io::rtdose_read`, place their grids with it).
 pub fn normal(iop: &[f64; 6]) -> [f64; 3] {
-    let (r, c) = ([iop[0], iop[1], iop[2]], [iop[3], iop[4], iop[5]]);
-    [
-        r[1] * c[2] - r[2] * c[1],
-        r[2] * c[0] - r[0] * c[2],
-        r[0] * c[1] - r[1] * c[0],
-    ]
+    let (r, c) = row_and_column(iop);
+    r.cross(c).into()
 }
 
 /// Checks all slices share a plane geometry, sorts them along the normal, builds the grid.
@@ -487,8 +489,8 @@ fn assemble(
             });
         }
     }
-    let n = normal(&first.orientation);
-    let t = |s: &Slice| dot(s.position_mm, n);
+    let n = DVec3::from(normal(&first.orientation));
+    let t = |s: &Slice| DVec3::from(s.position_mm).dot(n);
     slices.sort_by(|a, b| t(a).total_cmp(&t(b)));
     for w in slices.windows(2) {
         if (t(&w[1]) - t(&w[0])).abs() < SAME_POSITION_MM {
@@ -520,18 +522,15 @@ fn assemble(
     // Every slice must sit on the line through the first one along n (no gantry tilt).
     let p0 = slices[0].position_mm;
     for s in &slices {
-        let d = [0, 1, 2].map(|c| s.position_mm[c] - p0[c]);
-        let along = dot(d, n);
-        let off = [0, 1, 2].map(|c| d[c] - along * n[c]);
-        if dot(off, off).sqrt()
-            > 0.01 * first.pixel_spacing_mm[0].min(first.pixel_spacing_mm[1]) + 0.01
-        {
+        let d = DVec3::from(s.position_mm) - DVec3::from(p0);
+        let off = d - n * d.dot(n);
+        if off.length() > 0.01 * first.pixel_spacing_mm[0].min(first.pixel_spacing_mm[1]) + 0.01 {
             return Err(InputError::Inconsistent {
                 path: path.to_path_buf(),
                 reason: format!(
                     "{} is shifted {:.3} mm in-plane from the first slice (ImagePositionPatient (0020,0032)): a tilted-gantry or sheared stack; resample it to an orthogonal grid first",
                     s.file.display(),
-                    dot(off, off).sqrt()
+                    off.length()
                 ),
             });
         }
@@ -544,7 +543,7 @@ fn assemble(
         }
     }
     let [rows, cols] = first.rows_cols;
-    let o = first.orientation;
+    let (row_dir, col_dir) = row_and_column(&first.orientation);
     let grid = Grid {
         dims: [cols, rows, slices.len()],
         // PixelSpacing is (between rows, between columns); i runs along a row (columns).
@@ -554,7 +553,7 @@ fn assemble(
             k_spacing,
         ],
         origin_mm: p0,
-        direction: [[o[0], o[1], o[2]], [o[3], o[4], o[5]], n],
+        direction: [row_dir.to_array(), col_dir.to_array(), n.to_array()],
     };
     Ok((grid, slices, warnings))
 }
@@ -649,7 +648,10 @@ impl Series {
 
     /// Positions of the slices along the normal, mm (for provenance and tests).
     pub fn slice_positions_mm(&self) -> Vec<f64> {
-        let n = self.grid.direction[2];
-        self.slices.iter().map(|s| dot(s.position_mm, n)).collect()
+        let n = DVec3::from(self.grid.direction[2]);
+        self.slices
+            .iter()
+            .map(|s| DVec3::from(s.position_mm).dot(n))
+            .collect()
     }
 }

@@ -28,6 +28,7 @@
 use super::register::{self, RigidOptions, RigidResult, RigidTransform};
 use super::study::{Registration, Study, TimePoint};
 use super::KineticsError;
+use crate::geometry::resample::trilinear_through;
 use crate::geometry::{Grid, Volume};
 use crate::Result;
 use std::path::Path;
@@ -81,7 +82,7 @@ fn on_grid(vol: &Volume<f32>, t: &RigidTransform, grid: &Grid) -> Volume<f32> {
     if vol.grid == *grid && t.rotation_deg == [0.0; 3] && t.translation_mm == [0.0; 3] {
         vol.clone()
     } else {
-        register::resample_linear(vol, t, grid)
+        trilinear_through(vol, t, grid)
     }
 }
 
@@ -160,7 +161,7 @@ impl ReferenceFrame {
             }),
             Registration::Rigid | Registration::Deformable => {
                 let r = register::register_rigid(&self.first_scan, &image, RigidOptions::default());
-                let mut out = register::resample_linear(&image, &r.transform, &self.grid);
+                let mut out = trilinear_through(&image, &r.transform, &self.grid);
                 let mut method = "rigid NMI to the first scan".to_string();
                 if study.registration == Registration::Deformable {
                     out = register::elastix_deformable(&self.first_scan, &out, work)?;
@@ -201,11 +202,11 @@ impl ReferenceFrame {
         let tp_ct = crate::io::ct::read_ct(ct_path)?.hu;
         let (fixed, moving) = (ct_for_nmi(ref_ct), ct_for_nmi(&tp_ct));
         let r = register::register_rigid(&fixed, &moving, RigidOptions::default());
-        let mut out = register::resample_linear(&image, &r.transform, &self.grid);
+        let mut out = trilinear_through(&image, &r.transform, &self.grid);
         let mut method = format!("CT {} → reference CT, rigid NMI", ct_path.display());
         if study.registration == Registration::Deformable {
             // B-spline CT to CT on the reference CT grid, then the same warp for the SPECT.
-            let moved_ct = register::resample_linear(&moving, &r.transform, &fixed.grid);
+            let moved_ct = trilinear_through(&moving, &r.transform, &fixed.grid);
             let tf = register::elastix_register(&fixed, &moved_ct, work)?;
             out = register::transformix_apply(&tf, &out, &self.grid, false, work)?;
             method.push_str(", then elastix B-spline CT → CT applied by transformix");

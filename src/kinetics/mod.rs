@@ -9,6 +9,9 @@
 //! | [`stp`] | single-time-point methods (Hänscheid, population T_eff) |
 //! | [`pipeline`] | study → aligned frames → region and voxel fits → maps; per-cycle cache |
 //! | [`output`] | TIA maps, region tables (JSON/CSV), TAC plots (PNG) |
+//! | [`partial_volume`] | partial-volume correction of region activities: GTM, RC curve, their σ |
+//! | [`psf`] | Gaussian PSF (FWHM per axis), separable voxel blur, default FWHM per collimator |
+//! | [`recovery`] | recovery coefficients of phantom spheres, the fitted RC(V) curve (`rc.json`) |
 //! | [`register`] | rigid NMI registration, resampling, masks, elastix (deformable) |
 //! | [`study`] | the study file: cycles, time points, units, validation |
 //! | [`varpro`] | separable (variable projection) fits of the one-amplitude voxel models |
@@ -23,14 +26,20 @@ pub mod fit;
 pub mod lm;
 pub mod models;
 pub mod output;
+pub mod partial_volume;
 pub mod pipeline;
+pub mod psf;
+pub mod recovery;
 pub mod register;
 pub mod stp;
 pub mod study;
 pub mod varpro;
 pub mod voxel;
 
-pub use pipeline::{fit_study, CycleFit, RegionResult, StudyFit};
+pub use crate::phantoms::nema_geometry;
+
+pub use partial_volume::{PartialVolumeOverride, PvcError, PvcMethod};
+pub use pipeline::{fit_study, fit_study_with, CycleFit, RegionResult, StudyFit};
 
 /// The kinetics model could not be built or fitted.
 #[derive(Debug, thiserror::Error)]

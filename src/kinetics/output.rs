@@ -34,7 +34,8 @@ pub fn write_outputs(fit: &StudyFit, out: &Path) -> Result<()> {
     }
     let json = serde_json::json!({
         "units": {"time": "h", "activity": "Bq", "tia": "Bq*s", "tiac": "h", "half_life": "h", "rates": "1/h"},
-        "uncertainty_note": "tia_sigma_bq_s combines fit covariance, calibration and recovery in quadrature (EANM 2018); cycle totals add cycle sigmas in quadrature",
+        "uncertainty_note": "tia_sigma_bq_s combines fit covariance, calibration, recovery_rel_sigma and the partial-volume correction's own sigma in quadrature (EANM 2018); cycle totals add cycle sigmas in quadrature",
+        "partial_volume_note": "with a partial-volume correction, activity_bq and tia_bq_s are corrected; each region's partial_volume holds the uncorrected values, the factors and the correction sigma, and each cycle's partial_volume the settings, PSF and GTM matrix",
         "cycles": fit.cycles,
     });
     let text = serde_json::to_vec_pretty(&json)
@@ -83,6 +84,13 @@ pub fn regions_csv(regions: &[RegionResult]) -> Result<String> {
         "tia_sigma_bq_s",
         "tiac_h",
         "tail_fraction",
+        "pvc_method",
+        "tia_uncorrected_bq_s",
+        "tia_sigma_uncorrected_bq_s",
+        "pvc_tia_factor",
+        "pvc_rel_sigma",
+        "recovery_coefficient",
+        "pvc_map_factor",
     ];
     let err = |e: csv::Error| crate::Error::Internal(format!("CSV writer: {e}"));
     w.write_record(header).map_err(err)?;
@@ -99,6 +107,13 @@ pub fn regions_csv(regions: &[RegionResult]) -> Result<String> {
         });
         let opt = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.4}"));
         let tail = r.fit.as_ref().map(|f| f.tail_fraction);
+        let pv = r.partial_volume.as_ref();
+        let pv_num = |f: fn(&crate::kinetics::partial_volume::RegionPvc) -> f64,
+                      fmt: fn(f64) -> String| {
+            pv.map_or(String::new(), |p| fmt(f(p)))
+        };
+        let sci = |v: f64| format!("{v:.6e}");
+        let fix = |v: f64| format!("{v:.5}");
         w.write_record([
             r.cycle.to_string(),
             r.label.to_string(),
@@ -116,6 +131,13 @@ pub fn regions_csv(regions: &[RegionResult]) -> Result<String> {
             format!("{:.6e}", r.tia_sigma_bq_s),
             format!("{:.6}", r.tiac_h),
             opt(tail),
+            pv.map_or("none".to_string(), |p| p.method.name().to_string()),
+            pv_num(|p| p.tia_uncorrected_bq_s, sci),
+            pv_num(|p| p.tia_sigma_uncorrected_bq_s, sci),
+            pv_num(|p| p.tia_factor, fix),
+            pv_num(|p| p.correction_rel_sigma, fix),
+            pv_num(|p| p.recovery_coefficient, fix),
+            pv_num(|p| p.map_factor, fix),
         ])
         .map_err(err)?;
     }
@@ -125,7 +147,7 @@ pub fn regions_csv(regions: &[RegionResult]) -> Result<String> {
     String::from_utf8(bytes).map_err(|e| crate::Error::Internal(format!("CSV not UTF-8: {e}")))
 }
 
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // DejaVu Sans is a valid TrueType font shipped inside the `dejavu` crate.
@@ -149,11 +171,35 @@ pub fn plot_tac(r: &RegionResult, path: &Path) -> Result<()> {
         let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| draw_err(e.to_string()))?;
         let t_max = r.time_h.iter().copied().fold(1.0, f64::max) * 1.15;
-        let a_max = r.activity_bq.iter().copied().fold(0.0, f64::max).max(1e-30) * 1.2 / 1e6;
-        let title = format!(
-            "cycle {} {}: {}  TIA {:.4e} ± {:.2e} Bq·s",
-            r.cycle, r.name, r.model, r.tia_bq_s, r.tia_sigma_bq_s
-        );
+        let raw = r
+            .partial_volume
+            .as_ref()
+            .map(|p| p.activity_uncorrected_bq.as_slice());
+        let a_max = r
+            .activity_bq
+            .iter()
+            .chain(raw.unwrap_or(&[]))
+            .copied()
+            .fold(0.0, f64::max)
+            .max(1e-30)
+            * 1.2
+            / 1e6;
+        let title = match &r.partial_volume {
+            None => format!(
+                "cycle {} {}: {}  TIA {:.4e} ± {:.2e} Bq·s",
+                r.cycle, r.name, r.model, r.tia_bq_s, r.tia_sigma_bq_s
+            ),
+            Some(p) => format!(
+                "cycle {} {}: {}  TIA {:.3e} ± {:.1e} Bq·s ({} ×{:.3}; open: uncorrected)",
+                r.cycle,
+                r.name,
+                r.model,
+                r.tia_bq_s,
+                r.tia_sigma_bq_s,
+                p.method.name(),
+                p.tia_factor
+            ),
+        };
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
@@ -199,6 +245,16 @@ pub fn plot_tac(r: &RegionResult, path: &Path) -> Result<()> {
                     .map(|(&t, &a)| Circle::new((t, a / 1e6), 5, RED.filled())),
             )
             .map_err(|e| draw_err(e.to_string()))?;
+        if let Some(raw) = raw {
+            chart
+                .draw_series(
+                    r.time_h
+                        .iter()
+                        .zip(raw)
+                        .map(|(&t, &a)| Circle::new((t, a / 1e6), 5, BLACK.stroke_width(1))),
+                )
+                .map_err(|e| draw_err(e.to_string()))?;
+        }
         root.present().map_err(|e| draw_err(e.to_string()))?;
     }
     let img = image::RgbImage::from_raw(w, h, pixels)

@@ -22,6 +22,14 @@
 //! quadrature (independent administrations; a calibration shared by all cycles would add
 //! linearly, which the summary notes).
 //!
+//! **Partial-volume correction** ([`super::partial_volume`], the study's `partial_volume`
+//! key or an override from the command line): region activities are corrected per scan
+//! (GTM or RC curve) before their TACs are fitted; the uncorrected TACs are fitted too and
+//! reported beside them. The voxel TIA map is then rescaled per region so that its sum
+//! over the region equals the corrected Ã (GTM also rescales the background by its
+//! corrected-to-measured ratio, so the spill-out returned to the regions is not counted
+//! twice); voxel σ get u_PVC in quadrature. Factors and settings go to `regions.json`.
+//!
 //! **Cache (twin re-sync).** Each cycle's results are stored in `DIR/cache/` under a key that
 //! hashes the cycle's inputs: its JSON, the bytes of its images, of the reference image and
 //! of the labels, and the fit settings. Re-running after adding a cycle or a time point
@@ -29,11 +37,17 @@
 
 use super::align::ReferenceFrame;
 use super::fit::{fit_tac, FitOptions, Tac, TacFit, TiaMethod};
-use super::register::{self, RigidResult, RigidTransform};
+use super::partial_volume::{
+    correlated_rel_sigma, tia_weights, CycleCorrection, PartialVolumeOverride, PvcMethod,
+    PvcRegion, PvcReport, PvcSetup, RegionCorrection, RegionPvc,
+};
+use super::register::{RigidResult, RigidTransform};
 use super::stp::{stp_tia, StpEstimate};
 use super::study::{Cycle, Study, VoxelMethod};
 use super::voxel::{default_voxel_model, fit_voxels_masked, VoxelStatus};
+use crate::geometry::resample::nearest_through;
 use crate::geometry::{Grid, Volume};
+use crate::io::masks::region_name;
 use crate::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -43,7 +57,7 @@ use std::path::Path;
 const S_PER_H: f64 = 3600.0;
 
 /// Cache format version; bump when cached content changes meaning.
-const CACHE_VERSION: &str = "voxdose-kinetics-cache-2";
+const CACHE_VERSION: &str = "voxdose-kinetics-cache-3";
 
 /// One region's result in one cycle.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,6 +92,10 @@ pub struct RegionResult {
     pub tiac_h: f64,
     /// Effective half-life of the terminal phase, h.
     pub effective_half_life_h: f64,
+    /// Partial-volume correction of this region (`None`: not corrected; then `activity_bq`
+    /// and `tia_bq_s` are as measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_volume: Option<RegionPvc>,
 }
 
 /// One cycle's results.
@@ -110,6 +128,9 @@ pub struct CycleFit {
     pub masked_activity_fraction: Vec<f64>,
     /// Σ of the voxel TIA map, Bq·s.
     pub map_total_bq_s: f64,
+    /// The partial-volume correction (settings, PSF, GTM matrix, background), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_volume: Option<PvcReport>,
 }
 
 /// Everything `fit_study` produces.
@@ -129,6 +150,9 @@ pub struct StudyFit {
     pub reference_ct: Option<Volume<f32>>,
     /// Notes for the log (the reference frame, per time point alignment).
     pub notes: Vec<String>,
+    /// The label map on the reference grid (the grid of `tia`) and the region names, when
+    /// the study has one: the regions of the fit, for the dose and BED of the same regions.
+    pub labels: Option<Labels>,
 }
 
 /// Physical half-life of a nuclide, h, from its ICRP-107 record
@@ -195,8 +219,12 @@ fn cycle_key(study: &Study, cycle: &Cycle, reference: &Path) -> Result<String> {
         "stp": study.stp, "uncertainty": study.uncertainty,
         "registration": study.registration, "region_names": study.region_names,
         "voxel_threshold": study.voxel_threshold,
+        "partial_volume": study.partial_volume,
     });
     h.feed(settings.to_string().as_bytes());
+    if let Some(rc) = &study.partial_volume.rc_curve {
+        h.feed_file(rc)?;
+    }
     h.feed(serde_json::to_string(cycle).unwrap_or_default().as_bytes());
     h.feed_file(reference)?;
     if let Some(ct) = &study.reference_ct {
@@ -215,7 +243,7 @@ fn cycle_key(study: &Study, cycle: &Cycle, reference: &Path) -> Result<String> {
 }
 
 /// A label map on the reference grid and the names of its labels.
-type Labels = (Volume<u32>, BTreeMap<u32, String>);
+pub type Labels = (Volume<u32>, BTreeMap<u32, String>);
 
 /// Reads the label map onto `grid` and names its regions.
 fn load_labels(study: &Study, grid: &Grid) -> Result<Option<Labels>> {
@@ -242,18 +270,13 @@ fn load_labels(study: &Study, grid: &Grid) -> Result<Option<Labels>> {
         raw
     } else {
         let identity = RigidTransform::identity([0.0; 3]);
-        register::resample_nearest(&raw, &identity, grid)
+        nearest_through(&raw, &identity, grid)
     };
     let mut names = BTreeMap::new();
     for &l in labels.data.iter().filter(|&&l| l > 0) {
-        names.entry(l).or_insert_with(|| {
-            study
-                .region_names
-                .get(&l)
-                .or(img.label_names.get(&l))
-                .cloned()
-                .unwrap_or_else(|| format!("label {l}"))
-        });
+        names
+            .entry(l)
+            .or_insert_with(|| region_name(l, &study.region_names, &img.label_names));
     }
     if names.is_empty() {
         return Err(crate::io::InputError::Inconsistent {
@@ -297,9 +320,99 @@ fn aligned_frames(
     Ok((frames, regs, methods))
 }
 
+/// A region TAC's fit or single-point estimate.
+struct TacOutcome {
+    fit: Option<TacFit>,
+    stp: Option<StpEstimate>,
+    model: String,
+    tia_h: f64,
+    sigma_fit_h: f64,
+    t_eff: f64,
+}
+
+impl TacOutcome {
+    /// Relative σ of Ã from the fit alone.
+    fn fit_rel(&self) -> f64 {
+        if self.tia_h > 0.0 {
+            self.sigma_fit_h / self.tia_h
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Fits one region TAC (Bq at `time_h`) or, with one scan, applies the STP method.
+fn fit_region_tac(
+    study: &Study,
+    time_h: &[f64],
+    activity_bq: &[f64],
+    lambda_phys: f64,
+    what: &str,
+) -> Result<TacOutcome> {
+    let u = study.uncertainty;
+    if time_h.len() == 1 {
+        let e = stp_tia(study.stp, time_h[0], activity_bq[0]);
+        let model = match study.stp {
+            super::stp::StpMethod::Haenscheid => "stp-haenscheid".to_string(),
+            super::stp::StpMethod::PopulationHalfLife { .. } => "stp-population".to_string(),
+        };
+        let t_eff = match study.stp {
+            super::stp::StpMethod::PopulationHalfLife {
+                effective_half_life_h,
+            } => effective_half_life_h,
+            super::stp::StpMethod::Haenscheid => f64::NAN,
+        };
+        return Ok(TacOutcome {
+            fit: None,
+            stp: Some(e),
+            model,
+            tia_h: e.tia_h,
+            sigma_fit_h: e.tia_h * u.activity_rel_sigma,
+            t_eff,
+        });
+    }
+    let peak = activity_bq.iter().copied().fold(0.0, f64::max);
+    let sigma: Vec<f64> = activity_bq
+        .iter()
+        .map(|a| u.activity_rel_sigma * a.max(1e-3 * peak).max(f64::MIN_POSITIVE))
+        .collect();
+    let tac = Tac {
+        time_h: time_h.to_vec(),
+        activity: activity_bq.to_vec(),
+        sigma,
+    };
+    let opts = FitOptions {
+        models: study.models.clone(),
+        criterion: study.criterion,
+        absolute_sigma: true,
+        ..FitOptions::default()
+    };
+    let f = fit_tac(&tac, lambda_phys, &opts, what)?;
+    let model = match f.method {
+        TiaMethod::Fit => f.selected_fit().map_or("?", |m| m.model.name()).to_string(),
+        _ => "trapezoid".to_string(),
+    };
+    Ok(TacOutcome {
+        tia_h: f.tia_h,
+        sigma_fit_h: f.tia_sigma_h,
+        t_eff: f.effective_half_life_h,
+        model,
+        stp: None,
+        fit: Some(f),
+    })
+}
+
+/// One region's measured activity per scan, Bq.
+fn region_activity(voxels: &[usize], frames: &[Vec<f32>]) -> Vec<f64> {
+    frames
+        .iter()
+        .map(|f| voxels.iter().map(|&v| f[v] as f64).sum())
+        .collect()
+}
+
 #[allow(
     clippy::too_many_arguments,
-    reason = "one region's fit needs the study, its cycle, the region and the frames"
+    reason = "one region's fit needs the study, its cycle, the region, the frames and its correction"
 )]
 fn region_result(
     study: &Study,
@@ -311,71 +424,56 @@ fn region_result(
     frames: &[Vec<f32>],
     grid: &Grid,
     lambda_phys: f64,
+    correction: Option<(&RegionCorrection, PvcMethod)>,
 ) -> Result<RegionResult> {
     let u = study.uncertainty;
     let time_h: Vec<f64> = cycle.time_points.iter().map(|t| t.time_h).collect();
-    let activity_bq: Vec<f64> = frames
-        .iter()
-        .map(|f| voxels.iter().map(|&v| f[v] as f64).sum())
-        .collect();
-    let peak = activity_bq.iter().copied().fold(0.0, f64::max);
-    let sigma: Vec<f64> = activity_bq
-        .iter()
-        .map(|a| u.activity_rel_sigma * a.max(1e-3 * peak).max(f64::MIN_POSITIVE))
-        .collect();
-    let tac = Tac {
-        time_h: time_h.clone(),
-        activity: activity_bq.clone(),
-        sigma,
+    let measured = region_activity(voxels, frames);
+    let activity_bq = correction.map_or_else(|| measured.clone(), |(c, _)| c.activity_bq.clone());
+    let what = format!("cycle {cn}, region {name}");
+    let main = fit_region_tac(study, &time_h, &activity_bq, lambda_phys, &what)?;
+    let base_var = u.calibration_rel_sigma.powi(2) + u.recovery_rel_sigma.powi(2);
+    let partial_volume = match correction {
+        None => None,
+        Some((c, method)) => {
+            let raw = fit_region_tac(
+                study,
+                &time_h,
+                &measured,
+                lambda_phys,
+                &format!("{what} (uncorrected)"),
+            )?;
+            let weights = tia_weights(&time_h, lambda_phys);
+            let raw_tia = raw.tia_h * S_PER_H;
+            Some(RegionPvc {
+                method,
+                activity_factor: activity_bq
+                    .iter()
+                    .zip(&measured)
+                    .map(|(a, m)| if *m > 0.0 { a / m } else { 0.0 })
+                    .collect(),
+                activity_uncorrected_bq: measured.clone(),
+                tia_uncorrected_bq_s: raw_tia,
+                tia_sigma_uncorrected_bq_s: (raw.fit_rel().powi(2) + base_var).sqrt() * raw_tia,
+                model_uncorrected: raw.model,
+                tia_factor: if raw.tia_h > 0.0 {
+                    main.tia_h / raw.tia_h
+                } else {
+                    0.0
+                },
+                correction_rel_sigma: correlated_rel_sigma(&c.activity_bq, &c.sigma_bq, &weights),
+                recovery_coefficient: c.recovery.0,
+                recovery_coefficient_sigma: c.recovery.1,
+                background_bq_ml: c.background_bq_ml.clone(),
+                map_factor: 1.0,
+            })
+        }
     };
-    let (fit, stp, model, tia_h, sigma_fit_h, t_eff) = if time_h.len() == 1 {
-        let e = stp_tia(study.stp, time_h[0], activity_bq[0]);
-        let label = match study.stp {
-            super::stp::StpMethod::Haenscheid => "stp-haenscheid".to_string(),
-            super::stp::StpMethod::PopulationHalfLife { .. } => "stp-population".to_string(),
-        };
-        let t_eff = match study.stp {
-            super::stp::StpMethod::PopulationHalfLife {
-                effective_half_life_h,
-            } => effective_half_life_h,
-            super::stp::StpMethod::Haenscheid => f64::NAN,
-        };
-        (
-            None,
-            Some(e),
-            label,
-            e.tia_h,
-            e.tia_h * u.activity_rel_sigma,
-            t_eff,
-        )
-    } else {
-        let opts = FitOptions {
-            models: study.models.clone(),
-            criterion: study.criterion,
-            absolute_sigma: true,
-            ..FitOptions::default()
-        };
-        let f = fit_tac(
-            &tac,
-            lambda_phys,
-            &opts,
-            &format!("cycle {cn}, region {name}"),
-        )?;
-        let model = match f.method {
-            TiaMethod::Fit => f.selected_fit().map_or("?", |m| m.model.name()).to_string(),
-            _ => "trapezoid".to_string(),
-        };
-        let (t, s, te) = (f.tia_h, f.tia_sigma_h, f.effective_half_life_h);
-        (Some(f), None, model, t, s, te)
-    };
-    let tia_bq_s = tia_h * S_PER_H;
-    let fit_rel = if tia_h > 0.0 {
-        sigma_fit_h / tia_h
-    } else {
-        0.0
-    };
-    let rel_total =
-        (fit_rel.powi(2) + u.calibration_rel_sigma.powi(2) + u.recovery_rel_sigma.powi(2)).sqrt();
+    let u_pvc = partial_volume
+        .as_ref()
+        .map_or(0.0, |p| p.correction_rel_sigma);
+    let tia_bq_s = main.tia_h * S_PER_H;
+    let rel_total = (main.fit_rel().powi(2) + base_var + u_pvc.powi(2)).sqrt();
     Ok(RegionResult {
         cycle: cn,
         label,
@@ -384,15 +482,94 @@ fn region_result(
         volume_ml: voxels.len() as f64 * grid.voxel_volume_mm3() / 1000.0,
         time_h,
         activity_bq,
-        fit,
-        stp,
-        model,
         tia_bq_s,
-        tia_sigma_fit_bq_s: sigma_fit_h * S_PER_H,
+        tia_sigma_fit_bq_s: main.sigma_fit_h * S_PER_H,
         tia_sigma_bq_s: rel_total * tia_bq_s,
         tiac_h: tia_bq_s / S_PER_H / cycle.injected_activity_bq,
-        effective_half_life_h: t_eff,
+        effective_half_life_h: main.t_eff,
+        model: main.model,
+        fit: main.fit,
+        stp: main.stp,
+        partial_volume,
     })
+}
+
+/// Label value → its voxels (linear indices), in label order.
+fn label_members(labels: &Volume<u32>) -> BTreeMap<u32, Vec<usize>> {
+    let mut members: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (v, &l) in labels.data.iter().enumerate() {
+        if l > 0 {
+            members.entry(l).or_default().push(v);
+        }
+    }
+    members
+}
+
+/// Rescales the TIA map (and its σ) per corrected region so that each region's sum equals
+/// its corrected Ã, and the GTM background by its corrected/measured ratio; records the
+/// factors. `sigma_has_pvc`: the voxel σ already include u_PVC (region-scaled maps).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the map, its σ, the regions, their voxels and the correction are all needed"
+)]
+fn rescale_map(
+    tia: &mut [f32],
+    sigma: &mut [f32],
+    regions: &mut [RegionResult],
+    members: &BTreeMap<u32, Vec<usize>>,
+    correction: &CycleCorrection,
+    report: &mut PvcReport,
+    weights: &[f64],
+    sigma_has_pvc: bool,
+) {
+    for r in regions.iter_mut() {
+        let (Some(pv), Some(vox)) = (r.partial_volume.as_mut(), members.get(&r.label)) else {
+            continue;
+        };
+        let sum: f64 = vox.iter().map(|&v| tia[v] as f64).sum();
+        let u_pvc = if sigma_has_pvc {
+            0.0
+        } else {
+            pv.correction_rel_sigma
+        };
+        if sum > 0.0 {
+            let factor = r.tia_bq_s / sum;
+            for &v in vox {
+                let t = tia[v] as f64 * factor;
+                let s = sigma[v] as f64 * factor;
+                tia[v] = t as f32;
+                sigma[v] = (s * s + (u_pvc * t).powi(2)).sqrt() as f32;
+            }
+            pv.map_factor = factor;
+        } else if r.tia_bq_s > 0.0 {
+            // Every voxel masked or zero: spread the corrected Ã evenly.
+            let each = r.tia_bq_s / vox.len() as f64;
+            let rel = r.tia_sigma_bq_s / r.tia_bq_s;
+            for &v in vox {
+                tia[v] = each as f32;
+                sigma[v] = (each * rel) as f32;
+            }
+            pv.map_factor = 0.0;
+            report.notes.push(format!(
+                "{}: the voxel map held no activity in the region; the corrected Ã is spread evenly over its voxels (map_factor 0)",
+                r.name
+            ));
+        }
+    }
+    if let (Some((raw, corrected, voxels)), Some(gtm)) =
+        (&correction.background, report.gtm.as_mut())
+    {
+        let num: f64 = corrected.iter().zip(weights).map(|(a, w)| a * w).sum();
+        let den: f64 = raw.iter().zip(weights).map(|(a, w)| a * w).sum();
+        let factor = if den > 0.0 { num / den } else { 1.0 };
+        for &v in voxels {
+            tia[v] = (tia[v] as f64 * factor) as f32;
+            sigma[v] = (sigma[v] as f64 * factor) as f32;
+        }
+        gtm.background_activity_uncorrected_bq.clone_from(raw);
+        gtm.background_activity_bq.clone_from(corrected);
+        gtm.background_map_factor = factor;
+    }
 }
 
 struct CycleMaps {
@@ -400,12 +577,17 @@ struct CycleMaps {
     sigma: Vec<f32>,
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a cycle's fit needs the study, the cycle, the frame, the labels and the correction"
+)]
 fn fit_cycle(
     study: &Study,
     cycle: &Cycle,
     cn: usize,
     frame: &ReferenceFrame,
     labels: Option<&(Volume<u32>, BTreeMap<u32, String>)>,
+    pvc: Option<&PvcSetup>,
     out: &Path,
     key: String,
 ) -> Result<(CycleFit, CycleMaps)> {
@@ -416,16 +598,19 @@ fn fit_cycle(
     let time_h: Vec<f64> = cycle.time_points.iter().map(|t| t.time_h).collect();
     let mut regions = Vec::new();
     let mut region_of_voxel: Vec<u32> = vec![0; grid.n_voxels()];
+    let mut members = BTreeMap::new();
+    let correction = match (pvc, labels) {
+        (Some(p), Some(_)) => Some((p.correct(&frames), p)),
+        _ => None,
+    };
     if let Some((lab, names)) = labels {
-        let mut members: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-        for (v, &l) in lab.data.iter().enumerate() {
-            if l > 0 {
-                members.entry(l).or_default().push(v);
-            }
-        }
+        members = label_members(lab);
         region_of_voxel.clone_from(&lab.data);
         for (l, vox) in &members {
             let name = names.get(l).map_or("?", String::as_str);
+            let region_correction = correction
+                .as_ref()
+                .and_then(|(c, p)| c.regions.get(l).map(|rc| (rc, p.method())));
             regions.push(region_result(
                 study,
                 cycle,
@@ -436,6 +621,7 @@ fn fit_cycle(
                 &frames,
                 grid,
                 lambda_phys,
+                region_correction,
             )?);
         }
     }
@@ -505,7 +691,11 @@ fn fit_cycle(
             // Reference time: the scan nearest the region's effective half-life, where a
             // voxel's share of the region activity best reflects its share of Ã.
             let i_ref = nearest_index(&r.time_h, r.effective_half_life_h);
-            let a_ref = r.activity_bq[i_ref];
+            // The map is made from the measured frames; a correction rescales it after.
+            let a_ref = r
+                .partial_volume
+                .as_ref()
+                .map_or(r.activity_bq[i_ref], |p| p.activity_uncorrected_bq[i_ref]);
             if a_ref <= 0.0 {
                 continue;
             }
@@ -523,6 +713,26 @@ fn fit_cycle(
             }
         }
     }
+    let partial_volume = match &correction {
+        Some((c, p)) => {
+            let mut report = p.report.clone();
+            report
+                .notes
+                .extend(c.notes.iter().map(|n| format!("cycle {cn}: {n}")));
+            rescale_map(
+                &mut tia,
+                &mut sigma,
+                &mut regions,
+                &members,
+                c,
+                &mut report,
+                &tia_weights(&time_h, lambda_phys),
+                study.voxel_method == VoxelMethod::RegionScaled,
+            );
+            Some(report)
+        }
+        None => None,
+    };
     // Calibration σ is common to every voxel: add it in quadrature to each voxel's σ.
     for (s, &t) in sigma.iter_mut().zip(&tia) {
         *s = ((*s as f64).powi(2) + (u.calibration_rel_sigma * t as f64).powi(2)).sqrt() as f32;
@@ -542,6 +752,7 @@ fn fit_cycle(
             voxels_masked,
             masked_activity_fraction,
             map_total_bq_s,
+            partial_volume,
         },
         CycleMaps { tia, sigma },
     ))
@@ -621,6 +832,36 @@ fn store_cached(out: &Path, fit: &CycleFit, maps: &CycleMaps) -> Result<()> {
     crate::io::atomic::write_atomic(&json, &text)
 }
 
+/// The study's partial-volume correction on the reference grid (`None`: method none).
+fn build_pvc(
+    study: &Study,
+    labels: Option<&Labels>,
+    frame: &ReferenceFrame,
+) -> Result<Option<PvcSetup>> {
+    let Some((lab, names)) = labels else {
+        return Ok(None);
+    };
+    let regions: Vec<PvcRegion> = label_members(lab)
+        .into_iter()
+        .map(|(label, voxels)| PvcRegion {
+            label,
+            name: names
+                .get(&label)
+                .cloned()
+                .unwrap_or_else(|| format!("label {label}")),
+            voxels,
+        })
+        .collect();
+    let nuclide = study.cycles[0].nuclide.as_str();
+    PvcSetup::build(
+        &study.partial_volume,
+        &frame.grid,
+        &regions,
+        frame.ct.as_ref(),
+        nuclide,
+    )
+}
+
 /// Fixed output names (besides per-region plots and per-cycle maps).
 pub const OUTPUT_FILES: [&str; 4] = [
     "tia.nii.gz",
@@ -629,13 +870,37 @@ pub const OUTPUT_FILES: [&str; 4] = [
     "regions.csv",
 ];
 
+/// [`fit_study_with`] without a command-line override of the partial-volume settings.
+pub fn fit_study(study_path: &Path, out: &Path, force: bool) -> Result<StudyFit> {
+    fit_study_with(study_path, out, force, None)
+}
+
 /// Fits a study and writes the outputs to `out` (see `docs/study-file.md`): `tia.nii.gz`
 /// and `tia_sigma.nii.gz` (Bq·s per voxel), `regions.json`, `regions.csv`, TAC plots
 /// `tac_c{cycle}_{region}.png`, and per-cycle maps `tia_cycle{n}.nii.gz` when there are
 /// several cycles. Existing outputs are refused unless `force`; the cache in `out/cache` is
-/// reused whatever `force` says, since its keys check the inputs.
-pub fn fit_study(study_path: &Path, out: &Path, force: bool) -> Result<StudyFit> {
-    let study = Study::load(study_path)?;
+/// reused whatever `force` says, since its keys check the inputs. `pvc` replaces the
+/// study's `partial_volume` settings where it gives a value (`voxdose fit --pvc …`).
+pub fn fit_study_with(
+    study_path: &Path,
+    out: &Path,
+    force: bool,
+    pvc: Option<&PartialVolumeOverride>,
+) -> Result<StudyFit> {
+    let mut study = Study::load(study_path)?;
+    study.partial_volume = study.partial_volume.with_override(pvc);
+    let invalid = |reason: String| super::KineticsError::InvalidStudy {
+        path: study_path.to_path_buf(),
+        reason,
+    };
+    study.partial_volume.check().map_err(invalid)?;
+    if study.partial_volume.method != PvcMethod::None && study.labels.is_none() {
+        return Err(invalid(format!(
+            "partial-volume correction \"{}\" corrects region activities and needs \"labels\"; add a label map or use method \"none\"",
+            study.partial_volume.method.name()
+        ))
+        .into());
+    }
     crate::io::atomic::prepare_output_dir(out, &OUTPUT_FILES, force)?;
     let reference_path = study.cycles[0].time_points[0].image.clone();
     let frame = ReferenceFrame::build(&study, &out.join("cache"))?;
@@ -647,13 +912,20 @@ pub fn fit_study(study_path: &Path, out: &Path, force: bool) -> Result<StudyFit>
     let mut cycle_tia = Vec::new();
     let mut total = vec![0.0f64; n_vox];
     let mut var = vec![0.0f64; n_vox];
+    // Set up on the first cycle that is not cached (GTM blurs every region).
+    let mut pvc_setup: Option<Option<PvcSetup>> = None;
     for (ci, cycle) in study.cycles.iter().enumerate() {
         let cn = ci + 1;
         let key = cycle_key(&study, cycle, &reference_path)?;
         let (fit, maps) = match load_cached(out, cn, &key, n_vox) {
             Some(hit) => hit,
             None => {
-                let (fit, maps) = fit_cycle(&study, cycle, cn, &frame, labels.as_ref(), out, key)?;
+                if pvc_setup.is_none() {
+                    pvc_setup = Some(build_pvc(&study, labels.as_ref(), &frame)?);
+                }
+                let setup = pvc_setup.as_ref().and_then(Option::as_ref);
+                let (fit, maps) =
+                    fit_cycle(&study, cycle, cn, &frame, labels.as_ref(), setup, out, key)?;
                 store_cached(out, &fit, &maps)?;
                 (fit, maps)
             }
@@ -663,6 +935,13 @@ pub fn fit_study(study_path: &Path, out: &Path, force: bool) -> Result<StudyFit>
             var[v] += (maps.sigma[v] as f64).powi(2);
         }
         notes.extend(fit.alignment.iter().cloned());
+        if let Some(p) = &fit.partial_volume {
+            notes.extend(
+                p.notes
+                    .iter()
+                    .map(|n| format!("cycle {cn}: partial volume: {n}")),
+            );
+        }
         if fit.voxels_masked > 0 {
             let worst = fit
                 .masked_activity_fraction
@@ -696,6 +975,7 @@ pub fn fit_study(study_path: &Path, out: &Path, force: bool) -> Result<StudyFit>
         cycle_tia,
         reference_ct: frame.ct,
         notes,
+        labels,
     };
     super::output::write_outputs(&fit, out)?;
     Ok(fit)

@@ -1,14 +1,15 @@
-//! Alignment of serial scans to a reference: built-in rigid registration, resampling of
-//! activity (trilinear) and masks (nearest label), and deformable registration through
-//! elastix when it is installed.
+//! Alignment of serial scans to a reference: built-in rigid registration (NMI and its
+//! optimiser), and deformable registration through elastix when it is installed. Moving an
+//! image through the transform found is [`crate::geometry::resample`]'s work.
 //!
 //! Units: positions and translations in mm (patient LPS), rotations in degrees.
 //!
-//! **Transform.** [`RigidTransform`] maps a point p of the reference (fixed) image to the
-//! moving image: T(p) = R·(p − c) + c + t, with R = R_z(γ)·R_y(β)·R_x(α), c the centre of
-//! the fixed grid and t the translation. Resampling the moving image at T(p) for every
-//! fixed voxel p brings it onto the fixed grid; a label map defined on the fixed grid then
-//! applies to every aligned frame, which is how masks follow the registration.
+//! **Transform.** [`RigidTransform`] (in [`crate::geometry::rigid`]) maps a point p of the
+//! reference (fixed) image to the moving image: T(p) = R·(p − c) + c + t, with
+//! R = R_z(γ)·R_y(β)·R_x(α), c the centre of the fixed grid and t the translation. Resampling
+//! the moving image at T(p) for every fixed voxel p brings it onto the fixed grid; a label
+//! map defined on the fixed grid then applies to every aligned frame, which is how masks
+//! follow the registration.
 //!
 //! **Method (rigid).** Similarity is normalised mutual information
 //! NMI = (H(F) + H(M)) / H(F, M) (Studholme, Hill & Hawkes, Pattern Recognit 1999;32:71) on
@@ -31,8 +32,11 @@
 //! true alignment (see the note on the parameter file). [`elastix_version`] detects the
 //! program at run time; without it the error says how to install it.
 
+use crate::geometry::resample::trilinear_at;
+pub use crate::geometry::rigid::{grid_centre_mm, RigidTransform};
 use crate::geometry::{Grid, Volume};
 use crate::kinetics::KineticsError;
+use glam::DVec3;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -40,78 +44,21 @@ const BINS: usize = 32;
 /// Most fixed voxels one NMI evaluation visits (64³); larger grids are strided.
 const MAX_SAMPLES: usize = 262_144;
 
-/// A rigid transform from the fixed image to the moving image (see the module doc).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RigidTransform {
-    /// Rotations α, β, γ about x, y, z, degrees.
-    pub rotation_deg: [f64; 3],
-    /// Translation, mm.
-    pub translation_mm: [f64; 3],
-    /// Centre of rotation, mm (the fixed grid's centre).
-    pub centre_mm: [f64; 3],
+/// The transform's six parameters in the order the search steps them: α, β, γ (degrees),
+/// then x, y, z (mm).
+fn params(t: &RigidTransform) -> [f64; 6] {
+    let [a, b, c] = t.rotation_deg;
+    let [x, y, z] = t.translation_mm;
+    [a, b, c, x, y, z]
 }
 
-impl RigidTransform {
-    /// The identity about `centre_mm`.
-    pub fn identity(centre_mm: [f64; 3]) -> Self {
-        RigidTransform {
-            rotation_deg: [0.0; 3],
-            translation_mm: [0.0; 3],
-            centre_mm,
-        }
+/// `t` with its six parameters replaced (same centre).
+fn with_params(t: &RigidTransform, p: &[f64; 6]) -> RigidTransform {
+    RigidTransform {
+        rotation_deg: [p[0], p[1], p[2]],
+        translation_mm: [p[3], p[4], p[5]],
+        centre_mm: t.centre_mm,
     }
-
-    /// The rotation matrix R (row major).
-    pub fn rotation_matrix(&self) -> [[f64; 3]; 3] {
-        let [a, b, g] = self.rotation_deg.map(f64::to_radians);
-        let (sa, ca) = a.sin_cos();
-        let (sb, cb) = b.sin_cos();
-        let (sg, cg) = g.sin_cos();
-        let rx = [[1.0, 0.0, 0.0], [0.0, ca, -sa], [0.0, sa, ca]];
-        let ry = [[cb, 0.0, sb], [0.0, 1.0, 0.0], [-sb, 0.0, cb]];
-        let rz = [[cg, -sg, 0.0], [sg, cg, 0.0], [0.0, 0.0, 1.0]];
-        matmul(&rz, &matmul(&ry, &rx))
-    }
-
-    /// T(p) = R(p − c) + c + t.
-    pub fn apply(&self, p: [f64; 3]) -> [f64; 3] {
-        let r = self.rotation_matrix();
-        let d = [0, 1, 2].map(|i| p[i] - self.centre_mm[i]);
-        [0, 1, 2].map(|i| {
-            (0..3).map(|j| r[i][j] * d[j]).sum::<f64>() + self.centre_mm[i] + self.translation_mm[i]
-        })
-    }
-
-    /// T⁻¹(q) = Rᵀ(q − c − t) + c.
-    pub fn apply_inverse(&self, q: [f64; 3]) -> [f64; 3] {
-        let r = self.rotation_matrix();
-        let d = [0, 1, 2].map(|i| q[i] - self.centre_mm[i] - self.translation_mm[i]);
-        [0, 1, 2].map(|i| (0..3).map(|j| r[j][i] * d[j]).sum::<f64>() + self.centre_mm[i])
-    }
-
-    fn params(&self) -> [f64; 6] {
-        let [a, b, c] = self.rotation_deg;
-        let [x, y, z] = self.translation_mm;
-        [a, b, c, x, y, z]
-    }
-
-    fn with_params(&self, p: &[f64; 6]) -> Self {
-        RigidTransform {
-            rotation_deg: [p[0], p[1], p[2]],
-            translation_mm: [p[3], p[4], p[5]],
-            centre_mm: self.centre_mm,
-        }
-    }
-}
-
-fn matmul(a: &[[f64; 3]; 3], b: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
-    let mut m = [[0.0; 3]; 3];
-    for i in 0..3 {
-        for j in 0..3 {
-            m[i][j] = (0..3).map(|k| a[i][k] * b[k][j]).sum();
-        }
-    }
-    m
 }
 
 /// Settings of the rigid search.
@@ -147,90 +94,6 @@ pub struct RigidResult {
     pub evaluations: usize,
 }
 
-/// Patient position of the grid's centre, mm.
-pub fn grid_centre_mm(grid: &Grid) -> [f64; 3] {
-    grid.voxel_to_patient([0, 1, 2].map(|a| 0.5 * (grid.dims[a] as f64 - 1.0)))
-}
-
-/// Trilinear value at continuous voxel coordinates; `None` outside the grid.
-pub fn sample_linear(vol: &Volume<f32>, ijk: [f64; 3]) -> Option<f32> {
-    let d = vol.grid.dims;
-    let mut base = [0usize; 3];
-    let mut frac = [0.0f64; 3];
-    for a in 0..3 {
-        let x = ijk[a];
-        if !(x >= -0.5 && x <= d[a] as f64 - 0.5) {
-            return None;
-        }
-        // Clamp to the edge voxels within the half-voxel border.
-        let x = x.clamp(0.0, (d[a] - 1) as f64);
-        let b = (x.floor() as usize).min(d[a].saturating_sub(2));
-        base[a] = b;
-        frac[a] = if d[a] > 1 { x - b as f64 } else { 0.0 };
-    }
-    let mut v = 0.0f64;
-    for corner in 0..8usize {
-        let mut w = 1.0;
-        let mut idx = [0usize; 3];
-        for a in 0..3 {
-            let up = (corner >> a) & 1;
-            idx[a] = (base[a] + up).min(d[a] - 1);
-            w *= if up == 1 { frac[a] } else { 1.0 - frac[a] };
-        }
-        if w > 0.0 {
-            v += w * vol.data[vol.grid.index(idx[0], idx[1], idx[2])] as f64;
-        }
-    }
-    Some(v as f32)
-}
-
-/// Resamples `moving` onto `target` through `t` (target point p ← moving at T(p)),
-/// trilinear; outside the moving image the value is 0.
-pub fn resample_linear(moving: &Volume<f32>, t: &RigidTransform, target: &Grid) -> Volume<f32> {
-    use rayon::prelude::*;
-    let data = (0..target.n_voxels())
-        .into_par_iter()
-        .map(|idx| {
-            let ijk = target.ijk(idx).map(|x| x as f64);
-            let q = t.apply(target.voxel_to_patient(ijk));
-            sample_linear(moving, moving.grid.patient_to_voxel(q)).unwrap_or(0.0)
-        })
-        .collect();
-    Volume {
-        grid: target.clone(),
-        data,
-    }
-}
-
-/// Resamples a label map onto `target` through `t` by nearest voxel; outside it is 0.
-pub fn resample_nearest<T: Copy + Default + Send + Sync>(
-    labels: &Volume<T>,
-    t: &RigidTransform,
-    target: &Grid,
-) -> Volume<T> {
-    let d = labels.grid.dims;
-    let data = (0..target.n_voxels())
-        .map(|idx| {
-            let ijk = target.ijk(idx).map(|x| x as f64);
-            let v = labels
-                .grid
-                .patient_to_voxel(t.apply(target.voxel_to_patient(ijk)));
-            let r = [0, 1, 2].map(|a| v[a].round());
-            if (0..3).all(|a| r[a] >= 0.0 && r[a] < d[a] as f64) {
-                labels.data[labels
-                    .grid
-                    .index(r[0] as usize, r[1] as usize, r[2] as usize)]
-            } else {
-                T::default()
-            }
-        })
-        .collect();
-    Volume {
-        grid: target.clone(),
-        data,
-    }
-}
-
 /// 2× block average (one pyramid level down).
 fn downsample(vol: &Volume<f32>) -> Volume<f32> {
     let d = vol.grid.dims;
@@ -262,21 +125,20 @@ fn downsample(vol: &Volume<f32>) -> Volume<f32> {
     Volume { grid, data }
 }
 
-fn centre_of_mass(vol: &Volume<f32>) -> Option<[f64; 3]> {
-    let mut s = [0.0; 3];
+/// Intensity-weighted centre of the positive voxels, mm (patient LPS).
+fn centre_of_mass(vol: &Volume<f32>) -> Option<DVec3> {
+    let mut s = DVec3::ZERO;
     let mut m = 0.0;
     for (idx, &v) in vol.data.iter().enumerate() {
         if v > 0.0 {
             let p = vol
                 .grid
                 .voxel_to_patient(vol.grid.ijk(idx).map(|x| x as f64));
-            for a in 0..3 {
-                s[a] += v as f64 * p[a];
-            }
+            s += DVec3::from(p) * v as f64;
             m += v as f64;
         }
     }
-    (m > 0.0).then(|| s.map(|x| x / m))
+    (m > 0.0).then(|| s / m)
 }
 
 fn range(vol: &Volume<f32>) -> (f32, f32) {
@@ -297,16 +159,15 @@ fn nmi(fixed: &Volume<f32>, fixed_bins: &[u8], moving: &Volume<f32>, t: &RigidTr
     };
     // Fixed voxel index → moving voxel coordinate is affine: precompute it.
     let g = &fixed.grid;
-    let o = moving
-        .grid
-        .patient_to_voxel(t.apply(g.voxel_to_patient([0.0; 3])));
-    let axis = |a: usize| {
-        let mut e = [0.0; 3];
-        e[a] = 1.0;
-        let p = moving.grid.patient_to_voxel(t.apply(g.voxel_to_patient(e)));
-        [0, 1, 2].map(|c| p[c] - o[c])
+    let moving_voxel = |fixed_voxel: DVec3| {
+        DVec3::from(
+            moving
+                .grid
+                .patient_to_voxel(t.apply(g.voxel_to_patient(fixed_voxel.into()))),
+        )
     };
-    let (ax, ay, az) = (axis(0), axis(1), axis(2));
+    let o = moving_voxel(DVec3::ZERO);
+    let [ax, ay, az] = [DVec3::X, DVec3::Y, DVec3::Z].map(|e| moving_voxel(e) - o);
     let mut hist = [[0.0f64; BINS]; BINS];
     let mut total = 0.0;
     // Large grids are sampled on a regular sub-lattice of at most ~MAX_SAMPLES voxels.
@@ -315,8 +176,8 @@ fn nmi(fixed: &Volume<f32>, fixed_bins: &[u8], moving: &Volume<f32>, t: &RigidTr
         for j in (0..g.dims[1]).step_by(stride) {
             for i in (0..g.dims[0]).step_by(stride) {
                 let (fi, fj, fk) = (i as f64, j as f64, k as f64);
-                let v = [0, 1, 2].map(|c| o[c] + fi * ax[c] + fj * ay[c] + fk * az[c]);
-                let Some(m) = sample_linear(moving, v) else {
+                let v = o + ax * fi + ay * fj + az * fk;
+                let Some(m) = trilinear_at(moving, v.into()) else {
                     continue;
                 };
                 let fb = fixed_bins[g.index(i, j, k)] as usize;
@@ -388,7 +249,7 @@ pub fn register_rigid(
     let centre = grid_centre_mm(&fixed.grid);
     let mut t = RigidTransform::identity(centre);
     if let (Some(cf), Some(cm)) = (centre_of_mass(fixed), centre_of_mass(moving)) {
-        t.translation_mm = [0, 1, 2].map(|a| cm[a] - cf[a]);
+        t.translation_mm = (cm - cf).into();
     }
     let full_bins = bins_of(fixed);
     let nmi_identity = nmi(fixed, &full_bins, moving, &RigidTransform::identity(centre));
@@ -404,7 +265,7 @@ pub fn register_rigid(
         } else {
             (0.5, 1.0 / 32.0)
         };
-        let mut p = t.params();
+        let mut p = params(&t);
         let mut best = nmi(f, &fb, m, &t);
         let mut used = 1;
         while scale >= min_scale && used < opts.max_evaluations {
@@ -414,7 +275,7 @@ pub fn register_rigid(
                 for sign in [1.0, -1.0] {
                     let mut q = p;
                     q[j] += sign * step(j);
-                    let c = nmi(f, &fb, m, &t.with_params(&q));
+                    let c = nmi(f, &fb, m, &with_params(&t, &q));
                     used += 1;
                     if c > best {
                         best = c;
@@ -429,7 +290,7 @@ pub fn register_rigid(
             }
         }
         evaluations += used;
-        t = t.with_params(&p);
+        t = with_params(&t, &p);
     }
     RigidResult {
         transform: t,
@@ -707,46 +568,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn inverse_undoes_the_transform() {
+    fn parameters_round_trip_in_search_order() {
         let t = RigidTransform {
-            rotation_deg: [10.0, -20.0, 30.0],
-            translation_mm: [1.0, 2.0, -3.0],
-            centre_mm: [5.0, 6.0, 7.0],
+            rotation_deg: [1.0, 2.0, 3.0],
+            translation_mm: [4.0, 5.0, 6.0],
+            centre_mm: [7.0, 8.0, 9.0],
         };
-        let p = [12.0, -4.0, 9.0];
-        let q = t.apply_inverse(t.apply(p));
-        for a in 0..3 {
-            assert!((q[a] - p[a]).abs() < 1e-12);
-        }
-    }
-
-    #[test]
-    fn rotation_matrix_is_orthonormal() {
-        let r = RigidTransform {
-            rotation_deg: [13.0, 27.0, -41.0],
-            ..RigidTransform::identity([0.0; 3])
-        }
-        .rotation_matrix();
-        for i in 0..3 {
-            for j in 0..3 {
-                let dot: f64 = (0..3).map(|k| r[k][i] * r[k][j]).sum();
-                assert!((dot - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
-            }
-        }
-    }
-
-    #[test]
-    fn trilinear_sampling_reproduces_a_linear_field() {
-        let g = Grid::new([4, 5, 6], [2.0, 2.0, 2.0], [0.0; 3]);
-        let data = (0..g.n_voxels())
-            .map(|i| {
-                let [x, y, z] = g.ijk(i);
-                (x + 2 * y + 3 * z) as f32
-            })
-            .collect();
-        let v = Volume { grid: g, data };
-        let s = sample_linear(&v, [1.25, 2.5, 3.75]).unwrap();
-        assert!((s - (1.25 + 5.0 + 11.25)).abs() < 1e-5);
-        assert!(sample_linear(&v, [-0.6, 0.0, 0.0]).is_none());
+        assert_eq!(params(&t), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(
+            with_params(&RigidTransform::identity(t.centre_mm), &params(&t)),
+            t
+        );
     }
 }

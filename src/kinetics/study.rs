@@ -12,6 +12,7 @@
 
 use super::fit::Criterion;
 use super::models::TacModel;
+use super::partial_volume::{PartialVolumeSpec, RawPartialVolume};
 use super::stp::StpMethod;
 use super::KineticsError;
 use serde::{Deserialize, Serialize};
@@ -120,6 +121,9 @@ pub struct TimePoint {
 pub struct Cycle {
     /// Administered activity, Bq.
     pub injected_activity_bq: f64,
+    /// Date of administration as written in the study (e.g. `2026-11-02`), for reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
     /// Nuclide name (e.g. "Lu-177").
     pub nuclide: String,
     /// Scans in time order.
@@ -142,7 +146,7 @@ pub struct Study {
     /// largest voxel peak are not fitted (Ã = 0, counted and reported); 0 fits every voxel
     /// with a positive peak.
     pub voxel_threshold: f64,
-    /// Label value → region name (from the study; else from the label file, else "label N").
+    /// Label value → region name (from the study; else from the label file, else `label_N`: `io::masks::region_name`).
     pub region_names: BTreeMap<u32, String>,
     /// Alignment of time points.
     pub registration: Registration,
@@ -158,6 +162,8 @@ pub struct Study {
     pub stp: StpMethod,
     /// Uncertainty inputs.
     pub uncertainty: UncertaintyInputs,
+    /// Partial-volume correction of region activities (default: none).
+    pub partial_volume: PartialVolumeSpec,
     /// The cycles in order.
     pub cycles: Vec<Cycle>,
 }
@@ -179,6 +185,7 @@ struct RawTimePoint {
 #[serde(deny_unknown_fields)]
 struct RawCycle {
     injected_activity_bq: Option<f64>,
+    date: Option<String>,
     injected_activity_mbq: Option<f64>,
     nuclide: Option<String>,
     time_points: Vec<RawTimePoint>,
@@ -204,6 +211,7 @@ struct RawStudy {
     stp: Option<StpMethod>,
     #[serde(default)]
     uncertainty: UncertaintyInputs,
+    partial_volume: Option<RawPartialVolume>,
     cycles: Vec<RawCycle>,
 }
 
@@ -289,6 +297,10 @@ impl Study {
         if !(voxel_threshold.is_finite() && (0.0..1.0).contains(&voxel_threshold)) {
             return Err(invalid(path, format!("voxel_threshold = {voxel_threshold} must be a fraction of the largest voxel peak in [0, 1), e.g. 0.001")));
         }
+        let partial_volume = match raw.partial_volume {
+            None => PartialVolumeSpec::default(),
+            Some(pv) => pv.into_spec(&resolve).map_err(|r| invalid(path, r))?,
+        };
         let cycles = raw
             .cycles
             .into_iter()
@@ -309,6 +321,7 @@ impl Study {
             voxel_model,
             stp: raw.stp.unwrap_or(StpMethod::Haenscheid),
             uncertainty: u,
+            partial_volume,
             cycles,
         })
     }
@@ -434,6 +447,7 @@ fn cycle_from_raw(
     }
     Ok(Cycle {
         injected_activity_bq,
+        date: c.date,
         nuclide,
         time_points,
     })
@@ -554,6 +568,44 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("voxel_threshold"), "{e}");
+    }
+
+    #[test]
+    fn partial_volume_key_parses_scalar_or_three_fwhm_and_refuses_what_is_missing() {
+        use crate::kinetics::partial_volume::PvcMethod;
+        let base = |pv: &str| {
+            format!(
+                r#"{{"nuclide":"Lu-177","units":"Bq/mL","partial_volume":{pv},"cycles":[{{"injected_activity_bq":1e9,
+                "time_points":[{{"image":"a.nii","hours":4}}]}}]}}"#
+            )
+        };
+        let s = load(&base(r#"{"method":"gtm","psf_fwhm_mm":10}"#)).unwrap();
+        assert_eq!(s.partial_volume.method, PvcMethod::Gtm);
+        assert_eq!(s.partial_volume.psf_fwhm_mm, Some([10.0; 3]));
+        let s = load(&base(r#"{"method":"gtm","psf_fwhm_mm":[9,9,12]}"#)).unwrap();
+        assert_eq!(s.partial_volume.psf_fwhm_mm, Some([9.0, 9.0, 12.0]));
+        let s = load(&base(r#"{"method":"rc-curve","rc_curve":"rc.json"}"#)).unwrap();
+        assert_eq!(
+            s.partial_volume.rc_curve.as_deref(),
+            Some(Path::new("/data/pt1/rc.json"))
+        );
+        assert_eq!(
+            load(&base(r#"{"method":"none"}"#))
+                .unwrap()
+                .partial_volume
+                .method,
+            PvcMethod::None
+        );
+        for (bad, says) in [
+            (r#"{"method":"rc-curve"}"#, "rc_curve"),
+            (r#"{"method":"deconvolve"}"#, "unknown"),
+            (r#"{"method":"gtm","psf_fwhm_mm":-3}"#, "psf_fwhm_mm"),
+            (r#"{"method":"gtm","psf_mm":10}"#, "psf_mm"),
+            (r#"{"psf_fwhm_mm":10}"#, "method"),
+        ] {
+            let e = load(&base(bad)).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -10,10 +10,9 @@
 //! **Doses**: D_t (Gy) = Σ_s S[t][s] · Ã_s, with Ã_s in decays (MBq·h × 3.6e9) and S from
 //! an S-value table ([`SValues`]: JSON, Gy per decay or mGy per MBq·s, target × source).
 //!
-//! **BED**: [`bed_gy`], a mono-exponential dose rate per organ with T_eff = ln 2 · Ã / A_max
-//! (the mono-exponential with the organ's peak activity and integral). This is a stand-in
-//! until the radiobiology module (`src/radiobiology/`, written in parallel) is merged: it is
-//! the one function to replace.
+//! **BED**: [`bed_gy`], through [`crate::radiobiology::lq`]: a mono-exponential dose rate per
+//! organ with T_eff = ln 2 · Ã / A_max (the mono-exponential with the organ's peak activity
+//! and integral).
 
 use super::model::{Bolus, Model};
 use super::priors::{Population, Tissue};
@@ -94,10 +93,14 @@ impl SValues {
 }
 
 /// BED (Gy) of dose `dose_gy` delivered with a mono-exponential dose rate of effective
-/// half-life `t_eff_h`: D·[1 + D·T_rep/((T_rep + T_eff)·α/β)] (Dale 1985; TWIN.md §1, its
-/// special case). The radiobiology module will replace this function.
+/// half-life `t_eff_h`: the radiobiology module's Lea–Catcheside factor of that shape
+/// (G = T_rep/(T_rep + T_eff)) and BED = D + G·D²/(α/β) (Dale 1985; TWIN.md §1). The one
+/// place a trial turns dose into BED: a richer dose-rate shape from the simulated TAC
+/// would go here.
 pub fn bed_gy(dose_gy: f64, t_eff_h: f64, tissue: &Tissue) -> f64 {
-    dose_gy * (1.0 + dose_gy * tissue.t_rep_h / ((tissue.t_rep_h + t_eff_h) * tissue.alpha_beta_gy))
+    use crate::radiobiology::lq::{bed_from_g, DoseRateModel};
+    let g = DoseRateModel::mono_exponential(t_eff_h).g_factor(tissue.t_rep_h);
+    bed_from_g(dose_gy, g, tissue.alpha_beta_gy)
 }
 
 /// What to run.
@@ -447,7 +450,7 @@ pub fn summary(r: &TrialResult, cfg: &TrialConfig) -> serde_json::Value {
         "doses": cfg.boluses.iter().map(|b| serde_json::json!({"target": b.target, "nmol": b.amount_nmol, "at_min": b.time_min})).collect::<Vec<_>>(),
         "tia_window": cfg.window_min.map_or("0 to infinity".to_string(), |w| format!("0 to {w} min")),
         "units": {"tia": "MBq*h", "dose": "Gy", "bed": "Gy"},
-        "bed_model": "mono-exponential per organ, T_eff = ln2 * TIA / peak activity (stand-in until the radiobiology module is merged)",
+        "bed_model": "radiobiology::lq, mono-exponential dose rate per organ with T_eff = ln2 * TIA / peak activity",
         "tia_mbq_h": tia,
         "targets": doses,
     })

@@ -13,13 +13,44 @@
 //! with them without voxelisation error. Descriptions, origins and reference results are in
 //! `phantoms/README.md`.
 
+pub mod nema_geometry;
 pub mod patient15;
 
-use crate::cli::args::PhantomArgs;
 use crate::geometry::{Grid, Region, VoxelModel};
 use crate::physics::materials::{builtin_materials, material_index};
 use crate::source::{Shape, SourceSpec};
 use crate::{Error, Result};
+
+/// Which built-in phantom and its parameters (`voxdose run --phantom NAME --radius-mm …`);
+/// `None` takes the phantom's default (see [`PHANTOMS`]).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhantomSpec {
+    /// Built-in phantom name (see `voxdose phantoms`).
+    pub name: String,
+    /// Source sphere radius in mm (water-sphere; default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radius_mm: Option<f64>,
+    /// Voxel size in mm (default per phantom).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voxel_mm: Option<f64>,
+    /// Grid size in voxels per side (default per phantom).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<usize>,
+    /// Medium of the phantom or of the VSV kernel (e.g. water, soft-tissue, cortical-bone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub material: Option<String>,
+}
+
+impl PhantomSpec {
+    /// The phantom `name` with its default parameters.
+    pub fn named(name: &str) -> Self {
+        PhantomSpec {
+            name: name.to_string(),
+            ..Default::default()
+        }
+    }
+}
 
 /// A built-in phantom ready to run.
 #[derive(Clone, Debug)]
@@ -45,8 +76,8 @@ pub const PHANTOMS: &[(&str, &str)] = &[
 ];
 
 /// Builds a phantom by name.
-pub fn build(args: &PhantomArgs) -> Result<Phantom> {
-    let name = args.phantom.as_deref().unwrap_or("water-sphere");
+pub fn build(args: &PhantomSpec) -> Result<Phantom> {
+    let name = args.name.as_str();
     for (opt, v) in [
         ("--radius-mm", args.radius_mm),
         ("--voxel-mm", args.voxel_mm),
@@ -75,7 +106,7 @@ pub fn build(args: &PhantomArgs) -> Result<Phantom> {
     }
 }
 
-fn material_arg(args: &PhantomArgs, default: &str) -> Result<(String, f32)> {
+fn material_arg(args: &PhantomSpec, default: &str) -> Result<(String, f32)> {
     let name = args.material.as_deref().unwrap_or(default);
     let i = material_index(name).ok_or_else(|| Error::UnknownName {
         what: "material",
@@ -123,7 +154,7 @@ fn all_voxels(grid: &Grid) -> Region {
     }
 }
 
-fn water_sphere(args: &PhantomArgs) -> Result<Phantom> {
+fn water_sphere(args: &PhantomSpec) -> Result<Phantom> {
     let voxel = args.voxel_mm.unwrap_or(2.0);
     let radius = args.radius_mm.unwrap_or(10.0);
     let n = match args.grid {
@@ -165,7 +196,7 @@ fn water_sphere(args: &PhantomArgs) -> Result<Phantom> {
 /// Inner diameters of the six IEC spheres, mm (IEC 61675-1; NEMA NU 2-2012 §7.2).
 pub const NEMA_SPHERE_DIAMETERS_MM: [f64; 6] = [10.0, 13.0, 17.0, 22.0, 28.0, 37.0];
 
-fn nema_iec(args: &PhantomArgs) -> Result<Phantom> {
+fn nema_iec(args: &PhantomSpec) -> Result<Phantom> {
     // Interior of the IEC body phantom (IEC 61675-1 as described in NEMA NU 2-2012 §7.1;
     // walls not modelled): a cross-section made of a half-disc of radius 147 mm above the
     // centre line and a 294 × 80 mm lower part whose bottom corners are rounded with radius
@@ -274,7 +305,7 @@ fn nema_iec(args: &PhantomArgs) -> Result<Phantom> {
     })
 }
 
-fn slab(args: &PhantomArgs) -> Result<Phantom> {
+fn slab(args: &PhantomSpec) -> Result<Phantom> {
     let voxel = args.voxel_mm.unwrap_or(2.0);
     let n = grid_count(128.0, voxel, "128 mm cube")?;
     let grid = Grid::centred([n; 3], voxel);
@@ -326,7 +357,7 @@ fn slab(args: &PhantomArgs) -> Result<Phantom> {
     })
 }
 
-fn vsv(args: &PhantomArgs) -> Result<Phantom> {
+fn vsv(args: &PhantomSpec) -> Result<Phantom> {
     let voxel = args.voxel_mm.unwrap_or(4.42);
     let n = args.grid.unwrap_or(15);
     if n.is_multiple_of(2) || !(1..=255).contains(&n) {

@@ -31,13 +31,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::args::PhantomArgs;
+use super::PhantomSpec;
+use crate::geometry::resample::sample_nearest;
 use crate::geometry::{Grid, Region, VoxelModel};
 use crate::io::gate::{
     read_activity_table, read_gate_densities, read_material_table, voxdose_material,
 };
 use crate::io::interfile::{read_image, InterfileImage};
-use crate::io::resample::sample_nearest;
 use crate::io::InputError;
 use crate::physics::materials::{builtin_materials, material_index};
 use crate::source::SourceSpec;
@@ -133,7 +133,7 @@ fn gate_grid(dims: [usize; 3], spacing_mm: [f64; 3]) -> Grid {
     }
 }
 
-fn check_no_options(args: &PhantomArgs, name: &str) -> Result<()> {
+fn check_no_options(args: &PhantomSpec, name: &str) -> Result<()> {
     for (opt, given) in [
         ("--radius-mm", args.radius_mm.is_some()),
         ("--voxel-mm", args.voxel_mm.is_some()),
@@ -152,7 +152,7 @@ fn check_no_options(args: &PhantomArgs, name: &str) -> Result<()> {
 
 /// Builds `patient15` (`dims` = None: the GATE grid) or a nearest-neighbour resampling of it
 /// to `dims` over the same extent.
-pub fn patient15(args: &PhantomArgs, name: &str, dims: Option<[usize; 3]>) -> Result<Phantom> {
+pub fn patient15(args: &PhantomSpec, name: &str, dims: Option<[usize; 3]>) -> Result<Phantom> {
     check_no_options(args, name)?;
     let dir = data_dir()?;
     let attn = read_image(&dir.join("patient15_LuDOTATATE_attn.h33"))?;
@@ -304,14 +304,8 @@ fn activity(dir: &Path, src: &[f32], volume_ratio: f64) -> Result<Vec<f32>> {
 mod tests {
     use super::*;
 
-    fn no_args() -> PhantomArgs {
-        PhantomArgs {
-            phantom: None,
-            radius_mm: None,
-            voxel_mm: None,
-            grid: None,
-            material: None,
-        }
+    fn no_args() -> PhantomSpec {
+        PhantomSpec::named("patient15")
     }
 
     #[test]

@@ -26,9 +26,9 @@ impl Stages {
         }
     }
 
-    /// Ends the stage `name`: the time since the previous lap (or the start). A name given
-    /// twice adds to its first entry.
-    pub fn lap(&mut self, name: &'static str) {
+    /// Ends the stage `name`: the time since the previous lap (or the start), which it
+    /// returns. A name given twice adds to its first entry.
+    pub fn lap(&mut self, name: &'static str) -> f64 {
         let now = Instant::now();
         let s = now.duration_since(self.last).as_secs_f64();
         self.last = now;
@@ -36,6 +36,7 @@ impl Stages {
             Some((_, t)) => *t += s,
             None => self.laps.push((name, s)),
         }
+        s
     }
 
     /// Seconds since the start.

@@ -7,9 +7,9 @@
 //! mass_kg, mean_dose, mean_dose_rel_sigma, energy_kev_per_decay}], `uncertainty_above_50pct`
 //! {mean, max, voxels}, `decays_per_second`, `wall_s`, `statistics_s`, `device` {kind, name,
 //! backend, driver, parallelism, and for GPU runs decays_per_block, rerun_batches, compile_s},
-//! `counters`, `data_versions`, and for patient runs `stages_s` {read_ct, read_spect, model,
-//! source, regions, transport, outputs}: the wall time of each stage of the command, in the
-//! order they ran. `batches` is the number of batches run (a target-uncertainty run sizes
+//! `counters`, `data_versions`, and `stages_s`: the wall time of each stage of the command, in
+//! the order they ran (patient runs: read_ct, read_spect, model, source, regions, transport,
+//! outputs; phantoms: model, transport, outputs; studies: fit, model, transport, outputs). `batches` is the number of batches run (a target-uncertainty run sizes
 //! its own).
 
 use crate::io::atomic::write_atomic;
@@ -155,7 +155,7 @@ impl RunSummary {
             voxdose_version: env!("CARGO_PKG_VERSION"),
             phantom: name.to_string(),
             description: description.to_string(),
-            nuclide: s.nuclide.clone(),
+            nuclide: s.nuclide.name.clone(),
             decays: r.decays,
             seed: s.seed,
             batches: r.batches,
@@ -208,34 +208,35 @@ impl RunSummary {
         }
     }
 
-    /// Prints the key figures to stderr.
-    pub fn print_brief(&self) {
+    /// The key figures, one line each, as the command line prints them on stderr.
+    pub fn brief(&self) -> Vec<String> {
         let e = &self.energy_per_decay_kev;
-        eprintln!(
+        let mut lines = vec![format!(
             "voxdose: {} decays of {} in {:.2} s ({:.3e} decays/s on {} {}); energy per decay: emitted {:.3} keV = deposited {:.3} + escaped {:.3} (exact: {})",
             self.decays, self.nuclide, self.wall_s, self.decays_per_second, self.device.kind, self.device.name,
             e.emitted, e.deposited, e.escaped, self.energy_balance_units.exact
-        );
+        )];
         if let Some(c) = self.device.compile_s.filter(|&c| c >= 1.0) {
-            eprintln!(
+            lines.push(format!(
                 "voxdose: compiling the transport kernel for {} took {c:.1} s more (not in the \
                  time above; the driver's shader cache keeps it for later runs)",
                 self.device.name
-            );
+            ));
         }
         for r in &self.regions {
-            eprintln!(
+            lines.push(format!(
                 "  {:<16} {:>10.4e} {} ± {:.2} %  ({:.4e} kg)",
                 r.name,
                 r.mean_dose,
                 self.dose_unit,
                 100.0 * r.mean_dose_rel_sigma,
                 r.mass_kg
-            );
+            ));
         }
         if let Some(st) = &self.stages_s {
-            eprintln!("voxdose: {}", st.line());
+            lines.push(format!("voxdose: {}", st.line()));
         }
+        lines
     }
 }
 

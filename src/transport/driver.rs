@@ -1,24 +1,26 @@
-//! The CPU driver: validation, table set-up, batches over rayon, statistics.
+//! The driver, the same for every device: validation, table set-up, the one batch loop,
+//! statistics, dose.
 //!
-//! The sequence (the same on the GPU, with dispatches instead of rayon loops):
-//! 1. materials → [`PhysicsTables`]; nuclide → [`DecayTables`]; source → [`SourceTables`];
+//! 1. materials → [`PhysicsTables`]; nuclide → [`DecayTables`]; source → [`SourceTables`]
+//!    ([`prepare`]);
 //! 2. the Woodcock majorant of this grid ([`majorant`]);
-//! 3. per batch: `decay_history` for each history, scoring into the batch tally;
-//! 4. fold the batch into [`BatchStatistics`]; stop on the decay count or the target σ;
-//! 5. dose = mean energy per decay / voxel mass.
+//! 3. [`run_batches`]: per batch, the backend runs `decay_history` for each history (rayon on
+//!    the CPU, dispatches on a GPU), scoring into a batch tally, and folds the tally into
+//!    [`BatchStatistics`]; the loop stops on the decay count or the target σ ([`BatchPlan`]);
+//! 4. [`finish`]: dose = mean energy per decay / voxel mass, σ per voxel and per region.
 
-use super::cpu::decay_history::decay_history;
-use super::cpu::{Ctx, HistoryCounters, KernelInputs, KernelParams};
-use super::{EnergyBalance, RegionDose, StopRule, TransportResult, TransportSettings};
+use super::backend::{Backend, Fold};
+use super::cpu::run::CpuBackend;
+use super::cpu::{HistoryCounters, KernelInputs, KernelParams};
+use super::{EnergyBalance, Observer, RegionDose, StopRule, TransportResult, TransportSettings};
 use crate::geometry::VoxelModel;
 use crate::physics::decay::{to_units, DecayTables};
 use crate::physics::electron::electron_range;
 use crate::physics::materials::material_index;
-use crate::physics::nuclide::Nuclide;
 use crate::physics::photon::photon_mu_total;
 use crate::physics::tables::{PhysicsTables, N_ENERGY};
 use crate::source::{SourceSpec, SourceTables};
-use crate::tally::{BatchStatistics, BatchSums, EnergyTally, RegionVoxels, J_PER_KEV};
+use crate::tally::{BatchStatistics, BatchSums, RegionVoxels, J_PER_KEV};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use std::time::Instant;
@@ -61,71 +63,9 @@ impl Prepared {
 
 /// Validates the model and builds the tables.
 pub fn prepare(model: &VoxelModel, source: &SourceSpec, s: &TransportSettings) -> Result<Prepared> {
-    let n = model.grid.n_voxels();
-    if model.material.len() != n || model.density_g_cm3.len() != n {
-        return Err(Error::Internal(format!(
-            "voxel model arrays ({} materials, {} densities) do not match the grid ({n} voxels)",
-            model.material.len(),
-            model.density_g_cm3.len()
-        )));
-    }
-    if n == 0 || n > u32::MAX as usize {
-        return Err(Error::invalid(
-            "grid",
-            format!("{n} voxels; the transport handles 1 to 2^32 − 1"),
-        ));
-    }
-    if let Some((i, d)) = model
-        .density_g_cm3
-        .iter()
-        .enumerate()
-        .find(|(_, d)| !d.is_finite() || **d < 0.0)
-    {
-        let [x, y, z] = model.grid.ijk(i);
-        return Err(Error::invalid(
-            "density",
-            format!("voxel ({x}, {y}, {z}) has density {d} g/cm³"),
-        ));
-    }
-    let indices = model
-        .materials
-        .iter()
-        .map(|name| {
-            material_index(name).ok_or_else(|| Error::UnknownName {
-                what: "material",
-                name: name.clone(),
-                known: crate::physics::materials::builtin_materials()
-                    .iter()
-                    .map(|m| m.name.clone())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    if let Some(&m) = model
-        .material
-        .iter()
-        .find(|&&m| m as usize >= indices.len())
-    {
-        return Err(Error::Internal(format!(
-            "voxel material index {m} but only {} materials",
-            indices.len()
-        )));
-    }
-    let tables = PhysicsTables::build(&indices);
-    let nuclide = Nuclide::load(&s.nuclide)?;
-    let decay = DecayTables::new(
-        &nuclide,
-        s.electron_cutoff_kev as f64,
-        s.photon_cutoff_kev as f64,
-        s.emissions,
-    );
-    decay
-        .check_bounds()
-        .map_err(|reason| Error::InvalidOption {
-            option: "--nuclide".into(),
-            reason: format!("{reason} (nuclide {})", s.nuclide),
-        })?;
+    check_model(model)?;
+    let tables = PhysicsTables::build(&material_indices(model)?);
+    let decay = decay_tables(s)?;
     let source = source.tables(&model.grid)?;
     let majorant = majorant(&tables, &model.material, &model.density_g_cm3);
     let range_cutoff = (0..tables.n_materials())
@@ -152,6 +92,82 @@ pub fn prepare(model: &VoxelModel, source: &SourceSpec, s: &TransportSettings) -
         range_cutoff,
         params,
     })
+}
+
+/// The model's arrays fit its grid, the grid fits the kernels' u32 voxel index, and every
+/// density is finite and ≥ 0.
+fn check_model(model: &VoxelModel) -> Result<()> {
+    let n = model.grid.n_voxels();
+    if model.material.len() != n || model.density_g_cm3.len() != n {
+        return Err(Error::Internal(format!(
+            "voxel model arrays ({} materials, {} densities) do not match the grid ({n} voxels)",
+            model.material.len(),
+            model.density_g_cm3.len()
+        )));
+    }
+    if n == 0 || n > u32::MAX as usize {
+        return Err(Error::invalid(
+            "grid",
+            format!("{n} voxels; the transport handles 1 to 2^32 − 1"),
+        ));
+    }
+    if let Some((i, d)) = model
+        .density_g_cm3
+        .iter()
+        .enumerate()
+        .find(|(_, d)| !d.is_finite() || **d < 0.0)
+    {
+        let [x, y, z] = model.grid.ijk(i);
+        return Err(Error::invalid(
+            "density",
+            format!("voxel ({x}, {y}, {z}) has density {d} g/cm³"),
+        ));
+    }
+    Ok(())
+}
+
+/// The built-in material index of each of the model's materials; every voxel's material must
+/// be one of them.
+fn material_indices(model: &VoxelModel) -> Result<Vec<usize>> {
+    let indices = model
+        .materials
+        .iter()
+        .map(|name| {
+            material_index(name).ok_or_else(|| Error::UnknownName {
+                what: "material",
+                name: name.clone(),
+                known: crate::physics::materials::material_names(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(&m) = model
+        .material
+        .iter()
+        .find(|&&m| m as usize >= indices.len())
+    {
+        return Err(Error::Internal(format!(
+            "voxel material index {m} but only {} materials",
+            indices.len()
+        )));
+    }
+    Ok(indices)
+}
+
+/// The nuclide's emission tables at the run's cutoffs, checked against the kernels' bounds.
+fn decay_tables(s: &TransportSettings) -> Result<DecayTables> {
+    let decay = DecayTables::new(
+        &s.nuclide,
+        s.electron_cutoff_kev as f64,
+        s.photon_cutoff_kev as f64,
+        s.emissions,
+    );
+    decay
+        .check_bounds()
+        .map_err(|reason| Error::InvalidOption {
+            option: "--nuclide".into(),
+            reason: format!("{reason} (nuclide {})", s.nuclide.name),
+        })?;
+    Ok(decay)
 }
 
 /// The Woodcock majorant μ_max(E_i) = max over materials of μ_m(E_i)·ρ_max,m (mm⁻¹), where
@@ -181,87 +197,104 @@ pub fn majorant(t: &PhysicsTables, material: &[u8], density: &[f32]) -> Vec<f32>
         .collect()
 }
 
-/// A batch that scored in fewer than 1/this of the voxels is folded as a list
-/// ([`EnergyTally::take_scored`]); a longer list is dearer to build and sort than the
-/// whole-grid fold. 1/8 is a round bound, not a tuned one (the 104 M-voxel grid in
-/// BENCHMARKS.md scores in 0.15 % of its voxels per batch).
-const SPARSE_FOLD_FRACTION: usize = 8;
+/// What the batch loop leaves: the statistics and the run's clocks.
+pub struct BatchRun {
+    /// Per-voxel batch statistics.
+    pub stats: BatchStatistics,
+    /// Regional batch sums, in the model's region order.
+    pub region_sums: Vec<BatchSums>,
+    /// Event counters of all histories.
+    pub counters: HistoryCounters,
+    /// Transport wall time, s (without what the backend excludes).
+    pub wall_s: f64,
+    /// Of `wall_s`, the batch statistics (read-back, fold, σ), s.
+    pub statistics_s: f64,
+    /// Decays in the first batch (for the device description).
+    pub first_batch: u32,
+}
 
-/// Runs the CPU reference transport.
+/// The one batch loop, whatever the device: batch sizes and the stop rule from
+/// [`BatchPlan`], history ids continuing across batches (stream = (seed, history), so a seed
+/// reproduces a run on the same device), each batch launched, collected (checked and folded
+/// by the backend) and followed by σ where the stop rule or the observer wants it. When the
+/// backend overlaps, the next batch is launched before this one is collected whenever its
+/// size does not depend on this batch's σ ([`BatchPlan::size_ahead`]).
+pub fn run_batches<B: Backend>(
+    backend: &mut B,
+    model: &VoxelModel,
+    plan: &BatchPlan,
+    observer: &mut dyn Observer,
+) -> Result<BatchRun> {
+    let n_vox = model.grid.n_voxels();
+    let mut stats = BatchStatistics::new(n_vox);
+    let mut region_sums = vec![BatchSums::default(); model.regions.len()];
+    let regions = region_voxels(model);
+    let mut counters = HistoryCounters::default();
+    let mut statistics_s = 0.0;
+    let first_batch = plan.batch_size(0, 0, None).unwrap_or(0);
+    observer.transport_started(plan.expected_decays());
+    let start = Instant::now();
+    let (mut done, mut batch) = (0u64, 0u32);
+    let mut next = launch(backend, plan.batch_size(0, 0, None), 0)?;
+    while let Some(current) = next.take() {
+        let after = done + u64::from(B::decays(&current));
+        if backend.overlaps() {
+            if let Some(Some(n)) = plan.size_ahead(batch + 1, after) {
+                next = Some(backend.launch(after, n)?);
+            }
+        }
+        let mut fold = Fold {
+            stats: &mut stats,
+            regions: &regions,
+            region_sums: &mut region_sums,
+            seconds: &mut statistics_s,
+        };
+        counters = counters.merge(backend.collect(current, &mut fold, observer)?);
+        (done, batch) = (after, batch + 1);
+        let sigma_start = Instant::now();
+        let sigma = (plan.checks_sigma() || observer.wants_sigma())
+            .then(|| uncertainty_above(&stats, model, plan.threshold()));
+        statistics_s += sigma_start.elapsed().as_secs_f64();
+        observer.batch_done(done, sigma);
+        if plan.done(batch, done, sigma) {
+            break;
+        }
+        if next.is_none() {
+            next = launch(backend, plan.batch_size(batch, done, sigma), done)?;
+        }
+    }
+    // A batch launched ahead of a stop the plan could not foresee is not possible: the
+    // sizes `size_ahead` gives are those of batches the plan always runs.
+    debug_assert!(next.is_none());
+    observer.transport_finished();
+    Ok(BatchRun {
+        stats,
+        region_sums,
+        counters,
+        wall_s: start.elapsed().as_secs_f64() - backend.excluded_s(),
+        statistics_s,
+        first_batch,
+    })
+}
+
+/// Launches a batch of `size` decays from history `first`, if there is one.
+fn launch<B: Backend>(backend: &mut B, size: Option<u32>, first: u64) -> Result<Option<B::Batch>> {
+    size.map(|n| backend.launch(first, n)).transpose()
+}
+
+/// Runs the CPU reference transport (on the rayon pool it is called in).
 pub fn simulate_cpu(
     model: &VoxelModel,
     source: &SourceSpec,
     s: &TransportSettings,
+    observer: &mut dyn Observer,
 ) -> Result<TransportResult> {
     let prep = prepare(model, source, s)?;
-    let n_vox = model.grid.n_voxels();
-    let tally = EnergyTally::new(n_vox);
-    let mut stats = BatchStatistics::new(n_vox);
-    let mut region_stats = vec![BatchSums::default(); model.regions.len()];
-    let regions = region_voxels(model);
-    let mut counters = HistoryCounters::default();
+    let mut backend = CpuBackend::new(model, &prep);
     let plan = BatchPlan::new(s.stop, s.batches);
-    let progress = crate::report::progress::Progress::new(s.progress, plan.expected_decays());
-    let start = Instant::now();
-    let mut decays_done = 0u64;
-    let mut batch = 0u32;
-    let mut sigma = None;
-    let mut statistics_s = 0.0;
-    let mut scored = Vec::new();
-    while let Some(n) = plan.batch_size(batch, decays_done, sigma) {
-        let mut params = prep.params;
-        params.first_history = decays_done;
-        params.n_histories = n;
-        let inp = prep.inputs(model, &params);
-        let batch_counters = (0..n)
-            .into_par_iter()
-            .with_min_len(256)
-            .fold(HistoryCounters::default, |mut c, h| {
-                let mut ctx = Ctx {
-                    inp,
-                    tally: &tally,
-                    counters: &mut c,
-                };
-                decay_history(&mut ctx, h);
-                c
-            })
-            .reduce(HistoryCounters::default, HistoryCounters::merge);
-        counters = counters.merge(batch_counters);
-        let fold_start = Instant::now();
-        // A batch that scored in few of the grid's voxels (a clinical CT grid) is folded as
-        // the list of those voxels; either way the statistics are the same bit for bit.
-        if tally.count_scored() < n_vox / SPARSE_FOLD_FRACTION {
-            tally.take_scored(&mut scored);
-            let mut fold = stats.begin_batch(n as u64, &regions);
-            fold.scored(&mut scored);
-            fold.finish(&mut region_stats);
-        } else {
-            stats.add_batch_and_regions(n as u64, |v| tally.get(v), &regions, &mut region_stats);
-            tally.clear();
-        }
-        decays_done += n as u64;
-        batch += 1;
-        // σ after each batch, where the stop rule or the progress bar needs it.
-        let now = (plan.checks_sigma() || progress.is_shown())
-            .then(|| uncertainty_above(&stats, model, plan.threshold()));
-        statistics_s += fold_start.elapsed().as_secs_f64();
-        progress.update(decays_done, now);
-        if plan.done(batch, decays_done, now) {
-            break;
-        }
-        sigma = now;
-    }
-    progress.finish();
-    let wall_s = start.elapsed().as_secs_f64();
-    Ok(finish(
-        model,
-        &stats,
-        &region_stats,
-        counters,
-        wall_s,
-        statistics_s,
-        cpu_device_info(),
-    ))
+    let run = run_batches(&mut backend, model, &plan, observer)?;
+    let device = backend.device_info(run.first_batch);
+    Ok(finish(model, &run, device))
 }
 
 /// The model's regions, for the regional batch sums.
@@ -342,20 +375,22 @@ const MIN_TARGET_BATCHES: u32 = 10;
 ///   every voxel) small next to the transport on large grids; the statistics weight batches by
 ///   size ([`BatchStatistics`]). Sizes depend only on the statistics, so a seed still
 ///   reproduces a run on the same device.
-pub(crate) struct BatchPlan {
+pub struct BatchPlan {
     stop: StopRule,
     batches: u32,
 }
 
 impl BatchPlan {
-    pub(crate) fn new(stop: StopRule, batches: u32) -> Self {
+    /// The plan of `stop` with `batches` batches (at least 2) for a decay count.
+    pub fn new(stop: StopRule, batches: u32) -> Self {
         BatchPlan {
             stop,
             batches: batches.max(2),
         }
     }
 
-    pub(crate) fn expected_decays(&self) -> u64 {
+    /// The decays the run takes at most.
+    pub fn expected_decays(&self) -> u64 {
         match self.stop {
             StopRule::Decays(n) => n,
             StopRule::TargetUncertainty { max_decays, .. } => max_decays,
@@ -363,12 +398,12 @@ impl BatchPlan {
     }
 
     /// True when the stop rule and batch sizes depend on σ.
-    pub(crate) fn checks_sigma(&self) -> bool {
+    pub fn checks_sigma(&self) -> bool {
         matches!(self.stop, StopRule::TargetUncertainty { .. })
     }
 
     /// The dose fraction of the maximum above which voxels' σ is checked.
-    pub(crate) fn threshold(&self) -> f64 {
+    pub fn threshold(&self) -> f64 {
         match self.stop {
             StopRule::Decays(_) => 0.5,
             StopRule::TargetUncertainty { threshold, .. } => threshold,
@@ -377,12 +412,7 @@ impl BatchPlan {
 
     /// Decays in batch `b`, after `done` decays whose statistics gave `sigma` (`None` before
     /// the first batch), or `None` when the run is over.
-    pub(crate) fn batch_size(
-        &self,
-        b: u32,
-        done: u64,
-        sigma: Option<UncertaintySummary>,
-    ) -> Option<u32> {
+    pub fn batch_size(&self, b: u32, done: u64, sigma: Option<UncertaintySummary>) -> Option<u32> {
         match self.stop {
             StopRule::Decays(n) => {
                 if b >= self.batches {
@@ -419,7 +449,7 @@ impl BatchPlan {
     /// can start before that batch's statistics are in; `None` when it does. A `Decays` run
     /// knows every batch ahead; a target run its first [`MIN_TARGET_BATCHES`], before which
     /// it can stop only at the decay cap.
-    pub(crate) fn size_ahead(&self, b: u32, done: u64) -> Option<Option<u32>> {
+    pub fn size_ahead(&self, b: u32, done: u64) -> Option<Option<u32>> {
         let ahead = match self.stop {
             StopRule::Decays(_) => true,
             StopRule::TargetUncertainty { .. } => b < MIN_TARGET_BATCHES,
@@ -435,7 +465,7 @@ impl BatchPlan {
 
     /// True when the run is over after `b` batches, `decays` decays and σ `sigma` (which a
     /// target-uncertainty run must give: see [`BatchPlan::checks_sigma`]).
-    pub(crate) fn done(&self, b: u32, decays: u64, sigma: Option<UncertaintySummary>) -> bool {
+    pub fn done(&self, b: u32, decays: u64, sigma: Option<UncertaintySummary>) -> bool {
         match self.stop {
             StopRule::Decays(n) => decays >= n,
             StopRule::TargetUncertainty {
@@ -451,15 +481,8 @@ impl BatchPlan {
 }
 
 /// Turns the statistics into a result.
-pub fn finish(
-    model: &VoxelModel,
-    stats: &BatchStatistics,
-    region_stats: &[BatchSums],
-    counters: HistoryCounters,
-    wall_s: f64,
-    statistics_s: f64,
-    device: super::DeviceInfo,
-) -> TransportResult {
+pub fn finish(model: &VoxelModel, run: &BatchRun, device: super::DeviceInfo) -> TransportResult {
+    let (stats, region_stats, counters) = (&run.stats, &run.region_sums, run.counters);
     let n = model.grid.n_voxels();
     // Per voxel, independent of the others: in parallel, in voxel order.
     let dose: Vec<f64> = (0..n)
@@ -512,38 +535,13 @@ pub fn finish(
             deposited_units: stats.deposited_units,
             escaped_units: counters.escaped_units,
         },
-        wall_s,
-        statistics_s,
+        wall_s: run.wall_s,
+        statistics_s: run.statistics_s,
         device,
         regions,
         counters,
         uncertainty,
     }
-}
-
-/// The CPU device description.
-pub fn cpu_device_info() -> super::DeviceInfo {
-    super::DeviceInfo {
-        kind: "cpu".into(),
-        name: cpu_name(),
-        backend: "rust (rayon)".into(),
-        driver: format!("voxdose {} CPU reference", env!("CARGO_PKG_VERSION")),
-        parallelism: rayon::current_num_threads() as u64,
-        decays_per_block: None,
-        rerun_batches: None,
-        compile_s: None,
-    }
-}
-
-fn cpu_name() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
 #[cfg(test)]

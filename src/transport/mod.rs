@@ -1,17 +1,24 @@
 //! Transport: the Monte Carlo driver.
 //!
-//! `simulate` takes a voxel model, a source and settings, runs batches of decays on the chosen
-//! device (the CPU reference kernels in [`cpu`] or their WGSL twins through [`gpu`]) and returns
-//! dose per decay with its per-voxel relative uncertainty and the exact energy balance.
+//! [`simulate`] takes a voxel model, a source and settings, runs batches of decays on an
+//! opened [`Device`] (the CPU reference kernels in [`cpu`] or their WGSL twins through
+//! [`gpu`]), all through the one batch loop [`driver::run_batches`] over a
+//! [`backend::Backend`], and returns dose per decay with its per-voxel relative uncertainty
+//! and the exact energy balance. Progress and notes go to an [`Observer`]; transport prints
+//! nothing itself.
 
+pub mod backend;
 pub mod cpu;
 pub mod driver;
 pub mod gpu;
 pub mod gpu_types;
+pub mod observer;
 
+pub use backend::{Device, DeviceChoice};
 pub use driver::UncertaintySummary;
+pub use observer::{Observer, Silent};
 
-use crate::cli::args::DeviceChoice;
+use crate::physics::nuclide::Nuclide;
 use serde::Serialize;
 
 /// When to stop.
@@ -31,11 +38,11 @@ pub enum StopRule {
     },
 }
 
-/// Transport settings, validated.
+/// Transport settings, validated (the run layer builds them from a `RunConfig`).
 #[derive(Clone, Debug)]
 pub struct TransportSettings {
-    /// Nuclide name as in `data/icrp107/` (e.g. "Lu-177").
-    pub nuclide: String,
+    /// The nuclide's decay data (ICRP-107), loaded once per run.
+    pub nuclide: Nuclide,
     /// When to stop.
     pub stop: StopRule,
     /// Run seed.
@@ -46,10 +53,6 @@ pub struct TransportSettings {
     pub electron_cutoff_kev: f32,
     /// Photon cutoff, keV.
     pub photon_cutoff_kev: f32,
-    /// Device choice.
-    pub device: DeviceChoice,
-    /// Show a progress bar.
-    pub progress: bool,
     /// Which emissions to transport (all, for dose).
     pub emissions: crate::physics::decay::EmissionFilter,
     /// GPU runs: decays per work-queue block of `decay_history` (1 ..=
@@ -146,16 +149,19 @@ pub struct RegionDose {
     pub energy_kev_per_decay: f64,
 }
 
-/// Runs the transport on the device the settings ask for.
+/// Runs the transport of `source` in `model` on `device` (open it with [`Device::open`]).
 ///
-/// `DeviceChoice::Cpu` runs the CPU reference; `Gpu` requires a wgpu adapter; `Auto` takes a
-/// real GPU when there is one and the CPU reference otherwise.
+/// The CPU reference runs on the rayon pool this is called in (the run layer installs its
+/// own); the GPU path runs on the device.
 pub fn simulate(
     model: &crate::geometry::VoxelModel,
     source: &crate::source::SourceSpec,
     settings: &TransportSettings,
+    device: &Device,
+    observer: &mut dyn Observer,
 ) -> crate::Result<TransportResult> {
-    // `select` inside decides: Cpu → CPU reference, Auto → a real GPU or the CPU reference,
-    // Gpu → any Vulkan adapter (lavapipe included) or a DeviceError naming the fix.
-    gpu::run::simulate_gpu(model, source, settings)
+    match device {
+        Device::Cpu => driver::simulate_cpu(model, source, settings, observer),
+        Device::Gpu(ctx) => gpu::run::simulate_on(ctx, model, source, settings, observer),
+    }
 }

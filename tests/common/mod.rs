@@ -11,14 +11,12 @@ use voxdose::transport::{StopRule, TransportSettings};
 /// Settings for a CPU run of `decays` 177Lu decays.
 pub fn settings(decays: u64, seed: u64) -> TransportSettings {
     TransportSettings {
-        nuclide: "Lu-177".into(),
+        nuclide: voxdose::physics::nuclide::Nuclide::load("Lu-177").unwrap(),
         stop: StopRule::Decays(decays),
         seed,
         batches: 20,
         electron_cutoff_kev: 10.0,
         photon_cutoff_kev: 10.0,
-        device: voxdose::cli::args::DeviceChoice::Cpu,
-        progress: false,
         emissions: EmissionFilter::All,
         decays_per_block: None,
     }

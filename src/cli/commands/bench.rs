@@ -11,9 +11,11 @@
 //! ~1 GB of memory, and its per-batch statistics (a pass over 13 M voxels) are a visible part
 //! of a 10⁶-decay run (`stats (s)`).
 
-use crate::cli::args::{BenchArgs, DeviceChoice, PhantomArgs, TransportArgs};
-use crate::cli::commands::run::settings_from_args;
-use crate::transport::{simulate, StopRule, TransportSettings};
+use crate::cli::args::BenchArgs;
+use crate::phantoms::PhantomSpec;
+use crate::report::progress::ConsoleObserver;
+use crate::run::{Engine, Stop, TransportConfig};
+use crate::transport::{simulate, DeviceChoice, StopRule};
 use crate::{Error, Result};
 use serde::Serialize;
 
@@ -87,22 +89,18 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             ));
         }
     }
+    for &n in &args.decays_per_block {
+        TransportConfig {
+            decays_per_block: Some(n),
+            ..Default::default()
+        }
+        .validate()?;
+    }
     let phantoms = if args.phantoms.is_empty() {
         default_phantoms()
     } else {
         args.phantoms.clone()
     };
-    let max_block = crate::transport::gpu_types::MAX_HISTORIES_PER_BLOCK;
-    if let Some(&n) = args
-        .decays_per_block
-        .iter()
-        .find(|&&n| !(1..=max_block).contains(&n))
-    {
-        return Err(Error::invalid(
-            "--decays-per-block",
-            format!("{n}; give block sizes from 1 to {max_block} decays"),
-        ));
-    }
     // `None`: the device's own block size.
     let blocks: Vec<Option<u32>> = if args.decays_per_block.is_empty() {
         vec![None]
@@ -129,13 +127,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         "load"
     );
     for name in &phantoms {
-        let p = crate::phantoms::build(&PhantomArgs {
-            phantom: Some(name.clone()),
-            radius_mm: None,
-            voxel_mm: None,
-            grid: None,
-            material: None,
-        })?;
+        let p = crate::phantoms::build(&PhantomSpec::named(name))?;
         for &device in &devices {
             for &block in &blocks {
                 let row = bench_one(&args, name, &p, device, block)?;
@@ -193,25 +185,20 @@ fn bench_one(
     device: DeviceChoice,
     decays_per_block: Option<u32>,
 ) -> Result<BenchRow> {
-    let transport = TransportArgs {
-        nuclide: None,
-        decays: Some(args.decays),
-        target_uncertainty: None,
-        max_decays: 1e10,
+    let config = TransportConfig {
+        stop: Stop::Decays(args.decays),
         seed: args.seed,
         batches: 10,
-        electron_cutoff_kev: 10.0,
-        photon_cutoff_kev: 10.0,
         device,
-        dose_to: Default::default(),
-        threads: None,
-    };
-    let load_average_1min = load_average_1min();
-    let settings = TransportSettings {
         decays_per_block,
-        ..settings_from_args(&transport, "Lu-177", false)?
+        ..Default::default()
     };
-    let r = simulate(&p.model, &p.source, &settings)?;
+    // Checks the block size too (1 to `MAX_HISTORIES_PER_BLOCK`).
+    let settings = config.settings(config.nuclide("Lu-177")?)?;
+    let engine = Engine::new(&config)?;
+    let mut observer = ConsoleObserver::new(false);
+    let load_average_1min = load_average_1min();
+    let r = engine.install(|d| simulate(&p.model, &p.source, &settings, d, &mut observer))?;
     let mut row = BenchRow {
         phantom: name.to_string(),
         voxels: p.model.grid.n_voxels(),
@@ -240,7 +227,7 @@ fn bench_one(
             threshold: 0.5,
             max_decays: 1e10 as u64,
         };
-        let t = simulate(&p.model, &p.source, &s)?;
+        let t = engine.install(|d| simulate(&p.model, &p.source, &s, d, &mut observer))?;
         row.target_sigma = Some(pct / 100.0);
         row.time_to_target_s = Some(t.wall_s);
         row.decays_to_target = Some(t.decays);

@@ -3,9 +3,9 @@
 //! running anything. Errors are the same as a run would meet, with the same exit codes.
 
 use crate::cli::args::InspectArgs;
+use crate::geometry::resample::{bounding_box_mm, box_text};
 use crate::io::activity::{read_activity, ActivityOptions};
 use crate::io::ct::is_nifti;
-use crate::io::resample::{bounding_box_mm, box_text};
 use crate::Result;
 
 /// Runs `voxdose inspect`.

@@ -1,13 +1,14 @@
 //! One file per command; `dispatch` is the only place that knows them all.
 
+pub mod bed;
 pub mod bench;
 pub mod fit;
 pub mod inspect;
 pub mod pbpk;
 pub mod phantoms;
+pub mod recovery;
 pub mod run;
-pub mod run_patient;
-pub mod run_study;
+pub mod twin;
 
 use crate::cli::args::{Cli, Command};
 use crate::Result;
@@ -23,5 +24,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Inspect(a) => inspect::inspect(a),
         Command::Pbpk(c) => pbpk::pbpk(c),
         Command::Trial(a) => pbpk::trial(a),
+        Command::Bed(a) => bed::bed(a),
+        Command::Twin(a) => twin::twin(a),
+        Command::Recovery(a) => recovery::recovery(a),
     }
 }

@@ -2,7 +2,7 @@
 //! the grid. Physics in [`crate::physics::electron`]; WGSL twin
 //! `shaders/shared/electron_track.wgsl`.
 
-use super::{Ctx, Place};
+use super::{Ctx, KernelParams, Place};
 use crate::physics::decay::to_units;
 use crate::physics::direction::rotate;
 use crate::physics::electron::{
@@ -53,23 +53,7 @@ pub fn electron_track(
             last = true;
         }
         let mut s_mm = s_rho / rho;
-        // Distance to the voxel boundary along dir, and the face crossed.
-        let mut d_min = f32::INFINITY;
-        let mut axis = 0usize;
-        for a in 0..3 {
-            if dir[a] != 0.0 {
-                let face = if dir[a] > 0.0 {
-                    (place.ijk[a] + 1) as f32
-                } else {
-                    place.ijk[a] as f32
-                };
-                let d = ((face * p.spacing_mm[a] - place.pos[a]) / dir[a]).max(0.0);
-                if d < d_min {
-                    d_min = d;
-                    axis = a;
-                }
-            }
-        }
+        let (d_min, axis) = boundary_distance(&place, dir, p.spacing_mm);
         let crossing = d_min < s_mm;
         if crossing {
             s_mm = d_min;
@@ -95,15 +79,7 @@ pub fn electron_track(
             place.pos[a] += dir[a] * s_mm;
         }
         if crossing {
-            let step = if dir[axis] > 0.0 { 1 } else { -1 };
-            place.ijk[axis] += step;
-            let face_index = if step > 0 {
-                place.ijk[axis]
-            } else {
-                place.ijk[axis] + 1
-            };
-            place.pos[axis] = face_index as f32 * p.spacing_mm[axis];
-            if place.ijk[axis] < 0 || place.ijk[axis] >= p.dims[axis] as i32 {
+            if !cross_face(&mut place, dir, axis, p) {
                 ctx.counters.escaped_units += units as u64;
                 return;
             }
@@ -118,4 +94,40 @@ pub fn electron_track(
     }
     ctx.counters.truncated_tracks += 1;
     ctx.tally.add(voxel, units);
+}
+
+/// Distance (mm) from `place` along `dir` to the boundary of its voxel, and the axis of the
+/// face it reaches first.
+fn boundary_distance(place: &Place, dir: [f32; 3], spacing_mm: [f32; 3]) -> (f32, usize) {
+    let mut d_min = f32::INFINITY;
+    let mut axis = 0usize;
+    for a in 0..3 {
+        if dir[a] != 0.0 {
+            let face = if dir[a] > 0.0 {
+                (place.ijk[a] + 1) as f32
+            } else {
+                place.ijk[a] as f32
+            };
+            let d = ((face * spacing_mm[a] - place.pos[a]) / dir[a]).max(0.0);
+            if d < d_min {
+                d_min = d;
+                axis = a;
+            }
+        }
+    }
+    (d_min, axis)
+}
+
+/// Moves `place` across its voxel's face on `axis` (travelling along `dir`) into the next
+/// voxel, snapped onto the face; false when that leaves the grid.
+fn cross_face(place: &mut Place, dir: [f32; 3], axis: usize, p: &KernelParams) -> bool {
+    let step = if dir[axis] > 0.0 { 1 } else { -1 };
+    place.ijk[axis] += step;
+    let face_index = if step > 0 {
+        place.ijk[axis]
+    } else {
+        place.ijk[axis] + 1
+    };
+    place.pos[axis] = face_index as f32 * p.spacing_mm[axis];
+    (0..p.dims[axis] as i32).contains(&place.ijk[axis])
 }

@@ -8,10 +8,14 @@
 //! | [`electron_track::electron_track`] | `shaders/shared/electron_track.wgsl` | condensed-history steps |
 //!
 //! The bindings of the kernels are [`KernelInputs`] (read-only) and the tally (read-write).
+//! [`run::CpuBackend`] runs batches of `decay_history` on the run's rayon pool: the CPU side
+//! of the one batch loop (`transport::driver::run_batches`), as `gpu::run::GpuBackend` is the
+//! GPU's.
 
 pub mod decay_history;
 pub mod electron_track;
 pub mod photon_track;
+pub mod run;
 
 use crate::physics::decay::DecayTables;
 use crate::physics::tables::PhysicsTables;

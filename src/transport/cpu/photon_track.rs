@@ -119,10 +119,6 @@ pub fn photon_pass(ctx: &mut Ctx, ph: &mut PhotonState, rng: &mut Pcg32) -> Phot
         ended: true,
         electron: None,
     };
-    const GOES_ON: PhotonPass = PhotonPass {
-        ended: false,
-        electron: None,
-    };
     let units = ph.units;
     if units < p.photon_cutoff_units {
         ctx.tally.add(ph.voxel, units);
@@ -156,45 +152,75 @@ pub fn photon_pass(ctx: &mut Ctx, ph: &mut PhotonState, rng: &mut Pcg32) -> Phot
             ended: true,
             electron: Some((here, dir, units)),
         },
-        PhotonInteraction::Incoherent => {
-            let mut outcome = None;
-            for _ in 0..MAX_SCATTER_TRIALS {
-                let u = [rng.uniform(), rng.uniform(), rng.uniform(), rng.uniform()];
-                outcome = sample_incoherent_trial(t, m, e_kev, u);
-                if outcome.is_some() {
-                    break;
-                }
-            }
-            let Some((eps, cos_theta)) = outcome else {
-                ctx.counters.truncated_tracks += 1;
-                return GOES_ON;
-            };
-            let scattered = to_units(eps * e_kev).min(units);
-            let electron_units = units - scattered;
-            let u_phi = rng.uniform();
-            let cos_e = compton_electron_cos(e_kev, scattered as f32 / UNITS_PER_KEV, cos_theta);
-            let e_dir = rotate(dir, cos_e, (u_phi + 0.5).fract());
-            ph.dir = rotate(dir, cos_theta, u_phi);
-            ph.units = scattered;
-            PhotonPass {
-                ended: false,
-                electron: Some((here, e_dir, electron_units)),
-            }
+        PhotonInteraction::Incoherent => incoherent(ctx, ph, here, m, e_kev, rng),
+        PhotonInteraction::Coherent => coherent(ctx, ph, m, e_kev, rng),
+    }
+}
+
+/// Incoherent scattering at `here`: the photon goes on at the scattered energy and direction,
+/// the Compton electron takes the rest (a trial loop that runs out counts as truncated and
+/// leaves the photon as it was).
+fn incoherent(
+    ctx: &mut Ctx,
+    ph: &mut PhotonState,
+    here: Place,
+    m: usize,
+    e_kev: f32,
+    rng: &mut Pcg32,
+) -> PhotonPass {
+    let t = ctx.inp.tables;
+    let (units, dir) = (ph.units, ph.dir);
+    let mut outcome = None;
+    for _ in 0..MAX_SCATTER_TRIALS {
+        let u = [rng.uniform(), rng.uniform(), rng.uniform(), rng.uniform()];
+        outcome = sample_incoherent_trial(t, m, e_kev, u);
+        if outcome.is_some() {
+            break;
         }
-        PhotonInteraction::Coherent => {
-            let mut outcome = None;
-            for _ in 0..MAX_SCATTER_TRIALS {
-                outcome = sample_coherent_trial(t, m, e_kev, [rng.uniform(), rng.uniform()]);
-                if outcome.is_some() {
-                    break;
-                }
-            }
-            match outcome {
-                Some(cos_theta) => ph.dir = rotate(dir, cos_theta, rng.uniform()),
-                None => ctx.counters.truncated_tracks += 1,
-            }
-            GOES_ON
+    }
+    let Some((eps, cos_theta)) = outcome else {
+        ctx.counters.truncated_tracks += 1;
+        return PhotonPass {
+            ended: false,
+            electron: None,
+        };
+    };
+    let scattered = to_units(eps * e_kev).min(units);
+    let electron_units = units - scattered;
+    let u_phi = rng.uniform();
+    let cos_e = compton_electron_cos(e_kev, scattered as f32 / UNITS_PER_KEV, cos_theta);
+    let e_dir = rotate(dir, cos_e, (u_phi + 0.5).fract());
+    ph.dir = rotate(dir, cos_theta, u_phi);
+    ph.units = scattered;
+    PhotonPass {
+        ended: false,
+        electron: Some((here, e_dir, electron_units)),
+    }
+}
+
+/// Coherent scattering: the photon changes direction, not energy.
+fn coherent(
+    ctx: &mut Ctx,
+    ph: &mut PhotonState,
+    m: usize,
+    e_kev: f32,
+    rng: &mut Pcg32,
+) -> PhotonPass {
+    let t = ctx.inp.tables;
+    let mut outcome = None;
+    for _ in 0..MAX_SCATTER_TRIALS {
+        outcome = sample_coherent_trial(t, m, e_kev, [rng.uniform(), rng.uniform()]);
+        if outcome.is_some() {
+            break;
         }
+    }
+    match outcome {
+        Some(cos_theta) => ph.dir = rotate(ph.dir, cos_theta, rng.uniform()),
+        None => ctx.counters.truncated_tracks += 1,
+    }
+    PhotonPass {
+        ended: false,
+        electron: None,
     }
 }
 

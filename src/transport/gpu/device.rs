@@ -12,11 +12,11 @@
 //! handler and returned by [`GpuContext::check_uncaptured`] instead of panicking.
 
 use super::DeviceError;
-use crate::cli::args::DeviceChoice;
 use crate::transport::gpu_types::{
     BLOCKS_PER_INVOCATION, HISTORIES_PER_BLOCK_GPU, HISTORIES_PER_BLOCK_SOFTWARE,
     MAX_HISTORIES_PER_BLOCK,
 };
+use crate::transport::DeviceChoice;
 use crate::transport::DeviceInfo;
 use std::sync::{Arc, Mutex};
 

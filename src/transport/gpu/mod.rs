@@ -9,7 +9,7 @@
 //! | [`tally`] | the chunked 64-bit fixed-point tally and counters on the device; `tally_compact` |
 //! | [`grid`] | the voxel model on the device (material, chunked density), memory estimate |
 //! | [`physics`] | physics, emission and source tables packed for the device |
-//! | [`run`] | [`run::simulate_gpu`]: batches of `decay_history` dispatches, statistics |
+//! | [`run`] | [`run::GpuBackend`]: batches of `decay_history` dispatches, checks, folds |
 //! | [`checks`] | test kernels that compare WGSL helpers with their Rust twins |
 //!
 //! Energies are in keV, tallies in fixed-point units (65536 per keV), sizes in bytes.

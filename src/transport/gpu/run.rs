@@ -1,19 +1,20 @@
-//! [`simulate_gpu`]: the transport on a wgpu device, with the CPU driver's semantics.
+//! [`GpuBackend`]: the transport on a wgpu device, the GPU side of the one batch loop
+//! (`transport::driver::run_batches`; the CPU side is `transport::cpu::run::CpuBackend`).
 //!
-//! The sequence mirrors `transport::driver::simulate_cpu` step for step:
-//! 1. `driver::prepare` builds the same tables, majorant and parameters;
-//! 2. the grid, tables and an empty tally go to the device (memory estimate printed first);
-//! 3. per batch (`BatchPlan`, the CPU's batch sizes and stop rule): clear the tally, one
-//!    `decay_history` dispatch per ≤ 65535 workgroups, history ids continuing across batches
-//!    (stream = (seed, history)), so a given seed reproduces the run bit for bit;
-//! 4. fold the batch tally into `BatchStatistics` with the CPU driver's fold: a one-chunk
-//!    tally read back whole (`DeviceTally::fold_queued`), a larger one as the list of voxels
-//!    that scored (`DeviceTally::take_scored`, `BatchFold::scored`); counters come from the
-//!    workgroup-summed buffer. Every batch is checked (`check_batch`): on a software adapter
-//!    before its fold, and a batch the driver cut short is discarded and run again with fewer
-//!    decays per invocation (the same histories on the same streams, so the same dose bit for
-//!    bit);
-//!    elsewhere, or at one decay per invocation, the run fails;
+//! 1. `driver::prepare` builds the same tables, majorant and parameters as for the CPU;
+//! 2. [`GpuBackend::new`]: the grid, tables and an empty tally go to the device (memory
+//!    estimate to the observer first), and `decay_history` is compiled;
+//! 3. `launch`: clear the tally, one `decay_history` dispatch per ≤ 65535 workgroups, history
+//!    ids continuing across batches (stream = (seed, history)), so a given seed reproduces the
+//!    run bit for bit. A one-chunk tally is double-buffered, so the loop launches batch b + 1
+//!    on the second tally while batch b is folded;
+//! 4. `collect`: fold the batch tally into `BatchStatistics` with the CPU driver's fold: a
+//!    one-chunk tally read back whole (`DeviceTally::fold_queued`), a larger one as the list
+//!    of voxels that scored (`DeviceTally::take_scored`, `BatchFold::scored`); counters come
+//!    from the workgroup-summed buffer. Every batch is checked ([`check_batch`]): on a
+//!    software adapter before its fold, and a batch the driver cut short is discarded and run
+//!    again with fewer decays per invocation (the same histories on the same streams, so the
+//!    same dose bit for bit); elsewhere, or at one decay per invocation, the run fails;
 //! 5. `driver::finish` turns the statistics into dose per decay and uncertainties.
 
 use super::device::GpuContext;
@@ -25,50 +26,273 @@ use super::DeviceError;
 use crate::geometry::VoxelModel;
 use crate::physics::tables::UNITS_PER_KEV;
 use crate::source::SourceSpec;
-use crate::tally::{BatchStatistics, BatchSums};
+use crate::transport::backend::{Backend, Fold};
 use crate::transport::cpu::HistoryCounters;
-use crate::transport::driver::{self, region_voxels, uncertainty_above, BatchPlan};
+use crate::transport::driver::{self, BatchPlan, Prepared};
 use crate::transport::gpu_types::{Counter, PhysicsParams, N_COUNTERS};
-use crate::transport::{TransportResult, TransportSettings};
+use crate::transport::{DeviceInfo, Observer, TransportResult, TransportSettings};
 use crate::Result;
 use std::time::Instant;
 
 /// Most histories one dispatch takes (see `decay_history.wgsl`, `particle_stream`).
 const MAX_HISTORIES_PER_DISPATCH: u32 = 1 << 25;
 
-/// Runs the transport on the device `settings.device` asks for: `gpu` — any Vulkan adapter,
-/// lavapipe included, or [`super::DeviceError::NoAdapter`]; `auto` — a real GPU, else the CPU
-/// reference (`driver::simulate_cpu`); `cpu` — the CPU reference. Same batches, stop rule,
-/// statistics and result type as the CPU driver.
-pub fn simulate_gpu(
-    model: &VoxelModel,
-    source: &SourceSpec,
-    settings: &TransportSettings,
-) -> Result<TransportResult> {
-    match super::device::select(settings.device)? {
-        Some(ctx) => simulate_on(&ctx, model, source, settings),
-        None => driver::simulate_cpu(model, source, settings),
-    }
-}
-
-/// [`simulate_gpu`] on an open device (tests reuse one context, or force a binding limit).
+/// The transport on an open wgpu device (tests reuse one context, or force a binding limit).
 pub fn simulate_on(
     ctx: &GpuContext,
     model: &VoxelModel,
     source: &SourceSpec,
     settings: &TransportSettings,
+    observer: &mut dyn Observer,
 ) -> Result<TransportResult> {
     let prep = driver::prepare(model, source, settings)?;
-    let n_vox = model.grid.n_voxels();
-    let packed = pack(&prep);
+    let mut backend = GpuBackend::new(ctx, model, &prep, settings, observer)?;
+    let plan = BatchPlan::new(settings.stop, settings.batches);
+    let run = driver::run_batches(&mut backend, model, &plan, observer)?;
+    let device = backend.device_info(run.first_batch);
+    Ok(driver::finish(model, &run, device))
+}
+
+/// One problem on a wgpu device: its grid, tallies and tables on the device, the compiled
+/// kernel, and the run's compile and rerun bookkeeping.
+pub struct GpuBackend<'a> {
+    ctx: &'a GpuContext,
+    grid: DeviceGrid,
+    tallies: Vec<DeviceTally>,
+    phys: DevicePhysics,
+    /// The physics parameters; the per-dispatch fields are set at each launch.
+    params: PhysicsParams,
+    seed: u64,
+    /// Two tallies, batches alternating between them (see [`GpuBackend::new`]).
+    overlap: bool,
+    kernel: Kernel,
+    compactor: Option<Compactor>,
+    /// The slot the last launch used.
+    last_slot: usize,
+    /// Batches collected so far (the index of the next one to collect).
+    collected: u32,
+    first_compile_s: f64,
+    recompile_s: f64,
+    reruns: u32,
+}
+
+impl<'a> GpuBackend<'a> {
+    /// Uploads `model` and the tables `prep` to `ctx` and compiles `decay_history`.
+    ///
+    /// A one-chunk tally is double-buffered: while the host folds batch b, the device runs
+    /// batch b + 1 on the second tally, whenever that batch's size does not depend on batch
+    /// b's σ (`BatchPlan::size_ahead`). Larger tallies keep one copy and wait per batch.
+    pub fn new(
+        ctx: &'a GpuContext,
+        model: &VoxelModel,
+        prep: &Prepared,
+        settings: &TransportSettings,
+        observer: &mut dyn Observer,
+    ) -> Result<Self> {
+        let n_vox = model.grid.n_voxels() as u64;
+        let packed = pack(prep);
+        let tally_plan = tally::plan(n_vox, ctx.binding_limit_bytes())?;
+        let overlap = tally_plan.n_chunks == 1;
+        let estimate = estimate_memory(
+            n_vox,
+            ctx.binding_limit_bytes(),
+            &extra_memory(ctx, prep, &packed, &tally_plan, overlap, n_vox),
+        )?;
+        observer.note(&format!("{estimate} on {}", ctx.adapter_info.name));
+        let grid = DeviceGrid::upload(ctx, model)?;
+        let tallies = (0..if overlap { 2 } else { 1 })
+            .map(|_| DeviceTally::new(ctx, n_vox))
+            .collect::<Result<Vec<_>, _>>()?;
+        let phys = DevicePhysics::upload(ctx, prep, &packed)?;
+        // A block size in the settings (`voxdose bench --decays-per-block`) overrides the
+        // device's.
+        let block = settings.decays_per_block.map_or(
+            ctx.histories_per_block(),
+            super::device::valid_histories_per_block,
+        );
+        let constants = TransportConstants {
+            tally_chunks: tallies[0].plan.n_chunks,
+            density_chunks: grid.density_plan.n_chunks,
+            histories_per_block: block,
+            blocks_per_invocation: ctx.blocks_per_invocation(),
+        };
+        let compile = Instant::now();
+        let kernel = Kernel::compile(ctx, &grid, &tallies, &phys, packed.params, constants)?;
+        let compactor = if overlap || !ctx.compacts_on_device() {
+            None
+        } else {
+            Some(Compactor::new(ctx, &tallies[0])?)
+        };
+        Ok(GpuBackend {
+            ctx,
+            grid,
+            tallies,
+            phys,
+            params: packed.params,
+            seed: settings.seed,
+            overlap,
+            kernel,
+            compactor,
+            last_slot: 1,
+            collected: 0,
+            first_compile_s: compile.elapsed().as_secs_f64(),
+            recompile_s: 0.0,
+            reruns: 0,
+        })
+    }
+
+    /// Submits a batch of `n` decays from history `first` on tally `slot`: clear, dispatches,
+    /// and (one-chunk tallies) the queued read-back, whose submission it keeps.
+    fn launch_on(&self, slot: usize, first: u64, n: u32) -> Result<Launched> {
+        let ctx = self.ctx;
+        let tally = &self.tallies[slot];
+        tally.clear(ctx)?;
+        let kernel = &self.kernel;
+        let block = kernel.constants.histories_per_block;
+        let mut params = self.params;
+        params.seed_lo = self.seed as u32;
+        params.seed_hi = (self.seed >> 32) as u32;
+        let mut done_in_batch = 0u32;
+        while done_in_batch < n {
+            let count = (n - done_in_batch).min(kernel.per_dispatch);
+            let start = first + u64::from(done_in_batch);
+            params.first_history_lo = start as u32;
+            params.first_history_hi = (start >> 32) as u32;
+            params.n_histories = count;
+            // Queue-ordered: a batch submitted earlier still reads its own parameters.
+            ctx.queue
+                .write_buffer(&self.phys.uniform.buffer, 0, bytemuck::bytes_of(&params));
+            tally.reset_queue(ctx);
+            // One invocation per block of the work queue, each taking up to
+            // `BLOCKS_PER_INVOCATION` blocks (decay_history.wgsl) until none is left.
+            let workgroups = kernel.pipeline.workgroups_for(ctx, count.div_ceil(block))?;
+            kernel
+                .pipeline
+                .dispatch(ctx, &kernel.groups(slot), workgroups);
+            done_in_batch += count;
+        }
+        let read_back = if self.overlap {
+            Some(tally.queue_read_back(ctx)?)
+        } else {
+            None
+        };
+        Ok(Launched {
+            slot,
+            first,
+            n,
+            read_back,
+        })
+    }
+
+    /// Folds `batch` into `fold`, checked; `Ok(None)` when it came back cut short before its
+    /// fold and can be run again.
+    fn try_fold(
+        &self,
+        batch: &mut Launched,
+        fold: &mut Fold<'_>,
+    ) -> Result<Option<[u64; N_COUNTERS as usize]>> {
+        let index = self.collected;
+        let n = u64::from(batch.n);
+        let deposited_before = fold.stats.deposited_units;
+        // A batch may be run again only if it is checked before it is folded.
+        let rerun_possible = self.kernel.can_shrink(self.ctx);
+        let check =
+            |c: &[u64; N_COUNTERS as usize], deposited: u64| check_batch(index, n, c, deposited);
+        let folded = match batch.read_back.take() {
+            Some(submission) => self.tallies[batch.slot].fold_queued(
+                self.ctx,
+                submission,
+                fold.stats,
+                n,
+                fold.regions,
+                fold.region_sums,
+                fold.seconds,
+                check,
+            ),
+            None => self.fold_scored(batch, fold, rerun_possible.then_some(check)),
+        };
+        match folded {
+            Ok(c) => {
+                // The whole fold's balance, whether or not it was checked before the fold.
+                check_batch(index, n, &c, fold.stats.deposited_units - deposited_before)?;
+                Ok(Some(c))
+            }
+            Err(DeviceError::Incomplete { .. }) if rerun_possible => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A tally of several chunks: the voxels that scored are listed (on a GPU by the device,
+    /// `Compactor`; on lavapipe by the host from one read-back), and the host checks (with
+    /// `check`, when given) and folds that list (`BatchFold::scored`).
+    fn fold_scored(
+        &self,
+        batch: &Launched,
+        fold: &mut Fold<'_>,
+        check: Option<impl FnOnce(&[u64; N_COUNTERS as usize], u64) -> Result<(), DeviceError>>,
+    ) -> Result<[u64; N_COUNTERS as usize], DeviceError> {
+        let ctx = self.ctx;
+        let tally = &self.tallies[batch.slot];
+        ctx.wait()?;
+        let c = tally.read_counters(ctx)?;
+        let start = Instant::now();
+        let mut scored = tally.take_scored(ctx, self.compactor.as_ref())?;
+        let checked = check.map_or(Ok(()), |check| check(&c, tally::scored_units(&scored)));
+        if checked.is_ok() {
+            let mut f = fold.stats.begin_batch(u64::from(batch.n), fold.regions);
+            f.scored(&mut scored);
+            f.finish(fold.region_sums);
+        }
+        *fold.seconds += start.elapsed().as_secs_f64();
+        checked.map(|()| c)
+    }
+
+    /// lavapipe's loop limit (see `BLOCKS_PER_INVOCATION` in decay_history.wgsl): the batch,
+    /// not yet folded, is discarded whole and run again with fewer decays per invocation.
+    /// Its histories keep their streams, so the dose does not change. A batch launched ahead
+    /// on the other tally is kept: it is checked when it is collected.
+    fn rerun(&mut self, batch: &Launched, observer: &mut dyn Observer) -> Result<Launched> {
+        let ctx = self.ctx;
+        ctx.wait()?;
+        let smaller = self.kernel.constants.smaller();
+        observer.note(&format!(
+            "batch {} came back cut short on {} (lavapipe ends a kernel's loops after 65535 \
+             iterations); running it again with {} decays per block, {} blocks per invocation \
+             (the dose does not change)",
+            self.collected,
+            ctx.adapter_info.name,
+            smaller.histories_per_block,
+            smaller.blocks_per_invocation
+        ));
+        let compile = Instant::now();
+        self.kernel = Kernel::compile(
+            ctx,
+            &self.grid,
+            &self.tallies,
+            &self.phys,
+            self.params,
+            smaller,
+        )?;
+        self.recompile_s += compile.elapsed().as_secs_f64();
+        self.reruns += 1;
+        self.launch_on(batch.slot, batch.first, batch.n)
+    }
+}
+
+/// Device memory beyond the grid and one tally: the tables, and either the second tally
+/// with its staging (double-buffered one-chunk tallies) or the scored-voxel list (listed on
+/// a GPU by `tally_compact`, so only it is read back).
+fn extra_memory(
+    ctx: &GpuContext,
+    prep: &Prepared,
+    packed: &super::physics::PackedTables,
+    tally_plan: &super::buffers::ChunkPlan,
+    overlap: bool,
+    n_vox: u64,
+) -> Vec<(&'static str, u64)> {
     let table_bytes = 4 * (packed.ftab.len() + packed.utab.len()) as u64
         + 8 * packed.ptab.len() as u64
         + table_texture_bytes(prep.source.alias.len() as u64);
-    // A one-chunk tally is double-buffered: while the host folds batch b, the device runs
-    // batch b + 1 on the second tally, whenever that batch's size does not depend on batch
-    // b's σ (`BatchPlan::size_ahead`). Larger tallies keep one copy and wait per batch.
-    let tally_plan = tally::plan(n_vox as u64, ctx.binding_limit_bytes())?;
-    let overlap = tally_plan.n_chunks == 1;
     let mut extra = vec![("tables", table_bytes)];
     if overlap {
         extra.push((
@@ -76,205 +300,65 @@ pub fn simulate_on(
             2 * tally_plan.device_bytes(),
         ));
     } else if ctx.compacts_on_device() {
-        // The voxels that scored are listed on the device (`tally_compact`) and only they
-        // are read back.
         extra.push((
             "scored-voxel list",
-            tally::compact_list_bytes(n_vox as u64, ctx.binding_limit_bytes()),
+            tally::compact_list_bytes(n_vox, ctx.binding_limit_bytes()),
         ));
     }
-    let estimate = estimate_memory(n_vox as u64, ctx.binding_limit_bytes(), &extra)?;
-    eprintln!("voxdose: {estimate} on {}", ctx.adapter_info.name);
-    let grid = DeviceGrid::upload(ctx, model)?;
-    let tallies = (0..if overlap { 2 } else { 1 })
-        .map(|_| DeviceTally::new(ctx, n_vox as u64))
-        .collect::<Result<Vec<_>, _>>()?;
-    let phys = DevicePhysics::upload(ctx, &prep, &packed)?;
-    let bound = Bound {
-        ctx,
-        grid: &grid,
-        tallies: &tallies,
-        phys: &phys,
-        params: packed.params,
-        seed: settings.seed,
-        overlap,
-    };
-    // A block size in the settings (`voxdose bench --decays-per-block`) overrides the device's.
-    let block = settings.decays_per_block.map_or(
-        ctx.histories_per_block(),
-        super::device::valid_histories_per_block,
-    );
-    let first_compile = Instant::now();
-    let mut kernel = bound.kernel(TransportConstants {
-        tally_chunks: tallies[0].plan.n_chunks,
-        density_chunks: grid.density_plan.n_chunks,
-        histories_per_block: block,
-        blocks_per_invocation: ctx.blocks_per_invocation(),
-    })?;
-    let compactor = if overlap || !ctx.compacts_on_device() {
-        None
-    } else {
-        Some(Compactor::new(ctx, &tallies[0])?)
-    };
-    let first_compile_s = first_compile.elapsed().as_secs_f64();
-
-    let mut stats = BatchStatistics::new(n_vox);
-    let mut region_stats = vec![BatchSums::default(); model.regions.len()];
-    let regions = region_voxels(model);
-    let mut counters = HistoryCounters::default();
-    let plan = BatchPlan::new(settings.stop, settings.batches);
-    let progress =
-        crate::report::progress::Progress::new(settings.progress, plan.expected_decays());
-    let start = Instant::now();
-    let mut decays_done = 0u64;
-    let mut batch = 0u32;
-    let mut statistics_s = 0.0;
-    let mut reruns = 0u32;
-    let mut recompile_s = 0.0;
-    let mut next = match plan.batch_size(0, 0, None) {
-        Some(n) => Some(bound.launch(&kernel, 0, 0, n)?),
-        None => None,
-    };
-    while let Some(current) = next.take() {
-        let n = current.n;
-        let after = decays_done + u64::from(n);
-        // The next batch goes to the device before this one is folded, when its size is
-        // already known; otherwise it waits for this batch's σ.
-        if overlap {
-            if let Some(Some(n_next)) = plan.size_ahead(batch + 1, after) {
-                next = Some(bound.launch(&kernel, 1 - current.slot, after, n_next)?);
-            }
-        }
-        let tally = &tallies[current.slot];
-        let deposited_before = stats.deposited_units;
-        // A batch may be run again only if it is checked before it is folded.
-        let rerun_possible = kernel.can_shrink(ctx);
-        let check = |c: &[u64; N_COUNTERS as usize], deposited: u64| {
-            check_batch(batch, u64::from(n), c, deposited)
-        };
-        let folded = match current.read_back {
-            Some(submission) => tally.fold_queued(
-                ctx,
-                submission,
-                &mut stats,
-                u64::from(n),
-                &regions,
-                &mut region_stats,
-                &mut statistics_s,
-                check,
-            ),
-            // A tally of several chunks: the voxels that scored are listed (on a GPU by the
-            // device, `Compactor`; on lavapipe by the host from one read-back), and the host
-            // checks and folds that list (`BatchFold::scored`).
-            None => (|| {
-                ctx.wait()?;
-                let c = tally.read_counters(ctx)?;
-                let fold_start = Instant::now();
-                let mut scored = tally.take_scored(ctx, compactor.as_ref())?;
-                let checked = if rerun_possible {
-                    check(&c, tally::scored_units(&scored))
-                } else {
-                    Ok(())
-                };
-                if checked.is_ok() {
-                    let mut fold = stats.begin_batch(u64::from(n), &regions);
-                    fold.scored(&mut scored);
-                    fold.finish(&mut region_stats);
-                }
-                statistics_s += fold_start.elapsed().as_secs_f64();
-                checked.map(|()| c)
-            })(),
-        };
-        let c = match folded {
-            Ok(c) => c,
-            // lavapipe's loop limit (see `BLOCKS_PER_INVOCATION` in decay_history.wgsl): the
-            // batch, not yet folded, is discarded whole and run again with fewer decays per
-            // invocation. Its histories keep their streams, so the dose does not change.
-            Err(DeviceError::Incomplete { .. }) if rerun_possible => {
-                // A batch launched ahead is discarded too (`next` is replaced below), and
-                // launched again after this one.
-                ctx.wait()?;
-                let smaller = kernel.constants.smaller();
-                eprintln!(
-                    "voxdose: batch {batch} came back cut short on {} (lavapipe ends a \
-                     kernel's loops after 65535 iterations); running it again with {} decays \
-                     per block, {} blocks per invocation (the dose does not change)",
-                    ctx.adapter_info.name,
-                    smaller.histories_per_block,
-                    smaller.blocks_per_invocation
-                );
-                let compile_start = Instant::now();
-                kernel = bound.kernel(smaller)?;
-                recompile_s += compile_start.elapsed().as_secs_f64();
-                reruns += 1;
-                next = Some(bound.launch(&kernel, current.slot, decays_done, n)?);
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        // The whole fold's balance, whether or not it was checked before the fold.
-        check_batch(
-            batch,
-            u64::from(n),
-            &c,
-            stats.deposited_units - deposited_before,
-        )?;
-        counters = counters.merge(history_counters(&c));
-        decays_done = after;
-        batch += 1;
-        // σ after each batch, where the stop rule or the progress bar needs it.
-        let sigma_start = Instant::now();
-        let now = (plan.checks_sigma() || progress.is_shown())
-            .then(|| uncertainty_above(&stats, model, plan.threshold()));
-        statistics_s += sigma_start.elapsed().as_secs_f64();
-        progress.update(decays_done, now);
-        if plan.done(batch, decays_done, now) {
-            break;
-        }
-        if next.is_none() {
-            next = match plan.batch_size(batch, decays_done, now) {
-                Some(n) => Some(bound.launch(&kernel, current.slot, decays_done, n)?),
-                None => None,
-            };
-        }
-    }
-    // A batch launched ahead of a stop the plan could not foresee is not possible: the
-    // sizes `size_ahead` gives are those of batches the plan always runs.
-    debug_assert!(next.is_none());
-    progress.finish();
-    // Transport time: a rerun's kernel compile is not transport (as the first compile, which
-    // runs before the clock), the discarded batch is.
-    let wall_s = start.elapsed().as_secs_f64() - recompile_s;
-    // One invocation per block of the first batch's first dispatch, in the final shape.
-    let invocations = kernel
-        .per_dispatch
-        .min(plan_first_batch(&plan))
-        .div_ceil(kernel.constants.histories_per_block);
-    let mut info = ctx.device_info(u64::from(invocations));
-    info.decays_per_block = Some(kernel.constants.histories_per_block);
-    info.rerun_batches = Some(reruns);
-    info.compile_s = Some(first_compile_s + recompile_s);
-    Ok(driver::finish(
-        model,
-        &stats,
-        &region_stats,
-        counters,
-        wall_s,
-        statistics_s,
-        info,
-    ))
+    extra
 }
 
-/// What every batch of a run is bound to: the device, the grid, tallies and physics on it,
-/// the physics parameters (the per-dispatch fields set at each launch) and the seed.
-struct Bound<'a> {
-    ctx: &'a GpuContext,
-    grid: &'a DeviceGrid,
-    tallies: &'a [DeviceTally],
-    phys: &'a DevicePhysics,
-    params: PhysicsParams,
-    seed: u64,
-    overlap: bool,
+impl Backend for GpuBackend<'_> {
+    type Batch = Launched;
+
+    fn launch(&mut self, first: u64, n: u32) -> Result<Launched> {
+        let slot = if self.overlap { 1 - self.last_slot } else { 0 };
+        self.last_slot = slot;
+        self.launch_on(slot, first, n)
+    }
+
+    fn decays(batch: &Launched) -> u32 {
+        batch.n
+    }
+
+    fn overlaps(&self) -> bool {
+        self.overlap
+    }
+
+    fn collect(
+        &mut self,
+        mut batch: Launched,
+        fold: &mut Fold<'_>,
+        observer: &mut dyn Observer,
+    ) -> Result<HistoryCounters> {
+        loop {
+            if let Some(c) = self.try_fold(&mut batch, fold)? {
+                self.collected += 1;
+                return Ok(history_counters(&c));
+            }
+            batch = self.rerun(&batch, observer)?;
+        }
+    }
+
+    /// Transport time: a rerun's kernel compile is not transport (as the first compile,
+    /// which runs before the clock), the discarded batch is.
+    fn excluded_s(&self) -> f64 {
+        self.recompile_s
+    }
+
+    fn device_info(&self, first_batch: u32) -> DeviceInfo {
+        // One invocation per block of the first batch's first dispatch, in the final shape.
+        let invocations = self
+            .kernel
+            .per_dispatch
+            .min(first_batch)
+            .div_ceil(self.kernel.constants.histories_per_block);
+        let mut info = self.ctx.device_info(u64::from(invocations));
+        info.decays_per_block = Some(self.kernel.constants.histories_per_block);
+        info.rerun_batches = Some(self.reruns);
+        info.compile_s = Some(self.first_compile_s + self.recompile_s);
+        info
+    }
 }
 
 /// `decay_history` compiled for one set of override constants, with its bind groups.
@@ -290,6 +374,42 @@ struct Kernel {
 }
 
 impl Kernel {
+    /// Compiles `decay_history` with `constants`, binds it, and runs a dispatch of no
+    /// histories: lavapipe compiles a kernel at its first dispatch, not with the pipeline
+    /// (≈ 8 s on two cores when Mesa's shader cache is cold), and this keeps the compile out
+    /// of the transport time and decays/s.
+    fn compile(
+        ctx: &GpuContext,
+        grid: &DeviceGrid,
+        tallies: &[DeviceTally],
+        phys: &DevicePhysics,
+        params: PhysicsParams,
+        constants: TransportConstants,
+    ) -> Result<Kernel> {
+        let pipeline = pipelines::create_with(ctx, DECAY_HISTORY, &constants.pairs())?;
+        let kernel = Kernel {
+            grid: pipeline.bind(ctx, 1, &grid.buffers())?,
+            physics: pipeline.bind_resources(ctx, 3, &phys.resources())?,
+            tallies: tallies
+                .iter()
+                .map(|t| pipeline.bind(ctx, 2, &t.buffers()))
+                .collect::<Result<Vec<_>, _>>()?,
+            per_dispatch: pipeline
+                .max_invocations_per_dispatch(ctx)
+                .saturating_mul(constants.histories_per_block)
+                .min(MAX_HISTORIES_PER_DISPATCH),
+            constants,
+            pipeline,
+        };
+        let mut empty = params;
+        empty.n_histories = 0;
+        ctx.queue
+            .write_buffer(&phys.uniform.buffer, 0, bytemuck::bytes_of(&empty));
+        kernel.pipeline.dispatch(ctx, &kernel.groups(0), 1);
+        ctx.wait()?;
+        Ok(kernel)
+    }
+
     /// The bind groups of a dispatch on tally `slot`.
     fn groups(&self, slot: usize) -> [Option<&wgpu::BindGroup>; 4] {
         [
@@ -324,79 +444,10 @@ impl TransportConstants {
     }
 }
 
-impl Bound<'_> {
-    /// Compiles `decay_history` with `constants`, binds it, and runs a dispatch of no
-    /// histories: lavapipe compiles a kernel at its first dispatch, not with the pipeline
-    /// (≈ 8 s on two cores when Mesa's shader cache is cold), and this keeps the compile out
-    /// of the transport time and decays/s.
-    fn kernel(&self, constants: TransportConstants) -> Result<Kernel> {
-        let ctx = self.ctx;
-        let pipeline = pipelines::create_with(ctx, DECAY_HISTORY, &constants.pairs())?;
-        let kernel = Kernel {
-            grid: pipeline.bind(ctx, 1, &self.grid.buffers())?,
-            physics: pipeline.bind_resources(ctx, 3, &self.phys.resources())?,
-            tallies: self
-                .tallies
-                .iter()
-                .map(|t| pipeline.bind(ctx, 2, &t.buffers()))
-                .collect::<Result<Vec<_>, _>>()?,
-            per_dispatch: pipeline
-                .max_invocations_per_dispatch(ctx)
-                .saturating_mul(constants.histories_per_block)
-                .min(MAX_HISTORIES_PER_DISPATCH),
-            constants,
-            pipeline,
-        };
-        let mut params = self.params;
-        params.n_histories = 0;
-        ctx.queue
-            .write_buffer(&self.phys.uniform.buffer, 0, bytemuck::bytes_of(&params));
-        kernel.pipeline.dispatch(ctx, &kernel.groups(0), 1);
-        ctx.wait()?;
-        Ok(kernel)
-    }
-
-    /// Submits a batch of `n` decays from history `first` on tally `slot`: clear, dispatches,
-    /// and (one-chunk tallies) the queued read-back, whose submission it returns.
-    fn launch(&self, kernel: &Kernel, slot: usize, first: u64, n: u32) -> Result<Launched> {
-        let ctx = self.ctx;
-        let tally = &self.tallies[slot];
-        tally.clear(ctx)?;
-        let block = kernel.constants.histories_per_block;
-        let mut params = self.params;
-        params.seed_lo = self.seed as u32;
-        params.seed_hi = (self.seed >> 32) as u32;
-        let mut done_in_batch = 0u32;
-        while done_in_batch < n {
-            let count = (n - done_in_batch).min(kernel.per_dispatch);
-            let start = first + u64::from(done_in_batch);
-            params.first_history_lo = start as u32;
-            params.first_history_hi = (start >> 32) as u32;
-            params.n_histories = count;
-            // Queue-ordered: a batch submitted earlier still reads its own parameters.
-            ctx.queue
-                .write_buffer(&self.phys.uniform.buffer, 0, bytemuck::bytes_of(&params));
-            tally.reset_queue(ctx);
-            // One invocation per block of the work queue, each taking up to
-            // `BLOCKS_PER_INVOCATION` blocks (decay_history.wgsl) until none is left.
-            let workgroups = kernel.pipeline.workgroups_for(ctx, count.div_ceil(block))?;
-            kernel
-                .pipeline
-                .dispatch(ctx, &kernel.groups(slot), workgroups);
-            done_in_batch += count;
-        }
-        let read_back = if self.overlap {
-            Some(tally.queue_read_back(ctx)?)
-        } else {
-            None
-        };
-        Ok(Launched { slot, n, read_back })
-    }
-}
-
-/// A batch on the device: its tally slot, its decays and its queued read-back.
-struct Launched {
+/// A batch on the device: its tally slot, its histories and its queued read-back.
+pub struct Launched {
     slot: usize,
+    first: u64,
     n: u32,
     read_back: Option<wgpu::SubmissionIndex>,
 }
@@ -407,10 +458,6 @@ fn table_texture_bytes(n: u64) -> u64 {
     u64::from(table_rows(n, SOURCE_TEXTURE_WIDTH))
         * u64::from(SOURCE_TEXTURE_WIDTH)
         * SOURCE_TEXEL_BYTES
-}
-
-fn plan_first_batch(plan: &BatchPlan) -> u32 {
-    plan.batch_size(0, 0, None).unwrap_or(0)
 }
 
 /// The device counters as the CPU's `HistoryCounters`.

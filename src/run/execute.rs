@@ -1,0 +1,101 @@
+//! [`execute`]: a [`Problem`] on a device → [`RunResult`]: the transport, then the dose
+//! quantity asked for (dose to medium, or to water by the Bragg–Gray conversion of
+//! [`crate::tally::dose_to_water`]) and the dose scale.
+
+use super::config::DoseTo;
+use super::problem::Problem;
+use crate::geometry::VoxelModel;
+use crate::tally::dose_to_water::{mean_electron_energy_kev, water_to_medium_ratios};
+use crate::transport::{simulate, Device, Observer, TransportResult, TransportSettings};
+use crate::Result;
+
+/// What a run computed.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    /// The transport's result, its dose per decay already converted to the quantity reported.
+    pub transport: TransportResult,
+    /// "dose to medium" or "dose to water (…)".
+    pub dose_quantity: &'static str,
+    /// Decays the dose represents (Bq·s); `None`: the dose is per decay.
+    pub tia_bq_s: Option<f64>,
+}
+
+impl RunResult {
+    /// The unit of [`RunResult::dose`]: "Gy", or "Gy per decay" without a dose scale.
+    pub fn dose_unit(&self) -> &'static str {
+        if self.tia_bq_s.is_some() {
+            "Gy"
+        } else {
+            "Gy per decay"
+        }
+    }
+
+    /// The dose per voxel in [`RunResult::dose_unit`].
+    pub fn dose(&self) -> Vec<f64> {
+        let scale = self.tia_bq_s.unwrap_or(1.0);
+        self.transport
+            .dose_gy_per_decay
+            .iter()
+            .map(|d| d * scale)
+            .collect()
+    }
+}
+
+/// Runs `problem` on `device`, reporting to `observer`.
+pub fn execute(
+    problem: &Problem,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<RunResult> {
+    let mut transport = simulate(
+        &problem.model,
+        &problem.source,
+        &problem.settings,
+        device,
+        observer,
+    )?;
+    let dose_quantity = match problem.dose_to {
+        DoseTo::Medium => "dose to medium",
+        DoseTo::Water => {
+            to_water(&mut transport, &problem.model, &problem.settings, observer);
+            "dose to water (Bragg–Gray, CSDA-weighted stopping-power ratio)"
+        }
+    };
+    Ok(RunResult {
+        transport,
+        dose_quantity,
+        tia_bq_s: problem.tia_bq_s,
+    })
+}
+
+/// Converts dose to medium into dose to water in place: each voxel × its material's
+/// water/medium stopping-power ratio, each region's mean × the energy-weighted mean ratio
+/// over the region (exact for the region's mean dose).
+fn to_water(
+    result: &mut TransportResult,
+    model: &VoxelModel,
+    settings: &TransportSettings,
+    observer: &mut dyn Observer,
+) {
+    let cut = settings.electron_cutoff_kev as f64;
+    let e0 = mean_electron_energy_kev(&settings.nuclide, cut);
+    let ratio = water_to_medium_ratios(&model.materials, e0, cut);
+    let r = |v: usize| ratio[model.material[v] as usize];
+    for (region, voxels) in result.regions.iter_mut().zip(&model.regions) {
+        let (mut num, mut den) = (0.0, 0.0);
+        for v in voxels.voxels.iter().map(|&v| v as usize) {
+            let e = result.dose_gy_per_decay[v] * model.voxel_mass_kg(v);
+            num += e * r(v);
+            den += e;
+        }
+        if den > 0.0 {
+            region.mean_gy_per_decay *= num / den;
+        }
+    }
+    for (v, d) in result.dose_gy_per_decay.iter_mut().enumerate() {
+        *d *= r(v);
+    }
+    observer.note(&format!(
+        "dose to water: stopping-power ratios water/medium {ratio:.4?} (mean electron energy {e0:.1} keV)"
+    ));
+}
