@@ -45,6 +45,12 @@
 //! | 36 | partial-volume correction without a PSF FWHM (none given, none measured, no default) |
 //! | 37 | recovery measurement impossible (spheres not found, too few, concentration ≤ background) |
 //! | 38 | recovery curve file (`rc.json`) unusable |
+//! | 39 | SBML element outside the subset voxdose reads (`pbpk::PbpkError::Unsupported`) |
+//! | 40 | SBML model inconsistent: undefined symbol, missing species, unit mismatch, cyclic rules |
+//! | 41 | a model formula is not finite (division by zero at t = 0, …) |
+//! | 42 | the PBRPK ODE solver failed |
+//! | 43 | the PBRPK patient fit failed |
+//! | 44 | a PBRPK JSON input (population, prior, S-values, patient model) is invalid |
 //! | 47 | twin folder locked by another voxdose |
 //! | 48 | not a twin folder (no readable `twin.json`) |
 //! | 49 | a synced cycle's inputs changed (use `--resync-cycle N`), or cycles missing |
@@ -110,6 +116,9 @@ pub enum Error {
     /// The twin folder could not be used as asked.
     #[error(transparent)]
     Twin(#[from] crate::twin::TwinError),
+    /// A PBRPK model could not be read, checked, simulated or fitted.
+    #[error(transparent)]
+    Pbpk(#[from] crate::pbpk::PbpkError),
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]
     Internal(String),
@@ -130,6 +139,7 @@ impl Error {
             Error::Radiobiology(e) => e.exit_code(),
             Error::PartialVolume(e) => e.exit_code(),
             Error::Twin(e) => e.exit_code(),
+            Error::Pbpk(e) => e.exit_code(),
         }
     }
 

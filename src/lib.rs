@@ -13,6 +13,7 @@
 //! | tally | [`tally`] | fixed-point energy per voxel, batch statistics, dose = energy / mass |
 //! | radiobiology | [`radiobiology`] | BED, EQD2, EUBED of dose and kinetics, per cycle and summed |
 //! | report | [`report`] | summaries, organ tables, DVHs |
+//! | pbrpk | [`pbpk`] | SBML radiopharmacokinetic models: stiff solve, organ TIAs, patient fit, virtual trials |
 //!
 //! [`run`] orchestrates a dose run over these (configuration → problem → execute →
 //! outputs) for every caller; built-in phantoms live in [`phantoms`]; the command-line
@@ -27,6 +28,7 @@ pub mod error;
 pub mod geometry;
 pub mod io;
 pub mod kinetics;
+pub mod pbpk;
 pub mod phantoms;
 pub mod physics;
 pub mod radiobiology;

@@ -58,6 +58,11 @@ pub enum Command {
     Twin(TwinArgs),
     /// Measure recovery coefficients on a sphere-phantom scan and fit the RC(volume) curve.
     Recovery(RecoveryArgs),
+    /// PBRPK (SBML) models: simulate a scenario, or fit a patient's measured organ TACs.
+    #[command(subcommand)]
+    Pbpk(PbpkCommand),
+    /// Virtual trial: sampled patients of a PBRPK model → organ TIAs, doses, BED, percentiles.
+    Trial(TrialArgs),
 }
 
 /// Transport options of `run` (with `--config`, the ones given override the file's).
@@ -451,4 +456,128 @@ pub struct TwinStatusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `voxdose pbpk ...`.
+#[derive(Debug, Subcommand)]
+pub enum PbpkCommand {
+    /// Simulate an SBML model: organ activities (tacs.csv) and time-integrated activities (tia.json).
+    Simulate(PbpkSimulateArgs),
+    /// Fit chosen parameters to a patient's organ TACs (the output of `voxdose fit`) by MAP.
+    Fit(PbpkFitArgs),
+}
+
+/// The model, doses and solver options every PBRPK command shares.
+#[derive(Debug, Args)]
+pub struct PbpkModelArgs {
+    /// The SBML model file (PyCNO's PSMA.sbml, reduced.sbml, or your own).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Amounts in nmol added to species as `Compartment.Species=NMOL,...`, e.g.
+    /// "Vein.Hot=10,Vein.Cold=100". Repeat for several boluses (paired with --dose-at-min).
+    #[arg(long, required = true)]
+    pub dose: Vec<String>,
+    /// Time of each --dose, min (repeatable or comma separated; default 0; one --dose with
+    /// several times repeats it).
+    #[arg(long, value_delimiter = ',')]
+    pub dose_at_min: Vec<f64>,
+    /// Parameter override NAME=VALUE (model units), repeatable.
+    #[arg(long)]
+    pub param: Vec<String>,
+    /// The nuclide whose half-life sets the molar activity (MBq per nmol).
+    #[arg(long, default_value = "Lu-177")]
+    pub nuclide: String,
+    /// Relative tolerance of the ODE solver (1e-6 agrees with CVODE at 1e-10 to 4e-7 on
+    /// PSMA.sbml's organ TIAs).
+    #[arg(long, default_value_t = 1e-6)]
+    pub rtol: f64,
+    /// Absolute tolerance of the ODE solver on amounts, nmol.
+    #[arg(long, default_value_t = 1e-12)]
+    pub atol_nmol: f64,
+}
+
+/// `voxdose pbpk simulate`.
+#[derive(Debug, Args)]
+pub struct PbpkSimulateArgs {
+    /// Model, doses, parameters, solver.
+    #[command(flatten)]
+    pub model: PbpkModelArgs,
+    /// Output times START:END:STEP in minutes, e.g. 0:20160:10 (14 days every 10 min).
+    #[arg(long)]
+    pub minutes: String,
+    /// Output folder (tacs.csv, tia.json).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace existing outputs in --out.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `voxdose pbpk fit`.
+#[derive(Debug, Args)]
+pub struct PbpkFitArgs {
+    /// Model, doses (as administered in the fitted cycle), fixed parameters, solver.
+    #[command(flatten)]
+    pub model: PbpkModelArgs,
+    /// The output folder of `voxdose fit` (its regions.json holds the measured region TACs).
+    #[arg(long)]
+    pub fit: PathBuf,
+    /// Organs to measured regions: "Kidney=kidney_left+kidney_right,SG=parotid".
+    #[arg(long)]
+    pub map: String,
+    /// Parameters to fit, comma separated (model names).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub params: Vec<String>,
+    /// Population priors (JSON; format in README). Default: log-normal around the model's
+    /// value with a geometric SD of e (σ of ln = 1).
+    #[arg(long)]
+    pub prior: Option<PathBuf>,
+    /// The cycle of regions.json to fit (1-based).
+    #[arg(long, default_value_t = 1)]
+    pub cycle: usize,
+    /// Relative one-σ of each measured activity (fit weights).
+    #[arg(long, default_value_t = 0.1)]
+    pub activity_rel_sigma: f64,
+    /// Where to write the patient model (default: FIT/pbpk_patient.json).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace an existing patient model file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `voxdose trial`.
+#[derive(Debug, Args)]
+pub struct TrialArgs {
+    /// Model, doses, fixed parameters, solver.
+    #[command(flatten)]
+    pub model: PbpkModelArgs,
+    /// Population distributions of parameters (JSON; format in README).
+    #[arg(long)]
+    pub population: PathBuf,
+    /// Number of virtual patients.
+    #[arg(long, default_value_t = 1000)]
+    pub patients: usize,
+    /// Seed of the parameter sampling.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Organ S-values (JSON, Gy per decay or mGy per MBq·s; format in README). Without it,
+    /// only TIAs are reported.
+    #[arg(long)]
+    pub s_values: Option<PathBuf>,
+    /// Window of the TIA (and dose) in minutes after the first dose; default: to infinity.
+    #[arg(long)]
+    pub window_min: Option<f64>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Output folder (patients.csv, summary.json).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace existing outputs in --out.
+    #[arg(long)]
+    pub force: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }

@@ -4,6 +4,7 @@ pub mod bed;
 pub mod bench;
 pub mod fit;
 pub mod inspect;
+pub mod pbpk;
 pub mod phantoms;
 pub mod recovery;
 pub mod run;
@@ -21,6 +22,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Nuclides => phantoms::list_nuclides(),
         Command::Fit(a) => fit::fit(a),
         Command::Inspect(a) => inspect::inspect(a),
+        Command::Pbpk(c) => pbpk::pbpk(c),
+        Command::Trial(a) => pbpk::trial(a),
         Command::Bed(a) => bed::bed(a),
         Command::Twin(a) => twin::twin(a),
         Command::Recovery(a) => recovery::recovery(a),
