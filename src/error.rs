@@ -45,16 +45,16 @@
 //! | 36 | partial-volume correction without a PSF FWHM (none given, none measured, no default) |
 //! | 37 | recovery measurement impossible (spheres not found, too few, concentration ≤ background) |
 //! | 38 | recovery curve file (`rc.json`) unusable |
-//! | 39 | SBML element outside the subset voxdose reads (`pbpk::PbpkError::Unsupported`) |
-//! | 40 | SBML model inconsistent: undefined symbol, missing species, unit mismatch, cyclic rules |
-//! | 41 | a model formula is not finite (division by zero at t = 0, …) |
-//! | 42 | the PBRPK ODE solver failed |
-//! | 43 | the PBRPK patient fit failed |
-//! | 44 | a PBRPK JSON input (population, prior, S-values, patient model) is invalid |
 //! | 47 | twin folder locked by another voxdose |
 //! | 48 | not a twin folder (no readable `twin.json`) |
 //! | 49 | a synced cycle's inputs changed (use `--resync-cycle N`), or cycles missing |
 //! | 50 | the twin cannot predict or plan (no synced cycle, no limits, no tissue) |
+//! | 51 | SBML element outside the subset voxdose reads (`pbpk::PbpkError::Unsupported`) |
+//! | 52 | SBML model inconsistent: undefined symbol, missing species, unit mismatch, cyclic rules |
+//! | 53 | a model formula is not finite (division by zero at t = 0, …) |
+//! | 54 | the PBRPK ODE solver failed |
+//! | 55 | the PBRPK patient fit failed |
+//! | 56 | a PBRPK JSON input (population, prior, S-values, patient model) is invalid |
 
 use std::path::PathBuf;
 

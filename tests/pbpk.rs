@@ -423,7 +423,7 @@ fn missing_species_is_named_with_its_reaction_and_line() {
         )),
         "{msg}"
     );
-    assert_eq!(voxdose::Error::from(e).exit_code(), 40);
+    assert_eq!(voxdose::Error::from(e).exit_code(), 52);
 }
 
 #[test]
@@ -497,7 +497,7 @@ fn division_by_zero_at_t0_names_the_divisor() {
             && msg.contains("Dead = 0"),
         "{msg}"
     );
-    assert_eq!(voxdose::Error::from(e).exit_code(), 41);
+    assert_eq!(voxdose::Error::from(e).exit_code(), 53);
 }
 
 #[test]
@@ -803,7 +803,7 @@ fn cli_simulate_writes_tacs_and_tia_and_refuses_bad_models() {
         .arg(dir.path().join("sim2"))
         .output()
         .unwrap();
-    assert_eq!(run.status.code(), Some(40));
+    assert_eq!(run.status.code(), Some(52));
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(
         err.contains("undefined symbol 'k99'") && err.contains("bad.sbml") && err.contains("line "),

@@ -159,12 +159,12 @@ impl PbpkError {
         match self {
             PbpkError::Read { .. } | PbpkError::Xml { .. } => 8,
             PbpkError::UnknownName { .. } => 4,
-            PbpkError::Unsupported { .. } => 39,
-            PbpkError::InvalidModel { .. } => 40,
-            PbpkError::NonFinite { .. } => 41,
-            PbpkError::Solver { .. } => 42,
-            PbpkError::FitFailed { .. } => 43,
-            PbpkError::InvalidInput { .. } => 44,
+            PbpkError::Unsupported { .. } => 51,
+            PbpkError::InvalidModel { .. } => 52,
+            PbpkError::NonFinite { .. } => 53,
+            PbpkError::Solver { .. } => 54,
+            PbpkError::FitFailed { .. } => 55,
+            PbpkError::InvalidInput { .. } => 56,
         }
     }
 
