@@ -476,7 +476,10 @@ fn a_model_in_seconds_is_refused() {
         r#"<unitDefinition id="time"><listOfUnits><unit kind="second"/></listOfUnits></unitDefinition></listOfUnitDefinitions>"#,
     );
     let msg = error_of(&text).to_string();
-    assert!(msg.contains("unit mismatch") && msg.contains("not the minute"), "{msg}");
+    assert!(
+        msg.contains("unit mismatch") && msg.contains("not the minute"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -6,10 +6,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::f64::consts::LN_2;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use voxdose::geometry::{Grid, Volume};
+use voxdose::geometry::Volume;
 use voxdose::io::nifti::write_volume_f32;
 use voxdose::phantoms::twin_patient::{grid, write_patient as write};
 use voxdose::run::{Stop, TransportConfig};
