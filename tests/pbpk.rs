@@ -517,7 +517,7 @@ fn unsupported_elements_are_refused_with_name_and_line() {
             .contains(&format!("line {}", line_of(&text, "<listOfEvents/>"))),
         "{e}"
     );
-    assert_eq!(voxdose::Error::from(e).exit_code(), 39);
+    assert_eq!(voxdose::Error::from(e).exit_code(), 51);
 
     let text = one_compartment().replace(
         "<apply><times/><ci>k_el</ci><ci>Hot</ci></apply>",

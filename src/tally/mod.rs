@@ -204,6 +204,19 @@ pub struct BatchStatistics {
     pub decays: u64,
     /// Total fixed-point units deposited over all batches (exact).
     pub deposited_units: u64,
+    /// When recording ([`BatchStatistics::record`]), every batch folded: its decays and the
+    /// (voxel, units) it scored, sorted by voxel. Folding them again, in order, into empty
+    /// statistics gives these statistics bit for bit (shards, checkpoints).
+    pub recorded: Option<Vec<RecordedBatch>>,
+}
+
+/// One batch as [`BatchStatistics`] folded it: exact integers, so it can be folded again.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordedBatch {
+    /// Decays in the batch.
+    pub decays: u64,
+    /// (voxel, fixed-point units) of every voxel that scored, sorted by voxel.
+    pub scored: Vec<(u32, u64)>,
 }
 
 impl BatchStatistics {
@@ -215,7 +228,30 @@ impl BatchStatistics {
             batches: 0,
             decays: 0,
             deposited_units: 0,
+            recorded: None,
         }
+    }
+
+    /// Empty statistics for `n` voxels that keep every batch they fold
+    /// ([`BatchStatistics::recorded`]).
+    pub fn record(n: usize) -> Self {
+        BatchStatistics {
+            recorded: Some(Vec::new()),
+            ..Self::new(n)
+        }
+    }
+
+    /// Folds a recorded batch again (the batch's regions into `sums`).
+    pub fn refold(
+        &mut self,
+        batch: &RecordedBatch,
+        regions: &RegionVoxels,
+        sums: &mut [BatchSums],
+    ) {
+        let mut scored = batch.scored.clone();
+        let mut fold = self.begin_batch(batch.decays, regions);
+        fold.scored(&mut scored);
+        fold.finish(sums);
     }
 
     /// Folds one batch of `decays` decays into the statistics and zeroes the tally.
@@ -227,12 +263,14 @@ impl BatchStatistics {
     /// Starts folding a batch of `decays` decays whose voxels come in one or more ranges
     /// ([`BatchFold::voxels`]); [`BatchFold::finish`] completes it.
     pub fn begin_batch<'a>(&'a mut self, decays: u64, regions: &'a RegionVoxels) -> BatchFold<'a> {
+        let recording = self.recorded.is_some();
         BatchFold {
             stats: self,
             decays,
             deposited: 0,
             regions,
             region_units: vec![0; regions.len()],
+            scored: recording.then(Vec::new),
         }
     }
 
@@ -279,6 +317,8 @@ pub struct BatchFold<'a> {
     regions: &'a RegionVoxels,
     /// Fixed-point energy per region in this batch (exact, so order-free).
     region_units: Vec<u64>,
+    /// When the statistics record: the voxels folded with their units.
+    scored: Option<Vec<(u32, u64)>>,
 }
 
 impl BatchFold<'_> {
@@ -308,6 +348,21 @@ impl BatchFold<'_> {
             .collect();
         for (acc, u) in self.region_units.iter_mut().zip(region_units) {
             *acc += u;
+        }
+        if let Some(list) = &mut self.scored {
+            let units_of = &units_of;
+            let blocks: Vec<Vec<(u32, u64)>> = (0..len.div_ceil(FOLD_BLOCK))
+                .into_par_iter()
+                .map(|b| {
+                    (b * FOLD_BLOCK..((b + 1) * FOLD_BLOCK).min(len))
+                        .filter_map(|i| {
+                            let u = units_of(i);
+                            (u != 0).then_some(((first + i) as u32, u))
+                        })
+                        .collect()
+                })
+                .collect();
+            list.extend(blocks.into_iter().flatten());
         }
         self.deposited += sum
             .par_chunks_mut(FOLD_BLOCK)
@@ -346,6 +401,9 @@ impl BatchFold<'_> {
         for (acc, u) in self.region_units.iter_mut().zip(region_units) {
             *acc += u;
         }
+        if let Some(list) = &mut self.scored {
+            list.extend(entries.iter().filter(|&&(_, u)| u != 0));
+        }
         let inv_units = 1.0 / UNITS_PER_KEV as f64;
         let inv_decays = 1.0 / self.decays as f64;
         let (sum, sum_sq) = (&mut self.stats.sum, &mut self.stats.sum_sq);
@@ -367,6 +425,13 @@ impl BatchFold<'_> {
         self.stats.deposited_units += self.deposited;
         self.stats.decays += self.decays;
         self.stats.batches += 1;
+        if let (Some(all), Some(mut scored)) = (&mut self.stats.recorded, self.scored) {
+            scored.sort_unstable_by_key(|&(v, _)| v);
+            all.push(RecordedBatch {
+                decays: self.decays,
+                scored,
+            });
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use crate::physics::materials::material_index;
 use crate::physics::photon::photon_mu_total;
 use crate::physics::tables::{PhysicsTables, N_ENERGY};
 use crate::source::{SourceSpec, SourceTables};
-use crate::tally::{BatchStatistics, BatchSums, RegionVoxels, J_PER_KEV};
+use crate::tally::{BatchStatistics, BatchSums, RecordedBatch, RegionVoxels, J_PER_KEV};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use std::time::Instant;
@@ -211,56 +211,96 @@ pub struct BatchRun {
     pub statistics_s: f64,
     /// Decays in the first batch (for the device description).
     pub first_batch: u32,
+    /// When the schedule records: every batch folded, in order (replayed ones first).
+    pub done: Vec<DoneBatch>,
+}
+
+/// A batch that was run and folded: which it is, what it scored (exact integers), its
+/// counters. Folding such batches again in order gives the same statistics bit for bit, which
+/// is how shards merge and checkpoints resume.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DoneBatch {
+    /// Batch index in the run's plan (from 0).
+    pub index: u32,
+    /// History id of its first decay.
+    pub first_history: u64,
+    /// Its decays and scored voxels.
+    pub batch: RecordedBatch,
+    /// Its event counters.
+    pub counters: HistoryCounters,
+}
+
+/// Which batches a run runs, what it starts from, and what it reports after each batch. The
+/// default runs every batch of the plan from the start and keeps nothing.
+#[derive(Default)]
+pub struct Schedule<'a> {
+    /// Batches done before (a checkpoint), in order; folded again before anything runs.
+    pub replay: &'a [DoneBatch],
+    /// Runs only the batches this keeps (a shard of a run of fixed batches); `None`: all.
+    pub keep: Option<&'a (dyn Fn(u32) -> bool + Sync)>,
+    /// Keeps every batch in [`BatchRun::done`] (shards, checkpoints).
+    pub record: bool,
+    /// Called after each batch with the batches done so far (a checkpoint writer); an error
+    /// ends the run with it.
+    pub after_batch: Option<&'a mut dyn FnMut(&[DoneBatch]) -> Result<()>>,
 }
 
 /// The one batch loop, whatever the device: batch sizes and the stop rule from
 /// [`BatchPlan`], history ids continuing across batches (stream = (seed, history), so a seed
-/// reproduces a run on the same device), each batch launched, collected (checked and folded
-/// by the backend) and followed by σ where the stop rule or the observer wants it. When the
-/// backend overlaps, the next batch is launched before this one is collected whenever its
-/// size does not depend on this batch's σ ([`BatchPlan::size_ahead`]).
+/// reproduces a run on the same device, whichever batches of it run where), each batch
+/// launched, collected (checked and folded by the backend) and followed by σ where the stop
+/// rule or the observer wants it. When the backend overlaps (and every batch runs), the next
+/// batch is launched before this one is collected whenever its size does not depend on this
+/// batch's σ ([`BatchPlan::size_ahead`]). The [`Schedule`] replays a checkpoint first, skips
+/// the batches of other shards, and records.
 pub fn run_batches<B: Backend>(
     backend: &mut B,
     model: &VoxelModel,
     plan: &BatchPlan,
+    mut schedule: Schedule<'_>,
     observer: &mut dyn Observer,
 ) -> Result<BatchRun> {
-    let n_vox = model.grid.n_voxels();
-    let mut stats = BatchStatistics::new(n_vox);
-    let mut region_sums = vec![BatchSums::default(); model.regions.len()];
-    let regions = region_voxels(model);
-    let mut counters = HistoryCounters::default();
-    let mut statistics_s = 0.0;
+    let record = schedule.record || schedule.after_batch.is_some();
+    let mut run = Folded::new(model, record);
+    run.replay(schedule.replay);
+    let (mut b, mut first) = schedule
+        .replay
+        .last()
+        .map_or((0, 0), |d| (d.index + 1, d.first_history + d.batch.decays));
+    let mut sigma = (!schedule.replay.is_empty() && plan.checks_sigma())
+        .then(|| uncertainty_above(&run.stats, model, plan.threshold()));
     let first_batch = plan.batch_size(0, 0, None).unwrap_or(0);
     observer.transport_started(plan.expected_decays());
     let start = Instant::now();
-    let (mut done, mut batch) = (0u64, 0u32);
-    let mut next = launch(backend, plan.batch_size(0, 0, None), 0)?;
-    while let Some(current) = next.take() {
-        let after = done + u64::from(B::decays(&current));
-        if backend.overlaps() {
-            if let Some(Some(n)) = plan.size_ahead(batch + 1, after) {
-                next = Some(backend.launch(after, n)?);
+    let ahead = backend.overlaps() && schedule.keep.is_none();
+    let finished = !schedule.replay.is_empty() && plan.done(b, first, sigma);
+    let mut next = if finished {
+        None
+    } else {
+        next_kept(backend, plan, schedule.keep, &mut b, &mut first, sigma)?
+    };
+    while let Some((index, at, current)) = next.take() {
+        let end = at + u64::from(B::decays(&current));
+        if ahead {
+            if let Some(Some(n)) = plan.size_ahead(b, first) {
+                next = Some((b, first, backend.launch(first, n)?));
+                (b, first) = (b + 1, first + u64::from(n));
             }
         }
-        let mut fold = Fold {
-            stats: &mut stats,
-            regions: &regions,
-            region_sums: &mut region_sums,
-            seconds: &mut statistics_s,
-        };
-        counters = counters.merge(backend.collect(current, &mut fold, observer)?);
-        (done, batch) = (after, batch + 1);
+        run.collect(backend, current, (index, at), observer)?;
         let sigma_start = Instant::now();
-        let sigma = (plan.checks_sigma() || observer.wants_sigma())
-            .then(|| uncertainty_above(&stats, model, plan.threshold()));
-        statistics_s += sigma_start.elapsed().as_secs_f64();
-        observer.batch_done(done, sigma);
-        if plan.done(batch, done, sigma) {
+        sigma = (plan.checks_sigma() || observer.wants_sigma())
+            .then(|| uncertainty_above(&run.stats, model, plan.threshold()));
+        run.statistics_s += sigma_start.elapsed().as_secs_f64();
+        observer.batch_done(end, sigma);
+        if let Some(hook) = schedule.after_batch.as_mut() {
+            hook(&run.done)?;
+        }
+        if plan.done(index + 1, end, sigma) {
             break;
         }
         if next.is_none() {
-            next = launch(backend, plan.batch_size(batch, done, sigma), done)?;
+            next = next_kept(backend, plan, schedule.keep, &mut b, &mut first, sigma)?;
         }
     }
     // A batch launched ahead of a stop the plan could not foresee is not possible: the
@@ -268,18 +308,109 @@ pub fn run_batches<B: Backend>(
     debug_assert!(next.is_none());
     observer.transport_finished();
     Ok(BatchRun {
-        stats,
-        region_sums,
-        counters,
         wall_s: start.elapsed().as_secs_f64() - backend.excluded_s(),
-        statistics_s,
+        statistics_s: run.statistics_s,
         first_batch,
+        stats: run.stats,
+        region_sums: run.region_sums,
+        counters: run.counters,
+        done: if schedule.record {
+            run.done
+        } else {
+            Vec::new()
+        },
     })
 }
 
-/// Launches a batch of `size` decays from history `first`, if there is one.
-fn launch<B: Backend>(backend: &mut B, size: Option<u32>, first: u64) -> Result<Option<B::Batch>> {
-    size.map(|n| backend.launch(first, n)).transpose()
+/// The statistics the loop folds into, and the batches it keeps.
+struct Folded {
+    stats: BatchStatistics,
+    region_sums: Vec<BatchSums>,
+    regions: RegionVoxels,
+    counters: HistoryCounters,
+    statistics_s: f64,
+    done: Vec<DoneBatch>,
+}
+
+impl Folded {
+    fn new(model: &VoxelModel, record: bool) -> Self {
+        let n = model.grid.n_voxels();
+        Folded {
+            stats: if record {
+                BatchStatistics::record(n)
+            } else {
+                BatchStatistics::new(n)
+            },
+            region_sums: vec![BatchSums::default(); model.regions.len()],
+            regions: region_voxels(model),
+            counters: HistoryCounters::default(),
+            statistics_s: 0.0,
+            done: Vec::new(),
+        }
+    }
+
+    /// Folds the batches of a checkpoint again, in order.
+    fn replay(&mut self, batches: &[DoneBatch]) {
+        for d in batches {
+            self.stats
+                .refold(&d.batch, &self.regions, &mut self.region_sums);
+            self.take_recorded();
+            self.counters = self.counters.merge(d.counters);
+            self.done.push(d.clone());
+        }
+    }
+
+    /// Collects batch (index, first history) from the backend and keeps it when recording.
+    fn collect<B: Backend>(
+        &mut self,
+        backend: &mut B,
+        batch: B::Batch,
+        (index, first_history): (u32, u64),
+        observer: &mut dyn Observer,
+    ) -> Result<()> {
+        let mut fold = Fold {
+            stats: &mut self.stats,
+            regions: &self.regions,
+            region_sums: &mut self.region_sums,
+            seconds: &mut self.statistics_s,
+        };
+        let counters = backend.collect(batch, &mut fold, observer)?;
+        self.counters = self.counters.merge(counters);
+        if let Some(batch) = self.take_recorded() {
+            self.done.push(DoneBatch {
+                index,
+                first_history,
+                batch,
+                counters,
+            });
+        }
+        Ok(())
+    }
+
+    /// The batch the statistics just recorded, if they record.
+    fn take_recorded(&mut self) -> Option<RecordedBatch> {
+        self.stats.recorded.as_mut().and_then(Vec::pop)
+    }
+}
+
+/// Launches the next batch from (`b`, history `first`) that `keep` keeps, skipping the others
+/// (advancing `b` and `first` past it), or `None` at the end of the plan.
+fn next_kept<B: Backend>(
+    backend: &mut B,
+    plan: &BatchPlan,
+    keep: Option<&(dyn Fn(u32) -> bool + Sync)>,
+    b: &mut u32,
+    first: &mut u64,
+    sigma: Option<UncertaintySummary>,
+) -> Result<Option<(u32, u64, B::Batch)>> {
+    while let Some(n) = plan.batch_size(*b, *first, sigma) {
+        let (index, at) = (*b, *first);
+        (*b, *first) = (index + 1, at + u64::from(n));
+        if keep.is_none_or(|k| k(index)) {
+            return Ok(Some((index, at, backend.launch(at, n)?)));
+        }
+    }
+    Ok(None)
 }
 
 /// Runs the CPU reference transport (on the rayon pool it is called in).
@@ -292,7 +423,7 @@ pub fn simulate_cpu(
     let prep = prepare(model, source, s)?;
     let mut backend = CpuBackend::new(model, &prep);
     let plan = BatchPlan::new(s.stop, s.batches);
-    let run = run_batches(&mut backend, model, &plan, observer)?;
+    let run = run_batches(&mut backend, model, &plan, Schedule::default(), observer)?;
     let device = backend.device_info(run.first_batch);
     Ok(finish(model, &run, device))
 }

@@ -48,7 +48,7 @@ pub fn simulate_on(
     let prep = driver::prepare(model, source, settings)?;
     let mut backend = GpuBackend::new(ctx, model, &prep, settings, observer)?;
     let plan = BatchPlan::new(settings.stop, settings.batches);
-    let run = driver::run_batches(&mut backend, model, &plan, observer)?;
+    let run = driver::run_batches(&mut backend, model, &plan, Default::default(), observer)?;
     let device = backend.device_info(run.first_batch);
     Ok(driver::finish(model, &run, device))
 }
