@@ -55,6 +55,8 @@
 //! | 48 | not a twin folder (no readable `twin.json`) |
 //! | 49 | a synced cycle's inputs changed (use `--resync-cycle N`), or cycles missing |
 //! | 50 | the twin cannot predict or plan (no synced cycle, no limits, no tissue) |
+//! | 45 | materials table or material label map unusable (`--materials-table`, `--layers`) |
+//! | 46 | dose-voxel kernel cache unusable (`--method dvk`: unreadable or foreign kernel file) |
 
 use std::path::PathBuf;
 
@@ -119,6 +121,9 @@ pub enum Error {
     /// A PBRPK model could not be read, checked, simulated or fitted.
     #[error(transparent)]
     Pbpk(#[from] crate::pbpk::PbpkError),
+    /// A materials table or material label map could not be used.
+    #[error(transparent)]
+    Materials(#[from] crate::run::materials::MaterialsError),
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]
     Internal(String),
@@ -140,6 +145,7 @@ impl Error {
             Error::PartialVolume(e) => e.exit_code(),
             Error::Twin(e) => e.exit_code(),
             Error::Pbpk(e) => e.exit_code(),
+            Error::Materials(e) => e.exit_code(),
         }
     }
 

@@ -124,6 +124,13 @@ pub struct PhantomArgs {
     /// Medium of the phantom or of the VSV kernel (e.g. water, soft-tissue, cortical-bone).
     #[arg(long)]
     pub material: Option<String>,
+    /// `slabs` phantom: layers along z, `MATERIAL:THICKNESS_MM[@DENSITY]`, comma separated,
+    /// e.g. `water:20,cortical-bone:10,lung:20@0.26,water:20`.
+    #[arg(long)]
+    pub layers: Option<String>,
+    /// `slabs` phantom: the layer holding the uniform source, numbered from 1 (default 1).
+    #[arg(long)]
+    pub source_layer: Option<usize>,
 }
 
 /// `voxdose run`.
@@ -166,13 +173,20 @@ pub struct RunArgs {
     /// Study file (JSON): fit the kinetics, then run the transport on the TIA map.
     #[arg(long)]
     pub study: Option<PathBuf>,
+    /// NIfTI label map of materials (instead of --ct); needs --materials-table and --tia or
+    /// --spect on the same space.
+    #[arg(long, requires = "materials_table")]
+    pub materials: Option<PathBuf>,
+    /// Materials table (JSON) for --materials: {"1": {"material": "water", "density_g_cm3": 1.0}, …}.
+    #[arg(long, requires = "materials")]
+    pub materials_table: Option<PathBuf>,
     /// Partial-volume correction of a study's region activities (overrides the study's
     /// `partial_volume`).
     #[command(flatten)]
     pub pvc: PvcArgs,
     /// A saved run configuration (the `run.json` every run writes): run it again. Transport
     /// options given with it override the file's.
-    #[arg(long, value_name = "RUN_JSON", conflicts_with_all = ["phantom", "ct", "spect", "study", "rtstruct", "labels", "tia", "tia_bq_s", "tia_from_single_scan", "scan_hours", "calibration_bq_ml_per_count", "radius_mm", "voxel_mm", "grid", "material", "pvc", "psf_fwhm_mm", "rc_curve"])]
+    #[arg(long, value_name = "RUN_JSON", conflicts_with_all = ["phantom", "ct", "spect", "study", "materials", "materials_table", "layers", "source_layer", "rtstruct", "labels", "tia", "tia_bq_s", "tia_from_single_scan", "scan_hours", "calibration_bq_ml_per_count", "radius_mm", "voxel_mm", "grid", "material", "pvc", "psf_fwhm_mm", "rc_curve"])]
     pub config: Option<PathBuf>,
     /// Output folder.
     #[arg(long)]

@@ -24,6 +24,7 @@
 
 pub mod config;
 pub mod execute;
+pub mod materials;
 pub mod outputs;
 pub mod patient;
 pub mod problem;

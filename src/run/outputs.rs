@@ -74,7 +74,7 @@ pub fn output_files(input: &Input) -> &'static [&'static str] {
     match input {
         Input::Patient(_) => PATIENT_OUTPUTS,
         Input::Study(_) => STUDY_OUTPUTS,
-        Input::Phantom(_) => RUN_OUTPUTS,
+        Input::Phantom(_) | Input::Materials(_) => RUN_OUTPUTS,
     }
 }
 
