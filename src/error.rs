@@ -124,6 +124,9 @@ pub enum Error {
     /// A materials table or material label map could not be used.
     #[error(transparent)]
     Materials(#[from] crate::run::materials::MaterialsError),
+    /// A cached dose-voxel kernel could not be used.
+    #[error(transparent)]
+    Kernel(#[from] crate::run::dvk::KernelError),
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]
     Internal(String),
@@ -146,6 +149,7 @@ impl Error {
             Error::Twin(e) => e.exit_code(),
             Error::Pbpk(e) => e.exit_code(),
             Error::Materials(e) => e.exit_code(),
+            Error::Kernel(e) => e.exit_code(),
         }
     }
 

@@ -19,6 +19,12 @@ fn dose_to_parser() -> impl TypedValueParser<Value = DoseTo> {
     PossibleValuesParser::new(DoseTo::NAMES).try_map(|s| s.parse::<DoseTo>())
 }
 
+/// `--method mc|dvk|ldm`.
+fn method_parser() -> impl TypedValueParser<Value = crate::run::dvk::DoseMethod> {
+    PossibleValuesParser::new(crate::run::dvk::DoseMethod::NAMES)
+        .try_map(|s| s.parse::<crate::run::dvk::DoseMethod>())
+}
+
 /// `--tia-from-single-scan physical-decay|hanscheid`.
 fn rule_parser() -> impl TypedValueParser<Value = SingleScanRule> {
     PossibleValuesParser::new(SingleScanRule::NAMES).try_map(|s| s.parse::<SingleScanRule>())
@@ -104,6 +110,13 @@ pub struct TransportArgs {
     /// CPU threads, 1 to 1024 (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// How the dose is computed: mc (Monte Carlo, default), dvk (dose-voxel-kernel
+    /// convolution, kernel made by voxdose's MC and cached) or ldm (local deposition).
+    #[arg(long, value_parser = method_parser())]
+    pub method: Option<crate::run::dvk::DoseMethod>,
+    /// dvk: scale each voxel's dose by kernel density / voxel density.
+    #[arg(long)]
+    pub density_scaling: bool,
 }
 
 /// Built-in phantom parameters.

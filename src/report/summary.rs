@@ -39,8 +39,10 @@ pub struct RunSummary {
     pub batches: u32,
     /// Unit of `dose.nii.gz` and of the region doses.
     pub dose_unit: &'static str,
-    /// "dose to medium" (default) or "dose to water (…)".
+    /// "dose to medium" (default) or "dose to water (…)"; a fast method names itself.
     pub dose_quantity: &'static str,
+    /// How the dose was computed: "mc", "dvk" or "ldm" (`--method`).
+    pub method: &'static str,
     /// Decays represented (Bq·s), when given.
     pub tia_bq_s: Option<f64>,
     /// Electron and photon cutoffs.
@@ -165,6 +167,7 @@ impl RunSummary {
                 "Gy per decay"
             },
             dose_quantity: "dose to medium",
+            method: "mc",
             tia_bq_s,
             cutoffs_kev: Cutoffs {
                 electron: s.electron_cutoff_kev,

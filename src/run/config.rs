@@ -239,6 +239,17 @@ pub struct TransportConfig {
     /// device's own. The dose does not depend on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decays_per_block: Option<u32>,
+    /// How the dose is computed (`--method`): Monte Carlo, dose-voxel kernel or local
+    /// deposition (`crate::run::dvk`).
+    #[serde(default, skip_serializing_if = "is_mc")]
+    pub method: crate::run::dvk::DoseMethod,
+    /// dvk: scale each voxel's dose by kernel density / voxel density (`--density-scaling`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub density_scaling: bool,
+}
+
+fn is_mc(m: &crate::run::dvk::DoseMethod) -> bool {
+    *m == crate::run::dvk::DoseMethod::Mc
 }
 
 fn default_seed() -> u64 {
@@ -265,6 +276,8 @@ impl Default for TransportConfig {
             device: DeviceChoice::default(),
             threads: None,
             decays_per_block: None,
+            method: Default::default(),
+            density_scaling: false,
         }
     }
 }

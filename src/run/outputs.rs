@@ -109,6 +109,7 @@ pub fn write_outputs(
         result.tia_bq_s,
     );
     summary.dose_quantity = result.dose_quantity;
+    summary.method = config.transport.method.name();
     summary.stages_s = Some(stages);
     write_summary(&out.join("summary.json"), &summary)?;
     Ok(summary)

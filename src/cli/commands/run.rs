@@ -164,5 +164,7 @@ pub fn transport_config(a: &TransportArgs, base: TransportConfig) -> Result<Tran
         device: a.device.unwrap_or(base.device),
         threads: a.threads.or(base.threads),
         decays_per_block: base.decays_per_block,
+        method: a.method.unwrap_or(base.method),
+        density_scaling: a.density_scaling || base.density_scaling,
     })
 }
