@@ -118,8 +118,9 @@ fn particle_stream(particle: u32) {
 //    sample their decays' positions together (one flat loop over emissions and decays ran the
 //    water sphere 1.27 × slower);
 // 1. track the electron emissions through one flat `electron_step` loop, so a lane with a
-//    short track starts its next electron, of this decay or the next, instead of idling, and
-//    no photon code runs per step;
+//    short track starts its next electron, of this decay or the next, instead of idling; a
+//    bremsstrahlung photon a step makes is flown (`brems_photon_track`) before the next step
+//    (a few per cent of tracks make one);
 // 2. fly the photons, one `photon_pass` per pass, each electron a pass sets going tracked
 //    before the next pass (`electron_track`).
 // Returns the next history to start (`drawing`: the last one started is not drawn to its
@@ -224,8 +225,12 @@ fn simulate_decays(first: u32, end: u32) -> u32 {
             q += 1u;
             particle_stream(bitcast<u32>(p.w));
             electron_begin(place_locate(p.xyz), d.xyz, bitcast<u32>(d.w));
+            e_radiates = true;
         }
         e_on = !electron_step();
+        if (b_some) {
+            brems_photon_track();
+        }
     }
     // Phase 2.
     q = 0u;
@@ -248,4 +253,40 @@ fn simulate_decays(first: u32, end: u32) -> u32 {
         }
     }
     return h;
+}
+
+// The bremsstrahlung photon `b_*` the last `electron_step` made: flown on the electron's
+// stream, each electron it sets going tracked (not radiating) before its next pass, as the
+// CPU's `photon_track` inside `electron_track`; then the electron resumes. The electron's
+// state is kept aside because `electron_track` reuses the `e_*` globals.
+fn brems_photon_track() {
+    b_some = false;
+    let place = e_place;
+    let dir = e_dir;
+    let units = e_units;
+    let voxel = e_voxel;
+    let md = e_md;
+    let pending = e_pending;
+    let passes = e_pass;
+    let enter = e_enter;
+    photon_begin(b_place, b_dir, b_units);
+    loop {
+        let flown = photon_pass();
+        if (flown.electron.some) {
+            electron_track(flown.electron.place, flown.electron.dir, flown.electron.units);
+        }
+        if (flown.ended) {
+            break;
+        }
+    }
+    e_place = place;
+    e_dir = dir;
+    e_units = units;
+    e_voxel = voxel;
+    e_md = md;
+    e_pending = pending;
+    e_pass = passes;
+    e_enter = enter;
+    e_radiates = true;
+    b_some = false;
 }

@@ -45,6 +45,8 @@
 //! | 36 | partial-volume correction without a PSF FWHM (none given, none measured, no default) |
 //! | 37 | recovery measurement impossible (spheres not found, too few, concentration ≤ background) |
 //! | 38 | recovery curve file (`rc.json`) unusable |
+//! | 39 | materials table or material label map unusable (`--materials-table`, `--layers`) |
+//! | 40 | dose-voxel kernel cache unusable (`--method dvk`: unreadable or foreign kernel file) |
 //! | 47 | twin folder locked by another voxdose |
 //! | 48 | not a twin folder (no readable `twin.json`) |
 //! | 49 | a synced cycle's inputs changed (use `--resync-cycle N`), or cycles missing |
@@ -119,6 +121,12 @@ pub enum Error {
     /// A PBRPK model could not be read, checked, simulated or fitted.
     #[error(transparent)]
     Pbpk(#[from] crate::pbpk::PbpkError),
+    /// A materials table or material label map could not be used.
+    #[error(transparent)]
+    Materials(#[from] crate::run::materials::MaterialsError),
+    /// A cached dose-voxel kernel could not be used.
+    #[error(transparent)]
+    Kernel(#[from] crate::run::dvk::KernelError),
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]
     Internal(String),
@@ -140,6 +148,8 @@ impl Error {
             Error::PartialVolume(e) => e.exit_code(),
             Error::Twin(e) => e.exit_code(),
             Error::Pbpk(e) => e.exit_code(),
+            Error::Materials(e) => e.exit_code(),
+            Error::Kernel(e) => e.exit_code(),
         }
     }
 

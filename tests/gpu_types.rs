@@ -157,7 +157,11 @@ fn physics_params_match_their_rust_twin() {
             pair_lambda1,
             pair_inv_range_e,
             pair_screening,
-            pair_material
+            pair_material,
+            pair_brems_xs,
+            off_brems_shape,
+            brems_t_ln_min,
+            brems_t_inv_step
         ]
     );
 }
@@ -167,7 +171,7 @@ fn wgsl_physics_constants_equal_the_cpu_reference_constants() {
     use voxdose::physics::{decay, electron, tables};
     use voxdose::transport::cpu::{electron_track, photon_track};
     let m = parse(&kernels::DECAY_HISTORY);
-    let cases: [(&str, f64); 19] = [
+    let cases: [(&str, f64); 23] = [
         ("N_ENERGY", tables::N_ENERGY as f64),
         ("N_RANGE", tables::N_RANGE as f64),
         ("N_X", tables::N_X as f64),
@@ -202,6 +206,16 @@ fn wgsl_physics_constants_equal_the_cpu_reference_constants() {
             f64::from(photon_track::MAX_SCATTER_TRIALS),
         ),
         ("SHAPE_BOX", f64::from(voxdose::source::SHAPE_BOX)),
+        (
+            "BREMS_K_MIN_KEV",
+            f64::from(voxdose::physics::brems::BREMS_K_MIN_KEV),
+        ),
+        ("N_BREMS_T", voxdose::physics::brems::N_BREMS_T as f64),
+        ("N_BREMS_K", voxdose::physics::brems::N_BREMS_K as f64),
+        (
+            "MAX_BREMS_TRIALS",
+            f64::from(voxdose::physics::brems::MAX_BREMS_TRIALS),
+        ),
     ];
     for (name, value) in cases {
         assert_eq!(wgsl_const(&m, name), value, "{name}");
@@ -241,6 +255,10 @@ fn wgsl_physics_constants_equal_the_cpu_reference_constants() {
     assert_eq!(
         wgsl_const(&m, "COUNTER_PHOTON_INTERACTIONS"),
         f64::from(Counter::PhotonInteractions as u32)
+    );
+    assert_eq!(
+        wgsl_const(&m, "COUNTER_RADIATED"),
+        f64::from(Counter::Radiated as u32)
     );
 }
 

@@ -9,6 +9,10 @@
 //! - energy conservation exact in fixed point on the GPU (deposited + escaped = emitted);
 //! - the same seed reproduces the GPU result bit for bit.
 //!
+//! - with 90Y, whose βs make bremsstrahlung photons (flown inside the electron loop of
+//!   `decay_history.wgsl`, on the electron's stream), the same χ² and regions, and the energy
+//!   given to bremsstrahlung within 4σ of the CPU's.
+//!
 //! The phantom is `slab` at 8 mm voxels (16³ = 4096 voxels: water, cortical bone, lung,
 //! water) with 177Lu, so β, IC/Auger electrons and photons all cross material interfaces.
 
@@ -43,6 +47,7 @@ fn slab() -> phantoms::Phantom {
         voxel_mm: Some(8.0),
         grid: None,
         material: None,
+        ..Default::default()
     })
     .unwrap()
 }
@@ -74,9 +79,55 @@ fn assert_conserves_energy(r: &TransportResult, what: &str) {
     ignore = "no Vulkan driver at build time: apt-get install mesa-vulkan-drivers"
 )]
 fn gpu_dose_matches_cpu_reference_voxelwise_and_by_region() {
+    gpu_matches_cpu(&settings(20_000, 20));
+}
+
+#[test]
+#[cfg_attr(
+    voxdose_skip_gpu_tests,
+    ignore = "no Vulkan driver at build time: apt-get install mesa-vulkan-drivers"
+)]
+fn gpu_bremsstrahlung_of_y90_matches_cpu_reference() {
+    let s = TransportSettings {
+        nuclide: voxdose::physics::nuclide::Nuclide::load("Y-90").unwrap(),
+        ..settings(10_000, 20)
+    };
+    let (gpu, cpu) = gpu_matches_cpu(&s);
+    let (g, c) = (
+        gpu.counters.radiated_units as f64,
+        cpu.counters.radiated_units as f64,
+    );
+    // Photons per decay ~0.2, energy per photon spread over 10 keV–2 MeV: the relative σ of the
+    // total is about 1/√(N photons) × (1 + CV²)^½ ≲ 2/√(0.2 N).
+    let n_photons = 0.2 * s.stop_decays() as f64;
+    let sigma = 2.0 / n_photons.sqrt();
+    eprintln!("radiated: GPU {g} CPU {c} units");
+    assert!(c > 0.0, "the CPU made no bremsstrahlung");
+    assert!(
+        (g / c - 1.0).abs() < 4.0 * sigma * 2f64.sqrt(),
+        "radiated energy GPU {g} vs CPU {c} (σ {sigma:.4} each)"
+    );
+}
+
+trait StopDecays {
+    fn stop_decays(&self) -> u64;
+}
+
+impl StopDecays for TransportSettings {
+    fn stop_decays(&self) -> u64 {
+        match self.stop {
+            StopRule::Decays(n) => n,
+            _ => 0,
+        }
+    }
+}
+
+/// The GPU and CPU runs of the `slab` phantom with `s`, checked voxel by voxel (χ²) and by
+/// region; returns both.
+fn gpu_matches_cpu(s: &TransportSettings) -> (TransportResult, TransportResult) {
     let ctx = gpu_common::gpu();
     let p = slab();
-    let s = settings(20_000, 20);
+    let s = s.clone();
     let gpu = simulate_on(
         &ctx,
         &p.model,
@@ -143,6 +194,7 @@ fn gpu_dose_matches_cpu_reference_voxelwise_and_by_region() {
             g.name, g.mean_gy_per_decay, c.mean_gy_per_decay
         );
     }
+    (gpu, cpu)
 }
 
 #[test]

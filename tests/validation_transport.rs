@@ -106,6 +106,10 @@ fn mean_path_mm(material: &str, density: f32, e_kev: f32, n: u64) -> f64 {
             place,
             dir,
             voxdose::physics::decay::to_units(e_kev),
+            // Not radiating: every track stays in the cube. Its continuous loss leaves out the
+            // hard bremsstrahlung (k ≥ 10 keV, < 0.8 % of S_tot below 1 MeV in water and bone),
+            // so its path is that much longer than ESTAR's CSDA range, inside the 2 % bound.
+            false,
             &mut rng,
         );
     }
@@ -229,6 +233,7 @@ fn energy_is_conserved_exactly_in_every_phantom() {
             voxel_mm: Some(4.0),
             grid: None,
             material: None,
+            ..Default::default()
         })
         .unwrap();
         let r = voxdose::transport::simulate(
@@ -270,6 +275,7 @@ fn sphere_run(
         voxel_mm: Some(4.0),
         grid: None,
         material: None,
+        ..Default::default()
     })
     .unwrap();
     let mut model = p.model.clone();
@@ -360,6 +366,7 @@ fn vsv_kernel_energy_sum_is_emitted_energy_less_escape() {
         voxel_mm: Some(4.42),
         grid: Some(15),
         material: Some("soft-tissue".into()),
+        ..Default::default()
     })
     .unwrap();
     let r = voxdose::transport::simulate(

@@ -33,6 +33,14 @@ var<private> e_pending: u32;
 // Passes made, and whether the medium of `e_voxel` is still to be read.
 var<private> e_pass: u32;
 var<private> e_enter: bool;
+// Whether the electron makes bremsstrahlung photons (the decay's electrons; set by the
+// caller after `electron_begin`), and the photon the last pass made (`b_some`), which the
+// caller transports before the next pass (decay_history.wgsl, `brems_photon_track`).
+var<private> e_radiates: bool;
+var<private> b_some: bool;
+var<private> b_place: Place;
+var<private> b_dir: vec3<f32>;
+var<private> b_units: u32;
 
 // Starts an electron of `units` at `start` along `dir`.
 fn electron_begin(start: Place, dir: vec3<f32>, units: u32) {
@@ -43,6 +51,8 @@ fn electron_begin(start: Place, dir: vec3<f32>, units: u32) {
     e_pending = 0u;
     e_pass = 0u;
     e_enter = true;
+    e_radiates = false;
+    b_some = false;
 }
 
 // One pass of the CPU's step loop; true when the track has ended.
@@ -111,12 +121,19 @@ fn electron_step() -> bool {
             e_pending += units;
         } else {
             let e_after = energy_at_range(md, range - s_rho);
-            let units_after = min(to_units(e_after), units);
+            var units_after = min(to_units(e_after), units);
             e_pending += units - units_after;
-            e_units = units_after;
             done = false;
             let e_mid = energy_at_range(md, range - 0.5 * s_rho);
-            let tau = ms_tau(s_rho, electron_lambda1(md.m, energy_locate(e_mid)));
+            let loc_mid = energy_locate(e_mid);
+            let tau = ms_tau(s_rho, electron_lambda1(md.m, loc_mid));
+            if (e_radiates && e_mid > BREMS_K_MIN_KEV) {
+                let p_emit = brems_xs(md.m, loc_mid) * s_rho;
+                if (rng_uniform() < p_emit) {
+                    units_after -= brems_emit(place, dir, s_mm, md.m, e_mid, units_after);
+                }
+            }
+            e_units = units_after;
             place.pos = place.pos + dir * s_mm;
             if (crossing) {
                 leaves = true;
@@ -152,6 +169,35 @@ fn electron_step() -> bool {
         e_enter = true;
     }
     return false;
+}
+
+// `brems_photon` of the CPU twin: samples the step's photon into `b_*` and returns its
+// units (0 when none: the rejection ran out, counted as truncated, or it carries nothing).
+fn brems_emit(place: Place, dir: vec3<f32>, s_mm: f32, m: u32, e_mid: f32, units_left: u32) -> u32 {
+    var kappa = -1.0;
+    for (var t = 0u; t < MAX_BREMS_TRIALS; t++) {
+        let u1 = rng_uniform();
+        let u2 = rng_uniform();
+        kappa = sample_brems_kappa_trial(m, e_mid, u1, u2);
+        if (kappa >= 0.0) {
+            break;
+        }
+    }
+    let u_phi = rng_uniform();
+    if (kappa < 0.0) {
+        h_truncated_tracks += 1u;
+        return 0u;
+    }
+    let k = min(to_units(kappa * e_mid), units_left);
+    if (k == 0u) {
+        return 0u;
+    }
+    b_some = true;
+    b_place = Place(place.pos + dir * (0.5 * s_mm), place.ijk, true);
+    b_dir = rotate(dir, brems_photon_cos(e_mid), u_phi);
+    b_units = k;
+    radiate_units(k);
+    return k;
 }
 
 // `electron_track`: an electron from `start` along `dir` with `units`, to its end.

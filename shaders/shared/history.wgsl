@@ -10,6 +10,7 @@ const COUNTER_PHOTON_INTERACTIONS: u32 = 4u;
 const COUNTER_ELECTRON_STEPS: u32 = 5u;
 const COUNTER_TRUNCATED_TRACKS: u32 = 6u;
 const COUNTER_ELECTRON_PATH: u32 = 7u;
+const COUNTER_RADIATED: u32 = 8u;
 
 var<private> h_emitted_units: u32;
 var<private> h_emitted_hi: u32;
@@ -19,6 +20,8 @@ var<private> h_photon_interactions: u32;
 var<private> h_electron_steps: u32;
 var<private> h_truncated_tracks: u32;
 var<private> h_electron_path_mm: f32;
+var<private> h_radiated_units: u32;
+var<private> h_radiated_hi: u32;
 
 // Deposits `units` in voxel v (`EnergyTally::add`: zero adds are skipped).
 fn deposit(v: u32, units: u32) {
@@ -41,6 +44,13 @@ fn escape_units(units: u32) {
     h_escaped_units = sum;
 }
 
+// Adds `units` to the block's bremsstrahlung energy.
+fn radiate_units(units: u32) {
+    let sum = h_radiated_units + units;
+    h_radiated_hi += select(0u, 1u, sum < units);
+    h_radiated_units = sum;
+}
+
 // Zeroes the counters before a block.
 fn history_begin() {
     h_emitted_units = 0u;
@@ -51,6 +61,8 @@ fn history_begin() {
     h_electron_steps = 0u;
     h_truncated_tracks = 0u;
     h_electron_path_mm = 0.0;
+    h_radiated_units = 0u;
+    h_radiated_hi = 0u;
 }
 
 fn history_flush() {
@@ -60,4 +72,5 @@ fn history_flush() {
     counter_add(COUNTER_ELECTRON_STEPS, h_electron_steps);
     counter_add(COUNTER_TRUNCATED_TRACKS, h_truncated_tracks);
     counter_add(COUNTER_ELECTRON_PATH, u32(round(h_electron_path_mm * 65536.0)));
+    counter_add_carried(COUNTER_RADIATED, h_radiated_units, h_radiated_hi);
 }

@@ -61,6 +61,10 @@ struct PhysicsParams {
     pair_inv_range_e: u32,
     pair_screening: u32,
     pair_material: u32,
+    pair_brems_xs: u32,
+    off_brems_shape: u32,
+    brems_t_ln_min: f32,
+    brems_t_inv_step: f32,
 }
 
 @group(3) @binding(0) var<uniform> physics: PhysicsParams;

@@ -35,7 +35,7 @@ const UNITS_PER_KEV: f32 = 65536.0;
 // Tally chunk bindings (tally_chunk0 … tally_chunk7). Also in gpu_types.rs.
 const TALLY_MAX_CHUNKS: u32 = 8u;
 // Global 64-bit counters. Also in gpu_types.rs (`N_COUNTERS`, `Counter`).
-const N_COUNTERS: u32 = 8u;
+const N_COUNTERS: u32 = 9u;
 const COUNTER_EMITTED: u32 = 0u;
 const COUNTER_DEPOSITED: u32 = 1u;
 const COUNTER_ESCAPED: u32 = 2u;
@@ -57,7 +57,7 @@ const QUEUE_WORD: u32 = 2u * N_COUNTERS;
 @group(2) @binding(8) var<storage, read_write> tally_chunk6: array<atomic<u32>>;
 @group(2) @binding(9) var<storage, read_write> tally_chunk7: array<atomic<u32>>;
 
-var<workgroup> wg_counters: array<atomic<u32>, 16>; // 2 × N_COUNTERS
+var<workgroup> wg_counters: array<atomic<u32>, 18>; // 2 × N_COUNTERS
 
 // keV → fixed-point units, rounding ties to even (WGSL `round`; the CPU twin uses
 // `f32::round_ties_even`). Valid for 0 ≤ e_kev < 65536 keV.

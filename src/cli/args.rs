@@ -19,6 +19,12 @@ fn dose_to_parser() -> impl TypedValueParser<Value = DoseTo> {
     PossibleValuesParser::new(DoseTo::NAMES).try_map(|s| s.parse::<DoseTo>())
 }
 
+/// `--method mc|dvk|ldm`.
+fn method_parser() -> impl TypedValueParser<Value = crate::run::dvk::DoseMethod> {
+    PossibleValuesParser::new(crate::run::dvk::DoseMethod::NAMES)
+        .try_map(|s| s.parse::<crate::run::dvk::DoseMethod>())
+}
+
 /// `--tia-from-single-scan physical-decay|hanscheid`.
 fn rule_parser() -> impl TypedValueParser<Value = SingleScanRule> {
     PossibleValuesParser::new(SingleScanRule::NAMES).try_map(|s| s.parse::<SingleScanRule>())
@@ -104,6 +110,13 @@ pub struct TransportArgs {
     /// CPU threads, 1 to 1024 (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// How the dose is computed: mc (Monte Carlo, default), dvk (dose-voxel-kernel
+    /// convolution, kernel made by voxdose's MC and cached) or ldm (local deposition).
+    #[arg(long, value_parser = method_parser())]
+    pub method: Option<crate::run::dvk::DoseMethod>,
+    /// dvk: scale each voxel's dose by kernel density / voxel density.
+    #[arg(long)]
+    pub density_scaling: bool,
 }
 
 /// Built-in phantom parameters.
@@ -124,6 +137,13 @@ pub struct PhantomArgs {
     /// Medium of the phantom or of the VSV kernel (e.g. water, soft-tissue, cortical-bone).
     #[arg(long)]
     pub material: Option<String>,
+    /// `slabs` phantom: layers along z, `MATERIAL:THICKNESS_MM[@DENSITY]`, comma separated,
+    /// e.g. `water:20,cortical-bone:10,lung:20@0.26,water:20`.
+    #[arg(long)]
+    pub layers: Option<String>,
+    /// `slabs` phantom: the layer holding the uniform source, numbered from 1 (default 1).
+    #[arg(long)]
+    pub source_layer: Option<usize>,
 }
 
 /// `voxdose run`.
@@ -166,13 +186,20 @@ pub struct RunArgs {
     /// Study file (JSON): fit the kinetics, then run the transport on the TIA map.
     #[arg(long)]
     pub study: Option<PathBuf>,
+    /// NIfTI label map of materials (instead of --ct); needs --materials-table and --tia or
+    /// --spect on the same space.
+    #[arg(long, requires = "materials_table")]
+    pub materials: Option<PathBuf>,
+    /// Materials table (JSON) for --materials: {"1": {"material": "water", "density_g_cm3": 1.0}, …}.
+    #[arg(long, requires = "materials")]
+    pub materials_table: Option<PathBuf>,
     /// Partial-volume correction of a study's region activities (overrides the study's
     /// `partial_volume`).
     #[command(flatten)]
     pub pvc: PvcArgs,
     /// A saved run configuration (the `run.json` every run writes): run it again. Transport
     /// options given with it override the file's.
-    #[arg(long, value_name = "RUN_JSON", conflicts_with_all = ["phantom", "ct", "spect", "study", "rtstruct", "labels", "tia", "tia_bq_s", "tia_from_single_scan", "scan_hours", "calibration_bq_ml_per_count", "radius_mm", "voxel_mm", "grid", "material", "pvc", "psf_fwhm_mm", "rc_curve"])]
+    #[arg(long, value_name = "RUN_JSON", conflicts_with_all = ["phantom", "ct", "spect", "study", "materials", "materials_table", "layers", "source_layer", "rtstruct", "labels", "tia", "tia_bq_s", "tia_from_single_scan", "scan_hours", "calibration_bq_ml_per_count", "radius_mm", "voxel_mm", "grid", "material", "pvc", "psf_fwhm_mm", "rc_curve"])]
     pub config: Option<PathBuf>,
     /// Output folder.
     #[arg(long)]

@@ -5,6 +5,7 @@
 //! | `water-sphere` | uniform source sphere (r = 10 mm) centred in a 128 mm water cube of 64³ voxels of 2 mm; the cube centre is a voxel corner |
 //! | `nema-iec` | NEMA IEC body phantom: water body, lung insert, six hot spheres (10–37 mm) |
 //! | `slab` | water / cortical bone / lung / water slabs along z, small source sphere in the first water slab |
+//! | `slabs` | layers along z given on the command line (`--layers`), a uniform source filling one of them ([`slabs`]) |
 //! | `vsv` | voxel S-value kernel: a uniform source in the central voxel of an n³ cube of one material |
 //! | `patient15` | 177Lu-DOTATATE patient phantom from its GATE files (108×70×90, spleen source); [`patient15`] |
 //! | `patient15-256` | the same, nearest-neighbour on the 256×256×200 CT grid of the GPU target |
@@ -16,6 +17,7 @@
 pub mod nema_geometry;
 pub mod patient15;
 pub mod twin_patient;
+pub mod slabs;
 
 use crate::geometry::{Grid, Region, VoxelModel};
 use crate::physics::materials::{builtin_materials, material_index};
@@ -41,6 +43,12 @@ pub struct PhantomSpec {
     /// Medium of the phantom or of the VSV kernel (e.g. water, soft-tissue, cortical-bone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub material: Option<String>,
+    /// `slabs`: layers along z, `MATERIAL:THICKNESS_MM[@DENSITY]`, comma separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<String>,
+    /// `slabs`: the layer (from 1) holding the uniform source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_layer: Option<usize>,
 }
 
 impl PhantomSpec {
@@ -71,6 +79,7 @@ pub const PHANTOMS: &[(&str, &str)] = &[
     ("water-sphere", "uniform sphere source (--radius-mm 10) in a 128 mm water cube (--voxel-mm 2, 64³); --material"),
     ("nema-iec", "NEMA IEC body phantom: water, lung insert (0.3 g/cm³), six hot spheres 10–37 mm; --voxel-mm 2"),
     ("slab", "water | cortical bone | lung (0.26 g/cm³) | water slabs along z, source sphere r = 5 mm in water; --voxel-mm 2"),
+    ("slabs", "layers along z from --layers MATERIAL:MM[@DENSITY],… (default water:20,cortical-bone:10,lung:20@0.26,water:20), uniform source filling --source-layer (1); --voxel-mm 1, --grid 16 laterally"),
     ("vsv", "voxel S-value kernel: source in the central voxel of an n³ cube (--grid 15, --voxel-mm 4.42, --material water)"),
     ("patient15", "177Lu-DOTATATE patient (GATE files in $VOXDOSE_TESTDATA or ../shared/testdata): 108×70×90 CT, organs + tumours, GATE spleen source"),
     ("patient15-256", "patient15 resampled (nearest neighbour, same extent) to the 256×256×200 CT grid of the GPU throughput target"),
@@ -96,6 +105,7 @@ pub fn build(args: &PhantomSpec) -> Result<Phantom> {
         "water-sphere" => water_sphere(args),
         "nema-iec" => nema_iec(args),
         "slab" => slab(args),
+        "slabs" => slabs::slabs(args),
         "vsv" => vsv(args),
         "patient15" => patient15::patient15(args, name, None),
         "patient15-256" => patient15::patient15(args, name, Some(patient15::CT_GRID_256)),

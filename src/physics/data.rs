@@ -7,7 +7,10 @@
 //!   (xraylib), as ff2 = Σ (wᵢ/Aᵢ) Fᵢ(x)² and s_incoh = Σ (wᵢ/Aᵢ) Sᵢ(x) in mol/g over
 //!   x = sin(θ/2)/λ in 1/Å;
 //! - electron stopping powers (MeV·cm²/g), CSDA range (g/cm²) and radiation yield,
-//!   `data/estar/<name>.tsv` (NIST ESTAR algorithm), over kinetic energy in keV.
+//!   `data/estar/<name>.tsv` (NIST ESTAR algorithm), over kinetic energy in keV;
+//! - the bremsstrahlung spectrum χ(T, κ) = Σ (wᵢ/Aᵢ) Zᵢ² (β²/Zᵢ²) k dσᵢ/dk (mb·mol/g) over
+//!   electron kinetic energy T (keV) and κ = k/T, `data/seltzer-berger/<name>.tsv`
+//!   (Seltzer & Berger 1986 scaled cross sections, mixed by mass fraction).
 //!
 //! Every file opens with `#` lines naming its source and columns, then one line of column
 //! names, then tab-separated numbers. The parser checks the column names, so a file with the
@@ -129,6 +132,18 @@ impl ElectronTable {
         interp_log(self.s_tot[lo], self.s_tot[hi], t)
     }
 
+    /// Radiative mass stopping power (MeV·cm²/g) at `e_kev`, log-log.
+    pub fn s_rad_at(&self, e_kev: f64) -> f64 {
+        let (lo, hi, t) = bracket_log(&self.energy_kev, e_kev);
+        interp_log(self.s_rad[lo], self.s_rad[hi], t)
+    }
+
+    /// Radiation yield Y(E) (ESTAR's definition), log-log.
+    pub fn radiation_yield_at(&self, e_kev: f64) -> f64 {
+        let (lo, hi, t) = bracket_log(&self.energy_kev, e_kev);
+        interp_log(self.radiation_yield[lo], self.radiation_yield[hi], t)
+    }
+
     /// Collision mass stopping power (MeV·cm²/g) at `e_kev`, log-log.
     pub fn s_col_at(&self, e_kev: f64) -> f64 {
         let (lo, hi, t) = bracket_log(&self.energy_kev, e_kev);
@@ -148,6 +163,32 @@ impl ElectronTable {
     }
 }
 
+/// Bremsstrahlung spectrum of one material (Seltzer–Berger), on the tabulation's grid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BremsTable {
+    /// Electron kinetic energies T (keV), increasing.
+    pub energy_kev: Vec<f64>,
+    /// Reduced photon energies κ = k/T, from 0 to 1, increasing.
+    pub kappa: Vec<f64>,
+    /// χ (mb·mol/g), `energy index * kappa.len() + kappa index`.
+    pub chi: Vec<f64>,
+}
+
+impl BremsTable {
+    /// χ(T, κⱼ) at every tabulated κⱼ for kinetic energy `t_kev`: linear in ln T between
+    /// rows, the end row outside the table.
+    pub fn row_at(&self, t_kev: f64) -> Vec<f64> {
+        let (lo, hi, t) = bracket_log(&self.energy_kev, t_kev);
+        let nk = self.kappa.len();
+        (0..nk)
+            .map(|j| {
+                let (a, b) = (self.chi[lo * nk + j], self.chi[hi * nk + j]);
+                a + t * (b - a)
+            })
+            .collect()
+    }
+}
+
 /// All tables of one built-in material.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MaterialData {
@@ -159,6 +200,8 @@ pub struct MaterialData {
     pub scatter: ScatterTable,
     /// Electron stopping powers and ranges.
     pub electron: ElectronTable,
+    /// Bremsstrahlung spectrum.
+    pub brems: BremsTable,
 }
 
 /// The tables of built-in material `index` (see [`builtin_materials`]), parsed once.
@@ -171,8 +214,8 @@ pub fn material_data(index: usize) -> &'static MaterialData {
         builtin_materials()
             .iter()
             .map(|m| {
-                let (xcom, scatter, estar) = embedded_tables(&m.name);
-                load_material_data(m.clone(), xcom, scatter, estar)
+                let (xcom, scatter, estar, brems) = embedded_tables(&m.name);
+                load_material_data(m.clone(), [xcom, scatter, estar, brems])
                     .expect("embedded data/ tables are checked by the unit tests")
             })
             .collect()
@@ -180,8 +223,8 @@ pub fn material_data(index: usize) -> &'static MaterialData {
     &all[index]
 }
 
-/// The embedded (xcom, scatter, estar) text of material `name`.
-fn embedded_tables(name: &str) -> (&'static str, &'static str, &'static str) {
+/// The embedded (xcom, scatter, estar, seltzer-berger) text of material `name`.
+fn embedded_tables(name: &str) -> (&'static str, &'static str, &'static str, &'static str) {
     macro_rules! tables_of {
         ($($key:literal),*) => {
             match name {
@@ -189,6 +232,7 @@ fn embedded_tables(name: &str) -> (&'static str, &'static str, &'static str) {
                     include_str!(concat!("../../data/xcom/", $key, ".tsv")),
                     include_str!(concat!("../../data/scatter/", $key, ".tsv")),
                     include_str!(concat!("../../data/estar/", $key, ".tsv")),
+                    include_str!(concat!("../../data/seltzer-berger/", $key, ".tsv")),
                 ),)*
                 _ => panic!("material {name} in materials.json has no tables in data/; \
                              rerun data/scripts/make_tables.py"),
@@ -207,12 +251,8 @@ fn embedded_tables(name: &str) -> (&'static str, &'static str, &'static str) {
     )
 }
 
-fn load_material_data(
-    material: Material,
-    xcom: &str,
-    scatter: &str,
-    estar: &str,
-) -> Result<MaterialData, TableError> {
+fn load_material_data(material: Material, text: [&str; 4]) -> Result<MaterialData, TableError> {
+    let [xcom, scatter, estar, brems] = text;
     let name = material.name.clone();
     let mut p = parse_tsv(
         xcom,
@@ -262,11 +302,39 @@ fn load_material_data(
         s_col: e.pop().expect("6 columns"),
         energy_kev: e.pop().expect("6 columns"),
     };
+    let brems = brems_table(brems, &format!("data/seltzer-berger/{name}.tsv"))?;
     Ok(MaterialData {
         material,
         photon,
         scatter,
         electron,
+        brems,
+    })
+}
+
+/// Parses a Seltzer–Berger spectrum file (rows of T, κ, χ; T-major, every T with the same κ).
+fn brems_table(text: &str, file: &str) -> Result<BremsTable, TableError> {
+    let c = parse_tsv(text, file, &["energy_keV", "kappa", "chi_mb_mol_g"])?;
+    let mut energy_kev: Vec<f64> = c[0].clone();
+    energy_kev.dedup();
+    let nk = c[0].len() / energy_kev.len();
+    let kappa = c[1][..nk].to_vec();
+    let consistent = nk >= 2
+        && nk * energy_kev.len() == c[0].len()
+        && c[1].chunks(nk).all(|k| k == kappa.as_slice())
+        && kappa[0] == 0.0
+        && kappa[nk - 1] == 1.0;
+    if !consistent {
+        return Err(TableError {
+            file: file.to_string(),
+            line: 0,
+            reason: "not a full (T, κ) grid with κ from 0 to 1".into(),
+        });
+    }
+    Ok(BremsTable {
+        energy_kev,
+        kappa,
+        chi: c[2].clone(),
     })
 }
 

@@ -8,7 +8,9 @@
 //! | table | grid | unit |
 //! |---|---|---|
 //! | `mu_photo`, `mu_incoh`, `mu_coh`, `mu_total` | ln E, [`N_ENERGY`] points, 1 keV – 3 MeV | mm⁻¹ per g/cm³ (μ/ρ × 0.1) |
-//! | `range` (CSDA) | ln E | mm · g/cm³ (R/ρ-scaled: divide by ρ for mm) |
+//! | `range` (CSDA with the continuous part of the loss, [`crate::physics::brems`]) | ln E | mm · g/cm³ (R/ρ-scaled: divide by ρ for mm) |
+//! | `brems_xs` (hard bremsstrahlung photons per path) | ln E | mm⁻¹ per g/cm³ |
+//! | `brems_shape` (χ(T, κ)/max χ for sampling the photon energy) | ln T × κ, [`crate::physics::brems::N_BREMS_T`] × [`crate::physics::brems::N_BREMS_K`] | 1 |
 //! | `lambda1` (elastic transport mean free path) | ln E | mm · g/cm³ |
 //! | `inv_range_e` (energy at a residual range) | ln R per material, [`N_RANGE`] points | keV |
 //! | `s_incoh` (S(x)/S(∞)) and `ff_cum` (∫F² d(x²), normalised) | ln x, [`N_X`] points | 1 |
@@ -18,7 +20,10 @@
 //! Molière's screening parameter (Molière 1947, Z. Naturforsch. 2a:133; in the form of
 //! Bethe 1953, Phys. Rev. 89:1256), Z(Z+1) for atomic electrons, mixture rule by mass fraction.
 
-use crate::physics::data::material_data;
+use crate::physics::brems::{
+    continuous_stopping_power, hard_photon_xs_cm2_g, shape_rows, BREMS_K_MIN_KEV, N_BREMS_T,
+};
+use crate::physics::data::{material_data, MaterialData};
 
 /// Points of the log-energy grid.
 pub const N_ENERGY: usize = 1024;
@@ -129,6 +134,12 @@ pub struct PhysicsTables {
     pub screening: Vec<f32>,
     /// Collision stopping power of water / material at the grid energies (dose-to-water).
     pub water_to_medium_s_col: Vec<f32>,
+    /// Hard bremsstrahlung photons per path Σ_h/ρ (mm⁻¹ per g/cm³), `m * N_ENERGY + i`.
+    pub brems_xs: Vec<f32>,
+    /// The ln T grid of [`PhysicsTables::brems_shape`].
+    pub brems_t_grid: LogGrid,
+    /// χ(T, κ)/max χ, `m * N_BREMS_T * N_BREMS_K + i * N_BREMS_K + j`.
+    pub brems_shape: Vec<f32>,
 }
 
 impl PhysicsTables {
@@ -154,11 +165,18 @@ impl PhysicsTables {
             tau_grid,
             screening: screening_table(&tau_grid),
             water_to_medium_s_col: Vec::new(),
+            brems_xs: Vec::new(),
+            brems_t_grid: LogGrid::new(E_MIN_KEV, E_MAX_KEV, N_BREMS_T),
+            brems_shape: Vec::new(),
         };
         let water = material_data(0);
+        let k_min = BREMS_K_MIN_KEV as f64;
         for &mi in material_indices {
             let md = material_data(mi);
             t.materials.push(md.material.name.clone());
+            let range = range_table(md, &energy, |e| continuous_stopping_power(md, e, k_min));
+            t.range.extend(range.iter().map(|r| (r * 10.0) as f32));
+            t.brems_shape.extend(shape_rows(md, &t.brems_t_grid));
             for i in 0..N_ENERGY {
                 let e = energy.value(i);
                 let mu = md.photon.at(e);
@@ -167,7 +185,8 @@ impl PhysicsTables {
                 t.mu_coh.push((mu.coherent * 0.1) as f32);
                 t.mu_total
                     .push(((mu.photoelectric + mu.incoherent + mu.coherent) * 0.1) as f32);
-                t.range.push((md.electron.csda_range_at(e) * 10.0) as f32);
+                t.brems_xs
+                    .push((hard_photon_xs_cm2_g(md, e, k_min) * 0.1) as f32);
                 t.lambda1
                     .push((transport_mfp_g_cm2(&md.material.composition, e) * 10.0) as f32);
                 let ratio = water.electron.s_col_at(e) / md.electron.s_col_at(e);
@@ -211,6 +230,32 @@ impl PhysicsTables {
     pub fn n_materials(&self) -> usize {
         self.materials.len()
     }
+}
+
+/// Range (g/cm²) at the grid energies for stopping power `s_mev_cm2_g(E)`: ESTAR's first
+/// value at the grid's first energy (R(E₀) = E₀/(2S(E₀)), as the ESTAR table is made), then
+/// R += ∫ E/S d(ln E) by trapezoids, 8 per grid interval.
+pub fn range_table(
+    md: &MaterialData,
+    energy: &LogGrid,
+    s_mev_cm2_g: impl Fn(f64) -> f64,
+) -> Vec<f64> {
+    const SUB: usize = 8;
+    let mut r = md.electron.csda_range_at(energy.value(0));
+    let f = |e_kev: f64| e_kev * 1e-3 / s_mev_cm2_g(e_kev);
+    let mut out = vec![r];
+    for i in 1..energy.n as usize {
+        let (la, lb) = (energy.value(i - 1).ln(), energy.value(i).ln());
+        let h = (lb - la) / SUB as f64;
+        let mut prev = f(la.exp());
+        for k in 1..=SUB {
+            let next = f((la + h * k as f64).exp());
+            r += 0.5 * h * (prev + next);
+            prev = next;
+        }
+        out.push(r);
+    }
+    out
 }
 
 /// The inverse of a range table: energy on a uniform ln-range grid.
@@ -336,6 +381,21 @@ mod tests {
         for j in (0..N_TAU).step_by(17) {
             let m = screened_rutherford_mean(table[j] as f64);
             assert!((m / g.value(j) - 1.0).abs() < 1e-4, "j={j}");
+        }
+    }
+
+    #[test]
+    fn range_integration_reproduces_the_estar_csda_range() {
+        // With the total stopping power the integral is ESTAR's CSDA range (data/estar,
+        // integrated by make_tables.py on 2000 points per decade): within 0.1 %.
+        let g = LogGrid::new(E_MIN_KEV, E_MAX_KEV, N_ENERGY);
+        for m in [0usize, 2] {
+            let md = material_data(m);
+            let r = range_table(md, &g, |e| md.electron.s_tot_at(e));
+            for i in [100usize, 500, 800, N_ENERGY - 1] {
+                let estar = md.electron.csda_range_at(g.value(i));
+                assert!((r[i] / estar - 1.0).abs() < 1e-3, "m {m} i {i}: {} vs {estar}", r[i]);
+            }
         }
     }
 

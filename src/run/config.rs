@@ -44,6 +44,27 @@ pub enum Input {
     Patient(PatientInput),
     /// A kinetics study: fit, then transport the TIA map (`--study`).
     Study(StudyInput),
+    /// A label map of materials with a materials table instead of a CT
+    /// (`--materials LABELS --materials-table TABLE`).
+    Materials(MaterialsInput),
+}
+
+/// A material-map run (`voxdose run --materials LABELS.nii.gz --materials-table TABLE.json
+/// --spect|--tia …`): the label map is the transport grid; each label's material and
+/// density come from the table (`crate::run::materials`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaterialsInput {
+    /// NIfTI label map (integer labels), the transport grid.
+    pub labels: PathBuf,
+    /// Materials table (JSON): label → material and density.
+    pub table: PathBuf,
+    /// Activity map (NIfTI, Bq/mL): the source, dose in Gy per decay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spect: Option<PathBuf>,
+    /// Time-integrated activity map (NIfTI, Bq·s per voxel): the source and the dose scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tia: Option<PathBuf>,
 }
 
 /// A built-in phantom run.
@@ -218,6 +239,17 @@ pub struct TransportConfig {
     /// device's own. The dose does not depend on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decays_per_block: Option<u32>,
+    /// How the dose is computed (`--method`): Monte Carlo, dose-voxel kernel or local
+    /// deposition (`crate::run::dvk`).
+    #[serde(default, skip_serializing_if = "is_mc")]
+    pub method: crate::run::dvk::DoseMethod,
+    /// dvk: scale each voxel's dose by kernel density / voxel density (`--density-scaling`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub density_scaling: bool,
+}
+
+fn is_mc(m: &crate::run::dvk::DoseMethod) -> bool {
+    *m == crate::run::dvk::DoseMethod::Mc
 }
 
 fn default_seed() -> u64 {
@@ -244,6 +276,8 @@ impl Default for TransportConfig {
             device: DeviceChoice::default(),
             threads: None,
             decays_per_block: None,
+            method: Default::default(),
+            density_scaling: false,
         }
     }
 }
@@ -276,6 +310,7 @@ impl RunConfig {
             ),
             Input::Patient(p) => p.validate(),
             Input::Study(_) => Ok(()),
+            Input::Materials(m) => m.validate(),
         }
     }
 
@@ -342,8 +377,31 @@ impl RunConfig {
                     abs(c);
                 }
             }
+            Input::Materials(m) => {
+                abs(&mut m.labels);
+                abs(&mut m.table);
+                for q in [&mut m.spect, &mut m.tia].into_iter().flatten() {
+                    abs(q);
+                }
+            }
         }
         self
+    }
+}
+
+impl MaterialsInput {
+    fn validate(&self) -> Result<()> {
+        match (&self.spect, &self.tia) {
+            (Some(_), Some(_)) => Err(Error::invalid(
+                "--spect/--tia",
+                "with --materials give one source: an activity map (--spect) or a TIA map (--tia)",
+            )),
+            (None, None) => Err(Error::invalid(
+                "--materials",
+                "missing source: give --tia (Bq·s per voxel, dose in Gy) or --spect (Bq/mL, dose per decay)",
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

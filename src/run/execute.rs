@@ -68,6 +68,38 @@ pub fn execute(
     })
 }
 
+/// Runs `problem` by a fast method (`--method dvk|ldm`, [`crate::run::dvk`]) instead of the
+/// transport; dose to water as for Monte Carlo. The dose quantity names the method.
+pub fn execute_fast(
+    problem: &Problem,
+    method: crate::run::dvk::DoseMethod,
+    density_scaling: bool,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<RunResult> {
+    use crate::run::dvk::DoseMethod;
+    let mut transport =
+        crate::run::dvk::run_fast_method(problem, method, density_scaling, device, observer)?;
+    let water = problem.dose_to == DoseTo::Water;
+    if water {
+        to_water(&mut transport, &problem.model, &problem.settings, observer);
+    }
+    let dose_quantity = match (method, water, density_scaling) {
+        (DoseMethod::Dvk, false, false) => "dose to medium by dose-voxel-kernel convolution (dvk)",
+        (DoseMethod::Dvk, false, true) => {
+            "dose to medium by dose-voxel-kernel convolution, density-scaled (dvk)"
+        }
+        (DoseMethod::Dvk, true, _) => "dose to water by dose-voxel-kernel convolution (dvk)",
+        (_, false, _) => "dose to medium by local deposition of electron energy (ldm)",
+        (_, true, _) => "dose to water by local deposition of electron energy (ldm)",
+    };
+    Ok(RunResult {
+        transport,
+        dose_quantity,
+        tia_bq_s: problem.tia_bq_s,
+    })
+}
+
 /// Converts dose to medium into dose to water in place: each voxel × its material's
 /// water/medium stopping-power ratio, each region's mean × the energy-weighted mean ratio
 /// over the region (exact for the region's mean dose).

@@ -23,7 +23,9 @@
 //! ```
 
 pub mod config;
+pub mod dvk;
 pub mod execute;
+pub mod materials;
 pub mod outputs;
 pub mod patient;
 pub mod problem;
@@ -107,7 +109,16 @@ pub fn run_to_folder(
             prepare_output_dir(out, output_files(&config.input), force)?;
             Problem::build_in(config, out, force, &mut clock, observer)?
         };
-        let result = execute(&problem, device, observer)?;
+        let result = match config.transport.method {
+            dvk::DoseMethod::Mc => execute(&problem, device, observer)?,
+            m => execute::execute_fast(
+                &problem,
+                m,
+                config.transport.density_scaling,
+                device,
+                observer,
+            )?,
+        };
         clock.lap("transport", observer);
         write_outputs(
             config,

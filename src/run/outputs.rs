@@ -74,7 +74,7 @@ pub fn output_files(input: &Input) -> &'static [&'static str] {
     match input {
         Input::Patient(_) => PATIENT_OUTPUTS,
         Input::Study(_) => STUDY_OUTPUTS,
-        Input::Phantom(_) => RUN_OUTPUTS,
+        Input::Phantom(_) | Input::Materials(_) => RUN_OUTPUTS,
     }
 }
 
@@ -109,6 +109,7 @@ pub fn write_outputs(
         result.tia_bq_s,
     );
     summary.dose_quantity = result.dose_quantity;
+    summary.method = config.transport.method.name();
     summary.stages_s = Some(stages);
     write_summary(&out.join("summary.json"), &summary)?;
     Ok(summary)

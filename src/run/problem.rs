@@ -78,6 +78,7 @@ impl Problem {
             Input::Study(s) => {
                 super::study::build(s, &config.transport, out, force, clock, observer)
             }
+            Input::Materials(m) => super::materials::build(m, &config.transport, clock, observer),
         }?;
         problem.dose_to = config.dose_to;
         Ok(problem)

@@ -39,7 +39,7 @@ pub const BLOCKS_PER_INVOCATION: u32 = 2;
 /// slots) against the rounds a block takes (BENCHMARKS.md, 2026-12-02).
 pub const EMISSION_QUEUE_SLOTS: u32 = 72;
 /// Global 64-bit counters (`N_COUNTERS`).
-pub const N_COUNTERS: u32 = 8;
+pub const N_COUNTERS: u32 = 9;
 /// The u32 word of the counters buffer after the counters that holds `decay_history`'s
 /// work-queue position (`QUEUE_WORD` in `shaders/shared/tally.wgsl`).
 pub const QUEUE_WORD: u32 = 2 * N_COUNTERS;
@@ -67,6 +67,8 @@ pub enum Counter {
     TruncatedTracks = 6,
     /// Electron path length, 1/65536 mm units.
     ElectronPath = 7,
+    /// Energy given to bremsstrahlung photons, fixed-point units.
+    Radiated = 8,
 }
 
 /// Twin of `TallyParams` in `shaders/shared/tally.wgsl` (bind group 2, binding 0).
@@ -296,4 +298,12 @@ pub struct PhysicsParams {
     /// Per material two entries: (ln_min, inv_step) and (n, range cutoff) of its
     /// inverse-range grid.
     pub pair_material: u32,
+    /// Hard bremsstrahlung photons per path Σ_h/ρ per material (N_ENERGY each), as pairs.
+    pub pair_brems_xs: u32,
+    /// χ(T, κ)/max χ per material (N_BREMS_T × N_BREMS_K each) in `ftab`.
+    pub off_brems_shape: u32,
+    /// ln of the first point of the bremsstrahlung ln T grid (N_BREMS_T points).
+    pub brems_t_ln_min: f32,
+    /// 1 / ln step of that grid.
+    pub brems_t_inv_step: f32,
 }

@@ -5,7 +5,7 @@
 use crate::cli::args::{PhantomArgs, RunArgs, TransportArgs};
 use crate::phantoms::PhantomSpec;
 use crate::report::progress::ConsoleObserver;
-use crate::run::config::{PatientInput, PhantomInput, StudyInput};
+use crate::run::config::{MaterialsInput, PatientInput, PhantomInput, StudyInput};
 use crate::run::{run_to_folder, Input, RunConfig, Stop, TransportConfig};
 use crate::{Error, Result};
 
@@ -64,6 +64,22 @@ fn input_from_args(args: &RunArgs) -> Result<Input> {
             "partial-volume correction applies to the region activities of a study: give --study",
         ));
     }
+    if let Some(labels) = &args.materials {
+        if args.ct.is_some() {
+            return Err(Error::invalid(
+                "--materials",
+                "give either --materials (a label map of media) or --ct, not both",
+            ));
+        }
+        return Ok(Input::Materials(MaterialsInput {
+            labels: labels.clone(),
+            table: args.materials_table.clone().ok_or_else(|| {
+                Error::invalid("--materials-table", "missing: give the materials table (JSON)")
+            })?,
+            spect: args.spect.clone(),
+            tia: args.tia.clone(),
+        }));
+    }
     if args.ct.is_some() || args.spect.is_some() {
         return patient_input(args).map(Input::Patient);
     }
@@ -106,6 +122,8 @@ pub fn phantom_spec(a: &PhantomArgs) -> PhantomSpec {
         voxel_mm: a.voxel_mm,
         grid: a.grid,
         material: a.material.clone(),
+        layers: a.layers.clone(),
+        source_layer: a.source_layer,
     }
 }
 
@@ -146,5 +164,7 @@ pub fn transport_config(a: &TransportArgs, base: TransportConfig) -> Result<Tran
         device: a.device.unwrap_or(base.device),
         threads: a.threads.or(base.threads),
         decays_per_block: base.decays_per_block,
+        method: a.method.unwrap_or(base.method),
+        density_scaling: a.density_scaling || base.density_scaling,
     })
 }

@@ -1,8 +1,18 @@
 //! Kernel function `electron_track`: one electron, condensed history, to the cutoff or out of
-//! the grid. Physics in [`crate::physics::electron`]; WGSL twin
+//! the grid. Physics in [`crate::physics::electron`] and [`crate::physics::brems`]; WGSL twin
 //! `shaders/shared/electron_track.wgsl`.
+//!
+//! A radiating electron (the decay's own: `radiates`) may make a bremsstrahlung photon on a
+//! step; the photon is transported, on the electron's stream, after the step's deflection and
+//! before the electron goes on ([`photon_track`], whose electrons do not radiate): the order
+//! of random numbers of `decay_history.wgsl`, whose phase 1 runs the photon after the
+//! `electron_step` pass that made it.
 
+use super::photon_track::photon_track;
 use super::{Ctx, KernelParams, Place};
+use crate::physics::brems::{
+    brems_photon_cos, brems_xs, sample_brems_kappa_trial, BREMS_K_MIN_KEV, MAX_BREMS_TRIALS,
+};
 use crate::physics::decay::to_units;
 use crate::physics::direction::rotate;
 use crate::physics::electron::{
@@ -19,7 +29,11 @@ pub const MAX_ELECTRON_STEPS: u32 = 4096;
 /// Smallest density used for path conversion (g/cm³): keeps vacuum voxels finite.
 pub const MIN_DENSITY: f32 = 1e-6;
 
-/// Transports an electron of `units` fixed-point energy from `place` along `dir`.
+/// A bremsstrahlung photon made on a step: where, which way, its energy in units.
+type BremsPhoton = (Place, [f32; 3], u32);
+
+/// Transports an electron of `units` fixed-point energy from `place` along `dir`; `radiates`:
+/// whether it makes bremsstrahlung photons (the decay's electrons do, a photon's do not).
 #[expect(
     clippy::needless_range_loop,
     reason = "indexes axes like the WGSL it mirrors"
@@ -29,6 +43,7 @@ pub fn electron_track(
     mut place: Place,
     mut dir: [f32; 3],
     mut units: u32,
+    radiates: bool,
     rng: &mut Pcg32,
 ) {
     let p = ctx.inp.params;
@@ -68,25 +83,37 @@ pub fn electron_track(
         }
         let r_after = range - s_rho;
         let e_after = energy_at_range(t, m, r_after);
-        let units_after = to_units(e_after).min(units);
+        let mut units_after = to_units(e_after).min(units);
         ctx.tally.add(voxel, units - units_after);
-        units = units_after;
         // λ₁ at the mid-step energy: the step's energy loss is up to ~20 %.
         let e_mid = energy_at_range(t, m, range - 0.5 * s_rho);
         let (im, fm) = t.energy.locate(e_mid);
         let tau = ms_tau(s_rho, electron_lambda1(t, m, im, fm));
+        let mut photon = None;
+        if radiates && e_mid > BREMS_K_MIN_KEV {
+            let p_emit = brems_xs(t, m, im, fm) * s_rho;
+            if rng.uniform() < p_emit {
+                photon = brems_photon(ctx, &place, dir, s_mm, m, e_mid, units_after, rng);
+                if let Some((_, _, k)) = photon {
+                    units_after -= k;
+                }
+            }
+        }
+        units = units_after;
         for a in 0..3 {
             place.pos[a] += dir[a] * s_mm;
         }
         if crossing {
             if !cross_face(&mut place, dir, axis, p) {
                 ctx.counters.escaped_units += units as u64;
+                track_brems(ctx, photon, rng);
                 return;
             }
             voxel = place.voxel(p);
         }
         let cos_theta = sample_ms_cos(t, tau, rng.uniform());
         dir = rotate(dir, cos_theta, rng.uniform());
+        track_brems(ctx, photon, rng);
         if units < p.electron_cutoff_units {
             ctx.tally.add(voxel, units);
             return;
@@ -94,6 +121,53 @@ pub fn electron_track(
     }
     ctx.counters.truncated_tracks += 1;
     ctx.tally.add(voxel, units);
+}
+
+/// Samples a bremsstrahlung photon of a step from `place` of length `s_mm` along `dir` at mid
+/// energy `e_mid` in material `m`; its energy is at most `units_left`. `None` when the
+/// rejection runs out (counted as truncated) or the photon would carry nothing.
+#[expect(clippy::too_many_arguments, reason = "the step's state, as the WGSL twin reads it")]
+fn brems_photon(
+    ctx: &mut Ctx,
+    place: &Place,
+    dir: [f32; 3],
+    s_mm: f32,
+    m: usize,
+    e_mid: f32,
+    units_left: u32,
+    rng: &mut Pcg32,
+) -> Option<BremsPhoton> {
+    let t = ctx.inp.tables;
+    let mut kappa = None;
+    for _ in 0..MAX_BREMS_TRIALS {
+        let (u1, u2) = (rng.uniform(), rng.uniform());
+        kappa = sample_brems_kappa_trial(t, m, e_mid, u1, u2);
+        if kappa.is_some() {
+            break;
+        }
+    }
+    let u_phi = rng.uniform();
+    let Some(kappa) = kappa else {
+        ctx.counters.truncated_tracks += 1;
+        return None;
+    };
+    let k = to_units(kappa * e_mid).min(units_left);
+    if k == 0 {
+        return None;
+    }
+    let mut mid = *place;
+    for a in 0..3 {
+        mid.pos[a] += dir[a] * (0.5 * s_mm);
+    }
+    ctx.counters.radiated_units += k as u64;
+    Some((mid, rotate(dir, brems_photon_cos(e_mid), u_phi), k))
+}
+
+/// Transports the step's bremsstrahlung photon, if any, on the electron's stream.
+fn track_brems(ctx: &mut Ctx, photon: Option<BremsPhoton>, rng: &mut Pcg32) {
+    if let Some((at, dir, k)) = photon {
+        photon_track(ctx, at, dir, k, rng);
+    }
 }
 
 /// Distance (mm) from `place` along `dir` to the boundary of its voxel, and the axis of the

@@ -80,6 +80,8 @@ pub struct HistoryCounters {
     pub electron_steps: u64,
     /// Tracks stopped by a loop bound (should stay 0; reported in the summary).
     pub truncated_tracks: u64,
+    /// Energy given to bremsstrahlung photons, fixed-point units.
+    pub radiated_units: u64,
 }
 
 impl HistoryCounters {
@@ -91,6 +93,7 @@ impl HistoryCounters {
         self.photon_interactions += o.photon_interactions;
         self.electron_steps += o.electron_steps;
         self.truncated_tracks += o.truncated_tracks;
+        self.radiated_units += o.radiated_units;
         self
     }
 }

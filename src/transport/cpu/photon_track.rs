@@ -231,7 +231,7 @@ pub fn photon_track(ctx: &mut Ctx, place: Place, dir: [f32; 3], units: u32, rng:
     loop {
         let pass = photon_pass(ctx, &mut ph, rng);
         if let Some((at, e_dir, e_units)) = pass.electron {
-            electron_track(ctx, at, e_dir, e_units, rng);
+            electron_track(ctx, at, e_dir, e_units, false, rng);
         }
         if pass.ended {
             return;

@@ -90,6 +90,9 @@ pub fn pack(prep: &Prepared) -> PackedTables {
         off_line_prob: push_f(&mut f, &d.line_alias.prob),
         off_shapes: push_f(&mut f, &shapes),
         off_x_values: push_f(&mut f, &x_values),
+        off_brems_shape: push_f(&mut f, &t.brems_shape),
+        brems_t_ln_min: t.brems_t_grid.ln_min,
+        brems_t_inv_step: t.brems_t_grid.inv_step,
         off_line_alias: push_u(&mut u, &d.line_alias.alias),
         off_line_units: push_u(&mut u, &d.line_units),
         off_line_particle: push_u(&mut u, &d.line_particle),
@@ -101,6 +104,7 @@ pub fn pack(prep: &Prepared) -> PackedTables {
         pair_lambda1: push_pairs(&mut pairs, &t.lambda1),
         pair_inv_range_e: push_pairs(&mut pairs, &t.inv_range_e),
         pair_screening: push_pairs(&mut pairs, &t.screening),
+        pair_brems_xs: push_pairs(&mut pairs, &t.brems_xs),
         pair_material: {
             let off = pairs.len() as u32;
             for (g, &cut) in t.range_grid.iter().zip(&prep.range_cutoff) {

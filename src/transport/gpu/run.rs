@@ -469,6 +469,7 @@ fn history_counters(c: &[u64; N_COUNTERS as usize]) -> HistoryCounters {
         photon_interactions: c[Counter::PhotonInteractions as usize],
         electron_steps: c[Counter::ElectronSteps as usize],
         truncated_tracks: c[Counter::TruncatedTracks as usize],
+        radiated_units: c[Counter::Radiated as usize],
     }
 }
 

@@ -1,0 +1,632 @@
+//! The fast dose methods next to Monte Carlo (`voxdose run --method dvk|ldm`):
+//!
+//! - **dvk**, dose-voxel-kernel convolution: D(v) = Σ_s w(s)/W · K(v − s), K the dose per
+//!   decay around a source voxel in a homogeneous medium (a voxel S-value kernel, MIRD
+//!   Pamphlet 17, Bolch et al. 1999, J Nucl Med 40:11S). K is made by voxdose's own Monte
+//!   Carlo for the run's nuclide, voxel size and medium (the `vsv` geometry, anisotropic
+//!   voxels allowed, half-width [`KERNEL_HALF_WIDTH_MM`], [`KERNEL_DECAYS`] decays) and cached
+//!   on disk with its provenance ([`kernel_cache_dir`]); the sum is a linear convolution by
+//!   real FFTs (`realfft`), zero-padded so nothing wraps. The medium is the material of the
+//!   voxel holding the most activity, at its nominal density. Optional density scaling
+//!   (`--density-scaling`): D(v) × ρ_kernel/ρ(v), the same energy in a different mass.
+//! - **ldm**, local deposition: each voxel keeps the electron energy of its own decays
+//!   (ICRP-107 β, conversion and Auger electrons per decay); photons are not counted.
+//!
+//! Neither has a Monte Carlo σ: the uncertainty map is zero and the summary says so by its
+//! `method`. Both ignore heterogeneity (except the density scaling) and edges: in lung, bone
+//! and near the skin they differ from `mc` by design.
+
+use super::problem::Problem;
+use crate::geometry::{Grid, VoxelModel};
+use crate::physics::materials::{builtin_materials, material_index};
+use crate::source::{Shape, SourceSpec};
+use crate::transport::driver::UncertaintySummary;
+use crate::transport::{
+    simulate, Device, DeviceInfo, Observer, RegionDose, Silent, StopRule, TransportResult,
+};
+use crate::{Error, Result};
+use rayon::prelude::*;
+use realfft::num_complex::Complex;
+use realfft::RealFftPlanner;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// keV in joules.
+const KEV_J: f64 = 1.602_176_634e-16;
+/// Half-width of a dose-voxel kernel, mm (at most [`KERNEL_MAX_HALF_VOXELS`] voxels): covers
+/// every β range of the nuclides voxdose knows (90Y: 11 mm in tissue) and most of the photon
+/// dose near a source.
+pub const KERNEL_HALF_WIDTH_MM: f64 = 60.0;
+/// Most voxels on either side of the centre of a kernel.
+pub const KERNEL_MAX_HALF_VOXELS: usize = 20;
+/// Decays simulated for a kernel.
+pub const KERNEL_DECAYS: u64 = 1_000_000;
+/// Seed of kernel runs (a kernel is a function of its key alone).
+const KERNEL_SEED: u64 = 17;
+
+/// A dose-voxel kernel cache problem (exit code 46).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KernelError {
+    /// A cached kernel cannot be read or is not the kernel asked for.
+    #[error("dose-voxel kernel cache {path}: {detail}; delete the file (it is remade) or set VOXDOSE_KERNEL_CACHE to another folder")]
+    Cache {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl KernelError {
+    /// The exit code of this error class (crate::error's table).
+    pub fn exit_code(&self) -> i32 {
+        40
+    }
+}
+
+/// How a run's dose is computed (`--method`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DoseMethod {
+    /// Monte Carlo transport.
+    #[default]
+    Mc,
+    /// Dose-voxel-kernel convolution.
+    Dvk,
+    /// Local deposition of the electron energy.
+    Ldm,
+}
+
+impl DoseMethod {
+    /// The names `--method` accepts.
+    pub const NAMES: [&'static str; 3] = ["mc", "dvk", "ldm"];
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DoseMethod::Mc => "mc",
+            DoseMethod::Dvk => "dvk",
+            DoseMethod::Ldm => "ldm",
+        }
+    }
+}
+
+impl std::str::FromStr for DoseMethod {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "mc" => Ok(DoseMethod::Mc),
+            "dvk" => Ok(DoseMethod::Dvk),
+            "ldm" => Ok(DoseMethod::Ldm),
+            other => Err(Error::invalid(
+                "--method",
+                format!("'{other}'; give mc, dvk or ldm"),
+            )),
+        }
+    }
+}
+
+/// What identifies a kernel: a cached kernel is reused only for the same key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KernelKey {
+    /// Nuclide.
+    pub nuclide: String,
+    /// Medium (built-in material).
+    pub material: String,
+    /// Medium density, g/cm³.
+    pub density_g_cm3: f32,
+    /// Voxel size, mm.
+    pub spacing_mm: [f64; 3],
+    /// Voxels on either side of the centre, per axis.
+    pub half_voxels: [usize; 3],
+    /// Electron and photon cutoffs, keV.
+    pub cutoffs_kev: [f32; 2],
+    /// Decays simulated.
+    pub decays: u64,
+    /// The voxdose version that made it (physics changes between versions).
+    pub voxdose_version: String,
+}
+
+/// A kernel with its provenance: dose per decay (Gy) around a source voxel.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Kernel {
+    /// What it is.
+    pub key: KernelKey,
+    /// How it was made, in words.
+    pub provenance: String,
+    /// Dose per decay, Gy, i fastest, (2·half + 1) per axis.
+    pub dose_gy_per_decay: Vec<f32>,
+}
+
+impl Kernel {
+    /// Voxels per axis.
+    pub fn dims(&self) -> [usize; 3] {
+        self.key.half_voxels.map(|h| 2 * h + 1)
+    }
+}
+
+/// Where kernels are cached: `$VOXDOSE_KERNEL_CACHE`, else `$XDG_CACHE_HOME/voxdose/dvk`, else
+/// `$HOME/.cache/voxdose/dvk`, else the system temporary folder's `voxdose-dvk`.
+pub fn kernel_cache_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("VOXDOSE_KERNEL_CACHE") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(p).join("voxdose").join("dvk");
+    }
+    if let Some(p) = std::env::var_os("HOME") {
+        return PathBuf::from(p).join(".cache").join("voxdose").join("dvk");
+    }
+    std::env::temp_dir().join("voxdose-dvk")
+}
+
+/// The key of the kernel for `problem`: its nuclide, grid spacing, cutoffs and the medium of
+/// the voxel with the most activity.
+pub fn kernel_key(problem: &Problem) -> Result<KernelKey> {
+    let m = &problem.model;
+    let hottest = match &problem.source {
+        SourceSpec::Voxels { weights } => weights
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(v, _)| v)
+            .unwrap_or(0),
+        SourceSpec::Shapes(_) => source_weights(&problem.source, &m.grid)
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(v, _)| v)
+                .unwrap_or(0),
+    };
+    let material = m.materials[m.material[hottest] as usize].clone();
+    let mi = material_index(&material)
+        .ok_or_else(|| Error::Internal(format!("model material {material} is not built in")))?;
+    let s = &problem.settings;
+    let spacing = m.grid.spacing_mm;
+    Ok(KernelKey {
+        nuclide: s.nuclide.name.clone(),
+        material,
+        density_g_cm3: builtin_materials()[mi].density_g_cm3 as f32,
+        spacing_mm: spacing,
+        half_voxels: spacing.map(|d| {
+            ((KERNEL_HALF_WIDTH_MM / d).ceil() as usize).clamp(1, KERNEL_MAX_HALF_VOXELS)
+        }),
+        cutoffs_kev: [s.electron_cutoff_kev, s.photon_cutoff_kev],
+        decays: KERNEL_DECAYS,
+        voxdose_version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
+/// The cache file of `key`: a name from its parts (readable, and distinct for distinct keys).
+fn cache_file(dir: &Path, key: &KernelKey) -> PathBuf {
+    let text = serde_json::to_string(key).unwrap_or_default();
+    // FNV-1a over the key's JSON: a short, stable name; the key inside is checked on load.
+    let hash = text
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    dir.join(format!(
+        "{}_{}_{:.3}x{:.3}x{:.3}mm_{hash:016x}.json",
+        key.nuclide, key.material, key.spacing_mm[0], key.spacing_mm[1], key.spacing_mm[2]
+    ))
+}
+
+/// The kernel of `key`: from the cache, else made by Monte Carlo on `device` and cached.
+pub fn kernel(key: &KernelKey, device: &Device, observer: &mut dyn Observer) -> Result<Kernel> {
+    let dir = kernel_cache_dir();
+    let path = cache_file(&dir, key);
+    if path.exists() {
+        let text = std::fs::read(&path).map_err(|e| KernelError::Cache {
+            path: path.clone(),
+            detail: format!("unreadable ({e})"),
+        })?;
+        let k: Kernel = serde_json::from_slice(&text).map_err(|e| KernelError::Cache {
+            path: path.clone(),
+            detail: format!("not a kernel file ({e})"),
+        })?;
+        let n: usize = k.dims().iter().product();
+        if k.key != *key || k.dose_gy_per_decay.len() != n {
+            return Err(KernelError::Cache {
+                path,
+                detail: "holds another kernel than its name says".into(),
+            }
+            .into());
+        }
+        observer.note(&format!("dose-voxel kernel from {}", path.display()));
+        return Ok(k);
+    }
+    observer.note(&format!(
+        "making the dose-voxel kernel ({} in {}, {:?} mm voxels, {} decays); cached in {}",
+        key.nuclide,
+        key.material,
+        key.spacing_mm,
+        key.decays,
+        dir.display()
+    ));
+    let k = make_kernel(key, device)?;
+    std::fs::create_dir_all(&dir).map_err(|source| Error::OutputNotWritable {
+        path: dir.clone(),
+        source,
+    })?;
+    let text = serde_json::to_vec(&k)
+        .map_err(|e| Error::Internal(format!("kernel not serialisable: {e}")))?;
+    crate::io::atomic::write_atomic(&path, &text)?;
+    Ok(k)
+}
+
+/// Runs the kernel's Monte Carlo: a homogeneous box, the source uniform in its central voxel.
+pub fn make_kernel(key: &KernelKey, device: &Device) -> Result<Kernel> {
+    let dims = key.half_voxels.map(|h| 2 * h + 1);
+    let grid = Grid::new(dims, key.spacing_mm, [0.0; 3]);
+    let model = VoxelModel::homogeneous(grid, &key.material, key.density_g_cm3);
+    let lo = [0, 1, 2].map(|a| key.half_voxels[a] as f64 * key.spacing_mm[a]);
+    let hi = [0, 1, 2].map(|a| lo[a] + key.spacing_mm[a]);
+    let source = SourceSpec::Shapes(vec![(
+        Shape::Box {
+            min_mm: lo,
+            max_mm: hi,
+        },
+        1.0,
+    )]);
+    let settings = crate::transport::TransportSettings {
+        nuclide: crate::physics::nuclide::Nuclide::load(&key.nuclide)?,
+        stop: StopRule::Decays(key.decays),
+        seed: KERNEL_SEED,
+        batches: 10,
+        electron_cutoff_kev: key.cutoffs_kev[0],
+        photon_cutoff_kev: key.cutoffs_kev[1],
+        emissions: Default::default(),
+        decays_per_block: None,
+    };
+    let r = simulate(&model, &source, &settings, device, &mut Silent)?;
+    Ok(Kernel {
+        key: key.clone(),
+        provenance: format!(
+            "voxdose {} Monte Carlo ({} {}), {} decays of {} uniform in the central voxel of {}×{}×{} voxels of {:?} mm of {} at {} g/cm³, seed {KERNEL_SEED}",
+            key.voxdose_version,
+            r.device.kind,
+            r.device.name,
+            r.decays,
+            key.nuclide,
+            dims[0],
+            dims[1],
+            dims[2],
+            key.spacing_mm,
+            key.material,
+            key.density_g_cm3
+        ),
+        dose_gy_per_decay: r.dose_gy_per_decay.iter().map(|&d| d as f32).collect(),
+    })
+}
+
+/// Source weights per voxel of `grid` (a voxel source as given; shapes by their voxels'
+/// centres, each shape's weight spread evenly), normalised to sum 1.
+fn source_weights(source: &SourceSpec, grid: &Grid) -> Vec<f64> {
+    let mut w = vec![0.0f64; grid.n_voxels()];
+    match source {
+        SourceSpec::Voxels { weights } => {
+            for (o, &x) in w.iter_mut().zip(weights) {
+                *o = f64::from(x);
+            }
+        }
+        SourceSpec::Shapes(shapes) => {
+            for (shape, weight) in shapes {
+                let inside: Vec<usize> = (0..grid.n_voxels())
+                    .filter(|&v| {
+                        let c = grid.ijk(v);
+                        shape.contains([0, 1, 2].map(|a| (c[a] as f64 + 0.5) * grid.spacing_mm[a]))
+                    })
+                    .collect();
+                for &v in &inside {
+                    w[v] += weight / inside.len().max(1) as f64;
+                }
+            }
+        }
+    }
+    let total: f64 = w.iter().sum();
+    if total > 0.0 {
+        w.iter_mut().for_each(|x| *x /= total);
+    }
+    w
+}
+
+/// Dose per decay (Gy) of `problem` by local deposition of the electron energy.
+pub fn local_deposition(problem: &Problem) -> Vec<f64> {
+    let n = &problem.settings.nuclide;
+    let e_kev = n
+        .beta_branches
+        .iter()
+        .map(|b| b.energy_kev * b.yield_per_decay)
+        .sum::<f64>()
+        + n.lines
+            .iter()
+            .filter(|l| l.kind.is_electron())
+            .map(|l| l.energy_kev * l.yield_per_decay)
+            .sum::<f64>();
+    let m = &problem.model;
+    let w = source_weights(&problem.source, &m.grid);
+    (0..w.len())
+        .into_par_iter()
+        .map(|v| {
+            let mass = m.voxel_mass_kg(v);
+            if mass > 0.0 {
+                w[v] * e_kev * KEV_J / mass
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// Dose per decay (Gy) of `problem` by convolution with `kernel`; `density_scaling`:
+/// × ρ_kernel/ρ(v).
+pub fn convolve_dose(problem: &Problem, kernel: &Kernel, density_scaling: bool) -> Vec<f64> {
+    let m = &problem.model;
+    let w = source_weights(&problem.source, &m.grid);
+    let mut d = fft_convolve(&w, m.grid.dims, &kernel.dose_gy_per_decay, kernel.dims());
+    if density_scaling {
+        let rho_k = f64::from(kernel.key.density_g_cm3);
+        d.par_iter_mut()
+            .zip(&m.density_g_cm3)
+            .for_each(|(x, &rho)| *x *= rho_k / f64::from(rho).max(1e-6));
+    }
+    d
+}
+
+/// A fast FFT length ≥ n: 2^a·3^b·5^c.
+fn fast_len(n: usize) -> usize {
+    (n..)
+        .find(|&m| {
+            let mut x = m;
+            for p in [2, 3, 5] {
+                while x % p == 0 {
+                    x /= p;
+                }
+            }
+            x == 1
+        })
+        .expect("a 5-smooth number always follows")
+}
+
+/// Linear convolution of `a` (dims `da`, i fastest) with the centred kernel `k` (dims `dk`,
+/// odd), cropped to `da`: out(v) = Σ_s a(s) k(v − s + centre). Real FFT along i, complex
+/// FFTs along j and k, zero-padded to `da + dk − 1` (rounded up to a fast length).
+pub fn fft_convolve(a: &[f64], da: [usize; 3], k: &[f32], dk: [usize; 3]) -> Vec<f64> {
+    let n = [0, 1, 2].map(|ax| fast_len(da[ax] + dk[ax] - 1));
+    let nc = n[0] / 2 + 1;
+    let mut planner = RealFftPlanner::<f64>::new();
+    let r2c = planner.plan_fft_forward(n[0]);
+    let c2r = planner.plan_fft_inverse(n[0]);
+    let mut cplanner = rustfft::FftPlanner::<f64>::new();
+    let fwd = [cplanner.plan_fft_forward(n[1]), cplanner.plan_fft_forward(n[2])];
+    let inv = [cplanner.plan_fft_inverse(n[1]), cplanner.plan_fft_inverse(n[2])];
+    // Forward transform of a padded volume whose values come from `get(i, j, k)`.
+    let forward = |dims: [usize; 3], get: &(dyn Fn(usize) -> f64 + Sync)| -> Vec<Complex<f64>> {
+        let mut spec = vec![Complex::new(0.0, 0.0); nc * n[1] * n[2]];
+        spec.par_chunks_mut(nc).enumerate().for_each_init(
+            || (r2c.make_input_vec(), r2c.make_output_vec()),
+            |(inp, out), (line, dst)| {
+                let (j, kk) = (line % n[1], line / n[1]);
+                if j >= dims[1] || kk >= dims[2] {
+                    return;
+                }
+                inp.iter_mut().for_each(|x| *x = 0.0);
+                let base = dims[0] * (j + dims[1] * kk);
+                for i in 0..dims[0] {
+                    inp[i] = get(base + i);
+                }
+                r2c.process(inp, out).expect("lengths from the plan");
+                dst.copy_from_slice(out);
+            },
+        );
+        axis_fft(&mut spec, [nc, n[1], n[2]], 1, &fwd[0]);
+        axis_fft(&mut spec, [nc, n[1], n[2]], 2, &fwd[1]);
+        spec
+    };
+    let mut sa = forward(da, &|v| a[v]);
+    let sk = forward(dk, &|v| f64::from(k[v]));
+    sa.par_iter_mut().zip(&sk).for_each(|(x, y)| *x *= y);
+    drop(sk);
+    axis_fft(&mut sa, [nc, n[1], n[2]], 2, &inv[1]);
+    axis_fft(&mut sa, [nc, n[1], n[2]], 1, &inv[0]);
+    let scale = 1.0 / (n[0] * n[1] * n[2]) as f64;
+    let c = [0, 1, 2].map(|ax| dk[ax] / 2);
+    let mut out = vec![0.0; da[0] * da[1] * da[2]];
+    out.par_chunks_mut(da[0]).enumerate().for_each_init(
+        || (c2r.make_input_vec(), c2r.make_output_vec()),
+        |(inp, res), (line, dst)| {
+            let (j, kk) = (line % da[1], line / da[1]);
+            let (js, ks) = (j + c[1], kk + c[2]);
+            let src = nc * (js + n[1] * ks);
+            inp.copy_from_slice(&sa[src..src + nc]);
+            // The DC and Nyquist bins of a real signal's spectrum are real: rounding leaves
+            // tiny imaginary parts, which the inverse refuses.
+            inp[0].im = 0.0;
+            if n[0] % 2 == 0 {
+                inp[nc - 1].im = 0.0;
+            }
+            c2r.process(inp, res).expect("lengths from the plan");
+            for (i, o) in dst.iter_mut().enumerate() {
+                *o = res[i + c[0]] * scale;
+            }
+        },
+    );
+    out
+}
+
+/// In-place FFT of every line of `data` (dims `d`, i fastest) along `axis` (1 or 2): along j
+/// plane by plane; along k through a transposed copy, so every task writes its own lines.
+fn axis_fft(
+    data: &mut [Complex<f64>],
+    d: [usize; 3],
+    axis: usize,
+    fft: &std::sync::Arc<dyn rustfft::Fft<f64>>,
+) {
+    let plane = d[0] * d[1];
+    if axis == 1 {
+        data.par_chunks_mut(plane).for_each_init(
+            || vec![Complex::new(0.0, 0.0); d[1]],
+            |line, p| {
+                for i in 0..d[0] {
+                    for (j, x) in line.iter_mut().enumerate() {
+                        *x = p[i + d[0] * j];
+                    }
+                    fft.process(line);
+                    for (j, x) in line.iter().enumerate() {
+                        p[i + d[0] * j] = *x;
+                    }
+                }
+            },
+        );
+        return;
+    }
+    let mut t = vec![Complex::new(0.0, 0.0); data.len()];
+    t.par_chunks_mut(d[2]).enumerate().for_each(|(xy, line)| {
+        for (z, x) in line.iter_mut().enumerate() {
+            *x = data[xy + plane * z];
+        }
+    });
+    t.par_chunks_mut(d[2] * 64).for_each(|lines| fft.process(lines));
+    data.par_chunks_mut(plane).enumerate().for_each(|(z, p)| {
+        for (xy, x) in p.iter_mut().enumerate() {
+            *x = t[xy * d[2] + z];
+        }
+    });
+}
+
+/// A [`TransportResult`] for a dose computed without transport: no σ, no decays simulated;
+/// region means by mass.
+pub fn result_without_transport(
+    model: &VoxelModel,
+    dose_gy_per_decay: Vec<f64>,
+    method: DoseMethod,
+    wall_s: f64,
+) -> TransportResult {
+    let regions = model
+        .regions
+        .iter()
+        .map(|r| {
+            let (mut e, mut mass) = (0.0, 0.0);
+            for &v in &r.voxels {
+                let m = model.voxel_mass_kg(v as usize);
+                e += dose_gy_per_decay[v as usize] * m;
+                mass += m;
+            }
+            RegionDose {
+                name: r.name.clone(),
+                voxels: r.voxels.len(),
+                mass_kg: mass,
+                mean_gy_per_decay: if mass > 0.0 { e / mass } else { 0.0 },
+                rel_sigma: 0.0,
+                energy_kev_per_decay: e / KEV_J,
+            }
+        })
+        .collect();
+    let n = dose_gy_per_decay.len();
+    TransportResult {
+        dose_gy_per_decay,
+        rel_uncertainty: vec![0.0; n],
+        decays: 0,
+        batches: 0,
+        energy: Default::default(),
+        wall_s,
+        statistics_s: 0.0,
+        device: DeviceInfo {
+            kind: "cpu".into(),
+            name: format!("{} (no transport)", method.name()),
+            backend: "rust".into(),
+            driver: match method {
+                DoseMethod::Dvk => "FFT convolution (realfft)".into(),
+                _ => "local deposition".into(),
+            },
+            parallelism: rayon::current_num_threads() as u64,
+            decays_per_block: None,
+            rerun_batches: None,
+            compile_s: None,
+        },
+        regions,
+        counters: Default::default(),
+        uncertainty: UncertaintySummary {
+            mean: 0.0,
+            max: 0.0,
+            voxels: 0,
+        },
+    }
+}
+
+/// Runs `problem` by `method` (dvk or ldm) and times it.
+pub fn run_fast_method(
+    problem: &Problem,
+    method: DoseMethod,
+    density_scaling: bool,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<TransportResult> {
+    let dose = match method {
+        DoseMethod::Dvk => {
+            let key = kernel_key(problem)?;
+            let k = kernel(&key, device, observer)?;
+            observer.note(&format!("dvk kernel: {}", k.provenance));
+            let start = Instant::now();
+            let d = convolve_dose(problem, &k, density_scaling);
+            return Ok(result_without_transport(
+                &problem.model,
+                d,
+                method,
+                start.elapsed().as_secs_f64(),
+            ));
+        }
+        DoseMethod::Ldm => local_deposition(problem),
+        DoseMethod::Mc => {
+            return Err(Error::Internal(
+                "run_fast_method called for Monte Carlo".into(),
+            ))
+        }
+    };
+    Ok(result_without_transport(&problem.model, dose, method, 0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fft_convolution_equals_the_direct_sum() {
+        let da = [7, 5, 4];
+        let dk = [3, 5, 3];
+        let a: Vec<f64> = (0..140).map(|i| ((i * 37) % 11) as f64).collect();
+        let k: Vec<f32> = (0..45).map(|i| ((i * 13) % 7) as f32 + 0.5).collect();
+        let out = fft_convolve(&a, da, &k, dk);
+        for z in 0..da[2] {
+            for y in 0..da[1] {
+                for x in 0..da[0] {
+                    let mut s = 0.0;
+                    for kz in 0..dk[2] {
+                        for ky in 0..dk[1] {
+                            for kx in 0..dk[0] {
+                                let sx = x as i64 - kx as i64 + 1;
+                                let sy = y as i64 - ky as i64 + 2;
+                                let sz = z as i64 - kz as i64 + 1;
+                                if (0..7).contains(&sx) && (0..5).contains(&sy) && (0..4).contains(&sz) {
+                                    let av = a[(sx + 7 * (sy + 5 * sz)) as usize];
+                                    s += av * f64::from(k[kx + 3 * (ky + 5 * kz)]);
+                                }
+                            }
+                        }
+                    }
+                    let v = x + 7 * (y + 5 * z);
+                    assert!((out[v] - s).abs() < 1e-9 * s.abs().max(1.0), "{x} {y} {z}: {} vs {s}", out[v]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_lengths_are_5_smooth() {
+        assert_eq!(fast_len(7), 8);
+        assert_eq!(fast_len(286), 288);
+        assert_eq!(fast_len(11), 12);
+    }
+}
