@@ -45,6 +45,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             voxel_mm: Some(voxel_mm),
             grid: None,
             material: None,
+            layers: None,
+            source_layer: None,
         })?;
         let settings = TransportSettings {
             nuclide: Nuclide::load(&nuclide)?,

@@ -553,6 +553,7 @@ pub fn result_without_transport(
             max: 0.0,
             voxels: 0,
         },
+        done: Vec::new(),
     }
 }
 

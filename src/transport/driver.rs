@@ -420,12 +420,25 @@ pub fn simulate_cpu(
     s: &TransportSettings,
     observer: &mut dyn Observer,
 ) -> Result<TransportResult> {
+    simulate_cpu_with(model, source, s, Schedule::default(), observer)
+}
+
+/// [`simulate_cpu`] with a [`Schedule`].
+pub fn simulate_cpu_with(
+    model: &VoxelModel,
+    source: &SourceSpec,
+    s: &TransportSettings,
+    schedule: Schedule<'_>,
+    observer: &mut dyn Observer,
+) -> Result<TransportResult> {
     let prep = prepare(model, source, s)?;
     let mut backend = CpuBackend::new(model, &prep);
     let plan = BatchPlan::new(s.stop, s.batches);
-    let run = run_batches(&mut backend, model, &plan, Schedule::default(), observer)?;
+    let mut run = run_batches(&mut backend, model, &plan, schedule, observer)?;
     let device = backend.device_info(run.first_batch);
-    Ok(finish(model, &run, device))
+    let mut result = finish(model, &run, device);
+    result.done = std::mem::take(&mut run.done);
+    Ok(result)
 }
 
 /// The model's regions, for the regional batch sums.
@@ -672,6 +685,7 @@ pub fn finish(model: &VoxelModel, run: &BatchRun, device: super::DeviceInfo) -> 
         regions,
         counters,
         uncertainty,
+        done: Vec::new(),
     }
 }
 

@@ -130,6 +130,8 @@ pub struct TransportResult {
     pub counters: cpu::HistoryCounters,
     /// Relative σ of the voxels above 50 % of the maximum dose.
     pub uncertainty: UncertaintySummary,
+    /// With a recording schedule: every batch folded, in order (shards, checkpoints).
+    pub done: Vec<driver::DoneBatch>,
 }
 
 /// Dose summary of one region.
@@ -160,8 +162,23 @@ pub fn simulate(
     device: &Device,
     observer: &mut dyn Observer,
 ) -> crate::Result<TransportResult> {
+    simulate_with(model, source, settings, device, driver::Schedule::default(), observer)
+}
+
+/// [`simulate`] with a [`driver::Schedule`]: a checkpoint to resume from, the batches of a
+/// shard, recording (the batches done come back in [`TransportResult::done`]).
+pub fn simulate_with(
+    model: &crate::geometry::VoxelModel,
+    source: &crate::source::SourceSpec,
+    settings: &TransportSettings,
+    device: &Device,
+    schedule: driver::Schedule<'_>,
+    observer: &mut dyn Observer,
+) -> crate::Result<TransportResult> {
     match device {
-        Device::Cpu => driver::simulate_cpu(model, source, settings, observer),
-        Device::Gpu(ctx) => gpu::run::simulate_on(ctx, model, source, settings, observer),
+        Device::Cpu => driver::simulate_cpu_with(model, source, settings, schedule, observer),
+        Device::Gpu(ctx) => {
+            gpu::run::simulate_on_with(ctx, model, source, settings, schedule, observer)
+        }
     }
 }

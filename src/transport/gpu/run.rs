@@ -45,12 +45,26 @@ pub fn simulate_on(
     settings: &TransportSettings,
     observer: &mut dyn Observer,
 ) -> Result<TransportResult> {
+    simulate_on_with(ctx, model, source, settings, Default::default(), observer)
+}
+
+/// [`simulate_on`] with a [`driver::Schedule`].
+pub fn simulate_on_with(
+    ctx: &GpuContext,
+    model: &VoxelModel,
+    source: &SourceSpec,
+    settings: &TransportSettings,
+    schedule: driver::Schedule<'_>,
+    observer: &mut dyn Observer,
+) -> Result<TransportResult> {
     let prep = driver::prepare(model, source, settings)?;
     let mut backend = GpuBackend::new(ctx, model, &prep, settings, observer)?;
     let plan = BatchPlan::new(settings.stop, settings.batches);
-    let run = driver::run_batches(&mut backend, model, &plan, Default::default(), observer)?;
+    let mut run = driver::run_batches(&mut backend, model, &plan, schedule, observer)?;
     let device = backend.device_info(run.first_batch);
-    Ok(driver::finish(model, &run, device))
+    let mut result = driver::finish(model, &run, device);
+    result.done = std::mem::take(&mut run.done);
+    Ok(result)
 }
 
 /// One problem on a wgpu device: its grid, tallies and tables on the device, the compiled
