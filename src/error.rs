@@ -47,6 +47,8 @@
 //! | 38 | recovery curve file (`rc.json`) unusable |
 //! | 39 | materials table or material label map unusable (`--materials-table`, `--layers`) |
 //! | 40 | dose-voxel kernel cache unusable (`--method dvk`: unreadable or foreign kernel file) |
+//! | 41 | shards or a checkpoint that do not make one run (other problem, missing or repeated shard, damaged batch file, unsplittable run) |
+//! | 42 | stopped by SIGTERM/SIGINT after writing a checkpoint (continue with `voxdose run --resume DIR`) |
 //! | 47 | twin folder locked by another voxdose |
 //! | 48 | not a twin folder (no readable `twin.json`) |
 //! | 49 | a synced cycle's inputs changed (use `--resync-cycle N`), or cycles missing |
@@ -57,6 +59,7 @@
 //! | 54 | the PBRPK ODE solver failed |
 //! | 55 | the PBRPK patient fit failed |
 //! | 56 | a PBRPK JSON input (population, prior, S-values, patient model) is invalid |
+//! | 70 | Slurm refused the job, or `sbatch` is not installed (`voxdose slurm --submit`) |
 
 use std::path::PathBuf;
 
@@ -127,6 +130,9 @@ pub enum Error {
     /// A cached dose-voxel kernel could not be used.
     #[error(transparent)]
     Kernel(#[from] crate::run::dvk::KernelError),
+    /// A shard, merge, checkpoint or Slurm job could not be done.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]
     Internal(String),
@@ -150,6 +156,7 @@ impl Error {
             Error::Pbpk(e) => e.exit_code(),
             Error::Materials(e) => e.exit_code(),
             Error::Kernel(e) => e.exit_code(),
+            Error::Cluster(e) => e.exit_code(),
         }
     }
 

@@ -24,6 +24,7 @@
 //! and converted once, at load.
 
 pub mod cli;
+pub mod cluster;
 pub mod error;
 pub mod geometry;
 pub mod io;

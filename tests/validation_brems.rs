@@ -105,7 +105,10 @@ fn radiative_yield_of_electrons_matches_estar() {
             "{material} {t0} keV: {y_mc} ± {sigma} vs {y_hard}"
         );
         // The soft part is a few per cent of the yield: the total stays ESTAR's.
-        assert!(y_hard < y_estar && y_hard > 0.9 * y_estar, "{y_hard} vs {y_estar}");
+        assert!(
+            y_hard < y_estar && y_hard > 0.9 * y_estar,
+            "{y_hard} vs {y_estar}"
+        );
     }
 }
 

@@ -23,7 +23,9 @@ fn patient_like() -> Problem {
     let weights: Vec<f32> = (0..grid.n_voxels())
         .map(|v| {
             let c = grid.ijk(v).map(|i| (i as f64 + 0.5) * 4.0);
-            let d = |p: [f64; 3]| ((c[0] - p[0]).powi(2) + (c[1] - p[1]).powi(2) + (c[2] - p[2]).powi(2)).sqrt();
+            let d = |p: [f64; 3]| {
+                ((c[0] - p[0]).powi(2) + (c[1] - p[1]).powi(2) + (c[2] - p[2]).powi(2)).sqrt()
+            };
             let body = ((c[0] - 96.0) / 88.0).powi(2) + ((c[1] - 80.0) / 72.0).powi(2) <= 1.0;
             if d([108.0, 80.0, 80.0]) <= 10.0 {
                 4.0
@@ -51,8 +53,9 @@ fn patient_like() -> Problem {
 #[test]
 fn dvk_matches_monte_carlo_in_a_homogeneous_patient_like_phantom() {
     let p = patient_like();
-    let mc = voxdose::transport::simulate(&p.model, &p.source, &p.settings, &Device::Cpu, &mut Silent)
-        .unwrap();
+    let mc =
+        voxdose::transport::simulate(&p.model, &p.source, &p.settings, &Device::Cpu, &mut Silent)
+            .unwrap();
     let mut key = kernel_key(&p).unwrap();
     assert_eq!(key.material, "soft-tissue");
     key.decays = 1_000_000;
@@ -62,13 +65,36 @@ fn dvk_matches_monte_carlo_in_a_homogeneous_patient_like_phantom() {
     if std::env::var_os("DVK_DEBUG").is_some() {
         for k in 16..28 {
             let v = p.model.grid.index(19, 20, k);
-            eprintln!("k {k}: dvk {:.4e} mc {:.4e} w {}", dvk[v], mc.dose_gy_per_decay[v], match &p.source { SourceSpec::Voxels{weights} => weights[v], _ => 0.0 });
+            eprintln!(
+                "k {k}: dvk {:.4e} mc {:.4e} w {}",
+                dvk[v],
+                mc.dose_gy_per_decay[v],
+                match &p.source {
+                    SourceSpec::Voxels { weights } => weights[v],
+                    _ => 0.0,
+                }
+            );
         }
-        let e = |d: &[f64]| (0..d.len()).map(|v| d[v] * p.model.voxel_mass_kg(v)).sum::<f64>() / 1.602e-16;
-        eprintln!("energy dvk {:.3} mc {:.3} keV/decay", e(&dvk), e(&mc.dose_gy_per_decay));
+        let e = |d: &[f64]| {
+            (0..d.len())
+                .map(|v| d[v] * p.model.voxel_mass_kg(v))
+                .sum::<f64>()
+                / 1.602e-16
+        };
+        eprintln!(
+            "energy dvk {:.3} mc {:.3} keV/decay",
+            e(&dvk),
+            e(&mc.dose_gy_per_decay)
+        );
         let kd = kernel.dims();
         let c = kd[0] / 2;
-        for i in c..c + 5 { eprintln!("kernel {}: {:.4e}", i - c, kernel.dose_gy_per_decay[i + kd[0] * (c + kd[1] * c)]); }
+        for i in c..c + 5 {
+            eprintln!(
+                "kernel {}: {:.4e}",
+                i - c,
+                kernel.dose_gy_per_decay[i + kd[0] * (c + kd[1] * c)]
+            );
+        }
     }
     let (mut n, mut sum_abs, mut sum, mut worst) = (0usize, 0.0, 0.0, 0.0f64);
     for v in 0..dvk.len() {
@@ -106,5 +132,8 @@ fn dvk_matches_monte_carlo_in_a_homogeneous_patient_like_phantom() {
     let v = p.model.grid.index(19, 20, 20);
     let ratio = ldm[v] / mc.dose_gy_per_decay[v];
     eprintln!("ldm/mc in the liver: {ratio:.4}");
-    assert!(ratio > 0.8 && ratio < 1.0 + 4.0 * f64::from(mc.rel_uncertainty[v]), "{ratio}");
+    assert!(
+        ratio > 0.8 && ratio < 1.0 + 4.0 * f64::from(mc.rel_uncertainty[v]),
+        "{ratio}"
+    );
 }

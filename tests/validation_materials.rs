@@ -80,7 +80,11 @@ fn lu177_slab_source_depth_dose_obeys_each_interface() {
     let e_eq = e_mid / (2.0 * central_mass_g) * bone_mass_g;
     let s_eq = v_mid.sqrt() / (2.0 * central_mass_g) * bone_mass_g;
     let nuc = &common::settings(1, 1).nuclide;
-    let e_electrons = nuc.beta_branches.iter().map(|b| b.energy_kev * b.yield_per_decay).sum::<f64>()
+    let e_electrons = nuc
+        .beta_branches
+        .iter()
+        .map(|b| b.energy_kev * b.yield_per_decay)
+        .sum::<f64>()
         + nuc
             .lines
             .iter()
@@ -113,8 +117,14 @@ fn lu177_slab_source_depth_dose_obeys_each_interface() {
     let (e_far, _) = sum(26..32);
     let d_far = e_far / (6.0 * 0.05 * area_cm2);
     let d_mid = e_mid / (2.0 * central_mass_g);
-    eprintln!("last water layer: {:.3e} of the bone interior's dose", d_far / d_mid);
-    assert!(d_far > 0.0 && d_far < 0.01 * d_mid, "far {d_far} vs {d_mid}");
+    eprintln!(
+        "last water layer: {:.3e} of the bone interior's dose",
+        d_far / d_mid
+    );
+    assert!(
+        d_far > 0.0 && d_far < 0.01 * d_mid,
+        "far {d_far} vs {d_mid}"
+    );
 }
 
 #[test]
@@ -150,11 +160,24 @@ fn materials_table_run_from_the_command_line() {
         .arg(dir.join("table.json"))
         .arg("--tia")
         .arg(dir.join("tia.nii.gz"))
-        .args(["--decays", "4000", "--batches", "4", "--device", "cpu", "--quiet", "--out"])
+        .args([
+            "--decays",
+            "4000",
+            "--batches",
+            "4",
+            "--device",
+            "cpu",
+            "--quiet",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["dose_unit"], "Gy");

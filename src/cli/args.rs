@@ -48,6 +48,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the transport on a built-in phantom, a patient (CT + SPECT) or a study; write dose.
     Run(RunArgs),
+    /// Merge the shards of one run (`run --shard K/N`) into that run's outputs, bit for bit.
+    Merge(MergeArgs),
+    /// Write (and with --submit, submit) a Slurm array job of a run's shards and its merge.
+    Slurm(SlurmArgs),
     /// Report decays per second (and time to a target uncertainty) on built-in phantoms.
     Bench(BenchArgs),
     /// List the built-in phantoms and their parameters.
@@ -202,14 +206,82 @@ pub struct RunArgs {
     #[arg(long, value_name = "RUN_JSON", conflicts_with_all = ["phantom", "ct", "spect", "study", "materials", "materials_table", "layers", "source_layer", "rtstruct", "labels", "tia", "tia_bq_s", "tia_from_single_scan", "scan_hours", "calibration_bq_ml_per_count", "radius_mm", "voxel_mm", "grid", "material", "pvc", "psf_fwhm_mm", "rc_curve"])]
     pub config: Option<PathBuf>,
     /// Output folder.
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present = "resume")]
+    pub out: Option<PathBuf>,
     /// Replace existing outputs in --out.
     #[arg(long)]
     pub force: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Run only the K-th of N equal parts of the decays and write a shard file
+    /// (`shard.json`, `shard.bin`) instead of dose maps; `voxdose merge` makes the run of them.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Write a checkpoint into --out this often (seconds); SIGTERM/SIGINT write one too and
+    /// stop the run (exit code 42). Continue with `voxdose run --resume DIR`.
+    #[arg(long, value_name = "S")]
+    pub checkpoint_every_s: Option<f64>,
+    /// Continue the run whose checkpoint is in DIR (its configuration is in the checkpoint).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "out", "shard", "phantom", "ct", "spect", "study", "materials"])]
+    pub resume: Option<PathBuf>,
+}
+
+/// `voxdose merge`.
+#[derive(Clone, Debug, Args)]
+pub struct MergeArgs {
+    /// The shard folders (each holding `shard.json` and `shard.bin`), in any order.
+    #[arg(required = true, value_name = "SHARD_DIR")]
+    pub shards: Vec<PathBuf>,
+    /// Output folder for the merged run.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace existing outputs in --out.
+    #[arg(long)]
+    pub force: bool,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `voxdose slurm`.
+#[derive(Clone, Debug, Args)]
+pub struct SlurmArgs {
+    /// The run configuration (`run.json`, as every run writes it).
+    #[arg(
+        long,
+        value_name = "RUN_JSON",
+        required_unless_present = "configs",
+        conflicts_with = "configs"
+    )]
+    pub config: Option<PathBuf>,
+    /// A text file listing run configurations, one path per line (patients, what-ifs).
+    #[arg(long, value_name = "LIST")]
+    pub configs: Option<PathBuf>,
+    /// Shards per run (array tasks).
+    #[arg(long)]
+    pub shards: u32,
+    /// Slurm partition.
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Time limit of each task, HH:MM:SS or D-HH:MM:SS.
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Memory of each task, GB.
+    #[arg(long, value_name = "G")]
+    pub mem: Option<f64>,
+    /// CPU cores per task (the shard's --threads).
+    #[arg(long, default_value_t = 1)]
+    pub cpus_per_task: u32,
+    /// Seconds between the tasks' checkpoints.
+    #[arg(long, value_name = "S", default_value_t = 300.0)]
+    pub checkpoint_every_s: f64,
+    /// Submit the array job and the merge job (`sbatch`) and print their ids.
+    #[arg(long)]
+    pub submit: bool,
+    /// The job folder (scripts, tasks, logs, each run's shards and merged outputs).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// `voxdose bench`.

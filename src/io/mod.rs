@@ -26,6 +26,7 @@ pub mod atomic;
 pub mod ct;
 pub mod dicom;
 pub mod gate;
+pub mod hash;
 pub mod interfile;
 pub mod masks;
 pub mod nifti;

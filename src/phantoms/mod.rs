@@ -16,8 +16,8 @@
 
 pub mod nema_geometry;
 pub mod patient15;
-pub mod twin_patient;
 pub mod slabs;
+pub mod twin_patient;
 
 use crate::geometry::{Grid, Region, VoxelModel};
 use crate::physics::materials::{builtin_materials, material_index};

@@ -114,7 +114,10 @@ pub fn slabs(args: &PhantomSpec) -> Result<Phantom> {
     if !(1..=layers.len()).contains(&source_layer) {
         return Err(crate::Error::invalid(
             "--source-layer",
-            format!("{source_layer}; the phantom has layers 1 to {}", layers.len()),
+            format!(
+                "{source_layer}; the phantom has layers 1 to {}",
+                layers.len()
+            ),
         ));
     }
     let grid = Grid::centred([lateral, lateral, nz], voxel);
@@ -142,11 +145,20 @@ pub fn slabs(args: &PhantomSpec) -> Result<Phantom> {
     let side = lateral as f64 * voxel;
     let source = Shape::Box {
         min_mm: [0.0, 0.0, z_start as f64 * voxel],
-        max_mm: [side, side, (z_start + counts[source_layer - 1]) as f64 * voxel],
+        max_mm: [
+            side,
+            side,
+            (z_start + counts[source_layer - 1]) as f64 * voxel,
+        ],
     };
     let text: Vec<String> = layers
         .iter()
-        .map(|l| format!("{} {} mm @ {} g/cm³", l.material, l.thickness_mm, l.density_g_cm3))
+        .map(|l| {
+            format!(
+                "{} {} mm @ {} g/cm³",
+                l.material, l.thickness_mm, l.density_g_cm3
+            )
+        })
         .collect();
     Ok(Phantom {
         name: "slabs".into(),

@@ -204,7 +204,10 @@ mod tests {
         assert!(i.soft > 0.02 * i.all && i.soft < 0.04 * i.all, "{i:?}");
         // The trapezoid over κ between 0 and κc, by hand from the two first rows' shape.
         let chi0 = md.brems.row_at(t_kev)[0];
-        assert!((i.soft / (0.01 * chi0) - 1.0).abs() < 0.03, "{i:?} χ(0) = {chi0}");
+        assert!(
+            (i.soft / (0.01 * chi0) - 1.0).abs() < 0.03,
+            "{i:?} χ(0) = {chi0}"
+        );
         let s_cont = continuous_stopping_power(md, t_kev, 10.0);
         let e = &md.electron;
         assert!(s_cont < e.s_tot_at(t_kev) && s_cont > e.s_col_at(t_kev));

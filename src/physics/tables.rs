@@ -394,7 +394,11 @@ mod tests {
             let r = range_table(md, &g, |e| md.electron.s_tot_at(e));
             for i in [100usize, 500, 800, N_ENERGY - 1] {
                 let estar = md.electron.csda_range_at(g.value(i));
-                assert!((r[i] / estar - 1.0).abs() < 1e-3, "m {m} i {i}: {} vs {estar}", r[i]);
+                assert!(
+                    (r[i] / estar - 1.0).abs() < 1e-3,
+                    "m {m} i {i}: {} vs {estar}",
+                    r[i]
+                );
             }
         }
     }

@@ -175,11 +175,11 @@ pub fn kernel_key(problem: &Problem) -> Result<KernelKey> {
             .map(|(v, _)| v)
             .unwrap_or(0),
         SourceSpec::Shapes(_) => source_weights(&problem.source, &m.grid)
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(v, _)| v)
-                .unwrap_or(0),
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(v, _)| v)
+            .unwrap_or(0),
     };
     let material = m.materials[m.material[hottest] as usize].clone();
     let mi = material_index(&material)
@@ -191,9 +191,8 @@ pub fn kernel_key(problem: &Problem) -> Result<KernelKey> {
         material,
         density_g_cm3: builtin_materials()[mi].density_g_cm3 as f32,
         spacing_mm: spacing,
-        half_voxels: spacing.map(|d| {
-            ((KERNEL_HALF_WIDTH_MM / d).ceil() as usize).clamp(1, KERNEL_MAX_HALF_VOXELS)
-        }),
+        half_voxels: spacing
+            .map(|d| ((KERNEL_HALF_WIDTH_MM / d).ceil() as usize).clamp(1, KERNEL_MAX_HALF_VOXELS)),
         cutoffs_kev: [s.electron_cutoff_kev, s.photon_cutoff_kev],
         decays: KERNEL_DECAYS,
         voxdose_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -204,9 +203,9 @@ pub fn kernel_key(problem: &Problem) -> Result<KernelKey> {
 fn cache_file(dir: &Path, key: &KernelKey) -> PathBuf {
     let text = serde_json::to_string(key).unwrap_or_default();
     // FNV-1a over the key's JSON: a short, stable name; the key inside is checked on load.
-    let hash = text
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     dir.join(format!(
         "{}_{}_{:.3}x{:.3}x{:.3}mm_{hash:016x}.json",
         key.nuclide, key.material, key.spacing_mm[0], key.spacing_mm[1], key.spacing_mm[2]
@@ -400,8 +399,14 @@ pub fn fft_convolve(a: &[f64], da: [usize; 3], k: &[f32], dk: [usize; 3]) -> Vec
     let r2c = planner.plan_fft_forward(n[0]);
     let c2r = planner.plan_fft_inverse(n[0]);
     let mut cplanner = rustfft::FftPlanner::<f64>::new();
-    let fwd = [cplanner.plan_fft_forward(n[1]), cplanner.plan_fft_forward(n[2])];
-    let inv = [cplanner.plan_fft_inverse(n[1]), cplanner.plan_fft_inverse(n[2])];
+    let fwd = [
+        cplanner.plan_fft_forward(n[1]),
+        cplanner.plan_fft_forward(n[2]),
+    ];
+    let inv = [
+        cplanner.plan_fft_inverse(n[1]),
+        cplanner.plan_fft_inverse(n[2]),
+    ];
     // Forward transform of a padded volume whose values come from `get(i, j, k)`.
     let forward = |dims: [usize; 3], get: &(dyn Fn(usize) -> f64 + Sync)| -> Vec<Complex<f64>> {
         let mut spec = vec![Complex::new(0.0, 0.0); nc * n[1] * n[2]];
@@ -488,7 +493,8 @@ fn axis_fft(
             *x = data[xy + plane * z];
         }
     });
-    t.par_chunks_mut(d[2] * 64).for_each(|lines| fft.process(lines));
+    t.par_chunks_mut(d[2] * 64)
+        .for_each(|lines| fft.process(lines));
     data.par_chunks_mut(plane).enumerate().for_each(|(z, p)| {
         for (xy, x) in p.iter_mut().enumerate() {
             *x = t[xy * d[2] + z];
@@ -610,7 +616,10 @@ mod tests {
                                 let sx = x as i64 - kx as i64 + 1;
                                 let sy = y as i64 - ky as i64 + 2;
                                 let sz = z as i64 - kz as i64 + 1;
-                                if (0..7).contains(&sx) && (0..5).contains(&sy) && (0..4).contains(&sz) {
+                                if (0..7).contains(&sx)
+                                    && (0..5).contains(&sy)
+                                    && (0..4).contains(&sz)
+                                {
                                     let av = a[(sx + 7 * (sy + 5 * sz)) as usize];
                                     s += av * f64::from(k[kx + 3 * (ky + 5 * kz)]);
                                 }
@@ -618,7 +627,11 @@ mod tests {
                         }
                     }
                     let v = x + 7 * (y + 5 * z);
-                    assert!((out[v] - s).abs() < 1e-9 * s.abs().max(1.0), "{x} {y} {z}: {} vs {s}", out[v]);
+                    assert!(
+                        (out[v] - s).abs() < 1e-9 * s.abs().max(1.0),
+                        "{x} {y} {z}: {} vs {s}",
+                        out[v]
+                    );
                 }
             }
         }

@@ -6,7 +6,8 @@ use super::config::DoseTo;
 use super::problem::Problem;
 use crate::geometry::VoxelModel;
 use crate::tally::dose_to_water::{mean_electron_energy_kev, water_to_medium_ratios};
-use crate::transport::{simulate, Device, Observer, TransportResult, TransportSettings};
+use crate::transport::driver::Schedule;
+use crate::transport::{simulate_with, Device, Observer, TransportResult, TransportSettings};
 use crate::Result;
 
 /// What a run computed.
@@ -47,13 +48,35 @@ pub fn execute(
     device: &Device,
     observer: &mut dyn Observer,
 ) -> Result<RunResult> {
-    let mut transport = simulate(
+    execute_with(problem, device, Schedule::default(), observer)
+}
+
+/// [`execute`] with a batch [`Schedule`]: a checkpoint to resume from, the batches of a
+/// shard, recording the batches done (returned in `transport.done`).
+pub fn execute_with(
+    problem: &Problem,
+    device: &Device,
+    schedule: Schedule<'_>,
+    observer: &mut dyn Observer,
+) -> Result<RunResult> {
+    let transport = simulate_with(
         &problem.model,
         &problem.source,
         &problem.settings,
         device,
+        schedule,
         observer,
     )?;
+    Ok(dose_of(problem, transport, observer))
+}
+
+/// The transport's dose per decay made the dose `problem` reports: dose to medium or to
+/// water, and its dose scale. (A merge of shards ends here too.)
+pub fn dose_of(
+    problem: &Problem,
+    mut transport: TransportResult,
+    observer: &mut dyn Observer,
+) -> RunResult {
     let dose_quantity = match problem.dose_to {
         DoseTo::Medium => "dose to medium",
         DoseTo::Water => {
@@ -61,11 +84,11 @@ pub fn execute(
             "dose to water (Bragg–Gray, CSDA-weighted stopping-power ratio)"
         }
     };
-    Ok(RunResult {
+    RunResult {
         transport,
         dose_quantity,
         tia_bq_s: problem.tia_bq_s,
-    })
+    }
 }
 
 /// Runs `problem` by a fast method (`--method dvk|ldm`, [`crate::run::dvk`]) instead of the

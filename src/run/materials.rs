@@ -21,8 +21,8 @@
 use super::config::{MaterialsInput, TransportConfig};
 use super::problem::{Problem, ProblemKind};
 use super::Clock;
-use crate::geometry::{Grid, Region, Volume, VoxelModel};
 use crate::geometry::resample::resample_activity;
+use crate::geometry::{Grid, Region, Volume, VoxelModel};
 use crate::physics::materials::{builtin_materials, material_index, material_names};
 use crate::source::SourceSpec;
 use crate::transport::Observer;
@@ -225,7 +225,11 @@ pub fn model_from_labels(
     for (v, l) in label_of.iter().enumerate() {
         material.push(index_of_label[l]);
         density.push(table[l].density_g_cm3);
-        regions.get_mut(l).expect("every present label has a region").voxels.push(v as u32);
+        regions
+            .get_mut(l)
+            .expect("every present label has a region")
+            .voxels
+            .push(v as u32);
     }
     Ok(VoxelModel {
         grid,
@@ -244,12 +248,11 @@ pub fn build(
     observer: &mut dyn Observer,
 ) -> Result<Problem> {
     let settings = transport.settings(transport.nuclide("Lu-177")?)?;
-    let text = std::fs::read_to_string(&input.table).map_err(|source| {
-        crate::io::InputError::Read {
+    let text =
+        std::fs::read_to_string(&input.table).map_err(|source| crate::io::InputError::Read {
             path: input.table.clone(),
             source,
-        }
-    })?;
+        })?;
     let table = parse_table(&text, &input.table)?;
     let labels = crate::io::nifti::read_volume_f32(&input.labels)?;
     let model = model_from_labels(&labels, &table, &input.labels, &input.table)?;
@@ -364,7 +367,10 @@ mod tests {
         for (text, needle) in [
             (r#"{"1": {"material": "unobtainium"}}"#, "unknown material"),
             (r#"{"x": {"material": "water"}}"#, "not a label"),
-            (r#"{"1": {"material": "water", "density_g_cm3": -1}}"#, "density"),
+            (
+                r#"{"1": {"material": "water", "density_g_cm3": -1}}"#,
+                "density",
+            ),
             (
                 r#"{"1": {"material": "water", "composition": {"H": 0.1, "O": 0.9}}}"#,
                 "custom composition",

@@ -322,6 +322,23 @@ pub fn run_batches<B: Backend>(
     })
 }
 
+/// The run that `batches` (every batch of a run, in index order) fold into, without running
+/// anything: how shards merge. `wall_s` is the transport time the batches took where they ran.
+/// The statistics are those of a run that ran the batches itself, bit for bit.
+pub fn fold_done(model: &VoxelModel, batches: &[DoneBatch], wall_s: f64) -> BatchRun {
+    let mut run = Folded::new(model, false);
+    run.replay(batches);
+    BatchRun {
+        wall_s,
+        statistics_s: run.statistics_s,
+        first_batch: batches.first().map_or(0, |d| d.batch.decays as u32),
+        stats: run.stats,
+        region_sums: run.region_sums,
+        counters: run.counters,
+        done: Vec::new(),
+    }
+}
+
 /// The statistics the loop folds into, and the batches it keeps.
 struct Folded {
     stats: BatchStatistics,

@@ -62,8 +62,8 @@ pub struct TransportSettings {
     pub decays_per_block: Option<u32>,
 }
 
-/// The device a run used, for summaries and benchmarks.
-#[derive(Clone, Debug, Serialize)]
+/// The device a run used, for summaries and benchmarks (and in shard files, read back).
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct DeviceInfo {
     /// "cpu" or "gpu".
     pub kind: String,
@@ -77,18 +77,18 @@ pub struct DeviceInfo {
     pub parallelism: u64,
     /// GPU runs: decays per work-queue block of `decay_history` at the end of the run (the
     /// device's size, or smaller after a rerun). Absent for the CPU reference.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decays_per_block: Option<u32>,
     /// GPU runs: batches that came back cut short by the driver and were run again in
     /// smaller blocks (their first attempt is discarded whole, so the dose is the same bit
     /// for bit). Absent for the CPU reference.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerun_batches: Option<u32>,
     /// GPU runs: seconds spent compiling `decay_history` for the device (the first kernel and
     /// any rerun's), outside `wall_s`. Seconds on lavapipe the first time a machine runs a
     /// kernel, a fraction of one once Mesa's shader cache holds it. Absent for the CPU
     /// reference.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compile_s: Option<f64>,
 }
 
@@ -162,7 +162,14 @@ pub fn simulate(
     device: &Device,
     observer: &mut dyn Observer,
 ) -> crate::Result<TransportResult> {
-    simulate_with(model, source, settings, device, driver::Schedule::default(), observer)
+    simulate_with(
+        model,
+        source,
+        settings,
+        device,
+        driver::Schedule::default(),
+        observer,
+    )
 }
 
 /// [`simulate`] with a [`driver::Schedule`]: a checkpoint to resume from, the batches of a

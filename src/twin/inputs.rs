@@ -6,11 +6,11 @@
 //! count as a change, and editing one does. Time points are hashed one by one, so a sync
 //! can tell a new time point of the last cycle (an extension) from a changed one.
 
+use crate::io::hash::{sha256_hex, sha256_path};
 use crate::io::InputError;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// `cycles/N/inputs.json`.
@@ -99,7 +99,7 @@ pub fn hash_cycle(one: &Value, n: usize) -> Result<CycleInputs> {
         let Some(s) = p.as_str().map(str::to_string) else {
             return;
         };
-        match hash_path(Path::new(&s)) {
+        match sha256_path(Path::new(&s)) {
             Ok(h) => {
                 files.push(HashedFile {
                     path: PathBuf::from(&s),
@@ -117,10 +117,15 @@ pub fn hash_cycle(one: &Value, n: usize) -> Result<CycleInputs> {
     let tps = settings["cycles"][0]["time_points"].take();
     let time_points_sha256: Vec<String> = tps
         .as_array()
-        .map(|a| a.iter().map(|t| sha_hex(canonical(t).as_bytes())).collect())
+        .map(|a| {
+            a.iter()
+                .map(|t| sha256_hex(canonical(t).as_bytes()))
+                .collect()
+        })
         .unwrap_or_default();
-    let settings_sha256 = sha_hex(canonical(&settings).as_bytes());
-    let combined = sha_hex(format!("{settings_sha256}{}", time_points_sha256.join("")).as_bytes());
+    let settings_sha256 = sha256_hex(canonical(&settings).as_bytes());
+    let combined =
+        sha256_hex(format!("{settings_sha256}{}", time_points_sha256.join("")).as_bytes());
     Ok(CycleInputs {
         cycle: n,
         files,
@@ -191,50 +196,9 @@ fn for_each_path(study: &mut Value, f: &mut dyn FnMut(&mut Value)) {
     }
 }
 
-/// sha256 of a file, or of a folder's files (names and contents, in name order).
-fn hash_path(path: &Path) -> Result<String> {
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|source| {
-            Error::from(InputError::Read {
-                path: p.to_path_buf(),
-                source,
-            })
-        })
-    };
-    if !path.is_dir() {
-        return Ok(sha_hex(&read(path)?));
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|source| InputError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    entries.sort();
-    let mut h = Sha256::new();
-    for p in entries {
-        h.update(
-            p.file_name()
-                .map_or(Vec::new(), |n| n.as_encoded_bytes().to_vec()),
-        );
-        h.update(sha_hex(&read(&p)?).as_bytes());
-    }
-    Ok(hex(&h.finalize()))
-}
-
 /// JSON with sorted keys (serde_json's maps are ordered by key without `preserve_order`).
 fn canonical(v: &Value) -> String {
     v.to_string()
-}
-
-fn sha_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

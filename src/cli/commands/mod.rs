@@ -2,6 +2,7 @@
 
 pub mod bed;
 pub mod bench;
+pub mod cluster;
 pub mod fit;
 pub mod inspect;
 pub mod pbpk;
@@ -17,6 +18,8 @@ use crate::Result;
 pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(a) => run::run(a),
+        Command::Merge(a) => cluster::merge(a),
+        Command::Slurm(a) => cluster::slurm(a),
         Command::Bench(a) => bench::bench(a),
         Command::Phantoms => phantoms::list_phantoms(),
         Command::Nuclides => phantoms::list_nuclides(),

@@ -11,14 +11,24 @@ use crate::{Error, Result};
 
 /// Runs `voxdose run`.
 pub fn run(args: RunArgs) -> Result<()> {
-    let config = config_from_args(&args)?;
     let progress = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut observer = ConsoleObserver::new(progress);
-    let summary = run_to_folder(&config, &args.out, args.force, &mut observer)?;
+    if args.resume.is_some() || args.shard.is_some() || args.checkpoint_every_s.is_some() {
+        return super::cluster::run_as_job(&args, &mut observer);
+    }
+    let config = config_from_args(&args)?;
+    let summary = run_to_folder(&config, out_dir(&args)?, args.force, &mut observer)?;
     for line in summary.brief() {
         eprintln!("{line}");
     }
     Ok(())
+}
+
+/// `--out` (clap requires it unless `--resume` is given).
+pub fn out_dir(args: &RunArgs) -> Result<&std::path::Path> {
+    args.out
+        .as_deref()
+        .ok_or_else(|| Error::invalid("--out", "give the output folder with --out DIR"))
 }
 
 /// The run configuration the flags describe: a saved `--config` with the transport flags
@@ -74,7 +84,10 @@ fn input_from_args(args: &RunArgs) -> Result<Input> {
         return Ok(Input::Materials(MaterialsInput {
             labels: labels.clone(),
             table: args.materials_table.clone().ok_or_else(|| {
-                Error::invalid("--materials-table", "missing: give the materials table (JSON)")
+                Error::invalid(
+                    "--materials-table",
+                    "missing: give the materials table (JSON)",
+                )
             })?,
             spect: args.spect.clone(),
             tia: args.tia.clone(),

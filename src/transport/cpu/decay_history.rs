@@ -73,7 +73,14 @@ pub fn decay_history(ctx: &mut Ctx, h: u32) {
     }
     // Phase 1: the electrons; phase 2: the photons.
     for &(dir, units, stream) in &queue[..n_e] {
-        electron_track(ctx, place, dir, units, true, &mut Pcg32::new(p.seed, stream));
+        electron_track(
+            ctx,
+            place,
+            dir,
+            units,
+            true,
+            &mut Pcg32::new(p.seed, stream),
+        );
     }
     for &(dir, units, stream) in queue[MAX_EMISSIONS_PER_DECAY - n_p..].iter().rev() {
         photon_track(ctx, place, dir, units, &mut Pcg32::new(p.seed, stream));

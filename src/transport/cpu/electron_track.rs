@@ -126,7 +126,10 @@ pub fn electron_track(
 /// Samples a bremsstrahlung photon of a step from `place` of length `s_mm` along `dir` at mid
 /// energy `e_mid` in material `m`; its energy is at most `units_left`. `None` when the
 /// rejection runs out (counted as truncated) or the photon would carry nothing.
-#[expect(clippy::too_many_arguments, reason = "the step's state, as the WGSL twin reads it")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the step's state, as the WGSL twin reads it"
+)]
 fn brems_photon(
     ctx: &mut Ctx,
     place: &Place,
