@@ -172,7 +172,7 @@ pub fn model_from_labels(
     let grid = labels.grid.clone();
     let mut label_of = Vec::with_capacity(labels.data.len());
     for (v, &x) in labels.data.iter().enumerate() {
-        if !(x.is_finite() && x >= 0.0 && x <= 255.0 && x.fract() == 0.0) {
+        if !(x.is_finite() && (0.0..=255.0).contains(&x) && x.fract() == 0.0) {
             let [i, j, k] = grid.ijk(v);
             return Err(MaterialsError::NotLabels {
                 path: labels_path.to_path_buf(),

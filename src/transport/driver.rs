@@ -242,8 +242,11 @@ pub struct Schedule<'a> {
     pub record: bool,
     /// Called after each batch with the batches done so far (a checkpoint writer); an error
     /// ends the run with it.
-    pub after_batch: Option<&'a mut dyn FnMut(&[DoneBatch]) -> Result<()>>,
+    pub after_batch: Option<&'a mut AfterBatch<'a>>,
 }
+
+/// The hook a [`Schedule`] calls after each batch with the batches done so far.
+pub type AfterBatch<'a> = dyn FnMut(&[DoneBatch]) -> Result<()> + 'a;
 
 /// The one batch loop, whatever the device: batch sizes and the stop rule from
 /// [`BatchPlan`], history ids continuing across batches (stream = (seed, history), so a seed
