@@ -57,6 +57,7 @@
 //! | 54 | the PBRPK ODE solver failed |
 //! | 55 | the PBRPK patient fit failed |
 //! | 56 | a PBRPK JSON input (population, prior, S-values, patient model) is invalid |
+//! | 61 | output folder locked by another voxdose writing it (`--out`) |
 
 use std::path::PathBuf;
 
@@ -90,6 +91,18 @@ pub enum Error {
     OutputExists {
         /// The existing path.
         path: PathBuf,
+    },
+    /// Another voxdose is writing the same output folder.
+    #[error("{path} is being written by another voxdose (process {pid}, since {since}); wait for it to finish, or choose another --out (if no such process runs, remove {lock})")]
+    OutputLocked {
+        /// The output folder.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+        /// The process holding the lock.
+        pid: u32,
+        /// When it took the lock (UTC).
+        since: String,
     },
     /// An output that cannot be written.
     #[error("cannot write {path}: {source}; check the folder exists and is writable")]
@@ -141,6 +154,7 @@ impl Error {
             Error::UnknownName { .. } => 4,
             Error::OutputExists { .. } => 5,
             Error::OutputNotWritable { .. } => 6,
+            Error::OutputLocked { .. } => 61,
             Error::Device(_) => 7,
             Error::Input(e) => e.exit_code(),
             Error::Kinetics(e) => e.exit_code(),

@@ -19,6 +19,7 @@ use super::study::StudyContext;
 use crate::geometry::{Grid, Volume, VoxelModel};
 use crate::io::atomic::write_atomic;
 use crate::io::nifti::write_volume_f32;
+use crate::io::output_folder::OutputSet;
 use crate::io::rtdose::{new_uid, write_rt_dose, DoseType};
 use crate::radiobiology::maps::RegionBed;
 use crate::radiobiology::organ_table::{write_organ_table_with_bed, OrganBedColumns};
@@ -75,6 +76,47 @@ pub fn output_files(input: &Input) -> &'static [&'static str] {
         Input::Patient(_) => PATIENT_OUTPUTS,
         Input::Study(_) => STUDY_OUTPUTS,
         Input::Phantom(_) | Input::Materials(_) => RUN_OUTPUTS,
+    }
+}
+
+/// A study run's files: its own, its fit's and its BED's.
+const STUDY_FILES_ALL: &[&str] = &[
+    "dose.nii.gz",
+    "uncertainty.nii.gz",
+    "summary.json",
+    "run.json",
+    "organ_table.csv",
+    "organ_table.json",
+    "dvh.csv",
+    "bed.nii.gz",
+    "eqd2.nii.gz",
+    "bed_summary.json",
+    "bed_dvh.csv",
+    "bed_rtdose.dcm",
+    "tia.nii.gz",
+    "tia_sigma.nii.gz",
+    "regions.json",
+    "regions.csv",
+];
+
+/// Per-cycle and per-region files of a fit (`tac_c1_kidney.png`, `tia_cycle2.nii.gz`).
+pub const FIT_PATTERNS: &[&str] = &["tac_c*", "tia_cycle*"];
+
+/// Per-cycle BED files (`bed_cycle1.nii.gz`, `eqd2_cycle1.nii.gz`).
+pub const BED_PATTERNS: &[&str] = &["bed_cycle*", "eqd2_cycle*"];
+
+/// Everything a run of `input` writes into its folder (for the all-or-nothing folder: what
+/// `--force` replaces and what is refused without it).
+pub fn output_set(input: &Input) -> OutputSet<'static> {
+    match input {
+        Input::Study(_) => OutputSet {
+            files: STUDY_FILES_ALL,
+            patterns: &["tac_c*", "tia_cycle*", "bed_cycle*", "eqd2_cycle*"],
+        },
+        _ => OutputSet {
+            files: output_files(input),
+            patterns: &[],
+        },
     }
 }
 
