@@ -77,7 +77,7 @@ pub enum Error {
         reason: String,
     },
     /// A name that voxdose does not know.
-    #[error("unknown {what} '{name}'; known: {known}")]
+    #[error("unknown {what} '{name}'; known: {known}{}", list_hint(what))]
     UnknownName {
         /// What kind of name (nuclide, phantom, …).
         what: &'static str,
@@ -143,6 +143,15 @@ pub enum Error {
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]
     Internal(String),
+}
+
+/// Where the user finds the list of known names, by kind of name.
+fn list_hint(what: &str) -> &'static str {
+    match what {
+        "nuclide" => " (`voxdose nuclides` lists them with their decay data; names are written like Lu-177)",
+        "phantom" | "material" => " (`voxdose phantoms` lists the phantoms and materials)",
+        _ => "",
+    }
 }
 
 impl Error {

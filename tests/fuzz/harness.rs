@@ -265,7 +265,11 @@ pub fn execute(target: Target, path: &Path) -> Result<(), String> {
                 calibration_bq_ml_per_count: Some(1.0),
             };
             let act = voxdose::io::activity::read_activity(path, &opts).map(|_| ());
-            ct.and(act).map_err(|e| e.to_string())
+            // A CT is refused as activity and the other way round: accepted by either.
+            match (ct, act) {
+                (Err(e), Err(_)) => Err(e.to_string()),
+                _ => Ok(()),
+            }
         }
         Target::Nifti => {
             voxdose::io::nifti::read_volume_f32(path).map_err(|e| e.to_string())?;
