@@ -63,6 +63,7 @@ pub fn read_image(path: &Path) -> Result<NiftiImage, InputError> {
         });
     }
     refuse_nifti2(path)?;
+    refuse_shorter_than_header(path)?;
     let obj = ReaderOptions::new()
         .read_file(path)
         .map_err(|e| read_error(path, e))?;
@@ -334,6 +335,23 @@ fn header_for(grid: &Grid, description: &str) -> nifti::NiftiHeader {
 }
 
 /// The three spatial dims, refusing images with more than one volume.
+/// Refuses an uncompressed file shorter than the NIfTI-1 header (an empty file, a text file
+/// with a .nii name) as not NIfTI, rather than as a truncated image.
+fn refuse_shorter_than_header(path: &Path) -> Result<(), InputError> {
+    const HEADER_BYTES: u64 = 348;
+    let gz = path.to_string_lossy().ends_with(".gz");
+    match std::fs::metadata(path) {
+        Ok(m) if !gz && m.is_file() && m.len() < HEADER_BYTES => Err(malformed(
+            path,
+            format!(
+                "is not a NIfTI-1 file: {} bytes, shorter than the 348-byte NIfTI-1 header; check the path",
+                m.len()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A nifti-rs read error as a message a user can act on (never its debug text).
 fn read_error(path: &Path, e: nifti::NiftiError) -> InputError {
     let gz = path.to_string_lossy().ends_with(".gz");
