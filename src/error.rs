@@ -59,6 +59,7 @@
 //! | 54 | the PBRPK ODE solver failed |
 //! | 55 | the PBRPK patient fit failed |
 //! | 56 | a PBRPK JSON input (population, prior, S-values, patient model) is invalid |
+//! | 61 | output folder locked by another voxdose writing it (`--out`) |
 //! | 70 | Slurm refused the job, or `sbatch` is not installed (`voxdose slurm --submit`) |
 
 use std::path::PathBuf;
@@ -79,7 +80,7 @@ pub enum Error {
         reason: String,
     },
     /// A name that voxdose does not know.
-    #[error("unknown {what} '{name}'; known: {known}")]
+    #[error("unknown {what} '{name}'; known: {known}{}", list_hint(what))]
     UnknownName {
         /// What kind of name (nuclide, phantom, …).
         what: &'static str,
@@ -93,6 +94,18 @@ pub enum Error {
     OutputExists {
         /// The existing path.
         path: PathBuf,
+    },
+    /// Another voxdose is writing the same output folder.
+    #[error("{path} is being written by another voxdose (process {pid}, since {since}); wait for it to finish, or choose another --out (if no such process runs, remove {lock})")]
+    OutputLocked {
+        /// The output folder.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+        /// The process holding the lock.
+        pid: u32,
+        /// When it took the lock (UTC).
+        since: String,
     },
     /// An output that cannot be written.
     #[error("cannot write {path}: {source}; check the folder exists and is writable")]
@@ -138,6 +151,17 @@ pub enum Error {
     Internal(String),
 }
 
+/// Where the user finds the list of known names, by kind of name.
+fn list_hint(what: &str) -> &'static str {
+    match what {
+        "nuclide" => {
+            " (`voxdose nuclides` lists them with their decay data; names are written like Lu-177)"
+        }
+        "phantom" | "material" => " (`voxdose phantoms` lists the phantoms and materials)",
+        _ => "",
+    }
+}
+
 impl Error {
     /// The process exit code for this error's class (see the module table).
     pub fn exit_code(&self) -> i32 {
@@ -147,6 +171,7 @@ impl Error {
             Error::UnknownName { .. } => 4,
             Error::OutputExists { .. } => 5,
             Error::OutputNotWritable { .. } => 6,
+            Error::OutputLocked { .. } => 61,
             Error::Device(_) => 7,
             Error::Input(e) => e.exit_code(),
             Error::Kinetics(e) => e.exit_code(),

@@ -31,6 +31,9 @@ fn rule_parser() -> impl TypedValueParser<Value = SingleScanRule> {
 }
 
 /// voxdose: voxel Monte Carlo dosimetry for radiopharmaceutical therapy.
+///
+/// Negative numbers are taken as values (`--decays -5` is refused by the check of
+/// `--decays`, exit 3, not read as an unknown flag).
 #[derive(Debug, Parser)]
 #[command(name = "voxdose", version, about, long_about = None)]
 pub struct Cli {
@@ -47,31 +50,38 @@ pub struct Cli {
 )]
 pub enum Command {
     /// Run the transport on a built-in phantom, a patient (CT + SPECT) or a study; write dose.
+    #[command(allow_negative_numbers = true)]
     Run(RunArgs),
     /// Merge the shards of one run (`run --shard K/N`) into that run's outputs, bit for bit.
     Merge(MergeArgs),
     /// Write (and with --submit, submit) a Slurm array job of a run's shards and its merge.
     Slurm(SlurmArgs),
     /// Report decays per second (and time to a target uncertainty) on built-in phantoms.
+    #[command(allow_negative_numbers = true)]
     Bench(BenchArgs),
     /// List the built-in phantoms and their parameters.
     Phantoms,
     /// List the nuclides voxdose has decay data for.
     Nuclides,
     /// Fit time–activity curves of a study and write time-integrated activity.
+    #[command(allow_negative_numbers = true)]
     Fit(FitArgs),
     /// Print what voxdose understands of a DICOM series or NIfTI file, without running anything.
     Inspect(InspectArgs),
     /// BED, EQD2 and EUBED maps from an absorbed-dose map (Gy) and the kinetics.
+    #[command(allow_negative_numbers = true)]
     Bed(BedArgs),
     /// The theranostic digital twin of a patient: init, sync, predict, plan, status.
+    #[command(allow_negative_numbers = true)]
     Twin(TwinArgs),
     /// Measure recovery coefficients on a sphere-phantom scan and fit the RC(volume) curve.
+    #[command(allow_negative_numbers = true)]
     Recovery(RecoveryArgs),
     /// PBRPK (SBML) models: simulate a scenario, or fit a patient's measured organ TACs.
     #[command(subcommand)]
     Pbpk(PbpkCommand),
     /// Virtual trial: sampled patients of a PBRPK model → organ TIAs, doses, BED, percentiles.
+    #[command(allow_negative_numbers = true)]
     Trial(TrialArgs),
 }
 

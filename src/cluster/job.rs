@@ -7,10 +7,11 @@ use super::checkpoint::{self, Checkpointer, CHECKPOINT_JSON};
 use super::hash::problem_hash;
 use super::shard::{ShardSpec, SHARD_BIN, SHARD_JSON};
 use super::ClusterError;
-use crate::io::atomic::prepare_output_dir;
+use crate::io::output_folder::{OutputFolder, OutputSet};
 use crate::report::summary::RunSummary;
 use crate::run::execute::{execute_with, RunResult};
-use crate::run::{output_files, write_outputs, Clock, Engine, Problem, RunConfig};
+use crate::run::outputs::output_set;
+use crate::run::{write_outputs, Clock, Engine, Problem, RunConfig};
 use crate::transport::driver::{DoneBatch, Schedule};
 use crate::transport::{Device, DeviceInfo, Observer};
 use crate::Result;
@@ -100,23 +101,40 @@ fn run_from(
     check_device(engine.device(), resumed)?;
     engine.install(|device| {
         let mut clock = Clock::start();
-        prepare_output_dir(out, job_files(config, job), force)?;
-        let problem = Problem::build_in(config, out, force, &mut clock, observer)?;
+        // Outputs are staged and swapped into `out` at the end (io::output_folder); the
+        // checkpoints go into `out` itself, where a killed job's next attempt finds them, and
+        // leave with its old contents at the swap.
+        let owned = job_files(config, job);
+        let folder = OutputFolder::begin(out, owned.set(), force)?;
+        let problem = Problem::build_in(config, folder.path(), force, &mut clock, observer)?;
+        create_out(out)?;
         let mut result = transport(&problem, device, job, resumed, set, out, observer)?;
         clock.lap("transport", observer);
+        let staged = folder.path();
         let outcome = match job.shard {
-            Some(_) => write_shard(out, config, job, &mut result)?,
+            Some(_) => write_shard(staged, config, job, &mut result)?,
             None => JobOutcome::Run(write_outputs(
                 config,
                 &problem,
                 &result,
-                out,
+                staged,
                 clock.into_stages(),
                 observer,
             )?),
         };
-        checkpoint::remove(out);
-        Ok(outcome)
+        folder.commit()?;
+        Ok(match outcome {
+            JobOutcome::Shard(_, set) => JobOutcome::Shard(out.to_path_buf(), set),
+            run => run,
+        })
+    })
+}
+
+/// Creates `out` for the checkpoints (the staged outputs replace it at the end).
+fn create_out(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|source| crate::Error::OutputNotWritable {
+        path: out.to_path_buf(),
+        source,
     })
 }
 
@@ -196,11 +214,35 @@ fn write_shard(
     Ok(JobOutcome::Shard(out.to_path_buf(), set))
 }
 
-/// The files a job writes into `out` (those it must not overwrite without `--force`).
-fn job_files(config: &RunConfig, job: &Job) -> &'static [&'static str] {
-    match job.shard {
-        Some(_) => &[SHARD_JSON, SHARD_BIN, "run.json"],
-        None => output_files(&config.input),
+/// The files a job owns in `out` (refused there without `--force`, not carried into the new
+/// folder): its outputs, or its shard files, and its checkpoints.
+fn job_files(config: &RunConfig, job: &Job) -> OwnedFiles {
+    let base = output_set(&config.input);
+    let mut files: Vec<&'static str> = match job.shard {
+        Some(_) => vec![SHARD_JSON, SHARD_BIN, "run.json"],
+        None => base.files.to_vec(),
+    };
+    files.push(CHECKPOINT_JSON);
+    let mut patterns: Vec<&'static str> = match job.shard {
+        Some(_) => Vec::new(),
+        None => base.patterns.to_vec(),
+    };
+    patterns.push("checkpoint-*.bin");
+    OwnedFiles { files, patterns }
+}
+
+/// An [`OutputSet`] built at run time.
+struct OwnedFiles {
+    files: Vec<&'static str>,
+    patterns: Vec<&'static str>,
+}
+
+impl OwnedFiles {
+    fn set(&self) -> OutputSet<'_> {
+        OutputSet {
+            files: &self.files,
+            patterns: &self.patterns,
+        }
     }
 }
 

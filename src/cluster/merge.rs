@@ -12,10 +12,11 @@ use super::hash::problem_hash;
 use super::job::check_same_version;
 use super::shard::SHARD_JSON;
 use super::ClusterError;
-use crate::io::atomic::prepare_output_dir;
+use crate::io::output_folder::OutputFolder;
 use crate::report::summary::RunSummary;
 use crate::run::execute::dose_of;
-use crate::run::{output_files, write_outputs, Clock, Engine, Problem, RunConfig};
+use crate::run::outputs::output_set;
+use crate::run::{write_outputs, Clock, Engine, Problem, RunConfig};
 use crate::transport::driver::{self, DoneBatch};
 use crate::transport::{DeviceChoice, Observer};
 use crate::Result;
@@ -47,20 +48,23 @@ pub fn merge(
     let engine = Engine::new(&transport)?;
     engine.install(|_| {
         let mut clock = Clock::start();
-        prepare_output_dir(out, output_files(&config.input), force)?;
-        let problem = Problem::build_in(&config, out, force, &mut clock, observer)?;
+        let folder = OutputFolder::begin(out, output_set(&config.input), force)?;
+        let problem = Problem::build_in(&config, folder.path(), force, &mut clock, observer)?;
         let run = driver::fold_done(&problem.model, &batches, wall_s);
         let result = driver::finish(&problem.model, &run, first.device.clone());
         let result = dose_of(&problem, result, observer);
         clock.lap("merge", observer);
-        write_outputs(
+        let staged = folder.path();
+        let summary = write_outputs(
             &config,
             &problem,
             &result,
-            out,
+            staged,
             clock.into_stages(),
             observer,
-        )
+        )?;
+        folder.commit()?;
+        Ok(summary)
     })
 }
 

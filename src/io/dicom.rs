@@ -50,6 +50,7 @@ pub fn open(path: &Path) -> Result<DicomFile, InputError> {
             reason: "is a folder where a DICOM file was expected".into(),
         });
     }
+    check_declared_lengths(path)?;
     match OpenFileOptions::new().open_file(path) {
         Ok(obj) => Ok(obj),
         Err(e) => {
@@ -65,6 +66,102 @@ pub fn open(path: &Path) -> Result<DicomFile, InputError> {
             })
         }
     }
+}
+
+/// Values larger than this whose declared length runs past the end of the file are refused
+/// before parsing (smaller ones are left to the parser, which reports the file truncated).
+const LARGE_VALUE_BYTES: u64 = 16 << 20;
+
+/// Refuses a file with an element whose declared length is large and runs past the end of
+/// the file (a damaged length field): dicom-rs reserves and zero-fills a value's declared
+/// length before reading it, so such a file would cost up to 4 GiB of memory and seconds
+/// before failing, or abort the process where memory is short (found by fuzzing).
+fn check_declared_lengths(path: &Path) -> Result<(), InputError> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Ok(()); // the parser reports the read error
+    };
+    match scan_lengths(&bytes) {
+        Some((tag, len, left)) => Err(InputError::Truncated {
+            path: path.to_path_buf(),
+            detail: format!(
+                "element {tag} declares {len} bytes but only {left} bytes follow it (a damaged length field, or a cut file)"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Walks the elements of a Little Endian data set (the meta group explicit, the rest as the
+/// transfer syntax says; big endian and deflated data sets are not walked) and returns the
+/// first large element that runs past the end: (tag, declared length, bytes left).
+fn scan_lengths(b: &[u8]) -> Option<(String, u64, u64)> {
+    const UNDEFINED: u32 = 0xFFFF_FFFF;
+    const LONG_VRS: [&[u8; 2]; 13] = [
+        b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"OD", b"OL", b"OV", b"UC", b"UR", b"SV", b"UV",
+    ];
+    let u16_at = |p: usize| u16::from_le_bytes([b[p], b[p + 1]]);
+    let u32_at = |p: usize| u32::from_le_bytes([b[p], b[p + 1], b[p + 2], b[p + 3]]);
+    let magic = b.len() >= 132 && &b[128..132] == b"DICM";
+    let mut pos = if magic { 132 } else { 0 };
+    // Without the magic, only what starts like a data set (meta or identifying group) is
+    // walked; anything else is not DICOM, which the parser says.
+    if !magic && !(b.len() >= 8 && matches!(u16_at(0), 0x0002 | 0x0008)) {
+        return None;
+    }
+    let has_meta = pos + 2 <= b.len() && u16_at(pos) == 0x0002;
+    let mut implicit = !has_meta;
+    let mut in_meta = has_meta;
+    let mut fragments = false;
+    while pos + 8 <= b.len() {
+        let (group, elem) = (u16_at(pos), u16_at(pos + 2));
+        if in_meta && group != 0x0002 {
+            in_meta = false;
+        }
+        let (len, header, sequence) = if group == 0xFFFE {
+            (u32_at(pos + 4), 8, false)
+        } else if implicit && !in_meta {
+            (u32_at(pos + 4), 8, false)
+        } else {
+            let vr = [b[pos + 4], b[pos + 5]];
+            if LONG_VRS.contains(&&vr) {
+                if pos + 12 > b.len() {
+                    return None;
+                }
+                (u32_at(pos + 8), 12, &vr == b"SQ")
+            } else {
+                (u32::from(u16_at(pos + 6)), 8, false)
+            }
+        };
+        pos += header;
+        if group == 0xFFFE {
+            if elem == 0xE0DD {
+                fragments = false;
+            }
+            // Items: step into them, except pixel-data fragments, whose bytes are skipped.
+            if !(elem == 0xE000 && fragments && len != UNDEFINED) {
+                continue;
+            }
+        } else if len == UNDEFINED || sequence {
+            fragments |= (group, elem) == (0x7FE0, 0x0010);
+            continue;
+        }
+        let left = (b.len() - pos) as u64;
+        if u64::from(len) > left {
+            return (u64::from(len) > LARGE_VALUE_BYTES)
+                .then(|| (format!("({group:04X},{elem:04X})"), u64::from(len), left));
+        }
+        if (group, elem) == (0x0002, 0x0010) {
+            let ts = String::from_utf8_lossy(&b[pos..pos + len as usize]);
+            let ts = ts.trim_end_matches(['\0', ' ']);
+            // Big endian and deflated data sets are not walked.
+            if ts == "1.2.840.10008.1.2.2" || ts == "1.2.840.10008.1.2.1.99" {
+                return None;
+            }
+            implicit = ts == "1.2.840.10008.1.2";
+        }
+        pos += len as usize;
+    }
+    None
 }
 
 fn classify_parse_error(path: &Path, msg: String) -> InputError {
@@ -278,6 +375,44 @@ mod tests {
         assert_eq!(
             tag_name(dicom_dictionary_std::tags::RESCALE_SLOPE),
             "(0028,1053) RescaleSlope"
+        );
+    }
+
+    #[test]
+    fn declared_lengths_of_real_files_pass_and_a_damaged_length_is_refused() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dicom");
+        let files = [
+            "compressed_wg04/CT1_UNC.dcm",
+            "compressed_wg04/NM1_RLE.dcm",
+            "compressed_wg04/CT1_J2KR.dcm",
+            "ct3_dcmqi/IMG0001.dcm",
+            "ct3_dcmqi/seg_liver.dcm",
+            "multiframe/emri_small.dcm",
+            "multiframe/emri_small_big_endian.dcm",
+            "rt_pydicom/rtstruct.dcm",
+            "rt_pydicom/rtdose.dcm",
+            "sts002_ct_pet_rtstruct/RS_PET.dcm",
+            "oblique_rtutils/0.dcm",
+        ];
+        for f in files {
+            let bytes = std::fs::read(root.join(f)).unwrap();
+            assert_eq!(scan_lengths(&bytes), None, "{f}");
+        }
+        // CT1_UNC with the length of its first data-set element (after the meta group)
+        // set to 3 GB: refused before any allocation.
+        let mut bytes = std::fs::read(root.join("compressed_wg04/CT1_UNC.dcm")).unwrap();
+        let meta_len = u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize;
+        let first = 144 + meta_len;
+        assert_ne!(u16::from_le_bytes([bytes[first], bytes[first + 1]]), 2);
+        // A long-VR element is needed for a 4-byte length: make it UN.
+        bytes[first + 4..first + 8].copy_from_slice(b"UN\0\0");
+        bytes.splice(first + 8..first + 8, 3_000_000_000u32.to_le_bytes());
+        let (_, len, _) = scan_lengths(&bytes).expect("damaged length found");
+        assert_eq!(len, 3_000_000_000);
+        // Text is not walked (the parser says it is not DICOM).
+        assert_eq!(
+            scan_lengths(b"notes: this folder holds the CT export"),
+            None
         );
     }
 }

@@ -13,6 +13,7 @@
 //! | [`masks`] | label maps (NIfTI) → named regions; regions on the transport grid |
 //! | [`rtdose`] | DICOM RT Dose writer |
 //! | [`rtdose_read`] | DICOM RT Dose reader (dose grid, units, dose type, patient and frame) |
+//! | [`output_folder`] | all-or-nothing output folders: staging, atomic swap, lock, recovery |
 //! | [`nifti`] | NIfTI-1 in and out with the LPS ↔ RAS affine |
 //! | [`interfile`] | Interfile 3.3 header + raw data (GATE voxelised phantoms) |
 //! | [`gate`] | GATE text tables: value-range → material, activity ranges, `GateMaterials.db` densities |
@@ -30,6 +31,7 @@ pub mod hash;
 pub mod interfile;
 pub mod masks;
 pub mod nifti;
+pub mod output_folder;
 pub mod rtdose;
 pub mod rtdose_read;
 pub mod rtstruct;

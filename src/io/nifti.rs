@@ -63,17 +63,19 @@ pub fn read_image(path: &Path) -> Result<NiftiImage, InputError> {
         });
     }
     refuse_nifti2(path)?;
+    refuse_shorter_than_header(path)?;
     let obj = ReaderOptions::new()
         .read_file(path)
-        .map_err(|e| malformed(path, format!("not a readable NIfTI-1 file ({e}); check the file is complete and is NIfTI-1 (.nii or .nii.gz)")))?;
+        .map_err(|e| read_error(path, e))?;
     let header = obj.header().clone();
     let dims = spatial_dims(path, &header.dim)?;
     let (affine_ras, affine_source) = affine_ras_of(&header);
     let grid = grid_from_affine_ras(dims, &affine_ras)
         .map_err(|reason| inconsistent(path, format!("{affine_source} affine {reason}")))?;
     let label_names = label_table(obj.extensions());
-    let arr = obj
-        .into_volume()
+    let volume = obj.into_volume();
+    check_data_size(path, &volume, header.bitpix)?;
+    let arr = volume
         .into_ndarray::<f32>()
         .map_err(|e| malformed(path, format!("voxel data cannot be read as numbers ({e}); the file may be truncated or use an unsupported datatype")))?;
     // nifti-rs returns the array indexed [i, j, k, …]; its transpose iterated in logical
@@ -333,6 +335,78 @@ fn header_for(grid: &Grid, description: &str) -> nifti::NiftiHeader {
 }
 
 /// The three spatial dims, refusing images with more than one volume.
+/// Refuses an uncompressed file shorter than the NIfTI-1 header (an empty file, a text file
+/// with a .nii name) as not NIfTI, rather than as a truncated image.
+fn refuse_shorter_than_header(path: &Path) -> Result<(), InputError> {
+    const HEADER_BYTES: u64 = 348;
+    let gz = path.to_string_lossy().ends_with(".gz");
+    match std::fs::metadata(path) {
+        Ok(m) if !gz && m.is_file() && m.len() < HEADER_BYTES => Err(malformed(
+            path,
+            format!(
+                "is not a NIfTI-1 file: {} bytes, shorter than the 348-byte NIfTI-1 header; check the path",
+                m.len()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A nifti-rs read error as a message a user can act on (never its debug text).
+fn read_error(path: &Path, e: nifti::NiftiError) -> InputError {
+    let gz = path.to_string_lossy().ends_with(".gz");
+    match e {
+        nifti::NiftiError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            InputError::Truncated {
+                path: path.to_path_buf(),
+                detail: if gz {
+                    format!("the gzip stream ends early ({io})")
+                } else {
+                    format!("the file ends before its voxel data does ({io})")
+                },
+            }
+        }
+        nifti::NiftiError::Io(io) if gz => malformed(
+            path,
+            format!("is not a valid gzip file ({io}); check the file was copied completely, or gunzip it to see the damage"),
+        ),
+        nifti::NiftiError::Io(io) => malformed(path, format!("cannot be read ({io})")),
+        e => malformed(
+            path,
+            format!("not a readable NIfTI-1 file ({e}); check the file is complete and is NIfTI-1 (.nii or .nii.gz)"),
+        ),
+    }
+}
+
+/// Refuses voxel data whose size is not the header's dims × its datatype's size (a damaged
+/// `bitpix` or `datatype`): nifti-rs would panic building the array.
+fn check_data_size(
+    path: &Path,
+    volume: &nifti::InMemNiftiVolume,
+    bitpix: i16,
+) -> Result<(), InputError> {
+    use nifti::NiftiVolume;
+    let voxels = volume
+        .dim()
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d as usize));
+    let elem = volume.data_type().size_of();
+    let expected = voxels.and_then(|n| n.checked_mul(elem));
+    if expected != Some(volume.raw_data().len()) {
+        return Err(malformed(
+            path,
+            format!(
+                "the voxel data ({} bytes) is not dim {:?} × {} bytes per {:?} voxel (bitpix {bitpix}): the header's datatype or bitpix is damaged",
+                volume.raw_data().len(),
+                volume.dim(),
+                elem,
+                volume.data_type()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn spatial_dims(path: &Path, dim: &[u16; 8]) -> Result<[usize; 3], InputError> {
     let ndim = dim[0] as usize;
     if !(1..=7).contains(&ndim) {

@@ -5,7 +5,7 @@
 //! GridFrameOffsetVector (3004,000C) along the normal of ImageOrientationPatient, with
 //! FrameIncrementPointer pointing at it. Values are unsigned 32-bit integers times
 //! DoseGridScaling (3004,000E), chosen as max / (2³² − 1), so the quantum is
-//! max dose / 4 294 967 295. DoseUnits GY; DoseType PHYSICAL for the dose, ERROR for the
+//! max dose / 4 294 967 295. DoseUnits GY (RELATIVE for a dose per decay, see [`DoseUnits`]); DoseType PHYSICAL for the dose, ERROR for the
 //! companion holding one standard uncertainty (Gy), EFFECTIVE for a biologically weighted dose
 //! (BED, written by `voxdose bed`). DoseSummationType is RECORD (a delivered
 //! radiopharmaceutical therapy, no RT Plan to reference). The study, patient and frame of
@@ -50,6 +50,25 @@ impl DoseType {
     }
 }
 
+/// DoseUnits (3004,0002): `GY` for absorbed dose, `RELATIVE` for a dose relative to an
+/// implicit reference — voxdose's dose per decay (Gy per decay), whose DoseComment says so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DoseUnits {
+    /// Gy.
+    Gy,
+    /// Relative: Gy per decay of a run without a TIA.
+    Relative,
+}
+
+impl DoseUnits {
+    fn dicom(self) -> &'static str {
+        match self {
+            DoseUnits::Gy => "GY",
+            DoseUnits::Relative => "RELATIVE",
+        }
+    }
+}
+
 const RT_DOSE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.481.2";
 
 /// Writes `dose_gy` as an RT Dose file referencing the CT's study and frame of reference.
@@ -62,6 +81,27 @@ pub fn write_rt_dose(
     series_uid: &str,
     description: &str,
 ) -> Result<()> {
+    write_rt_dose_in(
+        path,
+        dose_gy,
+        ct,
+        dose_type,
+        series_uid,
+        description,
+        DoseUnits::Gy,
+    )
+}
+
+/// [`write_rt_dose`] with the DoseUnits given (`RELATIVE` for a dose per decay).
+pub fn write_rt_dose_in(
+    path: &Path,
+    dose_gy: &Volume<f32>,
+    ct: &SeriesIdentity,
+    dose_type: DoseType,
+    series_uid: &str,
+    description: &str,
+    units: DoseUnits,
+) -> Result<()> {
     check_values(dose_gy)?;
     let along = slice_direction(&dose_gy.grid)?;
     let (scaling_text, pixels) = quantise(&dose_gy.data)?;
@@ -71,7 +111,14 @@ pub fn write_rt_dose(
     obj.put_patient_study_series(ct, series_uid, dose_type);
     obj.put_plane(&dose_gy.grid);
     obj.put_image_pixel(&dose_gy.grid);
-    obj.put_dose(dose_type, description, &scaling_text, &dose_gy.grid, along);
+    obj.put_dose(
+        dose_type,
+        units,
+        description,
+        &scaling_text,
+        &dose_gy.grid,
+        along,
+    );
     obj.0.put(DataElement::new(
         tags::PIXEL_DATA,
         VR::OW,
@@ -267,6 +314,7 @@ impl Elements {
     fn put_dose(
         &mut self,
         dose_type: DoseType,
+        units: DoseUnits,
         description: &str,
         scaling_text: &str,
         g: &crate::geometry::Grid,
@@ -275,7 +323,7 @@ impl Elements {
         let offsets: Vec<String> = (0..g.dims[2])
             .map(|k| ds(k as f64 * g.spacing_mm[2] * along))
             .collect();
-        self.text(tags::DOSE_UNITS, VR::CS, "GY");
+        self.text(tags::DOSE_UNITS, VR::CS, units.dicom());
         self.text(tags::DOSE_TYPE, VR::CS, dose_type.dicom());
         self.text(tags::DOSE_COMMENT, VR::LO, &truncate(description, 64));
         self.text(tags::DOSE_SUMMATION_TYPE, VR::CS, "RECORD");

@@ -67,7 +67,32 @@ fn read_image(path: &Path) -> Result<Volume<f32>> {
         }
         .into());
     }
+    refuse_no_activity(path, &vol)?;
     Ok(vol)
+}
+
+/// Refuses a scan without activity: every voxel ≤ 0, or a total ≤ 0 (a sign flip, a
+/// subtracted image), which would be fitted into a meaningless TAC (R² ≪ 0).
+fn refuse_no_activity(path: &Path, vol: &Volume<f32>) -> Result<()> {
+    let total: f64 = vol.data.iter().map(|&v| f64::from(v)).sum();
+    if total > 0.0 && vol.data.iter().any(|&v| v > 0.0) {
+        return Ok(());
+    }
+    let negative = vol.data.iter().filter(|&&v| v < 0.0).count();
+    let min = vol.data.iter().copied().fold(f32::INFINITY, f32::min);
+    if negative > 0 {
+        return Err(crate::io::InputError::NegativeActivity {
+            path: path.to_path_buf(),
+            count: negative,
+            min: f64::from(min),
+        }
+        .into());
+    }
+    Err(crate::io::InputError::Inconsistent {
+        path: path.to_path_buf(),
+        reason: "holds no activity (every voxel is 0); check it is the right scan".into(),
+    }
+    .into())
 }
 
 /// HU + 1024 clamped at 0 (see the module doc).

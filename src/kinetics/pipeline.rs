@@ -351,6 +351,14 @@ fn fit_region_tac(
 ) -> Result<TacOutcome> {
     let u = study.uncertainty;
     if time_h.len() == 1 {
+        if study.stp == super::stp::StpMethod::Haenscheid {
+            super::stp::haenscheid_applicable(time_h[0]).map_err(|reason| {
+                super::KineticsError::InvalidStudy {
+                    path: study.path.clone(),
+                    reason: format!("{what}: {reason}"),
+                }
+            })?;
+        }
         let e = stp_tia(study.stp, time_h[0], activity_bq[0]);
         let model = match study.stp {
             super::stp::StpMethod::Haenscheid => "stp-haenscheid".to_string(),
@@ -360,7 +368,7 @@ fn fit_region_tac(
             super::stp::StpMethod::PopulationHalfLife {
                 effective_half_life_h,
             } => effective_half_life_h,
-            super::stp::StpMethod::Haenscheid => f64::NAN,
+            super::stp::StpMethod::Haenscheid => super::stp::haenscheid_implied_t_eff_h(time_h[0]),
         };
         return Ok(TacOutcome {
             fit: None,

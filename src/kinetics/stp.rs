@@ -59,6 +59,32 @@ pub fn stp_tia(method: StpMethod, time_h: f64, activity: f64) -> StpEstimate {
     }
 }
 
+/// Earliest scan (h after administration) Hänscheid's rule is applied to. The rule takes
+/// T_eff ≈ t: within 10 % only for 0.76 ≤ t/T_eff ≤ 2.4 (module doc), and it was derived for
+/// scans at 3–4 days after 177Lu-DOTATATE/PSMA (Hänscheid et al. 2018). An earlier scan
+/// holds no information about T_eff and would give Ã for T_eff ≈ t (a few hours), an
+/// underestimate by an order of magnitude for therapeutic agents, so it is refused.
+pub const HAENSCHEID_MIN_SCAN_H: f64 = 24.0;
+
+/// Checks that Hänscheid's rule may be applied to a scan at `time_h`; the refusal says why
+/// and what to do instead.
+pub fn haenscheid_applicable(time_h: f64) -> Result<(), String> {
+    if time_h >= HAENSCHEID_MIN_SCAN_H {
+        return Ok(());
+    }
+    Err(format!(
+        "Hänscheid's single-time-point rule assumes the effective half-life is close to the scan time, so a scan at {time_h:.1} h would give Ã for T_eff ≈ {time_h:.1} h (within 10 % only if T_eff lies between {:.1} and {:.1} h); it needs a scan at ≥ {HAENSCHEID_MIN_SCAN_H} h (published for 3–4 days): use a later scan, several scans, or the population-half-life method with a known T_eff",
+        time_h / 2.4,
+        time_h / 0.76
+    ))
+}
+
+/// The effective half-life Hänscheid's rule implies for a scan at `time_h`: the rule is
+/// exact when T_eff = t, which is what it assumes (reported instead of "unknown").
+pub fn haenscheid_implied_t_eff_h(time_h: f64) -> f64 {
+    time_h
+}
+
 /// Ratio of the Hänscheid estimate to the true Ã for a mono-exponential curve scanned at
 /// `x` = t/T_eff: 2x·2^(−x).
 pub fn haenscheid_ratio_mono(x: f64) -> f64 {
@@ -68,6 +94,19 @@ pub fn haenscheid_ratio_mono(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn haenscheid_refuses_early_scans_and_implies_t_eff_equal_to_scan_time() {
+        let e = haenscheid_applicable(4.0).unwrap_err();
+        assert!(
+            e.contains("4.0 h") && e.contains("population-half-life"),
+            "{e}"
+        );
+        assert!(haenscheid_applicable(72.0).is_ok());
+        // The rule is exact at t = T_eff: 2t·A(t)/ln2 = A0·T/ln2 when A(t) = A0/2.
+        let t = haenscheid_implied_t_eff_h(72.0);
+        assert!((haenscheid_ratio_mono(72.0 / t) - 1.0).abs() < 1e-12);
+    }
 
     #[test]
     fn population_half_life_is_exact_for_its_own_curve() {

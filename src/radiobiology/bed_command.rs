@@ -129,7 +129,14 @@ pub struct BedSummary {
 pub fn run(cfg: &BedConfig) -> Result<BedSummary> {
     let tissues = tissue_assignment(cfg)?;
     check_kinetics_options(cfg)?;
-    crate::io::atomic::prepare_output_dir(&cfg.out, &BED_OUTPUT_FILES, cfg.force)?;
+    let folder = crate::io::output_folder::OutputFolder::begin(
+        &cfg.out,
+        crate::io::output_folder::OutputSet {
+            files: &BED_OUTPUT_FILES,
+            patterns: crate::run::outputs::BED_PATTERNS,
+        },
+        cfg.force,
+    )?;
     let loaded = load_dose(&cfg.dose)?;
     let grid = loaded.dose.grid.clone();
     let (sigma, sigma_source) = load_sigma(cfg, &loaded)?;
@@ -197,19 +204,22 @@ pub fn run(cfg: &BedConfig) -> Result<BedSummary> {
         cycles: cycle_summaries(&result),
         regions: result.regions.clone(),
     };
-    write_outputs(cfg, &grid, &result, &bed_regions, &loaded, &summary)?;
-    Ok(summary)
+    let mut notes = folder.notes().to_vec();
+    let staged = folder.path().to_path_buf();
+    write_outputs(&staged, &grid, &result, &bed_regions, &loaded, &summary)?;
+    folder.commit()?;
+    notes.extend(summary.notes);
+    Ok(BedSummary { notes, ..summary })
 }
 
 fn write_outputs(
-    cfg: &BedConfig,
+    out: &Path,
     grid: &Grid,
     result: &super::maps::BedResult,
     regions: &[super::maps::BedRegion],
     loaded: &LoadedDose,
     summary: &BedSummary,
 ) -> Result<()> {
-    let out = &cfg.out;
     write_map(&out.join("bed.nii.gz"), grid, &result.bed_gy, "BED")?;
     write_map(&out.join("eqd2.nii.gz"), grid, &result.eqd2_gy, "EQD2")?;
     write_bed_dvh(&out.join("bed_dvh.csv"), &result.bed_gy, regions)?;

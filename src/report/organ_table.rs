@@ -59,10 +59,41 @@ pub fn organ_rows(model: &VoxelModel, dose_gy: &[f64], rel_sigma: &[f64]) -> Vec
         .collect()
 }
 
-/// Writes `organ_table.csv` and `organ_table.json` (atomically).
+/// Writes `organ_table.csv` and `organ_table.json` (atomically), doses in Gy.
 pub fn write_organ_table(csv_path: &Path, json_path: &Path, rows: &[OrganRow]) -> Result<()> {
+    write_organ_table_in(csv_path, json_path, rows, "Gy")
+}
+
+/// A JSON row: the [`OrganRow`], the dose unit, and for a dose per decay the same values
+/// under keys that say so (`mean_gy_per_decay`, …).
+#[derive(Serialize)]
+struct UnitRow<'a> {
+    #[serde(flatten)]
+    row: &'a OrganRow,
+    dose_unit: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mean_gy_per_decay: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    d2_gy_per_decay: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    d98_gy_per_decay: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mean_sigma_gy_per_decay: Option<f64>,
+}
+
+/// Writes `organ_table.csv` and `organ_table.json` (atomically) with the dose unit `unit`
+/// ("Gy" or "Gy per decay"). Every table has a `dose_unit` column; the `*_gy` columns keep
+/// their names for scripts that read them, and a dose per decay also gets
+/// `mean_gy_per_decay`, `d2_gy_per_decay`, `d98_gy_per_decay`, `mean_sigma_gy_per_decay`.
+pub fn write_organ_table_in(
+    csv_path: &Path,
+    json_path: &Path,
+    rows: &[OrganRow],
+    unit: &str,
+) -> Result<()> {
+    let per_decay = unit != "Gy";
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
+    let mut header = vec![
         "region",
         "voxels",
         "volume_ml",
@@ -75,11 +106,15 @@ pub fn write_organ_table(csv_path: &Path, json_path: &Path, rows: &[OrganRow]) -
         "d98_gy",
         "mean_rel_sigma",
         "mean_sigma_gy",
-    ])
-    .map_err(internal)?;
+        "dose_unit",
+    ];
+    if per_decay {
+        header.push("mean_gy_per_decay");
+    }
+    w.write_record(&header).map_err(internal)?;
     for r in rows {
         let s = &r.stats;
-        w.write_record([
+        let mut record = vec![
             r.region.clone(),
             r.voxels.to_string(),
             format!("{:.6}", r.volume_ml),
@@ -92,28 +127,64 @@ pub fn write_organ_table(csv_path: &Path, json_path: &Path, rows: &[OrganRow]) -
             format!("{:.6e}", s.d98_gy),
             format!("{:.6e}", r.mean_rel_sigma),
             format!("{:.6e}", r.mean_sigma_gy),
-        ])
-        .map_err(internal)?;
+            unit.to_string(),
+        ];
+        if per_decay {
+            record.push(format!("{:.6e}", s.mean_gy));
+        }
+        w.write_record(&record).map_err(internal)?;
     }
     let bytes = w
         .into_inner()
         .map_err(|e| crate::Error::Internal(format!("CSV: {e}")))?;
     crate::io::atomic::write_atomic(csv_path, &bytes)?;
-    let json = serde_json::to_vec_pretty(rows)
+    let per = |v: f64| per_decay.then_some(v);
+    let unit_rows: Vec<UnitRow> = rows
+        .iter()
+        .map(|r| UnitRow {
+            row: r,
+            dose_unit: unit,
+            mean_gy_per_decay: per(r.stats.mean_gy),
+            d2_gy_per_decay: per(r.stats.d2_gy),
+            d98_gy_per_decay: per(r.stats.d98_gy),
+            mean_sigma_gy_per_decay: per(r.mean_sigma_gy),
+        })
+        .collect();
+    let json = serde_json::to_vec_pretty(&unit_rows)
         .map_err(|e| crate::Error::Internal(format!("JSON: {e}")))?;
     crate::io::atomic::write_atomic(json_path, &json)
 }
 
 /// Writes the cumulative DVH of every region: `region,dose_gy,volume_fraction` rows.
 pub fn write_dvh_csv(path: &Path, model: &VoxelModel, dose_gy: &[f64], bins: usize) -> Result<()> {
+    write_dvh_csv_in(path, model, dose_gy, bins, "Gy")
+}
+
+/// [`write_dvh_csv`] for a dose in `unit`: with a dose per decay the rows are
+/// `region,dose_gy,volume_fraction,dose_gy_per_decay` (the `dose_gy` column keeps its name
+/// for scripts that read it; the last column names the unit truly).
+pub fn write_dvh_csv_in(
+    path: &Path,
+    model: &VoxelModel,
+    dose_gy: &[f64],
+    bins: usize,
+    unit: &str,
+) -> Result<()> {
+    let per_decay = unit != "Gy";
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["region", "dose_gy", "volume_fraction"])
-        .map_err(internal)?;
+    let mut header = vec!["region", "dose_gy", "volume_fraction"];
+    if per_decay {
+        header.push("dose_gy_per_decay");
+    }
+    w.write_record(&header).map_err(internal)?;
     for region in &model.regions {
         let doses: Vec<f64> = region.voxels.iter().map(|&v| dose_gy[v as usize]).collect();
         for (d, f) in cumulative_dvh(&doses, bins) {
-            w.write_record([region.name.clone(), format!("{d:.6e}"), format!("{f:.6}")])
-                .map_err(internal)?;
+            let mut record = vec![region.name.clone(), format!("{d:.6e}"), format!("{f:.6}")];
+            if per_decay {
+                record.push(format!("{d:.6e}"));
+            }
+            w.write_record(&record).map_err(internal)?;
         }
     }
     let bytes = w

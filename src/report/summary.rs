@@ -70,6 +70,53 @@ pub struct RunSummary {
     /// Wall time of each stage of the command, s (patient runs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stages_s: Option<Stages>,
+    /// A `--target-uncertainty` run: the target and whether it was reached before
+    /// `--max-decays` (absent for `--decays` runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_uncertainty: Option<TargetOutcome>,
+}
+
+/// Whether a `--target-uncertainty` run reached its target.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct TargetOutcome {
+    /// The target: mean relative σ of the voxels above 50 % of the maximum, in %.
+    pub percent: f64,
+    /// The decay budget (`--max-decays`).
+    pub max_decays: u64,
+    /// The mean relative σ reached, in %.
+    pub reached_percent: f64,
+    /// True when the target was met; false when the run stopped at `max_decays` first (the
+    /// dose is then less precise than asked: the run warns, and still exits 0).
+    pub reached: bool,
+}
+
+impl TargetOutcome {
+    /// The outcome of a run with stop rule `stop` that reached mean relative σ `mean`.
+    pub fn of(stop: &crate::transport::StopRule, mean: f64) -> Option<TargetOutcome> {
+        match *stop {
+            crate::transport::StopRule::TargetUncertainty {
+                relative,
+                max_decays,
+                ..
+            } => Some(TargetOutcome {
+                percent: 100.0 * relative,
+                max_decays,
+                reached_percent: 100.0 * mean,
+                reached: mean.is_finite() && mean <= relative,
+            }),
+            crate::transport::StopRule::Decays(_) => None,
+        }
+    }
+
+    /// The warning for a target not reached.
+    pub fn warning(&self) -> Option<String> {
+        (!self.reached).then(|| {
+            format!(
+                "target uncertainty {:.3} % not reached: the run stopped at --max-decays {} with {:.3} % (summary.json: target_uncertainty.reached = false); raise --max-decays for the precision asked",
+                self.percent, self.max_decays, self.reached_percent
+            )
+        })
+    }
 }
 
 /// Cutoffs, keV.
@@ -200,6 +247,7 @@ impl RunSummary {
                 })
                 .collect(),
             uncertainty_above_50pct: r.uncertainty,
+            target_uncertainty: TargetOutcome::of(&s.stop, r.uncertainty.mean),
             decays_per_second: r.decays as f64 / r.wall_s.max(1e-9),
             wall_s: r.wall_s,
             statistics_s: r.statistics_s,

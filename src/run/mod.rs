@@ -36,7 +36,7 @@ pub use execute::{execute, RunResult};
 pub use outputs::{output_files, write_outputs, PATIENT_OUTPUTS, RUN_OUTPUTS, STUDY_OUTPUTS};
 pub use problem::{Problem, ProblemKind};
 
-use crate::io::atomic::prepare_output_dir;
+use crate::io::output_folder::{OutputFolder, OutputSet};
 use crate::report::stages::Stages;
 use crate::report::summary::RunSummary;
 use crate::transport::{Device, Observer};
@@ -101,13 +101,16 @@ pub fn run_to_folder(
         let mut clock = Clock::start();
         // A phantom is built before the folder is touched (a wrong name leaves nothing
         // behind); patient and study inputs take long to read, so the folder is checked first.
-        let problem = if matches!(config.input, Input::Phantom(_)) {
+        // Everything is written into the folder's staging copy and put in place at the end
+        // (`io::output_folder`: all or nothing, and locked against a second run).
+        let set = outputs::output_set(&config.input);
+        let (problem, folder) = if matches!(config.input, Input::Phantom(_)) {
             let problem = Problem::build_in(config, out, force, &mut clock, observer)?;
-            prepare_output_dir(out, output_files(&config.input), force)?;
-            problem
+            (problem, begin_folder(out, set, force, observer)?)
         } else {
-            prepare_output_dir(out, output_files(&config.input), force)?;
-            Problem::build_in(config, out, force, &mut clock, observer)?
+            let folder = begin_folder(out, set, force, observer)?;
+            let problem = Problem::build_in(config, folder.path(), force, &mut clock, observer)?;
+            (problem, folder)
         };
         let result = match config.transport.method {
             dvk::DoseMethod::Mc => execute(&problem, device, observer)?,
@@ -120,15 +123,32 @@ pub fn run_to_folder(
             )?,
         };
         clock.lap("transport", observer);
-        write_outputs(
+        let summary = write_outputs(
             config,
             &problem,
             &result,
-            out,
+            folder.path(),
             clock.into_stages(),
             observer,
-        )
+        )?;
+        folder.commit()?;
+        Ok(summary)
     })
+}
+
+/// Opens `out` for writing (lock, recovery, existing outputs; see `io::output_folder`) and
+/// tells the observer what was recovered.
+fn begin_folder(
+    out: &Path,
+    set: OutputSet<'_>,
+    force: bool,
+    observer: &mut dyn Observer,
+) -> Result<OutputFolder> {
+    let folder = OutputFolder::begin(out, set, force)?;
+    for note in folder.notes() {
+        observer.warning(note);
+    }
+    Ok(folder)
 }
 
 /// The stage clock of a run: each lap is recorded (`stages_s` in `summary.json`) and told

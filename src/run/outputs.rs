@@ -19,11 +19,14 @@ use super::study::StudyContext;
 use crate::geometry::{Grid, Volume, VoxelModel};
 use crate::io::atomic::write_atomic;
 use crate::io::nifti::write_volume_f32;
-use crate::io::rtdose::{new_uid, write_rt_dose, DoseType};
+use crate::io::output_folder::OutputSet;
+use crate::io::rtdose::{new_uid, write_rt_dose_in, DoseType, DoseUnits};
 use crate::radiobiology::maps::RegionBed;
 use crate::radiobiology::organ_table::{write_organ_table_with_bed, OrganBedColumns};
 use crate::radiobiology::study as bed_study;
-use crate::report::organ_table::{organ_rows, write_dvh_csv, write_organ_table};
+use crate::report::organ_table::{
+    organ_rows, write_dvh_csv, write_dvh_csv_in, write_organ_table_in,
+};
 use crate::report::stages::Stages;
 use crate::report::summary::{write_summary, RunSummary};
 use crate::transport::Observer;
@@ -78,6 +81,47 @@ pub fn output_files(input: &Input) -> &'static [&'static str] {
     }
 }
 
+/// A study run's files: its own, its fit's and its BED's.
+const STUDY_FILES_ALL: &[&str] = &[
+    "dose.nii.gz",
+    "uncertainty.nii.gz",
+    "summary.json",
+    "run.json",
+    "organ_table.csv",
+    "organ_table.json",
+    "dvh.csv",
+    "bed.nii.gz",
+    "eqd2.nii.gz",
+    "bed_summary.json",
+    "bed_dvh.csv",
+    "bed_rtdose.dcm",
+    "tia.nii.gz",
+    "tia_sigma.nii.gz",
+    "regions.json",
+    "regions.csv",
+];
+
+/// Per-cycle and per-region files of a fit (`tac_c1_kidney.png`, `tia_cycle2.nii.gz`).
+pub const FIT_PATTERNS: &[&str] = &["tac_c*", "tia_cycle*"];
+
+/// Per-cycle BED files (`bed_cycle1.nii.gz`, `eqd2_cycle1.nii.gz`).
+pub const BED_PATTERNS: &[&str] = &["bed_cycle*", "eqd2_cycle*"];
+
+/// Everything a run of `input` writes into its folder (for the all-or-nothing folder: what
+/// `--force` replaces and what is refused without it).
+pub fn output_set(input: &Input) -> OutputSet<'static> {
+    match input {
+        Input::Study(_) => OutputSet {
+            files: STUDY_FILES_ALL,
+            patterns: &["tac_c*", "tia_cycle*", "bed_cycle*", "eqd2_cycle*"],
+        },
+        _ => OutputSet {
+            files: output_files(input),
+            patterns: &[],
+        },
+    }
+}
+
 /// Writes the outputs of `problem`'s `result` into `out`, the stage times in `stages`
 /// (its `outputs` lap taken before `summary.json` is written), and returns the summary.
 pub fn write_outputs(
@@ -111,6 +155,9 @@ pub fn write_outputs(
     summary.dose_quantity = result.dose_quantity;
     summary.method = config.transport.method.name();
     summary.stages_s = Some(stages);
+    if let Some(w) = summary.target_uncertainty.and_then(|t| t.warning()) {
+        observer.warning(&w);
+    }
     write_summary(&out.join("summary.json"), &summary)?;
     Ok(summary)
 }
@@ -233,12 +280,14 @@ fn write_patient(
 ) -> Result<()> {
     write_rt_doses(out, model, &patient.ct, dose, result)?;
     let rows = organ_rows(model, dose, &region_rel_sigma(model, result));
-    write_organ_table(
+    let unit = result.dose_unit();
+    write_organ_table_in(
         &out.join("organ_table.csv"),
         &out.join("organ_table.json"),
         &rows,
+        unit,
     )?;
-    write_dvh_csv(&out.join("dvh.csv"), model, dose, 200)?;
+    write_dvh_csv_in(&out.join("dvh.csv"), model, dose, 200, unit)?;
     let labels = crate::io::masks::label_volume(&model.grid, &model.regions);
     crate::io::nifti::write_labels_u16(
         &out.join("regions.nii.gz"),
@@ -275,20 +324,29 @@ fn write_rt_doses(
             .collect(),
     };
     let series = new_uid();
-    write_rt_dose(
+    // A dose per decay is not an absorbed dose in Gy: DoseUnits RELATIVE, the comment says
+    // "Gy per decay" (and `voxdose bed` refuses it).
+    let units = if result.tia_bq_s.is_some() {
+        DoseUnits::Gy
+    } else {
+        DoseUnits::Relative
+    };
+    write_rt_dose_in(
         &out.join("rtdose.dcm"),
         &dose_vol,
         ct,
         DoseType::Physical,
         &series,
         &format!("voxdose dose ({unit})"),
+        units,
     )?;
-    write_rt_dose(
+    write_rt_dose_in(
         &out.join("rtdose_sigma.dcm"),
         &sigma,
         ct,
         DoseType::Error,
         &series,
         &format!("voxdose 1 sigma ({unit})"),
+        units,
     )
 }

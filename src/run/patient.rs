@@ -240,6 +240,10 @@ fn tia_record(
         return Ok(none);
     };
     let t_h = scan_hours(input, p)?;
+    if rule == SingleScanRule::Hanscheid {
+        crate::kinetics::stp::haenscheid_applicable(t_h)
+            .map_err(|reason| Error::invalid("--tia-from-single-scan", reason))?;
+    }
     let lambda = std::f64::consts::LN_2 / nuclide.half_life_s;
     // The activity at scan time: undo a decay correction to administration.
     let a_scan = if p.decay_correction.as_deref() == Some("ADMIN") {

@@ -4,6 +4,7 @@
 //! prints a short summary.
 
 use crate::cli::args::{FitArgs, PvcArgs};
+use crate::io::output_folder::{OutputFolder, OutputSet};
 use crate::kinetics::PartialVolumeOverride;
 use crate::Result;
 
@@ -19,7 +20,17 @@ pub fn pvc_override(a: &PvcArgs) -> Result<Option<PartialVolumeOverride>> {
 /// Runs `voxdose fit`.
 pub fn fit(args: FitArgs) -> Result<()> {
     let pvc = pvc_override(&args.pvc)?;
-    let fit = crate::kinetics::fit_study_with(&args.study, &args.out, args.force, pvc.as_ref())?;
+    let set = OutputSet {
+        files: &crate::kinetics::pipeline::OUTPUT_FILES,
+        patterns: crate::run::outputs::FIT_PATTERNS,
+    };
+    let folder = OutputFolder::begin(&args.out, set, args.force)?;
+    for note in folder.notes() {
+        eprintln!("voxdose: warning: {note}");
+    }
+    let fit =
+        crate::kinetics::fit_study_with(&args.study, folder.path(), args.force, pvc.as_ref())?;
+    folder.commit()?;
     for note in &fit.notes {
         eprintln!("voxdose: {note}");
     }

@@ -57,9 +57,26 @@ fn load(a: &PbpkModelArgs) -> Result<Loaded> {
     })
 }
 
+/// Opens an all-or-nothing output folder for `files` (`io::output_folder`).
+fn begin_folder(
+    out: &std::path::Path,
+    files: &'static [&'static str],
+    force: bool,
+) -> Result<crate::io::output_folder::OutputFolder> {
+    let set = crate::io::output_folder::OutputSet {
+        files,
+        patterns: &[],
+    };
+    let folder = crate::io::output_folder::OutputFolder::begin(out, set, force)?;
+    for note in folder.notes() {
+        eprintln!("voxdose: warning: {note}");
+    }
+    Ok(folder)
+}
+
 fn simulate_cmd(a: PbpkSimulateArgs) -> Result<()> {
     let grid = simulate::parse_minutes(&a.minutes).map_err(|r| Error::invalid("--minutes", r))?;
-    crate::io::atomic::prepare_output_dir(&a.out, &["tacs.csv", "tia.json"], a.force)?;
+    let folder = begin_folder(&a.out, &["tacs.csv", "tia.json"], a.force)?;
     let l = load(&a.model)?;
     let scenario = Scenario {
         boluses: l.boluses,
@@ -71,15 +88,16 @@ fn simulate_cmd(a: PbpkSimulateArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let r = simulate::simulate(&l.model, &scenario)?;
     let wall_s = started.elapsed().as_secs_f64();
-    simulate::write_tacs_csv(&a.out.join("tacs.csv"), &r)?;
+    simulate::write_tacs_csv(&folder.path().join("tacs.csv"), &r)?;
     let model_path = a.model.model.display().to_string();
     simulate::write_tia_json(
-        &a.out.join("tia.json"),
+        &folder.path().join("tia.json"),
         &model_path,
         &a.model.nuclide,
         &scenario,
         &r,
     )?;
+    folder.commit()?;
     for n in &r.notes {
         eprintln!("note: {n}");
     }
@@ -188,7 +206,7 @@ pub fn trial(a: TrialArgs) -> Result<()> {
             return Err(Error::invalid("--window-min", "must be > 0"));
         }
     }
-    crate::io::atomic::prepare_output_dir(&a.out, &["patients.csv", "summary.json"], a.force)?;
+    let folder = begin_folder(&a.out, &["patients.csv", "summary.json"], a.force)?;
     let l = load(&a.model)?;
     let population = crate::pbpk::priors::Population::load(&a.population)?;
     let s_values = a
@@ -220,7 +238,8 @@ pub fn trial(a: TrialArgs) -> Result<()> {
     let result = pool.install(|| trial::run(&l.model, &cfg, &|| bar.inc(1)))?;
     bar.finish_and_clear();
     let wall_s = started.elapsed().as_secs_f64();
-    trial::write_outputs(&a.out, &result, &cfg)?;
+    trial::write_outputs(folder.path(), &result, &cfg)?;
+    folder.commit()?;
     let summary = trial::summary(&result, &cfg);
     println!(
         "{} patients ({} failed) on {} threads in {:.1} s",

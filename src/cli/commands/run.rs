@@ -96,6 +96,12 @@ fn input_from_args(args: &RunArgs) -> Result<Input> {
     if args.ct.is_some() || args.spect.is_some() {
         return patient_input(args).map(Input::Patient);
     }
+    if args.phantom.phantom.is_none() {
+        return Err(Error::invalid(
+            "--phantom",
+            "no input given: name a built-in phantom (--phantom water-sphere; `voxdose phantoms` lists them), a patient (--ct and --spect), a study (--study), a material map (--materials) or a saved run (--config)",
+        ));
+    }
     Ok(Input::Phantom(PhantomInput {
         phantom: phantom_spec(&args.phantom),
         tia_bq_s: args.tia_bq_s,
