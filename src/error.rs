@@ -57,6 +57,7 @@
 //! | 54 | the PBRPK ODE solver failed |
 //! | 55 | the PBRPK patient fit failed |
 //! | 56 | a PBRPK JSON input (population, prior, S-values, patient model) is invalid |
+//! | 130 | cancelled by the caller (Ctrl-C in the Python package; [`Error::Cancelled`]) |
 
 use std::path::PathBuf;
 
@@ -127,6 +128,10 @@ pub enum Error {
     /// A cached dose-voxel kernel could not be used.
     #[error(transparent)]
     Kernel(#[from] crate::run::dvk::KernelError),
+    /// The caller asked the run to stop ([`crate::transport::Observer::cancelled`]; Ctrl-C in
+    /// the Python package). Nothing is written.
+    #[error("cancelled: the run was stopped at the caller's request (Ctrl-C); nothing was written")]
+    Cancelled,
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]
     Internal(String),
@@ -150,6 +155,7 @@ impl Error {
             Error::Pbpk(e) => e.exit_code(),
             Error::Materials(e) => e.exit_code(),
             Error::Kernel(e) => e.exit_code(),
+            Error::Cancelled => 130,
         }
     }
 
