@@ -130,7 +130,9 @@ pub enum Error {
     Kernel(#[from] crate::run::dvk::KernelError),
     /// The caller asked the run to stop ([`crate::transport::Observer::cancelled`]; Ctrl-C in
     /// the Python package). Nothing is written.
-    #[error("cancelled: the run was stopped at the caller's request (Ctrl-C); nothing was written")]
+    #[error(
+        "cancelled: the run was stopped at the caller's request (Ctrl-C); nothing was written"
+    )]
     Cancelled,
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]

@@ -60,12 +60,18 @@ fn run<'py>(
     let done = detached(py, &mut obs, |o| {
         run_in_memory(&config, study_dir.as_deref(), o)
     })?;
-    let out = volume_dict(py, &done.grid, done.dose.iter().map(|&d| d as f32).collect())?;
-    out.set_item("dose_f64", PyArray1::from_vec(py, done.dose))?;
+    let out = volume_dict(
+        py,
+        &done.grid,
+        done.dose.iter().map(|&d| d as f32).collect(),
+    )?;
     out.set_item("sigma", PyArray1::from_vec(py, done.rel_uncertainty))?;
     out.set_item("labels", PyArray1::from_vec(py, done.labels))?;
     out.set_item("region_names", done.region_names)?;
-    out.set_item("summary_json", json(&done.summary).map_err(|e| to_py(py, &e))?)?;
+    out.set_item(
+        "summary_json",
+        json(&done.summary).map_err(|e| to_py(py, &e))?,
+    )?;
     let saved = config.to_json().map_err(|e| to_py(py, &e))?;
     out.set_item("config_json", String::from_utf8_lossy(&saved).into_owned())?;
     out.set_item("notes", obs.notes)?;
@@ -106,7 +112,10 @@ fn fit_study<'py>(
         .map(|v| PyArray1::from_vec(py, v.data))
         .collect();
     d.set_item("cycle_tia", cycles)?;
-    d.set_item("regions_json", json(&fit.regions).map_err(|e| to_py(py, &e))?)?;
+    d.set_item(
+        "regions_json",
+        json(&fit.regions).map_err(|e| to_py(py, &e))?,
+    )?;
     d.set_item("cycles_json", json(&fit.cycles).map_err(|e| to_py(py, &e))?)?;
     d.set_item("notes", fit.notes)?;
     Ok(d)
@@ -117,7 +126,10 @@ fn fit_study<'py>(
 #[pyo3(signature = (dose, out, force=false, dose_uncertainty=None, effective_half_life_h=None,
     fit=None, cycle=None, tissue=None, alpha_beta_gy=None, repair_half_time_h=None,
     alpha_per_gy=None, labels=None, tissue_map=None))]
-#[allow(clippy::too_many_arguments, reason = "the flags of `voxdose bed`, one each")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the flags of `voxdose bed`, one each"
+)]
 fn bed(
     py: Python<'_>,
     dose: PathBuf,
@@ -158,8 +170,7 @@ fn bed(
 /// A NIfTI file as a dict: flat f32 `data`, `dims`, `affine`, `description`.
 #[pyfunction]
 fn read_volume(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyDict>> {
-    let img = voxdose::io::nifti::read_image(&path)
-        .map_err(|e| to_py(py, &Error::from(e)))?;
+    let img = voxdose::io::nifti::read_image(&path).map_err(|e| to_py(py, &Error::from(e)))?;
     let d = volume_dict(py, &img.volume.grid, img.volume.data)?;
     d.set_item("description", img.description)?;
     Ok(d)
@@ -195,7 +206,10 @@ fn write_labels(
 #[pyfunction]
 #[pyo3(signature = (dir, study, transport_json, smatrix_decays, ct=None, limits=None,
     patient_id=None, progress=None))]
-#[allow(clippy::too_many_arguments, reason = "the flags of `voxdose twin init`, one each")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the flags of `voxdose twin init`, one each"
+)]
 fn twin_init(
     py: Python<'_>,
     dir: PathBuf,

@@ -127,7 +127,7 @@ def test_ctrl_c_stops_a_run_with_keyboard_interrupt():
     start = time.perf_counter()
     timer.start()
     with pytest.raises(KeyboardInterrupt):
-        voxdose.run_phantom("water-sphere", decays=1e9, batches=1000, device="cpu",
+        voxdose.run_phantom("water-sphere", decays=1e8, batches=10000, device="cpu",
                             progress=False, **PHANTOM)
     assert time.perf_counter() - start < 30
 
@@ -138,7 +138,7 @@ def test_an_exception_in_the_progress_callback_stops_the_run():
             raise ValueError("stop here")
 
     with pytest.raises(ValueError, match="stop here"):
-        voxdose.run_phantom("water-sphere", decays=1e9, batches=1000, device="cpu",
+        voxdose.run_phantom("water-sphere", decays=1e8, batches=10000, device="cpu",
                             progress=boom, **PHANTOM)
 
 

@@ -217,7 +217,6 @@ class Result:
     def __init__(self, raw: Mapping[str, Any]) -> None:
         dims = raw["dims"]
         self.dose: np.ndarray = _volume(raw["data"], dims)
-        self.dose_f64: np.ndarray = _volume(raw["dose_f64"], dims)
         self.sigma: np.ndarray = _volume(raw["sigma"], dims)
         self.labels: np.ndarray = _volume(raw["labels"], dims)
         self.region_names: List[str] = list(raw["region_names"])

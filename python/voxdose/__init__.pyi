@@ -35,7 +35,6 @@ class Result:
     """A dose run: arrays of shape (nx, ny, nz), indexed [i, j, k] like nibabel."""
 
     dose: npt.NDArray[np.float32]
-    dose_f64: npt.NDArray[np.float64]
     sigma: npt.NDArray[np.float32]
     labels: npt.NDArray[np.uint16]
     region_names: List[str]

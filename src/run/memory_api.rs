@@ -92,7 +92,12 @@ pub fn run_in_memory(
             grid: problem.model.grid.clone(),
             dose: result.dose(),
             rel_uncertainty: result.transport.rel_uncertainty,
-            region_names: problem.model.regions.iter().map(|r| r.name.clone()).collect(),
+            region_names: problem
+                .model
+                .regions
+                .iter()
+                .map(|r| r.name.clone())
+                .collect(),
             summary,
         })
     })
