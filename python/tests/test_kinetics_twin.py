@@ -71,3 +71,17 @@ def test_a_folder_that_is_no_twin_raises_a_twin_error(tmp_path):
     with pytest.raises(voxdose.TwinError) as err:
         voxdose.Twin(tmp_path).status()
     assert err.value.exit_code == 48
+
+
+def test_a_study_run_gives_the_cli_dose_in_gy(study, cli, tmp_path):
+    config = {"input": {"kind": "study", "study": str(study)},
+              "transport": {"stop": {"decays": 20000}, "seed": 3, "device": "cpu"}}
+    r = voxdose.run(config, progress=False)
+    assert r.dose_unit == "Gy" and r.dose.shape == GRID
+    assert np.allclose(r.affine, AFFINE)
+    assert set(r.region_names) >= {v[0] for v in ORGANS.values()}
+    done = cli("run", "--study", study, "--decays", "20000", "--seed", "3", "--device", "cpu",
+               "--quiet", "--out", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    cli_dose, _ = voxdose.read_nifti(tmp_path / "out" / "dose.nii.gz")
+    assert np.array_equal(cli_dose.view(np.uint32), r.dose.view(np.uint32))
