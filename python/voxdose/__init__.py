@@ -179,8 +179,8 @@ def _progress(progress: Progress, what: str = "transport") -> Tuple[Optional[Cal
         if "bar" not in bar:
             bar["bar"] = tqdm(total=total, unit="decays", unit_scale=True, desc=what, leave=False)
         b = bar["bar"]
-        if total != b.total:
-            b.total = total
+        if done < b.n or total != b.total:  # the next transport of a twin's cycle
+            b.reset(total=total)
         b.update(done - b.n)
 
     def close() -> None:
