@@ -61,6 +61,7 @@
 //! | 56 | a PBRPK JSON input (population, prior, S-values, patient model) is invalid |
 //! | 61 | output folder locked by another voxdose writing it (`--out`) |
 //! | 70 | Slurm refused the job, or `sbatch` is not installed (`voxdose slurm --submit`) |
+//! | 130 | cancelled by the caller (Ctrl-C in the Python package; [`Error::Cancelled`]) |
 
 use std::path::PathBuf;
 
@@ -146,6 +147,12 @@ pub enum Error {
     /// A shard, merge, checkpoint or Slurm job could not be done.
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
+    /// The caller asked the run to stop ([`crate::transport::Observer::cancelled`]; Ctrl-C in
+    /// the Python package). Nothing is written.
+    #[error(
+        "cancelled: the run was stopped at the caller's request (Ctrl-C); nothing was written"
+    )]
+    Cancelled,
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]
     Internal(String),
@@ -182,6 +189,7 @@ impl Error {
             Error::Materials(e) => e.exit_code(),
             Error::Kernel(e) => e.exit_code(),
             Error::Cluster(e) => e.exit_code(),
+            Error::Cancelled => 130,
         }
     }
 

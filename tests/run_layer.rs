@@ -296,3 +296,54 @@ fn absurd_thread_counts_are_refused() {
         assert!(!out.exists(), "nothing is written");
     }
 }
+
+/// `run_in_memory` (the Python package's route) gives the dose `run_to_folder` writes, bit for
+/// bit once rounded to f32, on the folder run's grid, and writes nothing.
+#[test]
+fn a_run_in_memory_is_the_folder_run_without_files() {
+    use voxdose::run::memory_api::run_in_memory;
+    let dir = tempfile::tempdir().unwrap();
+    let (ct, spect) = bone_patient(dir.path());
+    let input = Input::Patient(PatientInput {
+        ct,
+        spect,
+        ..Default::default()
+    });
+    let c = config(input, DoseTo::Medium);
+    let out = dir.path().join("out");
+    run_to_folder(&c, &out, false, &mut Silent).unwrap();
+    let files_before = std::fs::read_dir(dir.path()).unwrap().count();
+    let mem = run_in_memory(&c, None, &mut Silent).unwrap();
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), files_before);
+    let file = read_image(&out.join("dose.nii.gz")).unwrap().volume;
+    assert_eq!(mem.grid.dims, file.grid.dims);
+    let bits: Vec<u32> = mem.dose.iter().map(|&d| (d as f32).to_bits()).collect();
+    assert_eq!(bits, voxel_bits(&out.join("dose.nii.gz")));
+    assert!(mem.dose.iter().any(|&d| d > 0.0));
+    assert_eq!(mem.summary.decays, 20_000);
+}
+
+/// An observer that asks for cancellation ends the run after a batch with exit code 130
+/// (Ctrl-C in the Python package), having run at most that batch.
+#[test]
+fn an_observer_can_cancel_a_run() {
+    use voxdose::run::memory_api::run_in_memory;
+    struct StopAfterFirst(u64);
+    impl voxdose::transport::Observer for StopAfterFirst {
+        fn batch_done(&mut self, done: u64, _: Option<voxdose::transport::UncertaintySummary>) {
+            self.0 = done;
+        }
+        fn cancelled(&mut self) -> bool {
+            self.0 > 0
+        }
+    }
+    let mut c = RunConfig::phantom("water-sphere");
+    c.transport.stop = Stop::Decays(1e8);
+    c.transport.batches = 10_000;
+    c.transport.device = DeviceChoice::Cpu;
+    let mut obs = StopAfterFirst(0);
+    let err = run_in_memory(&c, None, &mut obs).unwrap_err();
+    assert!(matches!(err, voxdose::Error::Cancelled), "{err}");
+    assert_eq!(err.exit_code(), 130);
+    assert_eq!(obs.0, 10_000);
+}

@@ -296,6 +296,9 @@ pub fn run_batches<B: Backend>(
             .then(|| uncertainty_above(&run.stats, model, plan.threshold()));
         run.statistics_s += sigma_start.elapsed().as_secs_f64();
         observer.batch_done(end, sigma);
+        if observer.cancelled() {
+            return Err(crate::Error::Cancelled);
+        }
         if let Some(hook) = schedule.after_batch.as_mut() {
             hook(&run.done)?;
         }

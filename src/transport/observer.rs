@@ -35,6 +35,12 @@ pub trait Observer: Send {
 
     /// The stage `name` of a run ended after `seconds` (`read_ct`, `transport`, …).
     fn stage_done(&mut self, _name: &'static str, _seconds: f64) {}
+
+    /// True when the caller wants the run stopped (Ctrl-C in the Python package). Asked after
+    /// each batch; the run then ends with [`crate::Error::Cancelled`] and writes nothing.
+    fn cancelled(&mut self) -> bool {
+        false
+    }
 }
 
 /// An observer that ignores everything (tests, benchmarks, library calls that want quiet).
