@@ -57,6 +57,10 @@
 //! | 54 | the PBRPK ODE solver failed |
 //! | 55 | the PBRPK patient fit failed |
 //! | 56 | a PBRPK JSON input (population, prior, S-values, patient model) is invalid |
+//! | 57 | `voxdose report`: not a voxdose output folder (no summary.json, regions.json, bed_summary.json or twin.json) |
+//! | 58 | `voxdose report`: a file of the folder is unreadable or not what voxdose writes |
+//! | 59 | `voxdose report --pdf`: no headless Chromium found |
+//! | 60 | `voxdose report --pdf`: the browser gave no PDF |
 
 use std::path::PathBuf;
 
@@ -127,6 +131,9 @@ pub enum Error {
     /// A cached dose-voxel kernel could not be used.
     #[error(transparent)]
     Kernel(#[from] crate::run::dvk::KernelError),
+    /// A report could not be made or printed.
+    #[error(transparent)]
+    Report(#[from] crate::report::html::ReportError),
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]
     Internal(String),
@@ -150,6 +157,7 @@ impl Error {
             Error::Pbpk(e) => e.exit_code(),
             Error::Materials(e) => e.exit_code(),
             Error::Kernel(e) => e.exit_code(),
+            Error::Report(e) => e.exit_code(),
         }
     }
 

@@ -69,6 +69,8 @@ pub enum Command {
     Pbpk(PbpkCommand),
     /// Virtual trial: sampled patients of a PBRPK model → organ TIAs, doses, BED, percentiles.
     Trial(TrialArgs),
+    /// One self-contained HTML report (and PDF) of an output folder: run, fit, study, bed, twin.
+    Report(ReportArgs),
 }
 
 /// Transport options of `run` (with `--config`, the ones given override the file's).
@@ -210,6 +212,9 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Also write the HTML report of the output folder (`report.html`, as `voxdose report`).
+    #[arg(long)]
+    pub report: bool,
 }
 
 /// `voxdose bench`.
@@ -257,6 +262,9 @@ pub struct FitArgs {
     /// Partial-volume correction (overrides the study's `partial_volume`).
     #[command(flatten)]
     pub pvc: PvcArgs,
+    /// Also write the HTML report of the output folder (`report.html`, as `voxdose report`).
+    #[arg(long)]
+    pub report: bool,
 }
 
 /// Partial-volume correction flags; each replaces the study file's `partial_volume` value.
@@ -437,6 +445,9 @@ pub struct TwinSyncArgs {
     /// Redo this already-synced cycle although its inputs changed (logged).
     #[arg(long, value_name = "N")]
     pub resync_cycle: Option<usize>,
+    /// Also write the twin's HTML report (`DIR/report.html`, as `voxdose report DIR`).
+    #[arg(long)]
+    pub report: bool,
 }
 
 /// `voxdose twin predict`.
@@ -607,4 +618,18 @@ pub struct TrialArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// `voxdose report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The output folder of `voxdose run`, `fit`, `bed`, or a twin folder.
+    pub dir: PathBuf,
+    /// The HTML file to write [default: DIR/report.html].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also print it to PDF (beside the HTML) with a headless Chromium (chromium,
+    /// chromium-headless-shell or google-chrome on PATH, or $VOXDOSE_CHROMIUM).
+    #[arg(long)]
+    pub pdf: bool,
 }
