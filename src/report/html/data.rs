@@ -155,8 +155,11 @@ impl Results {
     pub fn read(dir: &Path) -> Result<Results> {
         let summary = read_json(&dir.join("summary.json"))?;
         let run_json = read_json(&dir.join("run.json"))?;
+        let mut config_note = None;
         let run_config = match &run_json {
-            Some(_) => Some(RunConfig::load(&dir.join("run.json"))?),
+            Some(_) => RunConfig::load(&dir.join("run.json"))
+                .map_err(|e| config_note = Some(format!("run.json could not be read as a run configuration ({e}): the inputs are not shown")))
+                .ok(),
             None => None,
         };
         let organ_table = match read_json(&dir.join("organ_table.json"))? {
@@ -181,6 +184,7 @@ impl Results {
             .map(|s| s.uncertainty.activity_rel_sigma);
         r.run_config = run_config;
         r.warnings = r.collect_warnings();
+        r.warnings.extend(config_note);
         r.hashes = hash_files(dir);
         Ok(r)
     }

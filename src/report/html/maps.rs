@@ -72,6 +72,12 @@ pub struct Maps {
     pub labels: Option<Volume<f32>>,
     /// Region names, by index.
     pub names: Vec<String>,
+    /// Each region's centroid in continuous voxel coordinates of the label grid (`None`: no
+    /// voxels).
+    pub centroids: Vec<Option<[f64; 3]>>,
+    /// Each region's voxels on the map's grid, when regions overlap (phantoms: the sphere
+    /// inside the phantom), for the DVH.
+    pub region_voxels: Option<Vec<Vec<u32>>>,
     /// The grey layer.
     pub underlay: Option<(Volume<f32>, UnderlayKind)>,
     /// Largest value of the map.
@@ -118,6 +124,11 @@ pub fn load(r: &Results) -> Result<Option<Maps>> {
     let value = value?;
     let sigma = sigma.filter(|s| s.data.len() == value.data.len());
     let max = value.data.iter().copied().filter(|v| v.is_finite()).fold(0.0f32, f32::max);
+    let centroids = match (&layers.centroids, &layers.labels) {
+        (Some(c), _) => c.clone(),
+        (None, Some(l)) => label_centroids(l, layers.names.len()),
+        (None, None) => Vec::new(),
+    };
     if max <= 0.0 {
         notes.push(format!("{file} is zero everywhere: no slices"));
     }
@@ -128,6 +139,8 @@ pub fn load(r: &Results) -> Result<Option<Maps>> {
         sigma,
         labels: layers.labels,
         names: layers.names,
+        centroids,
+        region_voxels: layers.region_voxels,
         underlay: layers.underlay,
         max,
         notes,
@@ -150,6 +163,8 @@ fn primary(r: &Results) -> Option<(&'static str, &'static str, String)> {
 struct Layers {
     labels: Option<Volume<f32>>,
     names: Vec<String>,
+    centroids: Option<Vec<Option<[f64; 3]>>>,
+    region_voxels: Option<Vec<Vec<u32>>>,
     underlay: Option<(Volume<f32>, UnderlayKind)>,
 }
 
@@ -162,9 +177,13 @@ fn region_layers(r: &Results) -> (Layers, Vec<String>) {
         let config = r.run_config.as_ref().expect("input came from the config");
         match Problem::build(config, &mut crate::transport::Silent) {
             Ok(p) => {
-                let labels = crate::io::masks::label_volume(&p.model.grid, &p.model.regions);
-                layers.labels = Some(to_f32(labels));
+                layers.labels = Some(overlapping_labels(&p.model.grid, &p.model.regions));
                 layers.names = p.model.regions.iter().map(|g| g.name.clone()).collect();
+                layers.centroids = Some(
+                    p.model.regions.iter().map(|g| voxel_centroid(&p.model.grid, &g.voxels)).collect(),
+                );
+                layers.region_voxels =
+                    Some(p.model.regions.iter().map(|g| g.voxels.clone()).collect());
                 layers.underlay = Some((
                     Volume {
                         grid: p.model.grid.clone(),
@@ -255,11 +274,55 @@ fn study_labels(
     Some((v, names))
 }
 
-fn to_f32(v: Volume<u16>) -> Volume<f32> {
-    Volume {
-        grid: v.grid,
-        data: v.data.into_iter().map(f32::from).collect(),
+/// Region index + 1 per voxel, larger regions painted first so that a region inside another
+/// (the sphere in the phantom) keeps its own label.
+fn overlapping_labels(grid: &Grid, regions: &[crate::geometry::model::Region]) -> Volume<f32> {
+    let mut order: Vec<usize> = (0..regions.len()).collect();
+    order.sort_by_key(|&r| std::cmp::Reverse(regions[r].voxels.len()));
+    let mut data = vec![0.0f32; grid.n_voxels()];
+    for r in order {
+        for &v in &regions[r].voxels {
+            data[v as usize] = (r + 1) as f32;
+        }
     }
+    Volume {
+        grid: grid.clone(),
+        data,
+    }
+}
+
+fn voxel_centroid(grid: &Grid, voxels: &[u32]) -> Option<[f64; 3]> {
+    if voxels.is_empty() {
+        return None;
+    }
+    let mut s = [0.0f64; 3];
+    for &v in voxels {
+        let ijk = grid.ijk(v as usize);
+        for a in 0..3 {
+            s[a] += ijk[a] as f64;
+        }
+    }
+    Some(s.map(|x| x / voxels.len() as f64))
+}
+
+/// Centroids of the labels 1…n of a label volume (continuous voxel coordinates).
+fn label_centroids(labels: &Volume<f32>, n: usize) -> Vec<Option<[f64; 3]>> {
+    let mut sums = vec![[0.0f64; 4]; n];
+    let [nx, ny, _] = labels.grid.dims;
+    for (v, &l) in labels.data.iter().enumerate() {
+        let r = l.round() as usize;
+        if r == 0 || r > n {
+            continue;
+        }
+        let s = &mut sums[r - 1];
+        s[0] += (v % nx) as f64;
+        s[1] += ((v / nx) % ny) as f64;
+        s[2] += (v / (nx * ny)) as f64;
+        s[3] += 1.0;
+    }
+    sums.iter()
+        .map(|s| (s[3] > 0.0).then(|| [s[0] / s[3], s[1] / s[3], s[2] / s[3]]))
+        .collect()
 }
 
 /// Two grids that place voxels alike (to 1 µm and 1e-6 in direction).
@@ -317,26 +380,12 @@ pub fn slice_points(m: &Maps) -> Vec<(String, Option<usize>, [usize; 3])> {
             .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
         return vec![("hottest voxel".into(), None, grid.ijk(hottest.0))];
     };
-    let n = m.names.len();
-    let mut sums = vec![[0.0f64; 4]; n];
-    let [nx, ny, _] = labels.grid.dims;
-    for (v, &l) in labels.data.iter().enumerate() {
-        let r = l.round() as usize;
-        if r == 0 || r > n {
-            continue;
-        }
-        let s = &mut sums[r - 1];
-        s[0] += (v % nx) as f64;
-        s[1] += ((v / nx) % ny) as f64;
-        s[2] += (v / (nx * ny)) as f64;
-        s[3] += 1.0;
-    }
-    sums.iter()
+    m.centroids
+        .iter()
         .enumerate()
-        .filter(|(_, s)| s[3] > 0.0)
+        .filter_map(|(r, c)| c.map(|c| (r, c)))
         .take(MAX_REGIONS_DRAWN)
-        .map(|(r, s)| {
-            let c = [s[0] / s[3], s[1] / s[3], s[2] / s[3]];
+        .map(|(r, c)| {
             let q = grid.patient_to_voxel(labels.grid.voxel_to_patient(c));
             let at = [0, 1, 2].map(|a| (q[a].round().max(0.0) as usize).min(grid.dims[a] - 1));
             (m.names[r].clone(), Some(r), at)
@@ -634,6 +683,20 @@ pub fn base64(bytes: &[u8]) -> String {
 
 /// Cumulative DVHs from the map and regions on the same grid (runs without `dvh.csv`).
 pub fn dvh_from_maps(m: &Maps) -> Vec<super::data::Curve> {
+    if let Some(rv) = &m.region_voxels {
+        return rv
+            .iter()
+            .zip(&m.names)
+            .filter(|(v, _)| !v.is_empty())
+            .map(|(v, name)| super::data::Curve {
+                name: name.clone(),
+                points: crate::report::dvh::cumulative_dvh(
+                    &v.iter().map(|&i| f64::from(m.value.data[i as usize])).collect::<Vec<_>>(),
+                    200,
+                ),
+            })
+            .collect();
+    }
     let Some(labels) = m.labels.as_ref().filter(|l| same_grid(&l.grid, &m.value.grid)) else {
         return Vec::new();
     };

@@ -345,7 +345,7 @@ fn bed_table(r: &Results) -> Option<String> {
     for (_, h) in &cols {
         let _ = write!(out, "<th>{h}</th>");
     }
-    out.push_str("<th>limit</th><th>used</th><th>margin (Gy)</th></tr>\n");
+    out.push_str("<th>limit</th><th>fraction of limit</th><th>margin (Gy)</th></tr>\n");
     for row in rows {
         let name = row.get("name").and_then(Value::as_str).unwrap_or("?");
         let _ = write!(out, "<tr data-region=\"{}\"><td>{}</td>", esc(name), esc(name));
@@ -412,7 +412,7 @@ fn slices(m: &Maps) -> Result<String> {
         ISO_LEVELS.iter().map(|l| format!("{}", (l * 100.0).round())).collect::<Vec<_>>().join(", "),
         if m.sigma.is_some() { " Beside it, the relative σ of each voxel where the map exceeds 5 % of its maximum." } else { "" }
     );
-    out.push_str(&scale_bar("scale-map", m.max, &m.unit, false, &[0.0, 0.25, 0.5, 0.75, 0.9, 1.0]));
+    out.push_str(&scale_bar("scale-map", m.max, &m.unit, false, &[0.0, 0.25, 0.5, 0.75, 1.0]));
     if m.sigma.is_some() {
         let smax = maps::sigma_scale(m);
         out.push_str(&scale_bar("scale-sigma", smax, "σ (%)", true, &[0.0, 0.5, 1.0]));
