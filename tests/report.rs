@@ -306,3 +306,32 @@ fn run_with_timeout_stops_a_hung_program() {
     let r = run_with_timeout(Path::new("/bin/sleep"), &["5".to_string()], 1);
     assert!(r.unwrap_err().contains("stopped"));
 }
+
+#[test]
+fn fast_nifti_reader_reads_what_the_nifti_crate_reads() {
+    use voxdose::geometry::{Grid, Volume};
+    use voxdose::io::nifti::{read_volume_f32, read_volume_f32_fast, write_labels_u16, write_volume_f32};
+    let dir = tempfile::tempdir().unwrap();
+    let mut grid = Grid::new([5, 4, 3], [1.5, 2.0, 2.5], [-3.0, 7.0, 11.0]);
+    grid.direction = [[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]];
+    let n = grid.n_voxels();
+    let f = Volume { grid: grid.clone(), data: (0..n).map(|v| (v as f32 * 0.37).sin() * 1e-12).collect() };
+    let l = Volume { grid: grid.clone(), data: (0..n).map(|v| (v % 7) as u16).collect() };
+    for name in ["f.nii.gz", "f.nii"] {
+        let p = dir.path().join(name);
+        write_volume_f32(&p, &f, "test").unwrap();
+        let (a, b) = (read_volume_f32(&p).unwrap(), read_volume_f32_fast(&p).unwrap());
+        assert_eq!(a.grid, b.grid);
+        assert_eq!(a.data, b.data);
+        assert_eq!(b.data, f.data);
+    }
+    let p = dir.path().join("l.nii.gz");
+    write_labels_u16(&p, &l, "labels").unwrap();
+    let (a, b) = (read_volume_f32(&p).unwrap(), read_volume_f32_fast(&p).unwrap());
+    assert_eq!((a.grid, a.data), (b.grid, b.data));
+    // A truncated file is refused, not read short.
+    let bytes = std::fs::read(dir.path().join("f.nii")).unwrap();
+    let cut = dir.path().join("cut.nii");
+    std::fs::write(&cut, &bytes[..bytes.len() - 8]).unwrap();
+    assert!(read_volume_f32_fast(&cut).is_err());
+}

@@ -236,8 +236,9 @@ impl Results {
 
 /// The study file a run read (run.json), or the twin cycle's copy beside it.
 pub fn study_of(config: Option<&RunConfig>, dir: &Path) -> Option<PathBuf> {
+    // A twin cycle's run.json names the study where it was staged; the copy beside it stays.
     match config.map(|c| &c.input) {
-        Some(Input::Study(s)) => Some(s.study.clone()),
+        Some(Input::Study(s)) if s.study.is_file() => Some(s.study.clone()),
         _ => Some(dir.join("study.json")).filter(|p| p.is_file()),
     }
 }

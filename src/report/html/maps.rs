@@ -82,6 +82,8 @@ pub struct Maps {
     pub underlay: Option<(Volume<f32>, UnderlayKind)>,
     /// Largest value of the map.
     pub max: f32,
+    /// Top of the σ colour scale ([`sigma_scale`]).
+    pub sigma_max: f32,
     /// What could not be shown, and why.
     pub notes: Vec<String>,
 }
@@ -110,10 +112,10 @@ pub fn load(r: &Results) -> Result<Option<Maps>> {
     let ((value, sigma), (layers, mut notes)) = rayon::join(
         || {
             rayon::join(
-                || crate::io::nifti::read_volume_f32(&dir.join(file)),
+                || crate::io::nifti::read_volume_f32_fast(&dir.join(file)),
                 || match file {
                     "dose.nii.gz" if dir.join("uncertainty.nii.gz").is_file() => {
-                        crate::io::nifti::read_volume_f32(&dir.join("uncertainty.nii.gz")).ok()
+                        crate::io::nifti::read_volume_f32_fast(&dir.join("uncertainty.nii.gz")).ok()
                     }
                     _ => None,
                 },
@@ -123,7 +125,10 @@ pub fn load(r: &Results) -> Result<Option<Maps>> {
     );
     let value = value?;
     let sigma = sigma.filter(|s| s.data.len() == value.data.len());
-    let max = value.data.iter().copied().filter(|v| v.is_finite()).fold(0.0f32, f32::max);
+    let max = {
+        use rayon::prelude::*;
+        value.data.par_iter().copied().filter(|v| v.is_finite()).reduce(|| 0.0f32, f32::max)
+    };
     let centroids = match (&layers.centroids, &layers.labels) {
         (Some(c), _) => c.clone(),
         (None, Some(l)) => label_centroids(l, layers.names.len()),
@@ -132,7 +137,9 @@ pub fn load(r: &Results) -> Result<Option<Maps>> {
     if max <= 0.0 {
         notes.push(format!("{file} is zero everywhere: no slices"));
     }
+    let sigma_max = sigma_scale(sigma.as_ref(), &value, max);
     Ok(Some(Maps {
+        sigma_max,
         quantity,
         unit,
         value,
@@ -197,7 +204,7 @@ fn region_layers(r: &Results) -> (Layers, Vec<String>) {
         return (layers, notes);
     }
     if r.dir.join("regions.nii.gz").is_file() {
-        match crate::io::nifti::read_volume_f32(&r.dir.join("regions.nii.gz")) {
+        match crate::io::nifti::read_volume_f32_fast(&r.dir.join("regions.nii.gz")) {
             Ok(v) => {
                 layers.names = organ_table_names(r);
                 layers.labels = Some(v);
@@ -246,7 +253,7 @@ fn study_labels(
     notes: &mut Vec<String>,
 ) -> Option<(Volume<f32>, Vec<String>)> {
     let path = s.labels.as_ref()?;
-    let mut v = match crate::io::nifti::read_volume_f32(path) {
+    let mut v = match crate::io::nifti::read_volume_f32_fast(path) {
         Ok(v) => v,
         Err(e) => {
             notes.push(format!("the study's labels {} could not be read ({e})", path.display()));
@@ -357,13 +364,15 @@ impl<'a> Sampler<'a> {
             self.vol.grid.patient_to_voxel(self.on.voxel_to_patient(ijk))
         };
         let d = self.vol.grid.dims;
-        let idx: Vec<usize> = (0..3)
-            .map(|a| q[a].round())
-            .zip(d)
-            .filter(|(x, n)| *x >= 0.0 && (*x as usize) < *n)
-            .map(|(x, _)| x as usize)
-            .collect();
-        (idx.len() == 3).then(|| self.vol.data[self.vol.grid.index(idx[0], idx[1], idx[2])])
+        let mut idx = [0usize; 3];
+        for a in 0..3 {
+            let x = q[a].round();
+            if !(x >= 0.0 && (x as usize) < d[a]) {
+                return None;
+            }
+            idx[a] = x as usize;
+        }
+        Some(self.vol.data[self.vol.grid.index(idx[0], idx[1], idx[2])])
     }
 }
 
@@ -530,7 +539,7 @@ fn draw_panel(m: &Maps, p: &Panel, layer: Layer) -> Rgb {
             let sigma = m.sigma.as_ref().expect("σ layer only with a σ map");
             let s = Sampler::new(sigma, grid);
             let sig: Vec<f32> = p.ijk.iter().map(|&q| s.at(q).unwrap_or(0.0)).collect();
-            let smax = sigma_scale(m);
+            let smax = m.sigma_max;
             let shown: Vec<f32> = sig
                 .iter()
                 .zip(&value)
@@ -548,15 +557,15 @@ fn draw_panel(m: &Maps, p: &Panel, layer: Layer) -> Rgb {
 }
 
 /// The σ colour scale's top: the largest σ where the map exceeds 5 % of its maximum, at most 1.
-pub fn sigma_scale(m: &Maps) -> f32 {
-    let Some(sigma) = &m.sigma else {
+fn sigma_scale(sigma: Option<&Volume<f32>>, value: &Volume<f32>, max: f32) -> f32 {
+    let Some(sigma) = sigma else {
         return 1.0;
     };
     sigma
         .data
         .iter()
-        .zip(&m.value.data)
-        .filter(|(_, &v)| v >= SIGMA_FROM * m.max)
+        .zip(&value.data)
+        .filter(|(_, &v)| v >= SIGMA_FROM * max)
         .map(|(&s, _)| s)
         .filter(|s| s.is_finite())
         .fold(0.0f32, f32::max)

@@ -172,7 +172,7 @@ fn header(folder: &Folder, maps: Option<&Maps>) -> String {
         rows.push(("study".into(), format!("<span class=\"mono\">{}</span>", esc(&t.manifest.study.display().to_string()))));
     }
     for (label, key) in [("phantom / patient", "phantom"), ("description", "description"), ("nuclide", "nuclide"), ("dose unit", "dose_unit"), ("dose quantity", "dose_quantity"), ("method", "method"), ("written by voxdose", "voxdose_version")] {
-        if let Some(v) = jstr(s, key) {
+        if let Some(v) = jstr(s, key).filter(|_| !rows.iter().any(|r| r.0 == label)) {
             rows.push((label.into(), esc(v)));
         }
     }
@@ -414,7 +414,7 @@ fn slices(m: &Maps) -> Result<String> {
     );
     out.push_str(&scale_bar("scale-map", m.max, &m.unit, false, &[0.0, 0.25, 0.5, 0.75, 1.0]));
     if m.sigma.is_some() {
-        let smax = maps::sigma_scale(m);
+        let smax = m.sigma_max;
         out.push_str(&scale_bar("scale-sigma", smax, "σ (%)", true, &[0.0, 0.5, 1.0]));
     }
     for s in &regions {
