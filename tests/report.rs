@@ -20,7 +20,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use voxdose::report::html::pdf::{find_browser, headless_args, run_with_timeout};
-use voxdose::report::html::render::fmt_num;
+use voxdose::report::html::render::{fmt_json_num, fmt_num};
 
 fn voxdose(args: &[&str]) -> Output {
     let out = Command::new(common::voxdose_bin()).args(args).output().unwrap();
@@ -75,15 +75,18 @@ fn table_matches(html: &str, file: &str, rows: &[Value], name_key: &str, keys: &
         let name = row[name_key].as_str().unwrap();
         let (_, page) = cells.iter().find(|c| c.0 == name).unwrap_or_else(|| panic!("{name} not in the page"));
         for key in keys {
-            let Some(want) = row.get(*key).and_then(Value::as_f64) else {
+            let Some(Value::Number(want)) = row.get(*key) else {
                 continue;
             };
             let (_, value, text) = page
                 .iter()
                 .find(|c| c.0 == *key)
                 .unwrap_or_else(|| panic!("{name}.{key} not in the page"));
-            assert_eq!(value.parse::<f64>().unwrap(), want, "{file} {name}.{key}");
-            assert_eq!(text, &fmt_num(want), "{file} {name}.{key} shown");
+            assert_eq!(value.parse::<f64>().unwrap(), want.as_f64().unwrap(), "{file} {name}.{key}");
+            assert_eq!(text, &fmt_json_num(want), "{file} {name}.{key} shown");
+            if !(want.is_i64() || want.is_u64()) {
+                assert_eq!(text, &fmt_num(want.as_f64().unwrap()));
+            }
             compared += 1;
         }
     }

@@ -22,6 +22,7 @@ h1{font-size:21px;margin:0 0 4px}h2{font-size:16px;border-bottom:2px solid #335;
 h3{font-size:14px;margin:14px 0 4px}
 table{border-collapse:collapse;margin:6px 0 10px}td,th{border:1px solid #bbb;padding:2px 6px;vertical-align:top}
 th{background:#eef0f6;text-align:left;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table.organs,table.bed{font-size:11px}table.organs td,table.organs th,table.bed td,table.bed th{padding:2px 4px}
 table.kv th{width:230px}.small{font-size:11px;color:#444}.mono{font-family:'DejaVu Sans Mono',monospace;font-size:11px;word-break:break-all}
 .figs{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start}figure{margin:0}figcaption{font-size:11px;color:#444}
 img,svg{max-width:100%;height:auto}.warn{color:#9a3a00}.ok{color:#176b1f}.bad{color:#b00020;font-weight:600}
@@ -57,6 +58,7 @@ pub fn page(folder: &Folder) -> Result<Page> {
     if let Some(s) = qa(r) {
         sections.push(("Quality assurance".into(), s));
     }
+    sections.push(("Files".into(), hashes(folder)));
     let title = title(folder);
     let mut html = String::with_capacity(1 << 20);
     let _ = write!(
@@ -124,15 +126,23 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
+/// A JSON number as the tables show it: integers whole, others by [`fmt_num`].
+pub fn fmt_json_num(n: &serde_json::Number) -> String {
+    if n.is_i64() || n.is_u64() {
+        n.to_string()
+    } else {
+        fmt_num(n.as_f64().unwrap_or(f64::NAN))
+    }
+}
+
 /// A table cell holding a JSON number: its value as written in `data-value`, rounded text.
 fn num_cell(key: &str, v: Option<&Value>) -> String {
     match v {
         Some(Value::Number(n)) => {
-            let x = n.as_f64().unwrap_or(f64::NAN);
             format!(
                 "<td class=\"num\" data-key=\"{}\" data-value=\"{n}\">{}</td>",
                 esc(key),
-                fmt_num(x)
+                fmt_json_num(n)
             )
         }
         Some(Value::String(s)) => format!("<td data-key=\"{}\">{}</td>", esc(key), esc(s)),
@@ -183,9 +193,25 @@ fn header(folder: &Folder, maps: Option<&Maps>) -> String {
         rows.push(("input".into(), format!("<span class=\"mono\">{}</span>", esc(&serde_json::to_string(&c.input).unwrap_or_default()))));
     }
     if let Some(p) = r.patient.as_ref() {
-        for key in ["patient_id", "patient_name", "study_date", "acquisition_date", "injection_time", "injected_activity_bq"] {
-            if let Some(v) = p.get(key).filter(|v| !v.is_null()) {
-                rows.push((key.replace('_', " "), esc(&v.to_string().trim_matches('"').to_string())));
+        let fields = [
+            ("patient ID", "/ct/patient_id"),
+            ("patient name", "/ct/patient_name"),
+            ("CT study date", "/ct/study_date"),
+            ("CT series", "/ct/series_description"),
+            ("emission modality", "/activity/modality"),
+            ("radiopharmaceutical", "/activity/radiopharmaceutical"),
+            ("injected activity (Bq)", "/activity/injected_activity_bq"),
+            ("injection time", "/activity/injection_time"),
+            ("acquisition time", "/activity/acquisition_time"),
+            ("scan after injection (h)", "/activity/scan_hours_after_injection"),
+            ("nuclide from", "/nuclide_source"),
+            ("regions from", "/regions_source"),
+        ];
+        for (label, pointer) in fields {
+            match p.pointer(pointer) {
+                Some(Value::String(v)) if !v.is_empty() => rows.push((label.into(), esc(v))),
+                Some(v @ Value::Number(_)) => rows.push((label.into(), num_text(v))),
+                _ => {}
             }
         }
     }
@@ -199,12 +225,11 @@ fn header(folder: &Folder, maps: Option<&Maps>) -> String {
         }
         out.push_str("</ul>\n");
     }
-    out.push_str(&hashes(folder));
     out
 }
 
 fn hashes(folder: &Folder) -> String {
-    let mut out = String::from("<h3>Files (sha256)</h3><table class=\"small\">");
+    let mut out = String::from("<p>The files this report was made from, and the inputs of every twin cycle, by sha256.</p><table class=\"small\">");
     for (name, hex) in &folder.results.hashes {
         let _ = write!(out, "<tr><td>{}</td><td class=\"mono\">{hex}</td></tr>", esc(name));
     }
@@ -244,7 +269,6 @@ fn organ_table(r: &Results, names: &[String]) -> Option<String> {
                 ("mass_kg", "mass (kg)".into()),
                 ("mean_gy", format!("mean dose ({unit})")),
                 ("mean_sigma_gy", format!("σ ({unit})")),
-                ("mean_rel_sigma", "σ relative".into()),
                 ("d2_gy", format!("D2 ({unit})")),
                 ("d50_gy", format!("D50 ({unit})")),
                 ("d98_gy", format!("D98 ({unit})")),
@@ -278,7 +302,7 @@ fn organ_table(r: &Results, names: &[String]) -> Option<String> {
         let _ = write!(out, "<th>{}</th>", esc(h));
     }
     if !tia.is_empty() {
-        out.push_str("<th>TIA (Bq·s)</th><th>σ TIA (Bq·s)</th>");
+        out.push_str("<th>TIA (Bq·s)</th><th>σ (Bq·s)</th>");
     }
     out.push_str("</tr>\n");
     for row in &rows {
