@@ -13,11 +13,18 @@ use voxdose::geometry::{Grid, Region, Volume, VoxelModel};
 const DIMS: [usize; 3] = [512, 512, 300];
 
 fn main() -> voxdose::Result<()> {
-    let dir = std::path::PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "report_timing".into()));
+    let dir = std::path::PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "report_timing".into()),
+    );
     if !dir.join("summary.json").is_file() {
         let t = Instant::now();
         write_folder(&dir)?;
-        println!("wrote the synthetic folder in {:.1} s", t.elapsed().as_secs_f64());
+        println!(
+            "wrote the synthetic folder in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
     }
     for _ in 0..3 {
         let t = Instant::now();
@@ -45,12 +52,25 @@ fn write_folder(dir: &Path) -> voxdose::Result<()> {
     let organs: Vec<([f64; 3], [f64; 3], f64)> = (0..8)
         .map(|o| {
             let a = o as f64 * std::f64::consts::TAU / 8.0;
-            ([256.0 + 120.0 * a.cos(), 256.0 + 90.0 * a.sin(), 80.0 + 20.0 * o as f64], [25.0, 20.0, 12.0], 1.0 + o as f64)
+            (
+                [
+                    256.0 + 120.0 * a.cos(),
+                    256.0 + 90.0 * a.sin(),
+                    80.0 + 20.0 * o as f64,
+                ],
+                [25.0, 20.0, 12.0],
+                1.0 + o as f64,
+            )
         })
         .collect();
     let n = grid.n_voxels();
     let (mut dose, mut sigma, mut ct) = (vec![0f32; n], vec![0f32; n], vec![-1000f32; n]);
-    let mut regions: Vec<Region> = (0..8).map(|o| Region { name: format!("organ_{o}"), voxels: Vec::new() }).collect();
+    let mut regions: Vec<Region> = (0..8)
+        .map(|o| Region {
+            name: format!("organ_{o}"),
+            voxels: Vec::new(),
+        })
+        .collect();
     for v in 0..n {
         let [i, j, k] = grid.ijk(v);
         let p = [i as f64, j as f64, k as f64];
@@ -69,7 +89,14 @@ fn write_folder(dir: &Path) -> voxdose::Result<()> {
         sigma[v] = (0.02 / (d + 0.01).sqrt()) as f32;
     }
     let nifti = |name: &str, data: Vec<f32>| {
-        voxdose::io::nifti::write_volume_f32(&dir.join(name), &Volume { grid: grid.clone(), data }, "synthetic")
+        voxdose::io::nifti::write_volume_f32(
+            &dir.join(name),
+            &Volume {
+                grid: grid.clone(),
+                data,
+            },
+            "synthetic",
+        )
     };
     let ct_path = dir.join("ct.nii.gz");
     nifti("ct.nii.gz", ct)?;
@@ -77,10 +104,18 @@ fn write_folder(dir: &Path) -> voxdose::Result<()> {
     model.regions = regions;
     let dose64: Vec<f64> = dose.iter().map(|&d| f64::from(d)).collect();
     let rows = voxdose::report::organ_table::organ_rows(&model, &dose64, &[0.01; 8]);
-    voxdose::report::organ_table::write_organ_table(&dir.join("organ_table.csv"), &dir.join("organ_table.json"), &rows)?;
+    voxdose::report::organ_table::write_organ_table(
+        &dir.join("organ_table.csv"),
+        &dir.join("organ_table.json"),
+        &rows,
+    )?;
     voxdose::report::organ_table::write_dvh_csv(&dir.join("dvh.csv"), &model, &dose64, 200)?;
     let labels = voxdose::io::masks::label_volume(&grid, &model.regions);
-    voxdose::io::nifti::write_labels_u16(&dir.join("regions.nii.gz"), &labels, "synthetic regions")?;
+    voxdose::io::nifti::write_labels_u16(
+        &dir.join("regions.nii.gz"),
+        &labels,
+        "synthetic regions",
+    )?;
     nifti("dose.nii.gz", dose)?;
     nifti("uncertainty.nii.gz", sigma)?;
     let run = serde_json::json!({
@@ -92,12 +127,12 @@ fn write_folder(dir: &Path) -> voxdose::Result<()> {
         "nuclide": "Lu-177", "dose_unit": "Gy", "decays": 1_000_000, "batches": 20,
     });
     for (name, v) in [("run.json", run), ("summary.json", summary)] {
-        std::fs::write(dir.join(name), serde_json::to_vec_pretty(&v).unwrap()).map_err(|source| {
-            voxdose::Error::OutputNotWritable {
+        std::fs::write(dir.join(name), serde_json::to_vec_pretty(&v).unwrap()).map_err(
+            |source| voxdose::Error::OutputNotWritable {
                 path: dir.join(name),
                 source,
-            }
-        })?;
+            },
+        )?;
     }
     Ok(())
 }

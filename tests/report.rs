@@ -23,7 +23,10 @@ use voxdose::report::html::pdf::{find_browser, headless_args, run_with_timeout};
 use voxdose::report::html::render::{fmt_json_num, fmt_num};
 
 fn voxdose(args: &[&str]) -> Output {
-    let out = Command::new(common::voxdose_bin()).args(args).output().unwrap();
+    let out = Command::new(common::voxdose_bin())
+        .args(args)
+        .output()
+        .unwrap();
     if !out.status.success() {
         eprintln!("stderr: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -44,10 +47,15 @@ fn read_json(p: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
-/// The cells of the table of `file`: region → (key → (data-value, text)).
-fn table_cells(html: &str, file: &str) -> Vec<(String, Vec<(String, String, String)>)> {
+/// A table row: region and its (key, data-value, text) cells.
+type Row = (String, Vec<(String, String, String)>);
+
+/// The cells of the table of `file`.
+fn table_cells(html: &str, file: &str) -> Vec<Row> {
     let marker = format!("data-file=\"{file}\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no table of {file}"));
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no table of {file}"));
     let table = &html[start..start + html[start..].find("</table>").unwrap()];
     let mut rows = Vec::new();
     for chunk in table.split("<tr data-region=\"").skip(1) {
@@ -73,7 +81,10 @@ fn table_matches(html: &str, file: &str, rows: &[Value], name_key: &str, keys: &
     let mut compared = 0;
     for row in rows {
         let name = row[name_key].as_str().unwrap();
-        let (_, page) = cells.iter().find(|c| c.0 == name).unwrap_or_else(|| panic!("{name} not in the page"));
+        let (_, page) = cells
+            .iter()
+            .find(|c| c.0 == name)
+            .unwrap_or_else(|| panic!("{name} not in the page"));
         for key in keys {
             let Some(Value::Number(want)) = row.get(*key) else {
                 continue;
@@ -82,7 +93,11 @@ fn table_matches(html: &str, file: &str, rows: &[Value], name_key: &str, keys: &
                 .iter()
                 .find(|c| c.0 == *key)
                 .unwrap_or_else(|| panic!("{name}.{key} not in the page"));
-            assert_eq!(value.parse::<f64>().unwrap(), want.as_f64().unwrap(), "{file} {name}.{key}");
+            assert_eq!(
+                value.parse::<f64>().unwrap(),
+                want.as_f64().unwrap(),
+                "{file} {name}.{key}"
+            );
             assert_eq!(text, &fmt_json_num(want), "{file} {name}.{key} shown");
             if !(want.is_i64() || want.is_u64()) {
                 assert_eq!(text, &fmt_num(want.as_f64().unwrap()));
@@ -90,11 +105,17 @@ fn table_matches(html: &str, file: &str, rows: &[Value], name_key: &str, keys: &
             compared += 1;
         }
     }
-    assert!(compared >= rows.len() * 2, "only {compared} numbers compared in {file}");
+    assert!(
+        compared >= rows.len() * 2,
+        "only {compared} numbers compared in {file}"
+    );
 }
 
 fn static_checks(html: &str) {
-    assert!(!html.contains("http://") && !html.contains("https://"), "the page names a URL");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "the page names a URL"
+    );
     assert!(!html.contains("<script"), "the report needs no script");
     assert!(html.contains("@media print"));
 }
@@ -123,7 +144,10 @@ fn chromium(b: &Path, work: &Path, extra: &[String], url: &Path) -> (String, Str
     let profile = tempfile::tempdir_in(work).unwrap();
     let mut args = headless_args(profile.path());
     args.extend(extra.iter().cloned());
-    args.push(format!("file://{}", std::fs::canonicalize(url).unwrap().display()));
+    args.push(format!(
+        "file://{}",
+        std::fs::canonicalize(url).unwrap().display()
+    ));
     let out = Command::new(b).args(&args).output().unwrap();
     (
         String::from_utf8_lossy(&out.stdout).to_string(),
@@ -138,26 +162,56 @@ fn open_in_browser(html_path: &Path, name: &str) -> Option<String> {
     let html = std::fs::read_to_string(html_path).unwrap();
     let n_img = html.matches("<img ").count();
     let checked = work.path().join("checked.html");
-    std::fs::write(&checked, html.replacen("<head>", &format!("<head>{CHECK_SCRIPT}"), 1)).unwrap();
-    let extra = ["--virtual-time-budget=5000".to_string(), "--enable-logging=stderr".into(), "--v=0".into(), "--dump-dom".into()];
+    std::fs::write(
+        &checked,
+        html.replacen("<head>", &format!("<head>{CHECK_SCRIPT}"), 1),
+    )
+    .unwrap();
+    let extra = [
+        "--virtual-time-budget=5000".to_string(),
+        "--enable-logging=stderr".into(),
+        "--v=0".into(),
+        "--dump-dom".into(),
+    ];
     let (dom, log) = chromium(&b, work.path(), &extra, &checked);
     let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
     assert!(console.is_empty(), "console messages: {console:?}");
-    let at = dom.find("data-check=\"").unwrap_or_else(|| panic!("no check result in the DOM; browser log: {log}")) + "data-check=\"".len();
-    let check: Value = serde_json::from_str(&dom[at..at + dom[at..].find('"').unwrap()].replace("&quot;", "\"")).unwrap();
+    let at = dom
+        .find("data-check=\"")
+        .unwrap_or_else(|| panic!("no check result in the DOM; browser log: {log}"))
+        + "data-check=\"".len();
+    let check: Value =
+        serde_json::from_str(&dom[at..at + dom[at..].find('"').unwrap()].replace("&quot;", "\""))
+            .unwrap();
     let imgs = check["imgs"].as_array().unwrap();
     assert_eq!(imgs.len(), n_img, "images in the DOM");
     for (i, img) in imgs.iter().enumerate() {
-        let v: Vec<i64> = img.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect();
-        assert!(v[0] == 1 && v[1] > 0 && v[2] > 0, "image {i} not decoded: {v:?}");
+        let v: Vec<i64> = img
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_i64().unwrap())
+            .collect();
+        assert!(
+            v[0] == 1 && v[1] > 0 && v[2] > 0,
+            "image {i} not decoded: {v:?}"
+        );
     }
-    assert!(check["errs"].as_array().unwrap().is_empty(), "errors: {}", check["errs"]);
+    assert!(
+        check["errs"].as_array().unwrap().is_empty(),
+        "errors: {}",
+        check["errs"]
+    );
     assert!(check["svgs"].as_u64().unwrap() >= 1);
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report_screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let shot = shots.join(format!("{name}.png"));
     let _ = std::fs::remove_file(&shot);
-    let extra = [format!("--screenshot={}", shot.display()), "--window-size=1200,2200".into(), "--hide-scrollbars".into()];
+    let extra = [
+        format!("--screenshot={}", shot.display()),
+        "--window-size=1200,2200".into(),
+        "--hide-scrollbars".into(),
+    ];
     chromium(&b, work.path(), &extra, html_path);
     let img = image::open(&shot).unwrap_or_else(|e| panic!("screenshot {}: {e}", shot.display()));
     assert!(img.width() == 1200 && img.height() > 0);
@@ -169,16 +223,45 @@ fn open_in_browser(html_path: &Path, name: &str) -> Option<String> {
 fn water_sphere_report_opens_offline_with_the_summary_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ws");
-    let printed = ok(&["run", "--phantom", "water-sphere", "--decays", "2e4", "--batches", "4", "--device", "cpu", "--out", &s(&out), "--quiet", "--report"]);
+    let printed = ok(&[
+        "run",
+        "--phantom",
+        "water-sphere",
+        "--decays",
+        "2e4",
+        "--batches",
+        "4",
+        "--device",
+        "cpu",
+        "--out",
+        &s(&out),
+        "--quiet",
+        "--report",
+    ]);
     assert!(printed.contains("report.html"), "{printed}");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     static_checks(&html);
-    for section in ["Summary", "Organs and lesions", "Absorbed dose on the phantom", "Dose–volume histograms", "Quality assurance"] {
-        assert!(html.contains(&format!("<h2>{section}")), "section {section} missing");
+    for section in [
+        "Summary",
+        "Organs and lesions",
+        "Absorbed dose on the phantom",
+        "Dose–volume histograms",
+        "Quality assurance",
+    ] {
+        assert!(
+            html.contains(&format!("<h2>{section}")),
+            "section {section} missing"
+        );
     }
     let summary = read_json(&out.join("summary.json"));
     let regions = summary["regions"].as_array().unwrap();
-    let keys = ["voxels", "mass_kg", "mean_dose", "mean_dose_rel_sigma", "energy_kev_per_decay"];
+    let keys = [
+        "voxels",
+        "mass_kg",
+        "mean_dose",
+        "mean_dose_rel_sigma",
+        "energy_kev_per_decay",
+    ];
     table_matches(&html, "summary.json", regions, "name", &keys);
     // Slices through both regions' centroids (the sphere inside the phantom keeps its own).
     assert_eq!(html.matches("<img ").count(), 4);
@@ -186,9 +269,20 @@ fn water_sphere_report_opens_offline_with_the_summary_numbers() {
     if let Some(dom) = open_in_browser(&out.join("report.html"), "water_sphere") {
         table_matches(&dom, "summary.json", regions, "name", &keys);
         // --pdf with the browser found.
-        let printed = ok(&["report", &s(&out), "--out", &s(&dir.path().join("r.html")), "--pdf"]);
-        let pdf = std::fs::read(dir.path().join("r.pdf")).unwrap_or_else(|_| panic!("no PDF: {printed}"));
-        assert!(pdf.starts_with(b"%PDF") && pdf.len() > 10_000, "{} bytes", pdf.len());
+        let printed = ok(&[
+            "report",
+            &s(&out),
+            "--out",
+            &s(&dir.path().join("r.html")),
+            "--pdf",
+        ]);
+        let pdf =
+            std::fs::read(dir.path().join("r.pdf")).unwrap_or_else(|_| panic!("no PDF: {printed}"));
+        assert!(
+            pdf.starts_with(b"%PDF") && pdf.len() > 10_000,
+            "{} bytes",
+            pdf.len()
+        );
     }
 }
 
@@ -203,14 +297,23 @@ fn errors_have_their_exit_codes() {
     assert_eq!(out.status.code(), Some(58));
     assert!(String::from_utf8_lossy(&out.stderr).contains("summary.json"));
     // --pdf without any browser: the HTML is written, the PDF refused with the way out.
-    std::fs::write(dir.path().join("summary.json"), r#"{"phantom": "x", "regions": []}"#).unwrap();
+    std::fs::write(
+        dir.path().join("summary.json"),
+        r#"{"phantom": "x", "regions": []}"#,
+    )
+    .unwrap();
     let out = Command::new(common::voxdose_bin())
         .args(["report", &s(dir.path()), "--pdf"])
         .env("PATH", "")
         .env_remove("VOXDOSE_CHROMIUM")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(59), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(59),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("apt-get install chromium"));
     assert!(dir.path().join("report.html").is_file());
 }
@@ -218,39 +321,131 @@ fn errors_have_their_exit_codes() {
 #[test]
 fn two_cycle_study_report_has_tables_as_written_and_the_kinetics() {
     let dir = tempfile::tempdir().unwrap();
-    let study = voxdose::phantoms::twin_patient::write_patient(dir.path(), "study.json", &[7.4e9, 6.0e9], false).unwrap();
+    let study = voxdose::phantoms::twin_patient::write_patient(
+        dir.path(),
+        "study.json",
+        &[7.4e9, 6.0e9],
+        false,
+    )
+    .unwrap();
     let out = dir.path().join("study");
-    ok(&["run", "--study", &s(&study), "--decays", "2e4", "--batches", "4", "--device", "cpu", "--out", &s(&out), "--quiet"]);
+    ok(&[
+        "run",
+        "--study",
+        &s(&study),
+        "--decays",
+        "2e4",
+        "--batches",
+        "4",
+        "--device",
+        "cpu",
+        "--out",
+        &s(&out),
+        "--quiet",
+    ]);
     ok(&["report", &s(&out)]);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     static_checks(&html);
     let organs = read_json(&out.join("organ_table.json"));
-    let okeys = ["voxels", "volume_ml", "mass_kg", "mean_gy", "mean_sigma_gy", "d2_gy", "d50_gy", "d98_gy", "bed_mean_gy", "eqd2_mean_gy"];
-    table_matches(&html, "organ_table.json", organs.as_array().unwrap(), "region", &okeys);
+    let okeys = [
+        "voxels",
+        "volume_ml",
+        "mass_kg",
+        "mean_gy",
+        "mean_sigma_gy",
+        "d2_gy",
+        "d50_gy",
+        "d98_gy",
+        "bed_mean_gy",
+        "eqd2_mean_gy",
+    ];
+    table_matches(
+        &html,
+        "organ_table.json",
+        organs.as_array().unwrap(),
+        "region",
+        &okeys,
+    );
     let bed = read_json(&out.join("bed_summary.json"));
-    let bkeys = ["alpha_beta_gy", "dose_mean_gy", "bed_mean_gy", "bed_mean_gy_sigma", "eqd2_mean_gy"];
-    table_matches(&html, "bed_summary.json", bed["regions"].as_array().unwrap(), "name", &bkeys);
+    let bkeys = [
+        "alpha_beta_gy",
+        "dose_mean_gy",
+        "bed_mean_gy",
+        "bed_mean_gy_sigma",
+        "eqd2_mean_gy",
+    ];
+    table_matches(
+        &html,
+        "bed_summary.json",
+        bed["regions"].as_array().unwrap(),
+        "name",
+        &bkeys,
+    );
     // Kinetics: a TAC per region and cycle with its model and ±σ bars, the AIC table.
     assert!(html.contains("<h2>Kinetics"));
     assert!(html.contains("Model selection") && html.contains("<b>selected</b>"));
-    assert_eq!(html.matches("<figure><svg").count(), 2 * 4 + 2, "8 TACs, a DVH and a BED-VH");
+    assert_eq!(
+        html.matches("<figure><svg").count(),
+        2 * 4 + 2,
+        "8 TACs, a DVH and a BED-VH"
+    );
     // Four regions, each with its dose and σ slices.
     assert_eq!(html.matches("<img ").count(), 8);
     if let Some(dom) = open_in_browser(&out.join("report.html"), "study") {
-        table_matches(&dom, "organ_table.json", organs.as_array().unwrap(), "region", &okeys);
+        table_matches(
+            &dom,
+            "organ_table.json",
+            organs.as_array().unwrap(),
+            "region",
+            &okeys,
+        );
     }
 }
 
 #[test]
 fn twin_report_after_plan_shows_cycles_limits_and_the_plan() {
     let dir = tempfile::tempdir().unwrap();
-    let one = voxdose::phantoms::twin_patient::write_patient(dir.path(), "study_cycle1.json", &[7.4e9], false).unwrap();
-    let both = voxdose::phantoms::twin_patient::write_patient(dir.path(), "study.json", &[7.4e9, 6.0e9], false).unwrap();
+    let one = voxdose::phantoms::twin_patient::write_patient(
+        dir.path(),
+        "study_cycle1.json",
+        &[7.4e9],
+        false,
+    )
+    .unwrap();
+    let both = voxdose::phantoms::twin_patient::write_patient(
+        dir.path(),
+        "study.json",
+        &[7.4e9, 6.0e9],
+        false,
+    )
+    .unwrap();
     let limits = dir.path().join("limits.json");
-    std::fs::write(&limits, r#"{"limits": [{"organ": "kidney", "quantity": "bed", "value_gy": 28}]}"#).unwrap();
+    std::fs::write(
+        &limits,
+        r#"{"limits": [{"organ": "kidney", "quantity": "bed", "value_gy": 28}]}"#,
+    )
+    .unwrap();
     let twin = dir.path().join("twin");
     let t = s(&twin);
-    ok(&["twin", "init", &t, "--study", &s(&one), "--limits", &s(&limits), "--patient-id", "demo", "--decays", "2e4", "--batches", "4", "--smatrix-decays", "1e4", "--device", "cpu"]);
+    ok(&[
+        "twin",
+        "init",
+        &t,
+        "--study",
+        &s(&one),
+        "--limits",
+        &s(&limits),
+        "--patient-id",
+        "demo",
+        "--decays",
+        "2e4",
+        "--batches",
+        "4",
+        "--smatrix-decays",
+        "1e4",
+        "--device",
+        "cpu",
+    ]);
     ok(&["twin", "predict", &t, "--activity-gbq", "6"]);
     let printed = ok(&["twin", "sync", &t, "--study", &s(&both), "--report"]);
     assert!(printed.contains("report.html"), "{printed}");
@@ -262,10 +457,19 @@ fn twin_report_after_plan_shows_cycles_limits_and_the_plan() {
     assert!(html.contains("patient demo"));
     assert!(html.contains("Plan for cycle 3") && html.contains("limiting organ: kidney"));
     assert!(html.contains("Predicted vs measured") && html.contains("dose: predicted/measured"));
-    assert!(html.contains("limit kidney BED 28 Gy"), "the limit in the cumulative BED chart");
+    assert!(
+        html.contains("limit kidney BED 28 Gy"),
+        "the limit in the cumulative BED chart"
+    );
     // The latest cycle's tables, as its files say.
     let organs = read_json(&twin.join("cycles/2/organ_table.json"));
-    table_matches(&html, "organ_table.json", organs.as_array().unwrap(), "region", &["mass_kg", "mean_gy", "mean_sigma_gy"]);
+    table_matches(
+        &html,
+        "organ_table.json",
+        organs.as_array().unwrap(),
+        "region",
+        &["mass_kg", "mean_gy", "mean_sigma_gy"],
+    );
     // Input hashes of both cycles.
     assert!(html.contains("cycle 1 input") && html.contains("cycle 2 input"));
     open_in_browser(&twin.join("report.html"), "twin");
@@ -277,7 +481,11 @@ fn testdata(rel: &str) -> Option<PathBuf> {
         std::env::var_os("VOXDOSE_TESTDATA").map(PathBuf::from),
         Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata")),
     ];
-    roots.into_iter().flatten().map(|r| r.join(rel)).find(|p| p.exists())
+    roots
+        .into_iter()
+        .flatten()
+        .map(|r| r.join(rel))
+        .find(|p| p.exists())
 }
 
 #[test]
@@ -292,15 +500,62 @@ fn patient_report_on_the_test_data_has_the_ct_under_the_dose() {
     };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("patient");
-    ok(&["run", "--ct", &s(&ct), "--spect", &s(&pet), "--rtstruct", &s(&rs), "--nuclide", "Lu-177", "--tia-from-single-scan", "hanscheid", "--scan-hours", "24", "--decays", "2e4", "--batches", "4", "--device", "cpu", "--out", &s(&out), "--quiet", "--report"]);
+    ok(&[
+        "run",
+        "--ct",
+        &s(&ct),
+        "--spect",
+        &s(&pet),
+        "--rtstruct",
+        &s(&rs),
+        "--nuclide",
+        "Lu-177",
+        "--tia-from-single-scan",
+        "hanscheid",
+        "--scan-hours",
+        "24",
+        "--decays",
+        "2e4",
+        "--batches",
+        "4",
+        "--device",
+        "cpu",
+        "--out",
+        &s(&out),
+        "--quiet",
+        "--report",
+    ]);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     static_checks(&html);
-    assert!(html.contains("<h2>Absorbed dose on the CT"), "the CT under the dose");
+    assert!(
+        html.contains("<h2>Absorbed dose on the CT"),
+        "the CT under the dose"
+    );
     let organs = read_json(&out.join("organ_table.json"));
-    let keys = ["voxels", "volume_ml", "mass_kg", "mean_gy", "mean_sigma_gy", "d2_gy", "d98_gy"];
-    table_matches(&html, "organ_table.json", organs.as_array().unwrap(), "region", &keys);
+    let keys = [
+        "voxels",
+        "volume_ml",
+        "mass_kg",
+        "mean_gy",
+        "mean_sigma_gy",
+        "d2_gy",
+        "d98_gy",
+    ];
+    table_matches(
+        &html,
+        "organ_table.json",
+        organs.as_array().unwrap(),
+        "region",
+        &keys,
+    );
     if let Some(dom) = open_in_browser(&out.join("report.html"), "patient") {
-        table_matches(&dom, "organ_table.json", organs.as_array().unwrap(), "region", &keys);
+        table_matches(
+            &dom,
+            "organ_table.json",
+            organs.as_array().unwrap(),
+            "region",
+            &keys,
+        );
     }
 }
 
@@ -313,24 +568,38 @@ fn run_with_timeout_stops_a_hung_program() {
 #[test]
 fn fast_nifti_reader_reads_what_the_nifti_crate_reads() {
     use voxdose::geometry::{Grid, Volume};
-    use voxdose::io::nifti::{read_volume_f32, read_volume_f32_fast, write_labels_u16, write_volume_f32};
+    use voxdose::io::nifti::{
+        read_volume_f32, read_volume_f32_fast, write_labels_u16, write_volume_f32,
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut grid = Grid::new([5, 4, 3], [1.5, 2.0, 2.5], [-3.0, 7.0, 11.0]);
     grid.direction = [[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]];
     let n = grid.n_voxels();
-    let f = Volume { grid: grid.clone(), data: (0..n).map(|v| (v as f32 * 0.37).sin() * 1e-12).collect() };
-    let l = Volume { grid: grid.clone(), data: (0..n).map(|v| (v % 7) as u16).collect() };
+    let f = Volume {
+        grid: grid.clone(),
+        data: (0..n).map(|v| (v as f32 * 0.37).sin() * 1e-12).collect(),
+    };
+    let l = Volume {
+        grid: grid.clone(),
+        data: (0..n).map(|v| (v % 7) as u16).collect(),
+    };
     for name in ["f.nii.gz", "f.nii"] {
         let p = dir.path().join(name);
         write_volume_f32(&p, &f, "test").unwrap();
-        let (a, b) = (read_volume_f32(&p).unwrap(), read_volume_f32_fast(&p).unwrap());
+        let (a, b) = (
+            read_volume_f32(&p).unwrap(),
+            read_volume_f32_fast(&p).unwrap(),
+        );
         assert_eq!(a.grid, b.grid);
         assert_eq!(a.data, b.data);
         assert_eq!(b.data, f.data);
     }
     let p = dir.path().join("l.nii.gz");
     write_labels_u16(&p, &l, "labels").unwrap();
-    let (a, b) = (read_volume_f32(&p).unwrap(), read_volume_f32_fast(&p).unwrap());
+    let (a, b) = (
+        read_volume_f32(&p).unwrap(),
+        read_volume_f32_fast(&p).unwrap(),
+    );
     assert_eq!((a.grid, a.data), (b.grid, b.data));
     // A truncated file is refused, not read short.
     let bytes = std::fs::read(dir.path().join("f.nii")).unwrap();

@@ -119,7 +119,9 @@ pub fn read_volume_f32_fast(path: &Path) -> Result<Volume<f32>, InputError> {
         && header.endianness == nifti::Endianness::Little
         && header.vox_offset >= 348.0
         && header.dim[0] >= 3
-        && header.dim[4..=(header.dim[0] as usize).min(7)].iter().all(|&d| d <= 1);
+        && header.dim[4..=(header.dim[0] as usize).min(7)]
+            .iter()
+            .all(|&d| d <= 1);
     if !plain {
         return read_volume_f32(path);
     }
@@ -131,22 +133,34 @@ pub fn read_volume_f32_fast(path: &Path) -> Result<Volume<f32>, InputError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path).map_err(read_err)?);
+    let file =
+        std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path).map_err(read_err)?);
     let mut reader: Box<dyn Read> = if path.to_string_lossy().ends_with(".gz") {
         Box::new(flate2::read::MultiGzDecoder::new(file))
     } else {
         Box::new(file)
     };
-    std::io::copy(&mut reader.by_ref().take(header.vox_offset as u64), &mut std::io::sink())
-        .map_err(read_err)?;
+    std::io::copy(
+        &mut reader.by_ref().take(header.vox_offset as u64),
+        &mut std::io::sink(),
+    )
+    .map_err(read_err)?;
     let n = grid.n_voxels();
-    let short = |e: std::io::Error| malformed(path, format!("voxel data ends early ({e}); the file may be truncated"));
+    let short = |e: std::io::Error| {
+        malformed(
+            path,
+            format!("voxel data ends early ({e}); the file may be truncated"),
+        )
+    };
     let mut data: Vec<f32> = if header.datatype == 16 {
         // float32: read straight into the result, then fix the byte order if the host's differs.
         let mut data = vec![0f32; n];
-        reader.read_exact(bytemuck::cast_slice_mut(&mut data)).map_err(short)?;
+        reader
+            .read_exact(bytemuck::cast_slice_mut(&mut data))
+            .map_err(short)?;
         if cfg!(target_endian = "big") {
-            data.iter_mut().for_each(|v| *v = f32::from_bits(v.to_bits().swap_bytes()));
+            data.iter_mut()
+                .for_each(|v| *v = f32::from_bits(v.to_bits().swap_bytes()));
         }
         data
     } else {
@@ -154,8 +168,14 @@ pub fn read_volume_f32_fast(path: &Path) -> Result<Volume<f32>, InputError> {
         reader.read_exact(&mut raw).map_err(short)?;
         match header.datatype {
             2 => raw.iter().map(|&b| f32::from(b)).collect(),
-            4 => raw.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]]))).collect(),
-            _ => raw.chunks_exact(2).map(|b| f32::from(u16::from_le_bytes([b[0], b[1]]))).collect(),
+            4 => raw
+                .chunks_exact(2)
+                .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])))
+                .collect(),
+            _ => raw
+                .chunks_exact(2)
+                .map(|b| f32::from(u16::from_le_bytes([b[0], b[1]])))
+                .collect(),
         }
     };
     let (slope, inter) = (header.scl_slope, header.scl_inter);

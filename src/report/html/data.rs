@@ -164,7 +164,12 @@ impl Results {
         };
         let organ_table = match read_json(&dir.join("organ_table.json"))? {
             Some(Value::Array(rows)) => Some(rows),
-            Some(_) => return Err(unreadable(&dir.join("organ_table.json"), "not a list of rows")),
+            Some(_) => {
+                return Err(unreadable(
+                    &dir.join("organ_table.json"),
+                    "not a list of rows",
+                ))
+            }
             None => None,
         };
         let mut r = Results {
@@ -196,7 +201,12 @@ impl Results {
         };
         let cycles = v.get("cycles").and_then(Value::as_array);
         for c in cycles.into_iter().flatten() {
-            for r in c.get("regions").and_then(Value::as_array).into_iter().flatten() {
+            for r in c
+                .get("regions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let region: RegionResult = serde_json::from_value(r.clone())
                     .map_err(|e| unreadable(&path, &format!("a region of a cycle: {e}")))?;
                 self.kinetics.push(region);

@@ -127,7 +127,12 @@ pub fn load(r: &Results) -> Result<Option<Maps>> {
     let sigma = sigma.filter(|s| s.data.len() == value.data.len());
     let max = {
         use rayon::prelude::*;
-        value.data.par_iter().copied().filter(|v| v.is_finite()).reduce(|| 0.0f32, f32::max)
+        value
+            .data
+            .par_iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .reduce(|| 0.0f32, f32::max)
     };
     let centroids = match (&layers.centroids, &layers.labels) {
         (Some(c), _) => c.clone(),
@@ -187,7 +192,11 @@ fn region_layers(r: &Results) -> (Layers, Vec<String>) {
                 layers.labels = Some(overlapping_labels(&p.model.grid, &p.model.regions));
                 layers.names = p.model.regions.iter().map(|g| g.name.clone()).collect();
                 layers.centroids = Some(
-                    p.model.regions.iter().map(|g| voxel_centroid(&p.model.grid, &g.voxels)).collect(),
+                    p.model
+                        .regions
+                        .iter()
+                        .map(|g| voxel_centroid(&p.model.grid, &g.voxels))
+                        .collect(),
                 );
                 layers.region_voxels =
                     Some(p.model.regions.iter().map(|g| g.voxels.clone()).collect());
@@ -199,7 +208,9 @@ fn region_layers(r: &Results) -> (Layers, Vec<String>) {
                     UnderlayKind::Density,
                 ));
             }
-            Err(e) => notes.push(format!("the run's model could not be rebuilt ({e}): slices without regions")),
+            Err(e) => notes.push(format!(
+                "the run's model could not be rebuilt ({e}): slices without regions"
+            )),
         }
         return (layers, notes);
     }
@@ -228,7 +239,10 @@ fn region_layers(r: &Results) -> (Layers, Vec<String>) {
     if let Some(ct) = ct {
         match crate::io::ct::read_ct(&ct) {
             Ok(img) => layers.underlay = Some((img.hu, UnderlayKind::Hu)),
-            Err(e) => notes.push(format!("the CT {} could not be read ({e}): slices without it", ct.display())),
+            Err(e) => notes.push(format!(
+                "the CT {} could not be read ({e}): slices without it",
+                ct.display()
+            )),
         }
     }
     (layers, notes)
@@ -256,7 +270,10 @@ fn study_labels(
     let mut v = match crate::io::nifti::read_volume_f32_fast(path) {
         Ok(v) => v,
         Err(e) => {
-            notes.push(format!("the study's labels {} could not be read ({e})", path.display()));
+            notes.push(format!(
+                "the study's labels {} could not be read ({e})",
+                path.display()
+            ));
             return None;
         }
     };
@@ -268,7 +285,12 @@ fn study_labels(
     }
     let names = present
         .keys()
-        .map(|l| s.region_names.get(l).cloned().unwrap_or_else(|| format!("label_{l}")))
+        .map(|l| {
+            s.region_names
+                .get(l)
+                .cloned()
+                .unwrap_or_else(|| format!("label_{l}"))
+        })
         .collect();
     for (i, n) in present.values_mut().enumerate() {
         *n = i + 1;
@@ -361,7 +383,9 @@ impl<'a> Sampler<'a> {
         let q = if self.same {
             ijk
         } else {
-            self.vol.grid.patient_to_voxel(self.on.voxel_to_patient(ijk))
+            self.vol
+                .grid
+                .patient_to_voxel(self.on.voxel_to_patient(ijk))
         };
         let d = self.vol.grid.dims;
         let mut idx = [0usize; 3];
@@ -518,21 +542,32 @@ fn draw_panel(m: &Maps, p: &Panel, layer: Layer) -> Rgb {
     let labels: Vec<u16> = match &m.labels {
         Some(l) => {
             let s = Sampler::new(l, grid);
-            p.ijk.iter().map(|&q| s.at(q).unwrap_or(0.0).round() as u16).collect()
+            p.ijk
+                .iter()
+                .map(|&q| s.at(q).unwrap_or(0.0).round() as u16)
+                .collect()
         }
         None => vec![0; p.ijk.len()],
     };
     let grey: Vec<f32> = match &m.underlay {
         Some((u, kind)) => {
             let s = Sampler::new(u, grid);
-            p.ijk.iter().map(|&q| s.at(q).map_or(0.0, |x| grey_level(x, *kind))).collect()
+            p.ijk
+                .iter()
+                .map(|&q| s.at(q).map_or(0.0, |x| grey_level(x, *kind)))
+                .collect()
         }
         None => vec![0.18; p.ijk.len()],
     };
     let mut px: Vec<[u8; 3]> = grey.iter().map(|&g| [(g * 255.0) as u8; 3]).collect();
     match layer {
         Layer::Value => {
-            wash(&mut px, &value, |v| (v >= WASH_FROM * m.max).then(|| v / m.max), 0.5);
+            wash(
+                &mut px,
+                &value,
+                |v| (v >= WASH_FROM * m.max).then(|| v / m.max),
+                0.5,
+            );
             isolines(&mut px, p, &value, m.max);
         }
         Layer::Sigma => {
@@ -545,15 +580,16 @@ fn draw_panel(m: &Maps, p: &Panel, layer: Layer) -> Rgb {
                 .zip(&value)
                 .map(|(&s, &v)| if v >= SIGMA_FROM * m.max { s } else { -1.0 })
                 .collect();
-            wash(&mut px, &shown, |s| (s >= 0.0).then(|| (s / smax).min(1.0)), 0.75);
+            wash(
+                &mut px,
+                &shown,
+                |s| (s >= 0.0).then(|| (s / smax).min(1.0)),
+                0.75,
+            );
         }
     }
     contours(&mut px, p, &labels);
-    Rgb {
-        w: p.w,
-        h: p.h,
-        px,
-    }
+    Rgb { w: p.w, h: p.h, px }
 }
 
 /// The σ colour scale's top: the largest σ where the map exceeds 5 % of its maximum, at most 1.
@@ -677,7 +713,11 @@ pub fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for k in 0..4 {
             if k <= chunk.len() {
@@ -700,13 +740,19 @@ pub fn dvh_from_maps(m: &Maps) -> Vec<super::data::Curve> {
             .map(|(v, name)| super::data::Curve {
                 name: name.clone(),
                 points: crate::report::dvh::cumulative_dvh(
-                    &v.iter().map(|&i| f64::from(m.value.data[i as usize])).collect::<Vec<_>>(),
+                    &v.iter()
+                        .map(|&i| f64::from(m.value.data[i as usize]))
+                        .collect::<Vec<_>>(),
                     200,
                 ),
             })
             .collect();
     }
-    let Some(labels) = m.labels.as_ref().filter(|l| same_grid(&l.grid, &m.value.grid)) else {
+    let Some(labels) = m
+        .labels
+        .as_ref()
+        .filter(|l| same_grid(&l.grid, &m.value.grid))
+    else {
         return Vec::new();
     };
     let mut per: Vec<Vec<f64>> = vec![Vec::new(); m.names.len()];
@@ -733,7 +779,15 @@ mod tests {
     #[test]
     fn base64_of_rfc4648_vectors() {
         // RFC 4648 §10 test vectors.
-        let cases = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")];
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
         for (i, o) in cases {
             assert_eq!(base64(i.as_bytes()), o);
         }

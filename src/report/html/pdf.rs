@@ -64,7 +64,8 @@ pub fn print_to_pdf(html: &Path, pdf: &Path) -> Result<PathBuf> {
         }
         .into()
     };
-    let profile = tempfile_dir().map_err(|e| failed(format!("no temporary profile folder ({e})")))?;
+    let profile =
+        tempfile_dir().map_err(|e| failed(format!("no temporary profile folder ({e})")))?;
     let abs = std::fs::canonicalize(html).map_err(|e| failed(e.to_string()))?;
     let tmp_pdf = pdf.with_extension("pdf.part");
     let mut args = headless_args(&profile);
@@ -77,7 +78,9 @@ pub fn print_to_pdf(html: &Path, pdf: &Path) -> Result<PathBuf> {
     let size = std::fs::metadata(&tmp_pdf).map(|m| m.len()).unwrap_or(0);
     if size == 0 {
         let _ = std::fs::remove_file(&tmp_pdf);
-        return Err(failed(format!("the browser exited with {status} and wrote no PDF")));
+        return Err(failed(format!(
+            "the browser exited with {status} and wrote no PDF"
+        )));
     }
     std::fs::rename(&tmp_pdf, pdf).map_err(|source| crate::Error::OutputNotWritable {
         path: pdf.to_path_buf(),
@@ -87,7 +90,11 @@ pub fn print_to_pdf(html: &Path, pdf: &Path) -> Result<PathBuf> {
 }
 
 /// Runs a program, killing it after `timeout_s`; its output is discarded.
-pub fn run_with_timeout(program: &Path, args: &[String], timeout_s: u64) -> std::result::Result<std::process::ExitStatus, String> {
+pub fn run_with_timeout(
+    program: &Path,
+    args: &[String],
+    timeout_s: u64,
+) -> std::result::Result<std::process::ExitStatus, String> {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())

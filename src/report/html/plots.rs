@@ -71,7 +71,9 @@ pub fn volume_histogram(
                 ))
                 .map_err(|e| err("DVH", e))?
                 .label(c.name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3))
+                });
         }
         chart
             .configure_series_labels()
@@ -127,7 +129,14 @@ pub fn tac(r: &RegionResult, rel_sigma: Option<f64>, colour_index: usize) -> Res
             chart
                 .draw_series(r.time_h.iter().zip(&r.activity_bq).map(|(&t, &a)| {
                     let s = sigma(a);
-                    ErrorBar::new_vertical(t, (a - s) / 1e6, a / 1e6, (a + s) / 1e6, BLACK.stroke_width(1), 8)
+                    ErrorBar::new_vertical(
+                        t,
+                        (a - s) / 1e6,
+                        a / 1e6,
+                        (a + s) / 1e6,
+                        BLACK.stroke_width(1),
+                        8,
+                    )
                 }))
                 .map_err(|e| err("TAC", e))?;
         }
@@ -159,7 +168,12 @@ fn tac_curve(r: &RegionResult, t_max: f64) -> Vec<(f64, f64)> {
             })
             .collect(),
         None => std::iter::once((0.0, 0.0))
-            .chain(r.time_h.iter().zip(&r.activity_bq).map(|(&t, &a)| (t, a / 1e6)))
+            .chain(
+                r.time_h
+                    .iter()
+                    .zip(&r.activity_bq)
+                    .map(|(&t, &a)| (t, a / 1e6)),
+            )
             .collect(),
     }
 }
@@ -290,7 +304,9 @@ pub fn twin_cumulative_bed(
                 .draw_series(LineSeries::new(pts.clone(), col.stroke_width(2)))
                 .map_err(|e| err("twin BED", e))?
                 .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3))
+                });
             chart
                 .draw_series(pts.iter().map(|&p| Circle::new(p, 3, col.filled())))
                 .map_err(|e| err("twin BED", e))?;

@@ -35,7 +35,8 @@ img,svg{max-width:100%;height:auto}.warn{color:#9a3a00}.ok{color:#176b1f}.bad{co
 pub fn page(folder: &Folder) -> Result<Page> {
     let r = &folder.results;
     let maps = maps::load(r)?;
-    let mut sections: Vec<(String, String)> = vec![("Summary".into(), header(folder, maps.as_ref()))];
+    let mut sections: Vec<(String, String)> =
+        vec![("Summary".into(), header(folder, maps.as_ref()))];
     if let Some(t) = &folder.twin {
         sections.push(("Digital twin".into(), twin(t)?));
     }
@@ -47,7 +48,10 @@ pub fn page(folder: &Folder) -> Result<Page> {
         sections.push(("BED, EQD2 and limits".into(), s));
     }
     if let Some(m) = &maps {
-        sections.push((format!("{} on the {}", capital(m.quantity), underlay_name(m)), slices(m)?));
+        sections.push((
+            format!("{} on the {}", capital(m.quantity), underlay_name(m)),
+            slices(m)?,
+        ));
     }
     if let Some(s) = histograms(r, maps.as_ref(), &names)? {
         sections.push(("Dose–volume histograms".into(), s));
@@ -69,7 +73,11 @@ pub fn page(folder: &Folder) -> Result<Page> {
     );
     for (i, (t, body)) in sections.iter().enumerate() {
         let id = format!("s{i}");
-        let _ = write!(html, "<section id=\"{id}\"><h2>{}</h2>\n{body}</section>\n", esc(t));
+        let _ = write!(
+            html,
+            "<section id=\"{id}\"><h2>{}</h2>\n{body}</section>\n",
+            esc(t)
+        );
     }
     html.push_str("</body></html>\n");
     Ok(Page {
@@ -81,8 +89,15 @@ pub fn page(folder: &Folder) -> Result<Page> {
 fn title(folder: &Folder) -> String {
     let who = match (&folder.twin, &folder.results.summary) {
         (Some(t), _) => format!("patient {}", t.manifest.patient.id),
-        (None, Some(s)) => s.get("phantom").and_then(Value::as_str).unwrap_or("run").to_string(),
-        _ => folder.dir.file_name().map_or("folder".into(), |n| n.to_string_lossy().to_string()),
+        (None, Some(s)) => s
+            .get("phantom")
+            .and_then(Value::as_str)
+            .unwrap_or("run")
+            .to_string(),
+        _ => folder
+            .dir
+            .file_name()
+            .map_or("folder".into(), |n| n.to_string_lossy().to_string()),
     };
     format!("voxdose report: {who} ({})", folder.kind.name())
 }
@@ -97,7 +112,8 @@ fn underlay_name(m: &Maps) -> &'static str {
 
 fn capital(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
+    c.next()
+        .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
 }
 
 /// HTML-escapes text.
@@ -146,7 +162,11 @@ fn num_cell(key: &str, v: Option<&Value>) -> String {
             )
         }
         Some(Value::String(s)) => format!("<td data-key=\"{}\">{}</td>", esc(key), esc(s)),
-        Some(Value::Bool(b)) => format!("<td data-key=\"{}\">{}</td>", esc(key), if *b { "yes" } else { "no" }),
+        Some(Value::Bool(b)) => format!(
+            "<td data-key=\"{}\">{}</td>",
+            esc(key),
+            if *b { "yes" } else { "no" }
+        ),
         _ => "<td>—</td>".into(),
     }
 }
@@ -172,25 +192,62 @@ fn header(folder: &Folder, maps: Option<&Maps>) -> String {
     let r = &folder.results;
     let s = r.summary.as_ref();
     let mut rows: Vec<(String, String)> = vec![
-        ("folder".into(), format!("<span class=\"mono\">{}</span>", esc(&folder.dir.display().to_string()))),
-        ("report".into(), format!("{} ({} UTC), voxdose {}", folder.kind.name(), esc(&crate::twin::folder::now_utc()), env!("CARGO_PKG_VERSION"))),
+        (
+            "folder".into(),
+            format!(
+                "<span class=\"mono\">{}</span>",
+                esc(&folder.dir.display().to_string())
+            ),
+        ),
+        (
+            "report".into(),
+            format!(
+                "{} ({} UTC), voxdose {}",
+                folder.kind.name(),
+                esc(&crate::twin::folder::now_utc()),
+                env!("CARGO_PKG_VERSION")
+            ),
+        ),
     ];
     if let Some(t) = &folder.twin {
         rows.push(("patient".into(), esc(&t.manifest.patient.id)));
         rows.push(("nuclide".into(), esc(&t.manifest.nuclide)));
         rows.push(("twin created".into(), esc(&t.manifest.created)));
-        rows.push(("study".into(), format!("<span class=\"mono\">{}</span>", esc(&t.manifest.study.display().to_string()))));
+        rows.push((
+            "study".into(),
+            format!(
+                "<span class=\"mono\">{}</span>",
+                esc(&t.manifest.study.display().to_string())
+            ),
+        ));
     }
-    for (label, key) in [("phantom / patient", "phantom"), ("description", "description"), ("nuclide", "nuclide"), ("dose unit", "dose_unit"), ("dose quantity", "dose_quantity"), ("method", "method"), ("written by voxdose", "voxdose_version")] {
+    for (label, key) in [
+        ("phantom / patient", "phantom"),
+        ("description", "description"),
+        ("nuclide", "nuclide"),
+        ("dose unit", "dose_unit"),
+        ("dose quantity", "dose_quantity"),
+        ("method", "method"),
+        ("written by voxdose", "voxdose_version"),
+    ] {
         if let Some(v) = jstr(s, key).filter(|_| !rows.iter().any(|r| r.0 == label)) {
             rows.push((label.into(), esc(v)));
         }
     }
     if let Some(t) = jnum(s, "tia_bq_s") {
-        rows.push(("decays represented (TIA)".into(), format!("{} Bq·s", fmt_num(t))));
+        rows.push((
+            "decays represented (TIA)".into(),
+            format!("{} Bq·s", fmt_num(t)),
+        ));
     }
     if let Some(c) = r.run_config.as_ref() {
-        rows.push(("input".into(), format!("<span class=\"mono\">{}</span>", esc(&serde_json::to_string(&c.input).unwrap_or_default()))));
+        rows.push((
+            "input".into(),
+            format!(
+                "<span class=\"mono\">{}</span>",
+                esc(&serde_json::to_string(&c.input).unwrap_or_default())
+            ),
+        ));
     }
     if let Some(p) = r.patient.as_ref() {
         let fields = [
@@ -203,7 +260,10 @@ fn header(folder: &Folder, maps: Option<&Maps>) -> String {
             ("injected activity (Bq)", "/activity/injected_activity_bq"),
             ("injection time", "/activity/injection_time"),
             ("acquisition time", "/activity/acquisition_time"),
-            ("scan after injection (h)", "/activity/scan_hours_after_injection"),
+            (
+                "scan after injection (h)",
+                "/activity/scan_hours_after_injection",
+            ),
             ("nuclide from", "/nuclide_source"),
             ("regions from", "/regions_source"),
         ];
@@ -231,12 +291,20 @@ fn header(folder: &Folder, maps: Option<&Maps>) -> String {
 fn hashes(folder: &Folder) -> String {
     let mut out = String::from("<p>The files this report was made from, and the inputs of every twin cycle, by sha256.</p><table class=\"small\">");
     for (name, hex) in &folder.results.hashes {
-        let _ = write!(out, "<tr><td>{}</td><td class=\"mono\">{hex}</td></tr>", esc(name));
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td class=\"mono\">{hex}</td></tr>",
+            esc(name)
+        );
     }
     if let Some(t) = &folder.twin {
         for (cycle, files) in &t.inputs {
             for (path, hex) in files {
-                let _ = write!(out, "<tr><td>cycle {cycle} input {}</td><td class=\"mono\">{hex}</td></tr>", esc(path));
+                let _ = write!(
+                    out,
+                    "<tr><td>cycle {cycle} input {}</td><td class=\"mono\">{hex}</td></tr>",
+                    esc(path)
+                );
             }
         }
     }
@@ -249,7 +317,10 @@ fn swatch(names: &[String], name: &str) -> String {
     match names.iter().position(|n| n == name) {
         Some(i) => {
             let c = PALETTE[i % PALETTE.len()];
-            format!("<span class=\"swatch\" style=\"background:rgb({},{},{})\"></span>", c[0], c[1], c[2])
+            format!(
+                "<span class=\"swatch\" style=\"background:rgb({},{},{})\"></span>",
+                c[0], c[1], c[2]
+            )
         }
         None => String::new(),
     }
@@ -259,42 +330,50 @@ fn swatch(names: &[String], name: &str) -> String {
 /// (phantoms), each number as written; TIA ± σ from `regions.json` when the run fitted one.
 fn organ_table(r: &Results, names: &[String]) -> Option<String> {
     let unit = r.dose_unit();
-    let (file, rows, cols): (&str, Vec<Value>, Vec<(&str, String)>) = match (&r.organ_table, &r.summary) {
-        (Some(rows), _) => (
-            "organ_table.json",
-            rows.clone(),
-            vec![
-                ("voxels", "voxels".into()),
-                ("volume_ml", "volume (mL)".into()),
-                ("mass_kg", "mass (kg)".into()),
-                ("mean_gy", format!("mean dose ({unit})")),
-                ("mean_sigma_gy", format!("σ ({unit})")),
-                ("d2_gy", format!("D2 ({unit})")),
-                ("d50_gy", format!("D50 ({unit})")),
-                ("d98_gy", format!("D98 ({unit})")),
-                ("tissue", "tissue".into()),
-                ("bed_mean_gy", "BED mean (Gy)".into()),
-                ("bed_mean_gy_sigma", "σ BED (Gy)".into()),
-                ("eqd2_mean_gy", "EQD2 (Gy)".into()),
-            ],
-        ),
-        (None, Some(s)) => (
-            "summary.json",
-            s.get("regions")?.as_array()?.clone(),
-            vec![
-                ("voxels", "voxels".into()),
-                ("mass_kg", "mass (kg)".into()),
-                ("mean_dose", format!("mean dose ({unit})")),
-                ("mean_dose_rel_sigma", "σ relative".into()),
-                ("energy_kev_per_decay", "energy (keV per decay)".into()),
-            ],
-        ),
-        _ => return None,
+    let (file, rows, cols): (&str, Vec<Value>, Vec<(&str, String)>) =
+        match (&r.organ_table, &r.summary) {
+            (Some(rows), _) => (
+                "organ_table.json",
+                rows.clone(),
+                vec![
+                    ("voxels", "voxels".into()),
+                    ("volume_ml", "volume (mL)".into()),
+                    ("mass_kg", "mass (kg)".into()),
+                    ("mean_gy", format!("mean dose ({unit})")),
+                    ("mean_sigma_gy", format!("σ ({unit})")),
+                    ("d2_gy", format!("D2 ({unit})")),
+                    ("d50_gy", format!("D50 ({unit})")),
+                    ("d98_gy", format!("D98 ({unit})")),
+                    ("tissue", "tissue".into()),
+                    ("bed_mean_gy", "BED mean (Gy)".into()),
+                    ("bed_mean_gy_sigma", "σ BED (Gy)".into()),
+                    ("eqd2_mean_gy", "EQD2 (Gy)".into()),
+                ],
+            ),
+            (None, Some(s)) => (
+                "summary.json",
+                s.get("regions")?.as_array()?.clone(),
+                vec![
+                    ("voxels", "voxels".into()),
+                    ("mass_kg", "mass (kg)".into()),
+                    ("mean_dose", format!("mean dose ({unit})")),
+                    ("mean_dose_rel_sigma", "σ relative".into()),
+                    ("energy_kev_per_decay", "energy (keV per decay)".into()),
+                ],
+            ),
+            _ => return None,
+        };
+    let key_name = if file == "summary.json" {
+        "name"
+    } else {
+        "region"
     };
-    let key_name = if file == "summary.json" { "name" } else { "region" };
     let cols: Vec<(&str, String)> = cols
         .into_iter()
-        .filter(|(k, _)| rows.iter().any(|row| row.get(*k).is_some_and(|v| !v.is_null())))
+        .filter(|(k, _)| {
+            rows.iter()
+                .any(|row| row.get(*k).is_some_and(|v| !v.is_null()))
+        })
         .collect();
     let tia = tia_by_region(r);
     let mut out = format!("<table class=\"organs\" data-file=\"{file}\"><tr><th>region</th>");
@@ -307,14 +386,25 @@ fn organ_table(r: &Results, names: &[String]) -> Option<String> {
     out.push_str("</tr>\n");
     for row in &rows {
         let name = row.get(key_name).and_then(Value::as_str).unwrap_or("?");
-        let _ = write!(out, "<tr data-region=\"{}\"><td>{}{}</td>", esc(name), swatch(names, name), esc(name));
+        let _ = write!(
+            out,
+            "<tr data-region=\"{}\"><td>{}{}</td>",
+            esc(name),
+            swatch(names, name),
+            esc(name)
+        );
         for (k, _) in &cols {
             out.push_str(&num_cell(k, row.get(*k)));
         }
         if !tia.is_empty() {
             match tia.iter().find(|t| t.0 == name) {
                 Some((_, t, s)) => {
-                    let _ = write!(out, "<td class=\"num\">{}</td><td class=\"num\">{}</td>", fmt_num(*t), fmt_num(*s));
+                    let _ = write!(
+                        out,
+                        "<td class=\"num\">{}</td><td class=\"num\">{}</td>",
+                        fmt_num(*t),
+                        fmt_num(*s)
+                    );
                 }
                 None => out.push_str("<td>—</td><td>—</td>"),
             }
@@ -322,9 +412,9 @@ fn organ_table(r: &Results, names: &[String]) -> Option<String> {
         out.push_str("</tr>\n");
     }
     out.push_str("</table>\n");
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<p class=\"small\">Numbers of <code>{file}</code> as written, rounded to 4 significant digits (the exact value is in each cell's <code>data-value</code>). σ is one standard uncertainty of the mean (transport batches){}.</p>\n",
+        "<p class=\"small\">Numbers of <code>{file}</code> as written, rounded to 4 significant digits (the exact value is in each cell's <code>data-value</code>). σ is one standard uncertainty of the mean (transport batches){}.</p>",
         if tia.is_empty() { "" } else { "; TIA from regions.json, summed over cycles, σ in quadrature" }
     );
     Some(out)
@@ -363,16 +453,25 @@ fn bed_table(r: &Results) -> Option<String> {
     ];
     let cols: Vec<_> = cols
         .into_iter()
-        .filter(|(k, _)| rows.iter().any(|row| row.get(*k).is_some_and(|v| !v.is_null())))
+        .filter(|(k, _)| {
+            rows.iter()
+                .any(|row| row.get(*k).is_some_and(|v| !v.is_null()))
+        })
         .collect();
-    let mut out = String::from("<table class=\"bed\" data-file=\"bed_summary.json\"><tr><th>region</th>");
+    let mut out =
+        String::from("<table class=\"bed\" data-file=\"bed_summary.json\"><tr><th>region</th>");
     for (_, h) in &cols {
         let _ = write!(out, "<th>{h}</th>");
     }
     out.push_str("<th>limit</th><th>fraction of limit</th><th>margin (Gy)</th></tr>\n");
     for row in rows {
         let name = row.get("name").and_then(Value::as_str).unwrap_or("?");
-        let _ = write!(out, "<tr data-region=\"{}\"><td>{}</td>", esc(name), esc(name));
+        let _ = write!(
+            out,
+            "<tr data-region=\"{}\"><td>{}</td>",
+            esc(name),
+            esc(name)
+        );
         for (k, _) in &cols {
             out.push_str(&num_cell(k, row.get(*k)));
         }
@@ -388,10 +487,19 @@ fn limit_cells(row: &Value) -> String {
         return "<td>—</td><td>—</td><td>—</td>".into();
     };
     let quantity = l.get("quantity").and_then(Value::as_str).unwrap_or("");
-    let value = l.get("value_gy").and_then(Value::as_f64).unwrap_or(f64::NAN);
+    let value = l
+        .get("value_gy")
+        .and_then(Value::as_f64)
+        .unwrap_or(f64::NAN);
     let compared = l.get("compared").and_then(Value::as_str).unwrap_or("");
-    let current = row.get(compared).and_then(Value::as_f64).unwrap_or(f64::NAN);
-    let within = l.get("within_limit").and_then(Value::as_bool).unwrap_or(true);
+    let current = row
+        .get(compared)
+        .and_then(Value::as_f64)
+        .unwrap_or(f64::NAN);
+    let within = l
+        .get("within_limit")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     let mut text = format!("{quantity} {} Gy", fmt_num(value));
     if let Some(rf) = l.get("with_risk_factors_gy").and_then(Value::as_f64) {
         let _ = write!(text, " ({} with risk factors)", fmt_num(rf));
@@ -408,7 +516,11 @@ fn limit_cells(row: &Value) -> String {
 fn scale_bar(id: &str, max: f32, unit: &str, percent: bool, ticks: &[f32]) -> String {
     let mut s = format!("<svg width=\"440\" height=\"44\" viewBox=\"0 0 440 44\" role=\"img\"><defs><linearGradient id=\"{id}\">");
     for (pos, c) in COLOUR_STOPS {
-        let _ = write!(s, "<stop offset=\"{pos}\" stop-color=\"rgb({},{},{})\"/>", c[0], c[1], c[2]);
+        let _ = write!(
+            s,
+            "<stop offset=\"{pos}\" stop-color=\"rgb({},{},{})\"/>",
+            c[0], c[1], c[2]
+        );
     }
     let _ = write!(s, "</linearGradient></defs><rect x=\"10\" y=\"4\" width=\"400\" height=\"14\" fill=\"url(#{id})\" stroke=\"#333\"/>");
     for &t in ticks {
@@ -420,29 +532,53 @@ fn scale_bar(id: &str, max: f32, unit: &str, percent: bool, ticks: &[f32]) -> St
             fmt_num(v)
         );
     }
-    let _ = write!(s, "<text x=\"414\" y=\"15\" font-size=\"10\" font-family=\"sans-serif\">{}</text></svg>", esc(unit));
+    let _ = write!(
+        s,
+        "<text x=\"414\" y=\"15\" font-size=\"10\" font-family=\"sans-serif\">{}</text></svg>",
+        esc(unit)
+    );
     s
 }
 
 fn slices(m: &Maps) -> Result<String> {
     let regions = maps::region_slices(m)?;
     let mut out = String::new();
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<p>Slices through each region's centroid (axial | coronal | sagittal; the patient's right on the left, anterior and superior up). Colour wash from {} % of the maximum, {} {}; isodose lines at {} % of it; region outlines in the table's colours.{}</p>\n",
+        "<p>Slices through each region's centroid (axial | coronal | sagittal; the patient's right on the left, anterior and superior up). Colour wash from {} % of the maximum, {} {}; isodose lines at {} % of it; region outlines in the table's colours.{}</p>",
         2,
         fmt_num(f64::from(m.max)),
         esc(&m.unit),
         ISO_LEVELS.iter().map(|l| format!("{}", (l * 100.0).round())).collect::<Vec<_>>().join(", "),
         if m.sigma.is_some() { " Beside it, the relative σ of each voxel where the map exceeds 5 % of its maximum." } else { "" }
     );
-    out.push_str(&scale_bar("scale-map", m.max, &m.unit, false, &[0.0, 0.25, 0.5, 0.75, 1.0]));
+    out.push_str(&scale_bar(
+        "scale-map",
+        m.max,
+        &m.unit,
+        false,
+        &[0.0, 0.25, 0.5, 0.75, 1.0],
+    ));
     if m.sigma.is_some() {
         let smax = m.sigma_max;
-        out.push_str(&scale_bar("scale-sigma", smax, "σ (%)", true, &[0.0, 0.5, 1.0]));
+        out.push_str(&scale_bar(
+            "scale-sigma",
+            smax,
+            "σ (%)",
+            true,
+            &[0.0, 0.5, 1.0],
+        ));
     }
     for s in &regions {
-        let _ = write!(out, "<h3>{}{} <span class=\"small\">voxel ({}, {}, {})</span></h3><div class=\"figs\">", swatch(&m.names, &s.name), esc(&s.name), s.at[0], s.at[1], s.at[2]);
+        let _ = write!(
+            out,
+            "<h3>{}{} <span class=\"small\">voxel ({}, {}, {})</span></h3><div class=\"figs\">",
+            swatch(&m.names, &s.name),
+            esc(&s.name),
+            s.at[0],
+            s.at[1],
+            s.at[2]
+        );
         let _ = write!(out, "<figure><img alt=\"{} through {}\" src=\"{}\"><figcaption>{} ({})</figcaption></figure>", esc(m.quantity), esc(&s.name), s.value_png, esc(m.quantity), esc(&m.unit));
         if let Some(p) = &s.sigma_png {
             let _ = write!(out, "<figure><img alt=\"relative σ through {}\" src=\"{p}\"><figcaption>relative σ</figcaption></figure>", esc(&s.name));
@@ -459,7 +595,9 @@ fn histograms(r: &Results, m: Option<&Maps>, names: &[String]) -> Result<Option<
     let dvh: Vec<Curve> = if !r.dvh.is_empty() {
         r.dvh.clone()
     } else {
-        m.filter(|m| m.quantity == "absorbed dose").map(maps::dvh_from_maps).unwrap_or_default()
+        m.filter(|m| m.quantity == "absorbed dose")
+            .map(maps::dvh_from_maps)
+            .unwrap_or_default()
     };
     if dvh.is_empty() && r.bed_dvh.is_empty() {
         return Ok(None);
@@ -472,7 +610,10 @@ fn histograms(r: &Results, m: Option<&Maps>, names: &[String]) -> Result<Option<
     }
     if !r.bed_dvh.is_empty() {
         let svg = plots::volume_histogram(&r.bed_dvh, "BED (Gy)", &index_of)?;
-        let _ = write!(out, "<figure>{svg}<figcaption>cumulative BED-volume histogram</figcaption></figure>");
+        let _ = write!(
+            out,
+            "<figure>{svg}<figcaption>cumulative BED-volume histogram</figcaption></figure>"
+        );
     }
     out.push_str("</div>\n");
     Ok(Some(out))
@@ -488,9 +629,9 @@ fn kinetics(r: &Results, names: &[String]) -> Result<String> {
     }
     out.push_str("<table><tr><th>cycle</th><th>region</th><th>model</th><th>TIA (Bq·s)</th><th>σ (Bq·s)</th><th>T_eff (h)</th><th>TIAC (h)</th></tr>\n");
     for k in &r.kinetics {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<tr><td class=\"num\">{}</td><td>{}{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+            "<tr><td class=\"num\">{}</td><td>{}{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             k.cycle, swatch(names, &k.name), esc(&k.name), esc(&k.model), fmt_num(k.tia_bq_s), fmt_num(k.tia_sigma_bq_s), fmt_num(k.effective_half_life_h), fmt_num(k.tiac_h)
         );
     }
@@ -499,10 +640,16 @@ fn kinetics(r: &Results, names: &[String]) -> Result<String> {
         let Some(f) = &k.fit else { continue };
         for (i, c) in f.candidates.iter().enumerate() {
             let chosen = f.selected == Some(i);
-            let params: Vec<String> = c.model.param_names().iter().zip(&c.params).map(|(n, p)| format!("{n} = {}", fmt_num(*p))).collect();
-            let _ = write!(
+            let params: Vec<String> = c
+                .model
+                .param_names()
+                .iter()
+                .zip(&c.params)
+                .map(|(n, p)| format!("{n} = {}", fmt_num(*p)))
+                .collect();
+            let _ = writeln!(
                 out,
-                "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"small\">{}</td><td>{}</td></tr>\n",
+                "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"small\">{}</td><td>{}</td></tr>",
                 k.cycle, esc(&k.name), c.model.name(), fmt_num(c.aic), c.aicc.map_or("—".into(), fmt_num), fmt_num(c.r_squared), esc(&params.join(", ")), if chosen { "<b>selected</b>" } else { "" }
             );
         }
@@ -521,8 +668,15 @@ fn qa(r: &Results) -> Option<String> {
     let s = r.summary.as_ref()?;
     let mut rows: Vec<(String, String)> = Vec::new();
     let n = |p: &str| s.pointer(p).and_then(Value::as_f64);
-    if let (Some(e), Some(d), Some(x)) = (n("/energy_per_decay_kev/emitted"), n("/energy_per_decay_kev/deposited"), n("/energy_per_decay_kev/escaped")) {
-        let exact = s.pointer("/energy_balance_units/exact").and_then(Value::as_bool).unwrap_or(false);
+    if let (Some(e), Some(d), Some(x)) = (
+        n("/energy_per_decay_kev/emitted"),
+        n("/energy_per_decay_kev/deposited"),
+        n("/energy_per_decay_kev/escaped"),
+    ) {
+        let exact = s
+            .pointer("/energy_balance_units/exact")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         rows.push((
             "energy per decay".into(),
             format!(
@@ -531,27 +685,68 @@ fn qa(r: &Results) -> Option<String> {
             ),
         ));
     }
-    for (label, p) in [("decays", "/decays"), ("batches", "/batches"), ("seed", "/seed"), ("decays per second", "/decays_per_second"), ("transport wall time (s)", "/wall_s"), ("of which batch statistics (s)", "/statistics_s"), ("radiated (bremsstrahlung) keV per decay", "/counters/radiated_kev_per_decay"), ("photon interactions", "/counters/photon_interactions"), ("electron steps", "/counters/electron_steps")] {
+    for (label, p) in [
+        ("decays", "/decays"),
+        ("batches", "/batches"),
+        ("seed", "/seed"),
+        ("decays per second", "/decays_per_second"),
+        ("transport wall time (s)", "/wall_s"),
+        ("of which batch statistics (s)", "/statistics_s"),
+        (
+            "radiated (bremsstrahlung) keV per decay",
+            "/counters/radiated_kev_per_decay",
+        ),
+        ("photon interactions", "/counters/photon_interactions"),
+        ("electron steps", "/counters/electron_steps"),
+    ] {
         if let Some(v) = s.pointer(p) {
             rows.push((label.into(), num_text(v)));
         }
     }
-    if let Some(t) = s.pointer("/counters/truncated_tracks").and_then(Value::as_u64) {
+    if let Some(t) = s
+        .pointer("/counters/truncated_tracks")
+        .and_then(Value::as_u64)
+    {
         let class = if t == 0 { "ok" } else { "bad" };
-        rows.push(("tracks stopped by a loop bound".into(), format!("<span class=\"{class}\">{t}</span> (expected 0)")));
+        rows.push((
+            "tracks stopped by a loop bound".into(),
+            format!("<span class=\"{class}\">{t}</span> (expected 0)"),
+        ));
     }
-    if let (Some(m), Some(x), Some(v)) = (n("/uncertainty_above_50pct/mean"), n("/uncertainty_above_50pct/max"), n("/uncertainty_above_50pct/voxels")) {
-        rows.push(("σ of voxels above 50 % of the maximum".into(), format!("mean {} %, max {} % ({} voxels)", fmt_num(100.0 * m), fmt_num(100.0 * x), v)));
+    if let (Some(m), Some(x), Some(v)) = (
+        n("/uncertainty_above_50pct/mean"),
+        n("/uncertainty_above_50pct/max"),
+        n("/uncertainty_above_50pct/voxels"),
+    ) {
+        rows.push((
+            "σ of voxels above 50 % of the maximum".into(),
+            format!(
+                "mean {} %, max {} % ({} voxels)",
+                fmt_num(100.0 * m),
+                fmt_num(100.0 * x),
+                v
+            ),
+        ));
     }
     if let (Some(e), Some(p)) = (n("/cutoffs_kev/electron"), n("/cutoffs_kev/photon")) {
-        rows.push(("cutoffs".into(), format!("electrons {} keV, photons {} keV", fmt_num(e), fmt_num(p))));
+        rows.push((
+            "cutoffs".into(),
+            format!("electrons {} keV, photons {} keV", fmt_num(e), fmt_num(p)),
+        ));
     }
     if let Some(Value::Object(st)) = s.get("stages_s") {
-        let text: Vec<String> = st.iter().map(|(k, v)| format!("{} {} s", esc(k), num_text(v))).collect();
+        let text: Vec<String> = st
+            .iter()
+            .map(|(k, v)| format!("{} {} s", esc(k), num_text(v)))
+            .collect();
         rows.push(("time per stage".into(), text.join(", ")));
     }
     if let Some(Value::Object(d)) = s.get("device") {
-        let text: Vec<String> = d.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| format!("{} {}", esc(k), num_text(v))).collect();
+        let text: Vec<String> = d
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| format!("{} {}", esc(k), num_text(v)))
+            .collect();
         rows.push(("device".into(), text.join("; ")));
     }
     if let Some(Value::Array(dv)) = s.get("data_versions") {
@@ -574,25 +769,45 @@ fn twin(t: &TwinData) -> Result<String> {
     let plan = t.plan.as_ref();
     let mut out = String::new();
     let limits: Vec<String> = t.manifest.limits.iter().map(|l| esc(&l.text())).collect();
-    let _ = write!(out, "<p>Patient <b>{}</b>, {}; {} synced cycle(s); limits: {}.</p>\n", esc(&st.patient), esc(&st.nuclide), st.cycles.len(), if limits.is_empty() { "none".into() } else { limits.join(", ") });
+    let _ = writeln!(
+        out,
+        "<p>Patient <b>{}</b>, {}; {} synced cycle(s); limits: {}.</p>",
+        esc(&st.patient),
+        esc(&st.nuclide),
+        st.cycles.len(),
+        if limits.is_empty() {
+            "none".into()
+        } else {
+            limits.join(", ")
+        }
+    );
     out.push_str("<h3>Cycles</h3><table><tr><th>cycle</th><th>date</th><th>activity (GBq)</th><th>time points</th><th>synced</th></tr>\n");
     for c in &st.cycles {
-        let synced = t.manifest.cycles.iter().find(|e| e.cycle == c.cycle).map_or(String::new(), |e| e.synced.clone());
-        let _ = write!(out, "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>\n", c.cycle, esc(c.date.as_deref().unwrap_or("—")), fmt_num(c.activity_bq / 1e9), c.time_points, esc(&synced));
+        let synced = t
+            .manifest
+            .cycles
+            .iter()
+            .find(|e| e.cycle == c.cycle)
+            .map_or(String::new(), |e| e.synced.clone());
+        let _ = writeln!(out, "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>", c.cycle, esc(c.date.as_deref().unwrap_or("—")), fmt_num(c.activity_bq / 1e9), c.time_points, esc(&synced));
     }
     if let Some(p) = plan {
-        let _ = write!(out, "<tr><td class=\"num\">{}</td><td>planned</td><td class=\"num\">{}</td><td>—</td><td>—</td></tr>\n", p.cycle, fmt_num(p.activity_gbq));
+        let _ = writeln!(out, "<tr><td class=\"num\">{}</td><td>planned</td><td class=\"num\">{}</td><td>—</td><td>—</td></tr>", p.cycle, fmt_num(p.activity_gbq));
     }
     out.push_str("</table>\n<div class=\"figs\">");
-    let _ = write!(out, "<figure>{}<figcaption>activity per cycle (grey: the plan)</figcaption></figure>", plots::twin_activity(st, plan)?);
+    let _ = write!(
+        out,
+        "<figure>{}<figcaption>activity per cycle (grey: the plan)</figcaption></figure>",
+        plots::twin_activity(st, plan)?
+    );
     let _ = write!(out, "<figure>{}<figcaption>cumulative BED per region after each cycle; at the planned cycle the plan's median and 95 % interval; dashed: BED limits</figcaption></figure>", plots::twin_cumulative_bed(st, plan, &t.manifest.limits)?);
     out.push_str("</div>\n<h3>Predicted vs measured</h3>");
     out.push_str(&prediction_errors(st));
     out.push_str("<h3>Organs over all cycles</h3><table><tr><th>organ</th><th>tissue</th><th>cumulative dose (Gy)</th><th>cumulative BED (Gy)</th><th>limit</th><th>margin (Gy)</th><th>used</th></tr>\n");
     for o in &st.organs {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(&o.name), esc(o.tissue.as_deref().unwrap_or("—")), fmt_num(o.cumulative_dose_gy), o.cumulative_bed_gy.map_or("—".into(), fmt_num),
             o.limit.as_ref().map_or("—".into(), |l| esc(&l.text())), o.margin.map_or("—".into(), fmt_num), o.fraction_of_limit.map_or("—".into(), |f| format!("{} %", fmt_num(100.0 * f)))
         );
@@ -628,14 +843,19 @@ fn plan_table(p: &crate::twin::PlanResult) -> String {
     );
     out.push_str("<table><tr><th>organ</th><th>dose (Gy) [95 %]</th><th>BED (Gy)</th><th>cumulative BED (Gy) [95 %]</th><th>limit</th><th>margin (Gy)</th></tr>\n");
     for o in &p.organs {
-        let interval = |m: f64, lo: f64, hi: f64| format!("{} [{}, {}]", fmt_num(m), fmt_num(lo), fmt_num(hi));
-        let cum = match (o.cumulative_bed_gy, o.cumulative_bed_gy_p2_5, o.cumulative_bed_gy_p97_5) {
+        let interval =
+            |m: f64, lo: f64, hi: f64| format!("{} [{}, {}]", fmt_num(m), fmt_num(lo), fmt_num(hi));
+        let cum = match (
+            o.cumulative_bed_gy,
+            o.cumulative_bed_gy_p2_5,
+            o.cumulative_bed_gy_p97_5,
+        ) {
             (Some(m), Some(lo), Some(hi)) => interval(m, lo, hi),
             _ => "—".into(),
         };
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td></tr>\n",
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
             esc(&o.name), interval(o.dose_gy, o.dose_gy_p2_5, o.dose_gy_p97_5), o.bed_gy.map_or("—".into(), fmt_num), cum,
             o.limit.as_ref().map_or("—".into(), |l| esc(&l.text())), o.margin.map_or("—".into(), fmt_num)
         );
