@@ -59,6 +59,10 @@
 //! | 54 | the PBRPK ODE solver failed |
 //! | 55 | the PBRPK patient fit failed |
 //! | 56 | a PBRPK JSON input (population, prior, S-values, patient model) is invalid |
+//! | 57 | `voxdose report`: not a voxdose output folder (no summary.json, regions.json, bed_summary.json or twin.json) |
+//! | 58 | `voxdose report`: a file of the folder is unreadable or not what voxdose writes |
+//! | 59 | `voxdose report --pdf`: no headless Chromium found |
+//! | 60 | `voxdose report --pdf`: the browser gave no PDF |
 //! | 61 | output folder locked by another voxdose writing it (`--out`) |
 //! | 70 | Slurm refused the job, or `sbatch` is not installed (`voxdose slurm --submit`) |
 //! | 130 | cancelled by the caller (Ctrl-C in the Python package; [`Error::Cancelled`]) |
@@ -153,6 +157,9 @@ pub enum Error {
         "cancelled: the run was stopped at the caller's request (Ctrl-C); nothing was written"
     )]
     Cancelled,
+    /// A report could not be made or printed.
+    #[error(transparent)]
+    Report(#[from] crate::report::html::ReportError),
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]
     Internal(String),
@@ -190,6 +197,7 @@ impl Error {
             Error::Kernel(e) => e.exit_code(),
             Error::Cluster(e) => e.exit_code(),
             Error::Cancelled => 130,
+            Error::Report(e) => e.exit_code(),
         }
     }
 

@@ -83,6 +83,8 @@ pub enum Command {
     /// Virtual trial: sampled patients of a PBRPK model → organ TIAs, doses, BED, percentiles.
     #[command(allow_negative_numbers = true)]
     Trial(TrialArgs),
+    /// One self-contained HTML report (and PDF) of an output folder: run, fit, study, bed, twin.
+    Report(ReportArgs),
 }
 
 /// Transport options of `run` (with `--config`, the ones given override the file's).
@@ -235,6 +237,9 @@ pub struct RunArgs {
     /// Continue the run whose checkpoint is in DIR (its configuration is in the checkpoint).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "out", "shard", "phantom", "ct", "spect", "study", "materials"])]
     pub resume: Option<PathBuf>,
+    /// Also write the HTML report of the output folder (`report.html`, as `voxdose report`).
+    #[arg(long)]
+    pub report: bool,
 }
 
 /// `voxdose merge`.
@@ -339,6 +344,9 @@ pub struct FitArgs {
     /// Partial-volume correction (overrides the study's `partial_volume`).
     #[command(flatten)]
     pub pvc: PvcArgs,
+    /// Also write the HTML report of the output folder (`report.html`, as `voxdose report`).
+    #[arg(long)]
+    pub report: bool,
 }
 
 /// Partial-volume correction flags; each replaces the study file's `partial_volume` value.
@@ -519,6 +527,9 @@ pub struct TwinSyncArgs {
     /// Redo this already-synced cycle although its inputs changed (logged).
     #[arg(long, value_name = "N")]
     pub resync_cycle: Option<usize>,
+    /// Also write the twin's HTML report (`DIR/report.html`, as `voxdose report DIR`).
+    #[arg(long)]
+    pub report: bool,
 }
 
 /// `voxdose twin predict`.
@@ -689,4 +700,18 @@ pub struct TrialArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// `voxdose report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The output folder of `voxdose run`, `fit`, `bed`, or a twin folder.
+    pub dir: PathBuf,
+    /// The HTML file to write [default: DIR/report.html].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also print it to PDF (beside the HTML) with a headless Chromium (chromium,
+    /// chromium-headless-shell or google-chrome on PATH, or $VOXDOSE_CHROMIUM).
+    #[arg(long)]
+    pub pdf: bool,
 }

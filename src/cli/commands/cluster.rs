@@ -30,7 +30,13 @@ pub fn run_as_job(args: &RunArgs, observer: &mut ConsoleObserver) -> Result<()> 
         }
     };
     match outcome {
-        JobOutcome::Run(summary) => summary.brief().iter().for_each(|l| eprintln!("{l}")),
+        JobOutcome::Run(summary) => {
+            summary.brief().iter().for_each(|l| eprintln!("{l}"));
+            if args.report {
+                let dir = args.resume.as_deref().map_or_else(|| out_dir(args), Ok)?;
+                super::report::write_default(dir)?;
+            }
+        }
         JobOutcome::Shard(dir, set) => eprintln!(
             "shard {} written to {}: {} batches, {} decays; merge all shards with `voxdose merge`",
             set.shard.map_or(String::new(), |s| s.to_string()),

@@ -72,5 +72,8 @@ pub fn fit(args: FitArgs) -> Result<()> {
         }
     }
     println!("wrote {}", args.out.display());
+    if args.report {
+        crate::cli::commands::report::write_default(&args.out)?;
+    }
     Ok(())
 }

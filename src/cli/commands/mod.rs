@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod pbpk;
 pub mod phantoms;
 pub mod recovery;
+pub mod report;
 pub mod run;
 pub mod twin;
 
@@ -30,5 +31,6 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Bed(a) => bed::bed(a),
         Command::Twin(a) => twin::twin(a),
         Command::Recovery(a) => recovery::recovery(a),
+        Command::Report(a) => report::report(a),
     }
 }

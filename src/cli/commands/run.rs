@@ -21,6 +21,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     for line in summary.brief() {
         eprintln!("{line}");
     }
+    if args.report {
+        crate::cli::commands::report::write_default(out_dir(&args)?)?;
+    }
     Ok(())
 }
 

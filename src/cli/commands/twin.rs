@@ -37,6 +37,9 @@ pub fn twin(args: TwinArgs) -> Result<()> {
             };
             let report = twin::sync(&a.dir, &opts, &mut observer)?;
             print_report(&report);
+            if a.report {
+                crate::cli::commands::report::write_default(&a.dir)?;
+            }
         }
         TwinCommand::Predict(a) => {
             let p = twin::predict(&a.dir, a.activity_gbq * 1e9, a.cycles, &mut observer)?;
