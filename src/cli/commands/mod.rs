@@ -10,6 +10,7 @@ pub mod phantoms;
 pub mod recovery;
 pub mod run;
 pub mod twin;
+pub mod validate;
 
 use crate::cli::args::{Cli, Command};
 use crate::Result;
@@ -30,5 +31,6 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Bed(a) => bed::bed(a),
         Command::Twin(a) => twin::twin(a),
         Command::Recovery(a) => recovery::recovery(a),
+        Command::Validate(a) => validate::validate(a),
     }
 }
