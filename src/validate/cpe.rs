@@ -63,10 +63,8 @@ pub fn run(id: &str, config: &ValidateConfig, device: &Device) -> Result<CaseRes
         Mode::Full => 2_000_000,
     };
     let density = config.perturbation.medium_density_scale;
-    let emitting = super::energy::scale_energies(
-        &nuclide,
-        config.perturbation.emission_energy_scale,
-    );
+    let emitting =
+        super::energy::scale_energies(&nuclide, config.perturbation.emission_energy_scale);
     let (dose, rel_sigma, wall_s) = core_dose(emitting, density, decays, device)?;
     let mass_kg = 4.0 / 3.0 * std::f64::consts::PI * (RADIUS_MM / 10.0).powi(3) * 1.0e-3;
     let reference = e_kev * crate::tally::J_PER_KEV / mass_kg;

@@ -164,7 +164,11 @@ pub fn select(names: &[String]) -> Result<Vec<CaseDef>> {
             return Err(Error::UnknownName {
                 what: "validation case (--cases)",
                 name: name.clone(),
-                known: all.iter().map(|c| c.id.as_str()).collect::<Vec<_>>().join(", "),
+                known: all
+                    .iter()
+                    .map(|c| c.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
     }
@@ -221,7 +225,10 @@ fn check_finite(r: &CaseResult) -> Result<()> {
 
 /// The comparison of `value ± sigma` with `reference`: a tolerance of `k_sigma` relative σ
 /// plus `systematic`, and the filled-in result.
-#[allow(clippy::too_many_arguments, reason = "one named field each; called per family")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one named field each; called per family"
+)]
 pub(crate) fn compare(
     case: &str,
     nuclide: Option<&str>,

@@ -53,7 +53,9 @@ pub fn csv(results: &[CaseResult]) -> String {
             r.voxdose,
             r.voxdose_sigma,
             r.reference,
-            r.reference_sigma.map(|v| format!("{v:e}")).unwrap_or_default(),
+            r.reference_sigma
+                .map(|v| format!("{v:e}"))
+                .unwrap_or_default(),
             r.ratio,
             r.tolerance,
             r.pass,
