@@ -83,7 +83,7 @@ pub struct ValidateArgs {
     /// Install check: seconds per case (the default).
     #[arg(long, conflicts_with = "full")]
     pub quick: bool,
-    /// Ten to fifty times the histories of --quick.
+    /// 20 to 25 times the histories of --quick (σ at the published precision).
     #[arg(long)]
     pub full: bool,
     /// Where the full-transport cases run (energy per decay, CPE sphere) [default: auto].

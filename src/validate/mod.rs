@@ -41,7 +41,7 @@ pub enum Mode {
     /// Seconds per case: an install check (well under a minute in the dev build on 2 cores).
     #[default]
     Quick,
-    /// Ten to fifty times the histories: σ at or below the published precision.
+    /// 20 to 25 times the histories: σ at or below the published precision.
     Full,
 }
 
