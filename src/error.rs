@@ -49,6 +49,9 @@
 //! | 40 | dose-voxel kernel cache unusable (`--method dvk`: unreadable or foreign kernel file) |
 //! | 41 | shards or a checkpoint that do not make one run (other problem, missing or repeated shard, damaged batch file, unsplittable run) |
 //! | 42 | stopped by SIGTERM/SIGINT after writing a checkpoint (continue with `voxdose run --resume DIR`) |
+//! | 43 | `voxdose validate`: a case outside its tolerance (the results are written first) |
+//! | 44 | `voxdose validate`: a case gave no finite value to compare (a bug or a broken device) |
+//! | 45–46 | reserved for `voxdose validate` |
 //! | 47 | twin folder locked by another voxdose |
 //! | 48 | not a twin folder (no readable `twin.json`) |
 //! | 49 | a synced cycle's inputs changed (use `--resync-cycle N`), or cycles missing |
@@ -160,6 +163,9 @@ pub enum Error {
     /// A report could not be made or printed.
     #[error(transparent)]
     Report(#[from] crate::report::html::ReportError),
+    /// `voxdose validate` found a case outside its tolerance, or could not compare one.
+    #[error(transparent)]
+    Validation(#[from] crate::validate::ValidationError),
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]
     Internal(String),
@@ -198,6 +204,7 @@ impl Error {
             Error::Cluster(e) => e.exit_code(),
             Error::Cancelled => 130,
             Error::Report(e) => e.exit_code(),
+            Error::Validation(e) => e.exit_code(),
         }
     }
 

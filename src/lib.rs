@@ -39,5 +39,6 @@ pub mod source;
 pub mod tally;
 pub mod transport;
 pub mod twin;
+pub mod validate;
 
 pub use error::{Error, Result};

@@ -85,6 +85,31 @@ pub enum Command {
     Trial(TrialArgs),
     /// One self-contained HTML report (and PDF) of an output folder: run, fit, study, bed, twin.
     Report(ReportArgs),
+    /// Run the benchmark cases against published references (XCOM, ESTAR, ICRP-107, CPE).
+    Validate(ValidateArgs),
+}
+
+/// `voxdose validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Install check: seconds per case (the default).
+    #[arg(long, conflicts_with = "full")]
+    pub quick: bool,
+    /// 20 to 25 times the histories of --quick (σ at the published precision).
+    #[arg(long)]
+    pub full: bool,
+    /// Where the full-transport cases run (energy per decay, CPE sphere) [default: auto].
+    #[arg(long, value_parser = device_parser())]
+    pub device: Option<DeviceChoice>,
+    /// Only these cases (comma separated; an unknown name lists them all).
+    #[arg(long, value_delimiter = ',')]
+    pub cases: Vec<String>,
+    /// Output folder for validation.json and validation.csv.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace validation.json and validation.csv in --out.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Transport options of `run` (with `--config`, the ones given override the file's).

@@ -11,6 +11,7 @@ pub mod recovery;
 pub mod report;
 pub mod run;
 pub mod twin;
+pub mod validate;
 
 use crate::cli::args::{Cli, Command};
 use crate::Result;
@@ -32,5 +33,6 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Twin(a) => twin::twin(a),
         Command::Recovery(a) => recovery::recovery(a),
         Command::Report(a) => report::report(a),
+        Command::Validate(a) => validate::validate(a),
     }
 }
