@@ -68,6 +68,7 @@
 //! | 60 | `voxdose report --pdf`: the browser gave no PDF |
 //! | 61 | output folder locked by another voxdose writing it (`--out`) |
 //! | 70 | Slurm refused the job, or `sbatch` is not installed (`voxdose slurm --submit`) |
+//! | 71 | the run needs more memory than the machine, the job's limit or `--mem` gives |
 //! | 130 | cancelled by the caller (Ctrl-C in the Python package; [`Error::Cancelled`]) |
 
 use std::path::PathBuf;
@@ -166,6 +167,18 @@ pub enum Error {
     /// `voxdose validate` found a case outside its tolerance, or could not compare one.
     #[error(transparent)]
     Validation(#[from] crate::validate::ValidationError),
+    /// A run that needs more memory than it may use.
+    #[error("this run needs about {need} ({voxels} voxels) and {what} allows {limit}: use a coarser grid (--voxel-mm, --grid), a smaller region of the scan, or a machine or job with more memory (--mem)")]
+    MemoryTooLarge {
+        /// Estimated need.
+        need: String,
+        /// The limit.
+        limit: String,
+        /// What set the limit.
+        what: String,
+        /// Voxels of the run.
+        voxels: u64,
+    },
     /// A bug: an invariant voxdose relies on does not hold.
     #[error("internal error: {0}; please report this with the command line you ran")]
     Internal(String),
@@ -202,6 +215,7 @@ impl Error {
             Error::Materials(e) => e.exit_code(),
             Error::Kernel(e) => e.exit_code(),
             Error::Cluster(e) => e.exit_code(),
+            Error::MemoryTooLarge { .. } => 71,
             Error::Cancelled => 130,
             Error::Report(e) => e.exit_code(),
             Error::Validation(e) => e.exit_code(),

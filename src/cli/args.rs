@@ -151,6 +151,10 @@ pub struct TransportArgs {
     /// CPU threads, 1 to 1024 (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Memory the run may use, GB: a run that needs more (its estimate is printed before it
+    /// starts) is refused (exit code 71). The available memory and the job's limit apply too.
+    #[arg(long, value_name = "G")]
+    pub mem: Option<f64>,
     /// How the dose is computed: mc (Monte Carlo, default), dvk (dose-voxel-kernel
     /// convolution, kernel made by voxdose's MC and cached) or ldm (local deposition).
     #[arg(long, value_parser = method_parser())]

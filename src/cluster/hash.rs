@@ -21,6 +21,7 @@ pub fn problem_hash(config: &RunConfig) -> Result<String> {
     if let Some(t) = v.get_mut("transport").and_then(Value::as_object_mut) {
         t.remove("threads");
         t.remove("device");
+        t.remove("mem_gb");
     }
     hash_files(&mut v)?;
     let mut text = v.to_string();

@@ -107,6 +107,7 @@ fn run_from(
         let owned = job_files(config, job);
         let folder = OutputFolder::begin(out, owned.set(), force)?;
         let problem = Problem::build_in(config, folder.path(), force, &mut clock, observer)?;
+        check_recording_memory(&problem, config, job, observer)?;
         create_out(out)?;
         let mut result = transport(&problem, device, job, resumed, set, out, observer)?;
         clock.lap("transport", observer);
@@ -128,6 +129,21 @@ fn run_from(
             run => run,
         })
     })
+}
+
+/// The memory of the run with the batches it keeps for its shard file or checkpoints.
+fn check_recording_memory(
+    problem: &Problem,
+    config: &RunConfig,
+    job: &Job,
+    observer: &mut dyn Observer,
+) -> Result<()> {
+    let batches = config.transport.batches.max(2);
+    let kept = job.shard.map_or(batches, |s| batches.div_ceil(s.n));
+    let voxels = problem.model.grid.n_voxels() as u64;
+    let line = crate::run::memory::check(voxels, kept, config.transport.mem_gb)?;
+    observer.note(&format!("{line}, with {kept} batches recorded"));
+    Ok(())
 }
 
 /// Creates `out` for the checkpoints (the staged outputs replace it at the end).

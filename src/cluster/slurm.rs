@@ -210,7 +210,7 @@ fn shards_script(plan: &SlurmPlan, out: &Path, tasks: u32) -> String {
          \x20 set -- '{exe}' run --resume \"$shard\" --quiet\n\
          else\n\
          \x20 set -- '{exe}' run --config \"$run/run.json\" --shard \"$k/{n}\" --threads {cpus} \\\n\
-         \x20   --checkpoint-every-s {every} --out \"$shard\" --force --quiet\n\
+         \x20   --checkpoint-every-s {every}{mem} --out \"$shard\" --force --quiet\n\
          fi\n\
          # Forward Slurm's warning signal to voxdose: it writes a checkpoint and exits 42.\n\
          \"$@\" &\npid=$!\ntrap 'kill -TERM $pid 2>/dev/null' TERM INT\n\
@@ -224,6 +224,7 @@ fn shards_script(plan: &SlurmPlan, out: &Path, tasks: u32) -> String {
         exe = plan.voxdose.display(),
         n = plan.shards,
         every = plan.checkpoint_every_s,
+        mem = plan.mem_gb.map_or(String::new(), |m| format!(" --mem {m}")),
     );
     s
 }

@@ -246,6 +246,10 @@ pub struct TransportConfig {
     /// dvk: scale each voxel's dose by kernel density / voxel density (`--density-scaling`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub density_scaling: bool,
+    /// Memory the run may use, GB (`--mem`); the machine's and the job's limits apply too
+    /// ([`crate::run::memory`]). The dose does not depend on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_gb: Option<f64>,
 }
 
 fn is_mc(m: &crate::run::dvk::DoseMethod) -> bool {
@@ -278,6 +282,7 @@ impl Default for TransportConfig {
             decays_per_block: None,
             method: Default::default(),
             density_scaling: false,
+            mem_gb: None,
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod config;
 pub mod dvk;
 pub mod execute;
 pub mod materials;
+pub mod memory;
 pub mod memory_api;
 pub mod outputs;
 pub mod patient;

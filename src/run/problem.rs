@@ -81,6 +81,8 @@ impl Problem {
             Input::Materials(m) => super::materials::build(m, &config.transport, clock, observer),
         }?;
         problem.dose_to = config.dose_to;
+        let voxels = problem.model.grid.n_voxels() as u64;
+        observer.note(&super::memory::check(voxels, 0, config.transport.mem_gb)?);
         Ok(problem)
     }
 }
@@ -95,6 +97,10 @@ fn phantom(
     let settings = config
         .transport
         .settings(config.transport.nuclide("Lu-177")?)?;
+    if let Some(n) = input.phantom.grid {
+        // Before the phantom is built: a huge grid must not reach the allocator.
+        super::memory::check((n as u64).saturating_pow(3), 0, config.transport.mem_gb)?;
+    }
     let phantom = crate::phantoms::build(&input.phantom)?;
     if let Some(t) = input.tia_bq_s.filter(|t| !(t.is_finite() && *t > 0.0)) {
         return Err(Error::invalid(

@@ -188,5 +188,6 @@ pub fn transport_config(a: &TransportArgs, base: TransportConfig) -> Result<Tran
         decays_per_block: base.decays_per_block,
         method: a.method.unwrap_or(base.method),
         density_scaling: a.density_scaling || base.density_scaling,
+        mem_gb: a.mem.or(base.mem_gb),
     })
 }
