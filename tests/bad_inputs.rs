@@ -40,7 +40,9 @@ impl Fixture {
         };
         let grid = Grid::new([6, 6, 4], [4.0; 3], [0.0; 3]);
         let vol = |v: f32| Volume::filled(grid.clone(), v);
-        write_volume_f32(&f.p("ct.nii.gz"), &vol(0.0), "HU").unwrap();
+        let mut ct = vol(0.0);
+        ct.data[..36].fill(-1000.0); // a slice of air, as every patient CT has
+        write_volume_f32(&f.p("ct.nii.gz"), &ct, "HU").unwrap();
         for t in [4, 24, 72] {
             let a = 1000.0 * (-0.01 * t as f32).exp();
             write_volume_f32(&f.p(&format!("s{t}.nii.gz")), &vol(a), "Bq/mL").unwrap();

@@ -29,6 +29,7 @@ pub mod materials;
 pub mod outputs;
 pub mod patient;
 pub mod problem;
+pub mod sanity;
 pub mod study;
 
 pub use config::{DoseTo, Input, RunConfig, SingleScanRule, Stop, TransportConfig};
