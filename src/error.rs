@@ -159,7 +159,9 @@ pub enum Error {
 /// Where the user finds the list of known names, by kind of name.
 fn list_hint(what: &str) -> &'static str {
     match what {
-        "nuclide" => " (`voxdose nuclides` lists them with their decay data; names are written like Lu-177)",
+        "nuclide" => {
+            " (`voxdose nuclides` lists them with their decay data; names are written like Lu-177)"
+        }
         "phantom" | "material" => " (`voxdose phantoms` lists the phantoms and materials)",
         _ => "",
     }

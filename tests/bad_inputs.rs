@@ -101,7 +101,10 @@ impl Fixture {
                 "study_no_cycles.json",
                 r#"{"nuclide": "Lu-177", "units": "Bq/mL"}"#.to_string(),
             ),
-            ("study_unknown_key.json", study(r#""colour": "red","#, &good)),
+            (
+                "study_unknown_key.json",
+                study(r#""colour": "red","#, &good),
+            ),
             (
                 "study_bare_time.json",
                 study("", &tp("s4.nii.gz", r#""time": 4"#)),
@@ -207,7 +210,15 @@ fn sv(items: &[&str]) -> Vec<String> {
 
 /// `voxdose run` on a tiny phantom with `extra` flags.
 fn phantom(extra: &[&str]) -> Vec<String> {
-    let mut v = sv(&["run", "--phantom", "water-sphere", "--grid", "8", "--radius-mm", "4"]);
+    let mut v = sv(&[
+        "run",
+        "--phantom",
+        "water-sphere",
+        "--grid",
+        "8",
+        "--radius-mm",
+        "4",
+    ]);
     v.extend(sv(&["--device", "cpu"]));
     v.extend(sv(extra));
     v
@@ -237,65 +248,358 @@ fn catalogue(f: &Fixture) -> Vec<Case> {
         .into_owned();
     vec![
         // Option values (exit 3), names (4), usage (2).
-        case("negative decays", phantom(&["--decays", "-5"]), 3, "--decays"),
+        case(
+            "negative decays",
+            phantom(&["--decays", "-5"]),
+            3,
+            "--decays",
+        ),
         case("zero decays", phantom(&["--decays", "0"]), 3, "--decays"),
-        case("decays not a number", phantom(&["--decays", "lots"]), 3, "--decays"),
+        case(
+            "decays not a number",
+            phantom(&["--decays", "lots"]),
+            3,
+            "--decays",
+        ),
         case("negative seed", phantom(&["--seed", "-3"]), 3, "--seed"),
-        case("zero threads", phantom(&["--threads", "0"]), 3, "give 1 to 1024 threads"),
-        case("100000 threads", phantom(&["--threads", "100000"]), 3, "give 1 to 1024"),
-        case("one batch (no σ)", phantom(&["--batches", "1", "--decays", "1000"]), 3, "2 to 10000 batches"),
-        case("target uncertainty 0", phantom(&["--target-uncertainty", "0"]), 3, "--target-uncertainty"),
-        case("decays and target together", phantom(&["--decays", "1e4", "--target-uncertainty", "2"]), 3, "not both"),
-        case("negative electron cutoff", phantom(&["--electron-cutoff-kev", "-1"]), 3, "--electron-cutoff-kev"),
-        case("device given twice", phantom(&["--device", "tpu"]), 2, "cannot be used multiple times"),
-        case("unknown device name", sv(&["run", "--phantom", "water-sphere", "--device", "tpu"]), 4, "tpu"),
-        case("unknown nuclide lists how to see them", phantom(&["--nuclide", "F-18"]), 4, "voxdose nuclides"),
-        case("unknown phantom", sv(&["run", "--phantom", "water-cube", "--device", "cpu"]), 4, "water-cube"),
-        case("unknown flag", phantom(&["--bogus-flag"]), 2, "unexpected argument"),
-        case("run without input", sv(&["run", "--device", "cpu", "--decays", "1000"]), 3, "no input given"),
-        case("ct without spect", sv(&["run", "--ct", &f.s("ct.nii.gz")]), 3, "--spect"),
-        case("spect without ct", sv(&["run", "--spect", &f.s("s4.nii.gz")]), 3, "--ct"),
-        case("study and spect together", sv(&["run", "--study", &f.s("study_ok.json"), "--spect", &f.s("s4.nii.gz")]), 3, "not both"),
-        case("pvc without study", sv(&["run", "--phantom", "water-sphere", "--pvc", "gtm"]), 3, "--pvc"),
-        case("materials without table", sv(&["run", "--materials", &f.s("labels.nii.gz"), "--tia", &f.s("s4.nii.gz")]), 2, "--materials-table"),
-        case("config file missing", sv(&["run", "--config", &f.s("nowhere/run.json")]), 8, "nowhere"),
-        case("config file not JSON", sv(&["run", "--config", &f.s("study_not_json.json")]), 3, "a run configuration is the run.json"),
+        case(
+            "zero threads",
+            phantom(&["--threads", "0"]),
+            3,
+            "give 1 to 1024 threads",
+        ),
+        case(
+            "100000 threads",
+            phantom(&["--threads", "100000"]),
+            3,
+            "give 1 to 1024",
+        ),
+        case(
+            "one batch (no σ)",
+            phantom(&["--batches", "1", "--decays", "1000"]),
+            3,
+            "2 to 10000 batches",
+        ),
+        case(
+            "target uncertainty 0",
+            phantom(&["--target-uncertainty", "0"]),
+            3,
+            "--target-uncertainty",
+        ),
+        case(
+            "decays and target together",
+            phantom(&["--decays", "1e4", "--target-uncertainty", "2"]),
+            3,
+            "not both",
+        ),
+        case(
+            "negative electron cutoff",
+            phantom(&["--electron-cutoff-kev", "-1"]),
+            3,
+            "--electron-cutoff-kev",
+        ),
+        case(
+            "device given twice",
+            phantom(&["--device", "tpu"]),
+            2,
+            "cannot be used multiple times",
+        ),
+        case(
+            "unknown device name",
+            sv(&["run", "--phantom", "water-sphere", "--device", "tpu"]),
+            4,
+            "tpu",
+        ),
+        case(
+            "unknown nuclide lists how to see them",
+            phantom(&["--nuclide", "F-18"]),
+            4,
+            "voxdose nuclides",
+        ),
+        case(
+            "unknown phantom",
+            sv(&["run", "--phantom", "water-cube", "--device", "cpu"]),
+            4,
+            "water-cube",
+        ),
+        case(
+            "unknown flag",
+            phantom(&["--bogus-flag"]),
+            2,
+            "unexpected argument",
+        ),
+        case(
+            "run without input",
+            sv(&["run", "--device", "cpu", "--decays", "1000"]),
+            3,
+            "no input given",
+        ),
+        case(
+            "ct without spect",
+            sv(&["run", "--ct", &f.s("ct.nii.gz")]),
+            3,
+            "--spect",
+        ),
+        case(
+            "spect without ct",
+            sv(&["run", "--spect", &f.s("s4.nii.gz")]),
+            3,
+            "--ct",
+        ),
+        case(
+            "study and spect together",
+            sv(&[
+                "run",
+                "--study",
+                &f.s("study_ok.json"),
+                "--spect",
+                &f.s("s4.nii.gz"),
+            ]),
+            3,
+            "not both",
+        ),
+        case(
+            "pvc without study",
+            sv(&["run", "--phantom", "water-sphere", "--pvc", "gtm"]),
+            3,
+            "--pvc",
+        ),
+        case(
+            "materials without table",
+            sv(&[
+                "run",
+                "--materials",
+                &f.s("labels.nii.gz"),
+                "--tia",
+                &f.s("s4.nii.gz"),
+            ]),
+            2,
+            "--materials-table",
+        ),
+        case(
+            "config file missing",
+            sv(&["run", "--config", &f.s("nowhere/run.json")]),
+            8,
+            "nowhere",
+        ),
+        case(
+            "config file not JSON",
+            sv(&["run", "--config", &f.s("study_not_json.json")]),
+            3,
+            "a run configuration is the run.json",
+        ),
         // Images for a patient run.
-        case("ct path missing", patient(&f.s("nowhere"), &f.s("s4.nii.gz")), 8, "nowhere"),
-        case("ct folder empty", patient(&f.s("empty_dir"), &f.s("s4.nii.gz")), 24, "empty_dir"),
-        case("ct folder without DICOM", patient(&f.s("notes_dir"), &f.s("s4.nii.gz")), 24, "notes_dir"),
-        case("ct NIfTI gzip cut short", patient(&f.s("cut.nii.gz"), &f.s("s4.nii.gz")), 11, "gzip stream ends early"),
-        case("ct NIfTI gzip damaged", patient(&f.s("badgz.nii.gz"), &f.s("s4.nii.gz")), 8, "badgz.nii.gz"),
-        case("ct text file named .nii", patient(&f.s("text.nii"), &f.s("s4.nii.gz")), 8, "shorter than the 348-byte"),
-        case("ct empty file", patient(&f.s("empty.nii"), &f.s("s4.nii.gz")), 8, "0 bytes"),
-        case("ct with NaN", patient(&f.s("nan.nii.gz"), &f.s("s4.nii.gz")), 17, "nan.nii.gz"),
-        case("ct DICOM truncated", patient(&f.s("cut_dicom"), &f.s("s4.nii.gz")), 11, "truncated"),
-        case("NM image without patient geometry as CT", patient(&nm1, &f.s("s4.nii.gz")), 12, "ImagePositionPatient"),
-        case("PET series given as CT", patient(&pet, &f.s("s4.nii.gz")), 23, "--ct expects a CT"),
+        case(
+            "ct path missing",
+            patient(&f.s("nowhere"), &f.s("s4.nii.gz")),
+            8,
+            "nowhere",
+        ),
+        case(
+            "ct folder empty",
+            patient(&f.s("empty_dir"), &f.s("s4.nii.gz")),
+            24,
+            "empty_dir",
+        ),
+        case(
+            "ct folder without DICOM",
+            patient(&f.s("notes_dir"), &f.s("s4.nii.gz")),
+            24,
+            "notes_dir",
+        ),
+        case(
+            "ct NIfTI gzip cut short",
+            patient(&f.s("cut.nii.gz"), &f.s("s4.nii.gz")),
+            11,
+            "gzip stream ends early",
+        ),
+        case(
+            "ct NIfTI gzip damaged",
+            patient(&f.s("badgz.nii.gz"), &f.s("s4.nii.gz")),
+            8,
+            "badgz.nii.gz",
+        ),
+        case(
+            "ct text file named .nii",
+            patient(&f.s("text.nii"), &f.s("s4.nii.gz")),
+            8,
+            "shorter than the 348-byte",
+        ),
+        case(
+            "ct empty file",
+            patient(&f.s("empty.nii"), &f.s("s4.nii.gz")),
+            8,
+            "0 bytes",
+        ),
+        case(
+            "ct with NaN",
+            patient(&f.s("nan.nii.gz"), &f.s("s4.nii.gz")),
+            17,
+            "nan.nii.gz",
+        ),
+        case(
+            "ct DICOM truncated",
+            patient(&f.s("cut_dicom"), &f.s("s4.nii.gz")),
+            11,
+            "truncated",
+        ),
+        case(
+            "NM image without patient geometry as CT",
+            patient(&nm1, &f.s("s4.nii.gz")),
+            12,
+            "ImagePositionPatient",
+        ),
+        case(
+            "PET series given as CT",
+            patient(&pet, &f.s("s4.nii.gz")),
+            23,
+            "--ct expects a CT",
+        ),
         case("CT series given as SPECT", patient(&ct1, &ct1), 23, "CT"),
-        case("NM image without patient geometry as SPECT", patient(&f.s("ct.nii.gz"), &nm1), 12, "ImagePositionPatient"),
-        case("fuzzed NIfTI (datatype/bitpix damaged)", patient(&crasher, &f.s("s4.nii.gz")), 8, "bitpix"),
+        case(
+            "NM image without patient geometry as SPECT",
+            patient(&f.s("ct.nii.gz"), &nm1),
+            12,
+            "ImagePositionPatient",
+        ),
+        case(
+            "fuzzed NIfTI (datatype/bitpix damaged)",
+            patient(&crasher, &f.s("s4.nii.gz")),
+            8,
+            "bitpix",
+        ),
         // Study files (`voxdose fit`).
-        case("study not JSON", fit("study_not_json.json"), 8, "study file"),
-        case("study without cycles", fit("study_no_cycles.json"), 8, "cycles"),
-        case("study with unknown key", fit("study_unknown_key.json"), 8, "colour"),
-        case("time without unit", fit("study_bare_time.json"), 9, "has no unit"),
-        case("scan before injection", fit("study_before_injection.json"), 9, "≥ 0"),
-        case("times not increasing", fit("study_not_increasing.json"), 9, "increasing"),
-        case("study image missing", fit("study_missing_image.json"), 8, "nowhere.nii.gz"),
-        case("study units unknown", fit("study_bad_units.json"), 9, "counts"),
-        case("study nuclide unknown", fit("study_bad_nuclide.json"), 4, "voxdose nuclides"),
-        case("all-negative scan", fit("study_negative.json"), 27, "negative activity"),
-        case("scan without activity", fit("study_zero.json"), 9, "holds no activity"),
+        case(
+            "study not JSON",
+            fit("study_not_json.json"),
+            8,
+            "study file",
+        ),
+        case(
+            "study without cycles",
+            fit("study_no_cycles.json"),
+            8,
+            "cycles",
+        ),
+        case(
+            "study with unknown key",
+            fit("study_unknown_key.json"),
+            8,
+            "colour",
+        ),
+        case(
+            "time without unit",
+            fit("study_bare_time.json"),
+            9,
+            "has no unit",
+        ),
+        case(
+            "scan before injection",
+            fit("study_before_injection.json"),
+            9,
+            "≥ 0",
+        ),
+        case(
+            "times not increasing",
+            fit("study_not_increasing.json"),
+            9,
+            "increasing",
+        ),
+        case(
+            "study image missing",
+            fit("study_missing_image.json"),
+            8,
+            "nowhere.nii.gz",
+        ),
+        case(
+            "study units unknown",
+            fit("study_bad_units.json"),
+            9,
+            "counts",
+        ),
+        case(
+            "study nuclide unknown",
+            fit("study_bad_nuclide.json"),
+            4,
+            "voxdose nuclides",
+        ),
+        case(
+            "all-negative scan",
+            fit("study_negative.json"),
+            27,
+            "negative activity",
+        ),
+        case(
+            "scan without activity",
+            fit("study_zero.json"),
+            9,
+            "holds no activity",
+        ),
         case("scan with NaN", fit("study_nan.json"), 9, "not finite"),
-        case("Hänscheid at 4 h", fit("study_haenscheid_early.json"), 9, "Hänscheid"),
-        case("PVC without labels", fit("study_pvc_without_labels.json"), 9, "labels"),
+        case(
+            "Hänscheid at 4 h",
+            fit("study_haenscheid_early.json"),
+            9,
+            "Hänscheid",
+        ),
+        case(
+            "PVC without labels",
+            fit("study_pvc_without_labels.json"),
+            9,
+            "labels",
+        ),
         case("33 time points", fit("study_too_many_points.json"), 9, "32"),
         // BED, inspect.
-        case("bed dose missing", sv(&["bed", "--dose", &f.s("nowhere.nii.gz"), "--effective-half-life-h", "50", "--tissue", "kidney"]), 8, "nowhere.nii.gz"),
-        case("bed α/β negative", sv(&["bed", "--dose", &f.s("s4.nii.gz"), "--effective-half-life-h", "50", "--alpha-beta-gy", "-1", "--repair-half-time-h", "1"]), 33, "α/β"),
-        case("bed unknown tissue", sv(&["bed", "--dose", &f.s("s4.nii.gz"), "--effective-half-life-h", "50", "--tissue", "brain"]), 4, "brain"),
-        case("inspect missing path", sv(&["inspect", &f.s("nowhere.dcm")]), 8, "nowhere.dcm"),
+        case(
+            "bed dose missing",
+            sv(&[
+                "bed",
+                "--dose",
+                &f.s("nowhere.nii.gz"),
+                "--effective-half-life-h",
+                "50",
+                "--tissue",
+                "kidney",
+            ]),
+            8,
+            "nowhere.nii.gz",
+        ),
+        case(
+            "bed α/β negative",
+            sv(&[
+                "bed",
+                "--dose",
+                &f.s("s4.nii.gz"),
+                "--effective-half-life-h",
+                "50",
+                "--alpha-beta-gy",
+                "-1",
+                "--repair-half-time-h",
+                "1",
+            ]),
+            33,
+            "α/β",
+        ),
+        case(
+            "bed unknown tissue",
+            sv(&[
+                "bed",
+                "--dose",
+                &f.s("s4.nii.gz"),
+                "--effective-half-life-h",
+                "50",
+                "--tissue",
+                "brain",
+            ]),
+            4,
+            "brain",
+        ),
+        case(
+            "inspect missing path",
+            sv(&["inspect", &f.s("nowhere.dcm")]),
+            8,
+            "nowhere.dcm",
+        ),
     ]
 }
 
@@ -377,4 +681,63 @@ fn output_folder_that_is_a_file_is_refused() {
     assert_eq!(o.status.code(), Some(6));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a folder"));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "a file");
+}
+
+/// The issue's case: a PET series whose RescaleSlope was dropped (stored integers read as
+/// SUV) holds far more activity in its field of view than was injected: refused (exit 62)
+/// with the flag that accepts it, and the missing slope is said. Needs the STS CT of
+/// `$VOXDOSE_TESTDATA` or `../shared/testdata` (skipped without it).
+#[test]
+fn pet_without_rescale_slope_is_refused_by_the_activity_check() {
+    let shared = std::env::var_os("VOXDOSE_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
+    let ct = shared.join("dicom/sts002_ct_pet_rtstruct/CT");
+    if !ct.exists() {
+        eprintln!("skipped: {} not found", ct.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pet = dir.path().join("pet");
+    std::fs::create_dir(&pet).unwrap();
+    let src = data("dicom/sts002_ct_pet_rtstruct/PET");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        let mut o = dicom_object::open_file(&p).unwrap();
+        o.remove_element(dicom_dictionary_std::tags::RESCALE_SLOPE);
+        o.remove_element(dicom_dictionary_std::tags::RESCALE_INTERCEPT);
+        o.write_to_file(pet.join(p.file_name().unwrap())).unwrap();
+    }
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_voxdose"))
+            .args(["run", "--ct"])
+            .arg(&ct)
+            .arg("--spect")
+            .arg(&pet)
+            .args([
+                "--nuclide",
+                "Lu-177",
+                "--decays",
+                "1000",
+                "--device",
+                "cpu",
+                "--quiet",
+            ])
+            .args(extra)
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .output()
+            .unwrap()
+    };
+    let o = run(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(62), "{err}");
+    assert!(
+        err.contains("more than was injected") && err.contains("--accept-activity-mismatch"),
+        "{err}"
+    );
+    assert!(err.contains("no RescaleSlope"), "{err}");
+    assert!(!dir.path().join("out").exists());
+    let o = run(&["--accept-activity-mismatch"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -39,7 +39,10 @@ fn smoke(target: Target) {
             to
         })
         .collect();
-    assert!(kept.is_empty(), "readers panicked on (copies kept): {kept:?}");
+    assert!(
+        kept.is_empty(),
+        "readers panicked on (copies kept): {kept:?}"
+    );
 }
 
 #[test]

@@ -13,17 +13,38 @@ use std::time::Duration;
 
 type Snapshot = BTreeMap<String, Vec<u8>>;
 
-const FILES: [&str; 4] = ["dose.nii.gz", "uncertainty.nii.gz", "summary.json", "run.json"];
+const FILES: [&str; 4] = [
+    "dose.nii.gz",
+    "uncertainty.nii.gz",
+    "summary.json",
+    "run.json",
+];
 
 fn run_cmd(out: &Path, seed: u64, decays: &str, extra: &[&str]) -> Command {
     let mut c = Command::new(common::voxdose_bin());
-    c.args(["run", "--phantom", "water-sphere", "--grid", "16", "--voxel-mm", "2"])
-        .args(["--radius-mm", "8", "--device", "cpu", "--quiet", "--threads", "1"])
-        .args(["--decays", decays, "--seed", &seed.to_string(), "--out"])
-        .arg(out)
-        .args(extra)
-        .env_remove("VOXDOSE_OUT_FAILPOINT")
-        .env_remove("VOXDOSE_OUT_NO_EXCHANGE");
+    c.args([
+        "run",
+        "--phantom",
+        "water-sphere",
+        "--grid",
+        "16",
+        "--voxel-mm",
+        "2",
+    ])
+    .args([
+        "--radius-mm",
+        "8",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--threads",
+        "1",
+    ])
+    .args(["--decays", decays, "--seed", &seed.to_string(), "--out"])
+    .arg(out)
+    .args(extra)
+    .env_remove("VOXDOSE_OUT_FAILPOINT")
+    .env_remove("VOXDOSE_OUT_NO_EXCHANGE");
     c
 }
 
@@ -106,7 +127,11 @@ fn force_run_killed_at_each_commit_point_leaves_old_or_new_set() {
             c.env("VOXDOSE_OUT_NO_EXCHANGE", "1");
         }
         let o = c.output().unwrap();
-        assert!(o.status.code().is_none(), "{point}: not killed: {}", stderr(&o));
+        assert!(
+            o.status.code().is_none(),
+            "{point}: not killed: {}",
+            stderr(&o)
+        );
         let when = format!("killed at {point} (fallback {fallback})");
         let is_new = assert_old_or_new(&out, &old, &when);
         assert_eq!(is_new, expect_new, "{when}");
@@ -135,7 +160,10 @@ fn force_run_killed_at_random_moments_leaves_old_or_new_set() {
         let is_new = assert_old_or_new(&out, &old, &format!("SIGKILL after {ms} ms"));
         saw_old |= !is_new;
     }
-    assert!(saw_old, "no kill landed before the commit: shorten the delays");
+    assert!(
+        saw_old,
+        "no kill landed before the commit: shorten the delays"
+    );
 }
 
 #[test]
@@ -145,10 +173,18 @@ fn second_run_on_a_locked_out_is_refused() {
     let old = first_set(&out);
     // A live process (this test) holds the lock.
     let lock = tmp.path().join(".out.voxdose-lock");
-    std::fs::write(&lock, format!("{}\n2026-12-07T00:00:00Z\n", std::process::id())).unwrap();
+    std::fs::write(
+        &lock,
+        format!("{}\n2026-12-07T00:00:00Z\n", std::process::id()),
+    )
+    .unwrap();
     let o = run_cmd(&out, 2, "1000", &["--force"]).output().unwrap();
     assert_eq!(o.status.code(), Some(61), "{}", stderr(&o));
-    assert!(stderr(&o).contains("being written by another voxdose"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("being written by another voxdose"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(snapshot(&out), old, "the locked folder was touched");
     // A lock left by a process that no longer runs is taken over, with a warning.
     std::fs::write(&lock, "4194304000\n2026-12-07T00:00:00Z\n").unwrap();
@@ -166,6 +202,9 @@ fn force_keeps_files_voxdose_did_not_write() {
     std::fs::write(out.join("notes.txt"), "mine").unwrap();
     let o = run_cmd(&out, 2, "1000", &["--force"]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
     assert_eq!(seed_of(&snapshot(&out)), 2);
 }

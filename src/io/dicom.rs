@@ -97,16 +97,16 @@ fn check_declared_lengths(path: &Path) -> Result<(), InputError> {
 fn scan_lengths(b: &[u8]) -> Option<(String, u64, u64)> {
     const UNDEFINED: u32 = 0xFFFF_FFFF;
     const LONG_VRS: [&[u8; 2]; 13] = [
-        b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"OD", b"OL", b"OV", b"UC", b"UR", b"SV",
-        b"UV",
+        b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"OD", b"OL", b"OV", b"UC", b"UR", b"SV", b"UV",
     ];
     let u16_at = |p: usize| u16::from_le_bytes([b[p], b[p + 1]]);
     let u32_at = |p: usize| u32::from_le_bytes([b[p], b[p + 1], b[p + 2], b[p + 3]]);
     let magic = b.len() >= 132 && &b[128..132] == b"DICM";
     let mut pos = if magic { 132 } else { 0 };
-    // Without the magic, only what starts like a data set (meta or identifying group) is
-    // walked; anything else is not DICOM, which the parser says.
-    if !magic && !(b.len() >= 8 && matches!(u16_at(0), 0x0002 | 0x0008)) {
+    // Without the magic, only what the bare-data-set reader would parse is walked: a data set
+    // starting with the meta or identifying group, or a zero preamble whose magic is damaged;
+    // anything else is not DICOM, which the parser says.
+    if !magic && (b.len() < 8 || !matches!(u16_at(0), 0x0000 | 0x0002 | 0x0008)) {
         return None;
     }
     let has_meta = pos + 2 <= b.len() && u16_at(pos) == 0x0002;
@@ -118,9 +118,8 @@ fn scan_lengths(b: &[u8]) -> Option<(String, u64, u64)> {
         if in_meta && group != 0x0002 {
             in_meta = false;
         }
-        let (len, header, sequence) = if group == 0xFFFE {
-            (u32_at(pos + 4), 8, false)
-        } else if implicit && !in_meta {
+        // Items and implicit-VR elements: tag + 4-byte length.
+        let (len, header, sequence) = if group == 0xFFFE || (implicit && !in_meta) {
             (u32_at(pos + 4), 8, false)
         } else {
             let vr = [b[pos + 4], b[pos + 5]];
@@ -411,6 +410,9 @@ mod tests {
         let (_, len, _) = scan_lengths(&bytes).expect("damaged length found");
         assert_eq!(len, 3_000_000_000);
         // Text is not walked (the parser says it is not DICOM).
-        assert_eq!(scan_lengths(b"notes: this folder holds the CT export"), None);
+        assert_eq!(
+            scan_lengths(b"notes: this folder holds the CT export"),
+            None
+        );
     }
 }

@@ -74,7 +74,9 @@ impl OutputFolder {
     pub fn begin(out: &Path, set: OutputSet<'_>, force: bool) -> Result<OutputFolder> {
         let (parent, name) = split_out(out)?;
         create_dir_all(&parent)?;
-        let parent = parent.canonicalize().map_err(|e| not_writable(&parent, e))?;
+        let parent = parent
+            .canonicalize()
+            .map_err(|e| not_writable(&parent, e))?;
         let out = parent.join(&name);
         if out.exists() && !out.is_dir() {
             return Err(not_writable(
@@ -441,9 +443,18 @@ mod tests {
         let folder = OutputFolder::begin(&out, SET, true).unwrap();
         write_set(folder.path(), "new");
         folder.commit().unwrap();
-        assert_eq!(std::fs::read_to_string(out.join("dose.nii.gz")).unwrap(), "new");
-        assert!(!out.join("tac_c3_kidney.png").exists(), "old per-cycle file left");
-        assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+        assert_eq!(
+            std::fs::read_to_string(out.join("dose.nii.gz")).unwrap(),
+            "new"
+        );
+        assert!(
+            !out.join("tac_c3_kidney.png").exists(),
+            "old per-cycle file left"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+            "mine"
+        );
         let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
         assert_eq!(names.len(), 1, "only out/ remains: {names:?}");
     }
@@ -467,7 +478,10 @@ mod tests {
         let folder = OutputFolder::begin(&out, SET, true).unwrap();
         write_set(folder.path(), "half");
         drop(folder);
-        assert_eq!(std::fs::read_to_string(out.join("summary.json")).unwrap(), "old");
+        assert_eq!(
+            std::fs::read_to_string(out.join("summary.json")).unwrap(),
+            "old"
+        );
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
     }
 
@@ -492,9 +506,16 @@ mod tests {
         write_set(&aside, "old");
         let out = tmp.path().join("out");
         let folder = OutputFolder::begin(&out, SET, true).unwrap();
-        assert!(folder.notes()[0].contains("restored"), "{:?}", folder.notes());
+        assert!(
+            folder.notes()[0].contains("restored"),
+            "{:?}",
+            folder.notes()
+        );
         drop(folder);
-        assert_eq!(std::fs::read_to_string(out.join("dose.nii.gz")).unwrap(), "old");
+        assert_eq!(
+            std::fs::read_to_string(out.join("dose.nii.gz")).unwrap(),
+            "old"
+        );
     }
 
     #[test]

@@ -111,7 +111,14 @@ pub fn write_rt_dose_in(
     obj.put_patient_study_series(ct, series_uid, dose_type);
     obj.put_plane(&dose_gy.grid);
     obj.put_image_pixel(&dose_gy.grid);
-    obj.put_dose(dose_type, units, description, &scaling_text, &dose_gy.grid, along);
+    obj.put_dose(
+        dose_type,
+        units,
+        description,
+        &scaling_text,
+        &dose_gy.grid,
+        along,
+    );
     obj.0.put(DataElement::new(
         tags::PIXEL_DATA,
         VR::OW,

@@ -98,7 +98,10 @@ mod tests {
     #[test]
     fn haenscheid_refuses_early_scans_and_implies_t_eff_equal_to_scan_time() {
         let e = haenscheid_applicable(4.0).unwrap_err();
-        assert!(e.contains("4.0 h") && e.contains("population-half-life"), "{e}");
+        assert!(
+            e.contains("4.0 h") && e.contains("population-half-life"),
+            "{e}"
+        );
         assert!(haenscheid_applicable(72.0).is_ok());
         // The rule is exact at t = T_eff: 2t·A(t)/ln2 = A0·T/ln2 when A(t) = A0/2.
         let t = haenscheid_implied_t_eff_h(72.0);

@@ -24,7 +24,9 @@ use crate::io::rtdose::{new_uid, write_rt_dose_in, DoseType, DoseUnits};
 use crate::radiobiology::maps::RegionBed;
 use crate::radiobiology::organ_table::{write_organ_table_with_bed, OrganBedColumns};
 use crate::radiobiology::study as bed_study;
-use crate::report::organ_table::{organ_rows, write_dvh_csv, write_dvh_csv_in, write_organ_table_in};
+use crate::report::organ_table::{
+    organ_rows, write_dvh_csv, write_dvh_csv_in, write_organ_table_in,
+};
 use crate::report::stages::Stages;
 use crate::report::summary::{write_summary, RunSummary};
 use crate::transport::Observer;

@@ -117,7 +117,8 @@ pub fn build(
         &input.spect,
         crate::io::activity::total_bq(&spect.concentration_bq_ml),
         &spect.provenance,
-        nuclide.half_life_s,
+        // The image decays with the nuclide it holds (the file's, when it says).
+        spect.provenance.half_life_s.unwrap_or(nuclide.half_life_s),
         input.accept_activity_mismatch,
     )?);
     let settings = transport.settings(nuclide)?;

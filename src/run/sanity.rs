@@ -61,7 +61,23 @@ pub fn activity_in_fov(
         hours: p.scan_hours_after_injection,
         to_admin: p.decay_correction.as_deref() == Some("ADMIN"),
     };
-    compare_activity(path, fov_bq, times, half_life_s, accepted)
+    compare_activity(path, fov_bq, times, half_life_s, accepted).map_err(|e| match e {
+        // Say what the reader noticed that explains it.
+        Error::SanityCheck {
+            check,
+            detail,
+            flag,
+        } => Error::SanityCheck {
+            check,
+            detail: p
+                .warnings
+                .iter()
+                .filter(|w| w.contains("RescaleSlope"))
+                .fold(detail, |d, w| format!("{d}; the image: {w}")),
+            flag,
+        },
+        e => e,
+    })
 }
 
 /// What the activity check needs from the image's provenance.
@@ -106,9 +122,9 @@ fn compare_activity(
             "--accept-activity-mismatch",
         ));
     }
-    Ok((excess > ACTIVITY_EXCESS_REFUSED || excess < ACTIVITY_DEFICIT_WARNED).then(|| {
-        format!("{said}; check the calibration, the injected activity and the times")
-    }))
+    let unusual = !(ACTIVITY_DEFICIT_WARNED..=ACTIVITY_EXCESS_REFUSED).contains(&excess);
+    Ok(unusual
+        .then(|| format!("{said}; check the calibration, the injected activity and the times")))
 }
 
 /// A warning for a CT whose values do not look like HU (module doc). Not a refusal:
@@ -152,15 +168,23 @@ mod tests {
         let t = 6.647 * 86400.0;
         let p = prov(3.7e9, t / 3600.0, "START");
         let path = Path::new("pet");
-        assert!(compare_activity(path, 1.85e9, p, t, false).unwrap().is_none());
+        assert!(compare_activity(path, 1.85e9, p, t, false)
+            .unwrap()
+            .is_none());
         let e = compare_activity(path, 7.4e10, p, t, false).unwrap_err();
         assert_eq!(e.exit_code(), 62);
         assert!(e.to_string().contains("--accept-activity-mismatch"), "{e}");
-        assert!(compare_activity(path, 7.4e10, p, t, true).unwrap().is_some());
-        assert!(compare_activity(path, 0.5e9, p, t, false).unwrap().is_some());
+        assert!(compare_activity(path, 7.4e10, p, t, true)
+            .unwrap()
+            .is_some());
+        assert!(compare_activity(path, 0.5e9, p, t, false)
+            .unwrap()
+            .is_some());
         // Decay-corrected to administration: compared with the injected activity itself.
         let admin = prov(3.7e9, t / 3600.0, "ADMIN");
-        assert!(compare_activity(path, 3.6e9, admin, t, false).unwrap().is_none());
+        assert!(compare_activity(path, 3.6e9, admin, t, false)
+            .unwrap()
+            .is_none());
     }
 
     #[test]

@@ -14,7 +14,10 @@
 //! Shared by `tests/fuzz_smoke.rs` (a short run per target in CI, and the replay of every
 //! saved crash) and `examples/fuzz.rs` (long runs: `cargo run --example fuzz -- dicom 600`).
 
-#![allow(dead_code, reason = "the smoke test and the example use different parts")]
+#![allow(
+    dead_code,
+    reason = "the smoke test and the example use different parts"
+)]
 
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -39,7 +42,12 @@ pub enum Target {
 
 impl Target {
     /// All targets, in order.
-    pub const ALL: [Target; 4] = [Target::Dicom, Target::Nifti, Target::Rtstruct, Target::Study];
+    pub const ALL: [Target; 4] = [
+        Target::Dicom,
+        Target::Nifti,
+        Target::Rtstruct,
+        Target::Study,
+    ];
 
     /// The target called `name`.
     pub fn parse(name: &str) -> Option<Target> {
@@ -167,8 +175,20 @@ const INTERESTING: [u32; 12] = [
 ];
 
 const STUDY_TOKENS: [&str; 14] = [
-    "0", "-1", "1e308", "-1e308", "1e-320", "NaN", "null", "\"\"", "[]", "{}", "true",
-    "4294967297", "\"../../etc\"", "\"Lu-177\"",
+    "0",
+    "-1",
+    "1e308",
+    "-1e308",
+    "1e-320",
+    "NaN",
+    "null",
+    "\"\"",
+    "[]",
+    "{}",
+    "true",
+    "4294967297",
+    "\"../../etc\"",
+    "\"Lu-177\"",
 ];
 
 /// Applies 1–8 random mutations to `input`.
@@ -370,7 +390,9 @@ pub fn run(
             }
         }
         if dt > SLOW_S {
-            report.slow.push((save(crashes, &format!("slow-{name}"), &bytes), dt));
+            report
+                .slow
+                .push((save(crashes, &format!("slow-{name}"), &bytes), dt));
         }
     }
     std::panic::set_hook(previous_hook);
@@ -379,7 +401,12 @@ pub fn run(
     if let Some(dir) = corpus {
         std::fs::create_dir_all(dir).expect("corpus folder");
         for bytes in &pool[n_seeds..] {
-            let name = format!("{}-{:016x}.{}", target.name(), hash(bytes), target.extension());
+            let name = format!(
+                "{}-{:016x}.{}",
+                target.name(),
+                hash(bytes),
+                target.extension()
+            );
             std::fs::write(dir.join(name), bytes).expect("write corpus");
         }
     }

@@ -74,7 +74,10 @@ fn input_from_args(args: &RunArgs) -> Result<Input> {
         return Ok(Input::Materials(MaterialsInput {
             labels: labels.clone(),
             table: args.materials_table.clone().ok_or_else(|| {
-                Error::invalid("--materials-table", "missing: give the materials table (JSON)")
+                Error::invalid(
+                    "--materials-table",
+                    "missing: give the materials table (JSON)",
+                )
             })?,
             spect: args.spect.clone(),
             tia: args.tia.clone(),
