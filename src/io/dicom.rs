@@ -96,8 +96,11 @@ fn check_declared_lengths(path: &Path) -> Result<(), InputError> {
 /// first large element that runs past the end: (tag, declared length, bytes left).
 fn scan_lengths(b: &[u8]) -> Option<(String, u64, u64)> {
     const UNDEFINED: u32 = 0xFFFF_FFFF;
-    const LONG_VRS: [&[u8; 2]; 13] = [
-        b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"OD", b"OL", b"OV", b"UC", b"UR", b"SV", b"UV",
+    // VRs with a 2-byte length; every other VR code (the long ones, and any unknown code,
+    // which the parser reads as UN) has 2 reserved bytes and a 4-byte length.
+    const SHORT_VRS: [&[u8; 2]; 22] = [
+        b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN",
+        b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US", b"XS",
     ];
     let u16_at = |p: usize| u16::from_le_bytes([b[p], b[p + 1]]);
     let u32_at = |p: usize| u32::from_le_bytes([b[p], b[p + 1], b[p + 2], b[p + 3]]);
@@ -123,13 +126,13 @@ fn scan_lengths(b: &[u8]) -> Option<(String, u64, u64)> {
             (u32_at(pos + 4), 8, false)
         } else {
             let vr = [b[pos + 4], b[pos + 5]];
-            if LONG_VRS.contains(&&vr) {
+            if SHORT_VRS.contains(&&vr) {
+                (u32::from(u16_at(pos + 6)), 8, false)
+            } else {
                 if pos + 12 > b.len() {
                     return None;
                 }
                 (u32_at(pos + 8), 12, &vr == b"SQ")
-            } else {
-                (u32::from(u16_at(pos + 6)), 8, false)
             }
         };
         pos += header;
