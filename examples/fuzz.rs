@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! cargo run --example fuzz -- dicom 600 [SEED]     # dicom | nifti | rtstruct | study, seconds
+//! cargo run --example fuzz -- replay FILE…         # run saved inputs once, timed
 //! ```
 //!
 //! Inputs that panic (or take over 5 s) are saved in `target/fuzz/crashes/`, the inputs kept
@@ -17,6 +18,19 @@ use std::time::Duration;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("replay") {
+        // `fuzz replay FILE…`: run each saved input once, with its time.
+        for f in &args[1..] {
+            let path = Path::new(f);
+            let Some(target) = harness::target_of(path) else {
+                continue;
+            };
+            let t0 = std::time::Instant::now();
+            let r = harness::execute(target, path);
+            println!("{:.3} s {f}: {r:?}", t0.elapsed().as_secs_f64());
+        }
+        return;
+    }
     let usage = "usage: fuzz dicom|nifti|rtstruct|study SECONDS [SEED]";
     let Some(target) = args.first().and_then(|a| harness::Target::parse(a)) else {
         eprintln!("{usage}");

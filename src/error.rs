@@ -67,6 +67,7 @@
 //! | 59 | `voxdose report --pdf`: no headless Chromium found |
 //! | 60 | `voxdose report --pdf`: the browser gave no PDF |
 //! | 61 | output folder locked by another voxdose writing it (`--out`) |
+//! | 62 | an input fails a sanity check: activity in the field of view above the injected activity (`--accept-activity-mismatch`), most of the activity outside the CT (`--accept-small-overlap`) |
 //! | 70 | Slurm refused the job, or `sbatch` is not installed (`voxdose slurm --submit`) |
 //! | 71 | the run needs more memory than the machine, the job's limit or `--mem` gives |
 //! | 130 | cancelled by the caller (Ctrl-C in the Python package; [`Error::Cancelled`]) |
@@ -115,6 +116,16 @@ pub enum Error {
         pid: u32,
         /// When it took the lock (UTC).
         since: String,
+    },
+    /// An input that fails a sanity check (`run::sanity`); a flag accepts it.
+    #[error("{detail}; if the input is right after all, rerun with {flag}")]
+    SanityCheck {
+        /// Which check (activity, overlap).
+        check: &'static str,
+        /// What was found.
+        detail: String,
+        /// The flag that accepts it.
+        flag: &'static str,
     },
     /// An output that cannot be written.
     #[error("cannot write {path}: {source}; check the folder exists and is writable")]
@@ -205,6 +216,7 @@ impl Error {
             Error::OutputExists { .. } => 5,
             Error::OutputNotWritable { .. } => 6,
             Error::OutputLocked { .. } => 61,
+            Error::SanityCheck { .. } => 62,
             Error::Device(_) => 7,
             Error::Input(e) => e.exit_code(),
             Error::Kinetics(e) => e.exit_code(),

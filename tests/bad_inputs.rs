@@ -40,7 +40,9 @@ impl Fixture {
         };
         let grid = Grid::new([6, 6, 4], [4.0; 3], [0.0; 3]);
         let vol = |v: f32| Volume::filled(grid.clone(), v);
-        write_volume_f32(&f.p("ct.nii.gz"), &vol(0.0), "HU").unwrap();
+        let mut ct = vol(0.0);
+        ct.data[..36].fill(-1000.0); // a slice of air, as every patient CT has
+        write_volume_f32(&f.p("ct.nii.gz"), &ct, "HU").unwrap();
         for t in [4, 24, 72] {
             let a = 1000.0 * (-0.01 * t as f32).exp();
             write_volume_f32(&f.p(&format!("s{t}.nii.gz")), &vol(a), "Bq/mL").unwrap();
@@ -679,4 +681,63 @@ fn output_folder_that_is_a_file_is_refused() {
     assert_eq!(o.status.code(), Some(6));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a folder"));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "a file");
+}
+
+/// The case: a PET series whose RescaleSlope was dropped (stored integers read as
+/// SUV) holds far more activity in its field of view than was injected: refused (exit 62)
+/// with the flag that accepts it, and the missing slope is said. Needs the STS CT of
+/// `$VOXDOSE_TESTDATA` or `../shared/testdata` (skipped without it).
+#[test]
+fn pet_without_rescale_slope_is_refused_by_the_activity_check() {
+    let shared = std::env::var_os("VOXDOSE_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
+    let ct = shared.join("dicom/sts002_ct_pet_rtstruct/CT");
+    if !ct.exists() {
+        eprintln!("skipped: {} not found", ct.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pet = dir.path().join("pet");
+    std::fs::create_dir(&pet).unwrap();
+    let src = data("dicom/sts002_ct_pet_rtstruct/PET");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        let mut o = dicom_object::open_file(&p).unwrap();
+        o.remove_element(dicom_dictionary_std::tags::RESCALE_SLOPE);
+        o.remove_element(dicom_dictionary_std::tags::RESCALE_INTERCEPT);
+        o.write_to_file(pet.join(p.file_name().unwrap())).unwrap();
+    }
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_voxdose"))
+            .args(["run", "--ct"])
+            .arg(&ct)
+            .arg("--spect")
+            .arg(&pet)
+            .args([
+                "--nuclide",
+                "Lu-177",
+                "--decays",
+                "1000",
+                "--device",
+                "cpu",
+                "--quiet",
+            ])
+            .args(extra)
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .output()
+            .unwrap()
+    };
+    let o = run(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(62), "{err}");
+    assert!(
+        err.contains("more than was injected") && err.contains("--accept-activity-mismatch"),
+        "{err}"
+    );
+    assert!(err.contains("no RescaleSlope"), "{err}");
+    assert!(!dir.path().join("out").exists());
+    let o = run(&["--accept-activity-mismatch"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -228,6 +228,13 @@ pub struct RunArgs {
     /// Calibration factor (Bq/mL per count) for a SPECT without quantitative units.
     #[arg(long)]
     pub calibration_bq_ml_per_count: Option<f64>,
+    /// Accept a SPECT/PET whose activity in the field of view exceeds the injected activity
+    /// (decayed to the scan) by more than 20 % (refused otherwise, exit 62).
+    #[arg(long)]
+    pub accept_activity_mismatch: bool,
+    /// Accept a SPECT more than half of whose activity lies outside the CT.
+    #[arg(long)]
+    pub accept_small_overlap: bool,
     /// Study file (JSON): fit the kinetics, then run the transport on the TIA map.
     #[arg(long)]
     pub study: Option<PathBuf>,

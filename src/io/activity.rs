@@ -275,6 +275,13 @@ fn value_maps(
     warnings: &mut Vec<String>,
 ) -> Result<(Vec<LinearMap>, String, String), InputError> {
     let file = &series.header_file;
+    let missing = series.slices.iter().filter(|s| s.rescale.is_none()).count();
+    if missing > 0 {
+        warnings.push(format!(
+            "{missing} of {} slice(s) have no RescaleSlope (0028,1053): their stored values are taken as they are (slope 1, intercept 0); if the activity in the field of view looks wrong, the export dropped the rescale",
+            series.slices.len()
+        ));
+    }
     let rescale = |s: &crate::io::series::Slice| {
         s.rescale.unwrap_or(LinearMap {
             slope: 1.0,

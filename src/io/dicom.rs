@@ -80,7 +80,7 @@ fn check_declared_lengths(path: &Path) -> Result<(), InputError> {
     let Ok(bytes) = std::fs::read(path) else {
         return Ok(()); // the parser reports the read error
     };
-    match scan_lengths(&bytes) {
+    match scan_lengths(&bytes, false) {
         Some((tag, len, left)) => Err(InputError::Truncated {
             path: path.to_path_buf(),
             detail: format!(
@@ -94,21 +94,27 @@ fn check_declared_lengths(path: &Path) -> Result<(), InputError> {
 /// Walks the elements of a Little Endian data set (the meta group explicit, the rest as the
 /// transfer syntax says; big endian and deflated data sets are not walked) and returns the
 /// first large element that runs past the end: (tag, declared length, bytes left).
-fn scan_lengths(b: &[u8]) -> Option<(String, u64, u64)> {
+/// With `bare`, the bytes are walked as the bare-data-set reader parses them (Implicit VR
+/// Little Endian from byte 0), whatever they start with.
+fn scan_lengths(b: &[u8], bare: bool) -> Option<(String, u64, u64)> {
     const UNDEFINED: u32 = 0xFFFF_FFFF;
-    const LONG_VRS: [&[u8; 2]; 13] = [
-        b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"OD", b"OL", b"OV", b"UC", b"UR", b"SV", b"UV",
+    // VRs with a 2-byte length; every other VR code (the long ones, and any unknown code,
+    // which the parser reads as UN) has 2 reserved bytes and a 4-byte length.
+    const SHORT_VRS: [&[u8; 2]; 22] = [
+        b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN",
+        b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US", b"XS",
     ];
     let u16_at = |p: usize| u16::from_le_bytes([b[p], b[p + 1]]);
     let u32_at = |p: usize| u32::from_le_bytes([b[p], b[p + 1], b[p + 2], b[p + 3]]);
-    let magic = b.len() >= 132 && &b[128..132] == b"DICM";
+    let magic = !bare && b.len() >= 132 && &b[128..132] == b"DICM";
     let mut pos = if magic { 132 } else { 0 };
-    // Without the magic, only what starts like a data set (meta or identifying group) is
-    // walked; anything else is not DICOM, which the parser says.
-    if !magic && !(b.len() >= 8 && matches!(u16_at(0), 0x0002 | 0x0008)) {
+    // Without the magic, only what the bare-data-set reader would parse is walked: a data set
+    // starting with the meta or identifying group, or a zero preamble whose magic is damaged;
+    // anything else is not DICOM, which the parser says.
+    if !bare && !magic && (b.len() < 8 || !matches!(u16_at(0), 0x0000 | 0x0002 | 0x0008)) {
         return None;
     }
-    let has_meta = pos + 2 <= b.len() && u16_at(pos) == 0x0002;
+    let has_meta = !bare && pos + 2 <= b.len() && u16_at(pos) == 0x0002;
     let mut implicit = !has_meta;
     let mut in_meta = has_meta;
     let mut fragments = false;
@@ -117,19 +123,18 @@ fn scan_lengths(b: &[u8]) -> Option<(String, u64, u64)> {
         if in_meta && group != 0x0002 {
             in_meta = false;
         }
-        let (len, header, sequence) = if group == 0xFFFE {
-            (u32_at(pos + 4), 8, false)
-        } else if implicit && !in_meta {
+        // Items and implicit-VR elements: tag + 4-byte length.
+        let (len, header, sequence) = if group == 0xFFFE || (implicit && !in_meta) {
             (u32_at(pos + 4), 8, false)
         } else {
             let vr = [b[pos + 4], b[pos + 5]];
-            if LONG_VRS.contains(&&vr) {
+            if SHORT_VRS.contains(&&vr) {
+                (u32::from(u16_at(pos + 6)), 8, false)
+            } else {
                 if pos + 12 > b.len() {
                     return None;
                 }
                 (u32_at(pos + 8), 12, &vr == b"SQ")
-            } else {
-                (u32::from(u16_at(pos + 6)), 8, false)
             }
         };
         pos += header;
@@ -189,6 +194,11 @@ fn classify_parse_error(path: &Path, msg: String) -> InputError {
 fn open_bare_dataset(path: &Path) -> Result<DicomFile, String> {
     use dicom_dictionary_std::uids;
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    if let Some((tag, len, left)) = scan_lengths(&bytes, true) {
+        return Err(format!(
+            "read as a bare data set, element {tag} declares {len} bytes but only {left} follow"
+        ));
+    }
     let ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry
         .get(uids::IMPLICIT_VR_LITTLE_ENDIAN)
         .ok_or("no implicit VR transfer syntax")?;
@@ -396,7 +406,7 @@ mod tests {
         ];
         for f in files {
             let bytes = std::fs::read(root.join(f)).unwrap();
-            assert_eq!(scan_lengths(&bytes), None, "{f}");
+            assert_eq!(scan_lengths(&bytes, false), None, "{f}");
         }
         // CT1_UNC with the length of its first data-set element (after the meta group)
         // set to 3 GB: refused before any allocation.
@@ -407,11 +417,11 @@ mod tests {
         // A long-VR element is needed for a 4-byte length: make it UN.
         bytes[first + 4..first + 8].copy_from_slice(b"UN\0\0");
         bytes.splice(first + 8..first + 8, 3_000_000_000u32.to_le_bytes());
-        let (_, len, _) = scan_lengths(&bytes).expect("damaged length found");
+        let (_, len, _) = scan_lengths(&bytes, false).expect("damaged length found");
         assert_eq!(len, 3_000_000_000);
         // Text is not walked (the parser says it is not DICOM).
         assert_eq!(
-            scan_lengths(b"notes: this folder holds the CT export"),
+            scan_lengths(b"notes: this folder holds the CT export", false),
             None
         );
     }

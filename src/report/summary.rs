@@ -9,7 +9,9 @@
 //! backend, driver, parallelism, and for GPU runs decays_per_block, rerun_batches, compile_s},
 //! `counters`, `data_versions`, and `stages_s`: the wall time of each stage of the command, in
 //! the order they ran (patient runs: read_ct, read_spect, model, source, regions, transport,
-//! outputs; phantoms: model, transport, outputs; studies: fit, model, transport, outputs). `batches` is the number of batches run (a target-uncertainty run sizes
+//! outputs; phantoms: model, transport, outputs; studies: fit, model, transport, outputs);
+//! for `--target-uncertainty` runs `target_uncertainty` {percent, max_decays,
+//! reached_percent, reached}. `batches` is the number of batches run (a target-uncertainty run sizes
 //! its own).
 
 use crate::io::atomic::write_atomic;

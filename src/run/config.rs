@@ -108,6 +108,16 @@ pub struct PatientInput {
     /// Transport voxel size, mm (the CT grid coarsened); default the CT's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voxel_mm: Option<f64>,
+    /// Accept a field-of-view activity above the injected activity (`run::sanity`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub accept_activity_mismatch: bool,
+    /// Accept a SPECT most of whose activity lies outside the CT.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub accept_small_overlap: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A study run (`voxdose run --study`).

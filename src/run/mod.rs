@@ -31,6 +31,7 @@ pub mod memory_api;
 pub mod outputs;
 pub mod patient;
 pub mod problem;
+pub mod sanity;
 pub mod study;
 
 pub use config::{DoseTo, Input, RunConfig, SingleScanRule, Stop, TransportConfig};

@@ -94,6 +94,7 @@ pub fn build(
     let mut warnings = Vec::new();
     let ct = read_ct(&input.ct)?;
     clock.lap("read_ct", observer);
+    warnings.extend(super::sanity::ct_is_hu(&input.ct, &ct.hu));
     warnings.extend(ct.warnings.iter().map(|w| format!("CT: {w}")));
     let spect = read_activity(
         &input.spect,
@@ -112,10 +113,19 @@ pub fn build(
     warnings.extend(frame_warning(&ct, &spect));
     let grid = transport_grid(input, &ct.hu.grid, &spect.concentration_bq_ml.grid)?;
     let (nuclide, nuclide_source) = choose_nuclide(transport, &spect.provenance, &mut warnings)?;
+    warnings.extend(super::sanity::activity_in_fov(
+        &input.spect,
+        crate::io::activity::total_bq(&spect.concentration_bq_ml),
+        &spect.provenance,
+        // The image decays with the nuclide it holds (the file's, when it says).
+        spect.provenance.half_life_s.unwrap_or(nuclide.half_life_s),
+        input.accept_activity_mismatch,
+    )?);
     let settings = transport.settings(nuclide)?;
     let mut model = voxel_model(&grid, &ct.hu);
     clock.lap("model", observer);
     let (weights, outside) = activity_source(input, &spect, &grid)?;
+    super::sanity::overlap(&input.spect, outside, input.accept_small_overlap)?;
     if outside > OUTSIDE_WARNING_FRACTION {
         warnings.push(format!(
             "{:.1} % of the activity lies outside the CT and is not simulated",

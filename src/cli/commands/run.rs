@@ -133,6 +133,8 @@ fn patient_input(args: &RunArgs) -> Result<PatientInput> {
         scan_hours: args.scan_hours,
         calibration_bq_ml_per_count: args.calibration_bq_ml_per_count,
         voxel_mm: args.phantom.voxel_mm,
+        accept_activity_mismatch: args.accept_activity_mismatch,
+        accept_small_overlap: args.accept_small_overlap,
     })
 }
 
