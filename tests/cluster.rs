@@ -517,3 +517,64 @@ fn slurm_array_job_merges_to_the_single_run() {
     std::thread::sleep(Duration::from_secs(1));
     same_files(&d.join("single"), &merged);
 }
+
+#[test]
+fn a_run_too_large_for_its_memory_is_refused_with_the_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 8e9 voxels: refused before the phantom is built (the allocator never sees it).
+    refused(
+        &[
+            "run",
+            "--phantom",
+            "water-sphere",
+            "--grid",
+            "2000",
+            "--out",
+            "big",
+        ],
+        d,
+        71,
+        "this run needs about",
+    );
+    // A small run within the machine but not within --mem.
+    refused(
+        &[
+            "run",
+            "--phantom",
+            "water-sphere",
+            "--grid",
+            "24",
+            "--mem",
+            "0.01",
+            "--out",
+            "small",
+        ],
+        d,
+        71,
+        "--mem allows 0.01 GiB",
+    );
+    assert!(!d.join("big").exists() && !d.join("small").exists());
+    // Within the limit: the estimate is stated before the transport.
+    let o = voxdose(
+        &[
+            "run",
+            "--phantom",
+            "water-sphere",
+            "--grid",
+            "24",
+            "--decays",
+            "1e3",
+            "--mem",
+            "4",
+            "--out",
+            "ok",
+        ],
+        d,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && err.contains("memory: estimated 0.2"),
+        "{err}"
+    );
+}

@@ -58,7 +58,11 @@ pub fn check(voxels: u64, recorded_batches: u32, mem_gb: Option<f64>) -> Result<
             voxels,
         });
     }
-    Ok(format!("memory: estimated {} of {} ({what})", gib(need), gib(limit)))
+    Ok(format!(
+        "memory: estimated {} of {} ({what})",
+        gib(need),
+        gib(limit)
+    ))
 }
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -92,7 +96,10 @@ mod tests {
         let e = check(voxels, 0, Some(16.0)).unwrap_err();
         let text = e.to_string();
         assert_eq!(e.exit_code(), 71, "{text}");
-        assert!(text.contains("573.") && text.contains("16.00 GiB"), "{text}");
+        assert!(
+            text.contains("573.") && text.contains("16.00 GiB"),
+            "{text}"
+        );
         let ok = check(64u64.pow(3), 20, Some(16.0)).unwrap();
         assert!(ok.starts_with("memory: estimated 0.3"), "{ok}");
     }
