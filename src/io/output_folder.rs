@@ -363,7 +363,8 @@ impl Drop for OutLock {
     }
 }
 
-fn create_new(path: &Path, text: &str) -> std::io::Result<()> {
+/// Creates `path` holding `text`, failing when it exists (a lock file), and syncs it.
+pub(crate) fn create_new(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -375,7 +376,7 @@ fn create_new(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// True when process `pid` runs (Linux: `/proc/PID`; elsewhere assumed to run, so a stale
 /// lock must be removed by hand, as its message says).
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     if Path::new("/proc/self").exists() {
         Path::new(&format!("/proc/{pid}")).exists()
     } else {

@@ -26,6 +26,7 @@
 
 use super::TwinError;
 use crate::io::atomic::write_atomic;
+use crate::io::output_folder::{create_new, process_alive};
 use crate::run::TransportConfig;
 use crate::transport::Observer;
 use crate::{Error, Result};
@@ -310,26 +311,6 @@ impl Lock {
 impl Drop for Lock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-fn create_new(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
-}
-
-/// True when process `pid` runs (Linux: `/proc/PID`; elsewhere assumed to run, so a stale
-/// lock must be removed by hand).
-fn process_alive(pid: u32) -> bool {
-    if Path::new("/proc/self").exists() {
-        Path::new(&format!("/proc/{pid}")).exists()
-    } else {
-        true
     }
 }
 
