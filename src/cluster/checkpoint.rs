@@ -92,21 +92,6 @@ pub fn read(dir: &Path) -> Result<(BatchSet, Vec<DoneBatch>)> {
     Ok((set, batches))
 }
 
-/// Removes the checkpoint in `dir` (after the run it belongs to has written its outputs).
-pub fn remove(dir: &Path) {
-    let _ = std::fs::remove_file(dir.join(CHECKPOINT_JSON));
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with("checkpoint-") && name.ends_with(".bin") {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
-}
-
 /// The flag SIGTERM and SIGINT set (registered once per process); a second signal while it
 /// is set exits at once (code 42, the checkpoint of the previous interval stands).
 pub fn stop_signal() -> Result<Arc<AtomicBool>> {

@@ -51,7 +51,8 @@ pub fn run_job(
 pub fn resume(dir: &Path, observer: &mut dyn Observer) -> Result<JobOutcome> {
     let (set, batches) = checkpoint::read(dir)?;
     check_same_version(&set, dir)?;
-    if problem_hash(&set.config)? != set.problem_sha256 {
+    let hash = problem_hash(&set.config)?;
+    if hash != set.problem_sha256 {
         return Err(ClusterError::mismatch(format!(
             "the inputs of the run checkpointed in {} changed since it ran (problem hash \
              differs): start it again without --resume",
@@ -72,6 +73,7 @@ pub fn resume(dir: &Path, observer: &mut dyn Observer) -> Result<JobOutcome> {
         batches,
         wall_s: set.wall_s,
         device_kind: Some(set.device.kind.clone()),
+        problem_sha256: Some(hash),
     };
     run_from(&set.config, dir, true, &job, &resumed, observer)
 }
@@ -82,6 +84,8 @@ struct Resumed {
     batches: Vec<DoneBatch>,
     wall_s: f64,
     device_kind: Option<String>,
+    /// The problem hash, checked against the inputs already (not read again).
+    problem_sha256: Option<String>,
 }
 
 fn run_from(
@@ -96,7 +100,11 @@ fn run_from(
     if let Some(shard) = job.shard {
         shard.check(config)?;
     }
-    let set = describe(config, job)?;
+    let hash = match &resumed.problem_sha256 {
+        Some(h) => h.clone(),
+        None => problem_hash(config)?,
+    };
+    let set = describe(config, job, hash);
     let engine = Engine::new(&config.transport)?;
     check_device(engine.device(), resumed)?;
     engine.install(|device| {
@@ -109,11 +117,11 @@ fn run_from(
         let problem = Problem::build_in(config, folder.path(), force, &mut clock, observer)?;
         check_recording_memory(&problem, config, job, observer)?;
         create_out(out)?;
-        let mut result = transport(&problem, device, job, resumed, set, out, observer)?;
+        let mut result = transport(&problem, device, job, resumed, set.clone(), out, observer)?;
         clock.lap("transport", observer);
         let staged = folder.path();
         let outcome = match job.shard {
-            Some(_) => write_shard(staged, config, job, &mut result)?,
+            Some(_) => write_shard(staged, config, set, &mut result)?,
             None => JobOutcome::Run(write_outputs(
                 config,
                 &problem,
@@ -185,11 +193,11 @@ fn transport(
 }
 
 /// The description a shard or checkpoint of this job carries (batches filled when written).
-fn describe(config: &RunConfig, job: &Job) -> Result<BatchSet> {
-    Ok(BatchSet {
+fn describe(config: &RunConfig, job: &Job, problem_sha256: String) -> BatchSet {
+    BatchSet {
         format: "voxdose-checkpoint".into(),
         voxdose_version: env!("CARGO_PKG_VERSION").into(),
-        problem_sha256: problem_hash(config)?,
+        problem_sha256,
         config: config.clone(),
         shard: job.shard,
         device: DeviceInfo {
@@ -208,17 +216,16 @@ fn describe(config: &RunConfig, job: &Job) -> Result<BatchSet> {
         checkpoint_every_s: job.checkpoint_every_s,
         batches_file: String::new(),
         batches_sha256: String::new(),
-    })
+    }
 }
 
 /// Writes the shard file of a shard job.
 fn write_shard(
     out: &Path,
     config: &RunConfig,
-    job: &Job,
+    mut set: BatchSet,
     result: &mut RunResult,
 ) -> Result<JobOutcome> {
-    let mut set = describe(config, job)?;
     set.format = "voxdose-shard".into();
     set.device = result.transport.device.clone();
     set.wall_s = result.transport.wall_s;

@@ -379,7 +379,11 @@ impl Folded {
                 .refold(&d.batch, &self.regions, &mut self.region_sums);
             self.take_recorded();
             self.counters = self.counters.merge(d.counters);
-            self.done.push(d.clone());
+            // Kept only when recording (a checkpoint goes on from them); a merge folds
+            // every batch of a run and must not hold them twice.
+            if self.stats.recorded.is_some() {
+                self.done.push(d.clone());
+            }
         }
     }
 
