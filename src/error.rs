@@ -128,7 +128,7 @@ pub enum Error {
         flag: &'static str,
     },
     /// An output that cannot be written.
-    #[error("cannot write {path}: {source}; check the folder exists and is writable")]
+    #[error("cannot write {path}: {source}; {hint}", hint = write_hint(path, source))]
     OutputNotWritable {
         /// The path that failed.
         path: PathBuf,
@@ -195,6 +195,31 @@ pub enum Error {
     Internal(String),
 }
 
+/// What to do about an output that cannot be written, by the kind of failure: a full disk
+/// says how much room is left on it and that the outputs already there were kept.
+fn write_hint(path: &std::path::Path, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            let free = free_bytes(path)
+                .map(|b| format!(" ({:.1} MB free there now)", b as f64 / 1e6))
+                .unwrap_or_default();
+            format!("the disk or quota is full{free}: free space or choose --out on another disk; the outputs already in the folder were kept as they were")
+        }
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+            "you may not write there: choose an --out you own, on a writable disk".into()
+        }
+        _ => "check the folder exists and is writable".into(),
+    }
+}
+
+/// Bytes available to this user on the file system holding `path` (or its nearest existing
+/// ancestor).
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    let existing = path.ancestors().find(|p| p.exists())?;
+    let st = rustix::fs::statvfs(existing).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// Where the user finds the list of known names, by kind of name.
 fn list_hint(what: &str) -> &'static str {
     match what {
@@ -240,5 +265,29 @@ impl Error {
             option: option.to_string(),
             reason: reason.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_named_with_the_room_left_and_what_was_kept() {
+        let dir = std::env::temp_dir();
+        let e = Error::OutputNotWritable {
+            path: dir.join("out/dose.nii.gz"),
+            source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+        };
+        let text = e.to_string();
+        assert!(text.contains("disk or quota is full"), "{text}");
+        assert!(text.contains("MB free there now"), "{text}");
+        assert!(text.contains("were kept"), "{text}");
+        assert_eq!(e.exit_code(), 6);
+        let denied = Error::OutputNotWritable {
+            path: dir.join("x"),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        assert!(denied.to_string().contains("you may not write there"));
     }
 }

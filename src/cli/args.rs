@@ -235,6 +235,21 @@ pub struct RunArgs {
     /// Accept a SPECT more than half of whose activity lies outside the CT.
     #[arg(long)]
     pub accept_small_overlap: bool,
+    /// Bits per RT Dose value (patient runs): 32 (default; quantum max/4 294 967 295) or 16
+    /// (quantum max/65 535, for planning systems that read only 16-bit doses).
+    #[arg(long, value_name = "BITS", value_parser = ["16", "32"])]
+    pub rtdose_bits: Option<String>,
+    /// PatientID of the RT Dose (patient runs): for a NIfTI CT, or to replace the DICOM's.
+    #[arg(long, value_name = "ID")]
+    pub patient_id: Option<String>,
+    /// StudyInstanceUID of the RT Dose (patient runs): for a NIfTI CT, or to replace the
+    /// DICOM's.
+    #[arg(long, value_name = "UID")]
+    pub study_uid: Option<String>,
+    /// FrameOfReferenceUID of the RT Dose (patient runs): the frame the CT's coordinates are
+    /// in, for a NIfTI CT, or to replace the DICOM's.
+    #[arg(long, value_name = "UID")]
+    pub frame_of_reference_uid: Option<String>,
     /// Study file (JSON): fit the kinetics, then run the transport on the TIA map.
     #[arg(long)]
     pub study: Option<PathBuf>,
@@ -251,7 +266,7 @@ pub struct RunArgs {
     pub pvc: PvcArgs,
     /// A saved run configuration (the `run.json` every run writes): run it again. Transport
     /// options given with it override the file's.
-    #[arg(long, value_name = "RUN_JSON", conflicts_with_all = ["phantom", "ct", "spect", "study", "materials", "materials_table", "layers", "source_layer", "rtstruct", "labels", "tia", "tia_bq_s", "tia_from_single_scan", "scan_hours", "calibration_bq_ml_per_count", "radius_mm", "voxel_mm", "grid", "material", "pvc", "psf_fwhm_mm", "rc_curve"])]
+    #[arg(long, value_name = "RUN_JSON", conflicts_with_all = ["phantom", "ct", "spect", "study", "materials", "materials_table", "layers", "source_layer", "rtstruct", "labels", "tia", "tia_bq_s", "tia_from_single_scan", "scan_hours", "calibration_bq_ml_per_count", "radius_mm", "voxel_mm", "grid", "material", "pvc", "psf_fwhm_mm", "rc_curve", "rtdose_bits", "patient_id", "study_uid", "frame_of_reference_uid"])]
     pub config: Option<PathBuf>,
     /// Output folder.
     #[arg(long, required_unless_present = "resume")]

@@ -124,8 +124,12 @@ fn scan_lengths(b: &[u8], bare: bool) -> Option<(String, u64, u64)> {
             in_meta = false;
         }
         // Items and implicit-VR elements: tag + 4-byte length.
-        let (len, header, sequence) = if group == 0xFFFE || (implicit && !in_meta) {
+        let (len, header, sequence) = if group == 0xFFFE {
             (u32_at(pos + 4), 8, false)
+        } else if implicit && !in_meta {
+            // The parser steps into an implicit element the dictionary calls a sequence,
+            // whatever its length: so does the walk.
+            (u32_at(pos + 4), 8, dictionary_says_sequence(group, elem))
         } else {
             let vr = [b[pos + 4], b[pos + 5]];
             if SHORT_VRS.contains(&&vr) {
@@ -169,6 +173,15 @@ fn scan_lengths(b: &[u8], bare: bool) -> Option<(String, u64, u64)> {
     None
 }
 
+/// Whether the standard dictionary gives the tag the VR SQ (how an implicit-VR reader
+/// knows a sequence).
+fn dictionary_says_sequence(group: u16, elem: u16) -> bool {
+    use dicom_core::dictionary::VirtualVr;
+    StandardDataDictionary
+        .by_tag(Tag(group, elem))
+        .is_some_and(|e| matches!(e.vr(), VirtualVr::Exact(dicom_core::VR::SQ)))
+}
+
 fn classify_parse_error(path: &Path, msg: String) -> InputError {
     let lower = msg.to_lowercase();
     if lower.contains("eof")
@@ -190,10 +203,18 @@ fn classify_parse_error(path: &Path, msg: String) -> InputError {
     }
 }
 
-/// A data set with no preamble/meta, Implicit VR Little Endian from byte 0.
+/// A data set with no preamble/meta, Implicit VR Little Endian from byte 0. Only a file
+/// that starts like one is parsed: its first element in the identifying group (0008), as
+/// every bare export starts with SpecificCharacterSet, ImageType or SOPClassUID. Anything
+/// else (a damaged Part 10 file, a file of another kind) is not handed to the parser, which
+/// reserves a declared length before reading it (a fuzzed file with a damaged magic made it
+/// reserve 4 GB).
 fn open_bare_dataset(path: &Path) -> Result<DicomFile, String> {
     use dicom_dictionary_std::uids;
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    if bytes.len() < 8 || u16::from_le_bytes([bytes[0], bytes[1]]) != 0x0008 {
+        return Err("does not start with an element of group 0008".into());
+    }
     if let Some((tag, len, left)) = scan_lengths(&bytes, true) {
         return Err(format!(
             "read as a bare data set, element {tag} declares {len} bytes but only {left} follow"
@@ -419,6 +440,17 @@ mod tests {
         bytes.splice(first + 8..first + 8, 3_000_000_000u32.to_le_bytes());
         let (_, len, _) = scan_lengths(&bytes, false).expect("damaged length found");
         assert_eq!(len, 3_000_000_000);
+        // Fuzz finding: a bare implicit-VR data set whose sequence (defined length, SQ by
+        // the dictionary) holds an element declaring 4 294 967 040 bytes.
+        // Its magic is one byte late and it starts with group 0000, so it is not parsed as a
+        // bare data set at all.
+        let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/fuzz/crashes/dicom-oom-4gb-bare-dataset.dcm");
+        let Err(e) = open_bare_dataset(&fuzz) else {
+            panic!("parsed as a bare data set");
+        };
+        assert!(e.contains("group 0008"), "{e}");
+        assert!(matches!(open(&fuzz), Err(InputError::Malformed { .. })));
         // Text is not walked (the parser says it is not DICOM).
         assert_eq!(
             scan_lengths(b"notes: this folder holds the CT export", false),

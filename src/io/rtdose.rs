@@ -3,13 +3,25 @@
 //!
 //! The dose grid is one multi-frame object: frame k is the plane k of the grid, placed by
 //! GridFrameOffsetVector (3004,000C) along the normal of ImageOrientationPatient, with
-//! FrameIncrementPointer pointing at it. Values are unsigned 32-bit integers times
-//! DoseGridScaling (3004,000E), chosen as max / (2³² − 1), so the quantum is
-//! max dose / 4 294 967 295. DoseUnits GY (RELATIVE for a dose per decay, see [`DoseUnits`]); DoseType PHYSICAL for the dose, ERROR for the
+//! FrameIncrementPointer pointing at it. Values are unsigned 32-bit (default) or 16-bit
+//! ([`RtDoseBits`], `--rtdose-bits`) integers times DoseGridScaling (3004,000E), chosen as
+//! max / (2ᵇ − 1), so the quantum is max dose / 4 294 967 295 (32 bits) or max dose / 65 535
+//! (16 bits, which some planning systems need; 1.5e-5 of the maximum is far below any
+//! Monte Carlo σ). DoseUnits GY (RELATIVE for a dose per decay, see [`DoseUnits`]); DoseType PHYSICAL for the dose, ERROR for the
 //! companion holding one standard uncertainty (Gy), EFFECTIVE for a biologically weighted dose
-//! (BED, written by `voxdose bed`). DoseSummationType is RECORD (a delivered
-//! radiopharmaceutical therapy, no RT Plan to reference). The study, patient and frame of
-//! reference are those of the CT the dose was computed on.
+//! (BED, written by `voxdose bed`).
+//!
+//! DoseSummationType is PLAN_OVERVIEW ("dose calculated with respect to plan overview
+//! parameters", PS3.3 C.8.8.3, Table C.8-39). No defined term names the dose of a
+//! radiopharmaceutical therapy: PLAN, FRACTION, BEAM, BRACHY and their variants require a
+//! Referenced RT Plan Sequence and RECORD ("dose calculated for RT Beams Treatment Record") a
+//! Referenced Treatment Record Sequence, and voxdose has neither object to reference; an RT
+//! Dose with RECORD and no record fails `dciodvfy`. PLAN_OVERVIEW needs no referenced object
+//! (dicom3tools 1.00 in Debian 12 warns that its dictionary does not know the term yet).
+//! OperatorsName (Type 2, RT Series) is written empty. The study, patient and frame of
+//! reference are those of the CT the dose was computed on (see `run::patient` for NIfTI CTs).
+//! `dciodvfy` checks 16-bit files; it aborts on any 32-bit OW pixel data (an assertion of its
+//! own), so 32-bit files are checked by reading them back with pydicom.
 
 use crate::geometry::Volume;
 use crate::io::series::SeriesIdentity;
@@ -69,6 +81,54 @@ impl DoseUnits {
     }
 }
 
+/// Bits per stored dose value (BitsAllocated = BitsStored).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RtDoseBits {
+    /// Unsigned 16-bit values.
+    #[serde(rename = "16")]
+    U16,
+    /// Unsigned 32-bit values (the default).
+    #[default]
+    #[serde(rename = "32")]
+    U32,
+}
+
+impl RtDoseBits {
+    /// The bit counts `--rtdose-bits` accepts.
+    pub const NAMES: [&'static str; 2] = ["16", "32"];
+
+    /// Bits per value.
+    pub fn bits(self) -> u16 {
+        match self {
+            RtDoseBits::U16 => 16,
+            RtDoseBits::U32 => 32,
+        }
+    }
+
+    /// The largest stored value, 2ᵇ − 1.
+    fn max_value(self) -> f64 {
+        match self {
+            RtDoseBits::U16 => u16::MAX as f64,
+            RtDoseBits::U32 => u32::MAX as f64,
+        }
+    }
+}
+
+impl std::str::FromStr for RtDoseBits {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "16" => Ok(RtDoseBits::U16),
+            "32" => Ok(RtDoseBits::U32),
+            other => Err(Error::invalid(
+                "--rtdose-bits",
+                format!("'{other}'; give 16 or 32"),
+            )),
+        }
+    }
+}
+
 const RT_DOSE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.481.2";
 
 /// Writes `dose_gy` as an RT Dose file referencing the CT's study and frame of reference.
@@ -102,15 +162,42 @@ pub fn write_rt_dose_in(
     description: &str,
     units: DoseUnits,
 ) -> Result<()> {
+    write_rt_dose_bits(
+        path,
+        dose_gy,
+        ct,
+        dose_type,
+        series_uid,
+        description,
+        units,
+        RtDoseBits::U32,
+    )
+}
+
+/// [`write_rt_dose_in`] with the bits per value given.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the public writers take the same flat arguments as write_rt_dose_in, plus the bits"
+)]
+pub fn write_rt_dose_bits(
+    path: &Path,
+    dose_gy: &Volume<f32>,
+    ct: &SeriesIdentity,
+    dose_type: DoseType,
+    series_uid: &str,
+    description: &str,
+    units: DoseUnits,
+    bits: RtDoseBits,
+) -> Result<()> {
     check_values(dose_gy)?;
     let along = slice_direction(&dose_gy.grid)?;
-    let (scaling_text, pixels) = quantise(&dose_gy.data)?;
+    let (scaling_text, pixels) = quantise(&dose_gy.data, bits)?;
     let sop_uid = new_uid();
     let mut obj = Elements(InMemDicomObject::new_empty());
     obj.put_general(ct, &sop_uid, description);
     obj.put_patient_study_series(ct, series_uid, dose_type);
     obj.put_plane(&dose_gy.grid);
-    obj.put_image_pixel(&dose_gy.grid);
+    obj.put_image_pixel(&dose_gy.grid, bits);
     obj.put_dose(
         dose_type,
         units,
@@ -164,29 +251,31 @@ fn slice_direction(g: &crate::geometry::Grid) -> Result<f64> {
 }
 
 /// DoseGridScaling as written (DS text) and the pixels quantised with exactly that value,
-/// so readers decode what we meant: u32 little-endian, max dose at 2³² − 1.
-fn quantise(dose_gy: &[f32]) -> Result<(String, Vec<u8>)> {
+/// so readers decode what we meant: little-endian u32 or u16, max dose at 2ᵇ − 1.
+fn quantise(dose_gy: &[f32], bits: RtDoseBits) -> Result<(String, Vec<u8>)> {
     let max = dose_gy
         .par_iter()
         .with_min_len(1 << 16)
         .copied()
         .reduce(|| 0.0f32, f32::max) as f64;
+    let top = bits.max_value();
     let scaling_text = ds(if max > 0.0 {
-        max / u32::MAX as f64 * (1.0 + 1e-9)
+        max / top * (1.0 + 1e-9)
     } else {
         1.0
     });
     let scaling: f64 = scaling_text
         .parse()
         .map_err(|_| Error::Internal("DS scaling".into()))?;
-    let mut pixels = vec![0u8; 4 * dose_gy.len()];
+    let width = usize::from(bits.bits() / 8);
+    let mut pixels = vec![0u8; width * dose_gy.len()];
     pixels
-        .par_chunks_mut(4)
+        .par_chunks_mut(width)
         .zip(dose_gy.par_iter())
         .with_min_len(1 << 16)
         .for_each(|(px, &d)| {
-            let q = (d as f64 / scaling).round().clamp(0.0, u32::MAX as f64) as u32;
-            px.copy_from_slice(&q.to_le_bytes());
+            let q = (d as f64 / scaling).round().clamp(0.0, top) as u32;
+            px.copy_from_slice(&q.to_le_bytes()[..width]);
         });
     Ok((scaling_text, pixels))
 }
@@ -264,6 +353,7 @@ impl Elements {
             &or_new(&ct.frame_of_reference_uid),
         );
         self.text(tags::POSITION_REFERENCE_INDICATOR, VR::LO, "");
+        self.text(tags::OPERATORS_NAME, VR::PN, "");
         self.text(tags::SERIES_INSTANCE_UID, VR::UI, series_uid);
         self.text(tags::SERIES_NUMBER, VR::IS, "9001");
         self.text(tags::INSTANCE_NUMBER, VR::IS, dose_type.instance_number());
@@ -292,8 +382,8 @@ impl Elements {
         self.text(tags::SLICE_THICKNESS, VR::DS, &ds(g.spacing_mm[2]));
     }
 
-    /// Image Pixel and Multi-frame: 32-bit unsigned monochrome frames, one per plane.
-    fn put_image_pixel(&mut self, g: &crate::geometry::Grid) {
+    /// Image Pixel and Multi-frame: 16- or 32-bit unsigned monochrome frames, one per plane.
+    fn put_image_pixel(&mut self, g: &crate::geometry::Grid, bits: RtDoseBits) {
         self.us(tags::SAMPLES_PER_PIXEL, 1);
         self.text(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2");
         self.text(tags::NUMBER_OF_FRAMES, VR::IS, &g.dims[2].to_string());
@@ -304,9 +394,9 @@ impl Elements {
         ));
         self.us(tags::ROWS, g.dims[1] as u16);
         self.us(tags::COLUMNS, g.dims[0] as u16);
-        self.us(tags::BITS_ALLOCATED, 32);
-        self.us(tags::BITS_STORED, 32);
-        self.us(tags::HIGH_BIT, 31);
+        self.us(tags::BITS_ALLOCATED, bits.bits());
+        self.us(tags::BITS_STORED, bits.bits());
+        self.us(tags::HIGH_BIT, bits.bits() - 1);
         self.us(tags::PIXEL_REPRESENTATION, 0);
     }
 
@@ -326,7 +416,7 @@ impl Elements {
         self.text(tags::DOSE_UNITS, VR::CS, units.dicom());
         self.text(tags::DOSE_TYPE, VR::CS, dose_type.dicom());
         self.text(tags::DOSE_COMMENT, VR::LO, &truncate(description, 64));
-        self.text(tags::DOSE_SUMMATION_TYPE, VR::CS, "RECORD");
+        self.text(tags::DOSE_SUMMATION_TYPE, VR::CS, "PLAN_OVERVIEW");
         self.text(tags::GRID_FRAME_OFFSET_VECTOR, VR::DS, &offsets.join("\\"));
         self.text(tags::DOSE_GRID_SCALING, VR::DS, scaling_text);
         self.text(tags::TISSUE_HETEROGENEITY_CORRECTION, VR::CS, "IMAGE");
@@ -378,6 +468,22 @@ pub fn new_uid() -> String {
     let hi = (hi & !0xF000) | 0x4000;
     let lo = (lo & !(0b11 << 62)) | (0b10 << 62);
     format!("2.25.{}", ((hi as u128) << 64) | lo as u128)
+}
+
+/// Checks a UID given by a user (PS3.5 §9.1): 1 to 64 characters, dot-separated
+/// components of digits, none empty, none with a leading zero unless it is "0".
+pub fn check_uid(uid: &str) -> std::result::Result<(), String> {
+    let bad_component = uid.split('.').find(|c| {
+        c.is_empty()
+            || !c.bytes().all(|b| b.is_ascii_digit())
+            || (c.len() > 1 && c.starts_with('0'))
+    });
+    match (uid.len(), bad_component) {
+        (1..=64, None) => Ok(()),
+        (n, _) if n > 64 => Err(format!("{uid:?} has {n} characters; a DICOM UID has at most 64")),
+        (_, Some(c)) => Err(format!("{uid:?}: component {c:?} is not a number without leading zeros; a DICOM UID is digits separated by dots, e.g. 1.2.826.0.1.3680043.8.498.1")),
+        _ => Err("an empty UID; give digits separated by dots".into()),
+    }
 }
 
 /// A DS value (≤ 16 characters): the fixed or exponent form closest to `v`.

@@ -28,7 +28,7 @@ pub struct RtDose {
     pub units: String,
     /// DoseType (3004,0004): `PHYSICAL`, `EFFECTIVE` or `ERROR`.
     pub dose_type: String,
-    /// DoseSummationType (3004,000A), e.g. `PLAN`, `RECORD`.
+    /// DoseSummationType (3004,000A), e.g. `PLAN`, `PLAN_OVERVIEW` (voxdose's).
     pub summation_type: String,
     /// DoseComment (3004,0006), empty when absent.
     pub comment: String,

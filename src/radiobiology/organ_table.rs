@@ -134,7 +134,7 @@ pub fn write_organ_table_with_bed(
 ) -> Result<()> {
     let err = |e: csv::Error| crate::Error::Internal(format!("CSV: {e}"));
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
+    let mut header = vec![
         "region",
         "voxels",
         "volume_ml",
@@ -154,12 +154,16 @@ pub fn write_organ_table_with_bed(
         "bed_d2_gy",
         "bed_d98_gy",
         "eubed_gy",
-    ])
-    .map_err(err)?;
+    ];
+    let named = crate::report::organ_table::method_columns(rows);
+    if named {
+        header.extend(["method", "dose_quantity"]);
+    }
+    w.write_record(&header).map_err(err)?;
     let opt = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.6e}"));
     for (r, b) in rows.iter().zip(bed) {
         let s = &r.stats;
-        w.write_record([
+        let mut record = vec![
             r.region.clone(),
             r.voxels.to_string(),
             format!("{:.6}", r.volume_ml),
@@ -179,8 +183,11 @@ pub fn write_organ_table_with_bed(
             opt(b.bed_d2_gy),
             opt(b.bed_d98_gy),
             opt(b.eubed_gy),
-        ])
-        .map_err(err)?;
+        ];
+        if named {
+            record.extend([r.method.to_string(), r.dose_quantity.to_string()]);
+        }
+        w.write_record(&record).map_err(err)?;
     }
     let bytes = w
         .into_inner()

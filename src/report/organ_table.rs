@@ -28,6 +28,32 @@ pub struct OrganRow {
     pub mean_rel_sigma: f64,
     /// Standard uncertainty of the mean dose, Gy.
     pub mean_sigma_gy: f64,
+    /// How the dose was computed: `mc` (Monte Carlo transport), `dvk` (dose-voxel-kernel
+    /// convolution) or `ldm` (local deposition); set by [`with_method`].
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub method: &'static str,
+    /// The dose quantity in words ("dose to medium", "dose to water (…)", …).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub dose_quantity: &'static str,
+}
+
+/// `rows` with the method and dose quantity that made them (written as the last columns).
+pub fn with_method(
+    mut rows: Vec<OrganRow>,
+    method: &'static str,
+    dose_quantity: &'static str,
+) -> Vec<OrganRow> {
+    for r in &mut rows {
+        r.method = method;
+        r.dose_quantity = dose_quantity;
+    }
+    rows
+}
+
+/// The CSV columns naming the method, after all others (so older scripts reading columns
+/// by position are not disturbed), when the rows carry one.
+pub(crate) fn method_columns(rows: &[OrganRow]) -> bool {
+    rows.iter().any(|r| !r.method.is_empty())
 }
 
 /// Builds the table from a dose map (Gy) on the model grid and each region's relative σ of
@@ -54,6 +80,8 @@ pub fn organ_rows(model: &VoxelModel, dose_gy: &[f64], rel_sigma: &[f64]) -> Vec
                 mean_sigma_gy: rel * stats.mean_gy,
                 mean_rel_sigma: rel,
                 stats,
+                method: "",
+                dose_quantity: "",
             }
         })
         .collect()
@@ -111,6 +139,10 @@ pub fn write_organ_table_in(
     if per_decay {
         header.push("mean_gy_per_decay");
     }
+    let named = method_columns(rows);
+    if named {
+        header.extend(["method", "dose_quantity"]);
+    }
     w.write_record(&header).map_err(internal)?;
     for r in rows {
         let s = &r.stats;
@@ -131,6 +163,9 @@ pub fn write_organ_table_in(
         ];
         if per_decay {
             record.push(format!("{:.6e}", s.mean_gy));
+        }
+        if named {
+            record.extend([r.method.to_string(), r.dose_quantity.to_string()]);
         }
         w.write_record(&record).map_err(internal)?;
     }

@@ -1,22 +1,121 @@
-//! The console observer of the command line: notes and warnings on stderr, and a progress
-//! bar for long runs (decays done, decays per second and the current uncertainty).
+//! The console observer of the command line: notes and warnings on stderr, and the progress
+//! of long runs: a bar on a terminal (decays done, decays per second, the current
+//! uncertainty, the time left), and on anything else (a batch job's log, a pipe) a line now
+//! and then with the same figures, so a cluster log shows how far a run is and when it ends.
 
 use crate::transport::{Observer, UncertaintySummary};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::time::{Duration, Instant};
 
-/// Writes a run's notes and warnings to stderr (`voxdose: …`) and, when enabled, draws a
-/// progress bar during the transport.
+/// Seconds between progress lines when stderr is not a terminal (default); the environment
+/// variable `VOXDOSE_PROGRESS_INTERVAL_S` replaces it (0: a line after every batch).
+pub const LINE_INTERVAL_S: f64 = 30.0;
+
+/// How progress is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// No progress (`--quiet`, or a command that has its own output).
+    Off,
+    /// A bar redrawn in place (a terminal).
+    Bar,
+    /// A line every [`LINE_INTERVAL_S`] (a log file or a pipe).
+    Lines,
+}
+
+impl ProgressMode {
+    /// The mode for stderr: off when `quiet`, a bar on a terminal, lines otherwise.
+    pub fn for_stderr(quiet: bool) -> Self {
+        if quiet {
+            ProgressMode::Off
+        } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            ProgressMode::Bar
+        } else {
+            ProgressMode::Lines
+        }
+    }
+}
+
+/// Progress lines of a run whose stderr is not a terminal.
+struct Lines {
+    started: Instant,
+    last: Option<Instant>,
+    interval: Duration,
+    expected: u64,
+}
+
+impl Lines {
+    fn new(expected: u64) -> Self {
+        let interval_s = std::env::var("VOXDOSE_PROGRESS_INTERVAL_S")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .unwrap_or(LINE_INTERVAL_S);
+        Lines {
+            started: Instant::now(),
+            last: None,
+            interval: Duration::from_secs_f64(interval_s),
+            expected,
+        }
+    }
+
+    /// Whether a line is due (the first batch always gives one: the first time estimate).
+    fn due(&self) -> bool {
+        self.last.is_none_or(|t| t.elapsed() >= self.interval)
+    }
+
+    fn line(&mut self, done: u64, sigma: Option<UncertaintySummary>) -> String {
+        self.last = Some(Instant::now());
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let rate = done as f64 / elapsed.max(1e-9);
+        let left = self.expected.saturating_sub(done) as f64 / rate.max(1e-300);
+        let sigma = sigma
+            .filter(|s| s.mean.is_finite())
+            .map(|s| format!(", σ(>50% max) {:.2}%", 100.0 * s.mean))
+            .unwrap_or_default();
+        format!(
+            "voxdose: progress: {done}/{} decays ({:.1} %), {rate:.3e} decays/s, {} elapsed, about {} left at most{sigma}",
+            self.expected,
+            100.0 * done as f64 / self.expected.max(1) as f64,
+            clock(elapsed),
+            clock(left),
+        )
+    }
+}
+
+/// Seconds as h:mm:ss.
+pub fn clock(seconds: f64) -> String {
+    if !seconds.is_finite() {
+        return "unknown".into();
+    }
+    let s = seconds.max(0.0).round() as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// Writes a run's notes and warnings to stderr (`voxdose: …`) and its progress as
+/// [`ProgressMode`] says.
 pub struct ConsoleObserver {
-    progress: bool,
+    mode: ProgressMode,
     bar: Option<ProgressBar>,
+    lines: Option<Lines>,
 }
 
 impl ConsoleObserver {
-    /// An observer that draws a bar when `progress` (a terminal, not `--quiet`).
+    /// An observer that draws a bar when `progress` (a terminal, not `--quiet`), else shows
+    /// no progress.
     pub fn new(progress: bool) -> Self {
+        Self::with_mode(if progress {
+            ProgressMode::Bar
+        } else {
+            ProgressMode::Off
+        })
+    }
+
+    /// An observer showing progress in `mode`.
+    pub fn with_mode(mode: ProgressMode) -> Self {
         ConsoleObserver {
-            progress,
+            mode,
             bar: None,
+            lines: None,
         }
     }
 
@@ -38,22 +137,26 @@ impl Observer for ConsoleObserver {
     }
 
     fn transport_started(&mut self, expected_decays: u64) {
-        self.bar = self.progress.then(|| {
-            let b = ProgressBar::new(expected_decays);
-            b.set_style(
-                ProgressStyle::with_template(
-                    "{elapsed_precise} [{bar:30}] {human_pos}/{human_len} decays, {per_sec} {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            b
-        });
+        match self.mode {
+            ProgressMode::Off => {}
+            ProgressMode::Lines => self.lines = Some(Lines::new(expected_decays)),
+            ProgressMode::Bar => {
+                let b = ProgressBar::new(expected_decays);
+                b.set_style(
+                    ProgressStyle::with_template(
+                        "{elapsed_precise} [{bar:30}] {human_pos}/{human_len} decays, {per_sec}, ETA {eta} {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                self.bar = Some(b);
+            }
+        }
     }
 
-    /// A shown bar reports σ after each batch.
+    /// A shown bar reports σ after each batch; lines when one is due.
     fn wants_sigma(&self) -> bool {
-        self.bar.is_some()
+        self.bar.is_some() || self.lines.as_ref().is_some_and(Lines::due)
     }
 
     fn batch_done(&mut self, decays_done: u64, sigma: Option<UncertaintySummary>) {
@@ -63,11 +166,45 @@ impl Observer for ConsoleObserver {
                 b.set_message(format!("σ(>50% max) {:.2}%", 100.0 * s.mean));
             }
         }
+        if let Some(l) = self.lines.as_mut().filter(|l| l.due()) {
+            let line = l.line(decays_done, sigma);
+            eprintln!("{line}");
+        }
     }
 
     fn transport_finished(&mut self) {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
         }
+        if let Some(l) = self.lines.take() {
+            eprintln!(
+                "voxdose: transport done in {}",
+                clock(l.started.elapsed().as_secs_f64())
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_writes_hours_minutes_seconds() {
+        assert_eq!(clock(0.4), "0:00:00");
+        assert_eq!(clock(3725.0), "1:02:05");
+        assert_eq!(clock(f64::INFINITY), "unknown");
+    }
+
+    #[test]
+    fn lines_estimate_the_time_left_from_the_rate_so_far() {
+        let mut l = Lines::new(1000);
+        l.started = Instant::now() - Duration::from_secs(10);
+        assert!(l.due());
+        let text = l.line(250, None);
+        // 250 decays in 10 s: 25/s, 750 left → 30 s.
+        assert!(text.contains("250/1000 decays (25.0 %)"), "{text}");
+        assert!(text.contains("0:00:30 left"), "{text}");
+        assert!(!l.due() || l.interval.is_zero());
     }
 }

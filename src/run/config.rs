@@ -114,6 +114,64 @@ pub struct PatientInput {
     /// Accept a SPECT most of whose activity lies outside the CT.
     #[serde(default, skip_serializing_if = "is_false")]
     pub accept_small_overlap: bool,
+    /// How the RT Dose is encoded and which patient, study and frame of reference it is
+    /// linked to (`--rtdose-bits`, `--patient-id`, `--study-uid`, `--frame-of-reference-uid`).
+    #[serde(default, skip_serializing_if = "RtDoseOutput::is_default")]
+    pub rtdose: RtDoseOutput,
+}
+
+/// The RT Dose of a patient run: bits per value and the identifiers that link it to the
+/// patient when the CT cannot (a NIfTI CT has none; given ones replace a DICOM CT's).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtDoseOutput {
+    /// Bits per stored value (16 or 32).
+    #[serde(default)]
+    pub bits: crate::io::rtdose::RtDoseBits,
+    /// PatientID (0010,0020).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient_id: Option<String>,
+    /// StudyInstanceUID (0020,000D).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub study_uid: Option<String>,
+    /// FrameOfReferenceUID (0020,0052).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_of_reference_uid: Option<String>,
+}
+
+impl RtDoseOutput {
+    fn is_default(&self) -> bool {
+        *self == RtDoseOutput::default()
+    }
+
+    fn validate(&self) -> Result<()> {
+        if let Some(id) = &self.patient_id {
+            check_patient_id(id)?;
+        }
+        for (option, uid) in [
+            ("--study-uid", &self.study_uid),
+            ("--frame-of-reference-uid", &self.frame_of_reference_uid),
+        ] {
+            if let Some(u) = uid {
+                crate::io::rtdose::check_uid(u).map_err(|why| Error::invalid(option, why))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A PatientID is a DICOM LO: at most 64 characters, no backslash or control character.
+fn check_patient_id(id: &str) -> Result<()> {
+    if id.trim().is_empty()
+        || id.chars().count() > 64
+        || id.chars().any(|c| c == '\\' || c.is_control())
+    {
+        return Err(Error::invalid(
+            "--patient-id",
+            format!("{id:?}: a patient ID is 1 to 64 characters without backslash or control characters (DICOM LO)"),
+        ));
+    }
+    Ok(())
 }
 
 fn is_false(b: &bool) -> bool {
@@ -443,7 +501,8 @@ impl PatientInput {
             "--voxel-mm",
             self.voxel_mm,
             "give a positive voxel size in mm",
-        )
+        )?;
+        self.rtdose.validate()
     }
 }
 

@@ -17,6 +17,8 @@ pub struct RunResult {
     pub transport: TransportResult,
     /// "dose to medium" or "dose to water (…)".
     pub dose_quantity: &'static str,
+    /// The method that made the dose: "mc", "dvk" or "ldm".
+    pub method: &'static str,
     /// Decays the dose represents (Bq·s); `None`: the dose is per decay.
     pub tia_bq_s: Option<f64>,
 }
@@ -87,6 +89,7 @@ pub fn dose_of(
     RunResult {
         transport,
         dose_quantity,
+        method: "mc",
         tia_bq_s: problem.tia_bq_s,
     }
 }
@@ -119,6 +122,7 @@ pub fn execute_fast(
     Ok(RunResult {
         transport,
         dose_quantity,
+        method: method.name(),
         tia_bq_s: problem.tia_bq_s,
     })
 }

@@ -20,12 +20,12 @@ use crate::geometry::{Grid, Volume, VoxelModel};
 use crate::io::atomic::write_atomic;
 use crate::io::nifti::write_volume_f32;
 use crate::io::output_folder::OutputSet;
-use crate::io::rtdose::{new_uid, write_rt_dose_in, DoseType, DoseUnits};
+use crate::io::rtdose::{new_uid, write_rt_dose_bits, DoseType, DoseUnits};
 use crate::radiobiology::maps::RegionBed;
 use crate::radiobiology::organ_table::{write_organ_table_with_bed, OrganBedColumns};
 use crate::radiobiology::study as bed_study;
 use crate::report::organ_table::{
-    organ_rows, write_dvh_csv, write_dvh_csv_in, write_organ_table_in,
+    organ_rows, with_method, write_dvh_csv, write_dvh_csv_in, write_organ_table_in,
 };
 use crate::report::stages::Stages;
 use crate::report::summary::{write_summary, RunSummary};
@@ -198,7 +198,11 @@ fn write_study(
         tissues: &tissues,
     })?;
     bed_study::write_study_bed(out, &model.grid, &bed, None)?;
-    let rows = organ_rows(model, dose, &region_rel_sigma(model, result));
+    let rows = with_method(
+        organ_rows(model, dose, &region_rel_sigma(model, result)),
+        result.method,
+        result.dose_quantity,
+    );
     let columns: Vec<OrganBedColumns> = rows
         .iter()
         .map(|row| bed_columns(&row.region, &bed.summary.regions))
@@ -278,8 +282,12 @@ fn write_patient(
     dose: &[f64],
     result: &RunResult,
 ) -> Result<()> {
-    write_rt_doses(out, model, &patient.ct, dose, result)?;
-    let rows = organ_rows(model, dose, &region_rel_sigma(model, result));
+    write_rt_doses(out, model, patient, dose, result)?;
+    let rows = with_method(
+        organ_rows(model, dose, &region_rel_sigma(model, result)),
+        result.method,
+        result.dose_quantity,
+    );
     let unit = result.dose_unit();
     write_organ_table_in(
         &out.join("organ_table.csv"),
@@ -304,7 +312,7 @@ fn write_patient(
 fn write_rt_doses(
     out: &Path,
     model: &VoxelModel,
-    ct: &crate::io::series::SeriesIdentity,
+    patient: &PatientContext,
     dose: &[f64],
     result: &RunResult,
 ) -> Result<()> {
@@ -331,7 +339,8 @@ fn write_rt_doses(
     } else {
         DoseUnits::Relative
     };
-    write_rt_dose_in(
+    let (ct, bits) = (&patient.ct, patient.rtdose_bits);
+    write_rt_dose_bits(
         &out.join("rtdose.dcm"),
         &dose_vol,
         ct,
@@ -339,8 +348,9 @@ fn write_rt_doses(
         &series,
         &format!("voxdose dose ({unit})"),
         units,
+        bits,
     )?;
-    write_rt_dose_in(
+    write_rt_dose_bits(
         &out.join("rtdose_sigma.dcm"),
         &sigma,
         ct,
@@ -348,5 +358,6 @@ fn write_rt_doses(
         &series,
         &format!("voxdose 1 sigma ({unit})"),
         units,
+        bits,
     )
 }

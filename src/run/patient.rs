@@ -78,8 +78,11 @@ pub struct PatientProvenance {
 /// the provenance.
 #[derive(Clone, Debug)]
 pub struct PatientContext {
-    /// The CT series the RT Dose refers to.
+    /// The patient, study and frame of reference the RT Dose refers to
+    /// ([`rtdose_identity`]).
     pub ct: SeriesIdentity,
+    /// Bits per RT Dose value.
+    pub rtdose_bits: crate::io::rtdose::RtDoseBits,
     /// `patient.json`.
     pub provenance: PatientProvenance,
 }
@@ -137,6 +140,7 @@ pub fn build(
         read_regions(input, &grid, &ct.identity.frame_of_reference_uid)?;
     warnings.extend(region_warnings);
     model.regions = regions;
+    let rtdose_id = rtdose_identity(input, &ct, &spect, &mut warnings);
     let total_weight: f64 = weights.iter().sum();
     let tia = tia_record(input, total_weight, &spect.provenance, &settings.nuclide)?;
     for w in &warnings {
@@ -168,10 +172,79 @@ pub fn build(
         tia_bq_s: provenance.tia.tia_bq_s,
         dose_to: Default::default(),
         kind: ProblemKind::Patient(Box::new(PatientContext {
-            ct: ct.identity,
+            ct: rtdose_id,
+            rtdose_bits: input.rtdose.bits,
             provenance,
         })),
     })
+}
+
+/// The identity the RT Dose carries: the CT's; for a CT without one (NIfTI) the DICOM
+/// SPECT's patient, study and frame of reference (the run placed the SPECT on the CT by
+/// patient coordinates, so the dose lies in the SPECT's frame). Each identifier given with
+/// `--patient-id`, `--study-uid`, `--frame-of-reference-uid` replaces the one found. Warns
+/// about what was taken or replaced, and when the dose is still linked to no patient.
+fn rtdose_identity(
+    input: &PatientInput,
+    ct: &CtImage,
+    spect: &ActivityImage,
+    warnings: &mut Vec<String>,
+) -> SeriesIdentity {
+    let mut id = ct.identity.clone();
+    if id.patient_id.is_empty() && id.study_instance_uid.is_empty() {
+        let s = &spect.identity;
+        if !s.patient_id.is_empty() || !s.study_instance_uid.is_empty() {
+            warnings.push(format!("RT Dose: the CT has no DICOM identity; patient {:?}, study and frame of reference taken from the SPECT/PET series", s.patient_id));
+            id = SeriesIdentity {
+                slices: id.slices,
+                ..s.clone()
+            };
+        }
+    }
+    let given = &input.rtdose;
+    let mut replace = |field: &mut String, value: &Option<String>, what: &str, option: &str| {
+        if let Some(v) = value {
+            if !field.is_empty() && field != v {
+                warnings.push(format!(
+                    "RT Dose: {option} {v} replaces the {what} {field} of the input DICOM"
+                ));
+            }
+            field.clone_from(v);
+        }
+    };
+    replace(
+        &mut id.patient_id,
+        &given.patient_id,
+        "PatientID",
+        "--patient-id",
+    );
+    replace(
+        &mut id.study_instance_uid,
+        &given.study_uid,
+        "StudyInstanceUID",
+        "--study-uid",
+    );
+    replace(
+        &mut id.frame_of_reference_uid,
+        &given.frame_of_reference_uid,
+        "FrameOfReferenceUID",
+        "--frame-of-reference-uid",
+    );
+    let missing: Vec<&str> = [
+        ("--patient-id", id.patient_id.is_empty()),
+        ("--study-uid", id.study_instance_uid.is_empty()),
+        (
+            "--frame-of-reference-uid",
+            id.frame_of_reference_uid.is_empty(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(o, m)| m.then_some(o))
+    .collect();
+    if !missing.is_empty() {
+        warnings.push(format!("RT Dose: no DICOM CT or SPECT gives its patient, study or frame of reference, so rtdose.dcm is linked to no patient (new UIDs, empty PatientID where missing); give {}", missing.join(", ")));
+    }
+    id
 }
 
 /// A warning when the CT and SPECT name different frames of reference.

@@ -4,15 +4,14 @@
 
 use crate::cli::args::{PhantomArgs, RunArgs, TransportArgs};
 use crate::phantoms::PhantomSpec;
-use crate::report::progress::ConsoleObserver;
-use crate::run::config::{MaterialsInput, PatientInput, PhantomInput, StudyInput};
+use crate::report::progress::{ConsoleObserver, ProgressMode};
+use crate::run::config::{MaterialsInput, PatientInput, PhantomInput, RtDoseOutput, StudyInput};
 use crate::run::{run_to_folder, Input, RunConfig, Stop, TransportConfig};
 use crate::{Error, Result};
 
 /// Runs `voxdose run`.
 pub fn run(args: RunArgs) -> Result<()> {
-    let progress = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut observer = ConsoleObserver::new(progress);
+    let mut observer = ConsoleObserver::with_mode(ProgressMode::for_stderr(args.quiet));
     if args.resume.is_some() || args.shard.is_some() || args.checkpoint_every_s.is_some() {
         return super::cluster::run_as_job(&args, &mut observer);
     }
@@ -59,6 +58,7 @@ pub fn config_from_args(args: &RunArgs) -> Result<RunConfig> {
 /// What to run: `--study`, `--ct`/`--spect`, or a built-in phantom.
 fn input_from_args(args: &RunArgs) -> Result<Input> {
     if let Some(study) = &args.study {
+        refuse_rtdose_flags(args)?;
         if args.spect.is_some() {
             return Err(Error::invalid(
                 "--study",
@@ -70,6 +70,9 @@ fn input_from_args(args: &RunArgs) -> Result<Input> {
             ct: args.ct.clone(),
             partial_volume: crate::cli::commands::fit::pvc_override(&args.pvc)?,
         }));
+    }
+    if args.materials.is_some() || !(args.ct.is_some() || args.spect.is_some()) {
+        refuse_rtdose_flags(args)?;
     }
     if crate::cli::commands::fit::pvc_override(&args.pvc)?.is_some() {
         return Err(Error::invalid(
@@ -135,7 +138,36 @@ fn patient_input(args: &RunArgs) -> Result<PatientInput> {
         voxel_mm: args.phantom.voxel_mm,
         accept_activity_mismatch: args.accept_activity_mismatch,
         accept_small_overlap: args.accept_small_overlap,
+        rtdose: RtDoseOutput {
+            bits: match args.rtdose_bits.as_deref() {
+                Some(b) => b.parse()?,
+                None => Default::default(),
+            },
+            patient_id: args.patient_id.clone(),
+            study_uid: args.study_uid.clone(),
+            frame_of_reference_uid: args.frame_of_reference_uid.clone(),
+        },
     })
+}
+
+/// The RT Dose flags outside a patient run, where no RT Dose is written.
+fn refuse_rtdose_flags(args: &RunArgs) -> Result<()> {
+    let given = [
+        ("--rtdose-bits", args.rtdose_bits.is_some()),
+        ("--patient-id", args.patient_id.is_some()),
+        ("--study-uid", args.study_uid.is_some()),
+        (
+            "--frame-of-reference-uid",
+            args.frame_of_reference_uid.is_some(),
+        ),
+    ];
+    match given.iter().find(|(_, g)| *g) {
+        Some((option, _)) => Err(Error::invalid(
+            option,
+            "applies to the RT Dose of a patient run (--ct and --spect); this run writes no RT Dose",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The phantom flags as the library's [`PhantomSpec`] (water-sphere by default).

@@ -10,8 +10,8 @@ use crate::Result;
 
 /// Runs `voxdose twin …`.
 pub fn twin(args: TwinArgs) -> Result<()> {
-    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut observer = ConsoleObserver::new(progress);
+    let mut observer =
+        ConsoleObserver::with_mode(crate::report::progress::ProgressMode::for_stderr(false));
     match args.command {
         TwinCommand::Init(a) => {
             let opts = twin::InitOptions {

@@ -76,10 +76,18 @@ pub fn open_any() -> Result<GpuContext, DeviceError> {
     }
 }
 
+/// The process's one Vulkan instance. Created once: creating it is what makes the Vulkan
+/// loader and Mesa's window-system layers print their complaints (e.g. "XDG_RUNTIME_DIR is
+/// invalid or not set" on a headless node), so a second instance would print them twice.
 fn instance() -> wgpu::Instance {
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    desc.backends = wgpu::Backends::VULKAN; // no silent fallback to GL
-    wgpu::Instance::new(desc)
+    static INSTANCE: std::sync::OnceLock<wgpu::Instance> = std::sync::OnceLock::new();
+    INSTANCE
+        .get_or_init(|| {
+            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+            desc.backends = wgpu::Backends::VULKAN; // no silent fallback to GL
+            wgpu::Instance::new(desc)
+        })
+        .clone()
 }
 
 fn vulkan_adapters() -> Vec<wgpu::Adapter> {
