@@ -106,6 +106,16 @@ impl StructureSet {
         grid: &Grid,
         frame_of_reference: &str,
     ) -> Result<(Vec<Region>, Vec<String>), InputError> {
+        let (numbered, warnings) = self.numbered_regions_on(grid, frame_of_reference)?;
+        Ok((numbered.into_iter().map(|(_, r)| r).collect(), warnings))
+    }
+
+    /// As [`Self::regions_on`], each region with its ROINumber (3006,0022).
+    pub fn numbered_regions_on(
+        &self,
+        grid: &Grid,
+        frame_of_reference: &str,
+    ) -> Result<(Vec<(i64, Region)>, Vec<String>), InputError> {
         let mut regions = Vec::new();
         let mut warnings = Vec::new();
         for s in &self.structures {
@@ -140,10 +150,13 @@ impl StructureSet {
                 ));
                 continue;
             }
-            regions.push(Region {
-                name: s.name.clone(),
-                voxels,
-            });
+            regions.push((
+                s.number,
+                Region {
+                    name: s.name.clone(),
+                    voxels,
+                },
+            ));
         }
         Ok((regions, warnings))
     }
