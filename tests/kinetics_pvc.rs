@@ -785,9 +785,16 @@ fn gtm_takes_the_psf_from_the_dicom_resolution_else_its_collimator_with_a_warnin
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("regions.json")).unwrap()).unwrap();
     let psf = &json["cycles"][0]["partial_volume"]["psf"];
-    assert_eq!(psf["psf"]["fwhm_mm"], serde_json::json!([9.5, 9.5, 9.5]), "{psf}");
+    assert_eq!(
+        psf["psf"]["fwhm_mm"],
+        serde_json::json!([9.5, 9.5, 9.5]),
+        "{psf}"
+    );
     assert_eq!(psf["assumed"], false);
-    assert!(psf["source"].as_str().unwrap().contains("SpatialResolution"));
+    assert!(psf["source"]
+        .as_str()
+        .unwrap()
+        .contains("SpatialResolution"));
 
     // No SpatialResolution: the documented default of the DICOM's collimator (MEGP → ME,
     // Lu-177, with resolution recovery: 8.0 mm, data/psf_defaults/psf_fwhm.csv), assumed,
@@ -802,7 +809,12 @@ fn gtm_takes_the_psf_from_the_dicom_resolution_else_its_collimator_with_a_warnin
     );
     let out = dir.path().join("out");
     let o = voxdose()
-        .args(["fit", study.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args([
+            "fit",
+            study.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -814,17 +826,31 @@ fn gtm_takes_the_psf_from_the_dicom_resolution_else_its_collimator_with_a_warnin
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("regions.json")).unwrap()).unwrap();
     let psf = &json["cycles"][0]["partial_volume"]["psf"];
-    assert_eq!(psf["psf"]["fwhm_mm"], serde_json::json!([8.0, 8.0, 8.0]), "{psf}");
+    assert_eq!(
+        psf["psf"]["fwhm_mm"],
+        serde_json::json!([8.0, 8.0, 8.0]),
+        "{psf}"
+    );
     assert_eq!(psf["assumed"], true);
-    assert!(psf["source"].as_str().unwrap().contains("CollimatorGridName"));
+    assert!(psf["source"]
+        .as_str()
+        .unwrap()
+        .contains("CollimatorGridName"));
 
     // A FWHM in the study still wins over the DICOM's.
-    let text = std::fs::read_to_string(&study)
-        .unwrap()
-        .replace(r#"{"method": "gtm"}"#, r#"{"method": "gtm", "psf_fwhm_mm": 11}"#);
+    let text = std::fs::read_to_string(&study).unwrap().replace(
+        r#"{"method": "gtm"}"#,
+        r#"{"method": "gtm", "psf_fwhm_mm": 11}"#,
+    );
     std::fs::write(&study, text).unwrap();
     let fit = fit_study_with(&study, &dir.path().join("given"), false, None).unwrap();
-    let p = fit.cycles[0].partial_volume.as_ref().unwrap().psf.as_ref().unwrap();
+    let p = fit.cycles[0]
+        .partial_volume
+        .as_ref()
+        .unwrap()
+        .psf
+        .as_ref()
+        .unwrap();
     assert_eq!(p.psf.fwhm_mm, [11.0; 3]);
     assert!(!p.assumed);
 }

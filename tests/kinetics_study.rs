@@ -336,7 +336,10 @@ fn dicom_time_points_give_the_tia_of_the_same_study_in_nifti() {
     assert_eq!(images[2]["decay_correction"], "ADMIN");
     assert!(images[2]["decay_factor"].as_f64().unwrap() < 0.9);
     assert_eq!(images[0]["decay_factor"], 1.0);
-    assert!(d.notes.iter().any(|n| n.contains("time 24.00 h from the DICOM")));
+    assert!(d
+        .notes
+        .iter()
+        .any(|n| n.contains("time 24.00 h from the DICOM")));
     // A NIfTI study's regions.json has no such record.
     let nj = std::fs::read_to_string(dir.path().join("n/regions.json")).unwrap();
     assert!(!nj.contains("dicom_images"));

@@ -282,7 +282,10 @@ pub fn read_header_times(path: &Path) -> Result<HeaderTimes, InputError> {
     }
     Err(first_error.unwrap_or(InputError::EmptySeries {
         path: path.to_path_buf(),
-        detail: format!("{} file(s) looked at, none with PixelData (7FE0,0010)", files.len()),
+        detail: format!(
+            "{} file(s) looked at, none with PixelData (7FE0,0010)",
+            files.len()
+        ),
     }))
 }
 

@@ -86,10 +86,15 @@ pub struct Scan {
 /// Reads time point `tn` (1-based) of `cycle` (see the module doc).
 pub fn read_scan(study: &Study, cycle: &Cycle, tn: usize, tp: &TimePoint) -> Result<Scan> {
     if crate::io::ct::is_nifti(&tp.image) {
-        let unit = study.units.ok_or_else(|| super::KineticsError::InvalidStudy {
-            path: study.path.clone(),
-            reason: format!("{} is a NIfTI image: give \"units\" (e.g. \"Bq/mL\")", tp.image.display()),
-        })?;
+        let unit = study
+            .units
+            .ok_or_else(|| super::KineticsError::InvalidStudy {
+                path: study.path.clone(),
+                reason: format!(
+                    "{} is a NIfTI image: give \"units\" (e.g. \"Bq/mL\")",
+                    tp.image.display()
+                ),
+            })?;
         return Ok(Scan {
             image: read_nifti(&tp.image)?,
             unit,
@@ -193,7 +198,10 @@ impl DicomScan {
             self.path.display(),
             self.value_source,
             if self.decay_factor != 1.0 {
-                format!(", decay correction to administration undone: × {:.4}", self.decay_factor)
+                format!(
+                    ", decay correction to administration undone: × {:.4}",
+                    self.decay_factor
+                )
             } else {
                 String::new()
             },

@@ -266,11 +266,13 @@ impl Study {
                 })
             })
             .transpose()?;
-        if units.is_none() && raw.cycles.iter().flat_map(|c| &c.time_points).any(|t| {
-            t.image
-                .as_deref()
-                .is_some_and(crate::io::ct::is_nifti)
-        }) {
+        if units.is_none()
+            && raw
+                .cycles
+                .iter()
+                .flat_map(|c| &c.time_points)
+                .any(|t| t.image.as_deref().is_some_and(crate::io::ct::is_nifti))
+        {
             return Err(invalid(path, "\"units\" is missing: say what the NIfTI image values are, e.g. \"units\": \"Bq/mL\" (also kBq/mL, MBq/mL, Bq/voxel); it may be left out only when every image is a DICOM series, which states its own units".into()));
         }
         if let Some(c) = raw.calibration_bq_ml_per_count {
@@ -699,7 +701,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("\"units\" is missing") && e.contains("DICOM"), "{e}");
+        assert!(
+            e.contains("\"units\" is missing") && e.contains("DICOM"),
+            "{e}"
+        );
         let e = load(
             r#"{"nuclide":"Lu-177","calibration_bq_ml_per_count":-1,"cycles":[{"injected_activity_bq":1e9,
             "time_points":[{"image":"nm_4h","hours":4}]}]}"#,

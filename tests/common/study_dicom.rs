@@ -61,7 +61,11 @@ pub fn dt_after(hours: f64) -> String {
 }
 
 fn put(o: &mut InMemDicomObject, tag: Tag, vr: VR, v: &str) {
-    o.put(DataElement::new(tag, vr, PrimitiveValue::from(v.to_string())));
+    o.put(DataElement::new(
+        tag,
+        vr,
+        PrimitiveValue::from(v.to_string()),
+    ));
 }
 
 fn us(o: &mut InMemDicomObject, tag: Tag, v: u16) {
@@ -128,7 +132,12 @@ pub fn write_nm(path: &Path, vol: &Volume<f32>, o: &NmOptions) -> Volume<f32> {
     put(&mut radio, tags::RADIOPHARMACEUTICAL, VR::LO, "Lu-177 PSMA");
     put(&mut radio, tags::RADIONUCLIDE_TOTAL_DOSE, VR::DS, "7400");
     if let Some(i) = &o.injection {
-        put(&mut radio, tags::RADIOPHARMACEUTICAL_START_DATE_TIME, VR::DT, i);
+        put(
+            &mut radio,
+            tags::RADIOPHARMACEUTICAL_START_DATE_TIME,
+            VR::DT,
+            i,
+        );
     }
     let mut code = InMemDicomObject::new_empty();
     put(&mut code, tags::CODE_MEANING, VR::LO, "^177^Lutetium");
@@ -171,7 +180,12 @@ pub fn write_nm(path: &Path, vol: &Volume<f32>, o: &NmOptions) -> Volume<f32> {
     us(&mut obj, tags::ROWS, g.dims[1] as u16);
     us(&mut obj, tags::COLUMNS, g.dims[0] as u16);
     us(&mut obj, tags::SAMPLES_PER_PIXEL, 1);
-    put(&mut obj, tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2");
+    put(
+        &mut obj,
+        tags::PHOTOMETRIC_INTERPRETATION,
+        VR::CS,
+        "MONOCHROME2",
+    );
     us(&mut obj, tags::BITS_ALLOCATED, 16);
     us(&mut obj, tags::BITS_STORED, 16);
     us(&mut obj, tags::HIGH_BIT, 15);
@@ -187,10 +201,7 @@ pub fn write_nm(path: &Path, vol: &Volume<f32>, o: &NmOptions) -> Volume<f32> {
     write(path, obj, NM_STORAGE, &sop_uid);
     Volume {
         grid: g.clone(),
-        data: stored
-            .iter()
-            .map(|&v| (slope * v as f64) as f32)
-            .collect(),
+        data: stored.iter().map(|&v| (slope * v as f64) as f32).collect(),
     }
 }
 
@@ -240,7 +251,12 @@ pub fn write_rtstruct(path: &Path, grid: &Grid, rois: &[BoxRoi], frame_uid: &str
             .flat_map(|p| p.map(|x| format!("{x}")))
             .collect();
             let mut c = InMemDicomObject::new_empty();
-            put(&mut c, tags::CONTOUR_GEOMETRIC_TYPE, VR::CS, "CLOSED_PLANAR");
+            put(
+                &mut c,
+                tags::CONTOUR_GEOMETRIC_TYPE,
+                VR::CS,
+                "CLOSED_PLANAR",
+            );
             put(&mut c, tags::NUMBER_OF_CONTOUR_POINTS, VR::IS, "4");
             put(&mut c, tags::CONTOUR_DATA, VR::DS, &pts.join("\\"));
             planes.push(c);
