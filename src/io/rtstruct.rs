@@ -28,6 +28,9 @@ pub struct Structure {
     pub contours: Vec<Vec<[f64; 3]>>,
 }
 
+/// A rasterised ROI with its ROINumber (3006,0022).
+pub type NumberedRegion = (i64, Region);
+
 /// A structure set.
 #[derive(Clone, Debug)]
 pub struct StructureSet {
@@ -115,7 +118,7 @@ impl StructureSet {
         &self,
         grid: &Grid,
         frame_of_reference: &str,
-    ) -> Result<(Vec<(i64, Region)>, Vec<String>), InputError> {
+    ) -> Result<(Vec<NumberedRegion>, Vec<String>), InputError> {
         let mut regions = Vec::new();
         let mut warnings = Vec::new();
         for s in &self.structures {
