@@ -49,8 +49,8 @@ pub struct ReferenceFrame {
     /// The first scan's DICOM record (`None` for NIfTI): its camera gives GTM's PSF when
     /// the study gives none.
     pub first_dicom: Option<DicomScan>,
-    /// FrameOfReferenceUID of the frame: the reference CT's when it is DICOM, else the first
-    /// scan's when it is DICOM, else empty (NIfTI: not checked).
+    /// FrameOfReferenceUID of the frame: the reference CT's when the study has one, else the
+    /// first scan's; empty when that image is NIfTI (then not checked).
     pub frame_of_reference_uid: String,
     /// How the frame was chosen, for the log.
     pub note: String,
@@ -142,7 +142,7 @@ impl ReferenceFrame {
             first_scan: Volume::filled(grid, 0.0),
             first_unit,
             first_dicom: first_dicom.clone(),
-            frame_of_reference_uid: if ct_uid.is_empty() { first_uid } else { ct_uid },
+            frame_of_reference_uid: ct_uid,
         };
         let scan = Scan {
             image: first_image,

@@ -13,8 +13,9 @@
 //! contours of its plane's slab). The label of an ROI is its ROINumber (3006,0022) (1, 2, …
 //! in file order when the numbers are not distinct positive integers), its name the
 //! ROIName unless `region_names` names that number. The ROIs' frame of reference must be
-//! the study's (the DICOM reference CT's, else the DICOM first scan's); with NIfTI
-//! images only the contours are placed by patient coordinates, unchecked. A voxel inside
+//! the study's (the reference CT's when there is one, else the first scan's); when that
+//! image is NIfTI there is no UID, and the contours are placed by patient coordinates,
+//! unchecked. A voxel inside
 //! several ROIs goes to the smallest of them (an organ drawn inside a body outline stays
 //! the organ); how many did is reported.
 
@@ -112,8 +113,8 @@ fn rtstruct_labels(
     let uid = &frame.frame_of_reference_uid;
     if uid.is_empty() {
         notes.push(format!(
-            "labels: the RTSTRUCT's frame of reference is not checked (the study's frame comes from NIfTI images, which have none); its contours are placed by patient coordinates on {}",
-            if study.reference_ct.is_some() { "the reference CT's frame" } else { "the first scan's frame" }
+            "labels: the RTSTRUCT's frame of reference is not checked ({} is NIfTI, which has no FrameOfReferenceUID); its contours are placed by patient coordinates",
+            if study.reference_ct.is_some() { "the reference CT" } else { "the first scan" }
         ));
     }
     let (mut regions, warnings) = ss.numbered_regions_on(&frame.grid, uid)?;

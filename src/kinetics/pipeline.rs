@@ -31,9 +31,9 @@
 //! twice); voxel σ get u_PVC in quadrature. Factors and settings go to `regions.json`.
 //!
 //! **Cache (twin re-sync).** Each cycle's results are stored in `DIR/cache/` under a key that
-//! hashes the cycle's inputs: its JSON, the bytes of its images, of the reference image and
-//! of the labels, and the fit settings. Re-running after adding a cycle or a time point
-//! refits only the cycles whose key changed.
+//! hashes the cycle's inputs: its JSON, the bytes of its images (every file of a DICOM
+//! series folder), of the reference image and of the labels, and the fit settings.
+//! Re-running after adding a cycle or a time point refits only the cycles whose key changed.
 
 use super::align::ReferenceFrame;
 use super::fit::{fit_tac, FitOptions, Tac, TacFit, TiaMethod};

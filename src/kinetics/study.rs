@@ -2,7 +2,8 @@
 //! into a [`Study`] (format documented in `docs/study-file.md`).
 //!
 //! Responsibility: parse, resolve relative paths against the study file's folder, convert
-//! times to hours after administration and activity units to Bq/mL, and refuse anything
+//! times to hours after administration (a DICOM time point without one takes its DICOM's
+//! injection and acquisition times, read here) and activity units to Bq/mL, and refuse anything
 //! inconsistent (times not increasing, scans before injection, units missing) with a message
 //! that names the cycle, the time point and the fix. Reading the images is left to
 //! [`super::pipeline`].

@@ -1,7 +1,10 @@
 //! Small DICOM inputs written from volumes, for study tests: an NM multi-frame SPECT (Units
 //! BQML or counts, with radiopharmaceutical times and camera tags) and an RT Structure Set
 //! of axis-aligned boxes. Included with `#[path = "common/study_dicom.rs"] mod study_dicom;`.
-#![allow(dead_code, reason = "each test crate that includes this module uses part of it")]
+#![allow(
+    dead_code,
+    reason = "each test crate that includes this module uses part of it"
+)]
 
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
