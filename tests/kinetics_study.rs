@@ -326,6 +326,25 @@ fn dicom_time_points_give_the_tia_of_the_same_study_in_nifti() {
     let map_n: f64 = n.tia.data.iter().map(|&v| v as f64).sum();
     assert!((map_d - map_n).abs() <= 1e-6 * map_n);
 
+    // A study mixing both: "units" (here kBq/mL) applies to its NIfTI images only, the
+    // DICOM ones keep their own Bq/mL.
+    let mut mixed = dicom.clone();
+    for (i, &t) in TIMES_H.iter().enumerate().take(2) {
+        let mut v = read_volume_f32(&dir.path().join(format!("same_{t:03}h.nii.gz"))).unwrap();
+        v.data.iter_mut().for_each(|x| *x /= 1e3);
+        let name = format!("kbq_{t:03}h.nii.gz");
+        write_volume_f32(&dir.path().join(&name), &v, "kBq/mL").unwrap();
+        mixed[i] = format!(r#"{{"image": "{name}", "hours": {t}}}"#);
+    }
+    let m_study = dir.path().join("mixed.json");
+    let m_json = one_cycle_study(r#""units": "kBq/mL","#, "labels.nii.gz", &mixed);
+    std::fs::write(&m_study, m_json).unwrap();
+    let m = fit_study(&m_study, &dir.path().join("m"), false).unwrap();
+    for (a, b) in m.regions.iter().zip(&n.regions) {
+        // f32 values divided by 1000 and multiplied back: ~1e-7 per voxel.
+        assert!((a.tia_bq_s / b.tia_bq_s - 1.0).abs() < 1e-5, "{}", a.name);
+    }
+
     // regions.json says where each value and time came from.
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d_out.join("regions.json")).unwrap()).unwrap();
