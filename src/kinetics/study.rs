@@ -243,7 +243,7 @@ impl Study {
     }
 
     /// Parses study JSON text as if read from `path` (relative paths resolve against its
-    /// folder).
+    /// folder). Only a DICOM time point without a time is opened (for its DICOM times).
     pub fn from_json(path: &Path, text: &str) -> Result<Study, KineticsError> {
         let raw: RawStudy = serde_json::from_str(text).map_err(|e| invalid(path, e.to_string()))?;
         Study::from_raw(path, raw)
