@@ -21,7 +21,7 @@
 //! | 12 | a required DICOM tag is missing or empty (geometry, PixelData, weight, dose) |
 //! | 13 | pixel data cannot be decoded (e.g. a damaged JPEG stream) |
 //! | 14 | transfer syntax not supported by this build (JPEG-LS without `--features jpeg-ls`) |
-//! | 15 | emission image not quantitative (counts, no Bq/mL; use `--calibration-bq-ml-per-count`) |
+//! | 15 | emission image not quantitative (counts, no Bq/mL; use `--calibration-bq-ml-per-count`, in a study `calibration_bq_ml_per_count`) |
 //! | 16 | activity in units voxdose cannot convert to Bq/mL |
 //! | 17 | NaN or infinite voxel values |
 //! | 18 | duplicate slice positions |

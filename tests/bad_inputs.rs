@@ -13,6 +13,9 @@ use std::process::Command;
 use voxdose::geometry::{Grid, Volume};
 use voxdose::io::nifti::write_volume_f32;
 
+#[path = "common/study_dicom.rs"]
+mod study_dicom;
+
 /// One catalogue entry: what is run, the exit code and a phrase of the message.
 struct Case {
     name: &'static str,
@@ -67,6 +70,7 @@ impl Fixture {
         std::fs::create_dir(f.p("notes_dir")).unwrap();
         std::fs::write(f.p("notes_dir/readme.txt"), "no images here").unwrap();
         std::fs::write(f.p("a_file"), "not a folder").unwrap();
+        f.dicom_scans(&vol(1000.0));
         f.studies();
         f
     }
@@ -77,6 +81,37 @@ impl Fixture {
 
     fn s(&self, name: &str) -> String {
         self.p(name).to_string_lossy().into_owned()
+    }
+
+    /// NM series for the DICOM study cases: quantitative with times, in counts, without
+    /// an injection time.
+    fn dicom_scans(&self, vol: &Volume<f32>) {
+        use study_dicom::{dt_after, write_nm, NmOptions};
+        let timed = NmOptions {
+            injection: Some(dt_after(0.0)),
+            acquisition: Some(dt_after(24.0)),
+            ..Default::default()
+        };
+        for (name, opts) in [
+            ("nm_ok", timed.clone()),
+            (
+                "nm_counts",
+                NmOptions {
+                    units: None,
+                    ..timed.clone()
+                },
+            ),
+            (
+                "nm_no_times",
+                NmOptions {
+                    injection: None,
+                    ..timed
+                },
+            ),
+        ] {
+            std::fs::create_dir(self.p(name)).unwrap();
+            write_nm(&self.p(name).join("nm.dcm"), vol, &opts);
+        }
     }
 
     /// Study files, each with one mistake.
@@ -198,7 +233,44 @@ impl Fixture {
                 ),
             ),
         ];
-        for (name, text) in files {
+        let dicom_study = |labels: &str, tp: &str| {
+            format!(
+                r#"{{"nuclide": "Lu-177", "registration": "none", {labels}
+                    "cycles": [{{"injected_activity_bq": 7.4e9, "time_points": [{tp}]}}]}}"#
+            )
+        };
+        let ct = data("dicom/compressed_wg04/CT1_UNC.dcm");
+        let rs = data("dicom/sts002_ct_pet_rtstruct/RS_PET.dcm");
+        let not_rs = data("dicom/compressed_wg04/CT1_UNC.dcm");
+        let more = [
+            (
+                "study_ct_as_image.json",
+                study("", &tp(&ct.to_string_lossy(), r#""hours": 24"#)),
+            ),
+            (
+                "study_dicom_counts.json",
+                dicom_study("", r#"{"image": "nm_counts", "hours": 24}"#),
+            ),
+            (
+                "study_dicom_no_times.json",
+                dicom_study("", r#"{"image": "nm_no_times"}"#),
+            ),
+            (
+                "study_rtstruct_other_frame.json",
+                dicom_study(
+                    &format!(r#""labels": "{}","#, rs.display()),
+                    r#"{"image": "nm_ok"}"#,
+                ),
+            ),
+            (
+                "study_labels_not_rtstruct.json",
+                dicom_study(
+                    &format!(r#""labels": "{}","#, not_rs.display()),
+                    r#"{"image": "nm_ok"}"#,
+                ),
+            ),
+        ];
+        for (name, text) in files.into_iter().chain(more) {
             std::fs::write(self.p(name), text).unwrap();
         }
     }
@@ -549,6 +621,37 @@ fn catalogue(f: &Fixture) -> Vec<Case> {
             "labels",
         ),
         case("33 time points", fit("study_too_many_points.json"), 9, "32"),
+        // DICOM time points and RTSTRUCT labels.
+        case(
+            "CT series as a study image",
+            fit("study_ct_as_image.json"),
+            23,
+            "Modality is 'CT'",
+        ),
+        case(
+            "DICOM scan in counts without calibration",
+            fit("study_dicom_counts.json"),
+            15,
+            "calibration_bq_ml_per_count",
+        ),
+        case(
+            "DICOM scan without times and no hours",
+            fit("study_dicom_no_times.json"),
+            9,
+            "does not state both",
+        ),
+        case(
+            "RTSTRUCT of another frame of reference",
+            fit("study_rtstruct_other_frame.json"),
+            22,
+            "frame of reference",
+        ),
+        case(
+            "labels a DICOM that is not an RTSTRUCT",
+            fit("study_labels_not_rtstruct.json"),
+            23,
+            "not an RTSTRUCT",
+        ),
         // BED, inspect.
         case(
             "bed dose missing",

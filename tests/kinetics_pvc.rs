@@ -745,3 +745,112 @@ fn recovery_with_a_sphere_label_map_measures_the_labelled_volumes() {
         curve.amplitude()
     );
 }
+
+#[path = "common/study_dicom.rs"]
+mod study_dicom;
+
+/// `small_study` with GTM and no FWHM, its scans written as NM series with `camera`'s tags.
+fn small_dicom_study(dir: &Path, camera: study_dicom::NmOptions) -> PathBuf {
+    let study = small_study(dir, r#""partial_volume": {"method": "gtm"},"#);
+    let mut text = std::fs::read_to_string(&study).unwrap();
+    for (n, t) in [24, 96].into_iter().enumerate() {
+        let vol = voxdose::io::nifti::read_volume_f32(&dir.join(format!("s{t}.nii.gz"))).unwrap();
+        std::fs::create_dir_all(dir.join(format!("nm{t}"))).unwrap();
+        let opts = study_dicom::NmOptions {
+            series_uid: format!("2.25.{}", 200 + n),
+            ..camera.clone()
+        };
+        study_dicom::write_nm(&dir.join(format!("nm{t}/nm.dcm")), &vol, &opts);
+        text = text.replace(&format!("s{t}.nii.gz"), &format!("nm{t}"));
+    }
+    let text = text.replace(r#""units": "Bq/mL","#, "");
+    std::fs::write(&study, text).unwrap();
+    study
+}
+
+#[test]
+fn gtm_takes_the_psf_from_the_dicom_resolution_else_its_collimator_with_a_warning() {
+    // SpatialResolution (0018,1050) stated: that FWHM, not assumed.
+    let dir = tempfile::tempdir().unwrap();
+    let study = small_dicom_study(
+        dir.path(),
+        study_dicom::NmOptions {
+            spatial_resolution_mm: Some(9.5),
+            collimator: Some("MEGP"),
+            ..Default::default()
+        },
+    );
+    let out = dir.path().join("out");
+    fit_study_with(&study, &out, false, None).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("regions.json")).unwrap()).unwrap();
+    let psf = &json["cycles"][0]["partial_volume"]["psf"];
+    assert_eq!(
+        psf["psf"]["fwhm_mm"],
+        serde_json::json!([9.5, 9.5, 9.5]),
+        "{psf}"
+    );
+    assert_eq!(psf["assumed"], false);
+    assert!(psf["source"]
+        .as_str()
+        .unwrap()
+        .contains("SpatialResolution"));
+
+    // No SpatialResolution: the documented default of the DICOM's collimator (MEGP → ME,
+    // Lu-177, with resolution recovery: 8.0 mm, data/psf_defaults/psf_fwhm.csv), assumed,
+    // and the command prints the warning.
+    let dir = tempfile::tempdir().unwrap();
+    let study = small_dicom_study(
+        dir.path(),
+        study_dicom::NmOptions {
+            collimator: Some("MEGP"),
+            ..Default::default()
+        },
+    );
+    let out = dir.path().join("out");
+    let o = voxdose()
+        .args([
+            "fit",
+            study.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: PSF FWHM 8.0 mm is assumed") && stderr.contains("MEGP"),
+        "{stderr}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("regions.json")).unwrap()).unwrap();
+    let psf = &json["cycles"][0]["partial_volume"]["psf"];
+    assert_eq!(
+        psf["psf"]["fwhm_mm"],
+        serde_json::json!([8.0, 8.0, 8.0]),
+        "{psf}"
+    );
+    assert_eq!(psf["assumed"], true);
+    assert!(psf["source"]
+        .as_str()
+        .unwrap()
+        .contains("CollimatorGridName"));
+
+    // A FWHM in the study still wins over the DICOM's.
+    let text = std::fs::read_to_string(&study).unwrap().replace(
+        r#"{"method": "gtm"}"#,
+        r#"{"method": "gtm", "psf_fwhm_mm": 11}"#,
+    );
+    std::fs::write(&study, text).unwrap();
+    let fit = fit_study_with(&study, &dir.path().join("given"), false, None).unwrap();
+    let p = fit.cycles[0]
+        .partial_volume
+        .as_ref()
+        .unwrap()
+        .psf
+        .as_ref()
+        .unwrap();
+    assert_eq!(p.psf.fwhm_mm, [11.0; 3]);
+    assert!(!p.assumed);
+}

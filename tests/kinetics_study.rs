@@ -232,3 +232,227 @@ fn missing_image_is_reported_with_its_path() {
     assert!(e.to_string().contains("nope.nii.gz"), "{e}");
     assert_eq!(e.exit_code(), 8);
 }
+
+// ---------- DICOM time points and RTSTRUCT labels (issue 25) ----------
+
+#[path = "common/study_dicom.rs"]
+mod study_dicom;
+use study_dicom::{dt_after, write_nm, write_rtstruct, BoxRoi, NmOptions};
+
+/// Writes the study's scans as NM series in Bq/mL (the last two decay-corrected to
+/// administration, as some reconstructions export them) and the same values as NIfTI in
+/// Bq/mL (activity at the scan, as the DICOM reader must give them back). Returns the time
+/// point JSON of both studies; the DICOM study gives "hours" only for its first scan.
+fn dicom_and_nifti_scans(dir: &Path) -> (Vec<String>, Vec<String>) {
+    let half_life_h = voxdose::kinetics::pipeline::physical_half_life_h("Lu-177").unwrap();
+    let (mut dicom, mut nifti) = (Vec::new(), Vec::new());
+    for (n, &t) in TIMES_H.iter().enumerate() {
+        let admin = n >= 2;
+        let lambda_t = std::f64::consts::LN_2 / half_life_h * t;
+        let mut vol = frame(t);
+        for v in &mut vol.data {
+            *v = (*v as f64 * 1e3 * if admin { lambda_t.exp() } else { 1.0 }) as f32;
+        }
+        let series = dir.join(format!("nm_{t:03}h"));
+        std::fs::create_dir_all(&series).unwrap();
+        let opts = NmOptions {
+            decay_correction: if admin { "ADMIN" } else { "START" },
+            injection: Some(dt_after(0.0)),
+            acquisition: Some(dt_after(t)),
+            series_uid: format!("2.25.{}", 100 + n),
+            ..Default::default()
+        };
+        let mut read = write_nm(&series.join("nm.dcm"), &vol, &opts);
+        if admin {
+            for v in &mut read.data {
+                *v = (*v as f64 * (-lambda_t).exp()) as f32;
+            }
+        }
+        let name = format!("same_{t:03}h.nii.gz");
+        write_volume_f32(&dir.join(&name), &read, "Bq/mL").unwrap();
+        nifti.push(format!(r#"{{"image": "{name}", "hours": {t}}}"#));
+        let time = if n == 0 {
+            format!(r#", "hours": {t}"#)
+        } else {
+            String::new()
+        };
+        dicom.push(format!(r#"{{"image": "nm_{t:03}h"{time}}}"#));
+    }
+    (dicom, nifti)
+}
+
+fn one_cycle_study(units: &str, labels: &str, tps: &[String]) -> String {
+    format!(
+        r#"{{"nuclide": "Lu-177", {units} "labels": "{labels}", "registration": "none",
+            "region_names": {{"1": "kidney", "2": "tumour"}},
+            "cycles": [{{"injected_activity_bq": 7.4e9, "time_points": [{}]}}]}}"#,
+        tps.join(", ")
+    )
+}
+
+#[test]
+fn dicom_time_points_give_the_tia_of_the_same_study_in_nifti() {
+    let dir = tempfile::tempdir().unwrap();
+    write_volume_f32(&dir.path().join("labels.nii.gz"), &labels(), "labels").unwrap();
+    let (dicom, nifti) = dicom_and_nifti_scans(dir.path());
+    let d_study = dir.path().join("dicom.json");
+    let n_study = dir.path().join("nifti.json");
+    // No "units": every image is DICOM and states its own.
+    std::fs::write(&d_study, one_cycle_study("", "labels.nii.gz", &dicom)).unwrap();
+    let nifti_json = one_cycle_study(r#""units": "Bq/mL","#, "labels.nii.gz", &nifti);
+    std::fs::write(&n_study, nifti_json).unwrap();
+    let d_out = dir.path().join("d");
+    let d = fit_study(&d_study, &d_out, false).unwrap();
+    let n = fit_study(&n_study, &dir.path().join("n"), false).unwrap();
+    // Times from the DICOM (injection → acquisition start) where the study gives none.
+    assert_eq!(d.regions[0].time_h, TIMES_H.to_vec());
+    for (a, b) in d.regions.iter().zip(&n.regions) {
+        assert_eq!(a.name, b.name);
+        assert!(
+            (a.tia_bq_s - b.tia_bq_s).abs() <= 1e-9 * b.tia_bq_s,
+            "{}: DICOM {} vs NIfTI {}",
+            a.name,
+            a.tia_bq_s,
+            b.tia_bq_s
+        );
+        for (x, y) in a.activity_bq.iter().zip(&b.activity_bq) {
+            assert!((x - y).abs() <= 1e-9 * y, "{x} vs {y}");
+        }
+    }
+    // And both are the truth, to the 16-bit storage of the DICOM values.
+    let kidney = TacModel::UptakeWashout.integral(&KIDNEY, None) * 3600.0;
+    assert!((d.regions[0].tia_bq_s / kidney - 1.0).abs() < 1e-3);
+    let map_d: f64 = d.tia.data.iter().map(|&v| v as f64).sum();
+    let map_n: f64 = n.tia.data.iter().map(|&v| v as f64).sum();
+    assert!((map_d - map_n).abs() <= 1e-6 * map_n);
+
+    // A study mixing both: "units" (here kBq/mL) applies to its NIfTI images only, the
+    // DICOM ones keep their own Bq/mL.
+    let mut mixed = dicom.clone();
+    for (i, &t) in TIMES_H.iter().enumerate().take(2) {
+        let mut v = read_volume_f32(&dir.path().join(format!("same_{t:03}h.nii.gz"))).unwrap();
+        v.data.iter_mut().for_each(|x| *x /= 1e3);
+        let name = format!("kbq_{t:03}h.nii.gz");
+        write_volume_f32(&dir.path().join(&name), &v, "kBq/mL").unwrap();
+        mixed[i] = format!(r#"{{"image": "{name}", "hours": {t}}}"#);
+    }
+    let m_study = dir.path().join("mixed.json");
+    let m_json = one_cycle_study(r#""units": "kBq/mL","#, "labels.nii.gz", &mixed);
+    std::fs::write(&m_study, m_json).unwrap();
+    let m = fit_study(&m_study, &dir.path().join("m"), false).unwrap();
+    for (a, b) in m.regions.iter().zip(&n.regions) {
+        // f32 values divided by 1000 and multiplied back: ~1e-7 per voxel.
+        assert!((a.tia_bq_s / b.tia_bq_s - 1.0).abs() < 1e-5, "{}", a.name);
+    }
+
+    // regions.json says where each value and time came from.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d_out.join("regions.json")).unwrap()).unwrap();
+    let images = json["cycles"][0]["dicom_images"].as_array().unwrap();
+    assert_eq!(images.len(), 4);
+    assert_eq!(images[0]["time_source"], "study");
+    assert!(images[1]["time_source"].as_str().unwrap().contains("DICOM"));
+    assert_eq!(images[2]["decay_correction"], "ADMIN");
+    assert!(images[2]["decay_factor"].as_f64().unwrap() < 0.9);
+    assert_eq!(images[0]["decay_factor"], 1.0);
+    assert!(d
+        .notes
+        .iter()
+        .any(|n| n.contains("time 24.00 h from the DICOM")));
+    // A NIfTI study's regions.json has no such record.
+    let nj = std::fs::read_to_string(dir.path().join("n/regions.json")).unwrap();
+    assert!(!nj.contains("dicom_images"));
+
+    // The cache key sees the DICOM files: an unchanged re-run is cached, a changed series
+    // is refitted.
+    let again = fit_study(&d_study, &d_out, true).unwrap();
+    assert!(again.cycles[0].from_cache);
+    let series = dir.path().join("nm_072h");
+    let opts = NmOptions {
+        decay_correction: "START",
+        injection: Some(dt_after(0.0)),
+        acquisition: Some(dt_after(72.0)),
+        series_uid: "2.25.102".into(),
+        ..Default::default()
+    };
+    let mut v = frame(72.0);
+    v.data.iter_mut().for_each(|x| *x *= 2e3);
+    write_nm(&series.join("nm.dcm"), &v, &opts);
+    let changed = fit_study(&d_study, &d_out, true).unwrap();
+    assert!(!changed.cycles[0].from_cache);
+
+    // A study time that contradicts the DICOM's is used, with a warning.
+    let wrong = dir.path().join("wrong.json");
+    let mut tps = dicom.clone();
+    tps[1] = r#"{"image": "nm_024h", "hours": 30}"#.into();
+    std::fs::write(&wrong, one_cycle_study("", "labels.nii.gz", &tps)).unwrap();
+    let w = fit_study(&wrong, &dir.path().join("w"), false).unwrap();
+    assert_eq!(w.regions[0].time_h[1], 30.0);
+    assert!(
+        w.notes
+            .iter()
+            .any(|n| n.contains("study says 30.00 h") && n.contains("24.00 h")),
+        "{:?}",
+        w.notes
+    );
+}
+
+#[test]
+fn rtstruct_labels_give_the_regions_of_the_nifti_label_map() {
+    let dir = tempfile::tempdir().unwrap();
+    write_volume_f32(&dir.path().join("labels.nii.gz"), &labels(), "labels").unwrap();
+    let (dicom, _) = dicom_and_nifti_scans(dir.path());
+    // The label map's blocks as contours, and a body outline around both (ROI 3) that
+    // overlaps them: the organs keep their voxels.
+    let rois = [
+        BoxRoi {
+            number: 3,
+            name: "body",
+            lo: [1, 1, 1],
+            hi: [11, 9, 7],
+        },
+        BoxRoi {
+            number: 1,
+            name: "kidney",
+            lo: [2, 2, 2],
+            hi: [5, 5, 4],
+        },
+        BoxRoi {
+            number: 2,
+            name: "tumour",
+            lo: [7, 5, 4],
+            hi: [9, 7, 6],
+        },
+    ];
+    write_rtstruct(
+        &dir.path().join("rs.dcm"),
+        &grid(),
+        &rois,
+        study_dicom::FRAME_UID,
+    );
+    let rs_study = dir.path().join("rs.json");
+    let nii_study = dir.path().join("nii.json");
+    std::fs::write(&rs_study, one_cycle_study("", "rs.dcm", &dicom)).unwrap();
+    std::fs::write(&nii_study, one_cycle_study("", "labels.nii.gz", &dicom)).unwrap();
+    let rs = fit_study(&rs_study, &dir.path().join("rs"), false).unwrap();
+    let nii = fit_study(&nii_study, &dir.path().join("nii"), false).unwrap();
+    let names: Vec<&str> = rs.regions.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["kidney", "tumour", "body"]);
+    for (a, b) in rs.regions.iter().zip(&nii.regions) {
+        assert_eq!((a.name.as_str(), a.n_voxels), (b.name.as_str(), b.n_voxels));
+        // Contours half a voxel outside the blocks' centres: the same voxels, so the same
+        // sums (the rasterisation tolerance is the boundary band, here empty).
+        assert!((a.tia_bq_s - b.tia_bq_s).abs() <= 1e-9 * b.tia_bq_s);
+    }
+    let body = &rs.regions[2];
+    assert_eq!(body.n_voxels, 10 * 8 * 6 - 18 - 8);
+    assert!(rs
+        .notes
+        .iter()
+        .any(|n| n.contains("26 voxels lie in more than one ROI")));
+    let (lab, _) = rs.labels.as_ref().unwrap();
+    let (lab_n, _) = nii.labels.as_ref().unwrap();
+    for (a, b) in lab.data.iter().zip(&lab_n.data) {
+        assert!(*a == *b || (*b == 0 && *a == 3));
+    }
+}

@@ -384,7 +384,9 @@ pub struct BenchArgs {
 /// `voxdose fit`.
 #[derive(Debug, Args)]
 pub struct FitArgs {
-    /// Study file (JSON).
+    /// Study file (JSON; docs/study-file.md): cycles of scans, each a NIfTI in the study's
+    /// `units` or a DICOM NM/PT series (its own units; its times when the study gives
+    /// none), labels as a NIfTI label map or an RTSTRUCT.
     pub study: PathBuf,
     /// Output folder.
     #[arg(long)]
@@ -406,7 +408,9 @@ pub struct PvcArgs {
     /// Partial-volume correction of region activities: gtm, rc-curve or none.
     #[arg(long, value_name = "METHOD")]
     pub pvc: Option<String>,
-    /// PSF FWHM in mm for GTM: one value, or x,y,z along the map grid's axes.
+    /// PSF FWHM in mm for GTM: one value, or x,y,z along the map grid's axes. Without it
+    /// (or the study's), GTM takes the rc_curve's FWHM, else the first scan's DICOM
+    /// SpatialResolution, else the documented default for its collimator (assumed, warned).
     #[arg(long, value_name = "MM", value_delimiter = ',')]
     pub psf_fwhm_mm: Vec<f64>,
     /// Recovery curve (rc.json from `voxdose recovery`) for --pvc rc-curve.

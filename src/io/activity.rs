@@ -26,7 +26,7 @@ use crate::io::series::{read_series, LinearMap, Series, SeriesIdentity};
 use crate::io::InputError;
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// How to turn the image into Bq/mL when the file does not say.
@@ -79,7 +79,7 @@ pub struct ActivityProvenance {
 
 /// What an emission series says about the camera that acquired it: the inputs of an
 /// assumed point-spread function ([`crate::kinetics::psf`]). Every field is optional.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CameraInfo {
     /// Manufacturer (0008,0070).
     pub manufacturer: Option<String>,
@@ -135,7 +135,7 @@ pub fn read_activity(path: &Path, opts: &ActivityOptions) -> Result<ActivityImag
         return Err(InputError::WrongModality {
             path: path.to_path_buf(),
             detail: format!(
-                "--spect expects an NM (SPECT) or PT series but (0008,0060) Modality is '{modality}'; pass the emission series (the CT goes to --ct)"
+                "expected an NM (SPECT) or PT emission series but (0008,0060) Modality is '{modality}'; pass the emission series (a CT goes to --ct, or in a study file to \"ct\" / \"reference_ct\")"
             ),
         });
     }
@@ -237,6 +237,56 @@ fn read_nifti_activity(path: &Path, opts: &ActivityOptions) -> Result<ActivityIm
         },
         concentration_bq_ml: vol,
     })
+}
+
+/// What an NM/PT series' header says about when it was acquired, read from its first image
+/// file (the one whose header [`read_activity`] uses) without decoding the series.
+#[derive(Clone, Debug, Default)]
+pub struct HeaderTimes {
+    /// Hours from injection to acquisition start, when both are stated.
+    pub scan_hours_after_injection: Option<f64>,
+    /// Injection date-time (ISO 8601, local time).
+    pub injection_time: Option<String>,
+    /// Acquisition date-time (ISO 8601, local time).
+    pub acquisition_time: Option<String>,
+}
+
+/// The injection and acquisition times of an NM or PT series (folder or file); refuses
+/// another modality as [`read_activity`] does.
+pub fn read_header_times(path: &Path) -> Result<HeaderTimes, InputError> {
+    let files = crate::io::series::list_files(path)?;
+    let mut first_error = None;
+    for f in &files {
+        match crate::io::dicom::open(f) {
+            Ok(o) if o.element_opt(tags::PIXEL_DATA).ok().flatten().is_some() => {
+                let modality = opt_str(&o, tags::MODALITY).unwrap_or_default();
+                if modality != "NM" && modality != "PT" {
+                    return Err(InputError::WrongModality {
+                        path: path.to_path_buf(),
+                        detail: format!("expected an NM (SPECT) or PT emission series but (0008,0060) Modality is '{modality}'; pass the emission series (a CT goes to \"ct\" / \"reference_ct\")"),
+                    });
+                }
+                let radio = Radiopharmaceutical::read(&o, &modality);
+                let times = Times::read(&o, &radio, &mut Vec::new());
+                return Ok(HeaderTimes {
+                    scan_hours_after_injection: times.hours_after_injection(),
+                    injection_time: times.injection.map(iso),
+                    acquisition_time: times.acquisition.map(iso),
+                });
+            }
+            Ok(_) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(InputError::EmptySeries {
+        path: path.to_path_buf(),
+        detail: format!(
+            "{} file(s) looked at, none with PixelData (7FE0,0010)",
+            files.len()
+        ),
+    }))
 }
 
 /// Σ concentration × voxel volume, Bq.

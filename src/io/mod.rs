@@ -109,7 +109,7 @@ pub enum InputError {
         fix: String,
     },
     /// An emission image without quantitative units.
-    #[error("{path}: {detail}; voxdose needs activity concentration: reconstruct/export the SPECT in Bq/mL, or pass --calibration-bq-ml-per-count FACTOR")]
+    #[error("{path}: {detail}; voxdose needs activity concentration: reconstruct/export the SPECT in Bq/mL, or pass --calibration-bq-ml-per-count FACTOR (in a study file: \"calibration_bq_ml_per_count\")")]
     NotQuantitative {
         /// The file.
         path: PathBuf,

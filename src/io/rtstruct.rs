@@ -28,6 +28,9 @@ pub struct Structure {
     pub contours: Vec<Vec<[f64; 3]>>,
 }
 
+/// A rasterised ROI with its ROINumber (3006,0022).
+pub type NumberedRegion = (i64, Region);
+
 /// A structure set.
 #[derive(Clone, Debug)]
 pub struct StructureSet {
@@ -106,6 +109,16 @@ impl StructureSet {
         grid: &Grid,
         frame_of_reference: &str,
     ) -> Result<(Vec<Region>, Vec<String>), InputError> {
+        let (numbered, warnings) = self.numbered_regions_on(grid, frame_of_reference)?;
+        Ok((numbered.into_iter().map(|(_, r)| r).collect(), warnings))
+    }
+
+    /// As [`Self::regions_on`], each region with its ROINumber (3006,0022).
+    pub fn numbered_regions_on(
+        &self,
+        grid: &Grid,
+        frame_of_reference: &str,
+    ) -> Result<(Vec<NumberedRegion>, Vec<String>), InputError> {
         let mut regions = Vec::new();
         let mut warnings = Vec::new();
         for s in &self.structures {
@@ -140,10 +153,13 @@ impl StructureSet {
                 ));
                 continue;
             }
-            regions.push(Region {
-                name: s.name.clone(),
-                voxels,
-            });
+            regions.push((
+                s.number,
+                Region {
+                    name: s.name.clone(),
+                    voxels,
+                },
+            ));
         }
         Ok((regions, warnings))
     }

@@ -167,7 +167,9 @@ pub fn read_series(path: &Path) -> Result<Series, InputError> {
     })
 }
 
-fn list_files(path: &Path) -> Result<Vec<PathBuf>, InputError> {
+/// The files of a series input: the file itself, or the folder's files in name order
+/// (hidden files and DICOMDIR left out).
+pub(crate) fn list_files(path: &Path) -> Result<Vec<PathBuf>, InputError> {
     let read_err = |source| InputError::Read {
         path: path.to_path_buf(),
         source,

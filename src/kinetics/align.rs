@@ -26,7 +26,8 @@
 //! centre-of-mass start of [`register::register_rigid`] weighs the body, not the air.
 
 use super::register::{self, RigidOptions, RigidResult, RigidTransform};
-use super::study::{Registration, Study, TimePoint};
+use super::scan::{read_scan, DicomScan, Scan};
+use super::study::{ActivityUnit, Cycle, Registration, Study, TimePoint};
 use super::KineticsError;
 use crate::geometry::resample::trilinear_through;
 use crate::geometry::{Grid, Volume};
@@ -43,6 +44,14 @@ pub struct ReferenceFrame {
     /// The first scan of the first cycle on `grid`: the target of emission-to-emission
     /// registration.
     pub first_scan: Volume<f32>,
+    /// The unit of `first_scan`'s values.
+    pub first_unit: ActivityUnit,
+    /// The first scan's DICOM record (`None` for NIfTI): its camera gives GTM's PSF when
+    /// the study gives none.
+    pub first_dicom: Option<DicomScan>,
+    /// FrameOfReferenceUID of the frame: the reference CT's when the study has one, else the
+    /// first scan's; empty when that image is NIfTI (then not checked).
+    pub frame_of_reference_uid: String,
     /// How the frame was chosen, for the log.
     pub note: String,
 }
@@ -50,49 +59,16 @@ pub struct ReferenceFrame {
 /// How one time point was aligned.
 #[derive(Clone, Debug)]
 pub struct Aligned {
-    /// The image on the reference grid, in its own unit.
+    /// The image on the reference grid, in `unit`.
     pub image: Volume<f32>,
+    /// The unit of `image`'s values.
+    pub unit: ActivityUnit,
+    /// The DICOM record of the time point (`None` for NIfTI).
+    pub dicom: Option<DicomScan>,
     /// The rigid registration, when one ran.
     pub rigid: Option<RigidResult>,
     /// What was done, in words.
     pub method: String,
-}
-
-fn read_image(path: &Path) -> Result<Volume<f32>> {
-    let vol = crate::io::nifti::read_volume_f32(path)?;
-    if let Some(bad) = vol.data.iter().position(|v| !v.is_finite()) {
-        return Err(crate::io::InputError::Inconsistent {
-            path: path.to_path_buf(),
-            reason: format!("voxel {bad} is not finite; fix or mask the image"),
-        }
-        .into());
-    }
-    refuse_no_activity(path, &vol)?;
-    Ok(vol)
-}
-
-/// Refuses a scan without activity: every voxel ≤ 0, or a total ≤ 0 (a sign flip, a
-/// subtracted image), which would be fitted into a meaningless TAC (R² ≪ 0).
-fn refuse_no_activity(path: &Path, vol: &Volume<f32>) -> Result<()> {
-    let total: f64 = vol.data.iter().map(|&v| f64::from(v)).sum();
-    if total > 0.0 && vol.data.iter().any(|&v| v > 0.0) {
-        return Ok(());
-    }
-    let negative = vol.data.iter().filter(|&&v| v < 0.0).count();
-    let min = vol.data.iter().copied().fold(f32::INFINITY, f32::min);
-    if negative > 0 {
-        return Err(crate::io::InputError::NegativeActivity {
-            path: path.to_path_buf(),
-            count: negative,
-            min: f64::from(min),
-        }
-        .into());
-    }
-    Err(crate::io::InputError::Inconsistent {
-        path: path.to_path_buf(),
-        reason: "holds no activity (every voxel is 0); check it is the right scan".into(),
-    }
-    .into())
 }
 
 /// HU + 1024 clamped at 0 (see the module doc).
@@ -116,7 +92,14 @@ impl ReferenceFrame {
     /// scratch folder for elastix.
     pub fn build(study: &Study, work: &Path) -> Result<ReferenceFrame> {
         let first = &study.cycles[0].time_points[0];
-        let first_image = read_image(&first.image)?;
+        let Scan {
+            image: first_image,
+            unit: first_unit,
+            dicom: first_dicom,
+        } = read_scan(study, &study.cycles[0], 1, first)?;
+        let first_uid = first_dicom
+            .as_ref()
+            .map_or(String::new(), |d| d.frame_of_reference_uid.clone());
         let Some(ct_path) = &study.reference_ct else {
             if let Some((cn, tn)) = first_time_point_ct(study) {
                 return Err(KineticsError::InvalidStudy {
@@ -133,9 +116,14 @@ impl ReferenceFrame {
                     first.image.display()
                 ),
                 first_scan: first_image,
+                first_unit,
+                first_dicom,
+                frame_of_reference_uid: first_uid,
             });
         };
-        let ct = crate::io::ct::read_ct(ct_path)?.hu;
+        let ct_image = crate::io::ct::read_ct(ct_path)?;
+        let ct = ct_image.hu;
+        let ct_uid = ct_image.identity.frame_of_reference_uid;
         let voxel_mm = first_image
             .grid
             .spacing_mm
@@ -152,35 +140,51 @@ impl ReferenceFrame {
             grid: grid.clone(),
             ct: Some(ct),
             first_scan: Volume::filled(grid, 0.0),
+            first_unit,
+            first_dicom: first_dicom.clone(),
+            frame_of_reference_uid: ct_uid,
         };
-        let a = frame.align_with_ct(study, first, first_image, &work.join("elastix_first"))?;
+        let scan = Scan {
+            image: first_image,
+            unit: first_unit,
+            dicom: first_dicom,
+        };
+        let a = frame.align_with_ct(study, first, scan, &work.join("elastix_first"))?;
         frame.first_scan = a.image;
         Ok(frame)
     }
 
     /// Brings one time point's image onto the grid (see the module doc).
+    /// `tn` is the time point's number in `cycle` (1-based).
     pub fn align(
         &self,
         study: &Study,
-        tp: &TimePoint,
+        cycle: &Cycle,
+        tn: usize,
         is_first: bool,
         work: &Path,
     ) -> Result<Aligned> {
         if is_first {
             return Ok(Aligned {
                 image: self.first_scan.clone(),
+                unit: self.first_unit,
+                dicom: self.first_dicom.clone(),
                 rigid: None,
                 method: "reference scan".into(),
             });
         }
-        let image = read_image(&tp.image)?;
+        let tp = &cycle.time_points[tn - 1];
+        let scan = read_scan(study, cycle, tn, tp)?;
         if self.ct.is_some() && tp.ct.is_some() {
-            return self.align_with_ct(study, tp, image, work);
+            return self.align_with_ct(study, tp, scan, work);
         }
+        let Scan { image, unit, dicom } = scan;
         let identity = RigidTransform::identity([0.0; 3]);
         match study.registration {
             Registration::None => Ok(Aligned {
                 image: on_grid(&image, &identity, &self.grid),
+                unit,
+                dicom,
                 rigid: None,
                 method: "patient coordinates (registration none)".into(),
             }),
@@ -194,6 +198,8 @@ impl ReferenceFrame {
                 }
                 Ok(Aligned {
                     image: out,
+                    unit,
+                    dicom,
                     rigid: Some(r),
                     method,
                 })
@@ -206,13 +212,16 @@ impl ReferenceFrame {
         &self,
         study: &Study,
         tp: &TimePoint,
-        image: Volume<f32>,
+        scan: Scan,
         work: &Path,
     ) -> Result<Aligned> {
+        let Scan { image, unit, dicom } = scan;
         let identity = RigidTransform::identity([0.0; 3]);
         let (Some(ref_ct), Some(ct_path)) = (&self.ct, &tp.ct) else {
             return Ok(Aligned {
                 image: on_grid(&image, &identity, &self.grid),
+                unit,
+                dicom,
                 rigid: None,
                 method: "patient coordinates of the reference CT (no CT with this scan)".into(),
             });
@@ -220,6 +229,8 @@ impl ReferenceFrame {
         if study.registration == Registration::None {
             return Ok(Aligned {
                 image: on_grid(&image, &identity, &self.grid),
+                unit,
+                dicom,
                 rigid: None,
                 method: "patient coordinates (registration none)".into(),
             });
@@ -238,6 +249,8 @@ impl ReferenceFrame {
         }
         Ok(Aligned {
             image: out,
+            unit,
+            dicom,
             rigid: Some(r),
             method,
         })

@@ -3,6 +3,7 @@
 //! | file | responsibility |
 //! |---|---|
 //! | [`align`] | the reference frame (reference CT or first scan) and aligning each time point |
+//! | [`labels`] | the study's regions on the map grid: NIfTI label map or RTSTRUCT rasterised |
 //! | [`models`] | TAC models, gradients, bounds, analytic ∫₀^∞ |
 //! | [`lm`] | bounded weighted Levenberg–Marquardt |
 //! | [`fit`] | one curve: start values, fits, AIC/AICc selection, trapezoid fallback |
@@ -13,6 +14,7 @@
 //! | [`psf`] | Gaussian PSF (FWHM per axis), separable voxel blur, default FWHM per collimator |
 //! | [`recovery`] | recovery coefficients of phantom spheres, the fitted RC(V) curve (`rc.json`) |
 //! | [`register`] | rigid NMI registration, resampling, masks, elastix (deformable) |
+//! | [`scan`] | a time point's image: NIfTI in the study's units or DICOM NM/PT in Bq/mL, DICOM times |
 //! | [`study`] | the study file: cycles, time points, units, validation |
 //! | [`varpro`] | separable (variable projection) fits of the one-amplitude voxel models |
 //! | [`voxel`] | voxel-wise fits in parallel → Ã and σ maps |
@@ -23,6 +25,7 @@
 
 pub mod align;
 pub mod fit;
+pub mod labels;
 pub mod lm;
 pub mod models;
 pub mod output;
@@ -31,6 +34,7 @@ pub mod pipeline;
 pub mod psf;
 pub mod recovery;
 pub mod register;
+pub mod scan;
 pub mod stp;
 pub mod study;
 pub mod varpro;

@@ -329,13 +329,24 @@ pub struct ResolvedPsf {
     pub assumed: bool,
 }
 
-/// The PSF for GTM: the study or command line's FWHM, else the effective FWHM fitted in
-/// the `rc_curve` file, else the documented default for the nuclide and collimator
-/// ([`psf::default_fwhm`], with a warning).
+/// What the first scan's DICOM says about the camera, for the PSF when the study gives none.
+#[derive(Clone, Copy, Debug)]
+pub struct ScanCamera<'a> {
+    /// The camera tags.
+    pub camera: &'a crate::io::activity::CameraInfo,
+    /// The series, for the PSF's `source`.
+    pub path: &'a Path,
+}
+
+/// The PSF for GTM, in order: the study or command line's FWHM; the effective FWHM fitted
+/// in the `rc_curve` file; the first scan's DICOM SpatialResolution (0018,1050) when it
+/// states one; the documented default ([`psf::default_fwhm`], assumed, with a warning) for
+/// the study's `collimator`, else the DICOM's CollimatorGridName (0018,1180), else ME.
 pub fn resolve_psf(
     spec: &PartialVolumeSpec,
     rc: Option<&RcCurve>,
     nuclide: &str,
+    scan: Option<ScanCamera>,
 ) -> Result<ResolvedPsf, PvcError> {
     if let Some(f) = spec.psf_fwhm_mm {
         return Ok(ResolvedPsf {
@@ -358,6 +369,34 @@ pub fn resolve_psf(
                 source: "effective FWHM fitted to the phantom spheres of rc_curve".into(),
                 assumed: false,
             });
+        }
+    }
+    if let Some(sc) = scan {
+        if let Some(r) = sc.camera.spatial_resolution_mm {
+            return Ok(ResolvedPsf {
+                psf: GaussianPsf::isotropic(r),
+                fwhm_rel_sigma: spec.psf_fwhm_rel_sigma.unwrap_or(DEFAULT_FWHM_REL_SIGMA),
+                source: format!(
+                    "DICOM (0018,1050) SpatialResolution of the first scan {}",
+                    sc.path.display()
+                ),
+                assumed: false,
+            });
+        }
+        let dicom_collimator = sc.camera.collimator.as_deref();
+        if let (None, Some(c)) = (spec.collimator.as_deref(), dicom_collimator) {
+            if let Some(d) = psf::default_fwhm(nuclide, Some(c), spec.resolution_recovery) {
+                return Ok(ResolvedPsf {
+                    psf: GaussianPsf::isotropic(d.fwhm_mm),
+                    fwhm_rel_sigma: spec.psf_fwhm_rel_sigma.unwrap_or(d.rel_sigma),
+                    source: format!(
+                        "ASSUMED from the collimator {c:?} of the first scan's DICOM (0018,1180) CollimatorGridName, {}: {}",
+                        sc.path.display(),
+                        d.basis
+                    ),
+                    assumed: true,
+                });
+            }
         }
     }
     match psf::default_fwhm(nuclide, spec.collimator.as_deref(), spec.resolution_recovery) {
@@ -520,13 +559,15 @@ pub struct PvcSetup {
 
 impl PvcSetup {
     /// Sets up `spec` for `regions` on `grid`; `ct` is the reference CT in HU on its own
-    /// grid (the GTM body outline), `nuclide` picks a default PSF. `None` for method none.
+    /// grid (the GTM body outline), `nuclide` and `scan` (the first scan's DICOM camera)
+    /// pick the PSF when the settings give none ([`resolve_psf`]). `None` for method none.
     pub fn build(
         spec: &PartialVolumeSpec,
         grid: &Grid,
         regions: &[PvcRegion],
         ct: Option<&Volume<f32>>,
         nuclide: &str,
+        scan: Option<ScanCamera>,
     ) -> crate::Result<Option<PvcSetup>> {
         let rc_curve = match &spec.rc_curve {
             Some(p) if spec.method != PvcMethod::None => Some(RcCurve::load(p)?),
@@ -543,7 +584,7 @@ impl PvcSetup {
         match spec.method {
             PvcMethod::None => Ok(None),
             PvcMethod::Gtm => {
-                let psf = resolve_psf(spec, rc_curve.as_ref(), nuclide)?;
+                let psf = resolve_psf(spec, rc_curve.as_ref(), nuclide, scan)?;
                 if psf.assumed {
                     report.notes.push(format!(
                         "warning: PSF FWHM {:.1} mm is assumed ({}); measure it with `voxdose recovery` or give psf_fwhm_mm",

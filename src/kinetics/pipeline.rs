@@ -31,23 +31,21 @@
 //! twice); voxel σ get u_PVC in quadrature. Factors and settings go to `regions.json`.
 //!
 //! **Cache (twin re-sync).** Each cycle's results are stored in `DIR/cache/` under a key that
-//! hashes the cycle's inputs: its JSON, the bytes of its images, of the reference image and
-//! of the labels, and the fit settings. Re-running after adding a cycle or a time point
-//! refits only the cycles whose key changed.
+//! hashes the cycle's inputs: its JSON, the bytes of its images (every file of a DICOM
+//! series folder), of the reference image and of the labels, and the fit settings.
+//! Re-running after adding a cycle or a time point refits only the cycles whose key changed.
 
 use super::align::ReferenceFrame;
 use super::fit::{fit_tac, FitOptions, Tac, TacFit, TiaMethod};
 use super::partial_volume::{
     correlated_rel_sigma, tia_weights, CycleCorrection, PartialVolumeOverride, PvcMethod,
-    PvcRegion, PvcReport, PvcSetup, RegionCorrection, RegionPvc,
+    PvcRegion, PvcReport, PvcSetup, RegionCorrection, RegionPvc, ScanCamera,
 };
-use super::register::{RigidResult, RigidTransform};
+use super::register::RigidResult;
 use super::stp::{stp_tia, StpEstimate};
 use super::study::{Cycle, Study, VoxelMethod};
 use super::voxel::{default_voxel_model, fit_voxels_masked, VoxelStatus};
-use crate::geometry::resample::nearest_through;
 use crate::geometry::{Grid, Volume};
-use crate::io::masks::region_name;
 use crate::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -131,6 +129,10 @@ pub struct CycleFit {
     /// The partial-volume correction (settings, PSF, GTM matrix, background), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial_volume: Option<PvcReport>,
+    /// What the DICOM time points' headers said (units, decay correction, times, camera);
+    /// empty when every image is NIfTI.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dicom_images: Vec<super::scan::DicomScan>,
 }
 
 /// Everything `fit_study` produces.
@@ -226,15 +228,15 @@ fn cycle_key(study: &Study, cycle: &Cycle, reference: &Path) -> Result<String> {
         h.feed_file(rc)?;
     }
     h.feed(serde_json::to_string(cycle).unwrap_or_default().as_bytes());
-    h.feed_file(reference)?;
+    feed_path(&mut h, reference)?;
     if let Some(ct) = &study.reference_ct {
         feed_path(&mut h, ct)?;
     }
     if let Some(l) = &study.labels {
-        h.feed_file(l)?;
+        feed_path(&mut h, l)?;
     }
     for tp in &cycle.time_points {
-        h.feed_file(&tp.image)?;
+        feed_path(&mut h, &tp.image)?;
         if let Some(ct) = &tp.ct {
             feed_path(&mut h, ct)?;
         }
@@ -242,55 +244,17 @@ fn cycle_key(study: &Study, cycle: &Cycle, reference: &Path) -> Result<String> {
     Ok(format!("{:016x}", h.0))
 }
 
-/// A label map on the reference grid and the names of its labels.
-pub type Labels = (Volume<u32>, BTreeMap<u32, String>);
-
-/// Reads the label map onto `grid` and names its regions.
-fn load_labels(study: &Study, grid: &Grid) -> Result<Option<Labels>> {
-    let Some(path) = &study.labels else {
-        return Ok(None);
-    };
-    let img = crate::io::nifti::read_image(path)?;
-    let raw = Volume {
-        grid: img.volume.grid.clone(),
-        data: img
-            .volume
-            .data
-            .iter()
-            .map(|&v| {
-                if v.is_finite() && v > 0.0 {
-                    v.round() as u32
-                } else {
-                    0
-                }
-            })
-            .collect(),
-    };
-    let labels = if raw.grid == *grid {
-        raw
-    } else {
-        let identity = RigidTransform::identity([0.0; 3]);
-        nearest_through(&raw, &identity, grid)
-    };
-    let mut names = BTreeMap::new();
-    for &l in labels.data.iter().filter(|&&l| l > 0) {
-        names
-            .entry(l)
-            .or_insert_with(|| region_name(l, &study.region_names, &img.label_names));
-    }
-    if names.is_empty() {
-        return Err(crate::io::InputError::Inconsistent {
-            path: path.clone(),
-            reason: "the label map has no non-zero voxel on the reference grid; check it belongs to this patient and overlaps the first scan".into(),
-        }
-        .into());
-    }
-    Ok(Some((labels, names)))
-}
+pub use super::labels::Labels;
 
 /// One cycle's time points on the reference grid: the frames (Bq per voxel), each one's
-/// rigid registration (when one ran), and how each was aligned.
-type AlignedFrames = (Vec<Vec<f32>>, Vec<Option<RigidResult>>, Vec<String>);
+/// rigid registration (when one ran), how each was aligned, and the DICOM time points'
+/// records.
+type AlignedFrames = (
+    Vec<Vec<f32>>,
+    Vec<Option<RigidResult>>,
+    Vec<String>,
+    Vec<super::scan::DicomScan>,
+);
 
 /// Brings every time point of `cycle` onto the reference grid; frames in Bq per voxel.
 fn aligned_frames(
@@ -300,15 +264,18 @@ fn aligned_frames(
     out: &Path,
     cn: usize,
 ) -> Result<AlignedFrames> {
-    let to_bq = study.units.to_bq_per_voxel(frame.grid.voxel_volume_mm3());
+    let voxel_mm3 = frame.grid.voxel_volume_mm3();
     let mut frames = Vec::new();
     let mut regs = Vec::new();
     let mut methods = Vec::new();
-    for (ti, tp) in cycle.time_points.iter().enumerate() {
+    let mut dicom = Vec::new();
+    for ti in 0..cycle.time_points.len() {
         let work = out.join("cache").join(format!("elastix_c{cn}_t{}", ti + 1));
-        let a = frame.align(study, tp, cn == 1 && ti == 0, &work)?;
+        let a = frame.align(study, cycle, ti + 1, cn == 1 && ti == 0, &work)?;
+        let to_bq = a.unit.to_bq_per_voxel(voxel_mm3);
         regs.push(a.rigid);
         methods.push(format!("cycle {cn}, time point {}: {}", ti + 1, a.method));
+        dicom.extend(a.dicom);
         frames.push(
             a.image
                 .data
@@ -317,7 +284,7 @@ fn aligned_frames(
                 .collect(),
         );
     }
-    Ok((frames, regs, methods))
+    Ok((frames, regs, methods, dicom))
 }
 
 /// A region TAC's fit or single-point estimate.
@@ -601,7 +568,8 @@ fn fit_cycle(
 ) -> Result<(CycleFit, CycleMaps)> {
     let half_life_h = physical_half_life_h(&cycle.nuclide)?;
     let lambda_phys = std::f64::consts::LN_2 / half_life_h;
-    let (frames, registration, alignment) = aligned_frames(study, cycle, frame, out, cn)?;
+    let (frames, registration, alignment, dicom_images) =
+        aligned_frames(study, cycle, frame, out, cn)?;
     let grid = &frame.grid;
     let time_h: Vec<f64> = cycle.time_points.iter().map(|t| t.time_h).collect();
     let mut regions = Vec::new();
@@ -761,6 +729,7 @@ fn fit_cycle(
             masked_activity_fraction,
             map_total_bq_s,
             partial_volume,
+            dicom_images,
         },
         CycleMaps { tia, sigma },
     ))
@@ -861,12 +830,17 @@ fn build_pvc(
         })
         .collect();
     let nuclide = study.cycles[0].nuclide.as_str();
+    let scan = frame.first_dicom.as_ref().map(|d| ScanCamera {
+        camera: &d.camera,
+        path: &d.path,
+    });
     PvcSetup::build(
         &study.partial_volume,
         &frame.grid,
         &regions,
         frame.ct.as_ref(),
         nuclide,
+        scan,
     )
 }
 
@@ -913,8 +887,8 @@ pub fn fit_study_with(
     let reference_path = study.cycles[0].time_points[0].image.clone();
     let frame = ReferenceFrame::build(&study, &out.join("cache"))?;
     let grid = frame.grid.clone();
-    let labels = load_labels(&study, &grid)?;
     let mut notes = vec![frame.note.clone()];
+    let labels = super::labels::load_labels(&study, &frame, &mut notes)?;
     let n_vox = grid.n_voxels();
     let mut cycles = Vec::new();
     let mut cycle_tia = Vec::new();
@@ -943,6 +917,7 @@ pub fn fit_study_with(
             var[v] += (maps.sigma[v] as f64).powi(2);
         }
         notes.extend(fit.alignment.iter().cloned());
+        notes.extend(fit.dicom_images.iter().flat_map(|d| d.notes(cn)));
         if let Some(p) = &fit.partial_volume {
             notes.extend(
                 p.notes

@@ -2,7 +2,8 @@
 //! into a [`Study`] (format documented in `docs/study-file.md`).
 //!
 //! Responsibility: parse, resolve relative paths against the study file's folder, convert
-//! times to hours after administration and activity units to Bq/mL, and refuse anything
+//! times to hours after administration (a DICOM time point without one takes its DICOM's
+//! injection and acquisition times, read here) and activity units to Bq/mL, and refuse anything
 //! inconsistent (times not increasing, scans before injection, units missing) with a message
 //! that names the cycle, the time point and the fix. Reading the images is left to
 //! [`super::pipeline`].
@@ -106,10 +107,18 @@ impl Default for UncertaintyInputs {
 /// One scan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimePoint {
-    /// The image (NIfTI), absolute.
+    /// The image, absolute: a NIfTI in the study's `units`, or a DICOM NM/PT series
+    /// (folder or file) read to Bq/mL from its own units ([`super::scan`]).
     pub image: PathBuf,
     /// Hours after administration (mid-acquisition).
     pub time_h: f64,
+    /// True when the study gave no time and `time_h` comes from the DICOM's injection and
+    /// acquisition times.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub time_from_dicom: bool,
+    /// Bq/mL per count for a DICOM image in counts (the time point's, else the study's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_bq_ml_per_count: Option<f64>,
     /// The CT acquired with this scan (NIfTI in HU or a DICOM CT folder), absolute; it is
     /// registered to the study's reference CT and the transform applied to the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,8 +144,9 @@ pub struct Cycle {
 pub struct Study {
     /// The study file.
     pub path: PathBuf,
-    /// Image value unit.
-    pub units: ActivityUnit,
+    /// Value unit of the NIfTI images (`None` only when every image is DICOM, which
+    /// carries its own units).
+    pub units: Option<ActivityUnit>,
     /// Optional label map (non-zero values are regions), absolute.
     pub labels: Option<PathBuf>,
     /// The reference CT (NIfTI in HU or a DICOM CT folder), absolute: its frame is the
@@ -179,6 +189,7 @@ struct RawTimePoint {
     acquisition_min: Option<f64>,
     time: Option<serde_json::Value>,
     ct: Option<PathBuf>,
+    calibration_bq_ml_per_count: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -196,6 +207,7 @@ struct RawCycle {
 struct RawStudy {
     nuclide: Option<String>,
     units: Option<String>,
+    calibration_bq_ml_per_count: Option<f64>,
     labels: Option<PathBuf>,
     reference_ct: Option<PathBuf>,
     voxel_threshold: Option<f64>,
@@ -231,7 +243,7 @@ impl Study {
     }
 
     /// Parses study JSON text as if read from `path` (relative paths resolve against its
-    /// folder).
+    /// folder). Only a DICOM time point without a time is opened (for its DICOM times).
     pub fn from_json(path: &Path, text: &str) -> Result<Study, KineticsError> {
         let raw: RawStudy = serde_json::from_str(text).map_err(|e| invalid(path, e.to_string()))?;
         Study::from_raw(path, raw)
@@ -246,12 +258,27 @@ impl Study {
                 base.join(p)
             }
         };
-        let units_s = raw.units.ok_or_else(|| {
-            invalid(path, "\"units\" is missing: say what the image values are, e.g. \"units\": \"Bq/mL\" (also kBq/mL, MBq/mL, Bq/voxel)".into())
-        })?;
-        let units = ActivityUnit::parse(&units_s).ok_or_else(|| {
-            invalid(path, format!("\"units\": \"{units_s}\" is not an activity unit; use Bq/mL, kBq/mL, MBq/mL or Bq/voxel (counts must be calibrated first)"))
-        })?;
+        let units = raw
+            .units
+            .as_deref()
+            .map(|u| {
+                ActivityUnit::parse(u).ok_or_else(|| {
+                    invalid(path, format!("\"units\": \"{u}\" is not an activity unit; use Bq/mL, kBq/mL, MBq/mL or Bq/voxel (counts must be calibrated first)"))
+                })
+            })
+            .transpose()?;
+        if units.is_none()
+            && raw
+                .cycles
+                .iter()
+                .flat_map(|c| &c.time_points)
+                .any(|t| t.image.as_deref().is_some_and(crate::io::ct::is_nifti))
+        {
+            return Err(invalid(path, "\"units\" is missing: say what the NIfTI image values are, e.g. \"units\": \"Bq/mL\" (also kBq/mL, MBq/mL, Bq/voxel); it may be left out only when every image is a DICOM series, which states its own units".into()));
+        }
+        if let Some(c) = raw.calibration_bq_ml_per_count {
+            check_calibration(path, c, "calibration_bq_ml_per_count")?;
+        }
         if raw.cycles.is_empty() {
             return Err(invalid(
                 path,
@@ -305,7 +332,13 @@ impl Study {
             .cycles
             .into_iter()
             .enumerate()
-            .map(|(ci, c)| cycle_from_raw(path, ci, c, raw.nuclide.as_deref(), &resolve))
+            .map(|(ci, c)| {
+                let defaults = StudyDefaults {
+                    nuclide: raw.nuclide.as_deref(),
+                    calibration_bq_ml_per_count: raw.calibration_bq_ml_per_count,
+                };
+                cycle_from_raw(path, ci, c, &defaults, &resolve)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Study {
             path: path.to_path_buf(),
@@ -327,6 +360,10 @@ impl Study {
     }
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 fn invalid(path: &Path, reason: String) -> KineticsError {
     KineticsError::InvalidStudy {
         path: path.to_path_buf(),
@@ -344,17 +381,34 @@ fn parse_model(path: &Path, name: &str) -> Result<TacModel, KineticsError> {
     })
 }
 
+fn check_calibration(path: &Path, c: f64, what: &str) -> Result<(), KineticsError> {
+    if c.is_finite() && c > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            path,
+            format!("{what} = {c} must be a positive factor in Bq/mL per count"),
+        ))
+    }
+}
+
+/// What a cycle takes from the study when it does not say.
+struct StudyDefaults<'a> {
+    nuclide: Option<&'a str>,
+    calibration_bq_ml_per_count: Option<f64>,
+}
+
 fn cycle_from_raw(
     path: &Path,
     ci: usize,
     c: RawCycle,
-    study_nuclide: Option<&str>,
+    defaults: &StudyDefaults,
     resolve: &dyn Fn(&Path) -> PathBuf,
 ) -> Result<Cycle, KineticsError> {
     let cn = ci + 1;
     let nuclide = c
         .nuclide
-        .or(study_nuclide.map(str::to_string))
+        .or(defaults.nuclide.map(str::to_string))
         .ok_or_else(|| {
             invalid(
                 path,
@@ -418,11 +472,19 @@ fn cycle_from_raw(
         .into_iter()
         .flatten()
         .collect();
-        let start_h = match given.as_slice() {
-            [h] => *h,
-            [] => return Err(invalid(path, format!("cycle {cn}, time point {tn}: the scan time is missing or has no unit; give \"hours\" (or \"days\", \"minutes\") after administration"))),
+        let (start_h, time_from_dicom) = match given.as_slice() {
+            [h] => (*h, false),
+            [] if !crate::io::ct::is_nifti(&image) => (dicom_start_h(path, cn, tn, &image)?, true),
+            [] => return Err(invalid(path, format!("cycle {cn}, time point {tn}: the scan time is missing or has no unit; give \"hours\" (or \"days\", \"minutes\") after administration (a DICOM image may leave it out: its injection and acquisition times are then used)"))),
             _ => return Err(invalid(path, format!("cycle {cn}, time point {tn}: give exactly one of \"hours\", \"days\", \"minutes\""))),
         };
+        if let Some(c) = tp.calibration_bq_ml_per_count {
+            check_calibration(
+                path,
+                c,
+                &format!("cycle {cn}, time point {tn}: calibration_bq_ml_per_count"),
+            )?;
+        }
         let acq_h = tp.acquisition_min.unwrap_or(0.0) / 60.0;
         if !(acq_h.is_finite() && acq_h >= 0.0) {
             return Err(invalid(
@@ -442,6 +504,10 @@ fn cycle_from_raw(
         time_points.push(TimePoint {
             image,
             time_h,
+            time_from_dicom,
+            calibration_bq_ml_per_count: tp
+                .calibration_bq_ml_per_count
+                .or(defaults.calibration_bq_ml_per_count),
             ct: tp.ct.as_deref().map(resolve),
         });
     }
@@ -450,6 +516,16 @@ fn cycle_from_raw(
         date: c.date,
         nuclide,
         time_points,
+    })
+}
+
+/// Hours from injection to acquisition start that a DICOM time point states.
+fn dicom_start_h(path: &Path, cn: usize, tn: usize, image: &Path) -> Result<f64, KineticsError> {
+    let times = crate::io::activity::read_header_times(image).map_err(|e| {
+        invalid(path, format!("cycle {cn}, time point {tn}: no \"hours\" given and the image's DICOM times cannot be read ({e}); give \"hours\" after administration"))
+    })?;
+    times.scan_hours_after_injection.ok_or_else(|| {
+        invalid(path, format!("cycle {cn}, time point {tn}: no \"hours\" given and {} does not state both the injection ((0018,1078)/(0018,1072): {}) and the acquisition time ({}); give \"hours\" after administration", image.display(), times.injection_time.as_deref().unwrap_or("missing"), times.acquisition_time.as_deref().unwrap_or("missing")))
     })
 }
 
@@ -477,7 +553,7 @@ mod tests {
         );
         assert_eq!(s.cycles[0].time_points[1].time_h, 24.0);
         assert_eq!(s.cycles[0].nuclide, "Lu-177");
-        assert_eq!(s.units, ActivityUnit::PerMl { to_bq_per_ml: 1.0 });
+        assert_eq!(s.units, Some(ActivityUnit::PerMl { to_bq_per_ml: 1.0 }));
     }
 
     #[test]
@@ -520,7 +596,7 @@ mod tests {
     fn missing_units_are_refused_with_the_fix() {
         let e = load(
             r#"{"nuclide":"Lu-177","cycles":[{"injected_activity_bq":1e9,
-            "time_points":[{"image":"a","hours":1}]}]}"#,
+            "time_points":[{"image":"a.nii.gz","hours":1}]}]}"#,
         )
         .unwrap_err()
         .to_string();
@@ -606,6 +682,45 @@ mod tests {
             let e = load(&base(bad)).unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn units_may_be_left_out_only_when_every_image_is_dicom() {
+        let s = load(
+            r#"{"nuclide":"Lu-177","calibration_bq_ml_per_count":2.5,"cycles":[{"injected_activity_bq":1e9,
+            "time_points":[{"image":"nm_4h","hours":4},{"image":"nm_24h","hours":24,"calibration_bq_ml_per_count":3}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(s.units, None);
+        let tps = &s.cycles[0].time_points;
+        assert_eq!(tps[0].calibration_bq_ml_per_count, Some(2.5));
+        assert_eq!(tps[1].calibration_bq_ml_per_count, Some(3.0));
+        assert!(!tps[0].time_from_dicom);
+        let e = load(
+            r#"{"nuclide":"Lu-177","cycles":[{"injected_activity_bq":1e9,
+            "time_points":[{"image":"nm_4h","hours":4},{"image":"b.nii.gz","hours":24}]}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("\"units\" is missing") && e.contains("DICOM"),
+            "{e}"
+        );
+        let e = load(
+            r#"{"nuclide":"Lu-177","calibration_bq_ml_per_count":-1,"cycles":[{"injected_activity_bq":1e9,
+            "time_points":[{"image":"nm_4h","hours":4}]}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("calibration_bq_ml_per_count"), "{e}");
+        // A DICOM time point without a time needs its DICOM times: here there is no file.
+        let e = load(
+            r#"{"nuclide":"Lu-177","cycles":[{"injected_activity_bq":1e9,
+            "time_points":[{"image":"nm_4h"}]}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("DICOM times cannot be read"), "{e}");
     }
 
     #[test]

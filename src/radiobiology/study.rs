@@ -332,6 +332,7 @@ mod tests {
             masked_activity_fraction: Vec::new(),
             map_total_bq_s: 0.0,
             partial_volume: None,
+            dicom_images: Vec::new(),
         }
     }
 
