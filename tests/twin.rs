@@ -771,6 +771,67 @@ fn pbpk_model_predicts_the_next_cycle_and_its_cold_peptide() {
     }
     let history = std::fs::read_to_string(root.join("history.jsonl")).unwrap();
     assert_eq!(history.matches("\"pbpk-fit\"").count(), 1, "{history}");
+    pbpk_prediction_is_compared_and_refitted(dir.path(), &root, sbml_arg);
+}
+
+/// Cycle 2 (the same kinetics per GBq, given with the measured cold amount) is synced after
+/// a PBRPK prediction at 100 nmol: the stored prediction is compared with it (within the MC
+/// noise of 2e5 decays and the fit: 5 %). The stored patient no longer covers every cycle:
+/// without the new cycle's cold amount the refit is refused; with it, both cycles are fitted.
+fn pbpk_prediction_is_compared_and_refitted(dir: &Path, root: &Path, sbml: &str) {
+    let flags = [
+        "--json",
+        "--model",
+        "pbpk",
+        "--pbpk-model",
+        sbml,
+        "--pbpk-samples",
+        "100",
+    ];
+    json_of(&cli_predict(root, 7.4, &flags));
+    let study2 = write_patient(dir, "study2.json", &[7.4e9, 7.4e9], false);
+    let report = twin::sync(
+        root,
+        &SyncOptions {
+            study: study2,
+            resync_cycle: None,
+        },
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(report.new_cycles, vec![2]);
+    let kept = read(&root.join("cycles/2/prediction.json"));
+    assert_eq!(kept["as_made"]["model"], "pbpk");
+    for e in &report.prediction_errors[0].1 {
+        if ["kidney_left", "kidney_right", "tumour_1"].contains(&e.name.as_str()) {
+            assert!(
+                e.dose.abs() < 0.05,
+                "{}: predicted/measured − 1 = {}",
+                e.name,
+                e.dose
+            );
+        }
+    }
+    let o = cli_predict(root, 7.4, &flags);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--measured-cold-nmol") && err.contains("cycle 2"),
+        "{err}"
+    );
+    let mut refit = flags.to_vec();
+    refit.extend(["--measured-cold-nmol", "100,100"]);
+    let p = json_of(&cli_predict(root, 7.4, &refit));
+    assert_eq!(p["cycle"], 3);
+    assert_eq!(p["pbpk"]["fitted_now"], true);
+    assert_eq!(p["pbpk"]["fitted_cycles"], serde_json::json!([1, 2]));
+    let patient = read(&root.join("pbpk/patient.json"));
+    assert_eq!(patient["earlier_cycles"][0]["cycle"], 1);
+    assert_eq!(
+        patient["residuals"].as_array().unwrap().len(),
+        16,
+        "2 cycles × 2 organs × 4 scans"
+    );
 }
 
 /// Bad input to `twin predict --model pbpk`: a missing model file flag, an SBML model whose
