@@ -771,6 +771,31 @@ fn pbpk_model_predicts_the_next_cycle_and_its_cold_peptide() {
     }
     let history = std::fs::read_to_string(root.join("history.jsonl")).unwrap();
     assert_eq!(history.matches("\"pbpk-fit\"").count(), 1, "{history}");
+    // A patient model file (as `voxdose pbpk fit` writes) instead of the twin's own fit; it
+    // must have been fitted with the SBML file given.
+    let outside = dir.path().join("patient.json");
+    std::fs::copy(root.join("pbpk/patient.json"), &outside).unwrap();
+    let with_file = [
+        "--json",
+        "--model",
+        "pbpk",
+        "--pbpk-model",
+        sbml_arg,
+        "--pbpk-samples",
+        "100",
+        "--patient-model",
+        outside.to_str().unwrap(),
+    ];
+    let q = json_of(&cli_predict(&root, 7.4, &with_file));
+    assert_eq!(q["organs"], p["organs"]);
+    assert_eq!(q["pbpk"]["patient_model"], outside.to_str().unwrap());
+    let edited = dir.path().join("edited.sbml");
+    std::fs::write(&edited, receptor_sbml(["Kidney", "Tumor"]) + "\n").unwrap();
+    let mut args = with_file.to_vec();
+    args[4] = edited.to_str().unwrap();
+    let o = cli_predict(&root, 7.4, &args);
+    assert_eq!(o.status.code(), Some(56));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("another SBML file"));
     pbpk_prediction_is_compared_and_refitted(dir.path(), &root, sbml_arg);
 }
 

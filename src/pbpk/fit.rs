@@ -17,8 +17,13 @@
 //! **The patient model file** ([`PatientModel`], JSON) names the SBML file (with a hash),
 //! the nuclide, the fixed and fitted parameter values, cov(φ), and the fit's data and
 //! residuals. [`PatientModel::predict`] simulates the fitted patient under any doses and
-//! returns organ TIAs: the call a twin's `predict --model pbpk` makes for a next cycle with
-//! another hot or cold amount.
+//! returns organ TIAs (a next cycle with another hot or cold amount).
+//!
+//! **Several cycles** ([`fit_cycles`], a twin's `predict --model pbpk`): one set of
+//! parameters fitted to every cycle's data at once, each cycle simulated from a fresh
+//! patient with its own doses; the file then names the latest cycle (`cycle`, whose doses
+//! and data are `doses` and `data`) and the earlier ones (`earlier_cycles`), and each
+//! residual its cycle.
 
 use super::model::{Bolus, Model};
 use super::priors::{Distribution, Population};

@@ -157,6 +157,55 @@ pub fn predict(
     check_options(activity_bq, opts)?;
     let twin = Twin::open(root, observer)?;
     let kinetic = model_of(&twin)?;
+    let s = setup(&twin, &kinetic, opts)?;
+    let (cold_nmol, cold_from) = cold_amount(opts, &s.patient);
+    let molar = crate::pbpk::molar_activity_mbq_per_nmol(s.half_life_s);
+    let doses = vec![
+        bolus(&format!("{}.Hot", s.inject), activity_bq / 1e6 / molar),
+        bolus(&format!("{}.Cold", s.inject), cold_nmol),
+    ];
+    let samples = sample_parameters(&s.patient, opts.samples, DEFAULT_SEED);
+    let central = s.patient.parameters();
+    let tias = simulate_samples(&s.model, &doses, &central, &samples, s.half_life_s)?;
+    let pm = pbpk_model(kinetic, &s.map, &s.model, &tias, activity_bq);
+    let draws = pm.draw();
+    let mut prediction = evaluate(&pm, &draws, activity_bq, cycles, &twin.manifest.limits)?;
+    prediction.model = "pbpk".into();
+    prediction.cold_nmol = Some(cold_nmol);
+    prediction.pbpk = Some(PbpkInfo {
+        sbml: opts.sbml.clone(),
+        sbml_hash: s.hash.clone(),
+        patient_model: opts
+            .patient_model
+            .clone()
+            .unwrap_or_else(|| root.join(PATIENT_FILE)),
+        fitted_now: s.fitted_now,
+        fitted_cycles: fitted_cycles(&s.patient),
+        hot_nmol: doses[0].amount_nmol,
+        cold_nmol_from: cold_from,
+        doses,
+        parameters: parameters(&s.patient),
+        organs: organ_tias(&s.map, &s.model, &tias),
+        samples: samples.len(),
+        seed: DEFAULT_SEED,
+    });
+    commit(root, &prediction, pm, s.fitted_now.then_some(&s.patient))?;
+    Ok(prediction)
+}
+
+/// The model, the patient (given, stored or fitted now), the organ map and the injection
+/// compartment of a prediction.
+struct Setup {
+    model: Model,
+    hash: String,
+    half_life_s: f64,
+    patient: PatientModel,
+    fitted_now: bool,
+    map: OrganMap,
+    inject: String,
+}
+
+fn setup(twin: &Twin, kinetic: &PredictionModel, opts: &PbpkOptions) -> Result<Setup> {
     let half_life_s = crate::physics::nuclide::Nuclide::load(&twin.manifest.nuclide)?.half_life_s;
     let bytes = std::fs::read(&opts.sbml).map_err(|source| PbpkError::Read {
         path: opts.sbml.clone(),
@@ -164,78 +213,57 @@ pub fn predict(
     })?;
     let model = Model::load(&opts.sbml)?;
     let hash = fit::fnv1a64_hex(&bytes);
-    let stored = stored_patient(root);
+    let stored = stored_patient(&twin.root);
     let given = patient_given(opts, &hash)?;
     let synced: Vec<usize> = twin.manifest.cycles.iter().map(|c| c.cycle).collect();
     let reuse = stored
         .clone()
         .filter(|p| given.is_none() && !opts.asks_fit() && p.model_hash == hash)
         .filter(|p| fitted_cycles(p) == synced);
-    let base = given.clone().or(reuse);
+    let base = given.or(reuse);
     let sources: Vec<String> = kinetic.sources.iter().map(|s| s.name.clone()).collect();
-    let map = organ_map(
-        opts,
-        base.as_ref().or(stored.as_ref()),
-        &model,
-        &twin,
-        &sources,
-    )?;
+    let known = base.as_ref().or(stored.as_ref());
+    let map = organ_map(opts, known, &model, twin, &sources)?;
     let inject = inject_compartment(opts, base.as_ref(), &model)?;
     let fitted_now = base.is_none();
     let patient = match base {
         Some(p) => p,
-        None => fit_twin(
-            &twin,
-            &model,
-            opts,
-            stored.as_ref(),
-            &map,
-            &inject,
-            half_life_s,
-        )?
-        .with_file(&opts.sbml, &hash, &twin.manifest.nuclide),
+        None => {
+            let fitted = fit_twin(
+                twin,
+                &model,
+                opts,
+                stored.as_ref(),
+                &map,
+                &inject,
+                half_life_s,
+            )?;
+            fitted.with_file(&opts.sbml, &hash, &twin.manifest.nuclide)
+        }
     };
-    let (cold_nmol, cold_from) = match opts.cold_nmol {
+    Ok(Setup {
+        model,
+        hash,
+        half_life_s,
+        patient,
+        fitted_now,
+        map,
+        inject,
+    })
+}
+
+/// `--cold-nmol`, else the latest fitted cycle's cold peptide; and where it came from.
+fn cold_amount(opts: &PbpkOptions, patient: &PatientModel) -> (f64, String) {
+    match opts.cold_nmol {
         Some(c) => (c, "--cold-nmol".to_string()),
         None => (
             cold_of(&patient.doses),
             format!(
                 "the cold peptide of the latest fitted cycle ({})",
-                describe_cycle(&patient)
+                describe_cycle(patient)
             ),
         ),
-    };
-    let molar = crate::pbpk::molar_activity_mbq_per_nmol(half_life_s);
-    let doses = vec![
-        bolus(&format!("{inject}.Hot"), activity_bq / 1e6 / molar),
-        bolus(&format!("{inject}.Cold"), cold_nmol),
-    ];
-    let samples = sample_parameters(&patient, opts.samples, DEFAULT_SEED);
-    let tias = simulate_samples(&model, &doses, &patient.parameters(), &samples, half_life_s)?;
-    let pm = pbpk_model(kinetic, &map, &model, &tias, activity_bq);
-    let draws = pm.draw();
-    let mut prediction = evaluate(&pm, &draws, activity_bq, cycles, &twin.manifest.limits)?;
-    prediction.model = "pbpk".into();
-    prediction.cold_nmol = Some(cold_nmol);
-    prediction.pbpk = Some(PbpkInfo {
-        sbml: opts.sbml.clone(),
-        sbml_hash: hash,
-        patient_model: opts
-            .patient_model
-            .clone()
-            .unwrap_or_else(|| root.join(PATIENT_FILE)),
-        fitted_now,
-        fitted_cycles: fitted_cycles(&patient),
-        hot_nmol: doses[0].amount_nmol,
-        cold_nmol_from: cold_from,
-        doses,
-        parameters: parameters(&patient),
-        organs: organ_tias(&map, &model, &tias),
-        samples: samples.len(),
-        seed: DEFAULT_SEED,
-    });
-    commit(root, &prediction, pm, fitted_now.then_some(&patient))?;
-    Ok(prediction)
+    }
 }
 
 /// Refuses option values that cannot be a prediction.
