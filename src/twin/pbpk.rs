@@ -839,3 +839,107 @@ fn commit(
     txn.append_history(&events)?;
     txn.commit()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pbpk::fit::FittedParameter;
+
+    fn patient(values: [f64; 2], cov: Vec<Vec<f64>>) -> PatientModel {
+        let fitted = values
+            .iter()
+            .enumerate()
+            .map(|(k, v)| FittedParameter {
+                name: format!("p{k}"),
+                value: *v,
+                sigma: v * cov[k][k].sqrt(),
+                sigma_ln: cov[k][k].sqrt(),
+                ci95: [0.0, 0.0],
+                prior: String::new(),
+            })
+            .collect();
+        PatientModel {
+            format: fit::PATIENT_FORMAT.into(),
+            model_path: PathBuf::new(),
+            model_hash: String::new(),
+            nuclide: "Lu-177".into(),
+            fixed_parameters: vec![("k".into(), 3.0)],
+            fitted_parameters: fitted,
+            covariance_ln: cov,
+            doses: Vec::new(),
+            data: Vec::new(),
+            activity_rel_sigma: 0.1,
+            residuals: Vec::new(),
+            objective: 0.0,
+            iterations: 0,
+            converged: true,
+            cycle: None,
+            earlier_cycles: Vec::new(),
+        }
+    }
+
+    /// ln θ of the samples has the fit's mean and covariance (correlation included): with
+    /// n = 20000 the sampling σ of a mean is σ/√n (≤ 0.0021 here) and of a covariance entry
+    /// at most √(2/n)·σ² = 9e-4 (σ² = 0.09); 5σ bounds. Fixed parameters stay as they are.
+    #[test]
+    fn parameter_samples_have_the_fits_covariance() {
+        let cov = vec![vec![0.09, 0.036], vec![0.036, 0.04]];
+        let p = patient([2.0, 0.5], cov.clone());
+        let n = 20_000;
+        let s = sample_parameters(&p, n, 7);
+        assert!(s.iter().all(|v| v[0] == ("k".to_string(), 3.0)));
+        let ln: Vec<[f64; 2]> = s.iter().map(|v| [v[1].1.ln(), v[2].1.ln()]).collect();
+        let mean = |k: usize| ln.iter().map(|x| x[k]).sum::<f64>() / n as f64;
+        let m = [mean(0), mean(1)];
+        assert!(
+            (m[0] - 2f64.ln()).abs() < 5.0 * 0.3 / (n as f64).sqrt(),
+            "{m:?}"
+        );
+        assert!(
+            (m[1] - 0.5f64.ln()).abs() < 5.0 * 0.2 / (n as f64).sqrt(),
+            "{m:?}"
+        );
+        for (a, b) in [(0, 0), (0, 1), (1, 1)] {
+            let c = ln
+                .iter()
+                .map(|x| (x[a] - m[a]) * (x[b] - m[b]))
+                .sum::<f64>()
+                / (n - 1) as f64;
+            assert!((c - cov[a][b]).abs() < 5.0 * 9e-4, "cov[{a}][{b}] = {c}");
+        }
+        // The same seed gives the same samples.
+        assert_eq!(sample_parameters(&p, 3, 7), s[..3].to_vec());
+    }
+
+    #[test]
+    fn organ_names_match_regardless_of_case_separators_and_spelling() {
+        assert_eq!(norm("Tumor"), norm("tumour"));
+        assert_eq!(norm("Red_Marrow"), norm("red-marrow"));
+        assert_ne!(norm("Kidney"), norm("Liver"));
+        let m = parse_map("Kidney=kidney_left+kidney_right, Tumor=tumour_1").unwrap();
+        assert_eq!(
+            m,
+            vec![
+                (
+                    "Kidney".to_string(),
+                    vec!["kidney_left".to_string(), "kidney_right".to_string()]
+                ),
+                ("Tumor".to_string(), vec!["tumour_1".to_string()])
+            ]
+        );
+        let e = parse_map("Kidney").unwrap_err();
+        assert_eq!(e.exit_code(), 63, "{e}");
+    }
+
+    #[test]
+    fn cold_amount_is_the_sum_of_the_cold_doses() {
+        let d = |t: &str, a: f64| bolus(t, a);
+        let doses = [
+            d("Vein.Hot", 10.0),
+            d("Vein.Cold", 90.0),
+            d("Blood.Cold", 5.0),
+        ];
+        assert_eq!(cold_of(&doses), 95.0);
+        assert_eq!(cold_of(&doses[..1]), 0.0);
+    }
+}
