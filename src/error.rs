@@ -68,6 +68,7 @@
 //! | 60 | `voxdose report --pdf`: the browser gave no PDF |
 //! | 61 | output folder locked by another voxdose writing it (`--out`) |
 //! | 62 | an input fails a sanity check: activity in the field of view above the injected activity (`--accept-activity-mismatch`), most of the activity outside the CT (`--accept-small-overlap`) |
+//! | 63 | `voxdose twin predict --model pbpk`: the PBRPK model's organs do not match the twin's regions (use `--map`) |
 //! | 70 | Slurm refused the job, or `sbatch` is not installed (`voxdose slurm --submit`) |
 //! | 71 | the run needs more memory than the machine, the job's limit or `--mem` gives |
 //! | 130 | cancelled by the caller (Ctrl-C in the Python package; [`Error::Cancelled`]) |

@@ -479,3 +479,452 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// `twin predict --model pbpk` (issue "PBRPK", item 6)
+// ---------------------------------------------------------------------------------------
+
+/// A receptor-binding PBRPK model in SBML, written here: peptide injected into `Blood`
+/// (species named Hot and Cold) is cleared from blood (k_cl) and binds a finite pool of
+/// receptors in two organs (k_on·L·(R − bound hot − bound cold), so hot and cold peptide
+/// compete for them), from which it is released (k_rel); Hot decays to Cold in every
+/// compartment (λ of 177Lu, 6.647 d). `organs` names the two receptor organs.
+fn receptor_sbml(organs: [&str; 2]) -> String {
+    let [a, b] = organs;
+    let lam = std::f64::consts::LN_2 / (6.647 * 1440.0);
+    let ci = |x: &str| format!("<ci>{x}</ci>");
+    let times = |xs: &[String]| format!("<apply><times/>{}</apply>", xs.concat());
+    let minus = |xs: &[String]| format!("<apply><minus/>{}</apply>", xs.concat());
+    let reaction = |id: &str, from: &str, to: Option<&str>, law: String| {
+        let to = to.map_or(String::new(), |p| {
+            format!(r#"<listOfProducts><speciesReference species="{p}" stoichiometry="1"/></listOfProducts>"#)
+        });
+        format!(
+            r#"<reaction id="{id}" reversible="false"><listOfReactants><speciesReference species="{from}" stoichiometry="1"/></listOfReactants>{to}<kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML">{law}</math></kineticLaw></reaction>"#
+        )
+    };
+    let species = |id: &str, name: &str, comp: &str| {
+        format!(
+            r#"<species id="{id}" name="{name}" compartment="{comp}" initialAmount="0" substanceUnits="nmol" hasOnlySubstanceUnits="true"/>"#
+        )
+    };
+    let mut reactions = vec![
+        reaction("clearH", "HotB", None, times(&[ci("k_cl"), ci("HotB")])),
+        reaction("clearC", "ColdB", None, times(&[ci("k_cl"), ci("ColdB")])),
+        reaction(
+            "decayB",
+            "HotB",
+            Some("ColdB"),
+            times(&[ci("lambdaPhys"), ci("HotB")]),
+        ),
+    ];
+    let mut list_species = vec![
+        species("HotB", "Hot", "Blood"),
+        species("ColdB", "Cold", "Blood"),
+    ];
+    for (o, x) in [(a, "K"), (b, "T")] {
+        let (hot, cold) = (format!("Hot{x}"), format!("Cold{x}"));
+        list_species.push(species(&hot, "Hot", o));
+        list_species.push(species(&cold, "Cold", o));
+        let free = minus(&[minus(&[ci(&format!("R_{x}")), ci(&hot)]), ci(&cold)]);
+        let kon = ci(&format!("kon_{x}"));
+        let krel = ci(&format!("krel_{x}"));
+        reactions.push(reaction(
+            &format!("bindH{x}"),
+            "HotB",
+            Some(&hot),
+            times(&[kon.clone(), ci("HotB"), free.clone()]),
+        ));
+        reactions.push(reaction(
+            &format!("bindC{x}"),
+            "ColdB",
+            Some(&cold),
+            times(&[kon, ci("ColdB"), free]),
+        ));
+        reactions.push(reaction(
+            &format!("relH{x}"),
+            &hot,
+            None,
+            times(&[krel.clone(), ci(&hot)]),
+        ));
+        reactions.push(reaction(
+            &format!("relC{x}"),
+            &cold,
+            None,
+            times(&[krel, ci(&cold)]),
+        ));
+        reactions.push(reaction(
+            &format!("decay{x}"),
+            &hot,
+            Some(&cold),
+            times(&[ci("lambdaPhys"), ci(&hot)]),
+        ));
+    }
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level2/version4" level="2" version="4">
+  <model id="receptor">
+    <listOfUnitDefinitions>
+      <unitDefinition id="nmol"><listOfUnits><unit kind="mole" scale="-9"/></listOfUnits></unitDefinition>
+      <unitDefinition id="per_min"><listOfUnits><unit kind="second" exponent="-1" multiplier="0.0166666666666667"/></listOfUnits></unitDefinition>
+      <unitDefinition id="per_nmol_min"><listOfUnits><unit kind="mole" exponent="-1" scale="-9"/><unit kind="second" exponent="-1" multiplier="0.0166666666666667"/></listOfUnits></unitDefinition>
+    </listOfUnitDefinitions>
+    <listOfCompartments>
+      <compartment id="Blood" size="5" units="litre"/>
+      <compartment id="{a}" size="0.3" units="litre"/>
+      <compartment id="{b}" size="0.05" units="litre"/>
+    </listOfCompartments>
+    <listOfSpecies>{}</listOfSpecies>
+    <listOfParameters>
+      <parameter id="k_cl" value="0.03" units="per_min"/>
+      <parameter id="lambdaPhys" value="{lam}" units="per_min"/>
+      <parameter id="kon_K" value="1.5e-4" units="per_nmol_min"/>
+      <parameter id="R_K" value="0.3" units="nmol"/>
+      <parameter id="krel_K" value="2e-4" units="per_min"/>
+      <parameter id="kon_T" value="1.5e-4" units="per_nmol_min"/>
+      <parameter id="R_T" value="0.3" units="nmol"/>
+      <parameter id="krel_T" value="1e-4" units="per_min"/>
+    </listOfParameters>
+    <listOfReactions>{}</listOfReactions>
+  </model>
+</sbml>"#,
+        list_species.concat(),
+        reactions.concat()
+    )
+}
+
+/// Source `name` of the model of a stored prediction (`predictions/cycleN.json`).
+fn source_of(stored: &serde_json::Value, name: &str) -> serde_json::Value {
+    stored["model"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap()
+        .clone()
+}
+
+/// Runs the binary's `twin predict DIR --activity-gbq GBQ` with `extra` flags.
+fn cli_predict(root: &Path, gbq: f64, extra: &[&str]) -> std::process::Output {
+    Command::new(common::voxdose_bin())
+        .args(["twin", "predict"])
+        .arg(root)
+        .args(["--activity-gbq", &gbq.to_string()])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn json_of(o: &std::process::Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Issue "PBRPK", item 6: on a one-cycle twin (7.4 GBq and 100 nmol of cold peptide), the
+/// CLI's `twin predict --model pbpk` fits the receptor model to the twin's measured region
+/// activities (stored as `pbpk/patient.json`) and predicts with intervals; the kinetic
+/// default is unchanged. At the measured cold amount the PBRPK prediction of every receptor
+/// region lies within the kinetic model's interval; more cold peptide saturates the
+/// receptors, so the kidney and tumour TIA and dose fall monotonically.
+#[test]
+fn pbpk_model_predicts_the_next_cycle_and_its_cold_peptide() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("twin");
+    let a1 = 7.4e9;
+    let study = write_patient(dir.path(), "study.json", &[a1], false);
+    twin::init(&root, &init_opts(study, None, 2e5), &mut Silent).unwrap();
+    let sbml = dir.path().join("receptor.sbml");
+    std::fs::write(&sbml, receptor_sbml(["Kidney", "Tumor"])).unwrap();
+    let sbml_arg = sbml.to_str().unwrap();
+    // The default model, with and without --model kinetics: the same prediction.
+    let kinetic = json_of(&cli_predict(&root, 7.4, &["--json"]));
+    assert_eq!(kinetic["model"], "kinetic");
+    assert!(kinetic.get("pbpk").is_none() && kinetic.get("cold_nmol").is_none());
+    let named = json_of(&cli_predict(&root, 7.4, &["--json", "--model", "kinetics"]));
+    assert_eq!(named["organs"], kinetic["organs"]);
+    let kinetic_stored = read(&root.join("predictions/cycle2.json"));
+    assert!(source_of(&kinetic_stored, "kidney_left")
+        .get("tia_draws")
+        .is_none());
+    // The PBRPK model, fitted now.
+    let fit_flags = [
+        "--json",
+        "--model",
+        "pbpk",
+        "--pbpk-model",
+        sbml_arg,
+        "--params",
+        "R_K,krel_K,R_T,krel_T",
+        "--measured-cold-nmol",
+        "100",
+        "--pbpk-samples",
+        "100",
+    ];
+    let p = json_of(&cli_predict(&root, 7.4, &fit_flags));
+    assert_eq!(p["model"], "pbpk");
+    assert_eq!(
+        p["cold_nmol"], 100.0,
+        "the measured cycle's cold amount is the default"
+    );
+    assert_eq!(p["pbpk"]["fitted_now"], true);
+    assert_eq!(p["pbpk"]["fitted_cycles"], serde_json::json!([1]));
+    let names: Vec<&str> = p["pbpk"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["R_K", "krel_K", "R_T", "krel_T"]);
+    let mapped: Vec<(String, serde_json::Value)> = p["pbpk"]["organs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["organ"].as_str().unwrap().to_string(),
+                o["regions"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        mapped,
+        [
+            (
+                "Kidney".to_string(),
+                serde_json::json!(["kidney_left", "kidney_right"])
+            ),
+            ("Tumor".to_string(), serde_json::json!(["tumour_1"]))
+        ]
+    );
+    let patient = read(&root.join("pbpk/patient.json"));
+    assert_eq!(patient["format"], "voxdose-pbpk-patient/1");
+    for name in ["kidney_left", "kidney_right", "tumour_1"] {
+        let (o, k) = (organ(&p, name), organ(&kinetic, name));
+        let f = |v: &serde_json::Value, key: &str| v[key].as_f64().unwrap();
+        assert!(
+            f(o, "dose_gy_p2_5") < f(o, "dose_gy") && f(o, "dose_gy") < f(o, "dose_gy_p97_5"),
+            "{name}: {o}"
+        );
+        assert!(
+            o["bed_gy"].as_f64().is_some() || o["tissue"].is_null(),
+            "{name}: {o}"
+        );
+        assert!(
+            f(k, "dose_gy_p2_5") <= f(o, "dose_gy") && f(o, "dose_gy") <= f(k, "dose_gy_p97_5"),
+            "{name}: PBRPK {} Gy outside the kinetic interval [{}, {}] Gy",
+            f(o, "dose_gy"),
+            f(k, "dose_gy_p2_5"),
+            f(k, "dose_gy_p97_5")
+        );
+    }
+    // Regions the model has no organ for keep the kinetic model's τ; the mapped ones take
+    // the PBRPK samples (the stored model, which `sync` re-evaluates).
+    let source = source_of;
+    let stored = read(&root.join("predictions/cycle2.json"));
+    for name in ["red_marrow", "remainder"] {
+        assert_eq!(
+            source(&stored, name),
+            source(&kinetic_stored, name),
+            "{name}"
+        );
+    }
+    for name in ["kidney_left", "kidney_right", "tumour_1"] {
+        let draws = source(&stored, name)["tia_draws"].as_array().unwrap().len();
+        assert_eq!(draws, 100, "{name}");
+    }
+    // The stored patient is reused for what-ifs of the cold amount (no fit flags).
+    let mut last: Option<(f64, f64, f64, f64)> = None;
+    for cold in ["0", "100", "400", "1600"] {
+        let q = json_of(&cli_predict(
+            &root,
+            7.4,
+            &[
+                "--json",
+                "--model",
+                "pbpk",
+                "--pbpk-model",
+                sbml_arg,
+                "--pbpk-samples",
+                "100",
+                "--cold-nmol",
+                cold,
+            ],
+        ));
+        assert_eq!(q["pbpk"]["fitted_now"], false);
+        let tia = |o: usize| q["pbpk"]["organs"][o]["tia_mbq_h"].as_f64().unwrap();
+        let now = (
+            tia(0),
+            tia(1),
+            organ(&q, "kidney_left")["dose_gy"].as_f64().unwrap(),
+            organ(&q, "tumour_1")["dose_gy"].as_f64().unwrap(),
+        );
+        if cold == "100" {
+            assert_eq!(q["organs"], p["organs"], "the same patient and cold amount");
+        }
+        if let Some(before) = last {
+            assert!(
+                now.0 < before.0 && now.1 < before.1 && now.2 < before.2 && now.3 < before.3,
+                "cold {cold} nmol: (kidney TIA, tumour TIA, kidney dose, tumour dose) {now:?} not below {before:?}"
+            );
+        }
+        last = Some(now);
+    }
+    let history = std::fs::read_to_string(root.join("history.jsonl")).unwrap();
+    assert_eq!(history.matches("\"pbpk-fit\"").count(), 1, "{history}");
+    // A patient model file (as `voxdose pbpk fit` writes) instead of the twin's own fit; it
+    // must have been fitted with the SBML file given.
+    let outside = dir.path().join("patient.json");
+    std::fs::copy(root.join("pbpk/patient.json"), &outside).unwrap();
+    let with_file = [
+        "--json",
+        "--model",
+        "pbpk",
+        "--pbpk-model",
+        sbml_arg,
+        "--pbpk-samples",
+        "100",
+        "--patient-model",
+        outside.to_str().unwrap(),
+    ];
+    let q = json_of(&cli_predict(&root, 7.4, &with_file));
+    assert_eq!(q["organs"], p["organs"]);
+    assert_eq!(q["pbpk"]["patient_model"], outside.to_str().unwrap());
+    let edited = dir.path().join("edited.sbml");
+    std::fs::write(&edited, receptor_sbml(["Kidney", "Tumor"]) + "\n").unwrap();
+    let mut args = with_file.to_vec();
+    args[4] = edited.to_str().unwrap();
+    let o = cli_predict(&root, 7.4, &args);
+    assert_eq!(o.status.code(), Some(56));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("another SBML file"));
+    pbpk_prediction_is_compared_and_refitted(dir.path(), &root, sbml_arg);
+}
+
+/// Cycle 2 (the same kinetics per GBq, given with the measured cold amount) is synced after
+/// a PBRPK prediction at 100 nmol: the stored prediction is compared with it (within the MC
+/// noise of 2e5 decays and the fit: 5 %). The stored patient no longer covers every cycle:
+/// without the new cycle's cold amount the refit is refused; with it, both cycles are fitted.
+fn pbpk_prediction_is_compared_and_refitted(dir: &Path, root: &Path, sbml: &str) {
+    let flags = [
+        "--json",
+        "--model",
+        "pbpk",
+        "--pbpk-model",
+        sbml,
+        "--pbpk-samples",
+        "100",
+    ];
+    json_of(&cli_predict(root, 7.4, &flags));
+    let study2 = write_patient(dir, "study2.json", &[7.4e9, 7.4e9], false);
+    let report = twin::sync(
+        root,
+        &SyncOptions {
+            study: study2,
+            resync_cycle: None,
+        },
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(report.new_cycles, vec![2]);
+    let kept = read(&root.join("cycles/2/prediction.json"));
+    assert_eq!(kept["as_made"]["model"], "pbpk");
+    for e in &report.prediction_errors[0].1 {
+        if ["kidney_left", "kidney_right", "tumour_1"].contains(&e.name.as_str()) {
+            assert!(
+                e.dose.abs() < 0.05,
+                "{}: predicted/measured − 1 = {}",
+                e.name,
+                e.dose
+            );
+        }
+    }
+    let o = cli_predict(root, 7.4, &flags);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--measured-cold-nmol") && err.contains("cycle 2"),
+        "{err}"
+    );
+    let mut refit = flags.to_vec();
+    refit.extend(["--measured-cold-nmol", "100,100"]);
+    let p = json_of(&cli_predict(root, 7.4, &refit));
+    assert_eq!(p["cycle"], 3);
+    assert_eq!(p["pbpk"]["fitted_now"], true);
+    assert_eq!(p["pbpk"]["fitted_cycles"], serde_json::json!([1, 2]));
+    let patient = read(&root.join("pbpk/patient.json"));
+    assert_eq!(patient["earlier_cycles"][0]["cycle"], 1);
+    assert_eq!(
+        patient["residuals"].as_array().unwrap().len(),
+        16,
+        "2 cycles × 2 organs × 4 scans"
+    );
+}
+
+/// Bad input to `twin predict --model pbpk`: a missing model file flag, an SBML model whose
+/// organs are none of the twin's regions, a negative cold amount, and PBRPK flags without
+/// `--model pbpk`: each a clear message and its own exit code.
+#[test]
+fn pbpk_model_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("twin");
+    let study = write_patient(dir.path(), "study.json", &[7.4e9], false);
+    twin::init(&root, &init_opts(study, None, 2e5), &mut Silent).unwrap();
+    let good = dir.path().join("receptor.sbml");
+    std::fs::write(&good, receptor_sbml(["Kidney", "Tumor"])).unwrap();
+    let foreign = dir.path().join("liver.sbml");
+    std::fs::write(&foreign, receptor_sbml(["Liver", "Spleen"])).unwrap();
+    let fit = [
+        "--params",
+        "R_K,krel_K",
+        "--measured-cold-nmol",
+        "100",
+        "--pbpk-samples",
+        "20",
+    ];
+    let run = |extra: &[&str]| {
+        let o = cli_predict(&root, 7.4, extra);
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let (code, err) = run(&["--model", "pbpk"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--pbpk-model"), "{err}");
+    let mut args = vec!["--model", "pbpk", "--pbpk-model", foreign.to_str().unwrap()];
+    args.extend(fit);
+    let (code, err) = run(&args);
+    assert_eq!(code, Some(63), "{err}");
+    assert!(
+        err.contains("Liver") && err.contains("kidney_left") && err.contains("--map"),
+        "{err}"
+    );
+    let mut args = vec![
+        "--model",
+        "pbpk",
+        "--pbpk-model",
+        good.to_str().unwrap(),
+        "--cold-nmol",
+        "-5",
+    ];
+    args.extend(fit);
+    let (code, err) = run(&args);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("--cold-nmol") && err.contains("≥ 0"), "{err}");
+    let (code, err) = run(&["--cold-nmol", "50"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("--model pbpk"), "{err}");
+    // An explicit map naming a region the twin lacks: the mapping error too.
+    let mut args = vec![
+        "--model",
+        "pbpk",
+        "--pbpk-model",
+        good.to_str().unwrap(),
+        "--map",
+        "Kidney=liver",
+    ];
+    args.extend(fit);
+    let (code, err) = run(&args);
+    assert_eq!(code, Some(63), "{err}");
+    // Nothing of these refused runs was written into the twin.
+    assert!(!root.join("pbpk").exists());
+}

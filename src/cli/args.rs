@@ -528,7 +528,8 @@ pub enum TwinCommand {
     Init(TwinInitArgs),
     /// Bring in what is new in the study (a new cycle, new time points of the last one).
     Sync(TwinSyncArgs),
-    /// Predict the next cycle(s) at an activity: dose, BED, cumulative BED with 95 % intervals.
+    /// Predict the next cycle(s) at an activity: dose, BED, cumulative BED with 95 % intervals
+    /// (from the measured kinetics, or from a PBRPK model with --model pbpk).
     Predict(TwinPredictArgs),
     /// The largest activity per remaining cycle that keeps every limited organ within its limit.
     Plan(TwinPlanArgs),
@@ -601,6 +602,87 @@ pub struct TwinPredictArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Prediction model: `kinetics`, the measured kinetics of the synced cycles (TIA per GBq,
+    /// their spread); `pbpk`, a PBRPK model (SBML) fitted to the synced cycles, which
+    /// predicts the TIAs for the planned activity and peptide amount (needs --pbpk-model).
+    #[arg(long, value_enum, default_value_t = TwinPredictModel::Kinetics)]
+    pub model: TwinPredictModel,
+    /// The SBML model of `--model pbpk` (PyCNO conventions: Hot/Cold species, top-level
+    /// compartments are organs).
+    #[arg(
+        long,
+        value_name = "FILE.sbml",
+        required_if_eq("model", "pbpk"),
+        help_heading = "PBPK model (--model pbpk)"
+    )]
+    pub pbpk_model: Option<PathBuf>,
+    /// Unlabelled (cold) peptide of each predicted cycle, nmol [default: the latest fitted
+    /// cycle's].
+    #[arg(
+        long,
+        value_name = "NMOL",
+        allow_negative_numbers = true,
+        help_heading = "PBPK model (--model pbpk)"
+    )]
+    pub cold_nmol: Option<f64>,
+    /// A fitted patient (`voxdose pbpk fit` output) to use instead of fitting the model to the
+    /// twin's cycles [default: the twin's DIR/pbpk/patient.json while it fits the model and
+    /// cycles, else a new fit, stored there].
+    #[arg(long, value_name = "FILE", help_heading = "PBPK model (--model pbpk)")]
+    pub patient_model: Option<PathBuf>,
+    /// Parameters to fit to the twin's cycles, comma separated (model names) [default: those
+    /// of the twin's stored patient model].
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "NAME,…",
+        help_heading = "PBPK model (--model pbpk)"
+    )]
+    pub params: Vec<String>,
+    /// Cold peptide given in each synced cycle, nmol: one value for all, or one per cycle
+    /// [default: as recorded in the twin's stored patient model].
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "NMOL,…",
+        allow_negative_numbers = true,
+        help_heading = "PBPK model (--model pbpk)"
+    )]
+    pub measured_cold_nmol: Vec<f64>,
+    /// Model organs to twin regions, "Kidney=kidney_left+kidney_right,Tumor=tumour_1"
+    /// [default: by name or tissue: Kidney ↔ kidney_left, kidney_right; Tumor ↔ tumour_1].
+    #[arg(long, value_name = "MAP", help_heading = "PBPK model (--model pbpk)")]
+    pub map: Option<String>,
+    /// Priors of the fit (the `voxdose pbpk fit --prior` format) [default: log-normal around
+    /// the model's value, σ(ln) = 1].
+    #[arg(long, value_name = "FILE", help_heading = "PBPK model (--model pbpk)")]
+    pub prior: Option<PathBuf>,
+    /// Compartment the peptide is injected into (its Hot and Cold species) [default: that of
+    /// the patient model's doses, else Vein or Blood].
+    #[arg(
+        long,
+        value_name = "COMPARTMENT",
+        help_heading = "PBPK model (--model pbpk)"
+    )]
+    pub inject_into: Option<String>,
+    /// Samples of the fitted parameters behind the intervals (one simulation each).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 400,
+        help_heading = "PBPK model (--model pbpk)"
+    )]
+    pub pbpk_samples: usize,
+}
+
+/// The model of `voxdose twin predict`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TwinPredictModel {
+    /// The measured kinetics of the synced cycles.
+    #[value(alias = "kinetic")]
+    Kinetics,
+    /// A PBRPK model fitted to the synced cycles.
+    Pbpk,
 }
 
 /// `voxdose twin plan`.

@@ -17,8 +17,13 @@
 //! **The patient model file** ([`PatientModel`], JSON) names the SBML file (with a hash),
 //! the nuclide, the fixed and fitted parameter values, cov(φ), and the fit's data and
 //! residuals. [`PatientModel::predict`] simulates the fitted patient under any doses and
-//! returns organ TIAs: the call a twin's `predict --model pbpk` makes for a next cycle with
-//! another hot or cold amount.
+//! returns organ TIAs (a next cycle with another hot or cold amount).
+//!
+//! **Several cycles** ([`fit_cycles`], a twin's `predict --model pbpk`): one set of
+//! parameters fitted to every cycle's data at once, each cycle simulated from a fresh
+//! patient with its own doses; the file then names the latest cycle (`cycle`, whose doses
+//! and data are `doses` and `data`) and the earlier ones (`earlier_cycles`), and each
+//! residual its cycle.
 
 use super::model::{Bolus, Model};
 use super::priors::{Distribution, Population};
@@ -177,6 +182,22 @@ pub struct Residual {
     pub model_mbq: f64,
     /// (model − measured)/σ.
     pub normalized: f64,
+    /// The cycle, in a fit of several ([`fit_cycles`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycle: Option<usize>,
+}
+
+/// An earlier administration fitted with the same parameters as the problem's (a twin's
+/// earlier cycles): the patient starts afresh at each (what is left of the cycle before is
+/// neglected).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Administration {
+    /// Its cycle number.
+    pub cycle: usize,
+    /// Its doses.
+    pub doses: Vec<Bolus>,
+    /// What was measured after it.
+    pub data: Vec<OrganData>,
 }
 
 /// The patient model file.
@@ -210,6 +231,12 @@ pub struct PatientModel {
     pub iterations: usize,
     /// Whether the stopping rule was met (else the iteration limit was reached).
     pub converged: bool,
+    /// In a fit of several cycles ([`fit_cycles`]): the cycle of `doses` and `data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycle: Option<usize>,
+    /// In a fit of several cycles: the earlier ones, fitted with the same parameters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_cycles: Vec<Administration>,
 }
 
 impl PatientModel {
@@ -324,11 +351,50 @@ fn fit_params(model: &Model, p: &FitProblem) -> Result<Params, PbpkError> {
 /// Fits `p` on `model`; returns the patient model (paths and hash to be filled by the
 /// caller, who knows the file).
 pub fn fit(model: &Model, p: &FitProblem) -> Result<PatientModel, PbpkError> {
+    fit_runs(model, p, None, &[])
+}
+
+/// Fits `p` (the latest cycle, number `cycle`: its boluses and data) together with `earlier`
+/// cycles: one set of parameters, every cycle's residuals (a twin's cycles).
+pub fn fit_cycles(
+    model: &Model,
+    p: &FitProblem,
+    cycle: usize,
+    earlier: &[Administration],
+) -> Result<PatientModel, PbpkError> {
+    fit_runs(model, p, Some(cycle), earlier)
+}
+
+fn fit_runs(
+    model: &Model,
+    p: &FitProblem,
+    cycle: Option<usize>,
+    earlier: &[Administration],
+) -> Result<PatientModel, PbpkError> {
     let params = fit_params(model, p)?;
-    let obs = Observations::new(model, &p.data)?;
+    let mut runs: Vec<(Option<usize>, &[Bolus], Observations)> = Vec::new();
+    for a in earlier {
+        runs.push((
+            Some(a.cycle),
+            a.doses.as_slice(),
+            Observations::new(model, &a.data)?,
+        ));
+    }
+    runs.push((
+        cycle,
+        p.boluses.as_slice(),
+        Observations::new(model, &p.data)?,
+    ));
+    let sims = |phi: &[f64]| -> Result<Vec<SimResult>, PbpkError> {
+        runs.iter()
+            .map(|(_, b, o)| simulate_at(model, p, b, &params, phi, &o.grid_min))
+            .collect()
+    };
     let residuals = |phi: &[f64]| -> Result<Vec<f64>, PbpkError> {
-        let sim = simulate_at(model, p, &params, phi, &obs.grid_min)?;
-        let mut r = obs.data_residuals(&sim, p.activity_rel_sigma);
+        let mut r = Vec::new();
+        for (sim, (_, _, obs)) in sims(phi)?.iter().zip(&runs) {
+            r.extend(obs.data_residuals(sim, p.activity_rel_sigma));
+        }
         r.extend(
             params
                 .priors
@@ -341,7 +407,14 @@ pub fn fit(model: &Model, p: &FitProblem) -> Result<PatientModel, PbpkError> {
     let phi0: Vec<f64> = params.start.iter().map(|v| v.ln()).collect();
     let lm = levenberg_marquardt(&residuals, phi0, &params.bounds)?;
     let cov = covariance(&lm.jacobian, params.names.len())?;
-    let sim = simulate_at(model, p, &params, &lm.phi, &obs.grid_min)?;
+    let mut report = Vec::new();
+    for (sim, (c, _, obs)) in sims(&lm.phi)?.iter().zip(&runs) {
+        report.extend(
+            obs.report(sim, p.activity_rel_sigma)
+                .into_iter()
+                .map(|r| Residual { cycle: *c, ..r }),
+        );
+    }
     let fitted = params
         .names
         .iter()
@@ -369,10 +442,12 @@ pub fn fit(model: &Model, p: &FitProblem) -> Result<PatientModel, PbpkError> {
         doses: p.boluses.clone(),
         data: p.data.clone(),
         activity_rel_sigma: p.activity_rel_sigma,
-        residuals: obs.report(&sim, p.activity_rel_sigma),
+        residuals: report,
         objective: lm.cost,
         iterations: lm.iterations,
         converged: lm.converged,
+        cycle,
+        earlier_cycles: earlier.to_vec(),
     })
 }
 
@@ -389,6 +464,7 @@ fn describe(d: &Distribution) -> String {
 fn simulate_at(
     model: &Model,
     p: &FitProblem,
+    boluses: &[Bolus],
     params: &Params,
     phi: &[f64],
     grid: &[f64],
@@ -402,7 +478,7 @@ fn simulate_at(
             .zip(phi.iter().map(|f| f.exp())),
     );
     let scenario = Scenario {
-        boluses: p.boluses.clone(),
+        boluses: boluses.to_vec(),
         grid_min: grid.to_vec(),
         params: values,
         half_life_s: p.half_life_s,
@@ -501,6 +577,7 @@ impl<'a> Observations<'a> {
                     measured_mbq: meas,
                     model_mbq: model,
                     normalized: (model - meas) / (u * meas),
+                    cycle: None,
                 });
             }
         }

@@ -10,6 +10,7 @@
 //! | [`cycle`] | syncing one cycle: fit → dose → S-matrix → per-region record |
 //! | [`smatrix`] | dose per decay S[target][source], one transport per source region |
 //! | [`model`] | the "kinetic" prediction model: TIA per GBq and T_eff per source, their spread |
+//! | [`pbpk`] | the "pbpk" prediction model: a PBRPK model fitted to the cycles predicts the TIAs |
 //! | [`predict`] | the next cycle(s) at an activity: dose, BED, cumulative BED with intervals |
 //! | [`plan`] | the largest activity keeping every limited organ within its limit |
 //! | [`limits`] | organ limits (`kidney:bed=28`) and tissues of the regions |
@@ -24,6 +25,7 @@ pub mod folder;
 pub mod inputs;
 pub mod limits;
 pub mod model;
+pub mod pbpk;
 pub mod plan;
 pub mod predict;
 pub mod smatrix;
@@ -101,6 +103,10 @@ pub enum TwinError {
     /// Planning or predicting needs what the twin does not have.
     #[error("{0}")]
     Unusable(String),
+    /// A PBRPK model whose organs cannot be matched to the twin's regions (`predict --model
+    /// pbpk`).
+    #[error("{0}")]
+    PbpkMap(String),
 }
 
 impl TwinError {
@@ -114,6 +120,7 @@ impl TwinError {
             TwinError::BadLimit { .. } => 3,
             TwinError::UnknownOrgan { .. } => 4,
             TwinError::Unusable(_) => 50,
+            TwinError::PbpkMap(_) => 63,
         }
     }
 }

@@ -72,6 +72,10 @@ pub struct SourceModel {
     pub between_cycle_ln_sigma: f64,
     /// Cycles it was estimated from.
     pub cycles: usize,
+    /// τ of each draw, s, when another model gives them (the PBRPK model's samples, used
+    /// cyclically: draw i takes sample i mod n); `None` draws τ log-normal as above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tia_draws: Option<Vec<f64>>,
 }
 
 /// One target region of the model.
@@ -260,7 +264,13 @@ impl PredictionModel {
             let tau: Vec<f64> = self
                 .sources
                 .iter()
-                .map(|s| s.tia_per_injected_s * (s.tia_ln_sigma * normal(&mut rng)).exp())
+                .map(|s| {
+                    let z = normal(&mut rng);
+                    match s.tia_draws.as_deref() {
+                        Some(d) if !d.is_empty() => d[i % d.len()],
+                        _ => s.tia_per_injected_s * (s.tia_ln_sigma * z).exp(),
+                    }
+                })
                 .collect();
             let stretch: Vec<f64> = self
                 .sources
@@ -285,7 +295,7 @@ impl PredictionModel {
 }
 
 /// A standard normal variate (Box–Muller on two 32-bit uniforms in (0, 1]).
-fn normal(rng: &mut Pcg32) -> f64 {
+pub(crate) fn normal(rng: &mut Pcg32) -> f64 {
     let u1 = (f64::from(rng.next_u32()) + 1.0) / 4_294_967_296.0;
     let u2 = f64::from(rng.next_u32()) / 4_294_967_296.0;
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
@@ -324,6 +334,7 @@ fn source_model(name: &str, records: &[CycleRecord], prior: &PopulationPrior) ->
             effective_half_life_ln_sigma: 0.0,
             between_cycle_ln_sigma: 0.0,
             cycles: 0,
+            tia_draws: None,
         };
     }
     // σ-weighted mean of ln τ; a cycle without a σ gets the largest weight seen.
@@ -356,6 +367,7 @@ fn source_model(name: &str, records: &[CycleRecord], prior: &PopulationPrior) ->
         effective_half_life_ln_sigma: (t_between * t_between + t_fit * t_fit).sqrt(),
         between_cycle_ln_sigma: between,
         cycles: seen.len(),
+        tia_draws: None,
     }
 }
 

@@ -30,6 +30,12 @@ pub struct Prediction {
     pub model: String,
     /// Draws behind the intervals.
     pub draws: usize,
+    /// Unlabelled (cold) peptide of each predicted cycle, nmol (the "pbpk" model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_nmol: Option<f64>,
+    /// The PBRPK model behind the prediction: its parameters, the organ TIAs it predicts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pbpk: Option<super::pbpk::PbpkInfo>,
     /// Per region.
     pub organs: Vec<OrganPrediction>,
 }
@@ -177,6 +183,8 @@ pub fn evaluate(
         cycles,
         model: "kinetic".into(),
         draws: model.draws,
+        cold_nmol: None,
+        pbpk: None,
         organs,
     })
 }

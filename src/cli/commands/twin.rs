@@ -1,7 +1,7 @@
 //! `voxdose twin init|sync|predict|plan|status`: lowers the flags into the twin library's
 //! options ([`crate::twin`]) and prints what it returns, as a table or `--json`.
 
-use crate::cli::args::{TwinArgs, TwinCommand};
+use crate::cli::args::{TwinArgs, TwinCommand, TwinPredictArgs, TwinPredictModel};
 use crate::cli::commands::run::transport_config;
 use crate::report::progress::ConsoleObserver;
 use crate::run::TransportConfig;
@@ -42,7 +42,12 @@ pub fn twin(args: TwinArgs) -> Result<()> {
             }
         }
         TwinCommand::Predict(a) => {
-            let p = twin::predict(&a.dir, a.activity_gbq * 1e9, a.cycles, &mut observer)?;
+            let p = match pbpk_options(&a)? {
+                None => twin::predict(&a.dir, a.activity_gbq * 1e9, a.cycles, &mut observer)?,
+                Some(o) => {
+                    twin::pbpk::predict(&a.dir, a.activity_gbq * 1e9, a.cycles, &o, &mut observer)?
+                }
+            };
             if a.json {
                 print_json(&p)?;
             } else {
@@ -81,6 +86,43 @@ pub fn twin(args: TwinArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `--model pbpk` options; `None` for the kinetic model, which takes none of them.
+fn pbpk_options(a: &TwinPredictArgs) -> Result<Option<twin::pbpk::PbpkOptions>> {
+    if a.model == TwinPredictModel::Kinetics {
+        let given = [
+            (a.pbpk_model.is_some(), "--pbpk-model"),
+            (a.cold_nmol.is_some(), "--cold-nmol"),
+            (a.patient_model.is_some(), "--patient-model"),
+            (!a.params.is_empty(), "--params"),
+            (!a.measured_cold_nmol.is_empty(), "--measured-cold-nmol"),
+            (a.map.is_some(), "--map"),
+            (a.prior.is_some(), "--prior"),
+            (a.inject_into.is_some(), "--inject-into"),
+        ];
+        if let Some((_, flag)) = given.iter().find(|(g, _)| *g) {
+            return Err(crate::Error::invalid(
+                flag,
+                "it applies to the PBRPK model only; add --model pbpk --pbpk-model FILE.sbml",
+            ));
+        }
+        return Ok(None);
+    }
+    let sbml = a.pbpk_model.clone().ok_or_else(|| {
+        crate::Error::invalid("--pbpk-model", "missing: --model pbpk needs the SBML model")
+    })?;
+    Ok(Some(twin::pbpk::PbpkOptions {
+        sbml,
+        cold_nmol: a.cold_nmol,
+        patient_model: a.patient_model.clone(),
+        map: a.map.clone(),
+        params: a.params.clone(),
+        prior: a.prior.clone(),
+        measured_cold_nmol: a.measured_cold_nmol.clone(),
+        inject_into: a.inject_into.clone(),
+        samples: a.pbpk_samples,
+    }))
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
@@ -125,6 +167,9 @@ fn print_prediction(p: &twin::Prediction) {
         p.model,
         p.draws
     );
+    if let (Some(info), Some(cold)) = (&p.pbpk, p.cold_nmol) {
+        print_pbpk(info, cold);
+    }
     print_organs(&p.organs);
 }
 
@@ -148,6 +193,38 @@ fn print_organs(organs: &[twin::predict::OrganPrediction]) {
         println!(
             "  {:<18} dose {:.3} [{:.3}, {:.3}] Gy{bed}{lim}",
             o.name, o.dose_gy, o.dose_gy_p2_5, o.dose_gy_p97_5
+        );
+    }
+}
+
+fn print_pbpk(info: &twin::pbpk::PbpkInfo, cold_nmol: f64) {
+    println!(
+        "  PBRPK {} ({}): hot {:.3} nmol, cold {:.3} nmol ({}); {} parameter samples",
+        info.sbml.display(),
+        if info.fitted_now {
+            format!("fitted now to cycles {:?}", info.fitted_cycles)
+        } else {
+            format!("patient {}", info.patient_model.display())
+        },
+        info.hot_nmol,
+        cold_nmol,
+        info.cold_nmol_from,
+        info.samples
+    );
+    for q in &info.parameters {
+        match q.sigma_ln {
+            Some(s) => println!("    {:<20} {:.5e} (σ ln {:.3})", q.name, q.value, s),
+            None => println!("    {:<20} {:.5e} (fixed)", q.name, q.value),
+        }
+    }
+    for o in &info.organs {
+        println!(
+            "    TIA {:<14} {:.4e} [{:.4e}, {:.4e}] MBq·h → {}",
+            o.organ,
+            o.tia_mbq_h,
+            o.tia_mbq_h_p2_5,
+            o.tia_mbq_h_p97_5,
+            o.regions.join(", ")
         );
     }
 }
