@@ -456,7 +456,8 @@ pub struct BedArgs {
     /// regions the fit does not cover.
     #[arg(long, value_name = "T")]
     pub effective_half_life_h: Option<f64>,
-    /// Output folder of `voxdose fit` (or `voxdose run --study`): each region's fitted model.
+    /// Output folder of `voxdose fit` (or `voxdose run --study`): each voxel's own fitted
+    /// curve where the fit stored one (voxel_kinetics_cycle{n}*), else its region's model.
     #[arg(long, value_name = "DIR")]
     pub fit: Option<PathBuf>,
     /// With --fit: the dose is of this cycle only (default: it holds every cycle of the fit,

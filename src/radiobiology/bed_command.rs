@@ -13,6 +13,7 @@
 //! wrote beside the dose, when its grid matches; else none (σ from the kinetics only).
 
 use super::fit_input::read_fit_folder;
+use super::voxel_shapes::load_voxel_shapes;
 use super::maps::{compute, DoseMaps};
 use super::output::{
     cycle_summaries, write_bed_dvh, write_bed_rtdose, write_json, write_map, CycleSummary,
@@ -150,9 +151,15 @@ pub fn run(cfg: &BedConfig) -> Result<BedSummary> {
         None => vec![all_region(&loaded.dose.data)],
     };
     let layout = layout_of(cfg, &fit)?;
+    let wanted_cycles = cfg.cycle.map(|c| vec![c]);
+    let (voxel_shapes, voxel_notes) = match &cfg.fit {
+        Some(dir) => load_voxel_shapes(dir, &grid, wanted_cycles.as_deref())?,
+        None => (Vec::new(), Vec::new()),
+    };
     let plan = KineticsPlan {
         fallback_effective_half_life_h: cfg.effective_half_life_h,
         fit,
+        voxel_cycles: voxel_shapes.iter().map(|s| s.cycle).collect(),
     };
     check_fit_covers_all(cfg, &plan)?;
     let (bed_regions, mut notes) = bed_regions(&regions, &tissues, &plan, &layout)?;
@@ -168,9 +175,14 @@ pub fn run(cfg: &BedConfig) -> Result<BedSummary> {
     let maps = DoseMaps {
         dose_gy: vec![&loaded.dose.data],
         sigma_gy: vec![sigma.as_deref()],
+        voxel_shapes: &voxel_shapes,
     };
     let result = compute(&maps, &bed_regions, grid.voxel_volume_mm3() * 1e-3, false);
     notes.splice(0..0, dose_notes(&loaded));
+    if cfg.fit.is_some() {
+        notes.extend(voxel_notes);
+        notes.extend(voxel_kinetics_notes(&result.regions, !voxel_shapes.is_empty()));
+    }
     if sigma.is_none()
         && bed_regions
             .iter()
@@ -228,6 +240,25 @@ fn write_outputs(
     write_json(&out.join("bed_summary.json"), summary)
 }
 
+/// How many voxels of each region and cycle took their own voxel kinetics and how many the
+/// region's model.
+pub fn voxel_kinetics_notes(regions: &[super::maps::RegionBed], have_voxel_kinetics: bool) -> Vec<String> {
+    if !have_voxel_kinetics {
+        return vec!["the fit folder holds no voxel kinetics (voxel_kinetics_cycle{n}.json: a single-scan cycle, or a fit from before voxdose stored them): every voxel takes its region's model".into()];
+    }
+    regions
+        .iter()
+        .flat_map(|r| {
+            r.kinetics.iter().map(move |k| {
+                format!(
+                    "region '{}', cycle {}: {} voxel(s) with their own voxel kinetics, {} with the region's model",
+                    r.name, k.cycle, k.voxels_own_kinetics, k.voxels_region_kinetics
+                )
+            })
+        })
+        .collect()
+}
+
 fn dose_notes(d: &LoadedDose) -> Vec<String> {
     let mut notes = vec![format!("dose unit: {}", d.unit_source)];
     if d.negative_voxels_clipped > 0 {
@@ -250,7 +281,7 @@ fn kinetics_source(cfg: &BedConfig, layout: &DoseLayout) -> String {
             _ => "the dose holds every cycle of the fit, split per region by its TIA share".into(),
         };
         parts.push(format!(
-            "region models of the fit in {} ({cycles}; each voxel takes its region's kinetics: voxel fits are not stored by voxdose fit)",
+            "the fit in {} ({cycles}): each voxel's own fitted curve where the fit stored one (voxel_kinetics_cycle{{n}}), else its region's model",
             dir.display()
         ));
     }
@@ -613,7 +644,7 @@ fn read_sigma(path: &Path, dose: &Volume<f32>) -> Result<(Vec<f32>, &'static str
 }
 
 /// Grids equal up to the rounding of a file format (1e-3 mm).
-fn same_grid(a: &Grid, b: &Grid) -> bool {
+pub(crate) fn same_grid(a: &Grid, b: &Grid) -> bool {
     let close = |x: f64, y: f64| (x - y).abs() < 1e-3;
     a.dims == b.dims
         && (0..3).all(|i| {

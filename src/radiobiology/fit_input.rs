@@ -12,8 +12,8 @@
 //!   Hänscheid et al. 2018, J Nucl Med 59:75);
 //! - single time point, population half-life: that half-life.
 //!
-//! `voxdose fit` writes region fits only; voxel fits leave their parameters out of the
-//! folder, so voxel BED uses the kinetics of the voxel's region.
+//! The per-voxel fits a folder may also hold (`voxel_kinetics_cycle{n}*`) are read by
+//! [`super::voxel_shapes`]; the region kinetics here stand for every voxel without one.
 //!
 //! Units: h, 1/h; TIA in Bq·s.
 

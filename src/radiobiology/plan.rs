@@ -177,6 +177,9 @@ pub struct KineticsPlan {
     pub fit: Vec<RegionKinetics>,
     /// T_eff (h) for regions the fit does not cover (`--effective-half-life-h`).
     pub fallback_effective_half_life_h: Option<f64>,
+    /// Cycles with per-voxel shapes, in the order of [`super::maps::DoseMaps::voxel_shapes`]:
+    /// a fitted region's voxels take their own shape there where they have one.
+    pub voxel_cycles: Vec<usize>,
 }
 
 /// BED regions for `regions`; the second value lists the regions left out and why.
@@ -241,6 +244,7 @@ fn cycles_of(
             model: DoseRateModel::mono_exponential(t),
             g_factor_sigma: 0.0,
             kinetics: format!("mono-exponential, T_eff = {t} h (--effective-half-life-h)"),
+            voxel_shapes: None,
         };
         return Ok(Some(match layout {
             DoseLayout::OneMapAllCycles => vec![one(1, 0)],
@@ -268,13 +272,19 @@ fn cycles_of(
                 None => continue,
             },
         };
+        let voxel_shapes = kinetics.voxel_cycles.iter().position(|&c| c == k.cycle);
+        let voxels = match voxel_shapes {
+            Some(_) => format!("; voxels with their own fit take its shape (voxel_kinetics_cycle{}), the others this one", k.cycle),
+            None => String::new(),
+        };
         cycles.push(CycleDose {
             cycle: k.cycle,
             map,
             dose_fraction,
             model: k.model.clone(),
             g_factor_sigma: k.g_factor_sigma(tissue.repair_half_time_h),
-            kinetics: format!("{}, region '{}' of the fit", k.description, k.name),
+            kinetics: format!("{}, region '{}' of the fit{voxels}", k.description, k.name),
+            voxel_shapes,
         });
     }
     Ok((!cycles.is_empty()).then_some(cycles))
@@ -332,6 +342,7 @@ mod tests {
         let plan = KineticsPlan {
             fit: vec![rec(1, 3.0, 40.0), rec(2, 1.0, 60.0)],
             fallback_effective_half_life_h: None,
+            voxel_cycles: Vec::new(),
         };
         let (b, notes) =
             bed_regions(&regions, &tissues, &plan, &DoseLayout::OneMapAllCycles).unwrap();
