@@ -718,7 +718,10 @@ fn study_run_dose_and_fit_feed_voxdose_bed() {
     for k in [&run_bed["regions"][0]["kinetics"][0], &r["kinetics"][0]] {
         assert_eq!(k["voxels_own_kinetics"], 64, "{k}");
         let g_voxels = k["voxel_g_factor_mean"].as_f64().unwrap();
-        assert!((g_voxels - 2.8 / 62.8).abs() < 1e-4 * g_voxels, "{g_voxels}");
+        assert!(
+            (g_voxels - 2.8 / 62.8).abs() < 1e-4 * g_voxels,
+            "{g_voxels}"
+        );
     }
     let gf = r["kinetics"][0]["g_factor"].as_f64().unwrap();
     // The fitted curve is the 60 h mono-exponential: G = 2.8/(2.8 + 60).
@@ -751,7 +754,15 @@ fn two_half_lives_fit(dir: &Path, t_left: f64, t_right: f64) -> (Grid, std::path
             })
             .collect();
         let n = format!("f{t}.nii.gz");
-        write_volume_f32(&dir.join(&n), &Volume { grid: g.clone(), data }, "test").unwrap();
+        write_volume_f32(
+            &dir.join(&n),
+            &Volume {
+                grid: g.clone(),
+                data,
+            },
+            "test",
+        )
+        .unwrap();
         tps.push(format!(r#"{{"image": "{n}", "hours": {t}}}"#));
     }
     write_volume_f32(

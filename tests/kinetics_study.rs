@@ -206,7 +206,11 @@ fn adding_a_cycle_or_a_time_point_refits_only_what_changed() {
     for (a, b) in again.iter().zip(&voxel_params_c1) {
         assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
     }
-    assert_eq!(voxel_parameter_maps(&out, 2).len(), 3, "uptake–washout: A, λ, δ");
+    assert_eq!(
+        voxel_parameter_maps(&out, 2).len(),
+        3,
+        "uptake–washout: A, λ, δ"
+    );
 }
 
 /// The voxel parameter maps of cycle `n` in a fit folder, in the order its JSON names them.

@@ -36,8 +36,8 @@
 //! refits only the cycles whose key changed.
 
 use super::align::ReferenceFrame;
-use super::models::TacModel;
 use super::fit::{fit_tac, FitOptions, Tac, TacFit, TiaMethod};
+use super::models::TacModel;
 use super::partial_volume::{
     correlated_rel_sigma, tia_weights, CycleCorrection, PartialVolumeOverride, PvcMethod,
     PvcRegion, PvcReport, PvcSetup, RegionCorrection, RegionPvc,

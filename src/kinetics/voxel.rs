@@ -283,7 +283,8 @@ fn mono_exp(t: &[f64], y: &[f64], w: &[f64], lambda_phys: f64) -> Option<VoxelTi
     let opts = varpro_options(lambda_phys);
     let r = varpro::fit(Shape::MonoExp, t, y, w, [lw, 0.0], &opts);
     let p = [r.amplitude, r.rates[0]];
-    r.tia_var_h2.and_then(|var| fitted(r.tia_h, var, r.wrss, &p))
+    r.tia_var_h2
+        .and_then(|var| fitted(r.tia_h, var, r.wrss, &p))
 }
 
 /// The finite fit resolves the uptake where e^(−δt₀) ≥ e^(−3) ≈ 5 %: its curve then lies
@@ -373,7 +374,10 @@ fn uptake_washout<const N: usize>(
             // A finite δ whose JᵀWJ is singular to precision (e^(−δt₀) nearly gone) falls
             // through to the limit, which fits the points as well.
             let p = [f.amplitude, f.rates[0], f.rates[1]];
-            if let Some(v) = f.tia_var_h2.and_then(|var| fitted(f.tia_h, var, f.wrss, &p)) {
+            if let Some(v) = f
+                .tia_var_h2
+                .and_then(|var| fitted(f.tia_h, var, f.wrss, &p))
+            {
                 return Some(v);
             }
         }

@@ -103,7 +103,11 @@ pub fn write_cycle(
     for (j, data) in params.into_iter().enumerate() {
         let name = model.param_names()[j];
         let file = format!("voxel_kinetics_cycle{cycle}_{name}.nii.gz");
-        let unit = if model.is_rate(j) { "1/h" } else { "Bq per voxel" };
+        let unit = if model.is_rate(j) {
+            "1/h"
+        } else {
+            "Bq per voxel"
+        };
         let vol = Volume {
             grid: grid.clone(),
             data,
@@ -155,7 +159,11 @@ pub fn cycles_in(dir: &Path) -> Vec<usize> {
 /// Reads cycle `cycle`'s voxel kinetics from `dir`, keeping only the parameters `keep`
 /// says (by index; e.g. rates only where the amplitude does not change the shape).
 /// Parameters left out come back as empty maps.
-pub fn read_cycle(dir: &Path, cycle: usize, keep: impl Fn(TacModel, usize) -> bool) -> Result<VoxelKinetics> {
+pub fn read_cycle(
+    dir: &Path,
+    cycle: usize,
+    keep: impl Fn(TacModel, usize) -> bool,
+) -> Result<VoxelKinetics> {
     let path = dir.join(json_name(cycle));
     let bad = |detail: String| -> crate::Error {
         InputError::Malformed {
@@ -215,8 +223,16 @@ mod tests {
         let l = vec![0.01, 0.02, f32::NAN, 0.04, 0.05, 0.06];
         let d = vec![0.5; 6];
         let params = vec![a.clone(), l.clone(), d];
-        write_cycle(dir.path(), &grid, 2, TacModel::UptakeWashout, params, &[4.0, 24.0], 159.5)
-            .unwrap();
+        write_cycle(
+            dir.path(),
+            &grid,
+            2,
+            TacModel::UptakeWashout,
+            params,
+            &[4.0, 24.0],
+            159.5,
+        )
+        .unwrap();
         assert_eq!(cycles_in(dir.path()), vec![2]);
         let rates_only = |_m: TacModel, j: usize| j > 0;
         let k = read_cycle(dir.path(), 2, rates_only).unwrap();

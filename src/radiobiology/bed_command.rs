@@ -13,7 +13,6 @@
 //! wrote beside the dose, when its grid matches; else none (σ from the kinetics only).
 
 use super::fit_input::read_fit_folder;
-use super::voxel_shapes::load_voxel_shapes;
 use super::maps::{compute, DoseMaps};
 use super::output::{
     cycle_summaries, write_bed_dvh, write_bed_rtdose, write_json, write_map, CycleSummary,
@@ -24,6 +23,7 @@ use super::plan::{
     TissueAssignment,
 };
 use super::tissue::Tissue;
+use super::voxel_shapes::load_voxel_shapes;
 use super::RadiobiologyError;
 use crate::geometry::{Grid, Volume};
 use crate::io::series::SeriesIdentity;
@@ -181,7 +181,10 @@ pub fn run(cfg: &BedConfig) -> Result<BedSummary> {
     notes.splice(0..0, dose_notes(&loaded));
     if cfg.fit.is_some() {
         notes.extend(voxel_notes);
-        notes.extend(voxel_kinetics_notes(&result.regions, !voxel_shapes.is_empty()));
+        notes.extend(voxel_kinetics_notes(
+            &result.regions,
+            !voxel_shapes.is_empty(),
+        ));
     }
     if sigma.is_none()
         && bed_regions
@@ -242,7 +245,10 @@ fn write_outputs(
 
 /// How many voxels of each region and cycle took their own voxel kinetics and how many the
 /// region's model.
-pub fn voxel_kinetics_notes(regions: &[super::maps::RegionBed], have_voxel_kinetics: bool) -> Vec<String> {
+pub fn voxel_kinetics_notes(
+    regions: &[super::maps::RegionBed],
+    have_voxel_kinetics: bool,
+) -> Vec<String> {
     if !have_voxel_kinetics {
         return vec!["the fit folder holds no voxel kinetics (voxel_kinetics_cycle{n}.json: a single-scan cycle, or a fit from before voxdose stored them): every voxel takes its region's model".into()];
     }

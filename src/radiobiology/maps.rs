@@ -20,9 +20,9 @@
 //! Units: Gy, h, 1/Gy; volumes in mL.
 
 use super::lq::{bed_from_g, dbed_ddose, eqd2_gy, DoseRateModel};
-pub use super::voxel_shapes::VoxelShapes;
 use super::stats::{d_at_percent, eubed_gy};
 use super::tissue::{Limit, LimitQuantity, Tissue};
+pub use super::voxel_shapes::VoxelShapes;
 use serde::Serialize;
 
 /// The dose maps the BED is computed from (same grid).

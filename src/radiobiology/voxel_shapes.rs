@@ -44,7 +44,8 @@ impl VoxelShapes {
         let g = match self.model {
             TacModel::MonoExp => {
                 let l = p(1);
-                rate_ok(l).then(|| DoseRateModel::mono_exponential(LN_2 / l))?
+                rate_ok(l)
+                    .then(|| DoseRateModel::mono_exponential(LN_2 / l))?
                     .g_factor(repair_half_time_h)
             }
             TacModel::UptakeWashout => {
@@ -70,10 +71,7 @@ impl VoxelShapes {
                         rate_per_h: l,
                     };
                 }
-                terms[..k]
-                    .iter()
-                    .any(|t| t.amplitude > 0.0)
-                    .then_some(())?;
+                terms[..k].iter().any(|t| t.amplitude > 0.0).then_some(())?;
                 g_of_terms(&terms[..k], LN_2 / repair_half_time_h)
             }
         };
@@ -161,10 +159,7 @@ mod tests {
         for v in 1..4 {
             assert_eq!(mono.g_factor(v, 2.8), None, "voxel {v}");
         }
-        let uw = shapes_of(
-            TacModel::UptakeWashout,
-            vec![vec![], vec![0.02], vec![0.3]],
-        );
+        let uw = shapes_of(TacModel::UptakeWashout, vec![vec![], vec![0.02], vec![0.3]]);
         let expect = DoseRateModel::UptakeWashout {
             washout_rate_per_h: 0.02f32 as f64,
             uptake_excess_per_h: 0.3f32 as f64,
@@ -173,7 +168,12 @@ mod tests {
         assert_eq!(uw.g_factor(0, 1.5), Some(expect));
         let bi = shapes_of(
             TacModel::BiExp,
-            vec![vec![2.0, -1.0], vec![0.5, 0.5], vec![1.0, 1.0], vec![0.01, 0.01]],
+            vec![
+                vec![2.0, -1.0],
+                vec![0.5, 0.5],
+                vec![1.0, 1.0],
+                vec![0.01, 0.01],
+            ],
         );
         let expect = DoseRateModel::exponentials(vec![
             ExpTerm {
