@@ -743,6 +743,16 @@ fn study_run_dose_and_fit_feed_voxdose_bed() {
 /// noise-free scans, so every voxel gets a mono-exponential fit (the voxel model for three
 /// points) and the region one mono-exponential through the summed curve.
 fn two_half_lives_fit(dir: &Path, t_left: f64, t_right: f64) -> (Grid, std::path::PathBuf) {
+    two_half_lives_fit_with(dir, t_left, t_right, true)
+}
+
+/// [`two_half_lives_fit`], with or without the label map in the study.
+fn two_half_lives_fit_with(
+    dir: &Path,
+    t_left: f64,
+    t_right: f64,
+    with_labels: bool,
+) -> (Grid, std::path::PathBuf) {
     let g = Grid::new([8, 4, 2], [4.0; 3], [0.0; 3]);
     let left = |v: usize| g.ijk(v)[0] < 4;
     let mut tps = Vec::new();
@@ -772,11 +782,15 @@ fn two_half_lives_fit(dir: &Path, t_left: f64, t_right: f64) -> (Grid, std::path
     )
     .unwrap();
     let study = dir.join("study.json");
+    let labels = if with_labels {
+        r#""labels": "labels.nii.gz", "region_names": {"1": "kidney"},"#
+    } else {
+        ""
+    };
     std::fs::write(
         &study,
         format!(
-            r#"{{"nuclide": "Lu-177", "units": "Bq/mL", "registration": "none",
-                "labels": "labels.nii.gz", "region_names": {{"1": "kidney"}},
+            r#"{{"nuclide": "Lu-177", "units": "Bq/mL", "registration": "none", {labels}
                 "cycles": [{{"injected_activity_bq": 7.4e9, "time_points": [{}]}}]}}"#,
             tps.join(",")
         ),
@@ -883,4 +897,55 @@ fn voxel_kinetics_of_a_fit_give_each_half_of_a_region_its_own_bed() {
         .iter()
         .all(|&b| ((b as f64) - region_bed).abs() < 1e-6 * region_bed));
     assert!(j["notes"].to_string().contains("holds no voxel kinetics"));
+}
+
+#[test]
+fn a_fit_without_labels_gives_voxel_kinetics_with_a_half_life_for_the_rest() {
+    // A study without a label map: regions.json lists no region, but the voxel fits are
+    // stored. Without labels the map is region `all`; each fitted voxel takes its own
+    // curve, and --effective-half-life-h stands for the voxels without a fit (none here).
+    let dir = tempfile::tempdir().unwrap();
+    let (g, fit) = two_half_lives_fit_with(dir.path(), 30.0, 120.0, false);
+    let dose = dir.path().join("dose.nii.gz");
+    write_volume_f32(&dose, &Volume::filled(g.clone(), 10.0f32), "foreign").unwrap();
+    let out = dir.path().join("bed");
+    let args = |with_fallback: bool, out: &Path| {
+        let mut a = vec![
+            "bed",
+            "--dose",
+            s(&dose),
+            "--fit",
+            s(&fit),
+            "--tissue",
+            "kidney",
+        ];
+        if with_fallback {
+            a.extend(["--effective-half-life-h", "50"]);
+        }
+        a.extend(["--out", s(out)]);
+        voxdose(&a)
+    };
+    let o = args(true, &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bed = voxdose::io::nifti::read_volume_f32(&out.join("bed.nii.gz")).unwrap();
+    let kidney = |t_eff: f64| 10.0 + 2.8 / (2.8 + t_eff) * 100.0 / 2.6;
+    for v in 0..g.n_voxels() {
+        let expect = kidney(if g.ijk(v)[0] < 4 { 30.0 } else { 120.0 });
+        assert!(
+            (bed.data[v] as f64 - expect).abs() < 1e-6 * expect,
+            "voxel {v}"
+        );
+    }
+    let j = summary(&out);
+    assert_eq!(j["regions"][0]["name"], "all");
+    assert_eq!(j["regions"][0]["kinetics"][0]["voxels_own_kinetics"], 64);
+    // Without a half-life for unfitted voxels the region has no model: an option error.
+    let o = args(false, &dir.path().join("bed2"));
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--effective-half-life-h"));
 }

@@ -150,12 +150,13 @@ pub fn run(cfg: &BedConfig) -> Result<BedSummary> {
         Some(path) => label_regions(path, &grid, &fit_names)?,
         None => vec![all_region(&loaded.dose.data)],
     };
-    let layout = layout_of(cfg, &fit)?;
     let wanted_cycles = cfg.cycle.map(|c| vec![c]);
     let (voxel_shapes, voxel_notes) = match &cfg.fit {
         Some(dir) => load_voxel_shapes(dir, &grid, wanted_cycles.as_deref())?,
         None => (Vec::new(), Vec::new()),
     };
+    check_fit_has_kinetics(cfg, &fit, &voxel_shapes)?;
+    let layout = layout_of(cfg, &fit, &voxel_shapes)?;
     let plan = KineticsPlan {
         fallback_effective_half_life_h: cfg.effective_half_life_h,
         fit,
@@ -391,11 +392,31 @@ fn check_kinetics_options(cfg: &BedConfig) -> Result<()> {
     Ok(())
 }
 
-fn layout_of(cfg: &BedConfig, fit: &[super::fit_input::RegionKinetics]) -> Result<DoseLayout> {
+/// A fit folder must give region kinetics, voxel kinetics, or both.
+fn check_fit_has_kinetics(
+    cfg: &BedConfig,
+    fit: &[super::fit_input::RegionKinetics],
+    voxel_shapes: &[super::voxel_shapes::VoxelShapes],
+) -> Result<()> {
+    match &cfg.fit {
+        Some(dir) if fit.is_empty() && voxel_shapes.is_empty() => Err(RadiobiologyError::FitFolder {
+            path: dir.clone(),
+            reason: "regions.json lists no region (the study had no label map) and the folder holds no voxel kinetics (voxel_kinetics_cycle{n}.json); run `voxdose fit` with `labels` in the study file or with two or more scans per cycle, or use --effective-half-life-h alone".into(),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+fn layout_of(
+    cfg: &BedConfig,
+    fit: &[super::fit_input::RegionKinetics],
+    voxel_shapes: &[super::voxel_shapes::VoxelShapes],
+) -> Result<DoseLayout> {
     let Some(c) = cfg.cycle else {
         return Ok(DoseLayout::OneMapAllCycles);
     };
-    if !fit.iter().any(|k| k.cycle == c) {
+    if !fit.iter().any(|k| k.cycle == c) && !voxel_shapes.iter().any(|s| s.cycle == c) {
         let mut have: Vec<usize> = fit.iter().map(|k| k.cycle).collect();
         have.dedup();
         return Err(Error::invalid(

@@ -109,7 +109,8 @@ struct RegionsJson {
     cycles: Vec<CycleRecord>,
 }
 
-/// Every region's kinetics in every cycle of a `voxdose fit` output folder (`regions.json`).
+/// Every region's kinetics in every cycle of a `voxdose fit` output folder (`regions.json`);
+/// empty when the study had no label map (the folder may still hold voxel kinetics).
 pub fn read_fit_folder(dir: &Path) -> Result<Vec<RegionKinetics>, RadiobiologyError> {
     let err = |reason: String| RadiobiologyError::FitFolder {
         path: dir.to_path_buf(),
@@ -132,11 +133,6 @@ pub fn read_fit_folder(dir: &Path) -> Result<Vec<RegionKinetics>, RadiobiologyEr
         for r in c.regions {
             out.push(kinetics_of(r, lambda_phys).map_err(err)?);
         }
-    }
-    if out.is_empty() {
-        return Err(err(
-            "regions.json lists no region: the study had no label map; run `voxdose fit` with `labels` in the study file, or use --effective-half-life-h".into(),
-        ));
     }
     Ok(out)
 }

@@ -182,6 +182,41 @@ pub struct KineticsPlan {
     pub voxel_cycles: Vec<usize>,
 }
 
+/// The cycles of a region the fit does not cover: mono-exponential with
+/// `--effective-half-life-h`, and where the dose is of one cycle whose voxel kinetics are
+/// known (`--cycle N`, a map per cycle, or a fit of one cycle), each fitted voxel's own
+/// shape. `None` without a fallback half-life.
+fn fallback_cycles(kinetics: &KineticsPlan, layout: &DoseLayout) -> Option<Vec<CycleDose>> {
+    let t = kinetics.fallback_effective_half_life_h?;
+    let mut fit_cycles: Vec<usize> = kinetics.fit.iter().map(|k| k.cycle).collect();
+    fit_cycles.extend(&kinetics.voxel_cycles);
+    fit_cycles.sort_unstable();
+    fit_cycles.dedup();
+    let voxel_index = |cycle: usize| kinetics.voxel_cycles.iter().position(|&c| c == cycle);
+    let one = |cycle: usize, map, voxel_shapes: Option<usize>| {
+        CycleDose {
+        cycle,
+        map,
+        dose_fraction: 1.0,
+        model: DoseRateModel::mono_exponential(t),
+        g_factor_sigma: 0.0,
+        kinetics: match voxel_shapes {
+            Some(_) => format!("voxels with their own fit take its shape (voxel_kinetics_cycle{cycle}), the others mono-exponential with T_eff = {t} h (--effective-half-life-h)"),
+            None => format!("mono-exponential, T_eff = {t} h (--effective-half-life-h)"),
+        },
+        voxel_shapes,
+    }
+    };
+    Some(match layout {
+        DoseLayout::OneMapAllCycles => match fit_cycles[..] {
+            [c] => vec![one(c, 0, voxel_index(c))],
+            _ => vec![one(1, 0, None)],
+        },
+        DoseLayout::OneMapOneCycle(c) => vec![one(*c, 0, voxel_index(*c))],
+        DoseLayout::MapPerCycle(m) => m.iter().map(|&(c, i)| one(c, i, voxel_index(c))).collect(),
+    })
+}
+
 /// BED regions for `regions`; the second value lists the regions left out and why.
 pub fn bed_regions(
     regions: &[LabelledRegion],
@@ -234,23 +269,7 @@ fn cycles_of(
         recs.retain(|k| k.cycle == *c);
     }
     if recs.is_empty() {
-        let Some(t) = kinetics.fallback_effective_half_life_h else {
-            return Ok(None);
-        };
-        let one = |cycle, map| CycleDose {
-            cycle,
-            map,
-            dose_fraction: 1.0,
-            model: DoseRateModel::mono_exponential(t),
-            g_factor_sigma: 0.0,
-            kinetics: format!("mono-exponential, T_eff = {t} h (--effective-half-life-h)"),
-            voxel_shapes: None,
-        };
-        return Ok(Some(match layout {
-            DoseLayout::OneMapAllCycles => vec![one(1, 0)],
-            DoseLayout::OneMapOneCycle(c) => vec![one(*c, 0)],
-            DoseLayout::MapPerCycle(m) => m.iter().map(|&(c, i)| one(c, i)).collect(),
-        }));
+        return Ok(fallback_cycles(kinetics, layout));
     }
     let total_tia: f64 = recs.iter().map(|k| k.tia_bq_s).sum();
     let mut cycles = Vec::new();
