@@ -509,6 +509,43 @@ mod tests {
     }
 
     #[test]
+    fn voxels_with_their_own_fit_take_its_g_the_others_the_regions() {
+        // Voxel 0 has a voxel fit of T_eff 20 h, voxel 1 none (NaN): the region's 50 h.
+        let dose = vec![10.0f32; 2];
+        let shapes = [VoxelShapes {
+            cycle: 1,
+            model: crate::kinetics::models::TacModel::MonoExp,
+            params: vec![
+                Vec::new(),
+                vec![(std::f64::consts::LN_2 / 20.0) as f32, f32::NAN],
+            ],
+        }];
+        let maps = DoseMaps {
+            dose_gy: vec![&dose],
+            sigma_gy: vec![None],
+            voxel_shapes: &shapes,
+        };
+        let mut c = cycle(1, 0, 1.0, 50.0);
+        c.voxel_shapes = Some(0);
+        let r = compute(&maps, &[kidney_region(vec![0, 1], vec![c])], 1.0, false);
+        let k = Tissue::named("kidney").unwrap();
+        let own = super::super::lq::bed_gy(10.0, &DoseRateModel::mono_exponential(20.0), &k);
+        let region = super::super::lq::bed_gy(10.0, &DoseRateModel::mono_exponential(50.0), &k);
+        assert!((r.bed_gy[0] as f64 - own).abs() < 1e-5 * own);
+        assert!((r.bed_gy[1] as f64 - region).abs() < 1e-5 * region);
+        let s = &r.regions[0];
+        assert!((s.bed_mean_gy - 0.5 * (own + region)).abs() < 1e-5 * own);
+        let kin = &s.kinetics[0];
+        assert_eq!(
+            (kin.voxels_own_kinetics, kin.voxels_region_kinetics),
+            (1, 1)
+        );
+        let g20 = 2.8 / 22.8;
+        assert!((kin.voxel_g_factor_mean.unwrap() - g20).abs() < 1e-6);
+        assert!((kin.g_factor - 2.8 / 52.8).abs() < 1e-12);
+    }
+
+    #[test]
     fn voxels_outside_regions_are_counted_not_computed() {
         let dose = vec![1.0f32, 2.0, 0.0, 3.0];
         let maps = DoseMaps {
