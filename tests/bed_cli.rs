@@ -948,4 +948,18 @@ fn a_fit_without_labels_gives_voxel_kinetics_with_a_half_life_for_the_rest() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("--effective-half-life-h"));
+    // A fit folder with neither regions nor voxel kinetics gives no kinetics: exit 34.
+    for e in std::fs::read_dir(&fit).unwrap() {
+        let p = e.unwrap().path();
+        if p.to_str().unwrap().contains("voxel_kinetics_cycle") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let o = args(true, &dir.path().join("bed3"));
+    assert_eq!(
+        o.status.code(),
+        Some(34),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
