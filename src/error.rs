@@ -40,7 +40,7 @@
 //! | 31 | a dose map not in Gy (Gy per decay, RELATIVE) where BED needs absolute dose |
 //! | 32 | a dose-rate model that is not a dose rate (negative, zero total, bad rates) |
 //! | 33 | tissue parameters out of range (α/β ≤ 0, repair half-time ≤ 0) |
-//! | 34 | a `voxdose fit` folder that cannot give the kinetics (no `regions.json`, no model) |
+//! | 34 | a `voxdose fit` folder that cannot give the kinetics (no `regions.json`, no model, neither regions nor voxel kinetics) |
 //! | 35 | GTM partial-volume correction refused: transfer matrix too poorly conditioned |
 //! | 36 | partial-volume correction without a PSF FWHM (none given, none measured, no default) |
 //! | 37 | recovery measurement impossible (spheres not found, too few, concentration ≤ background) |

@@ -711,6 +711,18 @@ fn study_run_dose_and_fit_feed_voxdose_bed() {
         .contains("uncertainty.nii.gz"));
     let r = &j["regions"][0];
     assert_eq!(r["name"], "kidney");
+    // Both the run's own BED and `voxdose bed --fit` take each voxel's stored fit (the
+    // uptake–washout voxel model of four scans, uptake on its bound: the 60 h curve).
+    let run_bed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("bed_summary.json")).unwrap()).unwrap();
+    for k in [&run_bed["regions"][0]["kinetics"][0], &r["kinetics"][0]] {
+        assert_eq!(k["voxels_own_kinetics"], 64, "{k}");
+        let g_voxels = k["voxel_g_factor_mean"].as_f64().unwrap();
+        assert!(
+            (g_voxels - 2.8 / 62.8).abs() < 1e-4 * g_voxels,
+            "{g_voxels}"
+        );
+    }
     let gf = r["kinetics"][0]["g_factor"].as_f64().unwrap();
     // The fitted curve is the 60 h mono-exponential: G = 2.8/(2.8 + 60).
     assert!((gf - 2.8 / 62.8).abs() < 1e-3 * gf, "G {gf}");
@@ -724,4 +736,230 @@ fn study_run_dose_and_fit_feed_voxdose_bed() {
     let got = r["bed_mean_gy"].as_f64().unwrap();
     assert!((got - expect).abs() < 1e-5 * expect, "{got} vs {expect}");
     assert!(r["bed_mean_gy_sigma"].as_f64().unwrap() > 0.0);
+}
+
+/// A `voxdose fit` folder for one region (label 1, "kidney") on an 8×4×2 grid whose two
+/// halves clear with different half-lives (`t_left` for i < 4, `t_right` for i ≥ 4): three
+/// noise-free scans, so every voxel gets a mono-exponential fit (the voxel model for three
+/// points) and the region one mono-exponential through the summed curve.
+fn two_half_lives_fit(dir: &Path, t_left: f64, t_right: f64) -> (Grid, std::path::PathBuf) {
+    two_half_lives_fit_with(dir, t_left, t_right, true)
+}
+
+/// [`two_half_lives_fit`], with or without the label map in the study.
+fn two_half_lives_fit_with(
+    dir: &Path,
+    t_left: f64,
+    t_right: f64,
+    with_labels: bool,
+) -> (Grid, std::path::PathBuf) {
+    let g = Grid::new([8, 4, 2], [4.0; 3], [0.0; 3]);
+    let left = |v: usize| g.ijk(v)[0] < 4;
+    let mut tps = Vec::new();
+    for t in [4.0f64, 24.0, 96.0] {
+        let data = (0..g.n_voxels())
+            .map(|v| {
+                let t_half = if left(v) { t_left } else { t_right };
+                (1000.0 * (-std::f64::consts::LN_2 / t_half * t).exp()) as f32
+            })
+            .collect();
+        let n = format!("f{t}.nii.gz");
+        write_volume_f32(
+            &dir.join(&n),
+            &Volume {
+                grid: g.clone(),
+                data,
+            },
+            "test",
+        )
+        .unwrap();
+        tps.push(format!(r#"{{"image": "{n}", "hours": {t}}}"#));
+    }
+    write_volume_f32(
+        &dir.join("labels.nii.gz"),
+        &Volume::filled(g.clone(), 1.0f32),
+        "labels",
+    )
+    .unwrap();
+    let study = dir.join("study.json");
+    let labels = if with_labels {
+        r#""labels": "labels.nii.gz", "region_names": {"1": "kidney"},"#
+    } else {
+        ""
+    };
+    std::fs::write(
+        &study,
+        format!(
+            r#"{{"nuclide": "Lu-177", "units": "Bq/mL", "registration": "none", {labels}
+                "cycles": [{{"injected_activity_bq": 7.4e9, "time_points": [{}]}}]}}"#,
+            tps.join(",")
+        ),
+    )
+    .unwrap();
+    let fit = dir.join("fit");
+    let o = Command::new(common::voxdose_bin())
+        .arg("fit")
+        .arg(&study)
+        .arg("--out")
+        .arg(&fit)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (g, fit)
+}
+
+#[test]
+fn voxel_kinetics_of_a_fit_give_each_half_of_a_region_its_own_bed() {
+    // Kidney halves with T_eff 30 h and 120 h under a uniform 10 Gy dose. With the voxel
+    // fits `voxdose fit` stores, each half's BED is the closed form for its own T_eff,
+    // BED = D + T_rep/(T_rep + T_eff)·D²/(α/β) (TWIN.md §1, kidney α/β 2.6 Gy, T_rep 2.8 h),
+    // to 1e-6 (noise-free data: the fits are exact; the maps are f32). The region's single
+    // model would give both halves one BED between the two.
+    let dir = tempfile::tempdir().unwrap();
+    let (g, fit) = two_half_lives_fit(dir.path(), 30.0, 120.0);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fit.join("voxel_kinetics_cycle1.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["model"], "mono-exp");
+    assert_eq!(json["parameters"][1]["name"], "lambda_per_h");
+    assert_eq!(json["voxels_with_parameters"], 64);
+    let lambda = voxdose::io::nifti::read_volume_f32(
+        &fit.join(json["parameters"][1]["file"].as_str().unwrap()),
+    )
+    .unwrap();
+    assert!((lambda.data[0] as f64 - std::f64::consts::LN_2 / 30.0).abs() < 1e-6 / 30.0);
+    let dose = dir.path().join("dose.nii.gz");
+    write_volume_f32(&dose, &Volume::filled(g.clone(), 10.0f32), "foreign").unwrap();
+    let run_bed = |out: &Path| {
+        let o = voxdose(&[
+            "bed",
+            "--dose",
+            s(&dose),
+            "--fit",
+            s(&fit),
+            "--labels",
+            s(&dir.path().join("labels.nii.gz")),
+            "--tissue-map",
+            "1=kidney",
+            "--out",
+            s(out),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (
+            summary(out),
+            voxdose::io::nifti::read_volume_f32(&out.join("bed.nii.gz")).unwrap(),
+        )
+    };
+    let kidney = |t_eff: f64| 10.0 + 2.8 / (2.8 + t_eff) * 100.0 / 2.6;
+    let out = dir.path().join("bed");
+    let (j, bed) = run_bed(&out);
+    for v in 0..g.n_voxels() {
+        let expect = kidney(if g.ijk(v)[0] < 4 { 30.0 } else { 120.0 });
+        let got = bed.data[v] as f64;
+        assert!(
+            (got - expect).abs() < 1e-6 * expect,
+            "voxel {v}: {got} vs {expect}"
+        );
+    }
+    let k = &j["regions"][0]["kinetics"][0];
+    assert_eq!(k["voxels_own_kinetics"], 64);
+    assert_eq!(k["voxels_region_kinetics"], 0);
+    let notes = j["notes"].to_string();
+    assert!(
+        notes.contains("64 voxel(s) with their own voxel kinetics, 0 with the region's model"),
+        "{notes}"
+    );
+    // The region's model: one G for both halves, far from either half's BED.
+    let g_region = k["g_factor"].as_f64().unwrap();
+    let region_bed = 10.0 + g_region * 100.0 / 2.6;
+    for t in [30.0, 120.0] {
+        assert!(
+            (region_bed - kidney(t)).abs() > 0.01 * kidney(t),
+            "{region_bed} vs {}",
+            kidney(t)
+        );
+    }
+    // A fit folder without voxel kinetics (as before voxdose stored them): every voxel
+    // takes the region's model, and the summary says so.
+    for e in std::fs::read_dir(&fit).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        if name.starts_with("voxel_kinetics_cycle") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let (j, bed) = run_bed(&dir.path().join("bed_region"));
+    let k = &j["regions"][0]["kinetics"][0];
+    assert_eq!(k["voxels_own_kinetics"], 0);
+    assert!((k["g_factor"].as_f64().unwrap() - g_region).abs() < 1e-12);
+    assert!(bed
+        .data
+        .iter()
+        .all(|&b| ((b as f64) - region_bed).abs() < 1e-6 * region_bed));
+    assert!(j["notes"].to_string().contains("holds no voxel kinetics"));
+}
+
+#[test]
+fn a_fit_without_labels_gives_voxel_kinetics_with_a_half_life_for_the_rest() {
+    // A study without a label map: regions.json lists no region, but the voxel fits are
+    // stored. Without labels the map is region `all`; each fitted voxel takes its own
+    // curve, and --effective-half-life-h stands for the voxels without a fit (none here).
+    let dir = tempfile::tempdir().unwrap();
+    let (g, fit) = two_half_lives_fit_with(dir.path(), 30.0, 120.0, false);
+    let dose = dir.path().join("dose.nii.gz");
+    write_volume_f32(&dose, &Volume::filled(g.clone(), 10.0f32), "foreign").unwrap();
+    let out = dir.path().join("bed");
+    let args = |with_fallback: bool, out: &Path| {
+        let mut a = vec![
+            "bed",
+            "--dose",
+            s(&dose),
+            "--fit",
+            s(&fit),
+            "--tissue",
+            "kidney",
+        ];
+        if with_fallback {
+            a.extend(["--effective-half-life-h", "50"]);
+        }
+        a.extend(["--out", s(out)]);
+        voxdose(&a)
+    };
+    let o = args(true, &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bed = voxdose::io::nifti::read_volume_f32(&out.join("bed.nii.gz")).unwrap();
+    let kidney = |t_eff: f64| 10.0 + 2.8 / (2.8 + t_eff) * 100.0 / 2.6;
+    for v in 0..g.n_voxels() {
+        let expect = kidney(if g.ijk(v)[0] < 4 { 30.0 } else { 120.0 });
+        assert!(
+            (bed.data[v] as f64 - expect).abs() < 1e-6 * expect,
+            "voxel {v}"
+        );
+    }
+    let j = summary(&out);
+    assert_eq!(j["regions"][0]["name"], "all");
+    assert_eq!(j["regions"][0]["kinetics"][0]["voxels_own_kinetics"], 64);
+    // Without a half-life for unfitted voxels the region has no model: an option error.
+    let o = args(false, &dir.path().join("bed2"));
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--effective-half-life-h"));
+    // A fit folder with neither regions nor voxel kinetics gives no kinetics: exit 34.
+    for e in std::fs::read_dir(&fit).unwrap() {
+        let p = e.unwrap().path();
+        if p.to_str().unwrap().contains("voxel_kinetics_cycle") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let o = args(true, &dir.path().join("bed3"));
+    assert_eq!(
+        o.status.code(),
+        Some(34),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -165,6 +165,8 @@ fn adding_a_cycle_or_a_time_point_refits_only_what_changed() {
     std::fs::write(&study, study_json(&[cycle_json(&c1, &TIMES_H)])).unwrap();
     let first = fit_study(&study, &out, false).unwrap();
     assert!(!first.cycles[0].from_cache);
+    let voxel_params_c1 = voxel_parameter_maps(&out, 1);
+    assert!(voxel_params_c1[1].iter().any(|v| v.is_finite()));
 
     // Add a second cycle with three scans so far.
     let t2 = &TIMES_H[..3];
@@ -198,6 +200,34 @@ fn adding_a_cycle_or_a_time_point_refits_only_what_changed() {
     let sum: f64 = third.tia.data.iter().map(|&v| v as f64).sum();
     assert!((sum - 2.0 * one).abs() < 1e-5 * sum);
     assert!(out.join("tia_cycle2.nii.gz").exists());
+    // The cached cycle's voxel kinetics are written again, unchanged (NaN where not fitted).
+    let again = voxel_parameter_maps(&out, 1);
+    assert_eq!(again.len(), voxel_params_c1.len());
+    for (a, b) in again.iter().zip(&voxel_params_c1) {
+        assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+    assert_eq!(
+        voxel_parameter_maps(&out, 2).len(),
+        3,
+        "uptake–washout: A, λ, δ"
+    );
+}
+
+/// The voxel parameter maps of cycle `n` in a fit folder, in the order its JSON names them.
+fn voxel_parameter_maps(out: &std::path::Path, n: usize) -> Vec<Vec<f32>> {
+    let json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.join(format!("voxel_kinetics_cycle{n}.json"))).unwrap(),
+    )
+    .unwrap();
+    json["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let file = out.join(p["file"].as_str().unwrap());
+            voxdose::io::nifti::read_volume_f32(&file).unwrap().data
+        })
+        .collect()
 }
 
 #[test]

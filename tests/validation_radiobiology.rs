@@ -223,6 +223,21 @@ fn protracted_limit_gives_bed_equal_to_dose() {
     slow.validate().unwrap();
     let g = slow.g_factor(2.8);
     assert!(g.is_finite() && (0.0..1e-9).contains(&g), "{g}");
+    // Amplitudes in Bq (1e9) with rates near the smallest normal numbers: Σaᵢaⱼ/λ would
+    // overflow; the shares form stays finite and G → 0.
+    let tiny = DoseRateModel::exponentials(vec![
+        ExpTerm {
+            amplitude: 1e9,
+            rate_per_h: 1e-290,
+        },
+        ExpTerm {
+            amplitude: 5e8,
+            rate_per_h: 3e-290,
+        },
+    ]);
+    tiny.validate().unwrap();
+    let g = tiny.g_factor(2.8);
+    assert!(g.is_finite() && (0.0..1e-280).contains(&g), "{g}");
     // Uptake–washout with a washout rate near 0.
     let uw = DoseRateModel::UptakeWashout {
         washout_rate_per_h: 1e-12,

@@ -472,10 +472,13 @@ pub struct BedArgs {
     #[arg(long, value_name = "FILE")]
     pub dose_uncertainty: Option<PathBuf>,
     /// Mono-exponential kinetics with this effective half-life (h); with --fit, used for
-    /// regions the fit does not cover.
+    /// regions the fit does not cover (where the dose is of one cycle, their voxels with a
+    /// stored voxel fit keep their own curve).
     #[arg(long, value_name = "T")]
     pub effective_half_life_h: Option<f64>,
-    /// Output folder of `voxdose fit` (or `voxdose run --study`): each region's fitted model.
+    /// Output folder of `voxdose fit` (or `voxdose run --study`): each voxel's own fitted
+    /// curve where the fit stored one (its voxel_kinetics_cycle files), else its region's
+    /// model.
     #[arg(long, value_name = "DIR")]
     pub fit: Option<PathBuf>,
     /// With --fit: the dose is of this cycle only (default: it holds every cycle of the fit,

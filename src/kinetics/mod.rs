@@ -17,7 +17,8 @@
 //! | [`scan`] | a time point's image: NIfTI in the study's units or DICOM NM/PT in Bq/mL, DICOM times |
 //! | [`study`] | the study file: cycles, time points, units, validation |
 //! | [`varpro`] | separable (variable projection) fits of the one-amplitude voxel models |
-//! | [`voxel`] | voxel-wise fits in parallel → Ã and σ maps |
+//! | [`voxel`] | voxel-wise fits in parallel → Ã and σ maps (and each voxel's parameters) |
+//! | [`voxel_kinetics`] | per-voxel fitted parameters as files (`voxel_kinetics_cycle{n}*`), for BED |
 //!
 //! Units: times in hours from administration inside the fits (rates in 1/h); activities as
 //! read (Bq/mL) until converted to Bq per voxel; time-integrated activity leaves this module
@@ -39,6 +40,7 @@ pub mod stp;
 pub mod study;
 pub mod varpro;
 pub mod voxel;
+pub mod voxel_kinetics;
 
 pub use crate::phantoms::nema_geometry;
 

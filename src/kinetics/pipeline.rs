@@ -37,6 +37,7 @@
 
 use super::align::ReferenceFrame;
 use super::fit::{fit_tac, FitOptions, Tac, TacFit, TiaMethod};
+use super::models::TacModel;
 use super::partial_volume::{
     correlated_rel_sigma, tia_weights, CycleCorrection, PartialVolumeOverride, PvcMethod,
     PvcRegion, PvcReport, PvcSetup, RegionCorrection, RegionPvc, ScanCamera,
@@ -55,7 +56,7 @@ use std::path::Path;
 const S_PER_H: f64 = 3600.0;
 
 /// Cache format version; bump when cached content changes meaning.
-const CACHE_VERSION: &str = "voxdose-kinetics-cache-3";
+const CACHE_VERSION: &str = "voxdose-kinetics-cache-4";
 
 /// One region's result in one cycle.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -126,6 +127,10 @@ pub struct CycleFit {
     pub masked_activity_fraction: Vec<f64>,
     /// Σ of the voxel TIA map, Bq·s.
     pub map_total_bq_s: f64,
+    /// The model fitted in every voxel (`None`: a single scan, no voxel fits); its
+    /// parameters are in `voxel_kinetics_cycle{n}*` ([`super::voxel_kinetics`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voxel_model: Option<TacModel>,
     /// The partial-volume correction (settings, PSF, GTM matrix, background), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial_volume: Option<PvcReport>,
@@ -550,6 +555,9 @@ fn rescale_map(
 struct CycleMaps {
     tia: Vec<f32>,
     sigma: Vec<f32>,
+    /// Per parameter of the voxel model, its map (NaN where the voxel's Ã is not its own
+    /// fit); empty without voxel fits.
+    params: Vec<Vec<f32>>,
 }
 
 #[allow(
@@ -621,6 +629,8 @@ fn fit_cycle(
             }
         })
         .collect();
+    let mut voxel_model = None;
+    let mut params: Vec<Vec<f32>> = Vec::new();
     let (mut tia, mut sigma, fitted, trapezoid) = if time_h.len() == 1 {
         let f = &frames[0];
         let tia: Vec<f32> = f
@@ -653,6 +663,10 @@ fn fit_cycle(
             .iter()
             .filter(|r| r.status == VoxelStatus::Trapezoid)
             .count();
+        voxel_model = Some(model);
+        params = (0..model.n_params())
+            .map(|j| res.iter().map(|r| r.params[j]).collect())
+            .collect();
         (
             res.iter().map(|r| (r.tia_bq_h * S_PER_H) as f32).collect(),
             res.iter()
@@ -685,6 +699,8 @@ fn fit_cycle(
                 if l == r.label {
                     tia[v] = (frames[i_ref][v] as f64 * scale) as f32;
                     sigma[v] = (tia[v] as f64 * rel) as f32;
+                    // Ã is the region's now: so is the shape.
+                    params.iter_mut().for_each(|p| p[v] = f32::NAN);
                 }
             }
         }
@@ -728,10 +744,11 @@ fn fit_cycle(
             voxels_masked,
             masked_activity_fraction,
             map_total_bq_s,
+            voxel_model,
             partial_volume,
             dicom_images,
         },
-        CycleMaps { tia, sigma },
+        CycleMaps { tia, sigma, params },
     ))
 }
 
@@ -774,20 +791,24 @@ fn load_cached(out: &Path, cn: usize, key: &str, n_vox: usize) -> Option<(CycleF
         return None;
     }
     let bytes = std::fs::read(maps).ok()?;
-    if bytes.len() != 8 * n_vox {
+    let k = fit.voxel_model.map_or(0, TacModel::n_params);
+    if bytes.len() != 4 * (2 + k) * n_vox {
         return None;
     }
-    let vals: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    let mut maps = bytes.chunks_exact(4 * n_vox.max(1)).map(|m| {
+        m.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect::<Vec<f32>>()
+    });
     fit.from_cache = true;
-    let (tia, sigma) = vals.split_at(n_vox);
+    let tia = maps.next().unwrap_or_default();
+    let sigma = maps.next().unwrap_or_default();
     Some((
         fit,
         CycleMaps {
-            tia: tia.to_vec(),
-            sigma: sigma.to_vec(),
+            tia,
+            sigma,
+            params: maps.collect(),
         },
     ))
 }
@@ -799,8 +820,9 @@ fn store_cached(out: &Path, fit: &CycleFit, maps: &CycleMaps) -> Result<()> {
         path: dir.clone(),
         source,
     })?;
-    let mut bytes = Vec::with_capacity(4 * (maps.tia.len() + maps.sigma.len()));
-    for v in maps.tia.iter().chain(&maps.sigma) {
+    let params = maps.params.iter().flatten();
+    let mut bytes = Vec::with_capacity(4 * maps.tia.len() * (2 + maps.params.len()));
+    for v in maps.tia.iter().chain(&maps.sigma).chain(params) {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
     crate::io::atomic::write_atomic(&bin, &bytes)?;
@@ -859,8 +881,9 @@ pub fn fit_study(study_path: &Path, out: &Path, force: bool) -> Result<StudyFit>
 
 /// Fits a study and writes the outputs to `out` (see `docs/study-file.md`): `tia.nii.gz`
 /// and `tia_sigma.nii.gz` (Bq·s per voxel), `regions.json`, `regions.csv`, TAC plots
-/// `tac_c{cycle}_{region}.png`, and per-cycle maps `tia_cycle{n}.nii.gz` when there are
-/// several cycles. Existing outputs are refused unless `force`; the cache in `out/cache` is
+/// `tac_c{cycle}_{region}.png`, per-cycle maps `tia_cycle{n}.nii.gz` when there are
+/// several cycles, and each cycle's voxel fit parameters (`voxel_kinetics_cycle{n}*`,
+/// [`super::voxel_kinetics`]) where it has voxel fits. Existing outputs are refused unless `force`; the cache in `out/cache` is
 /// reused whatever `force` says, since its keys check the inputs. `pvc` replaces the
 /// study's `partial_volume` settings where it gives a value (`voxdose fit --pvc …`).
 pub fn fit_study_with(
@@ -915,6 +938,18 @@ pub fn fit_study_with(
         for v in 0..n_vox {
             total[v] += maps.tia[v] as f64;
             var[v] += (maps.sigma[v] as f64).powi(2);
+        }
+        if let Some(model) = fit.voxel_model {
+            let time_h: Vec<f64> = cycle.time_points.iter().map(|t| t.time_h).collect();
+            super::voxel_kinetics::write_cycle(
+                out,
+                &grid,
+                cn,
+                model,
+                maps.params,
+                &time_h,
+                fit.physical_half_life_h,
+            )?;
         }
         notes.extend(fit.alignment.iter().cloned());
         notes.extend(fit.dicom_images.iter().flat_map(|d| d.notes(cn)));

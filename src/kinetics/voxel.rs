@@ -77,6 +77,22 @@ pub struct VoxelTia {
     pub status: VoxelStatus,
     /// WRSS of the fit (NaN unless fitted).
     pub wrss: f64,
+    /// The fitted parameters in the order of [`TacModel::param_names`] (amplitudes in the
+    /// activity unit, Bq per voxel; rates in 1/h), as f32 to keep big grids small; NaN
+    /// unless fitted and beyond the model's parameters. For BED's voxel dose-rate shape.
+    pub params: [f32; MAX_PARAMS],
+}
+
+/// Parameters of a voxel without a fit.
+const NO_PARAMS: [f32; MAX_PARAMS] = [f32::NAN; MAX_PARAMS];
+
+/// The first `k` of `p` as f32 parameters (the rest NaN).
+fn params_f32(p: &[f64]) -> [f32; MAX_PARAMS] {
+    let mut out = NO_PARAMS;
+    for (o, v) in out.iter_mut().zip(p) {
+        *o = *v as f32;
+    }
+    out
 }
 
 impl VoxelTia {
@@ -86,6 +102,7 @@ impl VoxelTia {
         fitted: false,
         status: VoxelStatus::Masked,
         wrss: f64::NAN,
+        params: NO_PARAMS,
     };
 }
 
@@ -220,16 +237,18 @@ fn trapezoid(t: &[f64], y: &[f64], sigma: &[f64], lambda_phys: f64) -> VoxelTia 
         fitted: false,
         status: VoxelStatus::Trapezoid,
         wrss: f64::NAN,
+        params: NO_PARAMS,
     }
 }
 
-fn fitted(tia: f64, var: f64, wrss: f64) -> Option<VoxelTia> {
+fn fitted(tia: f64, var: f64, wrss: f64, params: &[f64]) -> Option<VoxelTia> {
     (tia.is_finite() && tia >= 0.0 && var.is_finite() && var >= 0.0).then(|| VoxelTia {
         tia_bq_h: tia,
         sigma_bq_h: var.sqrt(),
         fitted: true,
         status: VoxelStatus::Fitted,
         wrss,
+        params: params_f32(params),
     })
 }
 
@@ -263,7 +282,9 @@ fn mono_exp(t: &[f64], y: &[f64], w: &[f64], lambda_phys: f64) -> Option<VoxelTi
     let lw = terminal_rate(t, y, lambda_phys);
     let opts = varpro_options(lambda_phys);
     let r = varpro::fit(Shape::MonoExp, t, y, w, [lw, 0.0], &opts);
-    r.tia_var_h2.and_then(|var| fitted(r.tia_h, var, r.wrss))
+    let p = [r.amplitude, r.rates[0]];
+    r.tia_var_h2
+        .and_then(|var| fitted(r.tia_h, var, r.wrss, &p))
 }
 
 /// The finite fit resolves the uptake where e^(−δt₀) ≥ e^(−3) ≈ 5 %: its curve then lies
@@ -352,7 +373,11 @@ fn uptake_washout<const N: usize>(
         if f.rates[1] * t[0] <= UNRESOLVED_UPTAKE && f.wrss <= limit_wrss {
             // A finite δ whose JᵀWJ is singular to precision (e^(−δt₀) nearly gone) falls
             // through to the limit, which fits the points as well.
-            if let Some(v) = f.tia_var_h2.and_then(|var| fitted(f.tia_h, var, f.wrss)) {
+            let p = [f.amplitude, f.rates[0], f.rates[1]];
+            if let Some(v) = f
+                .tia_var_h2
+                .and_then(|var| fitted(f.tia_h, var, f.wrss, &p))
+            {
                 return Some(v);
             }
         }
@@ -368,7 +393,7 @@ fn uptake_washout<const N: usize>(
     let g = [1.0 / l - 1.0 / u, -a / (l * l) + a / (u * u)];
     limit
         .variance(&g)
-        .and_then(|var| fitted(tia, var, limit.wrss))
+        .and_then(|var| fitted(tia, var, limit.wrss, &[a, l, MAX_RATE_PER_H]))
 }
 
 /// Ã and σ for one voxel TAC (`t` in h, `y` in Bq): variable projection for the
@@ -489,7 +514,7 @@ pub fn fit_voxel_tac_full_lm(
         let tia = model.integral(&r.params, Some(&mut g));
         if let Some(x) = lm::cholesky_solve(&r.jtwj[..k * k], &g, k) {
             let var: f64 = (0..k).map(|j| g[j] * x[j]).sum();
-            if let Some(v) = fitted(tia, var, r.wrss) {
+            if let Some(v) = fitted(tia, var, r.wrss, &r.params[..k]) {
                 return v;
             }
         }

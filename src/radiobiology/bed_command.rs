@@ -23,6 +23,7 @@ use super::plan::{
     TissueAssignment,
 };
 use super::tissue::Tissue;
+use super::voxel_shapes::load_voxel_shapes;
 use super::RadiobiologyError;
 use crate::geometry::{Grid, Volume};
 use crate::io::series::SeriesIdentity;
@@ -149,10 +150,17 @@ pub fn run(cfg: &BedConfig) -> Result<BedSummary> {
         Some(path) => label_regions(path, &grid, &fit_names)?,
         None => vec![all_region(&loaded.dose.data)],
     };
-    let layout = layout_of(cfg, &fit)?;
+    let wanted_cycles = cfg.cycle.map(|c| vec![c]);
+    let (voxel_shapes, voxel_notes) = match &cfg.fit {
+        Some(dir) => load_voxel_shapes(dir, &grid, wanted_cycles.as_deref())?,
+        None => (Vec::new(), Vec::new()),
+    };
+    check_fit_has_kinetics(cfg, &fit, &voxel_shapes)?;
+    let layout = layout_of(cfg, &fit, &voxel_shapes)?;
     let plan = KineticsPlan {
         fallback_effective_half_life_h: cfg.effective_half_life_h,
         fit,
+        voxel_cycles: voxel_shapes.iter().map(|s| s.cycle).collect(),
     };
     check_fit_covers_all(cfg, &plan)?;
     let (bed_regions, mut notes) = bed_regions(&regions, &tissues, &plan, &layout)?;
@@ -168,9 +176,17 @@ pub fn run(cfg: &BedConfig) -> Result<BedSummary> {
     let maps = DoseMaps {
         dose_gy: vec![&loaded.dose.data],
         sigma_gy: vec![sigma.as_deref()],
+        voxel_shapes: &voxel_shapes,
     };
     let result = compute(&maps, &bed_regions, grid.voxel_volume_mm3() * 1e-3, false);
     notes.splice(0..0, dose_notes(&loaded));
+    if cfg.fit.is_some() {
+        notes.extend(voxel_notes);
+        notes.extend(voxel_kinetics_notes(
+            &result.regions,
+            !voxel_shapes.is_empty(),
+        ));
+    }
     if sigma.is_none()
         && bed_regions
             .iter()
@@ -228,6 +244,28 @@ fn write_outputs(
     write_json(&out.join("bed_summary.json"), summary)
 }
 
+/// How many voxels of each region and cycle took their own voxel kinetics and how many the
+/// region's model.
+pub fn voxel_kinetics_notes(
+    regions: &[super::maps::RegionBed],
+    have_voxel_kinetics: bool,
+) -> Vec<String> {
+    if !have_voxel_kinetics {
+        return vec!["the fit folder holds no voxel kinetics (voxel_kinetics_cycle{n}.json: a single-scan cycle, or a fit from before voxdose stored them): every voxel takes its region's model".into()];
+    }
+    regions
+        .iter()
+        .flat_map(|r| {
+            r.kinetics.iter().map(move |k| {
+                format!(
+                    "region '{}', cycle {}: {} voxel(s) with their own voxel kinetics, {} with the region's model",
+                    r.name, k.cycle, k.voxels_own_kinetics, k.voxels_region_kinetics
+                )
+            })
+        })
+        .collect()
+}
+
 fn dose_notes(d: &LoadedDose) -> Vec<String> {
     let mut notes = vec![format!("dose unit: {}", d.unit_source)];
     if d.negative_voxels_clipped > 0 {
@@ -250,7 +288,7 @@ fn kinetics_source(cfg: &BedConfig, layout: &DoseLayout) -> String {
             _ => "the dose holds every cycle of the fit, split per region by its TIA share".into(),
         };
         parts.push(format!(
-            "region models of the fit in {} ({cycles}; each voxel takes its region's kinetics: voxel fits are not stored by voxdose fit)",
+            "the fit in {} ({cycles}): each voxel's own fitted curve where the fit stored one (voxel_kinetics_cycle{{n}}), else its region's model",
             dir.display()
         ));
     }
@@ -354,11 +392,31 @@ fn check_kinetics_options(cfg: &BedConfig) -> Result<()> {
     Ok(())
 }
 
-fn layout_of(cfg: &BedConfig, fit: &[super::fit_input::RegionKinetics]) -> Result<DoseLayout> {
+/// A fit folder must give region kinetics, voxel kinetics, or both.
+fn check_fit_has_kinetics(
+    cfg: &BedConfig,
+    fit: &[super::fit_input::RegionKinetics],
+    voxel_shapes: &[super::voxel_shapes::VoxelShapes],
+) -> Result<()> {
+    match &cfg.fit {
+        Some(dir) if fit.is_empty() && voxel_shapes.is_empty() => Err(RadiobiologyError::FitFolder {
+            path: dir.clone(),
+            reason: "regions.json lists no region (the study had no label map) and the folder holds no voxel kinetics (voxel_kinetics_cycle{n}.json); run `voxdose fit` with `labels` in the study file or with two or more scans per cycle, or use --effective-half-life-h alone".into(),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+fn layout_of(
+    cfg: &BedConfig,
+    fit: &[super::fit_input::RegionKinetics],
+    voxel_shapes: &[super::voxel_shapes::VoxelShapes],
+) -> Result<DoseLayout> {
     let Some(c) = cfg.cycle else {
         return Ok(DoseLayout::OneMapAllCycles);
     };
-    if !fit.iter().any(|k| k.cycle == c) {
+    if !fit.iter().any(|k| k.cycle == c) && !voxel_shapes.iter().any(|s| s.cycle == c) {
         let mut have: Vec<usize> = fit.iter().map(|k| k.cycle).collect();
         have.dedup();
         return Err(Error::invalid(
@@ -613,7 +671,7 @@ fn read_sigma(path: &Path, dose: &Volume<f32>) -> Result<(Vec<f32>, &'static str
 }
 
 /// Grids equal up to the rounding of a file format (1e-3 mm).
-fn same_grid(a: &Grid, b: &Grid) -> bool {
+pub(crate) fn same_grid(a: &Grid, b: &Grid) -> bool {
     let close = |x: f64, y: f64| (x - y).abs() < 1e-3;
     a.dims == b.dims
         && (0..3).all(|i| {

@@ -12,8 +12,8 @@
 //!   Hänscheid et al. 2018, J Nucl Med 59:75);
 //! - single time point, population half-life: that half-life.
 //!
-//! `voxdose fit` writes region fits only; voxel fits leave their parameters out of the
-//! folder, so voxel BED uses the kinetics of the voxel's region.
+//! The per-voxel fits a folder may also hold (`voxel_kinetics_cycle{n}*`) are read by
+//! [`super::voxel_shapes`]; the region kinetics here stand for every voxel without one.
 //!
 //! Units: h, 1/h; TIA in Bq·s.
 
@@ -109,7 +109,8 @@ struct RegionsJson {
     cycles: Vec<CycleRecord>,
 }
 
-/// Every region's kinetics in every cycle of a `voxdose fit` output folder (`regions.json`).
+/// Every region's kinetics in every cycle of a `voxdose fit` output folder (`regions.json`);
+/// empty when the study had no label map (the folder may still hold voxel kinetics).
 pub fn read_fit_folder(dir: &Path) -> Result<Vec<RegionKinetics>, RadiobiologyError> {
     let err = |reason: String| RadiobiologyError::FitFolder {
         path: dir.to_path_buf(),
@@ -132,11 +133,6 @@ pub fn read_fit_folder(dir: &Path) -> Result<Vec<RegionKinetics>, RadiobiologyEr
         for r in c.regions {
             out.push(kinetics_of(r, lambda_phys).map_err(err)?);
         }
-    }
-    if out.is_empty() {
-        return Err(err(
-            "regions.json lists no region: the study had no label map; run `voxdose fit` with `labels` in the study file, or use --effective-half-life-h".into(),
-        ));
     }
     Ok(out)
 }

@@ -277,14 +277,21 @@ fn validate_terms(terms: &[ExpTerm]) -> Result<(), RadiobiologyError> {
 }
 
 /// G = Σᵢⱼ aᵢaⱼ K(λᵢ, λⱼ) / D² for rates > 0 (validated), μ = ln2/T_rep.
-fn g_of_terms(terms: &[ExpTerm], mu: f64) -> f64 {
-    let total: f64 = terms.iter().map(|e| e.amplitude / e.rate_per_h).sum();
+///
+/// Evaluated in the terms' dose shares wᵢ = aᵢ/λᵢ scaled by the largest |wᵢ|, as
+/// G = Σᵢⱼ wᵢwⱼ·λᵢλⱼ/(λᵢ+λⱼ)·[1/(λᵢ+μ) + 1/(λⱼ+μ)] / (Σwᵢ)²: every factor stays bounded as
+/// a rate goes to 0, so amplitudes in Bq with rates near 0 neither overflow nor give NaN.
+pub(crate) fn g_of_terms(terms: &[ExpTerm], mu: f64) -> f64 {
+    let share = |e: &ExpTerm| e.amplitude / e.rate_per_h;
+    let scale = terms.iter().map(|e| share(e).abs()).fold(0.0, f64::max);
+    let w = |e: &ExpTerm| share(e) / scale;
+    let total: f64 = terms.iter().map(w).sum();
     let u = |l: f64| 1.0 / (l + mu);
     let mut sum = 0.0;
     for ei in terms {
         for ej in terms {
             let (li, lj) = (ei.rate_per_h, ej.rate_per_h);
-            sum += ei.amplitude * ej.amplitude * (u(li) + u(lj)) / (li + lj);
+            sum += w(ei) * w(ej) * (li / (li + lj) * lj) * (u(li) + u(lj));
         }
     }
     sum / (total * total)

@@ -12,11 +12,17 @@
 //! independent between maps; σ(G) of a cycle is shared by all voxels of the region (fully
 //! correlated) and independent between cycles.
 //!
+//! Voxel kinetics: a cycle may name per-voxel dose-rate shapes ([`VoxelShapes`], the voxel
+//! fits of a study); a voxel with a usable fit there takes its own G, every other voxel its
+//! region's. σ(G) stays the region fit's for every voxel (the voxel fits' covariances are
+//! not stored).
+//!
 //! Units: Gy, h, 1/Gy; volumes in mL.
 
 use super::lq::{bed_from_g, dbed_ddose, eqd2_gy, DoseRateModel};
 use super::stats::{d_at_percent, eubed_gy};
 use super::tissue::{Limit, LimitQuantity, Tissue};
+pub use super::voxel_shapes::VoxelShapes;
 use serde::Serialize;
 
 /// The dose maps the BED is computed from (same grid).
@@ -26,6 +32,19 @@ pub struct DoseMaps<'a> {
     pub dose_gy: Vec<&'a [f32]>,
     /// 1-σ of each map, Gy (None: unknown, treated as 0).
     pub sigma_gy: Vec<Option<&'a [f32]>>,
+    /// Per-voxel dose-rate shapes that cycles may name ([`CycleDose::voxel_shapes`]).
+    pub voxel_shapes: &'a [VoxelShapes],
+}
+
+impl DoseMaps<'_> {
+    /// G of voxel `v` in cycle `c`: its own where `c` names voxel shapes with a usable fit
+    /// there (second value true), else `region_g`.
+    fn g_at(&self, c: &CycleDose, v: usize, repair_half_time_h: f64, region_g: f64) -> (f64, bool) {
+        c.voxel_shapes
+            .and_then(|i| self.voxel_shapes.get(i))
+            .and_then(|s| s.g_factor(v, repair_half_time_h))
+            .map_or((region_g, false), |g| (g, true))
+    }
 }
 
 /// One cycle's part of a region's dose.
@@ -44,6 +63,10 @@ pub struct CycleDose {
     pub g_factor_sigma: f64,
     /// Where the kinetics came from, in words.
     pub kinetics: String,
+    /// Per-voxel shapes for this cycle (index into [`DoseMaps::voxel_shapes`]), used where a
+    /// voxel has a usable fit.
+    #[serde(skip)]
+    pub voxel_shapes: Option<usize>,
 }
 
 /// A region to compute BED in.
@@ -76,6 +99,13 @@ pub struct CycleKinetics {
     pub g_factor_sigma: f64,
     /// Where the kinetics came from.
     pub kinetics: String,
+    /// Voxels of the region whose own voxel fit gave their dose-rate shape.
+    pub voxels_own_kinetics: usize,
+    /// Voxels that took the region's shape (`g_factor`).
+    pub voxels_region_kinetics: usize,
+    /// Mean G over the voxels with their own kinetics (absent when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub voxel_g_factor_mean: Option<f64>,
 }
 
 /// How a region compares with its tissue's limit.
@@ -194,12 +224,14 @@ pub fn compute(
             .iter()
             .map(|c| c.model.g_factor(region.tissue.repair_half_time_h))
             .collect();
+        let t_rep = region.tissue.repair_half_time_h;
         for &v in &region.voxels {
             let v = v as usize;
             covered[v] = true;
             let mut total = 0.0;
             for (c, g) in region.cycles.iter().zip(&gs) {
-                let b = bed_from_g(c.dose_fraction * maps.dose_gy[c.map][v] as f64, *g, ab);
+                let (g, _) = maps.g_at(c, v, t_rep, *g);
+                let b = bed_from_g(c.dose_fraction * maps.dose_gy[c.map][v] as f64, g, ab);
                 total += b;
                 if want_cycle_maps {
                     let k = cycle_numbers.binary_search(&c.cycle).unwrap_or(0);
@@ -258,6 +290,8 @@ fn summarise(
     let mut bed = Vec::with_capacity(region.voxels.len());
     let (mut var_dose_mean, mut var_bed_from_dose) = (0.0, 0.0);
     let mut mean_d2_per_cycle = vec![0.0; cycles.len()];
+    // Per cycle: voxels with their own shape and the sum of their G.
+    let mut own = vec![(0usize, 0.0f64); cycles.len()];
     let n_maps = maps.dose_gy.len();
     for &v in &region.voxels {
         let v = v as usize;
@@ -266,12 +300,17 @@ fn summarise(
         let mut sens_dose = vec![0.0; n_maps];
         let mut sens_bed = vec![0.0; n_maps];
         for (i, (c, g)) in cycles.iter().zip(gs).enumerate() {
+            let (g, is_own) = maps.g_at(c, v, t.repair_half_time_h, *g);
+            if is_own {
+                own[i].0 += 1;
+                own[i].1 += g;
+            }
             let d_map = maps.dose_gy[c.map][v] as f64;
             let d = c.dose_fraction * d_map;
             d_total += d;
-            b_total += bed_from_g(d, *g, ab);
+            b_total += bed_from_g(d, g, ab);
             sens_dose[c.map] += c.dose_fraction;
-            sens_bed[c.map] += c.dose_fraction * dbed_ddose(d, *g, ab);
+            sens_bed[c.map] += c.dose_fraction * dbed_ddose(d, g, ab);
             mean_d2_per_cycle[i] += d * d / nv;
         }
         for m in 0..n_maps {
@@ -294,7 +333,8 @@ fn summarise(
     let kinetics = cycles
         .iter()
         .zip(gs)
-        .map(|(c, g)| CycleKinetics {
+        .zip(&own)
+        .map(|((c, g), &(n_own, g_sum))| CycleKinetics {
             cycle: c.cycle,
             dose_fraction: c.dose_fraction,
             model: c.model.clone(),
@@ -302,6 +342,9 @@ fn summarise(
             g_factor: *g,
             g_factor_sigma: c.g_factor_sigma,
             kinetics: c.kinetics.clone(),
+            voxels_own_kinetics: n_own,
+            voxels_region_kinetics: region.voxels.len() - n_own,
+            voxel_g_factor_mean: (n_own > 0).then(|| g_sum / n_own as f64),
         })
         .collect();
     RegionBed {
@@ -387,6 +430,7 @@ mod tests {
             model: DoseRateModel::mono_exponential(t_eff),
             g_factor_sigma: 0.0,
             kinetics: "test".into(),
+            voxel_shapes: None,
         }
     }
 
@@ -396,6 +440,7 @@ mod tests {
         let maps = DoseMaps {
             dose_gy: vec![&dose],
             sigma_gy: vec![None],
+            voxel_shapes: &[],
         };
         let r = compute(
             &maps,
@@ -424,6 +469,7 @@ mod tests {
         let maps = DoseMaps {
             dose_gy: vec![&dose],
             sigma_gy: vec![None],
+            voxel_shapes: &[],
         };
         let region = kidney_region(
             vec![0, 1, 2],
@@ -449,6 +495,7 @@ mod tests {
         let maps = DoseMaps {
             dose_gy: vec![&dose],
             sigma_gy: vec![Some(&sigma)],
+            voxel_shapes: &[],
         };
         let mut c = cycle(1, 0, 1.0, 50.0);
         c.g_factor_sigma = 0.01;
@@ -462,11 +509,49 @@ mod tests {
     }
 
     #[test]
+    fn voxels_with_their_own_fit_take_its_g_the_others_the_regions() {
+        // Voxel 0 has a voxel fit of T_eff 20 h, voxel 1 none (NaN): the region's 50 h.
+        let dose = vec![10.0f32; 2];
+        let shapes = [VoxelShapes {
+            cycle: 1,
+            model: crate::kinetics::models::TacModel::MonoExp,
+            params: vec![
+                Vec::new(),
+                vec![(std::f64::consts::LN_2 / 20.0) as f32, f32::NAN],
+            ],
+        }];
+        let maps = DoseMaps {
+            dose_gy: vec![&dose],
+            sigma_gy: vec![None],
+            voxel_shapes: &shapes,
+        };
+        let mut c = cycle(1, 0, 1.0, 50.0);
+        c.voxel_shapes = Some(0);
+        let r = compute(&maps, &[kidney_region(vec![0, 1], vec![c])], 1.0, false);
+        let k = Tissue::named("kidney").unwrap();
+        let own = super::super::lq::bed_gy(10.0, &DoseRateModel::mono_exponential(20.0), &k);
+        let region = super::super::lq::bed_gy(10.0, &DoseRateModel::mono_exponential(50.0), &k);
+        assert!((r.bed_gy[0] as f64 - own).abs() < 1e-5 * own);
+        assert!((r.bed_gy[1] as f64 - region).abs() < 1e-5 * region);
+        let s = &r.regions[0];
+        assert!((s.bed_mean_gy - 0.5 * (own + region)).abs() < 1e-5 * own);
+        let kin = &s.kinetics[0];
+        assert_eq!(
+            (kin.voxels_own_kinetics, kin.voxels_region_kinetics),
+            (1, 1)
+        );
+        let g20 = 2.8 / 22.8;
+        assert!((kin.voxel_g_factor_mean.unwrap() - g20).abs() < 1e-6);
+        assert!((kin.g_factor - 2.8 / 52.8).abs() < 1e-12);
+    }
+
+    #[test]
     fn voxels_outside_regions_are_counted_not_computed() {
         let dose = vec![1.0f32, 2.0, 0.0, 3.0];
         let maps = DoseMaps {
             dose_gy: vec![&dose],
             sigma_gy: vec![None],
+            voxel_shapes: &[],
         };
         let r = compute(
             &maps,

@@ -9,6 +9,7 @@
 //! | [`stats`] | EUBED, BED-volume points, sums over cycles |
 //! | [`maps`] | voxel BED/EQD2 maps and region summaries from dose maps, regions and kinetics |
 //! | [`fit_input`] | the kinetics a `voxdose fit` folder holds (`regions.json`) as dose-rate shapes |
+//! | [`voxel_shapes`] | each fitted voxel's own dose-rate shape (`voxel_kinetics_cycle{n}*` of a fit) |
 //! | [`plan`] | label regions, tissue assignment, per-cycle dose shares → the regions to compute |
 //! | [`output`] | writing maps, `bed_summary.json`, `bed_dvh.csv`, `bed_rtdose.dcm` |
 //! | [`bed_command`] | `voxdose bed`: inputs → maps, `bed_summary.json`, `bed_dvh.csv`, RT Dose |
@@ -44,6 +45,7 @@ pub mod plan;
 pub mod stats;
 pub mod study;
 pub mod tissue;
+pub mod voxel_shapes;
 
 pub use lq::{
     bed_from_g, bed_gy, bed_sigma_gy, dbed_ddose, eqd2_gy, g_sigma_from_covariance, DoseRateModel,

@@ -47,7 +47,7 @@ pub const FORMULAS: Formulas = Formulas {
 };
 
 /// How σ of a region's mean BED is obtained.
-pub const UNCERTAINTY_NOTE: &str = "bed_mean_gy_sigma propagates to first order the voxel dose σ (independent between voxels, as Monte Carlo batch σ are; a calibration σ shared by all voxels is not in it) and σ of G from the kinetics fit covariance (shared by the region's voxels, independent between cycles)";
+pub const UNCERTAINTY_NOTE: &str = "bed_mean_gy_sigma propagates to first order the voxel dose σ (independent between voxels, as Monte Carlo batch σ are; a calibration σ shared by all voxels is not in it) and σ of G from the region fit's covariance (shared by the region's voxels, those with their own voxel kinetics included, since voxel fit covariances are not stored; independent between cycles)";
 
 /// One cycle's region summaries.
 #[derive(Clone, Debug, Serialize)]

@@ -177,6 +177,44 @@ pub struct KineticsPlan {
     pub fit: Vec<RegionKinetics>,
     /// T_eff (h) for regions the fit does not cover (`--effective-half-life-h`).
     pub fallback_effective_half_life_h: Option<f64>,
+    /// Cycles with per-voxel shapes, in the order of [`super::maps::DoseMaps::voxel_shapes`]:
+    /// a fitted region's voxels take their own shape there where they have one.
+    pub voxel_cycles: Vec<usize>,
+}
+
+/// The cycles of a region the fit does not cover: mono-exponential with
+/// `--effective-half-life-h`, and where the dose is of one cycle whose voxel kinetics are
+/// known (`--cycle N`, a map per cycle, or a fit of one cycle), each fitted voxel's own
+/// shape. `None` without a fallback half-life.
+fn fallback_cycles(kinetics: &KineticsPlan, layout: &DoseLayout) -> Option<Vec<CycleDose>> {
+    let t = kinetics.fallback_effective_half_life_h?;
+    let mut fit_cycles: Vec<usize> = kinetics.fit.iter().map(|k| k.cycle).collect();
+    fit_cycles.extend(&kinetics.voxel_cycles);
+    fit_cycles.sort_unstable();
+    fit_cycles.dedup();
+    let voxel_index = |cycle: usize| kinetics.voxel_cycles.iter().position(|&c| c == cycle);
+    let one = |cycle: usize, map, voxel_shapes: Option<usize>| {
+        CycleDose {
+        cycle,
+        map,
+        dose_fraction: 1.0,
+        model: DoseRateModel::mono_exponential(t),
+        g_factor_sigma: 0.0,
+        kinetics: match voxel_shapes {
+            Some(_) => format!("voxels with their own fit take its shape (voxel_kinetics_cycle{cycle}), the others mono-exponential with T_eff = {t} h (--effective-half-life-h)"),
+            None => format!("mono-exponential, T_eff = {t} h (--effective-half-life-h)"),
+        },
+        voxel_shapes,
+    }
+    };
+    Some(match layout {
+        DoseLayout::OneMapAllCycles => match fit_cycles[..] {
+            [c] => vec![one(c, 0, voxel_index(c))],
+            _ => vec![one(1, 0, None)],
+        },
+        DoseLayout::OneMapOneCycle(c) => vec![one(*c, 0, voxel_index(*c))],
+        DoseLayout::MapPerCycle(m) => m.iter().map(|&(c, i)| one(c, i, voxel_index(c))).collect(),
+    })
 }
 
 /// BED regions for `regions`; the second value lists the regions left out and why.
@@ -231,22 +269,7 @@ fn cycles_of(
         recs.retain(|k| k.cycle == *c);
     }
     if recs.is_empty() {
-        let Some(t) = kinetics.fallback_effective_half_life_h else {
-            return Ok(None);
-        };
-        let one = |cycle, map| CycleDose {
-            cycle,
-            map,
-            dose_fraction: 1.0,
-            model: DoseRateModel::mono_exponential(t),
-            g_factor_sigma: 0.0,
-            kinetics: format!("mono-exponential, T_eff = {t} h (--effective-half-life-h)"),
-        };
-        return Ok(Some(match layout {
-            DoseLayout::OneMapAllCycles => vec![one(1, 0)],
-            DoseLayout::OneMapOneCycle(c) => vec![one(*c, 0)],
-            DoseLayout::MapPerCycle(m) => m.iter().map(|&(c, i)| one(c, i)).collect(),
-        }));
+        return Ok(fallback_cycles(kinetics, layout));
     }
     let total_tia: f64 = recs.iter().map(|k| k.tia_bq_s).sum();
     let mut cycles = Vec::new();
@@ -268,13 +291,19 @@ fn cycles_of(
                 None => continue,
             },
         };
+        let voxel_shapes = kinetics.voxel_cycles.iter().position(|&c| c == k.cycle);
+        let voxels = match voxel_shapes {
+            Some(_) => format!("; voxels with their own fit take its shape (voxel_kinetics_cycle{}), the others this one", k.cycle),
+            None => String::new(),
+        };
         cycles.push(CycleDose {
             cycle: k.cycle,
             map,
             dose_fraction,
             model: k.model.clone(),
             g_factor_sigma: k.g_factor_sigma(tissue.repair_half_time_h),
-            kinetics: format!("{}, region '{}' of the fit", k.description, k.name),
+            kinetics: format!("{}, region '{}' of the fit{voxels}", k.description, k.name),
+            voxel_shapes,
         });
     }
     Ok((!cycles.is_empty()).then_some(cycles))
@@ -332,6 +361,7 @@ mod tests {
         let plan = KineticsPlan {
             fit: vec![rec(1, 3.0, 40.0), rec(2, 1.0, 60.0)],
             fallback_effective_half_life_h: None,
+            voxel_cycles: Vec::new(),
         };
         let (b, notes) =
             bed_regions(&regions, &tissues, &plan, &DoseLayout::OneMapAllCycles).unwrap();

@@ -16,6 +16,7 @@
 //!     regions: &regions,
 //!     fit,
 //!     tissues: &tissues,
+//!     voxel_shapes: &voxel_shapes, // load_voxel_shapes(out, grid, None): the fit's voxel fits
 //! })?;
 //! radiobiology::study::write_study_bed(out, &problem.model.grid, &bed, None)?;
 //! ```
@@ -29,7 +30,7 @@
 //! `bed_rtdose.dcm` (cumulative).
 
 use super::fit_input::{from_region_results, RegionKinetics};
-use super::maps::{compute, BedRegion, BedResult, DoseMaps, RegionBed};
+use super::maps::{compute, BedRegion, BedResult, DoseMaps, RegionBed, VoxelShapes};
 use super::output::{
     write_bed_dvh, write_bed_rtdose, write_json, write_map, CycleSummary, Formulas, FORMULAS,
     UNCERTAINTY_NOTE,
@@ -77,6 +78,10 @@ pub struct StudyBedInput<'a> {
     pub fit: &'a StudyFit,
     /// Tissue of each region.
     pub tissues: &'a TissueAssignment,
+    /// Per-voxel shapes of the fit's cycles (the voxel fits,
+    /// [`super::voxel_shapes::load_voxel_shapes`] of the fit's folder), on the dose grid;
+    /// empty: every voxel takes its region's model.
+    pub voxel_shapes: &'a [VoxelShapes],
 }
 
 /// `bed_summary.json` of a study.
@@ -184,12 +189,14 @@ pub fn study_bed(input: &StudyBedInput) -> Result<StudyBed> {
     let plan = KineticsPlan {
         fit: study_kinetics(input.fit)?,
         fallback_effective_half_life_h: None,
+        voxel_cycles: input.voxel_shapes.iter().map(|s| s.cycle).collect(),
     };
     let (maps, layout) = match &input.dose {
         StudyDose::AllCycles { dose_gy, sigma_gy } => (
             DoseMaps {
                 dose_gy: vec![dose_gy],
                 sigma_gy: vec![*sigma_gy],
+                voxel_shapes: input.voxel_shapes,
             },
             DoseLayout::OneMapAllCycles,
         ),
@@ -197,12 +204,17 @@ pub fn study_bed(input: &StudyBedInput) -> Result<StudyBed> {
             DoseMaps {
                 dose_gy: cycles.iter().map(|c| c.1).collect(),
                 sigma_gy: cycles.iter().map(|c| c.2).collect(),
+                voxel_shapes: input.voxel_shapes,
             },
             DoseLayout::MapPerCycle(cycles.iter().enumerate().map(|(i, c)| (c.0, i)).collect()),
         ),
     };
-    let (regions, notes) = bed_regions(input.regions, input.tissues, &plan, &layout)?;
+    let (regions, mut notes) = bed_regions(input.regions, input.tissues, &plan, &layout)?;
     let result = compute(&maps, &regions, input.grid.voxel_volume_mm3() * 1e-3, true);
+    notes.extend(super::bed_command::voxel_kinetics_notes(
+        &result.regions,
+        !input.voxel_shapes.is_empty(),
+    ));
     let summary = StudyBedSummary {
         voxdose_version: env!("CARGO_PKG_VERSION"),
         formulas: FORMULAS,
@@ -331,6 +343,7 @@ mod tests {
             voxels_masked: 0,
             masked_activity_fraction: Vec::new(),
             map_total_bq_s: 0.0,
+            voxel_model: None,
             partial_volume: None,
             dicom_images: Vec::new(),
         }
@@ -399,6 +412,7 @@ mod tests {
             regions: &regions,
             fit: &fit,
             tissues: &tissues,
+            voxel_shapes: &[],
         })
         .unwrap();
         let kidney = |d: f64, t: f64| d + 2.8 / (2.8 + t) * d * d / 2.6;

@@ -101,8 +101,9 @@ const STUDY_FILES_ALL: &[&str] = &[
     "regions.csv",
 ];
 
-/// Per-cycle and per-region files of a fit (`tac_c1_kidney.png`, `tia_cycle2.nii.gz`).
-pub const FIT_PATTERNS: &[&str] = &["tac_c*", "tia_cycle*"];
+/// Per-cycle and per-region files of a fit (`tac_c1_kidney.png`, `tia_cycle2.nii.gz`,
+/// `voxel_kinetics_cycle1.json` and its parameter maps).
+pub const FIT_PATTERNS: &[&str] = &["tac_c*", "tia_cycle*", "voxel_kinetics_cycle*"];
 
 /// Per-cycle BED files (`bed_cycle1.nii.gz`, `eqd2_cycle1.nii.gz`).
 pub const BED_PATTERNS: &[&str] = &["bed_cycle*", "eqd2_cycle*"];
@@ -113,7 +114,13 @@ pub fn output_set(input: &Input) -> OutputSet<'static> {
     match input {
         Input::Study(_) => OutputSet {
             files: STUDY_FILES_ALL,
-            patterns: &["tac_c*", "tia_cycle*", "bed_cycle*", "eqd2_cycle*"],
+            patterns: &[
+                "tac_c*",
+                "tia_cycle*",
+                "voxel_kinetics_cycle*",
+                "bed_cycle*",
+                "eqd2_cycle*",
+            ],
         },
         _ => OutputSet {
             files: output_files(input),
@@ -187,6 +194,12 @@ fn write_study(
         .zip(&result.transport.rel_uncertainty)
         .map(|(d, r)| d * r)
         .collect();
+    // The fit wrote its voxel parameters into this folder; the TIA grid is the dose grid.
+    let (voxel_shapes, voxel_notes) =
+        crate::radiobiology::voxel_shapes::load_voxel_shapes(out, &model.grid, None)?;
+    for n in &voxel_notes {
+        observer.note(n);
+    }
     let bed = bed_study::study_bed(&bed_study::StudyBedInput {
         grid: &model.grid,
         dose: bed_study::StudyDose::AllCycles {
@@ -196,6 +209,7 @@ fn write_study(
         regions: &regions,
         fit: &study.fit,
         tissues: &tissues,
+        voxel_shapes: &voxel_shapes,
     })?;
     bed_study::write_study_bed(out, &model.grid, &bed, None)?;
     let rows = with_method(
