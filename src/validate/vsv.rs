@@ -293,7 +293,7 @@ fn kernel(spec: &Spec, config: &ValidateConfig, device: &Device) -> Result<Kerne
     }
     let decays = match config.mode {
         Mode::Quick => 300_000,
-        Mode::Full => 6_000_000,
+        Mode::Full => 3_000_000,
     };
     let grid = Grid::centred([GRID; 3], voxel_mm);
     let mut model = VoxelModel::homogeneous(
