@@ -46,7 +46,7 @@ pub enum Mode {
     /// Seconds per case: an install check (well under a minute in the dev build on 2 cores).
     #[default]
     Quick,
-    /// 20 to 25 times the histories: σ at or below the published precision.
+    /// 10 to 25 times the histories: σ at or below the published precision.
     Full,
 }
 

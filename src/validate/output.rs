@@ -64,7 +64,10 @@ pub fn csv(results: &[CaseResult]) -> String {
             quote(&r.method),
             r.histories,
             r.histories_per_second,
-            r.known_disagreement.as_deref().map(quote).unwrap_or_default()
+            r.known_disagreement
+                .as_deref()
+                .map(quote)
+                .unwrap_or_default()
         );
     }
     s
