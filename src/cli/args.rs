@@ -85,7 +85,8 @@ pub enum Command {
     Trial(TrialArgs),
     /// One self-contained HTML report (and PDF) of an output folder: run, fit, study, bed, twin.
     Report(ReportArgs),
-    /// Run the benchmark cases against published references (XCOM, ESTAR, ICRP-107, CPE).
+    /// Run the benchmark cases against published references (XCOM, ESTAR, ICRP-107, CPE,
+    /// voxel S values of Lanconelli et al. 2012 and MIRD 17).
     Validate(ValidateArgs),
 }
 
@@ -95,10 +96,11 @@ pub struct ValidateArgs {
     /// Install check: seconds per case (the default).
     #[arg(long, conflicts_with = "full")]
     pub quick: bool,
-    /// 20 to 25 times the histories of --quick (σ at the published precision).
+    /// 10 to 25 times the histories of --quick (σ at the published precision).
     #[arg(long)]
     pub full: bool,
-    /// Where the full-transport cases run (energy per decay, CPE sphere) [default: auto].
+    /// Where the full-transport cases run (energy per decay, CPE sphere, voxel S values)
+    /// [default: auto].
     #[arg(long, value_parser = device_parser())]
     pub device: Option<DeviceChoice>,
     /// Only these cases (comma separated; an unknown name lists them all).

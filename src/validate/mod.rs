@@ -13,12 +13,16 @@
 //!   electron kernel, `electron_track`);
 //! - [`cpe`]: the dose in the core of a large uniform water sphere, electrons only, vs the
 //!   ICRP-107 electron energy per decay over the mass (charged-particle equilibrium; full
-//!   transport on the device).
+//!   transport on the device);
+//! - [`vsv`]: voxel S-value kernels of 177Lu, 90Y and 131I at 3 and 6 mm in soft tissue (self
+//!   voxel, face, edge and corner neighbours) vs the Lanconelli et al. 2012 database, and the
+//!   self voxel of 90Y and 131I vs MIRD Pamphlet 17 (full transport on the device).
 //!
-//! What has no case, and why (no published numbers within reach of this project, and a case
-//! is only made from numbers cited exactly): unit-density sphere S-values (OLINDA/OpenDose
-//! spheres), voxel S-value kernels (Lanconelli et al. 2012, PMB 57:517), NEMA IEC sphere
-//! doses (no published Monte Carlo reference exists for them).
+//! What has no case, and why (a case is only made from numbers read from a stored source):
+//! unit-density sphere S-values of 177Lu and 90Y (no table of OLINDA, Stabin & Konijnenberg
+//! 2000 or OpenDose spheres was found in the sources this project can reach), NEMA IEC
+//! sphere doses (no published Monte Carlo reference for them was found), and a reference
+//! code's speed (BENCHMARKS.md records no GATE or EGSnrc figure on a comparable machine).
 //!
 //! Each result's `tolerance` bounds |ratio − 1|: a multiple of the Monte Carlo σ (from
 //! history batches or per-history spreads) plus a stated systematic allowance.
@@ -28,6 +32,7 @@ pub mod electron;
 pub mod energy;
 pub mod output;
 pub mod photon;
+pub mod vsv;
 
 use crate::run::{Engine, TransportConfig};
 use crate::transport::DeviceChoice;
@@ -41,7 +46,7 @@ pub enum Mode {
     /// Seconds per case: an install check (well under a minute in the dev build on 2 cores).
     #[default]
     Quick,
-    /// 20 to 25 times the histories: σ at or below the published precision.
+    /// 10 to 25 times the histories: σ at or below the published precision.
     Full,
 }
 
@@ -116,6 +121,16 @@ pub struct CaseResult {
     pub histories: u64,
     /// Histories per second of wall time (informational; no pass/fail).
     pub histories_per_second: f64,
+    /// A disagreement with the reference that is understood and documented (why, and the
+    /// evidence): such a case keeps its honest `pass` but does not make the suite fail.
+    pub known_disagreement: Option<String>,
+}
+
+impl CaseResult {
+    /// Outside its tolerance and not a documented known disagreement: the suite fails.
+    pub fn fails_suite(&self) -> bool {
+        !self.pass && self.known_disagreement.is_none()
+    }
 }
 
 /// A catalogue entry: the id and the family that runs it.
@@ -138,6 +153,8 @@ pub enum Family {
     CsdaRange,
     /// [`cpe`].
     CpeSphere,
+    /// [`vsv`].
+    VoxelSValue,
 }
 
 /// Every case, in the order they run.
@@ -150,6 +167,7 @@ pub fn catalogue() -> Vec<CaseDef> {
     add(photon::case_ids(), Family::NarrowBeam);
     add(electron::case_ids(), Family::CsdaRange);
     add(cpe::case_ids(), Family::CpeSphere);
+    add(vsv::case_ids(), Family::VoxelSValue);
     list
 }
 
@@ -186,8 +204,9 @@ pub fn run_suite(
         ..Default::default()
     })?;
     let mut results = Vec::with_capacity(cases.len());
+    let mut kernels = vsv::Cache::default();
     for case in &cases {
-        let r = engine.install(|device| run_case(case, config, device))?;
+        let r = engine.install(|device| run_case(case, config, device, &mut kernels))?;
         check_finite(&r)?;
         progress(&r);
         results.push(r);
@@ -200,12 +219,14 @@ fn run_case(
     case: &CaseDef,
     config: &ValidateConfig,
     device: &crate::transport::Device,
+    kernels: &mut vsv::Cache,
 ) -> Result<CaseResult> {
     match case.family {
         Family::EnergyPerDecay => energy::run(&case.id, config, device),
         Family::NarrowBeam => photon::run(&case.id, config),
         Family::CsdaRange => electron::run(&case.id, config),
         Family::CpeSphere => cpe::run(&case.id, config, device),
+        Family::VoxelSValue => vsv::run(&case.id, config, device, kernels),
     }
 }
 
@@ -262,6 +283,7 @@ pub(crate) fn compare(
         method,
         histories,
         histories_per_second: histories as f64 / wall_s.max(1e-9),
+        known_disagreement: None,
     }
 }
 
