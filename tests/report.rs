@@ -533,7 +533,8 @@ fn fit_folder_report_has_error_bars_from_regions_json_and_region_outlines() {
     let study = write_patient(dir.path(), "study.json", &[7.4e9], false).unwrap();
     // The study's own uncertainty inputs (not the defaults), which the report must show.
     let mut v = read_json(&study);
-    v["uncertainty"] = serde_json::json!({"activity_rel_sigma": 0.07, "calibration_rel_sigma": 0.05});
+    v["uncertainty"] =
+        serde_json::json!({"activity_rel_sigma": 0.07, "calibration_rel_sigma": 0.05});
     std::fs::write(&study, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
     let out = dir.path().join("fit");
     ok(&["fit", &s(&study), "--out", &s(&out)]);
@@ -550,12 +551,18 @@ fn fit_folder_report_has_error_bars_from_regions_json_and_region_outlines() {
     assert!(html.contains("kinetics fit") && html.contains("<h2>Kinetics"));
     assert!(html.contains("Model selection") && html.contains("<b>selected</b>"));
     // One TAC per region (one cycle, four scans), each point with its ±σ bar: σ = 7 % of A.
-    assert_eq!(html.matches("<g class=\"error-bars\"").count(), ORGANS.len());
+    assert_eq!(
+        html.matches("<g class=\"error-bars\"").count(),
+        ORGANS.len()
+    );
     let bars = error_bars(&html);
     assert_eq!(bars.len(), 4 * ORGANS.len());
     for (t, a, sig) in &bars {
         assert!([4.0, 24.0, 72.0, 168.0].contains(t), "time {t}");
-        assert!((sig / a / 0.07 - 1.0).abs() < 2e-3, "σ {sig} of {a} is not 7 %");
+        assert!(
+            (sig / a / 0.07 - 1.0).abs() < 2e-3,
+            "σ {sig} of {a} is not 7 %"
+        );
     }
     assert!(html.contains("calibration 5.000 %"));
     // The TIA map through each region with the study's label outlines in the region colours.
@@ -579,7 +586,12 @@ fn fit_folder_report_has_error_bars_from_regions_json_and_region_outlines() {
     }
     // With the study moved away, regions.json still gives the error bars; the outlines go.
     std::fs::rename(&study, dir.path().join("moved.json")).unwrap();
-    ok(&["report", &s(&out), "--out", &s(&dir.path().join("moved.html"))]);
+    ok(&[
+        "report",
+        &s(&out),
+        "--out",
+        &s(&dir.path().join("moved.html")),
+    ]);
     let html = std::fs::read_to_string(dir.path().join("moved.html")).unwrap();
     assert_eq!(error_bars(&html).len(), bars.len());
     assert!(html.contains("not there any more"));

@@ -191,11 +191,7 @@ impl Results {
         };
         r.run_config = run_config;
         r.read_kinetics()?;
-        r.study = study_of(
-            r.run_config.as_ref(),
-            dir,
-            r.recorded_study.as_deref(),
-        );
+        r.study = study_of(r.run_config.as_ref(), dir, r.recorded_study.as_deref());
         if r.uncertainty.is_none() {
             r.uncertainty = r
                 .study
@@ -274,10 +270,14 @@ pub fn study_of(
         Some(Input::Study(s)) => Some(s.study.clone()),
         _ => None,
     };
-    [from_run, recorded.map(Path::to_path_buf), Some(dir.join("study.json"))]
-        .into_iter()
-        .flatten()
-        .find(|p| p.is_file())
+    [
+        from_run,
+        recorded.map(Path::to_path_buf),
+        Some(dir.join("study.json")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|p| p.is_file())
 }
 
 /// The uncertainty inputs `regions.json` records (`uncertainty`); keys added later are

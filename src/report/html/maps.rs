@@ -219,10 +219,10 @@ fn region_layers(r: &Results) -> (Layers, Vec<String>) {
     }
     let ct = match input {
         Some(Input::Patient(p)) => Some(p.ct.clone()),
-        Some(Input::Study(s)) => s
-            .ct
-            .clone()
-            .or(study.as_ref().and_then(|s| s.reference_ct.clone())),
+        Some(Input::Study(s)) => {
+            s.ct.clone()
+                .or(study.as_ref().and_then(|s| s.reference_ct.clone()))
+        }
         // A fit folder: the study's reference CT (the frame of its TIA map).
         None => study.as_ref().and_then(|s| s.reference_ct.clone()),
         _ => None,

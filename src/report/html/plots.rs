@@ -168,7 +168,9 @@ fn with_error_bars(mut svg: String, bars: &[ErrorBarPx]) -> String {
     if bars.is_empty() {
         return svg;
     }
-    let mut g = String::from("<g class=\"error-bars\" fill=\"none\" stroke=\"#000000\" stroke-width=\"1\">");
+    let mut g = String::from(
+        "<g class=\"error-bars\" fill=\"none\" stroke=\"#000000\" stroke-width=\"1\">",
+    );
     for b in bars {
         let _ = write!(
             g,
