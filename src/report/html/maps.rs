@@ -546,9 +546,10 @@ pub fn region_slices(m: &Maps) -> Result<Vec<RegionSlices>> {
     slice_points(m)
         .into_par_iter()
         .map(|(name, index, at)| {
-            let value_png = png_data_url(&three_panels(m, at, Layer::Value))?;
-            let sigma_png = match m.sigma {
-                Some(_) => Some(png_data_url(&three_panels(m, at, Layer::Sigma))?),
+            let (value, sigma) = three_panels(m, at);
+            let value_png = png_data_url(&value)?;
+            let sigma_png = match sigma {
+                Some(s) => Some(png_data_url(&s)?),
                 None => None,
             };
             Ok(RegionSlices {
@@ -562,12 +563,6 @@ pub fn region_slices(m: &Maps) -> Result<Vec<RegionSlices>> {
         .collect()
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Layer {
-    Value,
-    Sigma,
-}
-
 /// An RGB image.
 pub struct Rgb {
     /// Width, px.
@@ -578,11 +573,19 @@ pub struct Rgb {
     pub px: Vec<[u8; 3]>,
 }
 
-fn three_panels(m: &Maps, at: [usize; 3], layer: Layer) -> Rgb {
-    let panels: Vec<Rgb> = [Plane::Axial, Plane::Coronal, Plane::Sagittal]
-        .iter()
-        .map(|&p| draw_panel(m, &panel(&m.value.grid, p, at), layer))
-        .collect();
+/// The map's image of the three planes through `at` and, with a σ map, the σ image.
+fn three_panels(m: &Maps, at: [usize; 3]) -> (Rgb, Option<Rgb>) {
+    let (values, sigmas): (Vec<Rgb>, Vec<Option<Rgb>>) =
+        [Plane::Axial, Plane::Coronal, Plane::Sagittal]
+            .iter()
+            .map(|&p| draw_panel(m, &panel(&m.value.grid, p, at)))
+            .unzip();
+    let sigmas: Option<Vec<Rgb>> = sigmas.into_iter().collect();
+    (side_by_side(&values), sigmas.map(|s| side_by_side(&s)))
+}
+
+/// Panels left to right with a gap between them.
+fn side_by_side(panels: &[Rgb]) -> Rgb {
     let gap = 6;
     let w = panels.iter().map(|p| p.w).sum::<usize>() + gap * (panels.len() - 1);
     let h = panels.iter().map(|p| p.h).max().unwrap_or(1);
@@ -592,7 +595,7 @@ fn three_panels(m: &Maps, at: [usize; 3], layer: Layer) -> Rgb {
         px: vec![GAP_RGB; w * h],
     };
     let mut x0 = 0;
-    for p in &panels {
+    for p in panels {
         for y in 0..p.h {
             out.px[y * w + x0..y * w + x0 + p.w].copy_from_slice(&p.px[y * p.w..(y + 1) * p.w]);
         }
@@ -601,7 +604,9 @@ fn three_panels(m: &Maps, at: [usize; 3], layer: Layer) -> Rgb {
     out
 }
 
-fn draw_panel(m: &Maps, p: &Panel, layer: Layer) -> Rgb {
+/// One plane's map image and (with a σ map) σ image; the volumes are sampled once for both
+/// (coronal and sagittal panels stride through them, so sampling is most of the cost).
+fn draw_panel(m: &Maps, p: &Panel) -> (Rgb, Option<Rgb>) {
     let grid = &m.value.grid;
     let value = Sampler::new(&m.value, grid);
     let value: Vec<f32> = p.ijk.iter().map(|&q| value.at(q).unwrap_or(0.0)).collect();
@@ -625,37 +630,42 @@ fn draw_panel(m: &Maps, p: &Panel, layer: Layer) -> Rgb {
         }
         None => vec![0.18; p.ijk.len()],
     };
-    let mut px: Vec<[u8; 3]> = grey.iter().map(|&g| [(g * 255.0) as u8; 3]).collect();
-    match layer {
-        Layer::Value => {
-            wash(
-                &mut px,
-                &value,
-                |v| (v >= WASH_FROM * m.max).then(|| v / m.max),
-                0.5,
-            );
-            isolines(&mut px, p, &value, m.max);
-        }
-        Layer::Sigma => {
-            let sigma = m.sigma.as_ref().expect("σ layer only with a σ map");
-            let s = Sampler::new(sigma, grid);
-            let sig: Vec<f32> = p.ijk.iter().map(|&q| s.at(q).unwrap_or(0.0)).collect();
-            let smax = m.sigma_max;
-            let shown: Vec<f32> = sig
-                .iter()
-                .zip(&value)
-                .map(|(&s, &v)| if v >= SIGMA_FROM * m.max { s } else { -1.0 })
-                .collect();
-            wash(
-                &mut px,
-                &shown,
-                |s| (s >= 0.0).then(|| (s / smax).min(1.0)),
-                0.75,
-            );
-        }
-    }
+    let base: Vec<[u8; 3]> = grey.iter().map(|&g| [(g * 255.0) as u8; 3]).collect();
+    let mut px = base.clone();
+    wash(
+        &mut px,
+        &value,
+        |v| (v >= WASH_FROM * m.max).then(|| v / m.max),
+        0.5,
+    );
+    isolines(&mut px, p, &value, m.max);
     contours(&mut px, p, &labels);
-    Rgb { w: p.w, h: p.h, px }
+    let sigma_img = m.sigma.as_ref().map(|sigma| {
+        let s = Sampler::new(sigma, grid);
+        let smax = m.sigma_max;
+        let shown: Vec<f32> = p
+            .ijk
+            .iter()
+            .zip(&value)
+            .map(|(&q, &v)| {
+                if v >= SIGMA_FROM * m.max {
+                    s.at(q).unwrap_or(0.0)
+                } else {
+                    -1.0
+                }
+            })
+            .collect();
+        let mut px = base;
+        wash(
+            &mut px,
+            &shown,
+            |s| (s >= 0.0).then(|| (s / smax).min(1.0)),
+            0.75,
+        );
+        contours(&mut px, p, &labels);
+        Rgb { w: p.w, h: p.h, px }
+    });
+    (Rgb { w: p.w, h: p.h, px }, sigma_img)
 }
 
 /// The σ colour scale's top: the largest σ where the map exceeds 5 % of its maximum, at most 1.
