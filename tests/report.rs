@@ -389,6 +389,12 @@ fn two_cycle_study_report_has_tables_as_written_and_the_kinetics() {
         2 * 4 + 2,
         "8 TACs, a DVH and a BED-VH"
     );
+    // The study run's TACs carry the study's σ (default activity_rel_sigma 10 %) as bars.
+    let bars = error_bars(&html);
+    assert_eq!(bars.len(), 8 * 4, "a bar per scan of each TAC");
+    assert!(bars
+        .iter()
+        .all(|(_, a, sig)| (sig / a / 0.1 - 1.0).abs() < 2e-3));
     // Four regions, each with its dose and σ slices.
     assert_eq!(html.matches("<img ").count(), 8);
     if let Some(dom) = open_in_browser(&out.join("report.html"), "study") {
@@ -473,6 +479,122 @@ fn twin_report_after_plan_shows_cycles_limits_and_the_plan() {
     // Input hashes of both cycles.
     assert!(html.contains("cycle 1 input") && html.contains("cycle 2 input"));
     open_in_browser(&twin.join("report.html"), "twin");
+}
+
+/// Standard base64 (with padding) back to bytes.
+fn unbase64(text: &str) -> Vec<u8> {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let val = |c: u8| A.iter().position(|&x| x == c).unwrap() as u32;
+    let mut out = Vec::new();
+    for chunk in text.as_bytes().chunks(4) {
+        let n = chunk
+            .iter()
+            .take_while(|&&c| c != b'=')
+            .fold(0u32, |n, &c| (n << 6) | val(c));
+        let sextets = chunk.iter().take_while(|&&c| c != b'=').count() as u32;
+        let n = n << (6 * (4 - sextets));
+        for k in 0..(sextets as usize - 1) {
+            out.push((n >> (16 - 8 * k)) as u8);
+        }
+    }
+    out
+}
+
+/// The (time h, activity, σ) of every error bar's tooltip, in page order.
+fn error_bars(html: &str) -> Vec<(f64, f64, f64)> {
+    html.split("<path class=\"error-bar\"")
+        .skip(1)
+        .map(|p| {
+            let t = &p[p.find("<title>").unwrap() + 7..p.find("</title>").unwrap()];
+            let (time, rest) = t.split_once(" h: ").unwrap();
+            let (a, sig) = rest.trim_end_matches(" MBq").split_once(" ± ").unwrap();
+            let num = |x: &str| x.trim().parse::<f64>().unwrap();
+            (num(time), num(a), num(sig))
+        })
+        .collect()
+}
+
+/// The decoded PNG of the first `<img>` whose alt text is `alt`.
+fn image_with_alt(html: &str, alt: &str) -> image::RgbImage {
+    let at = html
+        .find(&format!("alt=\"{alt}\""))
+        .unwrap_or_else(|| panic!("no image \"{alt}\""));
+    let src = &html[at..];
+    let b64 = &src[src.find("base64,").unwrap() + 7..];
+    let b64 = &b64[..b64.find('"').unwrap()];
+    image::load_from_memory(&unbase64(b64)).unwrap().to_rgb8()
+}
+
+#[test]
+fn fit_folder_report_has_error_bars_from_regions_json_and_region_outlines() {
+    use voxdose::phantoms::twin_patient::{write_patient, ORGANS};
+    use voxdose::report::html::maps::PALETTE;
+    let dir = tempfile::tempdir().unwrap();
+    let study = write_patient(dir.path(), "study.json", &[7.4e9], false).unwrap();
+    // The study's own uncertainty inputs (not the defaults), which the report must show.
+    let mut v = read_json(&study);
+    v["uncertainty"] =
+        serde_json::json!({"activity_rel_sigma": 0.07, "calibration_rel_sigma": 0.05});
+    std::fs::write(&study, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    let out = dir.path().join("fit");
+    ok(&["fit", &s(&study), "--out", &s(&out)]);
+    let regions = read_json(&out.join("regions.json"));
+    assert_eq!(regions["uncertainty"]["activity_rel_sigma"], 0.07);
+    assert_eq!(regions["uncertainty"]["calibration_rel_sigma"], 0.05);
+    assert_eq!(
+        Path::new(regions["study"].as_str().unwrap()),
+        std::path::absolute(&study).unwrap()
+    );
+    ok(&["report", &s(&out)]);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    static_checks(&html);
+    assert!(html.contains("kinetics fit") && html.contains("<h2>Kinetics"));
+    assert!(html.contains("Model selection") && html.contains("<b>selected</b>"));
+    // One TAC per region (one cycle, four scans), each point with its ±σ bar: σ = 7 % of A.
+    assert_eq!(
+        html.matches("<g class=\"error-bars\"").count(),
+        ORGANS.len()
+    );
+    let bars = error_bars(&html);
+    assert_eq!(bars.len(), 4 * ORGANS.len());
+    for (t, a, sig) in &bars {
+        assert!([4.0, 24.0, 72.0, 168.0].contains(t), "time {t}");
+        assert!(
+            (sig / a / 0.07 - 1.0).abs() < 2e-3,
+            "σ {sig} of {a} is not 7 %"
+        );
+    }
+    assert!(html.contains("calibration 5.000 %"));
+    // The TIA map through each region with the study's label outlines in the region colours.
+    assert!(html.contains("<h2>Time-integrated activity on the"));
+    assert_eq!(html.matches("<img ").count(), ORGANS.len());
+    for (i, o) in ORGANS.iter().enumerate() {
+        let img = image_with_alt(
+            &html,
+            &format!("time-integrated activity through {}", o.name),
+        );
+        let c = PALETTE[i % PALETTE.len()];
+        let outline = img.pixels().filter(|p| p.0 == c).count();
+        assert!(outline > 10, "{}: {outline} outline pixels", o.name);
+    }
+    if let Some(dom) = open_in_browser(&out.join("report.html"), "fit") {
+        assert_eq!(
+            dom.matches("class=\"error-bar\"").count(),
+            bars.len(),
+            "error bars in the DOM the browser built"
+        );
+    }
+    // With the study moved away, regions.json still gives the error bars; the outlines go.
+    std::fs::rename(&study, dir.path().join("moved.json")).unwrap();
+    ok(&[
+        "report",
+        &s(&out),
+        "--out",
+        &s(&dir.path().join("moved.html")),
+    ]);
+    let html = std::fs::read_to_string(dir.path().join("moved.html")).unwrap();
+    assert_eq!(error_bars(&html).len(), bars.len());
+    assert!(html.contains("not there any more"));
 }
 
 /// The shared test data (`$VOXDOSE_TESTDATA`, else `../shared/testdata`), or `None`.

@@ -10,11 +10,12 @@
 
 use super::fit::TiaMethod;
 use super::pipeline::{RegionResult, StudyFit};
+use super::study::Study;
 use crate::Result;
 use std::path::Path;
 
-/// Writes every output of `fit` into `out`.
-pub fn write_outputs(fit: &StudyFit, out: &Path) -> Result<()> {
+/// Writes every output of `fit` of `study` into `out`.
+pub fn write_outputs(fit: &StudyFit, study: &Study, out: &Path) -> Result<()> {
     use crate::io::nifti::write_volume_f32;
     write_volume_f32(
         &out.join("tia.nii.gz"),
@@ -36,6 +37,11 @@ pub fn write_outputs(fit: &StudyFit, out: &Path) -> Result<()> {
         "units": {"time": "h", "activity": "Bq", "tia": "Bq*s", "tiac": "h", "half_life": "h", "rates": "1/h"},
         "uncertainty_note": "tia_sigma_bq_s combines fit covariance, calibration, recovery_rel_sigma and the partial-volume correction's own sigma in quadrature (EANM 2018); cycle totals add cycle sigmas in quadrature",
         "partial_volume_note": "with a partial-volume correction, activity_bq and tia_bq_s are corrected; each region's partial_volume holds the uncorrected values, the factors and the correction sigma, and each cycle's partial_volume the settings, PSF and GTM matrix",
+        "study": absolute(&study.path),
+        "labels": study.labels.as_deref().map(absolute),
+        "reference_ct": study.reference_ct.as_deref().map(absolute),
+        "uncertainty": study.uncertainty,
+        "uncertainty_inputs_note": "uncertainty holds the study's inputs: each measured activity A has sigma = activity_rel_sigma x max(A, 1e-3 x the TAC's peak), the weights of the fit; calibration_rel_sigma and recovery_rel_sigma are common to all points of a region and add to its TIA only",
         "cycles": fit.cycles,
     });
     let text = serde_json::to_vec_pretty(&json)
@@ -50,6 +56,15 @@ pub fn write_outputs(fit: &StudyFit, out: &Path) -> Result<()> {
         plot_tac(r, &out.join(name))?;
     }
     Ok(())
+}
+
+/// A path as written into `regions.json`: absolute (against the working directory), so a
+/// report made elsewhere still finds the study, its labels and its CT.
+fn absolute(p: &Path) -> String {
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
 }
 
 fn file_safe(name: &str) -> String {

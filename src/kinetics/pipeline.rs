@@ -313,6 +313,17 @@ impl TacOutcome {
     }
 }
 
+/// The one-σ of each measured activity of a TAC, as the fit weights it: `rel_sigma` × the
+/// activity, floored at 10⁻³ of the TAC's peak (so that a near-zero point does not get an
+/// almost infinite weight).
+pub fn point_sigma(activity: &[f64], rel_sigma: f64) -> Vec<f64> {
+    let peak = activity.iter().copied().fold(0.0, f64::max);
+    activity
+        .iter()
+        .map(|a| rel_sigma * a.max(1e-3 * peak).max(f64::MIN_POSITIVE))
+        .collect()
+}
+
 /// Fits one region TAC (Bq at `time_h`) or, with one scan, applies the STP method.
 fn fit_region_tac(
     study: &Study,
@@ -351,15 +362,10 @@ fn fit_region_tac(
             t_eff,
         });
     }
-    let peak = activity_bq.iter().copied().fold(0.0, f64::max);
-    let sigma: Vec<f64> = activity_bq
-        .iter()
-        .map(|a| u.activity_rel_sigma * a.max(1e-3 * peak).max(f64::MIN_POSITIVE))
-        .collect();
     let tac = Tac {
         time_h: time_h.to_vec(),
         activity: activity_bq.to_vec(),
-        sigma,
+        sigma: point_sigma(activity_bq, u.activity_rel_sigma),
     };
     let opts = FitOptions {
         models: study.models.clone(),
@@ -995,6 +1001,6 @@ pub fn fit_study_with(
         notes,
         labels,
     };
-    super::output::write_outputs(&fit, out)?;
+    super::output::write_outputs(&fit, &study, out)?;
     Ok(fit)
 }

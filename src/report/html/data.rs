@@ -6,6 +6,7 @@
 //! section that is not there; a file that is there but unreadable is an error (exit 58).
 
 use super::ReportError;
+use crate::kinetics::study::{Study, UncertaintyInputs};
 use crate::kinetics::RegionResult;
 use crate::run::{Input, RunConfig};
 use crate::twin::status::Status;
@@ -71,12 +72,17 @@ pub struct Results {
     /// The relative σ of a measured activity (the study's `activity_rel_sigma`), for error
     /// bars; `None` when the study is not known.
     pub activity_rel_sigma: Option<f64>,
+    /// The study's uncertainty inputs: as `regions.json` records them (fits since the report
+    /// shows them), else from the study file; `None` when neither is there.
+    pub uncertainty: Option<UncertaintyInputs>,
+    /// The study file the kinetics came from, when it is still there ([`study_of`]).
+    pub study: Option<PathBuf>,
+    /// The study file `regions.json` names (`study`), as written.
+    pub recorded_study: Option<PathBuf>,
     /// `dvh.csv`.
     pub dvh: Vec<Curve>,
     /// `bed_dvh.csv`.
     pub bed_dvh: Vec<Curve>,
-    /// sha256 of the files the report was made from: (file name, hex).
-    pub hashes: Vec<(String, String)>,
     /// Warnings and notes found in the files (`warnings`, `notes` arrays), without repeats.
     pub warnings: Vec<String>,
 }
@@ -183,14 +189,19 @@ impl Results {
             bed_dvh: read_curves(&dir.join("bed_dvh.csv"))?,
             ..Results::default()
         };
-        r.read_kinetics()?;
-        r.activity_rel_sigma = study_of(r.run_config.as_ref(), dir)
-            .and_then(|s| crate::kinetics::study::Study::load(&s).ok())
-            .map(|s| s.uncertainty.activity_rel_sigma);
         r.run_config = run_config;
+        r.read_kinetics()?;
+        r.study = study_of(r.run_config.as_ref(), dir, r.recorded_study.as_deref());
+        if r.uncertainty.is_none() {
+            r.uncertainty = r
+                .study
+                .as_ref()
+                .and_then(|s| Study::load(s).ok())
+                .map(|s| s.uncertainty);
+        }
+        r.activity_rel_sigma = r.uncertainty.map(|u| u.activity_rel_sigma);
         r.warnings = r.collect_warnings();
         r.warnings.extend(config_note);
-        r.hashes = hash_files(dir);
         Ok(r)
     }
 
@@ -199,6 +210,8 @@ impl Results {
         let Some(v) = read_json(&path)? else {
             return Ok(());
         };
+        self.recorded_study = v.get("study").and_then(Value::as_str).map(PathBuf::from);
+        self.uncertainty = v.get("uncertainty").and_then(uncertainty_of);
         let cycles = v.get("cycles").and_then(Value::as_array);
         for c in cycles.into_iter().flatten() {
             for r in c
@@ -244,13 +257,39 @@ impl Results {
     }
 }
 
-/// The study file a run read (run.json), or the twin cycle's copy beside it.
-pub fn study_of(config: Option<&RunConfig>, dir: &Path) -> Option<PathBuf> {
-    // A twin cycle's run.json names the study where it was staged; the copy beside it stays.
-    match config.map(|c| &c.input) {
-        Some(Input::Study(s)) if s.study.is_file() => Some(s.study.clone()),
-        _ => Some(dir.join("study.json")).filter(|p| p.is_file()),
-    }
+/// The study file of a folder, the first that is still there of: the one a `run --study`
+/// read (`run.json`), the one a fit records (`regions.json`'s `study`), the copy beside the
+/// folder's files (a twin cycle's `run.json` names the study where it was staged; the copy
+/// stays).
+pub fn study_of(
+    config: Option<&RunConfig>,
+    dir: &Path,
+    recorded: Option<&Path>,
+) -> Option<PathBuf> {
+    let from_run = match config.map(|c| &c.input) {
+        Some(Input::Study(s)) => Some(s.study.clone()),
+        _ => None,
+    };
+    [
+        from_run,
+        recorded.map(Path::to_path_buf),
+        Some(dir.join("study.json")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|p| p.is_file())
+}
+
+/// The uncertainty inputs `regions.json` records (`uncertainty`); keys added later are
+/// ignored, a missing or non-positive `activity_rel_sigma` gives `None`.
+fn uncertainty_of(v: &Value) -> Option<UncertaintyInputs> {
+    let num = |k: &str| v.get(k).and_then(Value::as_f64);
+    let activity_rel_sigma = num("activity_rel_sigma").filter(|s| s.is_finite() && *s > 0.0)?;
+    Some(UncertaintyInputs {
+        activity_rel_sigma,
+        calibration_rel_sigma: num("calibration_rel_sigma").unwrap_or(0.0),
+        recovery_rel_sigma: num("recovery_rel_sigma").unwrap_or(0.0),
+    })
 }
 
 fn collect_strings(v: &Value, out: &mut Vec<String>) {
@@ -328,22 +367,29 @@ const HASHED: &[&str] = &[
     "tia.nii.gz",
 ];
 
-fn hash_files(dir: &Path) -> Vec<(String, String)> {
+/// sha256 of the files of `dir` the report is made from (`HASHED`, those present):
+/// (file name, hex), in that order. Each file is streamed through the hash (1 MiB
+/// buffer), not read whole: a patient's maps are hundreds of MB.
+pub fn hash_files(dir: &Path) -> Vec<(String, String)> {
     HASHED
         .par_iter()
-        .filter_map(|name| {
-            let bytes = std::fs::read(dir.join(name)).ok()?;
-            Some((name.to_string(), sha256_hex(&bytes)))
-        })
+        .filter_map(|name| Some((name.to_string(), sha256_file(&dir.join(name))?)))
         .collect()
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+fn sha256_file(path: &Path) -> Option<String> {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let file = std::fs::File::open(path).ok()?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut reader, &mut hasher).ok()?;
+    Some(
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
 }
 
 fn read_twin(dir: &Path) -> Result<TwinData> {

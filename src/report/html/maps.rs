@@ -134,11 +134,7 @@ pub fn load(r: &Results) -> Result<Option<Maps>> {
             .filter(|v| v.is_finite())
             .reduce(|| 0.0f32, f32::max)
     };
-    let centroids = match (&layers.centroids, &layers.labels) {
-        (Some(c), _) => c.clone(),
-        (None, Some(l)) => label_centroids(l, layers.names.len()),
-        (None, None) => Vec::new(),
-    };
+    let centroids = layers.centroids.clone().unwrap_or_default();
     if max <= 0.0 {
         notes.push(format!("{file} is zero everywhere: no slices"));
     }
@@ -214,38 +210,84 @@ fn region_layers(r: &Results) -> (Layers, Vec<String>) {
         }
         return (layers, notes);
     }
-    if r.dir.join("regions.nii.gz").is_file() {
-        match crate::io::nifti::read_volume_f32_fast(&r.dir.join("regions.nii.gz")) {
-            Ok(v) => {
-                layers.names = organ_table_names(r);
-                layers.labels = Some(v);
-            }
-            Err(e) => notes.push(format!("regions.nii.gz: {e}")),
-        }
-    }
-    let study = super::data::study_of(r.run_config.as_ref(), &r.dir)
-        .and_then(|p| crate::kinetics::study::Study::load(&p).ok());
-    if layers.labels.is_none() {
-        if let Some((v, names)) = study.as_ref().and_then(|s| study_labels(s, &mut notes)) {
-            layers.labels = Some(v);
-            layers.names = names;
-        }
+    let study = r
+        .study
+        .as_ref()
+        .and_then(|p| crate::kinetics::study::Study::load(p).ok());
+    if study.is_none() && !r.kinetics.is_empty() {
+        notes.push("the study file of the fit is not there any more (regions.json's study, run.json or study.json beside): slices without region outlines or CT".into());
     }
     let ct = match input {
         Some(Input::Patient(p)) => Some(p.ct.clone()),
-        Some(Input::Study(s)) => s.ct.clone().or(study.and_then(|s| s.reference_ct)),
+        Some(Input::Study(s)) => {
+            s.ct.clone()
+                .or(study.as_ref().and_then(|s| s.reference_ct.clone()))
+        }
+        // A fit folder: the study's reference CT (the frame of its TIA map).
+        None => study.as_ref().and_then(|s| s.reference_ct.clone()),
         _ => None,
     };
-    if let Some(ct) = ct {
-        match crate::io::ct::read_ct(&ct) {
-            Ok(img) => layers.underlay = Some((img.hu, UnderlayKind::Hu)),
-            Err(e) => notes.push(format!(
-                "the CT {} could not be read ({e}): slices without it",
-                ct.display()
-            )),
-        }
+    // The labels and the CT are read side by side (each a gzip stream of up to 300 MB).
+    let ((labels, label_notes), underlay) = rayon::join(
+        || file_labels(r, study.as_ref()),
+        || ct.map(|ct| read_underlay(&ct)),
+    );
+    notes.extend(label_notes);
+    if let Some((labels, names, centroids)) = labels {
+        layers.labels = Some(labels);
+        layers.names = names;
+        layers.centroids = Some(centroids);
+    }
+    match underlay {
+        Some(Ok(hu)) => layers.underlay = Some((hu, UnderlayKind::Hu)),
+        Some(Err(note)) => notes.push(note),
+        None => {}
     }
     (layers, notes)
+}
+
+/// A label map with its region names and centroids.
+type LabelLayer = (Volume<f32>, Vec<String>, Vec<Option<[f64; 3]>>);
+
+/// The folder's `regions.nii.gz` (names from the organ table), else the study's label map;
+/// with the regions' centroids.
+fn file_labels(
+    r: &Results,
+    study: Option<&crate::kinetics::study::Study>,
+) -> (Option<LabelLayer>, Vec<String>) {
+    let mut notes = Vec::new();
+    let mut found = None;
+    if r.dir.join("regions.nii.gz").is_file() {
+        match crate::io::nifti::read_volume_f32_fast(&r.dir.join("regions.nii.gz")) {
+            Ok(v) => found = Some((v, organ_table_names(r))),
+            Err(e) => notes.push(format!("regions.nii.gz: {e}")),
+        }
+    }
+    if found.is_none() {
+        found = study.and_then(|s| study_labels(s, r, &mut notes));
+    }
+    let layer = found.map(|(v, names)| {
+        let centroids = label_centroids(&v, names.len());
+        (v, names, centroids)
+    });
+    (layer, notes)
+}
+
+/// The CT the run read, in HU: a NIfTI CT through the fast reader (the values are the same,
+/// see [`crate::io::nifti::read_volume_f32_fast`]), a DICOM series through
+/// [`crate::io::ct::read_ct`]; `Err` is the note saying why there is none.
+fn read_underlay(ct: &std::path::Path) -> std::result::Result<Volume<f32>, String> {
+    let read = if crate::io::ct::is_nifti(ct) {
+        crate::io::nifti::read_volume_f32_fast(ct)
+    } else {
+        crate::io::ct::read_ct(ct).map(|img| img.hu)
+    };
+    read.map_err(|e| {
+        format!(
+            "the CT {} could not be read ({e}): slices without it",
+            ct.display()
+        )
+    })
 }
 
 fn organ_table_names(r: &Results) -> Vec<String> {
@@ -261,9 +303,11 @@ fn organ_table_names(r: &Results) -> Vec<String> {
         .collect()
 }
 
-/// The study's label map as region indices (labels in increasing order) and names.
+/// The study's label map as region indices (labels in increasing order) and names (the
+/// fit's, from `regions.json`, else the study's `region_names`, else `label_N`).
 fn study_labels(
     s: &crate::kinetics::study::Study,
+    r: &Results,
     notes: &mut Vec<String>,
 ) -> Option<(Volume<f32>, Vec<String>)> {
     let path = s.labels.as_ref()?;
@@ -286,9 +330,11 @@ fn study_labels(
     let names = present
         .keys()
         .map(|l| {
-            s.region_names
-                .get(l)
-                .cloned()
+            r.kinetics
+                .iter()
+                .find(|k| k.label == *l)
+                .map(|k| k.name.clone())
+                .or_else(|| s.region_names.get(l).cloned())
                 .unwrap_or_else(|| format!("label_{l}"))
         })
         .collect();
@@ -334,21 +380,41 @@ fn voxel_centroid(grid: &Grid, voxels: &[u32]) -> Option<[f64; 3]> {
     Some(s.map(|x| x / voxels.len() as f64))
 }
 
-/// Centroids of the labels 1…n of a label volume (continuous voxel coordinates).
+/// Centroids of the labels 1…n of a label volume (continuous voxel coordinates); the
+/// slices (k) are summed in parallel.
 fn label_centroids(labels: &Volume<f32>, n: usize) -> Vec<Option<[f64; 3]>> {
-    let mut sums = vec![[0.0f64; 4]; n];
+    use rayon::prelude::*;
     let [nx, ny, _] = labels.grid.dims;
-    for (v, &l) in labels.data.iter().enumerate() {
-        let r = l.round() as usize;
-        if r == 0 || r > n {
-            continue;
+    let add = |mut a: Vec<[f64; 4]>, b: Vec<[f64; 4]>| {
+        for (x, y) in a.iter_mut().zip(&b) {
+            for c in 0..4 {
+                x[c] += y[c];
+            }
         }
-        let s = &mut sums[r - 1];
-        s[0] += (v % nx) as f64;
-        s[1] += ((v / nx) % ny) as f64;
-        s[2] += (v / (nx * ny)) as f64;
-        s[3] += 1.0;
-    }
+        a
+    };
+    let sums = labels
+        .data
+        .par_chunks(nx * ny)
+        .enumerate()
+        .fold(
+            || vec![[0.0f64; 4]; n],
+            |mut sums, (k, slice)| {
+                for (v, &l) in slice.iter().enumerate() {
+                    let r = l.round() as usize;
+                    if r == 0 || r > n {
+                        continue;
+                    }
+                    let s = &mut sums[r - 1];
+                    s[0] += (v % nx) as f64;
+                    s[1] += (v / nx) as f64;
+                    s[2] += k as f64;
+                    s[3] += 1.0;
+                }
+                sums
+            },
+        )
+        .reduce(|| vec![[0.0f64; 4]; n], add);
     sums.iter()
         .map(|s| (s[3] > 0.0).then(|| [s[0] / s[3], s[1] / s[3], s[2] / s[3]]))
         .collect()
@@ -480,9 +546,10 @@ pub fn region_slices(m: &Maps) -> Result<Vec<RegionSlices>> {
     slice_points(m)
         .into_par_iter()
         .map(|(name, index, at)| {
-            let value_png = png_data_url(&three_panels(m, at, Layer::Value))?;
-            let sigma_png = match m.sigma {
-                Some(_) => Some(png_data_url(&three_panels(m, at, Layer::Sigma))?),
+            let (value, sigma) = three_panels(m, at);
+            let value_png = png_data_url(&value)?;
+            let sigma_png = match sigma {
+                Some(s) => Some(png_data_url(&s)?),
                 None => None,
             };
             Ok(RegionSlices {
@@ -496,12 +563,6 @@ pub fn region_slices(m: &Maps) -> Result<Vec<RegionSlices>> {
         .collect()
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Layer {
-    Value,
-    Sigma,
-}
-
 /// An RGB image.
 pub struct Rgb {
     /// Width, px.
@@ -512,11 +573,19 @@ pub struct Rgb {
     pub px: Vec<[u8; 3]>,
 }
 
-fn three_panels(m: &Maps, at: [usize; 3], layer: Layer) -> Rgb {
-    let panels: Vec<Rgb> = [Plane::Axial, Plane::Coronal, Plane::Sagittal]
-        .iter()
-        .map(|&p| draw_panel(m, &panel(&m.value.grid, p, at), layer))
-        .collect();
+/// The map's image of the three planes through `at` and, with a σ map, the σ image.
+fn three_panels(m: &Maps, at: [usize; 3]) -> (Rgb, Option<Rgb>) {
+    let (values, sigmas): (Vec<Rgb>, Vec<Option<Rgb>>) =
+        [Plane::Axial, Plane::Coronal, Plane::Sagittal]
+            .iter()
+            .map(|&p| draw_panel(m, &panel(&m.value.grid, p, at)))
+            .unzip();
+    let sigmas: Option<Vec<Rgb>> = sigmas.into_iter().collect();
+    (side_by_side(&values), sigmas.map(|s| side_by_side(&s)))
+}
+
+/// Panels left to right with a gap between them.
+fn side_by_side(panels: &[Rgb]) -> Rgb {
     let gap = 6;
     let w = panels.iter().map(|p| p.w).sum::<usize>() + gap * (panels.len() - 1);
     let h = panels.iter().map(|p| p.h).max().unwrap_or(1);
@@ -526,7 +595,7 @@ fn three_panels(m: &Maps, at: [usize; 3], layer: Layer) -> Rgb {
         px: vec![GAP_RGB; w * h],
     };
     let mut x0 = 0;
-    for p in &panels {
+    for p in panels {
         for y in 0..p.h {
             out.px[y * w + x0..y * w + x0 + p.w].copy_from_slice(&p.px[y * p.w..(y + 1) * p.w]);
         }
@@ -535,7 +604,9 @@ fn three_panels(m: &Maps, at: [usize; 3], layer: Layer) -> Rgb {
     out
 }
 
-fn draw_panel(m: &Maps, p: &Panel, layer: Layer) -> Rgb {
+/// One plane's map image and (with a σ map) σ image; the volumes are sampled once for both
+/// (coronal and sagittal panels stride through them, so sampling is most of the cost).
+fn draw_panel(m: &Maps, p: &Panel) -> (Rgb, Option<Rgb>) {
     let grid = &m.value.grid;
     let value = Sampler::new(&m.value, grid);
     let value: Vec<f32> = p.ijk.iter().map(|&q| value.at(q).unwrap_or(0.0)).collect();
@@ -559,37 +630,42 @@ fn draw_panel(m: &Maps, p: &Panel, layer: Layer) -> Rgb {
         }
         None => vec![0.18; p.ijk.len()],
     };
-    let mut px: Vec<[u8; 3]> = grey.iter().map(|&g| [(g * 255.0) as u8; 3]).collect();
-    match layer {
-        Layer::Value => {
-            wash(
-                &mut px,
-                &value,
-                |v| (v >= WASH_FROM * m.max).then(|| v / m.max),
-                0.5,
-            );
-            isolines(&mut px, p, &value, m.max);
-        }
-        Layer::Sigma => {
-            let sigma = m.sigma.as_ref().expect("σ layer only with a σ map");
-            let s = Sampler::new(sigma, grid);
-            let sig: Vec<f32> = p.ijk.iter().map(|&q| s.at(q).unwrap_or(0.0)).collect();
-            let smax = m.sigma_max;
-            let shown: Vec<f32> = sig
-                .iter()
-                .zip(&value)
-                .map(|(&s, &v)| if v >= SIGMA_FROM * m.max { s } else { -1.0 })
-                .collect();
-            wash(
-                &mut px,
-                &shown,
-                |s| (s >= 0.0).then(|| (s / smax).min(1.0)),
-                0.75,
-            );
-        }
-    }
+    let base: Vec<[u8; 3]> = grey.iter().map(|&g| [(g * 255.0) as u8; 3]).collect();
+    let mut px = base.clone();
+    wash(
+        &mut px,
+        &value,
+        |v| (v >= WASH_FROM * m.max).then(|| v / m.max),
+        0.5,
+    );
+    isolines(&mut px, p, &value, m.max);
     contours(&mut px, p, &labels);
-    Rgb { w: p.w, h: p.h, px }
+    let sigma_img = m.sigma.as_ref().map(|sigma| {
+        let s = Sampler::new(sigma, grid);
+        let smax = m.sigma_max;
+        let shown: Vec<f32> = p
+            .ijk
+            .iter()
+            .zip(&value)
+            .map(|(&q, &v)| {
+                if v >= SIGMA_FROM * m.max {
+                    s.at(q).unwrap_or(0.0)
+                } else {
+                    -1.0
+                }
+            })
+            .collect();
+        let mut px = base;
+        wash(
+            &mut px,
+            &shown,
+            |s| (s >= 0.0).then(|| (s / smax).min(1.0)),
+            0.75,
+        );
+        contours(&mut px, p, &labels);
+        Rgb { w: p.w, h: p.h, px }
+    });
+    (Rgb { w: p.w, h: p.h, px }, sigma_img)
 }
 
 /// The σ colour scale's top: the largest σ where the map exceeds 5 % of its maximum, at most 1.
@@ -597,14 +673,15 @@ fn sigma_scale(sigma: Option<&Volume<f32>>, value: &Volume<f32>, max: f32) -> f3
     let Some(sigma) = sigma else {
         return 1.0;
     };
+    use rayon::prelude::*;
     sigma
         .data
-        .iter()
+        .par_iter()
         .zip(&value.data)
         .filter(|(_, &v)| v >= SIGMA_FROM * max)
         .map(|(&s, _)| s)
         .filter(|s| s.is_finite())
-        .fold(0.0f32, f32::max)
+        .reduce(|| 0.0f32, f32::max)
         .clamp(1e-3, 1.0)
 }
 

@@ -93,18 +93,22 @@ pub fn volume_histogram(
 pub fn tac(r: &RegionResult, rel_sigma: Option<f64>, colour_index: usize) -> Result<String> {
     crate::kinetics::output::register_font();
     let t_max = r.time_h.iter().copied().fold(1.0, f64::max) * 1.15;
-    let peak = r.activity_bq.iter().copied().fold(0.0, f64::max);
-    let sigma = |a: f64| rel_sigma.map_or(0.0, |s| s * a.max(1e-3 * peak));
+    let sigma = rel_sigma.map_or_else(
+        || vec![0.0; r.activity_bq.len()],
+        |s| crate::kinetics::pipeline::point_sigma(&r.activity_bq, s),
+    );
     let a_max = r
         .activity_bq
         .iter()
-        .map(|&a| a + sigma(a))
+        .zip(&sigma)
+        .map(|(&a, &s)| a + s)
         .fold(0.0, f64::max)
         .max(1e-30)
         * 1.15
         / 1e6;
     let col = colour(colour_index);
     let mut svg = String::new();
+    let mut bars = Vec::new();
     {
         let root = SVGBackend::with_string(&mut svg, (380, 250)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err("TAC", e))?;
@@ -126,19 +130,11 @@ pub fn tac(r: &RegionResult, rel_sigma: Option<f64>, colour_index: usize) -> Res
             .draw_series(LineSeries::new(tac_curve(r, t_max), col.stroke_width(2)))
             .map_err(|e| err("TAC", e))?;
         if rel_sigma.is_some() {
-            chart
-                .draw_series(r.time_h.iter().zip(&r.activity_bq).map(|(&t, &a)| {
-                    let s = sigma(a);
-                    ErrorBar::new_vertical(
-                        t,
-                        (a - s) / 1e6,
-                        a / 1e6,
-                        (a + s) / 1e6,
-                        BLACK.stroke_width(1),
-                        8,
-                    )
-                }))
-                .map_err(|e| err("TAC", e))?;
+            for ((&t, &a), &s) in r.time_h.iter().zip(&r.activity_bq).zip(&sigma) {
+                let (x, lo) = chart.backend_coord(&(t, ((a - s) / 1e6).max(0.0)));
+                let (_, hi) = chart.backend_coord(&(t, (a + s) / 1e6));
+                bars.push(ErrorBarPx { x, lo, hi, t, a, s });
+            }
         }
         chart
             .draw_series(
@@ -150,7 +146,50 @@ pub fn tac(r: &RegionResult, rel_sigma: Option<f64>, colour_index: usize) -> Res
             .map_err(|e| err("TAC", e))?;
         root.present().map_err(|e| err("TAC", e))?;
     }
-    Ok(inline(svg))
+    Ok(inline(with_error_bars(svg, &bars)))
+}
+
+/// One ±σ bar of a measured point, in the SVG's pixels, with the point it belongs to.
+struct ErrorBarPx {
+    x: i32,
+    lo: i32,
+    hi: i32,
+    t: f64,
+    a: f64,
+    s: f64,
+}
+
+/// Adds the error bars as one `<g class="error-bars">` of `<path class="error-bar">`
+/// (a vertical line with two 8-px caps each; the point's value ± σ as its tooltip) at the
+/// end of the SVG, so the page (and a test) can tell them from the rest of the chart.
+fn with_error_bars(mut svg: String, bars: &[ErrorBarPx]) -> String {
+    use super::render::fmt_num;
+    use std::fmt::Write;
+    if bars.is_empty() {
+        return svg;
+    }
+    let mut g = String::from(
+        "<g class=\"error-bars\" fill=\"none\" stroke=\"#000000\" stroke-width=\"1\">",
+    );
+    for b in bars {
+        let _ = write!(
+            g,
+            "<path class=\"error-bar\" d=\"M{x} {lo}V{hi}M{l} {lo}h8M{l} {hi}h8\"><title>{t} h: {a} ± {s} MBq</title></path>",
+            x = b.x,
+            lo = b.lo,
+            hi = b.hi,
+            l = b.x - 4,
+            t = fmt_num(b.t),
+            a = fmt_num(b.a / 1e6),
+            s = fmt_num(b.s / 1e6),
+        );
+    }
+    g.push_str("</g>\n");
+    match svg.rfind("</svg>") {
+        Some(end) => svg.insert_str(end, &g),
+        None => svg.push_str(&g),
+    }
+    svg
 }
 
 /// The fitted model on 0…t_max, or the measured polyline from (0, 0) for a trapezoid TIA.

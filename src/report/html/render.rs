@@ -34,7 +34,9 @@ img,svg{max-width:100%;height:auto}.warn{color:#9a3a00}.ok{color:#176b1f}.bad{co
 /// Renders the page of `folder`.
 pub fn page(folder: &Folder) -> Result<Page> {
     let r = &folder.results;
-    let maps = maps::load(r)?;
+    // The files' hashes beside the maps' decoding: both stream hundreds of MB.
+    let (maps, hashes) = rayon::join(|| maps::load(r), || super::data::hash_files(&r.dir));
+    let maps = maps?;
     let mut sections: Vec<(String, String)> =
         vec![("Summary".into(), header(folder, maps.as_ref()))];
     if let Some(t) = &folder.twin {
@@ -62,7 +64,7 @@ pub fn page(folder: &Folder) -> Result<Page> {
     if let Some(s) = qa(r) {
         sections.push(("Quality assurance".into(), s));
     }
-    sections.push(("Files".into(), hashes(folder)));
+    sections.push(("Files".into(), files(folder, &hashes)));
     let title = title(folder);
     let mut html = String::with_capacity(1 << 20);
     let _ = write!(
@@ -288,9 +290,9 @@ fn header(folder: &Folder, maps: Option<&Maps>) -> String {
     out
 }
 
-fn hashes(folder: &Folder) -> String {
+fn files(folder: &Folder, hashes: &[(String, String)]) -> String {
     let mut out = String::from("<p>The files this report was made from, and the inputs of every twin cycle, by sha256.</p><table class=\"small\">");
-    for (name, hex) in &folder.results.hashes {
+    for (name, hex) in hashes {
         let _ = write!(
             out,
             "<tr><td>{}</td><td class=\"mono\">{hex}</td></tr>",
@@ -545,10 +547,11 @@ fn slices(m: &Maps) -> Result<String> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "<p>Slices through each region's centroid (axial | coronal | sagittal; the patient's right on the left, anterior and superior up). Colour wash from {} % of the maximum, {} {}; isodose lines at {} % of it; region outlines in the table's colours.{}</p>",
+        "<p>Slices through each region's centroid (axial | coronal | sagittal; the patient's right on the left, anterior and superior up). Colour wash from {} % of the maximum, {} {}; {} lines at {} % of it; region outlines in the table's colours.{}</p>",
         2,
         fmt_num(f64::from(m.max)),
         esc(&m.unit),
+        if m.quantity == "absorbed dose" { "isodose" } else { "iso-value" },
         ISO_LEVELS.iter().map(|l| format!("{}", (l * 100.0).round())).collect::<Vec<_>>().join(", "),
         if m.sigma.is_some() { " Beside it, the relative σ of each voxel where the map exceeds 5 % of its maximum." } else { "" }
     );
@@ -621,11 +624,11 @@ fn histograms(r: &Results, m: Option<&Maps>, names: &[String]) -> Result<Option<
 
 fn kinetics(r: &Results, names: &[String]) -> Result<String> {
     let mut out = String::new();
-    match r.activity_rel_sigma {
-        Some(s) => {
-            let _ = write!(out, "<p>Measured region activities with ±σ (σ = {} % of the activity, the study's <code>activity_rel_sigma</code>, as the fit weighted them) and the selected model.</p>", fmt_num(100.0 * s));
+    match r.uncertainty {
+        Some(u) => {
+            let _ = write!(out, "<p>Measured region activities with ±σ error bars (σ = {} % of the activity, at least 0.1 % of the curve's peak: the study's <code>activity_rel_sigma</code>, as the fit weighted them) and the selected model. Common to all points of a region and added to its TIA σ only: calibration {} %, recovery coefficient {} %.</p>", fmt_num(100.0 * u.activity_rel_sigma), fmt_num(100.0 * u.calibration_rel_sigma), fmt_num(100.0 * u.recovery_rel_sigma));
         }
-        None => out.push_str("<p>Measured region activities and the selected model (the study file is not known here, so the points' σ is not drawn).</p>"),
+        None => out.push_str("<p>Measured region activities and the selected model (neither regions.json nor a study file gives the points' σ, so no error bars are drawn).</p>"),
     }
     out.push_str("<table><tr><th>cycle</th><th>region</th><th>model</th><th>TIA (Bq·s)</th><th>σ (Bq·s)</th><th>T_eff (h)</th><th>TIAC (h)</th></tr>\n");
     for k in &r.kinetics {
