@@ -76,7 +76,7 @@ def cases(d):
     yield "patient15", ["--phantom", "patient15", "--decays", "2e5"]
     yield "patient-dicom", ["--ct", f"{dcm}/CT", "--spect", f"{dcm}/PET", "--rtstruct",
                             f"{dcm}/RS_CT.dcm", "--nuclide", "Lu-177",
-                            "--tia-from-single-scan", "hanscheid", "--decays", "2e5"]
+                            "--tia-from-single-scan", "physical-decay", "--decays", "2e5"]
     yield "study-none", ["--study", f"{d}/study_none.json", "--decays", "1e5"]
     yield "study-rigid", ["--study", f"{d}/study_rigid.json", "--decays", "1e5"]
 
