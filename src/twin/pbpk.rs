@@ -675,26 +675,19 @@ pub fn sample_parameters(p: &PatientModel, n: usize, seed: u64) -> Vec<Vec<(Stri
         .collect()
 }
 
-/// Lower Cholesky factor of a k×k matrix; `None` unless positive definite.
+/// Lower Cholesky factor of a k×k matrix (nalgebra's); `None` unless positive definite.
 fn cholesky(a: &[Vec<f64>], k: usize) -> Option<Vec<Vec<f64>>> {
     if a.len() != k || a.iter().any(|r| r.len() != k) {
         return None;
     }
-    let mut l = vec![vec![0.0; k]; k];
-    for i in 0..k {
-        for j in 0..=i {
-            let s = a[i][j] - (0..j).map(|m| l[i][m] * l[j][m]).sum::<f64>();
-            if i == j {
-                if !(s > 0.0 && s.is_finite()) {
-                    return None;
-                }
-                l[i][i] = s.sqrt();
-            } else {
-                l[i][j] = s / l[j][j];
-            }
-        }
-    }
-    Some(l)
+    let l = nalgebra::DMatrix::from_fn(k, k, |i, j| a[i][j])
+        .cholesky()?
+        .l();
+    Some(
+        (0..k)
+            .map(|i| (0..k).map(|j| l[(i, j)]).collect())
+            .collect(),
+    )
 }
 
 /// Organ TIAs to infinity (MBq·h) at the fitted parameters (first row) and each sample.
