@@ -96,3 +96,35 @@ fn missing_driver_gives_no_adapter_error_not_a_panic() {
         "child failed:\n{text}"
     );
 }
+
+/// On a headless node (no `XDG_RUNTIME_DIR`, no Wayland display) a `--device gpu` run prints
+/// none of libwayland's "XDG_RUNTIME_DIR is invalid or not set" lines, which Mesa's
+/// window-system layer used to print twice for a display voxdose never uses.
+#[test]
+#[cfg_attr(
+    voxdose_skip_gpu_tests,
+    ignore = "no Vulkan driver at build time: apt-get install mesa-vulkan-drivers"
+)]
+fn headless_gpu_run_prints_no_wayland_complaint() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_voxdose"))
+        .args([
+            "run",
+            "--phantom",
+            "water-sphere",
+            "--decays",
+            "2000",
+            "--device",
+            "gpu",
+        ])
+        .arg("--out")
+        .arg(out_dir.path().join("run"))
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("WAYLAND_SOCKET")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+}

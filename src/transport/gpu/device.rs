@@ -85,19 +85,43 @@ fn instance() -> wgpu::Instance {
         .get_or_init(|| {
             let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
             desc.backends = wgpu::Backends::VULKAN; // no silent fallback to GL
-            wgpu::Instance::new(desc)
+            without_wayland_probe(|| wgpu::Instance::new(desc))
         })
         .clone()
 }
 
+/// Runs `make` (the instance's creation, the adapters' enumeration) so that, on a headless
+/// node, Mesa's window-system layer does not print libwayland's "XDG_RUNTIME_DIR is invalid or
+/// not set" (twice: it probes the Wayland display when it sets up each adapter) for a display
+/// voxdose never uses. When neither
+/// `XDG_RUNTIME_DIR` nor a Wayland display is set, `WAYLAND_DISPLAY` names an absolute path that
+/// does not exist for the duration of `make`, so the probe fails without a message; it is
+/// removed again before any child process (chromium, elastix, sbatch) could inherit it.
+fn without_wayland_probe<T>(make: impl FnOnce() -> T) -> T {
+    let headless = ["XDG_RUNTIME_DIR", "WAYLAND_DISPLAY", "WAYLAND_SOCKET"]
+        .iter()
+        .all(|k| std::env::var_os(k).is_none());
+    if !headless {
+        return make();
+    }
+    std::env::set_var("WAYLAND_DISPLAY", "/nonexistent/voxdose-headless-wayland");
+    let made = make();
+    std::env::remove_var("WAYLAND_DISPLAY");
+    made
+}
+
 fn vulkan_adapters() -> Vec<wgpu::Adapter> {
-    pollster::block_on(instance().enumerate_adapters(wgpu::Backends::VULKAN))
+    let instance = instance();
+    without_wayland_probe(|| {
+        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN))
+    })
 }
 
 /// What wgpu says when asked for any adapter (the reason none was found).
 fn no_adapter_detail() -> String {
     let options = wgpu::RequestAdapterOptions::default();
-    match pollster::block_on(instance().request_adapter(&options)) {
+    let instance = instance();
+    match without_wayland_probe(|| pollster::block_on(instance.request_adapter(&options))) {
         Err(e) => format!("Vulkan: {e}"),
         Ok(a) => format!("Vulkan adapter {} could not be used", a.get_info().name),
     }
