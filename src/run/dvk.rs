@@ -392,88 +392,152 @@ fn fast_len(n: usize) -> usize {
 /// Linear convolution of `a` (dims `da`, i fastest) with the centred kernel `k` (dims `dk`,
 /// odd), cropped to `da`: out(v) = Σ_s a(s) k(v − s + centre). Real FFT along i, complex
 /// FFTs along j and k, zero-padded to `da + dk − 1` (rounded up to a fast length).
+///
+/// Two layouts of the half spectrum (`nc` = n_i/2 + 1 bins along i): *planes*, index
+/// i + nc·(j + n_j·k), for the transforms along i and j; *columns*, index (i + nc·j)·n_k + k,
+/// for the transform along k and the product. Each spectrum is transposed once, planes to
+/// columns, and the product once back; transforms of lines or planes that are zero (the
+/// padding) or not needed (the crop) are skipped. Three buffers of the padded size in all.
 pub fn fft_convolve(a: &[f64], da: [usize; 3], k: &[f32], dk: [usize; 3]) -> Vec<f64> {
     let n = [0, 1, 2].map(|ax| fast_len(da[ax] + dk[ax] - 1));
-    let nc = n[0] / 2 + 1;
-    let mut planner = RealFftPlanner::<f64>::new();
-    let r2c = planner.plan_fft_forward(n[0]);
-    let c2r = planner.plan_fft_inverse(n[0]);
-    let mut cplanner = rustfft::FftPlanner::<f64>::new();
-    let fwd = [
-        cplanner.plan_fft_forward(n[1]),
-        cplanner.plan_fft_forward(n[2]),
-    ];
-    let inv = [
-        cplanner.plan_fft_inverse(n[1]),
-        cplanner.plan_fft_inverse(n[2]),
-    ];
-    // Forward transform of a padded volume whose values come from `get(i, j, k)`.
-    let forward = |dims: [usize; 3], get: &(dyn Fn(usize) -> f64 + Sync)| -> Vec<Complex<f64>> {
-        let mut spec = vec![Complex::new(0.0, 0.0); nc * n[1] * n[2]];
-        spec.par_chunks_mut(nc).enumerate().for_each_init(
-            || (r2c.make_input_vec(), r2c.make_output_vec()),
+    let ffts = Ffts::plan(n);
+    let mut planes = vec![Complex::new(0.0, 0.0); ffts.len()];
+    let sa = ffts.forward(&mut planes, da, &|v| a[v]);
+    let sk = ffts.forward(&mut planes, dk, &|v| f64::from(k[v]));
+    let mut product = sa;
+    product.par_iter_mut().zip(&sk).for_each(|(x, y)| *x *= y);
+    drop(sk);
+    let c = [0, 1, 2].map(|ax| dk[ax] / 2);
+    ffts.inverse_cropped(&mut product, &mut planes, da, c)
+}
+
+/// The FFT plans of one padded size `n`.
+struct Ffts {
+    n: [usize; 3],
+    nc: usize,
+    r2c: std::sync::Arc<dyn realfft::RealToComplex<f64>>,
+    c2r: std::sync::Arc<dyn realfft::ComplexToReal<f64>>,
+    fwd: [std::sync::Arc<dyn rustfft::Fft<f64>>; 2],
+    inv: [std::sync::Arc<dyn rustfft::Fft<f64>>; 2],
+}
+
+impl Ffts {
+    fn plan(n: [usize; 3]) -> Self {
+        let mut planner = RealFftPlanner::<f64>::new();
+        let mut cplanner = rustfft::FftPlanner::<f64>::new();
+        Ffts {
+            n,
+            nc: n[0] / 2 + 1,
+            r2c: planner.plan_fft_forward(n[0]),
+            c2r: planner.plan_fft_inverse(n[0]),
+            fwd: [
+                cplanner.plan_fft_forward(n[1]),
+                cplanner.plan_fft_forward(n[2]),
+            ],
+            inv: [
+                cplanner.plan_fft_inverse(n[1]),
+                cplanner.plan_fft_inverse(n[2]),
+            ],
+        }
+    }
+
+    /// Bins of the half spectrum.
+    fn len(&self) -> usize {
+        self.nc * self.n[1] * self.n[2]
+    }
+
+    /// The spectrum, in columns, of a volume of `dims` (values from `get(v)`) zero-padded to
+    /// `n`; `planes` is scratch of [`Self::len`] bins.
+    fn forward(
+        &self,
+        planes: &mut [Complex<f64>],
+        dims: [usize; 3],
+        get: &(dyn Fn(usize) -> f64 + Sync),
+    ) -> Vec<Complex<f64>> {
+        let (n, nc) = (self.n, self.nc);
+        planes.par_chunks_mut(nc).enumerate().for_each_init(
+            || (self.r2c.make_input_vec(), self.r2c.make_output_vec()),
             |(inp, out), (line, dst)| {
                 let (j, kk) = (line % n[1], line / n[1]);
                 if j >= dims[1] || kk >= dims[2] {
+                    dst.fill(Complex::new(0.0, 0.0));
                     return;
                 }
-                inp.iter_mut().for_each(|x| *x = 0.0);
                 let base = dims[0] * (j + dims[1] * kk);
-                for i in 0..dims[0] {
-                    inp[i] = get(base + i);
+                for (i, x) in inp.iter_mut().enumerate() {
+                    *x = if i < dims[0] { get(base + i) } else { 0.0 };
                 }
-                r2c.process(inp, out).expect("lengths from the plan");
+                self.r2c.process(inp, out).expect("lengths from the plan");
                 dst.copy_from_slice(out);
             },
         );
-        axis_fft(&mut spec, [nc, n[1], n[2]], 1, &fwd[0]);
-        axis_fft(&mut spec, [nc, n[1], n[2]], 2, &fwd[1]);
-        spec
-    };
-    let mut sa = forward(da, &|v| a[v]);
-    let sk = forward(dk, &|v| f64::from(k[v]));
-    sa.par_iter_mut().zip(&sk).for_each(|(x, y)| *x *= y);
-    drop(sk);
-    axis_fft(&mut sa, [nc, n[1], n[2]], 2, &inv[1]);
-    axis_fft(&mut sa, [nc, n[1], n[2]], 1, &inv[0]);
-    let scale = 1.0 / (n[0] * n[1] * n[2]) as f64;
-    let c = [0, 1, 2].map(|ax| dk[ax] / 2);
-    let mut out = vec![0.0; da[0] * da[1] * da[2]];
-    out.par_chunks_mut(da[0]).enumerate().for_each_init(
-        || (c2r.make_input_vec(), c2r.make_output_vec()),
-        |(inp, res), (line, dst)| {
-            let (j, kk) = (line % da[1], line / da[1]);
-            let (js, ks) = (j + c[1], kk + c[2]);
-            let src = nc * (js + n[1] * ks);
-            inp.copy_from_slice(&sa[src..src + nc]);
-            // The DC and Nyquist bins of a real signal's spectrum are real: rounding leaves
-            // tiny imaginary parts, which the inverse refuses.
-            inp[0].im = 0.0;
-            if n[0] % 2 == 0 {
-                inp[nc - 1].im = 0.0;
-            }
-            c2r.process(inp, res).expect("lengths from the plan");
-            for (i, o) in dst.iter_mut().enumerate() {
-                *o = res[i + c[0]] * scale;
-            }
-        },
-    );
-    out
+        fft_along_j(planes, [nc, n[1]], 0..dims[2], &self.fwd[0]);
+        let mut columns = vec![Complex::new(0.0, 0.0); self.len()];
+        planes_to_columns(planes, &mut columns, nc * n[1], n[2]);
+        columns
+            .par_chunks_mut(n[2] * COLUMN_BLOCK)
+            .for_each(|lines| self.fwd[1].process(lines));
+        columns
+    }
+
+    /// The inverse of a spectrum in `columns` (overwritten), cropped to `da` from offset `c`
+    /// (the kernel's centre); `planes` is scratch of [`Self::len`] bins.
+    fn inverse_cropped(
+        &self,
+        columns: &mut [Complex<f64>],
+        planes: &mut [Complex<f64>],
+        da: [usize; 3],
+        c: [usize; 3],
+    ) -> Vec<f64> {
+        let (n, nc) = (self.n, self.nc);
+        columns
+            .par_chunks_mut(n[2] * COLUMN_BLOCK)
+            .for_each(|lines| self.inv[1].process(lines));
+        columns_to_planes(columns, planes, nc * n[1], n[2]);
+        fft_along_j(planes, [nc, n[1]], c[2]..c[2] + da[2], &self.inv[0]);
+        let scale = 1.0 / (n[0] * n[1] * n[2]) as f64;
+        let mut out = vec![0.0; da[0] * da[1] * da[2]];
+        out.par_chunks_mut(da[0]).enumerate().for_each_init(
+            || (self.c2r.make_input_vec(), self.c2r.make_output_vec()),
+            |(inp, res), (line, dst)| {
+                let (j, kk) = (line % da[1], line / da[1]);
+                let src = nc * (j + c[1] + n[1] * (kk + c[2]));
+                inp.copy_from_slice(&planes[src..src + nc]);
+                // The DC and Nyquist bins of a real signal's spectrum are real: rounding
+                // leaves tiny imaginary parts, which the inverse refuses.
+                inp[0].im = 0.0;
+                if n[0] % 2 == 0 {
+                    inp[nc - 1].im = 0.0;
+                }
+                self.c2r.process(inp, res).expect("lengths from the plan");
+                for (i, o) in dst.iter_mut().enumerate() {
+                    *o = res[i + c[0]] * scale;
+                }
+            },
+        );
+        out
+    }
 }
 
-/// In-place FFT of every line of `data` (dims `d`, i fastest) along `axis` (1 or 2): along j
-/// plane by plane; along k through a transposed copy, so every task writes its own lines.
-fn axis_fft(
+/// Columns (or planes) moved together by one task of a transposition or transform along k:
+/// 8 complex f64 are two cache lines.
+const COLUMN_BLOCK: usize = 8;
+
+/// In-place FFT along j of the planes `ks` of `data` (planes of `d[0]` × `d[1]` bins, i
+/// fastest); the other planes are left as they are.
+fn fft_along_j(
     data: &mut [Complex<f64>],
-    d: [usize; 3],
-    axis: usize,
+    d: [usize; 2],
+    ks: std::ops::Range<usize>,
     fft: &std::sync::Arc<dyn rustfft::Fft<f64>>,
 ) {
     let plane = d[0] * d[1];
-    if axis == 1 {
-        data.par_chunks_mut(plane).for_each_init(
+    data.par_chunks_mut(plane)
+        .enumerate()
+        .filter(|(kk, _)| ks.contains(kk))
+        .for_each_init(
             || vec![Complex::new(0.0, 0.0); d[1]],
-            |line, p| {
+            |line, (_, p)| {
                 for i in 0..d[0] {
                     for (j, x) in line.iter_mut().enumerate() {
                         *x = p[i + d[0] * j];
@@ -485,21 +549,50 @@ fn axis_fft(
                 }
             },
         );
-        return;
-    }
-    let mut t = vec![Complex::new(0.0, 0.0); data.len()];
-    t.par_chunks_mut(d[2]).enumerate().for_each(|(xy, line)| {
-        for (z, x) in line.iter_mut().enumerate() {
-            *x = data[xy + plane * z];
-        }
-    });
-    t.par_chunks_mut(d[2] * 64)
-        .for_each(|lines| fft.process(lines));
-    data.par_chunks_mut(plane).enumerate().for_each(|(z, p)| {
-        for (xy, x) in p.iter_mut().enumerate() {
-            *x = t[xy * d[2] + z];
-        }
-    });
+}
+
+/// `columns[xy·nz + z] = planes[xy + plane·z]`, in blocks of [`COLUMN_BLOCK`] columns.
+fn planes_to_columns(
+    planes: &[Complex<f64>],
+    columns: &mut [Complex<f64>],
+    plane: usize,
+    nz: usize,
+) {
+    columns
+        .par_chunks_mut(nz * COLUMN_BLOCK)
+        .enumerate()
+        .for_each(|(b, block)| {
+            let xy0 = b * COLUMN_BLOCK;
+            let width = block.len() / nz;
+            for z in 0..nz {
+                let src = &planes[xy0 + plane * z..xy0 + plane * z + width];
+                for (c, &x) in src.iter().enumerate() {
+                    block[c * nz + z] = x;
+                }
+            }
+        });
+}
+
+/// `planes[xy + plane·z] = columns[xy·nz + z]`, in blocks of [`COLUMN_BLOCK`] planes.
+fn columns_to_planes(
+    columns: &[Complex<f64>],
+    planes: &mut [Complex<f64>],
+    plane: usize,
+    nz: usize,
+) {
+    planes
+        .par_chunks_mut(plane * COLUMN_BLOCK)
+        .enumerate()
+        .for_each(|(b, block)| {
+            let z0 = b * COLUMN_BLOCK;
+            let depth = block.len() / plane;
+            for xy in 0..plane {
+                let src = &columns[xy * nz + z0..xy * nz + z0 + depth];
+                for (dz, &x) in src.iter().enumerate() {
+                    block[dz * plane + xy] = x;
+                }
+            }
+        });
 }
 
 /// A [`TransportResult`] for a dose computed without transport: no σ, no decays simulated;
@@ -634,6 +727,38 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Sizes that are not multiples of the transposition blocks, with the source's and the
+    /// kernel's zero padding on every axis: the FFT product equals the direct sum.
+    #[test]
+    fn fft_convolution_equals_the_direct_sum_on_uneven_sizes() {
+        let (da, dk) = ([13usize, 11, 17], [5usize, 7, 3]);
+        let a: Vec<f64> = (0..da.iter().product::<usize>())
+            .map(|i| ((i * 31) % 13) as f64 - 4.0)
+            .collect();
+        let k: Vec<f32> = (0..dk.iter().product::<usize>())
+            .map(|i| ((i * 17) % 9) as f32 + 0.25)
+            .collect();
+        let out = fft_convolve(&a, da, &k, dk);
+        let c = dk.map(|d| (d / 2) as i64);
+        for v in 0..out.len() {
+            let x = [v % da[0], (v / da[0]) % da[1], v / (da[0] * da[1])].map(|q| q as i64);
+            let mut s = 0.0;
+            for kv in 0..k.len() {
+                let q = [kv % dk[0], (kv / dk[0]) % dk[1], kv / (dk[0] * dk[1])];
+                let src = [0, 1, 2].map(|ax| x[ax] - q[ax] as i64 + c[ax]);
+                if (0..3).all(|ax| (0..da[ax] as i64).contains(&src[ax])) {
+                    let sv = src[0] + da[0] as i64 * (src[1] + da[1] as i64 * src[2]);
+                    s += a[sv as usize] * f64::from(k[kv]);
+                }
+            }
+            assert!(
+                (out[v] - s).abs() < 1e-9 * s.abs().max(1.0),
+                "{x:?}: {} vs {s}",
+                out[v]
+            );
         }
     }
 
