@@ -86,6 +86,8 @@ fn quick_suite_passes_and_writes_json_and_csv() {
     assert!(stdout.contains("vsv-y90-3mm-000") && stdout.contains("mird17-i131-6mm-000"));
     // `--quick` runs one 90Y sphere, the others only with `--full` or by name.
     assert!(stdout.contains("sphere-af-y90-4g") && !stdout.contains("sphere-af-y90-100g"));
+    // What has no published reference is said, not silently left out.
+    assert!(stdout.contains("NEMA IEC") && stdout.contains("no reference code's speed"));
     // The files are never replaced silently.
     let again = validate(&[
         "--cases",

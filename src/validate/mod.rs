@@ -46,6 +46,12 @@ use crate::transport::DeviceChoice;
 use crate::{Error, Result};
 use serde::Serialize;
 
+/// What the suite does not compare, printed after the table (the module doc and the README's
+/// *Validation* section say why).
+pub const NOT_COVERED: &str = "not compared (no published reference found): 177Lu sphere S \
+values, NEMA IEC sphere doses; hist/s is voxdose's own, no reference code's speed is recorded \
+for comparison";
+
 /// How much statistics the cases run with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
