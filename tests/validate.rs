@@ -84,6 +84,10 @@ fn quick_suite_passes_and_writes_json_and_csv() {
     assert_eq!(csv.lines().count(), cases.len() + 1);
     assert!(stdout.contains("energy-per-decay-lu177") && stdout.contains("within tolerance"));
     assert!(stdout.contains("vsv-y90-3mm-000") && stdout.contains("mird17-i131-6mm-000"));
+    // `--quick` runs one 90Y sphere, the others only with `--full` or by name.
+    assert!(stdout.contains("sphere-af-y90-4g") && !stdout.contains("sphere-af-y90-100g"));
+    // What has no published reference is said, not silently left out.
+    assert!(stdout.contains("NEMA IEC") && stdout.contains("no reference code's speed"));
     // The files are never replaced silently.
     let again = validate(&[
         "--cases",
@@ -192,8 +196,8 @@ fn a_broken_physics_constant_makes_the_suite_fail() {
     ignore = "no Vulkan driver manifest found at build time; apt-get install mesa-vulkan-drivers"
 )]
 fn quick_suite_passes_on_the_gpu_path() {
-    // The 39 full-transport cases (7 + 32 voxel S values from 10 kernels) run the WGSL
-    // kernels (lavapipe in CI).
+    // The 40 full-transport cases (7 + 32 voxel S values from 10 kernels + the 4 g 90Y
+    // sphere) run the WGSL kernels (lavapipe in CI).
     let dir = tempfile::tempdir().unwrap();
     let o = validate(&[
         "--quick",
@@ -205,5 +209,5 @@ fn quick_suite_passes_on_the_gpu_path() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     eprintln!("{stdout}{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(o.status.code(), Some(0));
-    assert_eq!(stdout.matches("gpu transport").count(), 39, "{stdout}");
+    assert_eq!(stdout.matches("gpu transport").count(), 40, "{stdout}");
 }

@@ -16,13 +16,19 @@
 //!   transport on the device);
 //! - [`vsv`]: voxel S-value kernels of 177Lu, 90Y and 131I at 3 and 6 mm in soft tissue (self
 //!   voxel, face, edge and corner neighbours) vs the Lanconelli et al. 2012 database, and the
-//!   self voxel of 90Y and 131I vs MIRD Pamphlet 17 (full transport on the device).
+//!   self voxel of 90Y and 131I vs MIRD Pamphlet 17 (full transport on the device);
+//! - [`sphere`]: the absorbed fraction of the 90Y β energy in unit-density soft-tissue
+//!   spheres of 0.004 to 100 g vs the published Monte Carlo values tabulated by Hashempour et
+//!   al. 2019 (full transport on the device; `--full` runs all six, `--quick` the 4 g one).
 //!
 //! What has no case, and why (a case is only made from numbers read from a stored source):
-//! unit-density sphere S-values of 177Lu and 90Y (no table of OLINDA, Stabin & Konijnenberg
-//! 2000 or OpenDose spheres was found in the sources this project can reach), NEMA IEC
-//! sphere doses (no published Monte Carlo reference for them was found), and a reference
-//! code's speed (BENCHMARKS.md records no GATE or EGSnrc figure on a comparable machine).
+//! unit-density sphere S values of 177Lu (no table of OLINDA, Stabin & Konijnenberg 2000,
+//! IDAC or OpenDose spheres was found in the sources this project can reach; the one 177Lu
+//! sphere table found, PyTheranostics' `data/s-values/spheres.json`, names neither its
+//! nuclide nor its source), NEMA IEC sphere doses (no published Monte Carlo reference for
+//! them was found), and a reference code's speed (BENCHMARKS.md records no GATE or EGSnrc
+//! figure on a comparable machine, and none was found published for a 177Lu voxel case with
+//! its machine).
 //!
 //! Each result's `tolerance` bounds |ratio − 1|: a multiple of the Monte Carlo σ (from
 //! history batches or per-history spreads) plus a stated systematic allowance.
@@ -32,6 +38,7 @@ pub mod electron;
 pub mod energy;
 pub mod output;
 pub mod photon;
+pub mod sphere;
 pub mod vsv;
 
 use crate::run::{Engine, TransportConfig};
@@ -39,11 +46,18 @@ use crate::transport::DeviceChoice;
 use crate::{Error, Result};
 use serde::Serialize;
 
+/// What the suite does not compare, printed after the table (the module doc and the README's
+/// *Validation* section say why).
+pub const NOT_COVERED: &str = "not compared (no published reference found): 177Lu sphere S \
+values, NEMA IEC sphere doses; hist/s is voxdose's own, no reference code's speed is recorded \
+for comparison";
+
 /// How much statistics the cases run with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Seconds per case: an install check (well under a minute in the dev build on 2 cores).
+    /// The `full_only` cases are left out unless named with `--cases`.
     #[default]
     Quick,
     /// 10 to 25 times the histories: σ at or below the published precision.
@@ -140,6 +154,8 @@ pub struct CaseDef {
     pub id: String,
     /// Which family runs it.
     pub family: Family,
+    /// Run by `--full` (and by `--cases`) only: `--quick` leaves it out.
+    pub full_only: bool,
 }
 
 /// The case families.
@@ -155,19 +171,26 @@ pub enum Family {
     CpeSphere,
     /// [`vsv`].
     VoxelSValue,
+    /// [`sphere`].
+    SphereAbsorbedFraction,
 }
 
 /// Every case, in the order they run.
 pub fn catalogue() -> Vec<CaseDef> {
     let mut list = Vec::new();
     let mut add = |ids: Vec<String>, family| {
-        list.extend(ids.into_iter().map(|id| CaseDef { id, family }));
+        list.extend(ids.into_iter().map(|id| CaseDef {
+            full_only: family == Family::SphereAbsorbedFraction && id != sphere::QUICK_CASE,
+            id,
+            family,
+        }));
     };
     add(energy::case_ids(), Family::EnergyPerDecay);
     add(photon::case_ids(), Family::NarrowBeam);
     add(electron::case_ids(), Family::CsdaRange);
     add(cpe::case_ids(), Family::CpeSphere);
     add(vsv::case_ids(), Family::VoxelSValue);
+    add(sphere::case_ids(), Family::SphereAbsorbedFraction);
     list
 }
 
@@ -193,12 +216,22 @@ pub fn select(names: &[String]) -> Result<Vec<CaseDef>> {
     Ok(all.into_iter().filter(|c| names.contains(&c.id)).collect())
 }
 
+/// The cases a run of `config` runs: those named, else the whole catalogue, less the
+/// `full_only` cases in `--quick`.
+pub fn cases_to_run(config: &ValidateConfig) -> Result<Vec<CaseDef>> {
+    let mut cases = select(&config.cases)?;
+    if config.cases.is_empty() && config.mode == Mode::Quick {
+        cases.retain(|c| !c.full_only);
+    }
+    Ok(cases)
+}
+
 /// Runs the selected cases; `progress` is called after each with its result.
 pub fn run_suite(
     config: &ValidateConfig,
     progress: &mut dyn FnMut(&CaseResult),
 ) -> Result<Vec<CaseResult>> {
-    let cases = select(&config.cases)?;
+    let cases = cases_to_run(config)?;
     let engine = Engine::new(&TransportConfig {
         device: config.device,
         ..Default::default()
@@ -227,6 +260,7 @@ fn run_case(
         Family::CsdaRange => electron::run(&case.id, config),
         Family::CpeSphere => cpe::run(&case.id, config, device),
         Family::VoxelSValue => vsv::run(&case.id, config, device, kernels),
+        Family::SphereAbsorbedFraction => sphere::run(&case.id, config, device),
     }
 }
 
@@ -341,5 +375,37 @@ pub(crate) fn kernel_settings() -> crate::transport::TransportSettings {
         photon_cutoff_kev: 10.0,
         emissions: crate::physics::decay::EmissionFilter::All,
         decays_per_block: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_leaves_out_the_full_only_cases_unless_named() {
+        let quick = ValidateConfig::default();
+        let ids: Vec<String> = cases_to_run(&quick)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert!(ids.contains(&sphere::QUICK_CASE.to_string()));
+        assert!(!ids.contains(&"sphere-af-y90-100g".to_string()));
+        assert_eq!(
+            ids.iter().filter(|i| i.starts_with("sphere-")).count(),
+            1,
+            "{ids:?}"
+        );
+        let full = ValidateConfig {
+            mode: Mode::Full,
+            ..Default::default()
+        };
+        assert_eq!(cases_to_run(&full).unwrap().len(), catalogue().len());
+        let named = ValidateConfig {
+            cases: vec!["sphere-af-y90-100g".into()],
+            ..Default::default()
+        };
+        assert_eq!(cases_to_run(&named).unwrap().len(), 1);
     }
 }

@@ -39,6 +39,7 @@ pub fn validate(args: ValidateArgs) -> Result<()> {
         output::FILES[0],
         args.out.display()
     );
+    println!("{}", crate::validate::NOT_COVERED);
     if failed.is_empty() {
         Ok(())
     } else {
