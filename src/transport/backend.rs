@@ -111,6 +111,20 @@ pub trait Backend {
     /// batch has run.
     fn launch(&mut self, first: u64, n: u32) -> Result<Self::Batch>;
 
+    /// Runs histories `first .. first + n`, the next part of the pilot of the batch that
+    /// [`Backend::launch_rest`] then launches, and waits for them (the driver times each part:
+    /// see `transport::pilot`). The parts score into that batch's tally, so the batch folds
+    /// the same integers, bit for bit, as when launched whole. With `list`, the part's
+    /// deposits come back as (voxel, units) in voxel order, for the pilot's σ, where the
+    /// backend can list them cheaply (the CPU); `None` where it cannot.
+    fn pilot_part(&mut self, first: u64, n: u32, list: bool)
+        -> Result<Option<Vec<(u32, u64)>>>;
+
+    /// Launches the rest of the batch of `n` decays from history `first` whose first `done`
+    /// decays [`Backend::pilot_part`] ran: histories `first + done .. first + n`. The batch is
+    /// then collected as one batch of `n` decays.
+    fn launch_rest(&mut self, first: u64, n: u32, done: u32) -> Result<Self::Batch>;
+
     /// Decays in `batch`.
     fn decays(batch: &Self::Batch) -> u32;
 
