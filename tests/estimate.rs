@@ -69,7 +69,10 @@ fn assert_same_run(a: &TransportResult, b: &TransportResult, what: &str) {
         )
     };
     assert_eq!(c(a), c(b), "{what}");
-    assert!(a.dose_gy_per_decay.iter().any(|&d| d > 0.0), "{what}: no dose");
+    assert!(
+        a.dose_gy_per_decay.iter().any(|&d| d > 0.0),
+        "{what}: no dose"
+    );
 }
 
 #[test]
@@ -77,10 +80,9 @@ fn cpu_dose_is_bit_identical_with_and_without_the_pilot() {
     let p = slab();
     // 4 batches of 10⁴: the pilot takes at most 2500 decays of the first.
     let s = settings(StopRule::Decays(40_000), 4);
-    let with = simulate_cpu_with(&p.model, &p.source, &s, Schedule::default(), &mut Silent)
-        .unwrap();
-    let without = simulate_cpu_with(&p.model, &p.source, &s, without_pilot(), &mut Silent)
-        .unwrap();
+    let with =
+        simulate_cpu_with(&p.model, &p.source, &s, Schedule::default(), &mut Silent).unwrap();
+    let without = simulate_cpu_with(&p.model, &p.source, &s, without_pilot(), &mut Silent).unwrap();
     assert_same_run(&with, &without, "--decays");
     let e = with.estimate.expect("a batch of 10⁴ decays has a pilot");
     assert!(
@@ -105,10 +107,9 @@ fn cpu_target_run_with_a_listed_pilot_is_bit_identical_and_estimates_the_decays_
         },
         20,
     );
-    let with = simulate_cpu_with(&p.model, &p.source, &s, Schedule::default(), &mut Silent)
-        .unwrap();
-    let without = simulate_cpu_with(&p.model, &p.source, &s, without_pilot(), &mut Silent)
-        .unwrap();
+    let with =
+        simulate_cpu_with(&p.model, &p.source, &s, Schedule::default(), &mut Silent).unwrap();
+    let without = simulate_cpu_with(&p.model, &p.source, &s, without_pilot(), &mut Silent).unwrap();
     assert_same_run(&with, &without, "--target-uncertainty");
     let e = with.estimate.expect("pilot");
     assert_eq!((e.pilot_decays, e.pilot_parts), (768, 2), "{e:?}");
@@ -128,8 +129,15 @@ fn gpu_dose_is_bit_identical_with_and_without_the_pilot() {
     let ctx = gpu_common::gpu();
     let p = slab();
     let s = settings(StopRule::Decays(40_000), 4);
-    let with = simulate_on_with(&ctx, &p.model, &p.source, &s, Schedule::default(), &mut Silent)
-        .unwrap();
+    let with = simulate_on_with(
+        &ctx,
+        &p.model,
+        &p.source,
+        &s,
+        Schedule::default(),
+        &mut Silent,
+    )
+    .unwrap();
     let without =
         simulate_on_with(&ctx, &p.model, &p.source, &s, without_pilot(), &mut Silent).unwrap();
     assert_same_run(&with, &without, "gpu --decays");
@@ -191,8 +199,14 @@ fn estimate_only_prints_the_estimate_and_writes_nothing() {
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{err}");
-    assert!(err.contains("estimate: about ") && err.contains("for 1000000000 decays"), "{err}");
-    assert!(!err.contains("progress:") && !err.contains("error"), "{err}");
+    assert!(
+        err.contains("estimate: about ") && err.contains("for 1000000000 decays"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("progress:") && !err.contains("error"),
+        "{err}"
+    );
     assert!(!out.exists(), "--out must not be touched");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     // --out is not needed; a target run also says the decays its target needs.

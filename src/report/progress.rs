@@ -83,34 +83,36 @@ impl Lines {
 }
 
 /// The estimate line (after `voxdose: `): the transport time of the decays planned at the
-/// pilot's rate, and for a target run the decays and time its target needs.
+/// pilot's rate, and for a target run the decays and time its target needs (first, when the
+/// pilot gave them: `--max-decays` is then a bound).
 pub fn estimate_line(e: &RunEstimate) -> String {
-    let mut line = format!(
-        "estimate: about {} of transport for {} decays at {:.3e} decays/s (an estimate from a pilot of {} decays in {:.2} s, the start of the first batch, kept in the run)",
-        clock(e.planned_s),
-        e.planned_decays,
-        e.decays_per_second,
-        e.pilot_decays,
-        e.pilot_s,
+    let pilot = format!(
+        "at {:.3e} decays/s (an estimate from a pilot of {} decays in {:.2} s, the start of the first batch, kept in the run)",
+        e.decays_per_second, e.pilot_decays, e.pilot_s,
     );
-    if let (Some(sigma), Some(n), Some(within)) = (
-        e.pilot_sigma,
-        e.estimated_decays_to_target,
-        e.target_within_max_decays,
-    ) {
-        line.push_str(&format!(
-            "; the target uncertainty needs about {n} decays, {} (from the pilot's σ(>threshold) {:.2} % over its {} parts, σ ∝ 1/√N){}",
+    let planned = clock(e.planned_s);
+    match (e.pilot_sigma, e.estimated_decays_to_target) {
+        (Some(sigma), Some(n)) => format!(
+            "estimate: the target uncertainty needs about {n} decays, about {} of transport (from the pilot's σ(>threshold) {:.2} % over its {} parts, σ ∝ 1/√N{}); at most {planned} for the {} decays of --max-decays, {pilot}",
             clock(e.estimated_s),
             100.0 * sigma,
             e.pilot_parts,
-            if within {
-                ""
+            if e.target_within_max_decays == Some(false) {
+                "; more than --max-decays: the run will likely stop there first"
             } else {
-                ": more than --max-decays, the run will likely stop there first"
-            }
-        ));
+                ""
+            },
+            e.planned_decays,
+        ),
+        _ if e.target_run => format!(
+            "estimate: at most about {planned} of transport for the {} decays of --max-decays (the target may stop the run sooner) {pilot}",
+            e.planned_decays
+        ),
+        _ => format!(
+            "estimate: about {planned} of transport for {} decays {pilot}",
+            e.planned_decays
+        ),
     }
-    line
 }
 
 /// Seconds as h:mm:ss.
@@ -252,21 +254,26 @@ mod tests {
             pilot_sigma: None,
             estimated_decays_to_target: None,
             target_within_max_decays: None,
+            target_run: false,
         };
         let line = estimate_line(&e);
         assert!(
-            line.contains("about 0:08:20 of transport for 5000000 decays")
+            line.contains("about 0:08:20 of transport for 5000000 decays at 1.000e4 decays/s")
                 && line.contains("estimate from a pilot of 3840 decays"),
             "{line}"
         );
         assert!(!line.contains("target"), "{line}");
+        e.target_run = true;
+        let line = estimate_line(&e);
+        assert!(line.contains("at most about 0:08:20"), "{line}");
         (e.pilot_sigma, e.estimated_decays_to_target) = (Some(0.2), Some(2_000_000));
         (e.target_within_max_decays, e.estimated_s) = (Some(false), 200.0);
         let line = estimate_line(&e);
         assert!(
-            line.contains("needs about 2000000 decays, 0:03:20")
-                && line.contains("σ(>threshold) 20.00 %")
-                && line.contains("more than --max-decays"),
+            line.contains("needs about 2000000 decays, about 0:03:20 of transport")
+                && line.contains("σ(>threshold) 20.00 % over its 4 parts")
+                && line.contains("more than --max-decays")
+                && line.contains("at most 0:08:20 for the 5000000 decays of --max-decays"),
             "{line}"
         );
     }

@@ -117,8 +117,7 @@ pub trait Backend {
     /// the same integers, bit for bit, as when launched whole. With `list`, the part's
     /// deposits come back as (voxel, units) in voxel order, for the pilot's σ, where the
     /// backend can list them cheaply (the CPU); `None` where it cannot.
-    fn pilot_part(&mut self, first: u64, n: u32, list: bool)
-        -> Result<Option<Vec<(u32, u64)>>>;
+    fn pilot_part(&mut self, first: u64, n: u32, list: bool) -> Result<Option<Vec<(u32, u64)>>>;
 
     /// Launches the rest of the batch of `n` decays from history `first` whose first `done`
     /// decays [`Backend::pilot_part`] ran: histories `first + done .. first + n`. The batch is

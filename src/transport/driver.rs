@@ -10,9 +10,9 @@
 //! 4. [`finish`]: dose = mean energy per decay / voxel mass, σ per voxel and per region.
 
 use super::backend::{Backend, Fold};
-use super::pilot::{launch_with_pilot, Planned, RunEstimate};
 use super::cpu::run::CpuBackend;
 use super::cpu::{HistoryCounters, KernelInputs, KernelParams};
+use super::pilot::{launch_with_pilot, Planned, RunEstimate};
 use super::{EnergyBalance, Observer, RegionDose, StopRule, TransportResult, TransportSettings};
 use crate::geometry::VoxelModel;
 use crate::physics::decay::{to_units, DecayTables};
@@ -292,7 +292,15 @@ pub fn run_batches<B: Backend>(
     let mut next = if finished {
         None
     } else {
-        next_kept(&mut launcher, backend, plan, schedule.keep, (&mut b, &mut first), sigma, observer)?
+        next_kept(
+            &mut launcher,
+            backend,
+            plan,
+            schedule.keep,
+            (&mut b, &mut first),
+            sigma,
+            observer,
+        )?
     };
     while let Some((index, at, current)) = next.take() {
         let end = at + u64::from(B::decays(&current));
@@ -654,12 +662,10 @@ impl BatchPlan {
                 .filter_map(|i| self.batch_size(i, 0, None))
                 .map(u64::from)
                 .sum(),
-            (StopRule::TargetUncertainty { max_decays, .. }, _) => {
-                max_decays.saturating_sub(first)
-            }
+            (StopRule::TargetUncertainty { max_decays, .. }, _) => max_decays.saturating_sub(first),
         };
-        let min_decays = u64::from(MIN_TARGET_BATCHES)
-            * u64::from(self.batch_size(0, 0, None).unwrap_or(0));
+        let min_decays =
+            u64::from(MIN_TARGET_BATCHES) * u64::from(self.batch_size(0, 0, None).unwrap_or(0));
         Planned::new(self.stop, decays, first, min_decays)
     }
 

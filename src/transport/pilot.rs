@@ -64,6 +64,10 @@ pub struct RunEstimate {
     /// Target runs with `pilot_sigma`: false when the target needs more than `--max-decays`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_within_max_decays: Option<bool>,
+    /// A `--target-uncertainty` run (its planned decays are a bound); summary.json has
+    /// `target_uncertainty` for that.
+    #[serde(skip)]
+    pub target_run: bool,
 }
 
 /// What the estimate extrapolates to: the decays this process runs at most, those done
@@ -108,7 +112,11 @@ pub(crate) fn launch_with_pilot<B: Backend>(
 ) -> Result<(B::Batch, Option<RunEstimate>)> {
     // An observer that stops after the estimate gets one from any batch.
     let stop = observer.stop_after_estimate();
-    let cap = if stop { n.div_ceil(PILOT_SHARE) } else { n / PILOT_SHARE };
+    let cap = if stop {
+        n.div_ceil(PILOT_SHARE)
+    } else {
+        n / PILOT_SHARE
+    };
     if cap == 0 {
         return Ok((backend.launch(first, n)?, None));
     }
@@ -183,6 +191,7 @@ fn estimate(
         pilot_sigma: to_target.and(sigma),
         estimated_decays_to_target: to_target.map(|t| t.0),
         target_within_max_decays: to_target.map(|t| t.1),
+        target_run: planned.target.is_some(),
     }
 }
 

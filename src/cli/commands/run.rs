@@ -39,8 +39,7 @@ fn estimate_only(config: &RunConfig, observer: &mut ConsoleObserver) -> Result<(
             "only a Monte Carlo run (--method mc) has a pilot to estimate from",
         ));
     }
-    let scratch =
-        std::env::temp_dir().join(format!("voxdose-estimate-{}", std::process::id()));
+    let scratch = std::env::temp_dir().join(format!("voxdose-estimate-{}", std::process::id()));
     observer.estimate_only = true;
     let ran = run_to_folder(config, &scratch.join("out"), true, observer);
     let _ = std::fs::remove_dir_all(&scratch);
