@@ -660,6 +660,8 @@ fn fit_cycle(
             u.activity_rel_sigma,
             lambda_phys,
             Some(&mask),
+            // No voxel holds more than was injected (see `voxel`, physical ceiling).
+            cycle.injected_activity_bq / lambda_phys,
         );
         let fitted = res
             .iter()
