@@ -600,7 +600,7 @@ fn fit_all<const N: usize>(
             }
             let (y, lambda) = (&y[..n], lambda_phys_per_h);
             let r = fit_voxel_tac_in(model, time_h, y, rel_sigma, lambda, second, starts);
-            if r.fitted && !(r.tia_bq_h <= ceiling_bq_h) {
+            if r.fitted && (r.tia_bq_h > ceiling_bq_h || !r.tia_bq_h.is_finite()) {
                 let (sigma, _) = weights::<N>(y, peak_of(y), rel_sigma);
                 return trapezoid(time_h, y, &sigma[..n], lambda);
             }
