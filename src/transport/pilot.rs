@@ -127,12 +127,13 @@ pub(crate) fn launch_with_pilot<B: Backend>(
     let mut n_parts = 0u32;
     let rate = loop {
         let start = Instant::now();
-        let deposits = backend.pilot_part(first + u64::from(done), part, list)?;
-        let s = start.elapsed().as_secs_f64();
+        let p = backend.pilot_part(first + u64::from(done), part, list)?;
+        // Transport only: listing the deposits is the pilot's own cost.
+        let s = (start.elapsed().as_secs_f64() - p.listing_s).max(0.0);
         seconds += s;
         done += part;
         n_parts += 1;
-        match deposits {
+        match p.deposits {
             Some(d) => parts.push((part, d)),
             None => listed = false,
         }

@@ -6,7 +6,7 @@ use super::decay_history::decay_history;
 use super::{Ctx, HistoryCounters};
 use crate::geometry::VoxelModel;
 use crate::tally::EnergyTally;
-use crate::transport::backend::{Backend, Fold};
+use crate::transport::backend::{Backend, Fold, PilotPart};
 use crate::transport::driver::Prepared;
 use crate::transport::{DeviceInfo, Observer};
 use crate::Result;
@@ -84,16 +84,20 @@ impl Backend for CpuBackend<'_> {
 
     /// A part runs as a batch does; a listed part's deposits are taken out of the tally
     /// (`take_scored`, a pass over the grid) and held until [`Backend::launch_rest`].
-    fn pilot_part(&mut self, first: u64, n: u32, list: bool) -> Result<Option<Vec<(u32, u64)>>> {
+    fn pilot_part(&mut self, first: u64, n: u32, list: bool) -> Result<PilotPart> {
         let c = self.run_histories(first, n);
         self.pilot = self.pilot.merge(c);
         if !list {
-            return Ok(None);
+            return Ok(PilotPart::default());
         }
+        let start = Instant::now();
         let mut part = Vec::new();
         self.tally.take_scored(&mut part);
         self.held.extend_from_slice(&part);
-        Ok(Some(part))
+        Ok(PilotPart {
+            deposits: Some(part),
+            listing_s: start.elapsed().as_secs_f64(),
+        })
     }
 
     /// Gives the held deposits back to the tally (integer adds: the tally then holds what

@@ -26,7 +26,7 @@ use super::DeviceError;
 use crate::geometry::VoxelModel;
 use crate::physics::tables::UNITS_PER_KEV;
 use crate::source::SourceSpec;
-use crate::transport::backend::{Backend, Fold};
+use crate::transport::backend::{Backend, Fold, PilotPart};
 use crate::transport::cpu::HistoryCounters;
 use crate::transport::driver::{self, BatchPlan, Prepared};
 use crate::transport::gpu_types::{Counter, PhysicsParams, N_COUNTERS};
@@ -359,7 +359,7 @@ impl Backend for GpuBackend<'_> {
 
     /// A part's dispatches on the tally the batch will take (cleared before the first
     /// part), waited for. The device's tally is not listed: `None`.
-    fn pilot_part(&mut self, first: u64, n: u32, _list: bool) -> Result<Option<Vec<(u32, u64)>>> {
+    fn pilot_part(&mut self, first: u64, n: u32, _list: bool) -> Result<PilotPart> {
         let slot = self.next_slot();
         if self.pilot_first.is_none() {
             self.tallies[slot].clear(self.ctx)?;
@@ -367,7 +367,7 @@ impl Backend for GpuBackend<'_> {
         }
         self.dispatch(slot, first, n)?;
         self.ctx.wait()?;
-        Ok(None)
+        Ok(PilotPart::default())
     }
 
     /// The rest's dispatches on the pilot's tally, which is not cleared. A rerun (lavapipe)
