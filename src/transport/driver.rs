@@ -897,6 +897,48 @@ mod tests {
         assert!(plan.done(b, done, sigma(0.5)));
     }
 
+    #[test]
+    fn the_estimate_extrapolates_to_the_decays_this_process_runs() {
+        let plan = BatchPlan::new(StopRule::Decays(1003), 10);
+        assert_eq!(plan.planned(0, 0, None).decays, 1003);
+        // After a checkpoint of three batches (101 decays each), the rest.
+        assert_eq!(plan.planned(3, 303, None).decays, 700);
+        // A shard of the even batches: their own decays.
+        let even = |b: u32| b % 2 == 0;
+        let own: u64 = (0..10)
+            .filter(|&b| even(b))
+            .filter_map(|b| plan.batch_size(b, 0, None))
+            .map(u64::from)
+            .sum();
+        assert_eq!(plan.planned(0, 0, Some(&even)).decays, own);
+        assert!(own > 0 && own < 1003);
+        assert_eq!(plan.planned(0, 0, None).target, None);
+        // A target run: up to the cap, and not before its first ten batches of max/100.
+        let target = BatchPlan::new(
+            StopRule::TargetUncertainty {
+                relative: 0.02,
+                threshold: 0.5,
+                max_decays: 1_000_000,
+            },
+            20,
+        );
+        let p = target.planned(0, 0, None);
+        assert_eq!(p.decays, 1_000_000);
+        assert_eq!(p.target, Some((0.02, 0.5, 100_000, 1_000_000)));
+    }
+
+    #[test]
+    fn a_decay_count_whose_batches_overflow_a_launch_is_refused() {
+        // 1e13 in 20 batches: 5e11 decays a batch, more than a u32 launch holds.
+        let e = BatchPlan::new(StopRule::Decays(10_000_000_000_000), 20)
+            .check_batch_sizes()
+            .unwrap_err();
+        assert!(e.to_string().contains("give --batches 2329 or more"), "{e}");
+        assert!(BatchPlan::new(StopRule::Decays(10_000_000_000_000), 2329)
+            .check_batch_sizes()
+            .is_ok());
+    }
+
     /// Drives `plan` as the GPU driver does (`transport::gpu::run`), launching batch b + 1
     /// ahead whenever `size_ahead` allows it, with σ after batch b from `sigma_after(b)`; returns the
     /// sizes run. Any batch launched ahead must be one the serial loop runs too.
