@@ -904,7 +904,7 @@ mod tests {
         // After a checkpoint of three batches (101 decays each), the rest.
         assert_eq!(plan.planned(3, 303, None).decays, 700);
         // A shard of the even batches: their own decays.
-        let even = |b: u32| b % 2 == 0;
+        let even = |b: u32| b.is_multiple_of(2);
         let own: u64 = (0..10)
             .filter(|&b| even(b))
             .filter_map(|b| plan.batch_size(b, 0, None))
