@@ -126,25 +126,32 @@ fn cpu_target_run_with_a_listed_pilot_is_bit_identical_and_estimates_the_decays_
     ignore = "no Vulkan driver at build time: apt-get install mesa-vulkan-drivers"
 )]
 fn gpu_dose_is_bit_identical_with_and_without_the_pilot() {
-    let ctx = gpu_common::gpu();
     let p = slab();
     let s = settings(StopRule::Decays(40_000), 4);
-    let with = simulate_on_with(
-        &ctx,
-        &p.model,
-        &p.source,
-        &s,
-        Schedule::default(),
-        &mut Silent,
-    )
-    .unwrap();
-    let without =
-        simulate_on_with(&ctx, &p.model, &p.source, &s, without_pilot(), &mut Silent).unwrap();
-    assert_same_run(&with, &without, "gpu --decays");
-    let e = with.estimate.expect("pilot");
-    assert!((256..=2500).contains(&e.pilot_decays), "{e:?}");
-    // The device does not list its tally: no σ from the pilot.
-    assert_eq!(e.pilot_sigma, None);
+    // One-chunk tally (double-buffered: the next batch launched ahead) and a tally split
+    // over bindings of 16 KiB (one slot, the scored voxels listed).
+    let contexts = [
+        ("one chunk", gpu_common::gpu()),
+        ("chunked", gpu_common::gpu().with_binding_limit(16 << 10)),
+    ];
+    for (what, ctx) in &contexts {
+        let with = simulate_on_with(
+            ctx,
+            &p.model,
+            &p.source,
+            &s,
+            Schedule::default(),
+            &mut Silent,
+        )
+        .unwrap();
+        let without =
+            simulate_on_with(ctx, &p.model, &p.source, &s, without_pilot(), &mut Silent).unwrap();
+        assert_same_run(&with, &without, what);
+        let e = with.estimate.expect("pilot");
+        assert!((256..=2500).contains(&e.pilot_decays), "{what}: {e:?}");
+        // The device does not list its tally: no σ from the pilot.
+        assert_eq!(e.pilot_sigma, None);
+    }
 }
 
 fn sphere_run(extra: &[&str], out: Option<&std::path::Path>) -> std::process::Output {
