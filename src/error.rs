@@ -173,6 +173,10 @@ pub enum Error {
         "cancelled: the run was stopped at the caller's request (Ctrl-C); nothing was written"
     )]
     Cancelled,
+    /// The run stopped after its time estimate, as asked (`voxdose run --estimate-only`;
+    /// [`crate::transport::Observer::stop_after_estimate`]). Nothing is written; exit 0.
+    #[error("stopped after the time estimate (--estimate-only); nothing was written")]
+    StoppedAfterEstimate,
     /// A report could not be made or printed.
     #[error(transparent)]
     Report(#[from] crate::report::html::ReportError),
@@ -255,6 +259,7 @@ impl Error {
             Error::Cluster(e) => e.exit_code(),
             Error::MemoryTooLarge { .. } => 71,
             Error::Cancelled => 130,
+            Error::StoppedAfterEstimate => 0,
             Error::Report(e) => e.exit_code(),
             Error::Validation(e) => e.exit_code(),
         }

@@ -271,7 +271,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "RUN_JSON", conflicts_with_all = ["phantom", "ct", "spect", "study", "materials", "materials_table", "layers", "source_layer", "rtstruct", "labels", "tia", "tia_bq_s", "tia_from_single_scan", "scan_hours", "calibration_bq_ml_per_count", "radius_mm", "voxel_mm", "grid", "material", "pvc", "psf_fwhm_mm", "rc_curve", "rtdose_bits", "patient_id", "study_uid", "frame_of_reference_uid"])]
     pub config: Option<PathBuf>,
     /// Output folder.
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long, required_unless_present_any = ["resume", "estimate_only"])]
     pub out: Option<PathBuf>,
     /// Replace existing outputs in --out.
     #[arg(long)]
@@ -279,6 +279,11 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Print the time estimate (a pilot of the first decays, about a second of transport)
+    /// and stop, exit 0, writing nothing (--out is not needed, and not touched): to size a
+    /// cluster job.
+    #[arg(long, conflicts_with_all = ["shard", "checkpoint_every_s", "resume", "report"])]
+    pub estimate_only: bool,
     /// Run only the K-th of N equal parts of the decays and write a shard file
     /// (`shard.json`, `shard.bin`) instead of dose maps; `voxdose merge` makes the run of them.
     #[arg(long, value_name = "K/N")]

@@ -186,6 +186,7 @@ fn transport(
         keep: keep.as_ref().map(|k| k as &(dyn Fn(u32) -> bool + Sync)),
         record: job.shard.is_some(),
         after_batch: Some(&mut hook),
+        no_pilot: false,
     };
     let mut result = execute_with(problem, device, schedule, observer)?;
     result.transport.wall_s += prior_s;

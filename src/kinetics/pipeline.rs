@@ -55,8 +55,9 @@ use std::path::Path;
 /// Seconds per hour, to turn Bq·h into Bq·s (decays).
 const S_PER_H: f64 = 3600.0;
 
-/// Cache format version; bump when cached content changes meaning.
-const CACHE_VERSION: &str = "voxdose-kinetics-cache-4";
+/// Cache format version; bump when cached content changes meaning. 5: voxel fits above the
+/// injected activity's ceiling take the trapezoids (a cycle cached before could hold +inf).
+const CACHE_VERSION: &str = "voxdose-kinetics-cache-5";
 
 /// One region's result in one cycle.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -660,6 +661,8 @@ fn fit_cycle(
             u.activity_rel_sigma,
             lambda_phys,
             Some(&mask),
+            // No voxel holds more than was injected (see `voxel`, physical ceiling).
+            cycle.injected_activity_bq / lambda_phys,
         );
         let fitted = res
             .iter()

@@ -39,6 +39,14 @@
 //! where it depends on where the fit stops along a nearly flat valley); starting from the
 //! peeled δ alone reached another minimum in 0.07 % of voxels. None of these is used.
 //!
+//! **Physical ceiling.** A voxel cannot hold more than the activity injected, so its Ã is at
+//! most A_inj / λ_phys (all of it there for ever, decaying physically). A fit above that
+//! ([`fit_voxels_masked`]'s `ceiling_bq_h`) is not the voxel's kinetics but an extrapolation
+//! before the first scan that nothing measured: a voxel at the edge of a rigidly registered
+//! field of view reads 0 where a later scan did not cover it, and a curve such as
+//! (696, 0, 0, 0) Bq fits an uptake–washout peaking at 10⁴⁸ Bq minutes after injection,
+//! whose Ã (10⁴⁶ Bq·h) was +inf in the f32 map. Such voxels take the trapezoids instead.
+//!
 //! **Masked voxels.** Voxels whose peak activity over the scans is ≤ 0, or which a caller's
 //! mask excludes (below an activity threshold, outside the body), are not fitted: their Ã
 //! and σ are 0 and [`VoxelStatus::Masked`] says so; callers count them and report the
@@ -530,10 +538,21 @@ pub fn fit_voxels(
     rel_sigma: f64,
     lambda_phys_per_h: f64,
 ) -> Vec<VoxelTia> {
-    fit_voxels_masked(frames, time_h, model, rel_sigma, lambda_phys_per_h, None)
+    let ceiling = f64::INFINITY;
+    fit_voxels_masked(
+        frames,
+        time_h,
+        model,
+        rel_sigma,
+        lambda_phys_per_h,
+        None,
+        ceiling,
+    )
 }
 
-/// [`fit_voxels`], leaving out the voxels where `mask` is false ([`VoxelStatus::Masked`]).
+/// [`fit_voxels`], leaving out the voxels where `mask` is false ([`VoxelStatus::Masked`]),
+/// and taking the trapezoids where a fit's Ã exceeds `ceiling_bq_h` (the injected activity
+/// / λ_phys: see the module doc, physical ceiling), or is not finite.
 pub fn fit_voxels_masked(
     frames: &[&[f32]],
     time_h: &[f64],
@@ -541,11 +560,17 @@ pub fn fit_voxels_masked(
     rel_sigma: f64,
     lambda_phys_per_h: f64,
     mask: Option<&[bool]>,
+    ceiling_bq_h: f64,
 ) -> Vec<VoxelTia> {
     let t = &time_h[..time_h.len().min(MAX_POINTS)];
     let (rel, lambda) = (rel_sigma, lambda_phys_per_h);
     with_uptake_starts!(model, t, |starts| fit_all(
-        frames, t, model, rel, lambda, mask, &starts
+        frames,
+        t,
+        model,
+        (rel, lambda, ceiling_bq_h),
+        mask,
+        &starts
     ))
 }
 
@@ -555,8 +580,7 @@ fn fit_all<const N: usize>(
     frames: &[&[f32]],
     time_h: &[f64],
     model: TacModel,
-    rel_sigma: f64,
-    lambda_phys_per_h: f64,
+    (rel_sigma, lambda_phys_per_h, ceiling_bq_h): (f64, f64, f64),
     mask: Option<&[bool]>,
     starts: &UptakeStarts<N>,
 ) -> Vec<VoxelTia> {
@@ -575,7 +599,12 @@ fn fit_all<const N: usize>(
                 y[i] = frames[i][v] as f64;
             }
             let (y, lambda) = (&y[..n], lambda_phys_per_h);
-            fit_voxel_tac_in(model, time_h, y, rel_sigma, lambda, second, starts)
+            let r = fit_voxel_tac_in(model, time_h, y, rel_sigma, lambda, second, starts);
+            if r.fitted && (r.tia_bq_h > ceiling_bq_h || !r.tia_bq_h.is_finite()) {
+                let (sigma, _) = weights::<N>(y, peak_of(y), rel_sigma);
+                return trapezoid(time_h, y, &sigma[..n], lambda);
+            }
+            r
         })
         .collect()
 }
@@ -602,6 +631,45 @@ mod tests {
             "{} vs {exact}",
             r.tia_bq_h
         );
+    }
+
+    #[test]
+    fn a_fit_above_the_injected_activity_ceiling_takes_the_trapezoids() {
+        // A voxel at the edge of a rigidly registered field of view: measured at 4 h, then
+        // (almost) outside the later scans, which read 0 there. Its uptake–washout fit
+        // (δ on its bound, λ = 26/h) peaks at 10⁷⁵ Bq minutes after injection; its Ã, 10⁷³
+        // Bq·h, was +inf in the f32 map.
+        let t = [4.0, 24.0, 72.0, 168.0];
+        let y = [696.44, 1e-3, 0.0, 0.0];
+        let frames: Vec<Vec<f32>> = y.map(|a| vec![a as f32]).to_vec();
+        let refs: Vec<&[f32]> = frames.iter().map(Vec::as_slice).collect();
+        let model = TacModel::UptakeWashout;
+        let free = fit_voxels(&refs, &t, model, 0.05, LAMBDA_PHYS)[0];
+        assert!(free.fitted && free.tia_bq_h > 1e30, "{free:?}");
+        let ceiling = 7.4e9 / LAMBDA_PHYS;
+        let r = fit_voxels_masked(&refs, &t, model, 0.05, LAMBDA_PHYS, None, ceiling)[0];
+        assert_eq!(r.status, VoxelStatus::Trapezoid, "{r:?}");
+        // The trapezoids of the voxel's values as read (f32), σ as `weights` gives them.
+        let y = y.map(|a| f64::from(a as f32));
+        let (sigma, _) = weights::<4>(&y, y[0], 0.05);
+        let (expected, _, _) = trapezoid_tia_points(&t, &y, &sigma, LAMBDA_PHYS);
+        assert_eq!(r.tia_bq_h, expected);
+        // 696 Bq over the first 12 h of trapezoid: finite and far below the ceiling.
+        assert!(r.tia_bq_h.is_finite() && r.tia_bq_h < 1e4, "{r:?}");
+        // A voxel whose fit is within the ceiling keeps it.
+        let truth = [5000.0, 0.02, 0.5];
+        let frames: Vec<Vec<f32>> = t
+            .iter()
+            .map(|&t| vec![model.eval(&truth, t, None) as f32])
+            .collect();
+        let refs: Vec<&[f32]> = frames.iter().map(Vec::as_slice).collect();
+        let ok = fit_voxels_masked(&refs, &t, model, 0.05, LAMBDA_PHYS, None, ceiling)[0];
+        let free = fit_voxels(&refs, &t, model, 0.05, LAMBDA_PHYS)[0];
+        assert_eq!(
+            (ok.tia_bq_h, ok.sigma_bq_h),
+            (free.tia_bq_h, free.sigma_bq_h)
+        );
+        assert!(ok.fitted);
     }
 
     #[test]

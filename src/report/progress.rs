@@ -3,7 +3,7 @@
 //! uncertainty, the time left), and on anything else (a batch job's log, a pipe) a line now
 //! and then with the same figures, so a cluster log shows how far a run is and when it ends.
 
-use crate::transport::{Observer, UncertaintySummary};
+use crate::transport::{Observer, RunEstimate, UncertaintySummary};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::{Duration, Instant};
 
@@ -82,6 +82,39 @@ impl Lines {
     }
 }
 
+/// The estimate line (after `voxdose: `): the transport time of the decays planned at the
+/// pilot's rate, and for a target run the decays and time its target needs (first, when the
+/// pilot gave them: `--max-decays` is then a bound).
+pub fn estimate_line(e: &RunEstimate) -> String {
+    let pilot = format!(
+        "at {:.3e} decays/s (an estimate from a pilot of {} decays in {:.2} s, the start of the first batch, kept in the run)",
+        e.decays_per_second, e.pilot_decays, e.pilot_s,
+    );
+    let planned = clock(e.planned_s);
+    match (e.pilot_sigma, e.estimated_decays_to_target) {
+        (Some(sigma), Some(n)) => format!(
+            "estimate: the target uncertainty needs about {n} decays, about {} of transport (from the pilot's σ(>threshold) {:.2} % over its {} parts, σ ∝ 1/√N{}); at most {planned} for the {} decays of --max-decays, {pilot}",
+            clock(e.estimated_s),
+            100.0 * sigma,
+            e.pilot_parts,
+            if e.target_within_max_decays == Some(false) {
+                "; more than --max-decays: the run will likely stop there first"
+            } else {
+                ""
+            },
+            e.planned_decays,
+        ),
+        _ if e.target_run => format!(
+            "estimate: at most about {planned} of transport for the {} decays of --max-decays (the target may stop the run sooner) {pilot}",
+            e.planned_decays
+        ),
+        _ => format!(
+            "estimate: about {planned} of transport for {} decays {pilot}",
+            e.planned_decays
+        ),
+    }
+}
+
 /// Seconds as h:mm:ss.
 pub fn clock(seconds: f64) -> String {
     if !seconds.is_finite() {
@@ -97,6 +130,8 @@ pub struct ConsoleObserver {
     mode: ProgressMode,
     bar: Option<ProgressBar>,
     lines: Option<Lines>,
+    /// Ends the run after its estimate (`--estimate-only`).
+    pub estimate_only: bool,
 }
 
 impl ConsoleObserver {
@@ -116,6 +151,7 @@ impl ConsoleObserver {
             mode,
             bar: None,
             lines: None,
+            estimate_only: false,
         }
     }
 
@@ -134,6 +170,15 @@ impl Observer for ConsoleObserver {
 
     fn warning(&mut self, text: &str) {
         self.print(format!("voxdose: warning: {text}"));
+    }
+
+    /// One line whatever the mode (as a note): a `--quiet` cluster job's log still sizes it.
+    fn estimate(&mut self, estimate: &RunEstimate) {
+        self.print(format!("voxdose: {}", estimate_line(estimate)));
+    }
+
+    fn stop_after_estimate(&self) -> bool {
+        self.estimate_only
     }
 
     fn transport_started(&mut self, expected_decays: u64) {
@@ -194,6 +239,43 @@ mod tests {
         assert_eq!(clock(0.4), "0:00:00");
         assert_eq!(clock(3725.0), "1:02:05");
         assert_eq!(clock(f64::INFINITY), "unknown");
+    }
+
+    #[test]
+    fn the_estimate_line_says_it_is_an_estimate_from_how_many_decays_and_the_target_needs() {
+        let mut e = RunEstimate {
+            pilot_decays: 3840,
+            pilot_parts: 4,
+            pilot_s: 1.2,
+            decays_per_second: 1e4,
+            planned_decays: 5_000_000,
+            planned_s: 500.0,
+            estimated_s: 500.0,
+            pilot_sigma: None,
+            estimated_decays_to_target: None,
+            target_within_max_decays: None,
+            target_run: false,
+        };
+        let line = estimate_line(&e);
+        assert!(
+            line.contains("about 0:08:20 of transport for 5000000 decays at 1.000e4 decays/s")
+                && line.contains("estimate from a pilot of 3840 decays"),
+            "{line}"
+        );
+        assert!(!line.contains("target"), "{line}");
+        e.target_run = true;
+        let line = estimate_line(&e);
+        assert!(line.contains("at most about 0:08:20"), "{line}");
+        (e.pilot_sigma, e.estimated_decays_to_target) = (Some(0.2), Some(2_000_000));
+        (e.target_within_max_decays, e.estimated_s) = (Some(false), 200.0);
+        let line = estimate_line(&e);
+        assert!(
+            line.contains("needs about 2000000 decays, about 0:03:20 of transport")
+                && line.contains("σ(>threshold) 20.00 % over its 4 parts")
+                && line.contains("more than --max-decays")
+                && line.contains("at most 0:08:20 for the 5000000 decays of --max-decays"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -12,12 +12,17 @@
 //! outputs; phantoms: model, transport, outputs; studies: fit, model, transport, outputs);
 //! for `--target-uncertainty` runs `target_uncertainty` {percent, max_decays,
 //! reached_percent, reached}. `batches` is the number of batches run (a target-uncertainty run sizes
-//! its own).
+//! its own). `estimate` {pilot_decays, pilot_parts, pilot_s, decays_per_second, planned_decays,
+//! planned_s, estimated_s, and for target runs where the pilot gave σ pilot_sigma,
+//! estimated_decays_to_target, target_within_max_decays}: the time estimate printed before the
+//! transport (`transport::pilot`); absent when no batch was large enough for a pilot.
 
 use crate::io::atomic::write_atomic;
 use crate::physics::tables::UNITS_PER_KEV;
 use crate::report::stages::Stages;
-use crate::transport::{DeviceInfo, TransportResult, TransportSettings, UncertaintySummary};
+use crate::transport::{
+    DeviceInfo, RunEstimate, TransportResult, TransportSettings, UncertaintySummary,
+};
 use crate::Result;
 use serde::Serialize;
 use std::path::Path;
@@ -76,6 +81,10 @@ pub struct RunSummary {
     /// `--max-decays` (absent for `--decays` runs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_uncertainty: Option<TargetOutcome>,
+    /// The time estimate from the pilot at the start of the first batch (absent when no batch
+    /// was large enough for a pilot: fewer than 4 decays).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<RunEstimate>,
 }
 
 /// Whether a `--target-uncertainty` run reached its target.
@@ -266,6 +275,7 @@ impl RunSummary {
             },
             data_versions: DATA_VERSIONS.to_vec(),
             stages_s: None,
+            estimate: r.estimate.clone(),
         }
     }
 

@@ -563,6 +563,7 @@ impl TransportConfig {
                 ),
             ));
         }
+        crate::transport::driver::BatchPlan::new(stop, self.batches).check_batch_sizes()?;
         if let StopRule::Decays(n) = stop {
             if n < u64::from(self.batches) {
                 return Err(Error::invalid(

@@ -653,6 +653,7 @@ pub fn result_without_transport(
             voxels: 0,
         },
         done: Vec::new(),
+        estimate: None,
     }
 }
 

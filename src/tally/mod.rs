@@ -40,6 +40,14 @@ impl EnergyTally {
         }
     }
 
+    /// Adds 64-bit `units` to voxel `v`: gives back deposits taken out with
+    /// [`EnergyTally::take_scored`] (exact, as every add).
+    pub fn add_units(&self, v: usize, units: u64) {
+        if units != 0 {
+            self.units[v].fetch_add(units, Ordering::Relaxed);
+        }
+    }
+
     /// Reads voxel `v`.
     pub fn get(&self, v: usize) -> u64 {
         self.units[v].load(Ordering::Relaxed)

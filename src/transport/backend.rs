@@ -101,6 +101,16 @@ pub struct Fold<'a> {
     pub seconds: &'a mut f64,
 }
 
+/// What a part of the pilot gives back (see [`Backend::pilot_part`]).
+#[derive(Debug, Default)]
+pub struct PilotPart {
+    /// The part's deposits as (voxel, units) in voxel order, when asked for and the backend
+    /// lists them; `None` otherwise.
+    pub deposits: Option<Vec<(u32, u64)>>,
+    /// Seconds of the part spent listing them (a pass over the grid), not transport.
+    pub listing_s: f64,
+}
+
 /// A device that runs batches of decay histories for one problem (its tables already set
 /// up). See the module doc.
 pub trait Backend {
@@ -110,6 +120,19 @@ pub trait Backend {
     /// Starts a batch of `n` decays, histories `first .. first + n`. It may return before the
     /// batch has run.
     fn launch(&mut self, first: u64, n: u32) -> Result<Self::Batch>;
+
+    /// Runs histories `first .. first + n`, the next part of the pilot of the batch that
+    /// [`Backend::launch_rest`] then launches, and waits for them (the driver times each part:
+    /// see `transport::pilot`). The parts score into that batch's tally, so the batch folds
+    /// the same integers, bit for bit, as when launched whole. With `list`, the part's
+    /// deposits come back as (voxel, units) in voxel order, for the pilot's σ, where the
+    /// backend can list them (the CPU).
+    fn pilot_part(&mut self, first: u64, n: u32, list: bool) -> Result<PilotPart>;
+
+    /// Launches the rest of the batch of `n` decays from history `first` whose first `done`
+    /// decays [`Backend::pilot_part`] ran: histories `first + done .. first + n`. The batch is
+    /// then collected as one batch of `n` decays.
+    fn launch_rest(&mut self, first: u64, n: u32, done: u32) -> Result<Self::Batch>;
 
     /// Decays in `batch`.
     fn decays(batch: &Self::Batch) -> u32;

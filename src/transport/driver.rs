@@ -12,6 +12,7 @@
 use super::backend::{Backend, Fold};
 use super::cpu::run::CpuBackend;
 use super::cpu::{HistoryCounters, KernelInputs, KernelParams};
+use super::pilot::{launch_with_pilot, Planned, RunEstimate};
 use super::{EnergyBalance, Observer, RegionDose, StopRule, TransportResult, TransportSettings};
 use crate::geometry::VoxelModel;
 use crate::physics::decay::{to_units, DecayTables};
@@ -213,6 +214,8 @@ pub struct BatchRun {
     pub first_batch: u32,
     /// When the schedule records: every batch folded, in order (replayed ones first).
     pub done: Vec<DoneBatch>,
+    /// The time estimate from the pilot of the first batch launched (`transport::pilot`).
+    pub estimate: Option<RunEstimate>,
 }
 
 /// A batch that was run and folded: which it is, what it scored (exact integers), its
@@ -243,6 +246,9 @@ pub struct Schedule<'a> {
     /// Called after each batch with the batches done so far (a checkpoint writer); an error
     /// ends the run with it.
     pub after_batch: Option<&'a mut AfterBatch<'a>>,
+    /// Launches the first batch whole, without the pilot that gives the time estimate
+    /// (`transport::pilot`; the dose is the same either way, bit for bit).
+    pub no_pilot: bool,
 }
 
 /// The hook a [`Schedule`] calls after each batch with the batches done so far.
@@ -272,7 +278,13 @@ pub fn run_batches<B: Backend>(
         .map_or((0, 0), |d| (d.index + 1, d.first_history + d.batch.decays));
     let mut sigma = (!schedule.replay.is_empty() && plan.checks_sigma())
         .then(|| uncertainty_above(&run.stats, model, plan.threshold()));
+    plan.check_batch_sizes()?;
     let first_batch = plan.batch_size(0, 0, None).unwrap_or(0);
+    let mut launcher = Launcher {
+        pilot: (!schedule.no_pilot).then(|| plan.planned(b, first, schedule.keep)),
+        density: &model.density_g_cm3,
+        estimate: None,
+    };
     observer.transport_started(plan.expected_decays());
     let start = Instant::now();
     let ahead = backend.overlaps() && schedule.keep.is_none();
@@ -280,7 +292,15 @@ pub fn run_batches<B: Backend>(
     let mut next = if finished {
         None
     } else {
-        next_kept(backend, plan, schedule.keep, &mut b, &mut first, sigma)?
+        next_kept(
+            &mut launcher,
+            backend,
+            plan,
+            schedule.keep,
+            (&mut b, &mut first),
+            sigma,
+            observer,
+        )?
     };
     while let Some((index, at, current)) = next.take() {
         let end = at + u64::from(B::decays(&current));
@@ -306,7 +326,15 @@ pub fn run_batches<B: Backend>(
             break;
         }
         if next.is_none() {
-            next = next_kept(backend, plan, schedule.keep, &mut b, &mut first, sigma)?;
+            next = next_kept(
+                &mut launcher,
+                backend,
+                plan,
+                schedule.keep,
+                (&mut b, &mut first),
+                sigma,
+                observer,
+            )?;
         }
     }
     // A batch launched ahead of a stop the plan could not foresee is not possible: the
@@ -325,6 +353,7 @@ pub fn run_batches<B: Backend>(
         } else {
             Vec::new()
         },
+        estimate: launcher.estimate,
     })
 }
 
@@ -342,6 +371,7 @@ pub fn fold_done(model: &VoxelModel, batches: &[DoneBatch], wall_s: f64) -> Batc
         region_sums: run.region_sums,
         counters: run.counters,
         done: Vec::new(),
+        estimate: None,
     }
 }
 
@@ -420,21 +450,52 @@ impl Folded {
     }
 }
 
+/// Launches batches: the first after its pilot (`transport::pilot`), the others whole.
+struct Launcher<'m> {
+    /// What the pilot's estimate extrapolates to, until the first launch takes it.
+    pilot: Option<Planned>,
+    density: &'m [f32],
+    /// The pilot's estimate, once it ran.
+    estimate: Option<RunEstimate>,
+}
+
+impl Launcher<'_> {
+    fn launch<B: Backend>(
+        &mut self,
+        backend: &mut B,
+        first: u64,
+        n: u32,
+        observer: &mut dyn Observer,
+    ) -> Result<B::Batch> {
+        match self.pilot.take() {
+            Some(planned) => {
+                let (batch, estimate) =
+                    launch_with_pilot(backend, self.density, first, n, &planned, observer)?;
+                self.estimate = estimate;
+                Ok(batch)
+            }
+            None => backend.launch(first, n),
+        }
+    }
+}
+
 /// Launches the next batch from (`b`, history `first`) that `keep` keeps, skipping the others
 /// (advancing `b` and `first` past it), or `None` at the end of the plan.
 fn next_kept<B: Backend>(
+    launcher: &mut Launcher<'_>,
     backend: &mut B,
     plan: &BatchPlan,
     keep: Option<&(dyn Fn(u32) -> bool + Sync)>,
-    b: &mut u32,
-    first: &mut u64,
+    (b, first): (&mut u32, &mut u64),
     sigma: Option<UncertaintySummary>,
+    observer: &mut dyn Observer,
 ) -> Result<Option<(u32, u64, B::Batch)>> {
     while let Some(n) = plan.batch_size(*b, *first, sigma) {
         let (index, at) = (*b, *first);
         (*b, *first) = (index + 1, at + u64::from(n));
         if keep.is_none_or(|k| k(index)) {
-            return Ok(Some((index, at, backend.launch(at, n)?)));
+            let batch = launcher.launch(backend, at, n, observer)?;
+            return Ok(Some((index, at, batch)));
         }
     }
     Ok(None)
@@ -566,6 +627,46 @@ impl BatchPlan {
             StopRule::Decays(n) => n,
             StopRule::TargetUncertainty { max_decays, .. } => max_decays,
         }
+    }
+
+    /// Refuses a decay-count plan whose batches would exceed the 2^32 − 1 decays a batch
+    /// (a launch, a kernel's history count) holds: `--decays 1e13` needs at least 2329
+    /// batches.
+    pub fn check_batch_sizes(&self) -> Result<()> {
+        if let StopRule::Decays(n) = self.stop {
+            let largest = n.div_ceil(u64::from(self.batches));
+            if largest > u64::from(u32::MAX) {
+                return Err(Error::invalid(
+                    "--batches",
+                    format!(
+                        "{} batches of {n} decays hold {largest} decays each; a batch holds at \
+                         most {} decays: give --batches {} or more",
+                        self.batches,
+                        u32::MAX,
+                        n.div_ceil(u64::from(u32::MAX))
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// What the pilot's estimate extrapolates to, for a process that starts at batch `b`,
+    /// history `first` (after a checkpoint's batches) and runs the batches `keep` keeps.
+    fn planned(&self, b: u32, first: u64, keep: Option<&(dyn Fn(u32) -> bool + Sync)>) -> Planned {
+        let decays = match (self.stop, keep) {
+            (StopRule::Decays(n), None) => n.saturating_sub(first),
+            // A shard: its own batches (a decay-count plan's sizes do not depend on σ).
+            (StopRule::Decays(_), Some(k)) => (b..self.batches)
+                .filter(|&i| k(i))
+                .filter_map(|i| self.batch_size(i, 0, None))
+                .map(u64::from)
+                .sum(),
+            (StopRule::TargetUncertainty { max_decays, .. }, _) => max_decays.saturating_sub(first),
+        };
+        let min_decays =
+            u64::from(MIN_TARGET_BATCHES) * u64::from(self.batch_size(0, 0, None).unwrap_or(0));
+        Planned::new(self.stop, decays, first, min_decays)
     }
 
     /// True when the stop rule and batch sizes depend on σ.
@@ -713,6 +814,7 @@ pub fn finish(model: &VoxelModel, run: &BatchRun, device: super::DeviceInfo) -> 
         counters,
         uncertainty,
         done: Vec::new(),
+        estimate: run.estimate.clone(),
     }
 }
 
@@ -793,6 +895,48 @@ mod tests {
         }
         assert_eq!(done, 50_000);
         assert!(plan.done(b, done, sigma(0.5)));
+    }
+
+    #[test]
+    fn the_estimate_extrapolates_to_the_decays_this_process_runs() {
+        let plan = BatchPlan::new(StopRule::Decays(1003), 10);
+        assert_eq!(plan.planned(0, 0, None).decays, 1003);
+        // After a checkpoint of three batches (101 decays each), the rest.
+        assert_eq!(plan.planned(3, 303, None).decays, 700);
+        // A shard of the even batches: their own decays.
+        let even = |b: u32| b.is_multiple_of(2);
+        let own: u64 = (0..10)
+            .filter(|&b| even(b))
+            .filter_map(|b| plan.batch_size(b, 0, None))
+            .map(u64::from)
+            .sum();
+        assert_eq!(plan.planned(0, 0, Some(&even)).decays, own);
+        assert!(own > 0 && own < 1003);
+        assert_eq!(plan.planned(0, 0, None).target, None);
+        // A target run: up to the cap, and not before its first ten batches of max/100.
+        let target = BatchPlan::new(
+            StopRule::TargetUncertainty {
+                relative: 0.02,
+                threshold: 0.5,
+                max_decays: 1_000_000,
+            },
+            20,
+        );
+        let p = target.planned(0, 0, None);
+        assert_eq!(p.decays, 1_000_000);
+        assert_eq!(p.target, Some((0.02, 0.5, 100_000, 1_000_000)));
+    }
+
+    #[test]
+    fn a_decay_count_whose_batches_overflow_a_launch_is_refused() {
+        // 1e13 in 20 batches: 5e11 decays a batch, more than a u32 launch holds.
+        let e = BatchPlan::new(StopRule::Decays(10_000_000_000_000), 20)
+            .check_batch_sizes()
+            .unwrap_err();
+        assert!(e.to_string().contains("give --batches 2329 or more"), "{e}");
+        assert!(BatchPlan::new(StopRule::Decays(10_000_000_000_000), 2329)
+            .check_batch_sizes()
+            .is_ok());
     }
 
     /// Drives `plan` as the GPU driver does (`transport::gpu::run`), launching batch b + 1

@@ -13,10 +13,12 @@ pub mod driver;
 pub mod gpu;
 pub mod gpu_types;
 pub mod observer;
+pub mod pilot;
 
 pub use backend::{Device, DeviceChoice};
 pub use driver::UncertaintySummary;
 pub use observer::{Observer, Silent};
+pub use pilot::RunEstimate;
 
 use crate::physics::nuclide::Nuclide;
 use serde::Serialize;
@@ -132,6 +134,9 @@ pub struct TransportResult {
     pub uncertainty: UncertaintySummary,
     /// With a recording schedule: every batch folded, in order (shards, checkpoints).
     pub done: Vec<driver::DoneBatch>,
+    /// The time estimate from the pilot at the start of the first batch this process ran
+    /// (`None`: no batch large enough for a pilot ran, or the result was merged).
+    pub estimate: Option<RunEstimate>,
 }
 
 /// Dose summary of one region.

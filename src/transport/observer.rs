@@ -20,6 +20,16 @@ pub trait Observer: Send {
     /// The transport starts; it will run at most `expected_decays` decays.
     fn transport_started(&mut self, _expected_decays: u64) {}
 
+    /// The run's time estimate from its pilot (`transport::pilot`), before the rest of the
+    /// first batch runs.
+    fn estimate(&mut self, _estimate: &super::pilot::RunEstimate) {}
+
+    /// True when the run should end after its estimate, writing nothing
+    /// ([`crate::Error::StoppedAfterEstimate`]; `voxdose run --estimate-only`).
+    fn stop_after_estimate(&self) -> bool {
+        false
+    }
+
     /// True when [`Observer::batch_done`] should be given σ (it costs a pass over the grid
     /// after each batch, so it is computed only when a stop rule or an observer wants it).
     fn wants_sigma(&self) -> bool {

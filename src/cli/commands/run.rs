@@ -16,6 +16,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         return super::cluster::run_as_job(&args, &mut observer);
     }
     let config = config_from_args(&args)?;
+    if args.estimate_only {
+        return estimate_only(&config, &mut observer);
+    }
     let summary = run_to_folder(&config, out_dir(&args)?, args.force, &mut observer)?;
     for line in summary.brief() {
         eprintln!("{line}");
@@ -24,6 +27,29 @@ pub fn run(args: RunArgs) -> Result<()> {
         crate::cli::commands::report::write_default(out_dir(&args)?)?;
     }
     Ok(())
+}
+
+/// `--estimate-only`: the run up to its time estimate (the pilot at the start of the first
+/// batch), then nothing written. It runs in a scratch folder of the system's temporary
+/// folder, removed at the end, so `--out` is neither needed nor touched.
+fn estimate_only(config: &RunConfig, observer: &mut ConsoleObserver) -> Result<()> {
+    if config.transport.method != crate::run::dvk::DoseMethod::Mc {
+        return Err(Error::invalid(
+            "--estimate-only",
+            "only a Monte Carlo run (--method mc) has a pilot to estimate from",
+        ));
+    }
+    let scratch = std::env::temp_dir().join(format!("voxdose-estimate-{}", std::process::id()));
+    observer.estimate_only = true;
+    let ran = run_to_folder(config, &scratch.join("out"), true, observer);
+    let _ = std::fs::remove_dir_all(&scratch);
+    match ran {
+        Err(Error::StoppedAfterEstimate) => Ok(()),
+        Err(e) => Err(e),
+        Ok(_) => Err(Error::Internal(
+            "--estimate-only: the run ended without an estimate".into(),
+        )),
+    }
 }
 
 /// `--out` (clap requires it unless `--resume` is given).

@@ -6,7 +6,7 @@ use super::decay_history::decay_history;
 use super::{Ctx, HistoryCounters};
 use crate::geometry::VoxelModel;
 use crate::tally::EnergyTally;
-use crate::transport::backend::{Backend, Fold};
+use crate::transport::backend::{Backend, Fold, PilotPart};
 use crate::transport::driver::Prepared;
 use crate::transport::{DeviceInfo, Observer};
 use crate::Result;
@@ -25,6 +25,10 @@ pub struct CpuBackend<'a> {
     prep: &'a Prepared,
     tally: EnergyTally,
     scored: Vec<(u32, u64)>,
+    /// The pilot of the batch being launched: its counters, and the deposits its listed
+    /// parts took out of the tally (given back before the rest of the batch runs).
+    pilot: HistoryCounters,
+    held: Vec<(u32, u64)>,
 }
 
 /// A CPU batch: it has run by the time `launch` returns.
@@ -41,21 +45,19 @@ impl<'a> CpuBackend<'a> {
             prep,
             tally: EnergyTally::new(model.grid.n_voxels()),
             scored: Vec::new(),
+            pilot: HistoryCounters::default(),
+            held: Vec::new(),
         }
     }
-}
 
-impl Backend for CpuBackend<'_> {
-    type Batch = CpuBatch;
-
-    /// Runs the batch's histories in parallel, each scoring into the shared tally.
-    fn launch(&mut self, first: u64, n: u32) -> Result<CpuBatch> {
+    /// Runs histories `first .. first + n` in parallel, each scoring into the shared tally.
+    fn run_histories(&self, first: u64, n: u32) -> HistoryCounters {
         let mut params = self.prep.params;
         params.first_history = first;
         params.n_histories = n;
         let inp = self.prep.inputs(self.model, &params);
         let tally = &self.tally;
-        let counters = (0..n)
+        (0..n)
             .into_par_iter()
             .with_min_len(256)
             .fold(HistoryCounters::default, |mut c, h| {
@@ -67,7 +69,46 @@ impl Backend for CpuBackend<'_> {
                 decay_history(&mut ctx, h);
                 c
             })
-            .reduce(HistoryCounters::default, HistoryCounters::merge);
+            .reduce(HistoryCounters::default, HistoryCounters::merge)
+    }
+}
+
+impl Backend for CpuBackend<'_> {
+    type Batch = CpuBatch;
+
+    /// Runs the batch's histories in parallel, each scoring into the shared tally.
+    fn launch(&mut self, first: u64, n: u32) -> Result<CpuBatch> {
+        let counters = self.run_histories(first, n);
+        Ok(CpuBatch { n, counters })
+    }
+
+    /// A part runs as a batch does; a listed part's deposits are taken out of the tally
+    /// (`take_scored`, a pass over the grid) and held until [`Backend::launch_rest`].
+    fn pilot_part(&mut self, first: u64, n: u32, list: bool) -> Result<PilotPart> {
+        let c = self.run_histories(first, n);
+        self.pilot = self.pilot.merge(c);
+        if !list {
+            return Ok(PilotPart::default());
+        }
+        let start = Instant::now();
+        let mut part = Vec::new();
+        self.tally.take_scored(&mut part);
+        self.held.extend_from_slice(&part);
+        Ok(PilotPart {
+            deposits: Some(part),
+            listing_s: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Gives the held deposits back to the tally (integer adds: the tally then holds what
+    /// the pilot's histories scored, exactly), then runs the rest.
+    fn launch_rest(&mut self, first: u64, n: u32, done: u32) -> Result<CpuBatch> {
+        for &(v, units) in &self.held {
+            self.tally.add_units(v as usize, units);
+        }
+        self.held = Vec::new();
+        let rest = self.run_histories(first + u64::from(done), n - done);
+        let counters = std::mem::take(&mut self.pilot).merge(rest);
         Ok(CpuBatch { n, counters })
     }
 

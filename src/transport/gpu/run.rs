@@ -26,7 +26,7 @@ use super::DeviceError;
 use crate::geometry::VoxelModel;
 use crate::physics::tables::UNITS_PER_KEV;
 use crate::source::SourceSpec;
-use crate::transport::backend::{Backend, Fold};
+use crate::transport::backend::{Backend, Fold, PilotPart};
 use crate::transport::cpu::HistoryCounters;
 use crate::transport::driver::{self, BatchPlan, Prepared};
 use crate::transport::gpu_types::{Counter, PhysicsParams, N_COUNTERS};
@@ -88,6 +88,9 @@ pub struct GpuBackend<'a> {
     first_compile_s: f64,
     recompile_s: f64,
     reruns: u32,
+    /// The first history of the pilot whose parts are on the next slot's tally (see
+    /// [`Backend::pilot_part`]), until the rest of its batch is launched.
+    pilot_first: Option<u64>,
 }
 
 impl<'a> GpuBackend<'a> {
@@ -152,15 +155,23 @@ impl<'a> GpuBackend<'a> {
             first_compile_s: compile.elapsed().as_secs_f64(),
             recompile_s: 0.0,
             reruns: 0,
+            pilot_first: None,
         })
     }
 
     /// Submits a batch of `n` decays from history `first` on tally `slot`: clear, dispatches,
     /// and (one-chunk tallies) the queued read-back, whose submission it keeps.
     fn launch_on(&self, slot: usize, first: u64, n: u32) -> Result<Launched> {
+        self.tallies[slot].clear(self.ctx)?;
+        self.dispatch(slot, first, n)?;
+        self.launched(slot, first, n)
+    }
+
+    /// Submits the dispatches of histories `first .. first + n` on tally `slot`, adding to
+    /// what it holds: one per `per_dispatch` histories.
+    fn dispatch(&self, slot: usize, first: u64, n: u32) -> Result<()> {
         let ctx = self.ctx;
         let tally = &self.tallies[slot];
-        tally.clear(ctx)?;
         let kernel = &self.kernel;
         let block = kernel.constants.histories_per_block;
         let mut params = self.params;
@@ -185,8 +196,14 @@ impl<'a> GpuBackend<'a> {
                 .dispatch(ctx, &kernel.groups(slot), workgroups);
             done_in_batch += count;
         }
+        Ok(())
+    }
+
+    /// The batch of `n` decays from `first` whose dispatches on tally `slot` are submitted,
+    /// with its read-back queued (one-chunk tallies).
+    fn launched(&self, slot: usize, first: u64, n: u32) -> Result<Launched> {
         let read_back = if self.overlap {
-            Some(tally.queue_read_back(ctx)?)
+            Some(self.tallies[slot].queue_read_back(self.ctx)?)
         } else {
             None
         };
@@ -196,6 +213,15 @@ impl<'a> GpuBackend<'a> {
             n,
             read_back,
         })
+    }
+
+    /// The tally slot the next launch takes.
+    fn next_slot(&self) -> usize {
+        if self.overlap {
+            1 - self.last_slot
+        } else {
+            0
+        }
     }
 
     /// Folds `batch` into `fold`, checked; `Ok(None)` when it came back cut short before its
@@ -326,9 +352,34 @@ impl Backend for GpuBackend<'_> {
     type Batch = Launched;
 
     fn launch(&mut self, first: u64, n: u32) -> Result<Launched> {
-        let slot = if self.overlap { 1 - self.last_slot } else { 0 };
+        let slot = self.next_slot();
         self.last_slot = slot;
         self.launch_on(slot, first, n)
+    }
+
+    /// A part's dispatches on the tally the batch will take (cleared before the first
+    /// part), waited for. The device's tally is not listed: `None`.
+    fn pilot_part(&mut self, first: u64, n: u32, _list: bool) -> Result<PilotPart> {
+        let slot = self.next_slot();
+        if self.pilot_first.is_none() {
+            self.tallies[slot].clear(self.ctx)?;
+            self.pilot_first = Some(first);
+        }
+        self.dispatch(slot, first, n)?;
+        self.ctx.wait()?;
+        Ok(PilotPart::default())
+    }
+
+    /// The rest's dispatches on the pilot's tally, which is not cleared. A rerun (lavapipe)
+    /// runs the whole batch again from a cleared tally.
+    fn launch_rest(&mut self, first: u64, n: u32, done: u32) -> Result<Launched> {
+        let slot = self.next_slot();
+        if self.pilot_first.take().is_none() {
+            self.tallies[slot].clear(self.ctx)?;
+        }
+        self.last_slot = slot;
+        self.dispatch(slot, first + u64::from(done), n - done)?;
+        self.launched(slot, first, n)
     }
 
     fn decays(batch: &Launched) -> u32 {
