@@ -149,8 +149,63 @@ fn gpu_dose_is_bit_identical_with_and_without_the_pilot() {
         assert_same_run(&with, &without, what);
         let e = with.estimate.expect("pilot");
         assert!((256..=2500).contains(&e.pilot_decays), "{what}: {e:?}");
-        // The device does not list its tally: no σ from the pilot.
+        // A run of fixed decays lists no deposits: no σ from the pilot.
         assert_eq!(e.pilot_sigma, None);
+    }
+}
+
+#[test]
+#[cfg_attr(
+    voxdose_skip_gpu_tests,
+    ignore = "no Vulkan driver at build time: apt-get install mesa-vulkan-drivers"
+)]
+fn gpu_target_run_lists_its_pilot_from_the_tally_and_estimates_the_decays_to_target() {
+    let p = slab();
+    // As the CPU test above: a pilot of 256 + 512 decays of the first 4000-decay batch.
+    let s = settings(
+        StopRule::TargetUncertainty {
+            relative: 0.5,
+            threshold: 0.5,
+            max_decays: 400_000,
+        },
+        20,
+    );
+    let cpu = simulate_cpu_with(&p.model, &p.source, &s, Schedule::default(), &mut Silent)
+        .unwrap()
+        .estimate
+        .expect("pilot");
+    let cpu_sigma = cpu.pilot_sigma.expect("CPU σ");
+    let contexts = [
+        ("one chunk", gpu_common::gpu()),
+        ("chunked", gpu_common::gpu().with_binding_limit(16 << 10)),
+    ];
+    for (what, ctx) in &contexts {
+        let with = simulate_on_with(
+            ctx,
+            &p.model,
+            &p.source,
+            &s,
+            Schedule::default(),
+            &mut Silent,
+        )
+        .unwrap();
+        let without =
+            simulate_on_with(ctx, &p.model, &p.source, &s, without_pilot(), &mut Silent).unwrap();
+        // Reading the tally back between the parts leaves the run as it is.
+        assert_same_run(&with, &without, what);
+        let e = with.estimate.expect("pilot");
+        assert_eq!((e.pilot_decays, e.pilot_parts), (768, 2), "{what}: {e:?}");
+        // The same histories as the CPU's pilot (same seed and streams), so the same σ up
+        // to the device's f32 rounding of deposits (lavapipe: 7e-8 relative); 1e-3 leaves
+        // room for a GPU's own rounding while a wrong part split (parts merged, or a part
+        // listed twice) moves σ by far more.
+        let sigma = e.pilot_sigma.expect("two listed parts give σ");
+        assert!(
+            (sigma / cpu_sigma - 1.0).abs() < 1e-3,
+            "{what}: GPU pilot σ {sigma} vs CPU {cpu_sigma}"
+        );
+        let n = e.estimated_decays_to_target.expect("σ gives the decays");
+        assert!((40_000..=400_000).contains(&n), "{what}: {e:?}");
     }
 }
 

@@ -125,8 +125,8 @@ pub trait Backend {
     /// [`Backend::launch_rest`] then launches, and waits for them (the driver times each part:
     /// see `transport::pilot`). The parts score into that batch's tally, so the batch folds
     /// the same integers, bit for bit, as when launched whole. With `list`, the part's
-    /// deposits come back as (voxel, units) in voxel order, for the pilot's σ, where the
-    /// backend can list them (the CPU).
+    /// deposits come back as (voxel, units) in voxel order, for the pilot's σ (the CPU takes
+    /// them out of its tally and gives them back; a device reads its tally back).
     fn pilot_part(&mut self, first: u64, n: u32, list: bool) -> Result<PilotPart>;
 
     /// Launches the rest of the batch of `n` decays from history `first` whose first `done`

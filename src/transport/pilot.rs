@@ -11,7 +11,8 @@
 //! the transport alone (not the batch folds, which the first progress line includes).
 //!
 //! A `--target-uncertainty` run also gets the decays to its target: the backend lists each
-//! part's deposits (the CPU), the parts are taken as batches of the batch method, and the
+//! part's deposits (the CPU from its tally's scored voxels, a device as the growth of its
+//! read-back tally), the parts are taken as batches of the batch method, and the
 //! mean relative σ of the voxels above the threshold × the pilot's maximum dose gives
 //! N ≈ N_pilot (σ_pilot / target)², as σ falls as N^-1/2. A pilot of a few thousand decays
 //! sees the high-dose voxels coarsely, so this is an order of magnitude check, not a promise.

@@ -91,6 +91,8 @@ pub struct GpuBackend<'a> {
     /// The first history of the pilot whose parts are on the next slot's tally (see
     /// [`Backend::pilot_part`]), until the rest of its batch is launched.
     pilot_first: Option<u64>,
+    /// The pilot's tally as last listed (voxel order), for the next part's growth.
+    pilot_scored: Vec<(u32, u64)>,
 }
 
 impl<'a> GpuBackend<'a> {
@@ -156,6 +158,7 @@ impl<'a> GpuBackend<'a> {
             recompile_s: 0.0,
             reruns: 0,
             pilot_first: None,
+            pilot_scored: Vec::new(),
         })
     }
 
@@ -348,6 +351,29 @@ fn extra_memory(
     extra
 }
 
+/// The deposits between two listings of a tally that only grows, both in voxel order: each
+/// voxel of `now` less what it held in `before` (0 when it was not listed), zeros dropped.
+fn growth(before: &[(u32, u64)], now: &[(u32, u64)]) -> Vec<(u32, u64)> {
+    let mut earlier = before.iter().peekable();
+    let mut out = Vec::with_capacity(now.len());
+    for &(v, units) in now {
+        let mut had = 0;
+        while let Some(&&(w, u)) = earlier.peek() {
+            if w > v {
+                break;
+            }
+            if w == v {
+                had = u;
+            }
+            earlier.next();
+        }
+        if units > had {
+            out.push((v, units - had));
+        }
+    }
+    out
+}
+
 impl Backend for GpuBackend<'_> {
     type Batch = Launched;
 
@@ -358,16 +384,28 @@ impl Backend for GpuBackend<'_> {
     }
 
     /// A part's dispatches on the tally the batch will take (cleared before the first
-    /// part), waited for. The device's tally is not listed: `None`.
-    fn pilot_part(&mut self, first: u64, n: u32, _list: bool) -> Result<PilotPart> {
+    /// part), waited for. Listed (a target run): the tally is read back, and the part's
+    /// deposits are its voxels' growth since the part before (integer units, exact).
+    fn pilot_part(&mut self, first: u64, n: u32, list: bool) -> Result<PilotPart> {
         let slot = self.next_slot();
         if self.pilot_first.is_none() {
             self.tallies[slot].clear(self.ctx)?;
             self.pilot_first = Some(first);
+            self.pilot_scored = Vec::new();
         }
         self.dispatch(slot, first, n)?;
         self.ctx.wait()?;
-        Ok(PilotPart::default())
+        if !list {
+            return Ok(PilotPart::default());
+        }
+        let start = Instant::now();
+        let scored = self.tallies[slot].scored(self.ctx)?;
+        let part = growth(&self.pilot_scored, &scored);
+        self.pilot_scored = scored;
+        Ok(PilotPart {
+            deposits: Some(part),
+            listing_s: start.elapsed().as_secs_f64(),
+        })
     }
 
     /// The rest's dispatches on the pilot's tally, which is not cleared. A rerun (lavapipe)
@@ -377,6 +415,7 @@ impl Backend for GpuBackend<'_> {
         if self.pilot_first.take().is_none() {
             self.tallies[slot].clear(self.ctx)?;
         }
+        self.pilot_scored = Vec::new();
         self.last_slot = slot;
         self.dispatch(slot, first + u64::from(done), n - done)?;
         self.launched(slot, first, n)
@@ -573,6 +612,15 @@ mod tests {
         c[Counter::Emitted as usize] = emitted;
         c[Counter::Escaped as usize] = escaped;
         c
+    }
+
+    #[test]
+    fn a_pilot_part_is_the_growth_of_the_tally_since_the_part_before() {
+        let before = [(2, 10), (5, 7), (9, 1)];
+        let now = [(1, 4), (2, 10), (5, 12), (7, 3), (9, 2)];
+        assert_eq!(growth(&before, &now), [(1, 4), (5, 5), (7, 3), (9, 1)]);
+        assert_eq!(growth(&[], &now), now);
+        assert_eq!(growth(&now, &now), []);
     }
 
     #[test]

@@ -214,9 +214,15 @@ impl DeviceTally {
         ctx: &GpuContext,
         compactor: Option<&Compactor>,
     ) -> Result<ScoredVoxels, DeviceError> {
-        if let Some(compactor) = compactor {
-            return compactor.take(ctx, self);
+        match compactor {
+            Some(compactor) => compactor.take(ctx, self),
+            None => self.scored(ctx),
         }
+    }
+
+    /// The voxels that scored so far, with their units, in voxel order, read back piece by
+    /// piece; the tally is left as it is (waits for the device).
+    pub fn scored(&self, ctx: &GpuContext) -> Result<ScoredVoxels, DeviceError> {
         let mut out = Vec::new();
         self.each_piece(ctx, |first, raw| list_scored(&mut out, first, raw))?;
         Ok(out)
