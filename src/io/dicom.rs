@@ -13,6 +13,7 @@ use dicom_core::Tag;
 use dicom_dictionary_std::StandardDataDictionary;
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::{FileDicomObject, InMemDicomObject, OpenFileOptions};
+use dicom_parser::dataset::{DataSetReader, DataToken};
 use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder};
 use std::path::Path;
 
@@ -91,95 +92,139 @@ fn check_declared_lengths(path: &Path) -> Result<(), InputError> {
     }
 }
 
-/// Walks the elements of a Little Endian data set (the meta group explicit, the rest as the
-/// transfer syntax says; big endian and deflated data sets are not walked) and returns the
-/// first large element that runs past the end: (tag, declared length, bytes left).
-/// With `bare`, the bytes are walked as the bare-data-set reader parses them (Implicit VR
-/// Little Endian from byte 0), whatever they start with.
+/// The first large value whose declared length runs past the end of the file, as (tag,
+/// declared length, bytes left), found by reading the file as dicom-rs does before it
+/// reserves any value: the meta group walked as dicom-object's reader takes it, then the
+/// data set as dicom-parser's own token reader gives it, each value's header checked before
+/// the value is read (the same reader as the parse, so the same elements, however damaged:
+/// hand-written walks missed odd lengths of number arrays and off-group meta elements).
+/// With `bare`, the bytes are read as the bare-data-set reader parses them (Implicit VR
+/// Little Endian from byte 0). Deflated data sets are not read.
 fn scan_lengths(b: &[u8], bare: bool) -> Option<(String, u64, u64)> {
-    const UNDEFINED: u32 = 0xFFFF_FFFF;
-    // VRs with a 2-byte length; every other VR code (the long ones, and any unknown code,
-    // which the parser reads as UN) has 2 reserved bytes and a 4-byte length.
+    let (start, ts_uid) = if bare {
+        (
+            0,
+            dicom_dictionary_std::uids::IMPLICIT_VR_LITTLE_ENDIAN.to_string(),
+        )
+    } else {
+        match walk_meta(b)? {
+            Meta::Overlong(found) => return Some(found),
+            Meta::Ends { at, ts } => (at, ts),
+        }
+    };
+    let ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(&ts_uid)?;
+    if !matches!(
+        ts.codec(),
+        dicom_encoding::Codec::None | dicom_encoding::Codec::EncapsulatedPixelData(..)
+    ) {
+        return None;
+    }
+    let read = std::rc::Rc::new(std::cell::Cell::new(start));
+    let source = Counted {
+        rest: &b[start..],
+        read: read.clone(),
+    };
+    let mut tokens = DataSetReader::new_with_ts(source, ts).ok()?;
+    let mut last_tag = Tag(0, 0);
+    // Each value is read by the `next` after its header, so a header is checked first.
+    while let Some(Ok(token)) = tokens.next() {
+        let (tag, len) = match token {
+            DataToken::ElementHeader(h) => (h.tag, h.len),
+            DataToken::SequenceStart { tag, .. } => {
+                last_tag = tag;
+                continue;
+            }
+            DataToken::ItemStart { len } => (last_tag, len),
+            _ => continue,
+        };
+        let (Some(len), left) = (len.get(), (b.len() - read.get()) as u64) else {
+            continue;
+        };
+        if u64::from(len) > left && u64::from(len) > LARGE_VALUE_BYTES {
+            return Some((
+                format!("({:04X},{:04X})", tag.0, tag.1),
+                u64::from(len),
+                left,
+            ));
+        }
+    }
+    None
+}
+
+/// A byte source that counts what has been read from it.
+struct Counted<'a> {
+    rest: &'a [u8],
+    read: std::rc::Rc<std::cell::Cell<usize>>,
+}
+
+impl std::io::Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.rest.read(buf)?;
+        self.read.set(self.read.get() + n);
+        Ok(n)
+    }
+}
+
+/// How the meta group of a Part 10 file ends: where the data set starts and its transfer
+/// syntax, or the first overlong element in it.
+enum Meta {
+    Ends { at: usize, ts: String },
+    Overlong((String, u64, u64)),
+}
+
+/// Walks the meta group as dicom-object's reader does: the magic after a preamble or at
+/// byte 0, (0002,0000) of length 4, then explicit VR Little Endian elements of any group,
+/// each taken whole, until as many bytes as (0002,0000) says have been read. `None` where
+/// the reader stops at once (no magic, no group length, no transfer syntax).
+fn walk_meta(b: &[u8]) -> Option<Meta> {
+    // VRs with a 2-byte length; every other code has 2 reserved bytes and a 4-byte length.
     const SHORT_VRS: [&[u8; 2]; 22] = [
         b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN",
         b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US", b"XS",
     ];
     let u16_at = |p: usize| u16::from_le_bytes([b[p], b[p + 1]]);
     let u32_at = |p: usize| u32::from_le_bytes([b[p], b[p + 1], b[p + 2], b[p + 3]]);
-    let magic = !bare && b.len() >= 132 && &b[128..132] == b"DICM";
-    let mut pos = if magic { 132 } else { 0 };
-    // Without the magic, only what the bare-data-set reader would parse is walked: a data set
-    // starting with the meta or identifying group, or a zero preamble whose magic is damaged;
-    // anything else is not DICOM, which the parser says.
-    if !bare && !magic && (b.len() < 8 || !matches!(u16_at(0), 0x0000 | 0x0002 | 0x0008)) {
+    // (length, header bytes) of the element at `p`.
+    let header = |p: usize| {
+        if SHORT_VRS.contains(&&[b[p + 4], b[p + 5]]) {
+            Some((u32::from(u16_at(p + 6)), 8))
+        } else {
+            (p + 12 <= b.len()).then(|| (u32_at(p + 8), 12))
+        }
+    };
+    let mut pos = if b.len() >= 132 && &b[128..132] == b"DICM" {
+        132
+    } else if b.starts_with(b"DICM") {
+        4
+    } else {
+        return None;
+    };
+    if pos + 12 > b.len() || (u16_at(pos), u16_at(pos + 2)) != (0x0002, 0x0000) {
         return None;
     }
-    let has_meta = !bare && pos + 2 <= b.len() && u16_at(pos) == 0x0002;
-    let mut implicit = !has_meta;
-    let mut in_meta = has_meta;
-    let mut fragments = false;
-    while pos + 8 <= b.len() {
+    let (4, size) = header(pos)? else {
+        return None;
+    };
+    let end = pos + size + 4 + u32_at(pos + size) as usize;
+    pos += size + 4;
+    let mut ts = None;
+    while pos < end && pos + 8 <= b.len() {
         let (group, elem) = (u16_at(pos), u16_at(pos + 2));
-        if in_meta && group != 0x0002 {
-            in_meta = false;
-        }
-        // Items and implicit-VR elements: tag + 4-byte length.
-        let (len, header, sequence) = if group == 0xFFFE {
-            (u32_at(pos + 4), 8, false)
-        } else if implicit && !in_meta {
-            // The parser steps into an implicit element the dictionary calls a sequence,
-            // whatever its length: so does the walk.
-            (u32_at(pos + 4), 8, dictionary_says_sequence(group, elem))
-        } else {
-            let vr = [b[pos + 4], b[pos + 5]];
-            if SHORT_VRS.contains(&&vr) {
-                (u32::from(u16_at(pos + 6)), 8, false)
-            } else {
-                if pos + 12 > b.len() {
-                    return None;
-                }
-                (u32_at(pos + 8), 12, &vr == b"SQ")
-            }
-        };
-        pos += header;
-        if group == 0xFFFE {
-            if elem == 0xE0DD {
-                fragments = false;
-            }
-            // Items: step into them, except pixel-data fragments, whose bytes are skipped.
-            if !(elem == 0xE000 && fragments && len != UNDEFINED) {
-                continue;
-            }
-        } else if len == UNDEFINED || sequence {
-            fragments |= (group, elem) == (0x7FE0, 0x0010);
-            continue;
-        }
+        let (len, size) = header(pos)?;
+        pos += size;
         let left = (b.len() - pos) as u64;
         if u64::from(len) > left {
-            return (u64::from(len) > LARGE_VALUE_BYTES)
-                .then(|| (format!("({group:04X},{elem:04X})"), u64::from(len), left));
+            return (u64::from(len) > LARGE_VALUE_BYTES).then(|| {
+                Meta::Overlong((format!("({group:04X},{elem:04X})"), u64::from(len), left))
+            });
         }
         if (group, elem) == (0x0002, 0x0010) {
-            let ts = String::from_utf8_lossy(&b[pos..pos + len as usize]);
-            let ts = ts.trim_end_matches(['\0', ' ']);
-            // Big endian and deflated data sets are not walked.
-            if ts == "1.2.840.10008.1.2.2" || ts == "1.2.840.10008.1.2.1.99" {
-                return None;
-            }
-            implicit = ts == "1.2.840.10008.1.2";
+            let uid = String::from_utf8_lossy(&b[pos..pos + len as usize]);
+            ts = Some(uid.trim_end_matches(['\0', ' ']).to_string());
         }
         pos += len as usize;
     }
-    None
-}
-
-/// Whether the standard dictionary gives the tag the VR SQ (how an implicit-VR reader
-/// knows a sequence).
-fn dictionary_says_sequence(group: u16, elem: u16) -> bool {
-    use dicom_core::dictionary::VirtualVr;
-    StandardDataDictionary
-        .by_tag(Tag(group, elem))
-        .is_some_and(|e| matches!(e.vr(), VirtualVr::Exact(dicom_core::VR::SQ)))
+    Some(Meta::Ends { at: pos, ts: ts? })
 }
 
 fn classify_parse_error(path: &Path, msg: String) -> InputError {
@@ -450,7 +495,45 @@ mod tests {
             panic!("parsed as a bare data set");
         };
         assert!(e.contains("group 0008"), "{e}");
-        assert!(matches!(open(&fuzz), Err(InputError::Malformed { .. })));
+        let r = open(&fuzz);
+        assert!(
+            matches!(r, Err(InputError::Malformed { .. })),
+            "{:?}",
+            r.err()
+        );
+        // Fuzz finding: an explicit-VR SL whose 2-byte length was damaged to 11825. The
+        // parser reads 2956 whole values (11824 bytes) and takes the next header one byte
+        // early, where an unknown VR declares 4 002 503 589 bytes: the walk follows it there.
+        let slow = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/fuzz/crashes/dicom-slow-odd-length-sl.dcm");
+        let bytes = std::fs::read(&slow).unwrap();
+        let (tag, len, _) = scan_lengths(&bytes, false).expect("damaged length found");
+        assert_eq!((tag.as_str(), len), ("(835D,35B2)", 4_002_503_589));
+        // Two more, each the element the parser failed on after seconds and 4 GB: a meta
+        // group whose (0002,0013) became (0000,0013), read as meta for the group length's
+        // bytes; and a big-endian data set (a damaged emri_small_big_endian.dcm).
+        for (file, at, declared) in [
+            (
+                "dicom-slow-meta-group-length.dcm",
+                "(5208,6EF1)",
+                4_292_935_695,
+            ),
+            ("dicom-slow-big-endian.dcm", "(4A00,5400)", 1_677_736_448),
+        ] {
+            let bytes = std::fs::read(slow.with_file_name(file)).unwrap();
+            let (tag, len, _) = scan_lengths(&bytes, false).expect(file);
+            assert_eq!((tag.as_str(), len), (at, declared), "{file}");
+        }
+        // Fuzz finding (rtstruct): a bare data set whose item declares 4 GB; the bare reader
+        // refuses it before the parse.
+        let bare = slow.with_file_name("rtstruct-slow-bare-item-length.dcm");
+        let Err(e) = open_bare_dataset(&bare) else {
+            panic!("parsed");
+        };
+        assert!(
+            e.contains("declares") && e.contains("bytes but only"),
+            "{e}"
+        );
         // Text is not walked (the parser says it is not DICOM).
         assert_eq!(
             scan_lengths(b"notes: this folder holds the CT export", false),
