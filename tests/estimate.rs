@@ -128,30 +128,41 @@ fn cpu_target_run_with_a_listed_pilot_is_bit_identical_and_estimates_the_decays_
 fn gpu_dose_is_bit_identical_with_and_without_the_pilot() {
     let p = slab();
     let s = settings(StopRule::Decays(40_000), 4);
-    // One-chunk tally (double-buffered: the next batch launched ahead) and a tally split
-    // over bindings of 16 KiB (one slot, the scored voxels listed).
+    for (what, e) in gpu_runs_with_and_without_the_pilot(&p, &s) {
+        assert!((256..=2500).contains(&e.pilot_decays), "{what}: {e:?}");
+        // A run of fixed decays lists no deposits: no σ from the pilot.
+        assert_eq!(e.pilot_sigma, None);
+    }
+}
+
+/// `s` on the device with and without the pilot, on a one-chunk tally (double-buffered: the
+/// next batch launched ahead) and on a tally split over bindings of 16 KiB (one slot, the
+/// scored voxels listed): the same run bit for bit each time; the pilot's estimates.
+fn gpu_runs_with_and_without_the_pilot(
+    p: &phantoms::Phantom,
+    s: &TransportSettings,
+) -> Vec<(&'static str, voxdose::transport::RunEstimate)> {
     let contexts = [
         ("one chunk", gpu_common::gpu()),
         ("chunked", gpu_common::gpu().with_binding_limit(16 << 10)),
     ];
+    let mut estimates = Vec::new();
     for (what, ctx) in &contexts {
         let with = simulate_on_with(
             ctx,
             &p.model,
             &p.source,
-            &s,
+            s,
             Schedule::default(),
             &mut Silent,
         )
         .unwrap();
         let without =
-            simulate_on_with(ctx, &p.model, &p.source, &s, without_pilot(), &mut Silent).unwrap();
+            simulate_on_with(ctx, &p.model, &p.source, s, without_pilot(), &mut Silent).unwrap();
         assert_same_run(&with, &without, what);
-        let e = with.estimate.expect("pilot");
-        assert!((256..=2500).contains(&e.pilot_decays), "{what}: {e:?}");
-        // A run of fixed decays lists no deposits: no σ from the pilot.
-        assert_eq!(e.pilot_sigma, None);
+        estimates.push((*what, with.estimate.expect("pilot")));
     }
+    estimates
 }
 
 #[test]
@@ -175,25 +186,8 @@ fn gpu_target_run_lists_its_pilot_from_the_tally_and_estimates_the_decays_to_tar
         .estimate
         .expect("pilot");
     let cpu_sigma = cpu.pilot_sigma.expect("CPU σ");
-    let contexts = [
-        ("one chunk", gpu_common::gpu()),
-        ("chunked", gpu_common::gpu().with_binding_limit(16 << 10)),
-    ];
-    for (what, ctx) in &contexts {
-        let with = simulate_on_with(
-            ctx,
-            &p.model,
-            &p.source,
-            &s,
-            Schedule::default(),
-            &mut Silent,
-        )
-        .unwrap();
-        let without =
-            simulate_on_with(ctx, &p.model, &p.source, &s, without_pilot(), &mut Silent).unwrap();
-        // Reading the tally back between the parts leaves the run as it is.
-        assert_same_run(&with, &without, what);
-        let e = with.estimate.expect("pilot");
+    // Reading the tally back between the parts leaves the run as it is.
+    for (what, e) in gpu_runs_with_and_without_the_pilot(&p, &s) {
         assert_eq!((e.pilot_decays, e.pilot_parts), (768, 2), "{what}: {e:?}");
         // The same histories as the CPU's pilot (same seed and streams), so the same σ up
         // to the device's f32 rounding of deposits (lavapipe: 7e-8 relative); 1e-3 leaves
