@@ -71,6 +71,12 @@ impl Observer for PyObserver {
         self.warnings.push(text.to_string());
     }
 
+    /// The time estimate is a note, as the command line prints it (`estimate: about …`).
+    fn estimate(&mut self, estimate: &voxdose::transport::RunEstimate) {
+        self.notes
+            .push(voxdose::report::progress::estimate_line(estimate));
+    }
+
     fn transport_started(&mut self, expected_decays: u64) {
         self.expected = expected_decays;
         self.report(0);

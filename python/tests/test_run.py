@@ -60,6 +60,16 @@ def test_same_seed_gives_the_cli_dose_bit_for_bit(cli_out, py_run):
     assert py_run.dose_unit == "Gy per decay"
 
 
+def test_the_time_estimate_is_a_note_and_in_the_summary(py_run):
+    # As the command line prints it before the transport (`voxdose: estimate: …`).
+    lines = [n for n in py_run.notes if n.startswith("estimate: about ")]
+    assert len(lines) == 1, py_run.notes
+    e = py_run.summary["estimate"]
+    assert f"for {DECAYS} decays" in lines[0]
+    assert e["planned_decays"] == DECAYS and 0 < e["pilot_decays"] < DECAYS
+    assert e["decays_per_second"] > 0
+
+
 def test_run_json_of_the_cli_runs_again_bit_for_bit(cli_out, py_run):
     again = voxdose.run(cli_out / "run.json", progress=False)
     assert np.array_equal(again.dose.view(np.uint32), py_run.dose.view(np.uint32))

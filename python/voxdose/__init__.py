@@ -211,7 +211,9 @@ class Result:
     - ``affine``: 4×4 voxel → RAS mm (the NIfTI sform).
     - ``summary``: what ``summary.json`` holds.
     - ``labels``, ``region_names``: the model's regions (label n + 1 is ``region_names[n]``).
-    - ``config``: the configuration run (``run.json``); ``notes``, ``warnings``: the log.
+    - ``config``: the configuration run (``run.json``); ``notes``, ``warnings``: the log
+      (the notes hold the time estimate the command line prints before the transport,
+      ``estimate: about …``; ``summary["estimate"]`` has its figures).
     """
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
