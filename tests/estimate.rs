@@ -39,6 +39,19 @@ fn settings(stop: StopRule, batches: u32) -> TransportSettings {
     }
 }
 
+/// A target run whose first batches hold max/100 = 4000 decays: a pilot of 256 + 512
+/// decays (the next part would pass a quarter of the batch).
+fn target_settings() -> TransportSettings {
+    settings(
+        StopRule::TargetUncertainty {
+            relative: 0.5,
+            threshold: 0.5,
+            max_decays: 400_000,
+        },
+        20,
+    )
+}
+
 fn without_pilot() -> Schedule<'static> {
     Schedule {
         no_pilot: true,
@@ -96,17 +109,8 @@ fn cpu_dose_is_bit_identical_with_and_without_the_pilot() {
 #[test]
 fn cpu_target_run_with_a_listed_pilot_is_bit_identical_and_estimates_the_decays_to_target() {
     let p = slab();
-    // First batches of max/100 = 4000 decays: a pilot of 256 + 512 decays (the next part
-    // would pass a quarter of the batch), each part's deposits taken out of the tally for
-    // the pilot's σ and given back.
-    let s = settings(
-        StopRule::TargetUncertainty {
-            relative: 0.5,
-            threshold: 0.5,
-            max_decays: 400_000,
-        },
-        20,
-    );
+    // Each part's deposits taken out of the tally for the pilot's σ and given back.
+    let s = target_settings();
     let with =
         simulate_cpu_with(&p.model, &p.source, &s, Schedule::default(), &mut Silent).unwrap();
     let without = simulate_cpu_with(&p.model, &p.source, &s, without_pilot(), &mut Silent).unwrap();
@@ -172,15 +176,7 @@ fn gpu_runs_with_and_without_the_pilot(
 )]
 fn gpu_target_run_lists_its_pilot_from_the_tally_and_estimates_the_decays_to_target() {
     let p = slab();
-    // As the CPU test above: a pilot of 256 + 512 decays of the first 4000-decay batch.
-    let s = settings(
-        StopRule::TargetUncertainty {
-            relative: 0.5,
-            threshold: 0.5,
-            max_decays: 400_000,
-        },
-        20,
-    );
+    let s = target_settings();
     let cpu = simulate_cpu_with(&p.model, &p.source, &s, Schedule::default(), &mut Silent)
         .unwrap()
         .estimate
