@@ -318,6 +318,9 @@ fn catalogue(f: &Fixture) -> Vec<Case> {
     let crasher = data("fuzz/crashes/nifti-537b37ac196273ba.nii")
         .to_string_lossy()
         .into_owned();
+    let fuzz_slow = data("fuzz/crashes/dicom-slow-odd-length-sl.dcm")
+        .to_string_lossy()
+        .into_owned();
     vec![
         // Option values (exit 3), names (4), usage (2).
         case(
@@ -514,6 +517,12 @@ fn catalogue(f: &Fixture) -> Vec<Case> {
             patient(&f.s("cut_dicom"), &f.s("s4.nii.gz")),
             11,
             "truncated",
+        ),
+        case(
+            "ct DICOM with a damaged length (fuzz: refused before 4 GB are reserved)",
+            patient(&fuzz_slow, &f.s("s4.nii.gz")),
+            11,
+            "declares 4002503589 bytes",
         ),
         case(
             "NM image without patient geometry as CT",
