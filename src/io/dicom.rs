@@ -125,16 +125,22 @@ fn scan_lengths(b: &[u8], bare: bool) -> Option<(String, u64, u64)> {
         read: read.clone(),
     };
     let mut tokens = DataSetReader::new_with_ts(source, ts).ok()?;
-    let mut last_tag = Tag(0, 0);
-    // Each value is read by the `next` after its header, so a header is checked first.
+    // Each value is read by the `next` after its header, so a header is checked first. The
+    // values reserved are those of elements and of encapsulated pixel data's items (offset
+    // table, fragments); a data-set item's length reserves nothing.
+    let mut pixel_items = false;
     while let Some(Ok(token)) = tokens.next() {
         let (tag, len) = match token {
             DataToken::ElementHeader(h) => (h.tag, h.len),
-            DataToken::SequenceStart { tag, .. } => {
-                last_tag = tag;
+            DataToken::PixelSequenceStart => {
+                pixel_items = true;
                 continue;
             }
-            DataToken::ItemStart { len } => (last_tag, len),
+            DataToken::SequenceEnd => {
+                pixel_items = false;
+                continue;
+            }
+            DataToken::ItemStart { len } if pixel_items => (Tag(0x7FE0, 0x0010), len),
             _ => continue,
         };
         let (Some(len), left) = (len.get(), (b.len() - read.get()) as u64) else {
