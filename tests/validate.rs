@@ -86,8 +86,12 @@ fn quick_suite_passes_and_writes_json_and_csv() {
     assert!(stdout.contains("vsv-y90-3mm-000") && stdout.contains("mird17-i131-6mm-000"));
     // `--quick` runs one 90Y sphere, the others only with `--full` or by name.
     assert!(stdout.contains("sphere-af-y90-4g") && !stdout.contains("sphere-af-y90-100g"));
+    // Likewise one 177Lu sphere S value (OLINDA/EXM spheres, Golzaryan et al. 2025).
+    assert!(stdout.contains("sphere-s-lu177-4ml") && !stdout.contains("sphere-s-lu177-54ml"));
     // What has no published reference is said, not silently left out.
     assert!(stdout.contains("NEMA IEC") && stdout.contains("no reference code's speed"));
+    // A reference code's speed is printed as recorded, labelled so.
+    assert!(stdout.contains("recorded, not rerun") && stdout.contains("ARCHER-NM"));
     // The files are never replaced silently.
     let again = validate(&[
         "--cases",
@@ -115,7 +119,7 @@ fn unknown_case_is_refused_listing_the_cases() {
     );
 }
 
-/// The five families, one case each.
+/// Six families, one case each.
 fn subset() -> Vec<String> {
     [
         "energy-per-decay-lu177",
@@ -123,6 +127,7 @@ fn subset() -> Vec<String> {
         "estar-csda-water-500kev",
         "cpe-sphere-lu177",
         "vsv-lu177-6mm-000-noic",
+        "sphere-s-lu177-4ml",
     ]
     .map(String::from)
     .to_vec()
@@ -136,7 +141,7 @@ fn failed(perturbation: Perturbation) -> Vec<String> {
         perturbation,
     };
     let results = run_suite(&config, &mut |_| {}).unwrap();
-    assert_eq!(results.len(), 5);
+    assert_eq!(results.len(), 6);
     results
         .into_iter()
         .filter(|r| !r.pass)
@@ -156,7 +161,9 @@ fn a_broken_physics_constant_makes_the_suite_fail() {
     // measures μ/ρ 10 % high, paths 10 % short, the CPE dose 10 % low, and the 177Lu 6 mm
     // self-voxel S value about 9 % low (nearly all the electron energy stays in 10 % more
     // mass). (90Y at 3 mm would not see it: most of its β energy escapes the voxel, and the
-    // energy kept grows with the density as the mass does.)
+    // energy kept grows with the density as the mass does. Nor does the 177Lu 4 g sphere's
+    // S value: it is the energy kept over the sphere's nominal mass, and nearly all of it is
+    // kept either way.)
     let dense = failed(Perturbation {
         medium_density_scale: 1.1,
         ..Default::default()
@@ -172,7 +179,8 @@ fn a_broken_physics_constant_makes_the_suite_fail() {
         "the cases that see the medium fail, the decay data case does not"
     );
     // The decay data emitting 10 % too much energy: the cases that use decay data fail (the
-    // 177Lu self-voxel S value by nearly 10 %: nearly all of its electron energy stays).
+    // 177Lu self-voxel and sphere S values by nearly 10 %: nearly all of the electron energy
+    // stays).
     let hot = failed(Perturbation {
         emission_energy_scale: 1.10,
         ..Default::default()
@@ -182,7 +190,8 @@ fn a_broken_physics_constant_makes_the_suite_fail() {
         [
             "energy-per-decay-lu177",
             "cpe-sphere-lu177",
-            "vsv-lu177-6mm-000-noic"
+            "vsv-lu177-6mm-000-noic",
+            "sphere-s-lu177-4ml"
         ]
     );
     // The library's default is the unperturbed physics.
@@ -196,8 +205,8 @@ fn a_broken_physics_constant_makes_the_suite_fail() {
     ignore = "no Vulkan driver manifest found at build time; apt-get install mesa-vulkan-drivers"
 )]
 fn quick_suite_passes_on_the_gpu_path() {
-    // The 40 full-transport cases (7 + 32 voxel S values from 10 kernels + the 4 g 90Y
-    // sphere) run the WGSL kernels (lavapipe in CI).
+    // The 41 full-transport cases (7 + 32 voxel S values from 10 kernels + the 4 g 90Y
+    // sphere + the 4 g 177Lu sphere) run the WGSL kernels (lavapipe in CI).
     let dir = tempfile::tempdir().unwrap();
     let o = validate(&[
         "--quick",
@@ -209,5 +218,5 @@ fn quick_suite_passes_on_the_gpu_path() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     eprintln!("{stdout}{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(o.status.code(), Some(0));
-    assert_eq!(stdout.matches("gpu transport").count(), 40, "{stdout}");
+    assert_eq!(stdout.matches("gpu transport").count(), 41, "{stdout}");
 }

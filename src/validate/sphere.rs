@@ -31,8 +31,7 @@
 //! soft-tissue table gives 1.04 g/cm³ for the study's own medium. The two codes differ by up
 //! to 0.05; both are kept, and the reference is their mean.
 //!
-//! No sphere table of 177Lu was found with a stated source (see the module doc of
-//! [`super`]), so the 177Lu spheres have no case here.
+//! The 177Lu spheres (S values, all emissions) are [`super::sphere_s`], on the same geometry.
 
 use super::{compare, CaseResult, Mode, ValidateConfig};
 use crate::geometry::{Grid, VoxelModel};
@@ -99,7 +98,7 @@ pub const QUICK_CASE: &str = "sphere-af-y90-4g";
 /// Tissue beyond the sphere's surface, mm: where the electrons that scatter back into the
 /// sphere turn round (the 90Y β CSDA range at its 2.28 MeV endpoint is about 11 mm in water,
 /// ESTAR; most of the energy that returns does so from the first few mm).
-const MARGIN_MM: f64 = 5.0;
+pub(super) const MARGIN_MM: f64 = 5.0;
 
 /// Sub-samples per axis of a voxel the sphere's surface crosses.
 const SUB: usize = 8;
@@ -122,7 +121,7 @@ const SUB: usize = 8;
 const SIZE_ALLOWANCE: f64 = 0.07;
 
 /// The fraction's convergence with the voxel size (module doc): 0.5 %.
-const VOXEL_ALLOWANCE: f64 = 0.005;
+pub(super) const VOXEL_ALLOWANCE: f64 = 0.005;
 
 /// The largest grid, voxels per axis (128³ ≈ 2.1 × 10⁶: the smallest spheres get voxels a
 /// little above r/24).
@@ -223,10 +222,69 @@ fn absorbed_fraction(
     decays: u64,
     device: &Device,
 ) -> Result<(f64, f64, f64)> {
+    let run = sphere_run(
+        radius_mm,
+        nuclide,
+        density_scale,
+        (decays, EmissionFilter::Electrons),
+        device,
+    )?;
+    let emitted: f64 = run.batches.iter().map(|b| b.emitted).sum();
+    if emitted <= 0.0 {
+        return Err(Error::Internal(
+            "the sphere run emitted no electron energy".into(),
+        ));
+    }
+    let (phi, sigma) = ratio_of_sums(&run.batches, |b| b.emitted);
+    Ok((phi, sigma, run.wall_s))
+}
+
+/// One history batch of a sphere run: decays, energy deposited inside the geometric sphere
+/// and energy emitted (fixed-point tally units).
+pub(super) struct SphereBatch {
+    pub decays: f64,
+    pub inside: f64,
+    pub emitted: f64,
+}
+
+/// A sphere run's batches and the transport's wall time.
+pub(super) struct SphereRun {
+    pub batches: Vec<SphereBatch>,
+    pub wall_s: f64,
+}
+
+/// Σ inside / Σ `per(b)` over the batches, and its σ from the decay-weighted spread of the
+/// batch ratios.
+pub(super) fn ratio_of_sums(
+    batches: &[SphereBatch],
+    per: impl Fn(&SphereBatch) -> f64,
+) -> (f64, f64) {
+    let ratio =
+        batches.iter().map(|b| b.inside).sum::<f64>() / batches.iter().map(&per).sum::<f64>();
+    let total: f64 = batches.iter().map(|b| b.decays).sum();
+    let spread: f64 = batches
+        .iter()
+        .filter(|b| per(b) > 0.0)
+        .map(|b| b.decays * (b.inside / per(b) - ratio).powi(2))
+        .sum();
+    let dof = (batches.len() as f64 - 1.0).max(1.0);
+    (ratio, (spread / dof / total).sqrt())
+}
+
+/// `decays` of `nuclide` (its `emissions`) uniform in a geometric sphere of `radius_mm` at the
+/// centre of a cube of `soft-tissue` at `density_g_cm3` reaching [`MARGIN_MM`] beyond it: the
+/// energy deposited inside the sphere per history batch.
+pub(super) fn sphere_run(
+    radius_mm: f64,
+    nuclide: Nuclide,
+    density_g_cm3: f32,
+    (decays, emissions): (u64, EmissionFilter),
+    device: &Device,
+) -> Result<SphereRun> {
     let h = voxel_mm(radius_mm);
     let n = (2.0 * (radius_mm + MARGIN_MM) / h).ceil() as usize;
     let grid = Grid::centred([n; 3], h);
-    let model = VoxelModel::homogeneous(grid, "soft-tissue", density_scale);
+    let model = VoxelModel::homogeneous(grid, "soft-tissue", density_g_cm3);
     // Shapes are placed from the grid's corner.
     let centre = [0.5 * n as f64 * h; 3];
     let weights = inside_fractions(&model.grid, centre, radius_mm);
@@ -244,7 +302,7 @@ fn absorbed_fraction(
         batches: 20,
         electron_cutoff_kev: 10.0,
         photon_cutoff_kev: 10.0,
-        emissions: EmissionFilter::Electrons,
+        emissions,
         decays_per_block: None,
     };
     let schedule = Schedule {
@@ -252,41 +310,24 @@ fn absorbed_fraction(
         ..Default::default()
     };
     let r = simulate_with(&model, &source, &settings, device, schedule, &mut Silent)?;
-    // Per batch: (decays, energy inside the sphere, energy emitted), fixed-point units.
-    let batches: Vec<(f64, f64, f64)> = r
+    let batches = r
         .done
         .iter()
-        .map(|d| {
-            let inside: f64 = d
+        .map(|d| SphereBatch {
+            decays: d.batch.decays as f64,
+            inside: d
                 .batch
                 .scored
                 .iter()
                 .map(|&(v, u)| weights[v as usize] * u as f64)
-                .sum();
-            (
-                d.batch.decays as f64,
-                inside,
-                d.counters.emitted_units as f64,
-            )
+                .sum(),
+            emitted: d.counters.emitted_units as f64,
         })
         .collect();
-    let emitted: f64 = batches.iter().map(|b| b.2).sum();
-    if emitted <= 0.0 {
-        return Err(Error::Internal(
-            "the sphere run emitted no electron energy".into(),
-        ));
-    }
-    let phi = batches.iter().map(|b| b.1).sum::<f64>() / emitted;
-    // Ratio of sums; its σ from the decay-weighted spread of the batch ratios.
-    let total: f64 = batches.iter().map(|b| b.0).sum();
-    let spread: f64 = batches
-        .iter()
-        .filter(|b| b.2 > 0.0)
-        .map(|b| b.0 * (b.1 / b.2 - phi).powi(2))
-        .sum();
-    let dof = (batches.len() as f64 - 1.0).max(1.0);
-    let sigma = (spread / dof / total).sqrt();
-    Ok((phi, sigma, r.wall_s))
+    Ok(SphereRun {
+        batches,
+        wall_s: r.wall_s,
+    })
 }
 
 /// Per voxel, the fraction of its volume inside the sphere (centre and radius in the

@@ -40,6 +40,7 @@ pub fn validate(args: ValidateArgs) -> Result<()> {
         args.out.display()
     );
     println!("{}", crate::validate::NOT_COVERED);
+    println!("{}", crate::validate::RECORDED_SPEED);
     if failed.is_empty() {
         Ok(())
     } else {
