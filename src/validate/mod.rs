@@ -413,10 +413,13 @@ mod tests {
             .map(|c| c.id)
             .collect();
         assert!(ids.contains(&sphere::QUICK_CASE.to_string()));
+        assert!(ids.contains(&sphere_s::QUICK_CASE.to_string()));
         assert!(!ids.contains(&"sphere-af-y90-100g".to_string()));
+        assert!(!ids.contains(&"sphere-s-lu177-54ml".to_string()));
+        // One sphere of each family.
         assert_eq!(
             ids.iter().filter(|i| i.starts_with("sphere-")).count(),
-            1,
+            2,
             "{ids:?}"
         );
         let full = ValidateConfig {
