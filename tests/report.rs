@@ -20,7 +20,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use voxdose::report::html::pdf::{find_browser, headless_args, run_with_timeout};
-use voxdose::report::html::render::{fmt_json_num, fmt_num};
+use voxdose::report::html::render::{esc, fmt_json_num, fmt_num};
 
 fn voxdose(args: &[&str]) -> Output {
     let out = Command::new(common::voxdose_bin())
@@ -283,6 +283,55 @@ fn water_sphere_report_opens_offline_with_the_summary_numbers() {
             "{} bytes",
             pdf.len()
         );
+    }
+}
+
+#[test]
+fn validation_folder_report_has_every_case_as_written_with_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("val");
+    let printed = ok(&[
+        "validate",
+        "--cases",
+        "energy-per-decay-lu177,xcom-water-208kev,vsv-lu177-3mm-000,sphere-s-lu177-4ml",
+        "--device",
+        "cpu",
+        "--out",
+        &s(&out),
+    ]);
+    assert!(printed.contains("report.html"), "{printed}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    static_checks(&html);
+    assert!(html.contains("<h2>Validation against published references"));
+    let cases = read_json(&out.join("validation.json"));
+    let cases = cases.as_array().unwrap();
+    let keys = [
+        "voxdose",
+        "voxdose_sigma",
+        "reference",
+        "ratio",
+        "tolerance",
+    ];
+    table_matches(&html, "validation.json", cases, "case", &keys);
+    // Each case's source and tolerance basis, the known disagreement said as such, and what
+    // the suite does not compare.
+    for c in cases {
+        let source = c["source"].as_str().unwrap();
+        assert!(
+            html.contains(&esc(source)),
+            "source of {} missing",
+            c["case"]
+        );
+    }
+    assert!(html.contains("known disagreement: "));
+    assert!(html.contains("NEMA IEC") && html.contains("recorded, not rerun"));
+    // `voxdose report` on the folder makes the same page (the date line aside).
+    let again = dir.path().join("again.html");
+    ok(&["report", &s(&out), "--out", &s(&again)]);
+    let again = std::fs::read_to_string(again).unwrap();
+    assert!(again.contains("<h2>Validation against published references"));
+    if let Some(dom) = open_in_browser(&out.join("report.html"), "validation") {
+        table_matches(&dom, "validation.json", cases, "case", &keys);
     }
 }
 

@@ -106,7 +106,7 @@ pub struct ValidateArgs {
     /// Only these cases (comma separated; an unknown name lists them all).
     #[arg(long, value_delimiter = ',')]
     pub cases: Vec<String>,
-    /// Output folder for validation.json and validation.csv.
+    /// Output folder for validation.json, validation.csv and report.html (the HTML page).
     #[arg(long)]
     pub out: PathBuf,
     /// Replace validation.json and validation.csv in --out.

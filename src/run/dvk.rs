@@ -235,9 +235,8 @@ impl Kernel {
     /// 1 mm: 20 voxels each way), so that the tail's own fall inside it is kept.
     pub fn near(&self) -> (Vec<f32>, [usize; 3]) {
         let sp = self.key.spacing_mm;
-        let h = [0, 1, 2].map(|a| {
-            self.key.half_voxels[a].max((CUBE_REACH_MM / sp[a]).ceil() as usize)
-        });
+        let h =
+            [0, 1, 2].map(|a| self.key.half_voxels[a].max((CUBE_REACH_MM / sp[a]).ceil() as usize));
         let nd = h.map(|x| 2 * x + 1);
         let k = (0..nd[0] * nd[1] * nd[2])
             .map(|v| {

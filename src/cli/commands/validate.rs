@@ -1,5 +1,5 @@
 //! `voxdose validate`: parses the options, runs `crate::validate::run_suite`, prints the
-//! table and writes the files.
+//! table and writes the files (and the folder's HTML report).
 
 use crate::cli::args::ValidateArgs;
 use crate::validate::{output, run_suite, Mode, ValidateConfig, ValidationError};
@@ -18,6 +18,8 @@ pub fn validate(args: ValidateArgs) -> Result<()> {
     println!("{}", output::table_header());
     let results = run_suite(&config, &mut |r| println!("{}", output::table_row(r)))?;
     output::write(&args.out, &results, args.force)?;
+    // The page `voxdose report DIR` makes of the folder, beside the files it is made from.
+    let report = crate::report::html::write_report(&args.out, &Default::default())?;
     let failed: Vec<String> = results
         .iter()
         .filter(|r| r.fails_suite())
@@ -28,7 +30,7 @@ pub fn validate(args: ValidateArgs) -> Result<()> {
         .filter(|r| !r.pass && r.known_disagreement.is_some())
         .count();
     println!(
-        "{} of {} cases within tolerance{}; {} and validation.csv in {}",
+        "{} of {} cases within tolerance{}; {}, validation.csv and {} in {}",
         results.iter().filter(|r| r.pass).count(),
         results.len(),
         if known > 0 {
@@ -37,6 +39,10 @@ pub fn validate(args: ValidateArgs) -> Result<()> {
             String::new()
         },
         output::FILES[0],
+        report
+            .html
+            .file_name()
+            .map_or("report.html".into(), |n| n.to_string_lossy()),
         args.out.display()
     );
     println!("{}", crate::validate::NOT_COVERED);

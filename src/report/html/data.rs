@@ -27,6 +27,8 @@ pub enum FolderKind {
     Bed,
     /// A twin folder: `twin.json`.
     Twin,
+    /// `voxdose validate`: `validation.json`.
+    Validation,
 }
 
 impl FolderKind {
@@ -37,6 +39,7 @@ impl FolderKind {
             FolderKind::Fit => "kinetics fit",
             FolderKind::Bed => "BED",
             FolderKind::Twin => "digital twin",
+            FolderKind::Validation => "validation suite",
         }
     }
 }
@@ -65,6 +68,8 @@ pub struct Results {
     pub organ_table: Option<Vec<Value>>,
     /// `bed_summary.json`.
     pub bed_summary: Option<Value>,
+    /// `validation.json` cases (`voxdose validate`).
+    pub validation: Option<Vec<Value>>,
     /// `patient.json` (patient runs).
     pub patient: Option<Value>,
     /// Every region of every cycle of `regions.json`.
@@ -147,6 +152,8 @@ fn kind_of(dir: &Path) -> Result<FolderKind> {
         FolderKind::Fit
     } else if has("bed_summary.json") {
         FolderKind::Bed
+    } else if has("validation.json") {
+        FolderKind::Validation
     } else {
         return Err(ReportError::NotAnOutputFolder {
             path: dir.to_path_buf(),
@@ -178,8 +185,19 @@ impl Results {
             }
             None => None,
         };
+        let validation = match read_json(&dir.join("validation.json"))? {
+            Some(Value::Array(cases)) => Some(cases),
+            Some(_) => {
+                return Err(unreadable(
+                    &dir.join("validation.json"),
+                    "not a list of cases",
+                ))
+            }
+            None => None,
+        };
         let mut r = Results {
             dir: dir.to_path_buf(),
+            validation,
             summary,
             run_json,
             organ_table,
@@ -354,6 +372,8 @@ pub fn read_curves(path: &Path) -> Result<Vec<Curve>> {
 
 /// The files hashed for the header, when present.
 const HASHED: &[&str] = &[
+    "validation.json",
+    "validation.csv",
     "run.json",
     "summary.json",
     "patient.json",

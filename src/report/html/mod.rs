@@ -1,5 +1,6 @@
 //! `voxdose report DIR`: one self-contained HTML page a physicist reads to sign off a run, a
-//! fit, a study, a BED map or a twin, printable and (with a headless Chromium) a PDF.
+//! fit, a study, a BED map, a twin or a validation suite, printable and (with a headless
+//! Chromium) a PDF.
 //!
 //! | file | responsibility |
 //! |---|---|
@@ -57,7 +58,7 @@ pub struct ReportOutcome {
 #[non_exhaustive]
 pub enum ReportError {
     /// The folder holds none of the files voxdose writes.
-    #[error("{path} is not a voxdose output folder: none of summary.json (run), regions.json (fit), bed_summary.json (bed) or twin.json (twin) is in it; give the folder a voxdose command wrote with --out (or a twin folder)")]
+    #[error("{path} is not a voxdose output folder: none of summary.json (run), regions.json (fit), bed_summary.json (bed), validation.json (validate) or twin.json (twin) is in it; give the folder a voxdose command wrote with --out (or a twin folder)")]
     NotAnOutputFolder {
         /// The folder.
         path: PathBuf,

@@ -395,3 +395,60 @@ fn short(x: f64) -> String {
         format!("{x:.1e}")
     }
 }
+
+/// The validation cases: each case's ratio voxdose / reference (a dot, coloured by verdict:
+/// green within, orange known disagreement, red outside) with its tolerance band 1 ± tol (a
+/// bar), case by case along x. `cases`: (ratio, tolerance, verdict 0 within / 1 known / 2
+/// outside).
+pub fn validation_ratios(cases: &[(f64, f64, u8)]) -> Result<String> {
+    crate::kinetics::output::register_font();
+    let spread = cases
+        .iter()
+        .map(|&(q, t, _)| (q - 1.0).abs().max(t))
+        .fold(0.02, f64::max)
+        * 1.15;
+    let n = cases.len().max(1);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 300)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err("validation", e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0..n as i32 + 1, (1.0 - spread)..(1.0 + spread))
+            .map_err(|e| err("validation", e))?;
+        chart
+            .configure_mesh()
+            .x_desc("case (in the table's order)")
+            .y_desc("voxdose / reference")
+            .x_labels(n.min(40) + 2)
+            .disable_x_mesh()
+            .draw()
+            .map_err(|e| err("validation", e))?;
+        let grey = RGBColor(150, 150, 150);
+        chart
+            .draw_series(LineSeries::new([(0, 1.0), (n as i32 + 1, 1.0)], grey))
+            .map_err(|e| err("validation", e))?;
+        let verdict = [
+            RGBColor(23, 107, 31),
+            RGBColor(154, 58, 0),
+            RGBColor(176, 0, 32),
+        ];
+        for (i, &(q, t, v)) in cases.iter().enumerate() {
+            let x = i as i32 + 1;
+            let col = verdict[usize::from(v.min(2))];
+            chart
+                .draw_series([PathElement::new(
+                    vec![(x, 1.0 - t), (x, 1.0 + t)],
+                    col.mix(0.35).stroke_width(5),
+                )])
+                .map_err(|e| err("validation", e))?;
+            chart
+                .draw_series([Circle::new((x, q), 3, col.filled())])
+                .map_err(|e| err("validation", e))?;
+        }
+        root.present().map_err(|e| err("validation", e))?;
+    }
+    Ok(inline(svg))
+}

@@ -49,6 +49,9 @@ pub fn page(folder: &Folder) -> Result<Page> {
     if let Some(s) = bed_table(r) {
         sections.push(("BED, EQD2 and limits".into(), s));
     }
+    if let Some(s) = validation_table(r) {
+        sections.push(("Validation against published references".into(), s));
+    }
     if let Some(m) = &maps {
         sections.push((
             format!("{} on the {}", capital(m.quantity), underlay_name(m)),
@@ -312,6 +315,92 @@ fn files(folder: &Folder, hashes: &[(String, String)]) -> String {
     }
     out.push_str("</table>\n");
     out
+}
+
+/// The cases of `validation.json`: voxdose next to the reference, the ratio against its
+/// tolerance, the verdict, and why that tolerance and where the reference comes from. Each
+/// number carries its JSON value (`data-value`), as in the organ table.
+fn validation_table(r: &Results) -> Option<String> {
+    let cases = r.validation.as_ref()?;
+    let verdict = |c: &Value| match (c.get("pass"), c.get("known_disagreement")) {
+        (Some(Value::Bool(true)), _) => ("ok", "within"),
+        (_, Some(Value::String(_))) => ("warn", "known"),
+        _ => ("bad", "OUTSIDE"),
+    };
+    let count = |v: &str| cases.iter().filter(|c| verdict(c).1 == v).count();
+    let failed = count("OUTSIDE");
+    let mut out = format!(
+        "<p>{} cases: <span class=\"ok\">{} within tolerance</span>, <span class=\"warn\">{} outside it as documented known disagreements</span>, <span class=\"{}\">{failed} outside it</span>. A case passes when |ratio − 1| ≤ tolerance (a multiple of the Monte Carlo σ plus the systematic allowance its basis states).</p>\n",
+        cases.len(),
+        count("within"),
+        count("known"),
+        if failed > 0 { "bad" } else { "ok" }
+    );
+    out.push_str("<table class=\"organs\" data-file=\"validation.json\"><tr><th>case</th><th>nuclide</th><th>quantity</th><th>voxdose</th><th>σ</th><th>reference</th><th>ratio</th><th>tolerance</th><th>|ratio − 1| / tolerance</th><th></th><th>method</th></tr>\n");
+    for c in cases {
+        let (class, word) = verdict(c);
+        let used = match (jnum(Some(c), "ratio"), jnum(Some(c), "tolerance")) {
+            (Some(q), Some(t)) if t > 0.0 => format!("{:.2}", (q - 1.0).abs() / t),
+            _ => "—".into(),
+        };
+        let _ = writeln!(
+            out,
+            "<tr data-region=\"{}\"><td>{}</td><td>{}</td><td>{}</td>{}{}{}{}{}<td class=\"num {class}\">{used}</td><td class=\"{class}\">{word}</td><td class=\"small\">{}</td></tr>",
+            esc(jstr(Some(c), "case").unwrap_or("")),
+            esc(jstr(Some(c), "case").unwrap_or("")),
+            esc(jstr(Some(c), "nuclide").unwrap_or("—")),
+            esc(jstr(Some(c), "quantity").unwrap_or("")),
+            num_cell("voxdose", c.get("voxdose")),
+            num_cell("voxdose_sigma", c.get("voxdose_sigma")),
+            num_cell("reference", c.get("reference")),
+            num_cell("ratio", c.get("ratio")),
+            num_cell("tolerance", c.get("tolerance")),
+            esc(jstr(Some(c), "method").unwrap_or(""))
+        );
+    }
+    out.push_str("</table>\n");
+    let points: Vec<(f64, f64, u8)> = cases
+        .iter()
+        .filter_map(|c| {
+            let v = match verdict(c).1 {
+                "within" => 0,
+                "known" => 1,
+                _ => 2,
+            };
+            Some((jnum(Some(c), "ratio")?, jnum(Some(c), "tolerance")?, v))
+        })
+        .collect();
+    if let Ok(svg) = plots::validation_ratios(&points) {
+        let _ = writeln!(
+            out,
+            "<figure>{svg}<figcaption>Each case's ratio (dot) and its tolerance band 1 ± tolerance (bar), in the table's order: green within, orange a documented known disagreement, red outside.</figcaption></figure>"
+        );
+    }
+    out.push_str("<h3>Sources and tolerances</h3><table class=\"small\"><tr><th>case</th><th>reference</th><th>tolerance basis</th></tr>\n");
+    for c in cases {
+        let known = jstr(Some(c), "known_disagreement")
+            .map(|k| {
+                format!(
+                    "<br><span class=\"warn\">known disagreement: {}</span>",
+                    esc(k)
+                )
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}{known}</td></tr>",
+            esc(jstr(Some(c), "case").unwrap_or("")),
+            esc(jstr(Some(c), "source").unwrap_or("")),
+            esc(jstr(Some(c), "tolerance_basis").unwrap_or(""))
+        );
+    }
+    let _ = write!(
+        out,
+        "</table>\n<p class=\"small\">{}.</p><p class=\"small\">Speed: {}.</p>\n",
+        esc(crate::validate::NOT_COVERED),
+        esc(crate::validate::RECORDED_SPEED)
+    );
+    Some(out)
 }
 
 /// Region colour swatch (the outline colour of the slices and the DVH's line).
