@@ -142,6 +142,15 @@ impl Folder {
     }
 }
 
+/// A JSON file that holds a list, when it is there; `what` says what else it is.
+fn read_list(path: &Path, what: &str) -> Result<Option<Vec<Value>>> {
+    match read_json(path)? {
+        Some(Value::Array(items)) => Ok(Some(items)),
+        Some(_) => Err(unreadable(path, what)),
+        None => Ok(None),
+    }
+}
+
 fn kind_of(dir: &Path) -> Result<FolderKind> {
     let has = |f: &str| dir.join(f).is_file();
     let kind = if has("twin.json") {
@@ -175,26 +184,8 @@ impl Results {
                 .ok(),
             None => None,
         };
-        let organ_table = match read_json(&dir.join("organ_table.json"))? {
-            Some(Value::Array(rows)) => Some(rows),
-            Some(_) => {
-                return Err(unreadable(
-                    &dir.join("organ_table.json"),
-                    "not a list of rows",
-                ))
-            }
-            None => None,
-        };
-        let validation = match read_json(&dir.join("validation.json"))? {
-            Some(Value::Array(cases)) => Some(cases),
-            Some(_) => {
-                return Err(unreadable(
-                    &dir.join("validation.json"),
-                    "not a list of cases",
-                ))
-            }
-            None => None,
-        };
+        let organ_table = read_list(&dir.join("organ_table.json"), "not a list of rows")?;
+        let validation = read_list(&dir.join("validation.json"), "not a list of cases")?;
         let mut r = Results {
             dir: dir.to_path_buf(),
             validation,
