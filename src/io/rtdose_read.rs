@@ -3,7 +3,7 @@
 //! frame of reference.
 //!
 //! Geometry (PS3.3 C.8.8.3, RT Dose Module): frame k is the plane at ImagePositionPatient +
-//! GridFrameOffsetVector[k] along the normal n = row × column of ImageOrientationPatient.
+//! GridFrameOffsetVector\[k\] along the normal n = row × column of ImageOrientationPatient.
 //! When the vector's first value is 0 the offsets are relative to the first frame; otherwise
 //! they are absolute positions along n (allowed for axial frames), and we take differences
 //! to the first. Offsets must be evenly spaced (a [`Grid`] has one k spacing); when they

@@ -10,7 +10,7 @@
 //! | [`model`] | symbol resolution, initial values in dependency order, PyCNO conventions (Hot species, organs, dose targets), the compiled right-hand side |
 //! | [`units`] | dimensional check of kinetic laws against substance/time |
 //! | [`solve`] | the stiff solve (diffsol BDF, sparse LU), boluses, TIA as integrated outputs, to infinity |
-//! | [`simulate`] | a scenario (doses, grid, overrides) → TACs (MBq) and TIAs (MBq·h); `tacs.csv`, `tia.json` |
+//! | [`simulate`](mod@simulate) | a scenario (doses, grid, overrides) → TACs (MBq) and TIAs (MBq·h); `tacs.csv`, `tia.json` |
 //! | [`priors`] | population distributions of parameters (priors of a fit, the population of a trial) |
 //! | [`fit`] | MAP fit of chosen parameters to measured organ TACs → the patient model file |
 //! | [`trial`] | virtual trials: sampled patients, organ TIAs → doses (S-values) → BED, percentiles |

@@ -7,7 +7,7 @@
 //! turned into a value by inversion ([`super::priors::Distribution::quantile`]); so a
 //! patient's draw does not depend on the thread count or on the other patients.
 //!
-//! **Doses**: D_t (Gy) = Σ_s S[t][s] · Ã_s, with Ã_s in decays (MBq·h × 3.6e9) and S from
+//! **Doses**: D_t (Gy) = Σ_s S\[t\]\[s\] · Ã_s, with Ã_s in decays (MBq·h × 3.6e9) and S from
 //! an S-value table ([`SValues`]: JSON, Gy per decay or mGy per MBq·s, target × source).
 //!
 //! **BED**: [`bed_gy`], through [`crate::radiobiology::lq`]: a mono-exponential dose rate per

@@ -1,6 +1,6 @@
 //! The kinetics of a study fit as dose-rate shapes: per region and cycle, the model `voxdose
 //! fit` selected (with its covariance, for σ of G), from the in-memory
-//! [`RegionResult`](crate::kinetics::RegionResult)s or from the `regions.json` a fit folder
+//! [`RegionResult`]s or from the `regions.json` a fit folder
 //! holds.
 //!
 //! A region's dose rate is taken proportional to its activity, so the fitted time–activity

@@ -224,7 +224,7 @@ impl Kernel {
     }
 
     /// The tail everywhere, its core flat: the smooth function the far field convolves with.
-    fn smooth_tail(&self, r_mm: f64) -> f64 {
+    pub fn smooth_tail(&self, r_mm: f64) -> f64 {
         self.tail
             .at(r_mm.max(CUBE_REACH_MM), self.key.tail_reach_mm)
     }

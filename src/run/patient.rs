@@ -79,7 +79,7 @@ pub struct PatientProvenance {
 #[derive(Clone, Debug)]
 pub struct PatientContext {
     /// The patient, study and frame of reference the RT Dose refers to
-    /// ([`rtdose_identity`]).
+    /// (`rtdose_identity`).
     pub ct: SeriesIdentity,
     /// Bits per RT Dose value.
     pub rtdose_bits: crate::io::rtdose::RtDoseBits,

@@ -599,7 +599,7 @@ const MIN_TARGET_BATCHES: u32 = 10;
 /// Batch sizes for a stop rule.
 ///
 /// - `Decays(n)`: `batches` batches of n / batches decays (the first n % batches one more).
-/// - `TargetUncertainty`: [`MIN_TARGET_BATCHES`] batches of s₀ = max/100 decays, clamped to
+/// - `TargetUncertainty`: `MIN_TARGET_BATCHES` batches of s₀ = max/100 decays, clamped to
 ///   1000 ..= 2^17 (so they take at most a tenth of the cap, when it is ≥ 10⁵), then batches sized from the σ reached so far: σ falls as N^-1/2, so about
 ///   N((σ/target)² − 1) decays remain; the next batch takes that, at least s₀ and at most the
 ///   decays done so far (the total at most doubles per batch, so a noisy σ cannot send the run
@@ -719,7 +719,7 @@ impl BatchPlan {
     /// The size of batch `b` (as [`BatchPlan::batch_size`], `None`: no such batch) when
     /// neither it nor whether the run reaches it depends on the σ after batch b − 1, so it
     /// can start before that batch's statistics are in; `None` when it does. A `Decays` run
-    /// knows every batch ahead; a target run its first [`MIN_TARGET_BATCHES`], before which
+    /// knows every batch ahead; a target run its first `MIN_TARGET_BATCHES`, before which
     /// it can stop only at the decay cap.
     pub fn size_ahead(&self, b: u32, done: u64) -> Option<Option<u32>> {
         let ahead = match self.stop {

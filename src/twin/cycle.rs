@@ -5,7 +5,7 @@
 //! activity curve, per target region its measured dose and organ-level BED.
 //!
 //! Organ-level BED of a target uses the region's mean dose and the shape of its dose rate,
-//! Ḋ_t(t) ∝ Σ_s S[t][s]·Ã_s·f_s(t) with f_s the unit-integral activity curve of source s,
+//! Ḋ_t(t) ∝ Σ_s S\[t\]\[s\]·Ã_s·f_s(t) with f_s the unit-integral activity curve of source s,
 //! so the dose a region receives from its neighbours keeps their kinetics (for a region that
 //! holds most of its own dose, as 177Lu's β do, it is the region's own curve). The twin's
 //! prediction uses the same formula, so predicted and measured BED compare like with like.
@@ -79,7 +79,7 @@ pub struct RegionRecord {
     pub dose_gy: f64,
     /// Its relative σ (MC).
     pub dose_rel_sigma: f64,
-    /// The same from the S-matrix, Σ_s S[t][s]·Ã_s, Gy (a check of the S-matrix).
+    /// The same from the S-matrix, Σ_s S\[t\]\[s\]·Ã_s, Gy (a check of the S-matrix).
     pub dose_smatrix_gy: f64,
     /// Lea–Catcheside factor of the region's dose rate (null without a tissue).
     pub g_factor: Option<f64>,
@@ -101,7 +101,7 @@ pub struct PredictionError {
 }
 
 /// Syncs cycle `n` of the one-cycle study `study_json` into `dir` (fit, dose, S-matrix) and
-/// returns its record (without prediction error; [`super::sync`] adds it).
+/// returns its record (without prediction error; [`super::sync`](fn@super::sync) adds it).
 pub fn process(
     manifest: &TwinManifest,
     n: usize,

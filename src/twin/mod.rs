@@ -8,14 +8,14 @@
 //! | [`folder`] | the folder layout, `twin.json`, `history.jsonl`, the lock, all-or-nothing commits |
 //! | [`inputs`] | a cycle's inputs: its one-cycle study file and the sha256 of every input |
 //! | [`cycle`] | syncing one cycle: fit → dose → S-matrix → per-region record |
-//! | [`smatrix`] | dose per decay S[target][source], one transport per source region |
+//! | [`smatrix`] | dose per decay S\[target\]\[source\], one transport per source region |
 //! | [`model`] | the "kinetic" prediction model: TIA per GBq and T_eff per source, their spread |
 //! | [`pbpk`] | the "pbpk" prediction model: a PBRPK model fitted to the cycles predicts the TIAs |
-//! | [`predict`] | the next cycle(s) at an activity: dose, BED, cumulative BED with intervals |
-//! | [`plan`] | the largest activity keeping every limited organ within its limit |
+//! | [`predict`](mod@predict) | the next cycle(s) at an activity: dose, BED, cumulative BED with intervals |
+//! | [`plan`](mod@plan) | the largest activity keeping every limited organ within its limit |
 //! | [`limits`] | organ limits (`kidney:bed=28`) and tissues of the regions |
 //! | [`status`] | the cycles, margins and baseline uptake, as a table or JSON |
-//! | [`sync`] | `init` and `sync`: what is new, what changed, the transaction that records it |
+//! | [`sync`](mod@sync) | `init` and `sync`: what is new, what changed, the transaction that records it |
 //!
 //! Model and conventions: `../shared/docs/TWIN.md` §2 and `docs/twin.md`. Units: dose and
 //! BED in Gy, activity in Bq, TIA in Bq·s, τ (TIA per injected activity) in s, times in h.

@@ -9,7 +9,7 @@
 //!   of freedom), so one cycle gives the prior and many cycles the patient's own;
 //! - its activity curve, the shape of the latest cycle (unit integral), stretched in time by
 //!   a log-normal factor for the effective half-life (same pooling);
-//! - the S-matrix of the latest cycle (its anatomy), each S[t][s] normal with its MC σ.
+//! - the S-matrix of the latest cycle (its anatomy), each S\[t\]\[s\] normal with its MC σ.
 //!
 //! Draws (`draws`, fixed seed) of these give per target t and draw i the dose per injected
 //! activity X_t,i = Σ_s S_ts,i·τ_s,i (Gy/Bq) and the Lea–Catcheside factor G_t,i of the
@@ -201,9 +201,9 @@ pub struct PredictionModel {
 /// The draws of a model: per target, X (Gy per Bq injected) and G of each draw.
 #[derive(Clone, Debug)]
 pub struct Draws {
-    /// X[t][i], Gy/Bq.
+    /// X\[t\]\[i\], Gy/Bq.
     pub dose_per_bq: Vec<Vec<f64>>,
-    /// G[t][i] (0 for a target without a tissue).
+    /// G\[t\]\[i\] (0 for a target without a tissue).
     pub g: Vec<Vec<f64>>,
 }
 

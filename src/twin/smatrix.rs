@@ -1,11 +1,11 @@
-//! The dose-per-decay matrix of a cycle: S[t][s], the mean absorbed dose in target region t
+//! The dose-per-decay matrix of a cycle: S\[t\]\[s\], the mean absorbed dose in target region t
 //! per decay in source region s (Gy per decay), each with its relative σ (batch method).
 //!
 //! Made by the patient's own transport, one run per source: the source is the cycle's TIA
 //! map restricted to the region (so decays are placed as the measured activity places them
 //! inside it), in the cycle's voxel model. Sources are the labelled regions and the
 //! `remainder` (every voxel with activity outside them); targets are the labelled regions.
-//! Then for any TIA per region Ã_s the dose is D_t = Σ_s S[t][s]·Ã_s, exactly what one
+//! Then for any TIA per region Ã_s the dose is D_t = Σ_s S\[t\]\[s\]·Ã_s, exactly what one
 //! transport of the map scaled region by region gives (transport is linear in the source),
 //! so a what-if costs milliseconds (MIRD's schema, DOMAIN.md §1.3, with the patient's own
 //! S-values).
@@ -28,9 +28,9 @@ pub struct SMatrix {
     pub sources: Vec<String>,
     /// Ã of each source in the cycle's TIA map, Bq·s.
     pub source_tia_bq_s: Vec<f64>,
-    /// S[t][s], Gy per decay.
+    /// S\[t\]\[s\], Gy per decay.
     pub gy_per_decay: Vec<Vec<f64>>,
-    /// Relative σ of each S[t][s].
+    /// Relative σ of each S\[t\]\[s\].
     pub rel_sigma: Vec<Vec<f64>>,
     /// Decays simulated per source.
     pub decays_per_source: u64,
@@ -39,7 +39,7 @@ pub struct SMatrix {
 }
 
 impl SMatrix {
-    /// D_t = Σ_s S[t][s]·tia[s] (Gy) for TIA per source `tia_bq_s`.
+    /// D_t = Σ_s S\[t\]\[s\]·tia\[s\] (Gy) for TIA per source `tia_bq_s`.
     pub fn dose_gy(&self, tia_bq_s: &[f64]) -> Vec<f64> {
         self.gy_per_decay
             .iter()

@@ -82,7 +82,7 @@ pub struct Maps {
     pub underlay: Option<(Volume<f32>, UnderlayKind)>,
     /// Largest value of the map.
     pub max: f32,
-    /// Top of the σ colour scale ([`sigma_scale`]).
+    /// Top of the σ colour scale (`sigma_scale`).
     pub sigma_max: f32,
     /// What could not be shown, and why.
     pub notes: Vec<String>,
