@@ -89,17 +89,6 @@ fn dvk_matches_monte_carlo_in_a_homogeneous_patient_like_phantom() {
                 }
             );
         }
-        let e = |d: &[f64]| {
-            (0..d.len())
-                .map(|v| d[v] * p.model.voxel_mass_kg(v))
-                .sum::<f64>()
-                / 1.602e-16
-        };
-        eprintln!(
-            "energy dvk {:.3} mc {:.3} keV/decay",
-            e(&dvk),
-            e(&mc.dose_gy_per_decay)
-        );
         let kd = kernel.dims();
         let c = kd[0] / 2;
         for i in c..c + 5 {
@@ -117,7 +106,7 @@ fn dvk_matches_monte_carlo_in_a_homogeneous_patient_like_phantom() {
         (0..d.len())
             .map(|v| d[v] * p.model.voxel_mass_kg(v))
             .sum::<f64>()
-            / 1.602_176_634e-16
+            / voxdose::tally::J_PER_KEV
     };
     let (e_dvk, e_mc) = (energy_kev(&dvk), energy_kev(&mc.dose_gy_per_decay));
     eprintln!("energy kept: dvk {e_dvk:.2} keV, mc {e_mc:.2} keV per decay");
@@ -170,11 +159,11 @@ fn dvk_matches_monte_carlo_in_a_homogeneous_patient_like_phantom() {
 /// The kernel's photon tail: past its Monte Carlo cube (±64 mm at 8 mm voxels) the kernel is
 /// the radial dose profile of a point source. In a homogeneous medium about as wide as the
 /// tail's own box (±244 mm here, ±252.5 mm there), superposition makes DVK equal MC far
-/// from the activity too: in shells 70–180 mm from a 177Lu sphere, where only photons
-/// reach, the mean doses agree within 5 % plus 3σ of the MC (the tail is shell-averaged on
-/// 5 mm voxels and sampled at 8 mm ones; both boxes lose the backscatter beyond their faces,
-/// which are ≥ 64 mm from the shells compared). Before the tail the kernel stopped at 64 mm
-/// and these shells got no dose at all.
+/// from the activity too: in shells 30–180 mm from a 177Lu sphere (r 24 mm), where only
+/// photons reach, the mean doses agree within 5 % plus 3σ of the MC (the tail is
+/// shell-averaged on 5 mm voxels and sampled at 8 mm ones; both boxes lose the backscatter
+/// beyond their faces, which are ≥ 64 mm from the shells compared). Before the tail the
+/// kernel stopped at 64 mm and the shells beyond got no dose at all.
 #[test]
 fn dvk_photon_tail_matches_monte_carlo_far_from_the_source() {
     let voxel = 8.0;
@@ -206,20 +195,6 @@ fn dvk_photon_tail_matches_monte_carlo_far_from_the_source() {
     );
     assert_eq!(key.half_voxels, [8, 8, 8]);
     let kernel = make_kernel(&key, &Device::Cpu).unwrap();
-    if std::env::var_os("DVK_DEBUG").is_some() {
-        let nd = kernel.dims();
-        for (name, step) in [("axis", [1, 0, 0]), ("diagonal", [1, 1, 1])] {
-            for s in 1..=8usize {
-                let q = step.map(|d: usize| 8 + d * s);
-                let r = voxel * ((step.iter().sum::<usize>() * s * s) as f64).sqrt();
-                let cube = kernel.dose_gy_per_decay[q[0] + nd[0] * (q[1] + nd[1] * q[2])];
-                eprintln!(
-                    "{name} {r:.1} mm: cube {cube:.4e} tail {:.4e}",
-                    kernel.tail.at(r, 250.0)
-                );
-            }
-        }
-    }
     let dvk = convolve_dose(&p, &kernel, false);
     let mc =
         voxdose::transport::simulate(&p.model, &p.source, &p.settings, &Device::Cpu, &mut Silent)
@@ -231,8 +206,9 @@ fn dvk_photon_tail_matches_monte_carlo_far_from_the_source() {
         let n = shell.len() as f64;
         let mean = |d: &[f64]| shell.iter().map(|&v| d[v]).sum::<f64>() / n;
         let (a, b) = (mean(&dvk), mean(&mc.dose_gy_per_decay));
-        // σ of the shell mean, voxels taken as independent (an overestimate of the
-        // averaging, so a looser bound).
+        // σ of the shell mean, voxels taken as independent: an underestimate where
+        // neighbouring voxels share photon tracks, which the 5 % allowance outweighs (σ is
+        // about 0.2 % here).
         let sigma = shell
             .iter()
             .map(|&v| (mc.dose_gy_per_decay[v] * f64::from(mc.rel_uncertainty[v])).powi(2))
@@ -246,11 +222,9 @@ fn dvk_photon_tail_matches_monte_carlo_far_from_the_source() {
             100.0 * rel,
             100.0 * sigma
         );
-        if std::env::var_os("DVK_DEBUG").is_none() {
-            assert!(
-                rel.abs() < 0.05 + 3.0 * sigma,
-                "shell {lo}–{hi} mm: dvk {a:.4e} vs mc {b:.4e}"
-            );
-        }
+        assert!(
+            rel.abs() < 0.05 + 3.0 * sigma,
+            "shell {lo}–{hi} mm: dvk {a:.4e} vs mc {b:.4e}"
+        );
     }
 }

@@ -50,12 +50,7 @@ pub fn case_ids() -> Vec<String> {
 
 /// Runs the case `id`.
 pub fn run(id: &str, config: &ValidateConfig, device: &Device) -> Result<CaseResult> {
-    let (name, e_kev) = CASES
-        .iter()
-        .zip(case_ids())
-        .find(|(_, c)| c == id)
-        .map(|(r, _)| *r)
-        .ok_or_else(|| Error::Internal(format!("no CPE case {id}")))?;
+    let (name, e_kev) = *super::row_of(&CASES, case_ids(), id, "CPE")?;
     let nuclide = Nuclide::load(name)?;
     let rule = super::energy::beta_rule_offset_kev(&nuclide) / e_kev;
     let decays = match config.mode {

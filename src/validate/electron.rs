@@ -51,12 +51,7 @@ pub fn case_ids() -> Vec<String> {
 
 /// Runs the case `id`.
 pub fn run(id: &str, config: &ValidateConfig) -> Result<CaseResult> {
-    let (_, material, rho, e_kev, r0, rcut) = CASES
-        .iter()
-        .zip(case_ids())
-        .find(|(_, c)| c == id)
-        .map(|(r, _)| *r)
-        .ok_or_else(|| Error::Internal(format!("no ESTAR case {id}")))?;
+    let (_, material, rho, e_kev, r0, rcut) = *super::row_of(&CASES, case_ids(), id, "ESTAR")?;
     let electrons = match config.mode {
         Mode::Quick => 2_000,
         Mode::Full => 50_000,

@@ -18,7 +18,7 @@ use crate::physics::tables::UNITS_PER_KEV;
 use crate::source::{Shape, SourceSpec};
 use crate::transport::driver::Schedule;
 use crate::transport::{simulate_with, Device, Silent, StopRule, TransportSettings};
-use crate::{Error, Result};
+use crate::Result;
 
 /// (nuclide, ICRP-107 electrons keV per decay, photons keV per decay): the columns
 /// `sum_electrons_keV` and `sum_photons_keV` of tests/reference/icrp107_nuclide_summary.csv.
@@ -42,12 +42,7 @@ pub fn case_ids() -> Vec<String> {
 
 /// Runs the case `id`.
 pub fn run(id: &str, config: &ValidateConfig, device: &Device) -> Result<CaseResult> {
-    let (name, e, g) = ICRP107_KEV_PER_DECAY
-        .iter()
-        .zip(case_ids())
-        .find(|(_, c)| c == id)
-        .map(|(r, _)| *r)
-        .ok_or_else(|| Error::Internal(format!("no energy case {id}")))?;
+    let (name, e, g) = *super::row_of(&ICRP107_KEV_PER_DECAY, case_ids(), id, "energy")?;
     let nuclide = Nuclide::load(name)?;
     let reference = e + g;
     let systematic = beta_rule_offset_kev(&nuclide) / reference + 0.0005;
@@ -134,18 +129,15 @@ fn emitted_per_decay(nuclide: Nuclide, decays: u64, device: &Device) -> Result<(
         ..Default::default()
     };
     let r = simulate_with(&model, &source, &settings, device, schedule, &mut Silent)?;
-    let mean = r.energy.emitted_units as f64 / UNITS_PER_KEV as f64 / r.decays as f64;
-    // Batches may differ in size: the per-decay variance from the size-weighted spread of
-    // the batch means, then σ of the mean over all decays.
-    let weighted_sq: f64 = r
+    // Energy emitted per decay over the batches, which may differ in size.
+    let batches: Vec<(f64, f64, f64)> = r
         .done
         .iter()
         .map(|d| {
             let n = d.batch.decays as f64;
-            n * (d.counters.emitted_units as f64 / UNITS_PER_KEV as f64 / n - mean).powi(2)
+            (n, d.counters.emitted_units as f64 / UNITS_PER_KEV as f64, n)
         })
-        .sum();
-    let batches = r.done.len() as f64;
-    let sigma = (weighted_sq / (batches - 1.0).max(1.0) / r.decays as f64).sqrt();
+        .collect();
+    let (mean, sigma) = super::batch_ratio(&batches);
     Ok((mean, sigma, r.wall_s))
 }

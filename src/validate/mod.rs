@@ -343,6 +343,34 @@ pub(crate) fn compare(
     }
 }
 
+/// The row of `rows` whose case id (`ids`, in the same order) is `id`.
+pub(crate) fn row_of<'a, T>(
+    rows: &'a [T],
+    ids: Vec<String>,
+    id: &str,
+    family: &str,
+) -> Result<&'a T> {
+    rows.iter()
+        .zip(ids)
+        .find(|(_, c)| c == id)
+        .map(|(r, _)| r)
+        .ok_or_else(|| Error::Internal(format!("no {family} case {id}")))
+}
+
+/// Σ numerator / Σ denominator over history batches of (decays, numerator, denominator), and
+/// its σ from the decay-weighted spread of the batch ratios (batches may differ in size).
+pub(crate) fn batch_ratio(batches: &[(f64, f64, f64)]) -> (f64, f64) {
+    let ratio = batches.iter().map(|b| b.1).sum::<f64>() / batches.iter().map(|b| b.2).sum::<f64>();
+    let total: f64 = batches.iter().map(|b| b.0).sum();
+    let spread: f64 = batches
+        .iter()
+        .filter(|b| b.2 > 0.0)
+        .map(|b| b.0 * (b.1 / b.2 - ratio).powi(2))
+        .sum();
+    let dof = (batches.len() as f64 - 1.0).max(1.0);
+    (ratio, (spread / dof / total).sqrt())
+}
+
 /// Mean and σ of the mean of per-history (or per-batch) values.
 pub(crate) fn mean_sigma(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;

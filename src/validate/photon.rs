@@ -19,7 +19,7 @@ use crate::tally::EnergyTally;
 use crate::transport::cpu::photon_track::{photon_flight, FlightEnd};
 use crate::transport::cpu::{Ctx, HistoryCounters};
 use crate::transport::driver::prepare;
-use crate::{Error, Result};
+use crate::Result;
 
 /// (id material, voxdose material, density g/cm³, energy keV, XCOM μ/ρ cm²/g).
 const CASES: [(&str, &str, f32, f32, f64); 8] = [
@@ -52,12 +52,7 @@ pub fn case_ids() -> Vec<String> {
 
 /// Runs the case `id`.
 pub fn run(id: &str, config: &ValidateConfig) -> Result<CaseResult> {
-    let (_, material, rho, e_kev, xcom) = CASES
-        .iter()
-        .zip(case_ids())
-        .find(|(_, c)| c == id)
-        .map(|(r, _)| *r)
-        .ok_or_else(|| Error::Internal(format!("no XCOM case {id}")))?;
+    let (_, material, rho, e_kev, xcom) = *super::row_of(&CASES, case_ids(), id, "XCOM")?;
     let photons = match config.mode {
         Mode::Quick => 1_000_000,
         Mode::Full => 20_000_000,

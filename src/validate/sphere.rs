@@ -100,6 +100,15 @@ pub const QUICK_CASE: &str = "sphere-af-y90-4g";
 /// ESTAR; most of the energy that returns does so from the first few mm).
 pub(super) const MARGIN_MM: f64 = 5.0;
 
+/// Decays of a sphere case (90Y and 177Lu alike): `--quick` an install check, `--full` σ
+/// well under the references' printed precision.
+pub(super) fn sphere_decays(mode: Mode) -> u64 {
+    match mode {
+        Mode::Quick => 20_000,
+        Mode::Full => 400_000,
+    }
+}
+
 /// Sub-samples per axis of a voxel the sphere's surface crosses.
 const SUB: usize = 8;
 
@@ -141,12 +150,7 @@ pub fn case_ids() -> Vec<String> {
 
 /// Runs the case `id`.
 pub fn run(id: &str, config: &ValidateConfig, device: &Device) -> Result<CaseResult> {
-    let row = ROWS
-        .iter()
-        .zip(case_ids())
-        .find(|(_, c)| c == id)
-        .map(|(r, _)| r)
-        .ok_or_else(|| Error::Internal(format!("no sphere case {id}")))?;
+    let row = super::row_of(&ROWS, case_ids(), id, "sphere")?;
     let (a, b) = (row.earlier.0, row.hashempour);
     let reference = 0.5 * (a + b);
     let half_spread = 0.5 * (a - b).abs();
@@ -154,10 +158,7 @@ pub fn run(id: &str, config: &ValidateConfig, device: &Device) -> Result<CaseRes
     let size = (1.0 - reference) / reference;
     let systematic =
         (half_spread + 0.005) / reference + SIZE_ALLOWANCE * size.min(1.0) + VOXEL_ALLOWANCE;
-    let decays = match config.mode {
-        Mode::Quick => 20_000,
-        Mode::Full => 400_000,
-    };
+    let decays = sphere_decays(config.mode);
     let nuclide = super::energy::scale_energies(
         &Nuclide::load("Y-90")?,
         config.perturbation.emission_energy_scale,
@@ -235,7 +236,7 @@ fn absorbed_fraction(
             "the sphere run emitted no electron energy".into(),
         ));
     }
-    let (phi, sigma) = ratio_of_sums(&run.batches, |b| b.emitted);
+    let (phi, sigma) = run.ratio(|b| b.emitted);
     Ok((phi, sigma, run.wall_s))
 }
 
@@ -253,22 +254,16 @@ pub(super) struct SphereRun {
     pub wall_s: f64,
 }
 
-/// Σ inside / Σ `per(b)` over the batches, and its σ from the decay-weighted spread of the
-/// batch ratios.
-pub(super) fn ratio_of_sums(
-    batches: &[SphereBatch],
-    per: impl Fn(&SphereBatch) -> f64,
-) -> (f64, f64) {
-    let ratio =
-        batches.iter().map(|b| b.inside).sum::<f64>() / batches.iter().map(&per).sum::<f64>();
-    let total: f64 = batches.iter().map(|b| b.decays).sum();
-    let spread: f64 = batches
-        .iter()
-        .filter(|b| per(b) > 0.0)
-        .map(|b| b.decays * (b.inside / per(b) - ratio).powi(2))
-        .sum();
-    let dof = (batches.len() as f64 - 1.0).max(1.0);
-    (ratio, (spread / dof / total).sqrt())
+impl SphereRun {
+    /// Σ inside / Σ `per(b)` over the batches and its σ ([`super::batch_ratio`]).
+    pub(super) fn ratio(&self, per: impl Fn(&SphereBatch) -> f64) -> (f64, f64) {
+        let batches: Vec<(f64, f64, f64)> = self
+            .batches
+            .iter()
+            .map(|b| (b.decays, b.inside, per(b)))
+            .collect();
+        super::batch_ratio(&batches)
+    }
 }
 
 /// `decays` of `nuclide` (its `emissions`) uniform in a geometric sphere of `radius_mm` at the

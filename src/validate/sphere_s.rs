@@ -21,11 +21,12 @@
 //! whose soft-tissue column names no source, agrees with it within 0.2–2 % at the common
 //! masses. OLINDA's sphere model is of unit density, so a volume in mL is a mass in g.
 
-use super::sphere::{ratio_of_sums, sphere_run, VOXEL_ALLOWANCE};
-use super::{compare, CaseResult, Mode, ValidateConfig};
+use super::sphere::{sphere_run, VOXEL_ALLOWANCE};
+use super::{compare, CaseResult, ValidateConfig};
 use crate::physics::decay::EmissionFilter;
 use crate::physics::nuclide::Nuclide;
-use crate::transport::gpu_types::UNITS_PER_KEV;
+use crate::physics::tables::UNITS_PER_KEV;
+use crate::tally::J_PER_KEV;
 use crate::transport::Device;
 use crate::{Error, Result};
 
@@ -52,9 +53,6 @@ pub const QUICK_CASE: &str = "sphere-s-lu177-4ml";
 
 /// Decays per MBq·min.
 const DECAYS_PER_MBQ_MIN: f64 = 6.0e7;
-
-/// keV in joules.
-const KEV_J: f64 = 1.602_176_634e-16;
 
 /// Allowance for what the OLINDA/EXM sphere model does differently from voxdose's transport,
 /// set before the first comparison and not changed after it:
@@ -93,12 +91,7 @@ fn rounding(printed: &str) -> f64 {
 
 /// Runs the case `id`.
 pub fn run(id: &str, config: &ValidateConfig, device: &Device) -> Result<CaseResult> {
-    let (volume, printed) = ROWS
-        .iter()
-        .zip(case_ids())
-        .find(|(_, c)| c == id)
-        .map(|(r, _)| *r)
-        .ok_or_else(|| Error::Internal(format!("no sphere S-value case {id}")))?;
+    let (volume, printed) = *super::row_of(&ROWS, case_ids(), id, "sphere S-value")?;
     let mass_g: f64 = volume
         .parse()
         .map_err(|_| Error::Internal(format!("volume {volume}")))?;
@@ -106,10 +99,7 @@ pub fn run(id: &str, config: &ValidateConfig, device: &Device) -> Result<CaseRes
         .parse()
         .map_err(|_| Error::Internal(format!("S value {printed}")))?;
     let radius_mm = 10.0 * (3.0 * mass_g / (4.0 * std::f64::consts::PI)).cbrt();
-    let decays = match config.mode {
-        Mode::Quick => 20_000,
-        Mode::Full => 400_000,
-    };
+    let decays = super::sphere::sphere_decays(config.mode);
     let nuclide = super::energy::scale_energies(
         &Nuclide::load("Lu-177")?,
         config.perturbation.emission_energy_scale,
@@ -122,8 +112,8 @@ pub fn run(id: &str, config: &ValidateConfig, device: &Device) -> Result<CaseRes
         device,
     )?;
     // Tally units per decay → Gy per decay → Gy/(MBq·min).
-    let to_s = KEV_J / f64::from(UNITS_PER_KEV) / (mass_g * 1e-3) * DECAYS_PER_MBQ_MIN;
-    let (per_decay, sigma) = ratio_of_sums(&run.batches, |b| b.decays);
+    let to_s = J_PER_KEV / f64::from(UNITS_PER_KEV) / (mass_g * 1e-3) * DECAYS_PER_MBQ_MIN;
+    let (per_decay, sigma) = run.ratio(|b| b.decays);
     let (s, s_sigma) = (per_decay * to_s, sigma * to_s);
     let round = rounding(printed);
     let why = format!(
@@ -176,7 +166,7 @@ mod tests {
         for (volume, printed) in ROWS {
             let m_kg: f64 = volume.parse::<f64>().unwrap() * 1e-3;
             let s: f64 = printed.parse().unwrap();
-            let kev = s * m_kg / DECAYS_PER_MBQ_MIN / KEV_J;
+            let kev = s * m_kg / DECAYS_PER_MBQ_MIN / J_PER_KEV;
             assert!(
                 (kev / electrons_kev - 1.0).abs() < 0.06,
                 "{volume} mL: {kev:.1} keV absorbed per decay"

@@ -49,7 +49,7 @@ pub fn page(folder: &Folder) -> Result<Page> {
     if let Some(s) = bed_table(r) {
         sections.push(("BED, EQD2 and limits".into(), s));
     }
-    if let Some(s) = validation_table(r) {
+    if let Some(s) = validation_table(r)? {
         sections.push(("Validation against published references".into(), s));
     }
     if let Some(m) = &maps {
@@ -320,25 +320,33 @@ fn files(folder: &Folder, hashes: &[(String, String)]) -> String {
 /// The cases of `validation.json`: voxdose next to the reference, the ratio against its
 /// tolerance, the verdict, and why that tolerance and where the reference comes from. Each
 /// number carries its JSON value (`data-value`), as in the organ table.
-fn validation_table(r: &Results) -> Option<String> {
-    let cases = r.validation.as_ref()?;
-    let verdict = |c: &Value| match (c.get("pass"), c.get("known_disagreement")) {
-        (Some(Value::Bool(true)), _) => ("ok", "within"),
-        (_, Some(Value::String(_))) => ("warn", "known"),
-        _ => ("bad", "OUTSIDE"),
+fn validation_table(r: &Results) -> Result<Option<String>> {
+    let Some(cases) = r.validation.as_ref() else {
+        return Ok(None);
     };
-    let count = |v: &str| cases.iter().filter(|c| verdict(c).1 == v).count();
-    let failed = count("OUTSIDE");
+    // 0 within its tolerance, 1 a documented known disagreement, 2 outside; style and word.
+    let verdict = |c: &Value| match (c.get("pass"), c.get("known_disagreement")) {
+        (Some(Value::Bool(true)), _) => 0u8,
+        (_, Some(Value::String(_))) => 1,
+        _ => 2,
+    };
+    const CLASS: [&str; 3] = ["ok", "warn", "bad"];
+    const WORD: [&str; 3] = ["within", "known", "OUTSIDE"];
+    let count = |v: u8| cases.iter().filter(|c| verdict(c) == v).count();
+    let failed = count(2);
     let mut out = format!(
         "<p>{} cases: <span class=\"ok\">{} within tolerance</span>, <span class=\"warn\">{} outside it as documented known disagreements</span>, <span class=\"{}\">{failed} outside it</span>. A case passes when |ratio − 1| ≤ tolerance (a multiple of the Monte Carlo σ plus the systematic allowance its basis states).</p>\n",
         cases.len(),
-        count("within"),
-        count("known"),
+        count(0),
+        count(1),
         if failed > 0 { "bad" } else { "ok" }
     );
     out.push_str("<table class=\"organs\" data-file=\"validation.json\"><tr><th>case</th><th>nuclide</th><th>quantity</th><th>voxdose</th><th>σ</th><th>reference</th><th>ratio</th><th>tolerance</th><th>|ratio − 1| / tolerance</th><th></th><th>method</th></tr>\n");
     for c in cases {
-        let (class, word) = verdict(c);
+        let (class, word) = (
+            CLASS[usize::from(verdict(c))],
+            WORD[usize::from(verdict(c))],
+        );
         let used = match (jnum(Some(c), "ratio"), jnum(Some(c), "tolerance")) {
             (Some(q), Some(t)) if t > 0.0 => format!("{:.2}", (q - 1.0).abs() / t),
             _ => "—".into(),
@@ -362,20 +370,18 @@ fn validation_table(r: &Results) -> Option<String> {
     let points: Vec<(f64, f64, u8)> = cases
         .iter()
         .filter_map(|c| {
-            let v = match verdict(c).1 {
-                "within" => 0,
-                "known" => 1,
-                _ => 2,
-            };
-            Some((jnum(Some(c), "ratio")?, jnum(Some(c), "tolerance")?, v))
+            Some((
+                jnum(Some(c), "ratio")?,
+                jnum(Some(c), "tolerance")?,
+                verdict(c),
+            ))
         })
         .collect();
-    if let Ok(svg) = plots::validation_ratios(&points) {
-        let _ = writeln!(
-            out,
-            "<figure>{svg}<figcaption>Each case's ratio (dot) and its tolerance band 1 ± tolerance (bar), in the table's order: green within, orange a documented known disagreement, red outside.</figcaption></figure>"
-        );
-    }
+    let _ = writeln!(
+        out,
+        "<figure>{}<figcaption>Each case's ratio (dot) and its tolerance band 1 ± tolerance (bar), in the table's order: green within, orange a documented known disagreement, red outside.</figcaption></figure>",
+        plots::validation_ratios(&points)?
+    );
     out.push_str("<h3>Sources and tolerances</h3><table class=\"small\"><tr><th>case</th><th>reference</th><th>tolerance basis</th></tr>\n");
     for c in cases {
         let known = jstr(Some(c), "known_disagreement")
@@ -400,7 +406,7 @@ fn validation_table(r: &Results) -> Option<String> {
         esc(crate::validate::NOT_COVERED),
         esc(crate::validate::RECORDED_SPEED)
     );
-    Some(out)
+    Ok(Some(out))
 }
 
 /// Region colour swatch (the outline colour of the slices and the DVH's line).
